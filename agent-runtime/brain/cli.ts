@@ -1,0 +1,4 @@
+import type { Command } from "commander";
+
+// Placeholder until the brain module lands.
+export function registerBrainCommands(_program: Command): void {}

@@ -1,0 +1,62 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { runtimeConfigSchema, type RuntimeConfig } from "./schema.js";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface ConfigSources {
+  /** Path of a JSON config file (`--config` or PICORTEX_CONFIG). */
+  file?: string;
+  /** Values from command-line flags, merged over the file. */
+  overrides?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object" && !Array.isArray(b)
+        ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** The only place the runtime reads its environment. */
+export function loadRuntimeConfig(sources: ConfigSources = {}): RuntimeConfig {
+  const env = sources.env ?? process.env;
+  const file = sources.file ?? env.PICORTEX_CONFIG;
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(file), "utf8");
+    } catch (err) {
+      throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`Config file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const fromEnv: Record<string, unknown> = {};
+  if (env.PICORTEX_DATA_DIR) fromEnv.dataDir = env.PICORTEX_DATA_DIR;
+  if (env.PICORTEX_PORT) fromEnv.server = { port: Number(env.PICORTEX_PORT) };
+  const merged = deepMerge(deepMerge(fromFile, fromEnv), sources.overrides ?? {});
+  const parsed = runtimeConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`Invalid runtime configuration${file ? ` in ${file}` : ""}:\n${lines.join("\n")}`);
+  }
+  const config = parsed.data;
+  return { ...config, dataDir: resolve(config.dataDir) };
+}

@@ -1,0 +1,87 @@
+/**
+ * The single source of truth for how a chat maps onto the host: its id grammar,
+ * Linux user, home, and the exact privileged argv the runtime may run. The sudoers
+ * renderer (templates/, components/) builds its anchored regular expressions from
+ * the same constants, so the rules and the callers cannot drift apart.
+ */
+export const CHAT_ID_PATTERN = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}$/;
+/** What sudoers may match for an id: a superset of CHAT_ID_PATTERN with no `.`, `/` or space. */
+export const CHAT_ID_SUDOERS_REGEX = "[a-z][a-z0-9-]{1,23}";
+export const CHAT_USER_PREFIX = "pc-";
+export const CHAT_GROUP = "picortex-chats";
+/** Members may manage chat users through the scoped drop-in: the runtime user and the admin. */
+export const OPS_GROUP = "picortex-ops";
+export const RUNTIME_USER = "picortex";
+export const DEFAULT_CHATS_ROOT = "/srv/picortex/chats";
+export const DEFAULT_CLAUDE_PATH = "/usr/local/bin/claude";
+
+export const BIN = {
+  useradd: "/usr/sbin/useradd",
+  userdel: "/usr/sbin/userdel",
+  chmod: "/usr/bin/chmod",
+  sudo: "/usr/bin/sudo",
+  pkill: "/usr/bin/pkill",
+  tar: "/usr/bin/tar",
+} as const;
+
+export class InvalidChatIdError extends Error {
+  constructor(readonly chatId: string) {
+    super(
+      `Invalid chat id ${JSON.stringify(chatId).slice(0, 40)}: use 2-24 characters, lowercase letters, digits and single hyphens, starting with a letter (e.g. "team-alpha").`,
+    );
+    this.name = "InvalidChatIdError";
+  }
+}
+
+export function assertChatId(chatId: string): string {
+  if (typeof chatId !== "string" || !CHAT_ID_PATTERN.test(chatId)) throw new InvalidChatIdError(String(chatId));
+  return chatId;
+}
+
+export function chatUser(chatId: string): string {
+  return CHAT_USER_PREFIX + assertChatId(chatId);
+}
+
+export function chatHome(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string {
+  return `${chatsRoot}/${assertChatId(chatId)}`;
+}
+
+/** Modes the drop-in lets the runtime set on a chat home: private, or locked while archiving. */
+export const ALLOWED_HOME_MODES = ["0700", "0000"] as const;
+export type HomeMode = (typeof ALLOWED_HOME_MODES)[number];
+
+/**
+ * Exact argv for each privileged operation (run as `sudo -n -- <argv>`). Each must be
+ * accepted by the rendered sudoers rule and nothing wider.
+ */
+export const privilegedArgv = {
+  createUser(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
+    return [
+      BIN.useradd,
+      "--create-home",
+      "--home-dir",
+      chatHome(chatId, chatsRoot),
+      "--gid",
+      CHAT_GROUP,
+      "--shell",
+      "/bin/bash",
+      chatUser(chatId),
+    ];
+  },
+  deleteUser(chatId: string, removeHome: boolean): string[] {
+    return removeHome ? [BIN.userdel, "--remove", chatUser(chatId)] : [BIN.userdel, chatUser(chatId)];
+  },
+  chmodHome(chatId: string, mode: HomeMode, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
+    if (!ALLOWED_HOME_MODES.includes(mode)) throw new Error(`mode ${mode} is not allowed on a chat home`);
+    return [BIN.chmod, mode, chatHome(chatId, chatsRoot)];
+  },
+};
+
+/**
+ * Argv prefix to run a command as the chat's user. `-H` sets HOME to the chat home,
+ * `-n` fails instead of prompting, and sudo's env_reset keeps the runtime's
+ * environment (and its secrets) away from the chat.
+ */
+export function runAsChatPrefix(chatId: string): string[] {
+  return [BIN.sudo, "-n", "-H", "-u", chatUser(chatId), "--"];
+}

@@ -1,0 +1,29 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { RuntimeConfig } from "./config/schema.js";
+import type { Route } from "./http/router.js";
+import type { Db } from "./store/database.js";
+import type { Logger } from "./log.js";
+
+/** What every runtime module (portal, turns, brain) receives: its dependencies, nothing global. */
+export interface ModuleContext {
+  config: RuntimeConfig;
+  db: Db;
+  log: Logger;
+  /** The runtime's API bearer token (constant-time compared by the modules that need it). */
+  apiToken: string;
+  /** Base URL the runtime listens on, for loopback callers such as the turn gateway. */
+  baseUrl: () => string;
+}
+
+export interface RuntimeModule {
+  name: string;
+  routes?: Route[];
+  /** Claims a WebSocket upgrade; returns true when it handled (or rejected) the request. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /** Starts background work once the server listens (queue recovery, timers). */
+  start?: () => Promise<void> | void;
+  close(): Promise<void> | void;
+}
+
+export type ModuleFactory = (ctx: ModuleContext) => Promise<RuntimeModule> | RuntimeModule;

@@ -1,0 +1,36 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, statSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadRuntimeConfig, ConfigError } from "../../agent-runtime/config/load.js";
+import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
+import { createLogger } from "../../agent-runtime/log.js";
+
+let runtime: RunningRuntime | undefined;
+afterEach(async () => {
+  await runtime?.close();
+  runtime = undefined;
+});
+
+describe("runtime server", () => {
+  it("serves /healthz on loopback and stores its API token 0600", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "pcx-rt-"));
+    const config = loadRuntimeConfig({ overrides: { dataDir, server: { port: 0 } }, env: {} });
+    runtime = await startRuntime(config, createLogger("test", () => {}));
+    expect(runtime.urls[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${runtime.urls[0]}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ok: true, mode: "local" });
+    const tokenPath = join(dataDir, "api-token");
+    expect(statSync(tokenPath).mode & 0o777).toBe(0o600);
+    expect(readFileSync(tokenPath, "utf8").trim()).toBe(runtime.apiToken);
+    const missing = await fetch(`${runtime.urls[0]}/nope`);
+    expect(missing.status).toBe(404);
+  });
+
+  it("rejects invalid configuration with the offending key named", () => {
+    expect(() => loadRuntimeConfig({ overrides: { server: { port: 70000 } }, env: {} })).toThrowError(ConfigError);
+    expect(() => loadRuntimeConfig({ overrides: { server: { port: 70000 } }, env: {} })).toThrowError(/server\.port/);
+    expect(() => loadRuntimeConfig({ overrides: { bogus: 1 }, env: {} })).toThrowError(/bogus|Unrecognized/);
+  });
+});
