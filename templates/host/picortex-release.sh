@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# picortex-release: the ONE privileged entry point for deploying the picortex runtime.
+#
+# Installed root:root 0755 as /usr/local/sbin/picortex-release. The admin account
+# (member of picortex-ops, no general sudo) may run it through sudoers with anchored
+# arguments only:
+#   picortex-release ^(install|activate|rollback|status|uninstall)( [a-f0-9]{12,64})?$
+# It re-validates its arguments itself, so a wider sudoers rule would still be safe.
+#
+#   install <hash>    unpack ~<admin>/incoming/<hash>.tar.gz (read AS the admin, so a
+#                     symlink there cannot make root read other files), verify that the
+#                     uncompressed tar hashes to <hash>, check the shipped native modules
+#                     load (rebuild offline, then `npm ci`, as fallbacks; never as root),
+#                     and rename it into /opt/picortex/releases/<hash>. Idempotent.
+#   activate <hash>   atomically point /opt/picortex/current at the release (symlink to a
+#                     temporary name + rename), restart picortex-runtime.service and poll
+#                     /healthz; on failure switch back to the previous release and exit 1.
+#   rollback [hash]   activate the previous release (or <hash>), with the same health check.
+#   status            one JSON object: current, previous, installed releases, unit state, health.
+#   uninstall [hash]  with no hash or the current hash: stop and disable the unit and remove
+#                     every release and symlink. With another hash: remove only that
+#                     release (kept if it is the rollback target). Data in /var/lib/picortex
+#                     is left alone: destroying the server removes it.
+#
+# Exit codes: 0 ok, 1 operation failed (rolled back where possible), 2 usage error.
+set -euo pipefail
+umask 022
+
+readonly UNIT="picortex-runtime.service"
+readonly RUNTIME_USER="picortex"
+
+die() { echo "picortex-release: $*" >&2; exit 1; }
+usage() {
+  echo "usage: picortex-release install|activate <hash> | rollback [hash] | status | uninstall [hash]" >&2
+  echo "  <hash> is the release's content hash: 12-64 lowercase hex characters" >&2
+  exit 2
+}
+log() { echo "picortex-release: $*" >&2; }
+
+# --- Test seams -------------------------------------------------------------------
+# Tests run this script for real in a scratch root. The overrides below are honoured
+# only when root runs the script directly: under sudo (how the admin runs it) they
+# are ignored, and sudo's env_reset strips them anyway.
+if [[ -n "${PICORTEX_RELEASE_TEST_ROOT:-}" && -z "${SUDO_USER:-}" && -z "${SUDO_COMMAND:-}" ]]; then
+  ROOT="$PICORTEX_RELEASE_TEST_ROOT"
+  SYSTEMCTL="${PICORTEX_RELEASE_SYSTEMCTL:-systemctl}"
+  HEALTH_URL="${PICORTEX_RELEASE_HEALTH_URL:-http://127.0.0.1:7420/healthz}"
+  HEALTH_TRIES="${PICORTEX_RELEASE_HEALTH_TRIES:-30}"
+  BUILD_USER="${PICORTEX_RELEASE_BUILD_USER:-$RUNTIME_USER}"
+  INCOMING_DIR="${PICORTEX_RELEASE_INCOMING:-$ROOT/incoming}"
+else
+  export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+  ROOT=""
+  SYSTEMCTL="systemctl"
+  HEALTH_URL="http://127.0.0.1:7420/healthz"
+  HEALTH_TRIES=30
+  BUILD_USER="$RUNTIME_USER"
+  INCOMING_DIR=""
+fi
+readonly BASE="$ROOT/opt/picortex"
+readonly RELEASES="$BASE/releases"
+readonly CURRENT="$BASE/current"
+readonly PREVIOUS="$BASE/previous"
+readonly LOCK_FILE="$ROOT/run/lock/picortex-release.lock"
+
+# --- Argument validation (sudoers already anchors these; checked again here) -------
+[[ $# -ge 1 && $# -le 2 ]] || usage
+CMD="$1"
+HASH="${2:-}"
+case "$CMD" in
+  install|activate) [[ $# -eq 2 ]] || usage ;;
+  rollback|uninstall) ;;
+  status) [[ $# -eq 1 ]] || usage ;;
+  *) usage ;;
+esac
+if [[ -n "$HASH" && ! "$HASH" =~ ^[a-f0-9]{12,64}$ ]]; then
+  echo "picortex-release: invalid release hash (expected 12-64 lowercase hex characters)" >&2
+  exit 2
+fi
+[[ "$(id -u)" -eq 0 ]] || die "must run as root (the admin runs it as: sudo -n /usr/local/sbin/picortex-release $CMD ...)"
+
+# One operation at a time: Pulumi, CI and a human may all call this.
+mkdir -p "$(dirname "$LOCK_FILE")" "$RELEASES"
+exec 9>"$LOCK_FILE"
+flock -w 600 9 || die "another picortex-release is still running (lock $LOCK_FILE)"
+
+# --- Helpers -----------------------------------------------------------------------
+link_target_hash() { # prints the release hash a symlink points at, or nothing
+  local t
+  t="$(readlink "$1" 2>/dev/null || true)"
+  [[ -n "$t" ]] && basename "$t"
+  return 0
+}
+
+# Atomic symlink replacement: create under a temporary name, then rename(2) over the old one.
+swap_link() { # swap_link <link> <target>
+  local tmp="$1.tmp-$$"
+  ln -sfn "$2" "$tmp"
+  mv -Tf "$tmp" "$1"
+}
+
+health_ok() {
+  # Node is always on the host (the runtime needs it); curl may not be.
+  node -e '
+    const url = process.argv[1];
+    fetch(url, { signal: AbortSignal.timeout(3000) })
+      .then(async (r) => { const b = await r.json(); process.exit(r.ok && b && b.ok === true ? 0 : 1); })
+      .catch(() => process.exit(1));
+  ' "$HEALTH_URL"
+}
+
+wait_healthy() {
+  local i
+  for ((i = 1; i <= HEALTH_TRIES; i++)); do
+    if health_ok; then return 0; fi
+    sleep 1
+  done
+  return 1
+}
+
+restart_unit() {
+  "$SYSTEMCTL" enable --quiet "$UNIT" >/dev/null 2>&1 || true
+  "$SYSTEMCTL" restart "$UNIT"
+}
+
+# Points current at <hash>, restarts, checks health. Returns 1 (after logging) on failure.
+switch_to() { # switch_to <hash>
+  swap_link "$CURRENT" "$RELEASES/$1"
+  if ! restart_unit; then
+    log "restart of $UNIT failed with release $1"
+    return 1
+  fi
+  if ! wait_healthy; then
+    log "release $1 did not become healthy at $HEALTH_URL after $HEALTH_TRIES tries"
+    return 1
+  fi
+  return 0
+}
+
+as_build_user() { # run a command as the unprivileged build user with a private HOME
+  local home="$1"; shift
+  runuser -u "$BUILD_USER" -- env -i PATH="$PATH" HOME="$home" npm_config_cache="$home/.npm" \
+    npm_config_update_notifier=false "$@"
+}
+
+# --- Commands ----------------------------------------------------------------------
+cmd_install() {
+  local hash="$1" dest="$RELEASES/$1"
+  if [[ -d "$dest" ]]; then
+    log "release $hash is already installed"
+    echo "{\"installed\":\"$hash\",\"already\":true}"
+    return 0
+  fi
+  local incoming_dir="$INCOMING_DIR" reader=()
+  if [[ -z "$incoming_dir" ]]; then
+    local admin="${SUDO_USER:-root}" admin_home
+    admin_home="$(getent passwd "$admin" | cut -d: -f6)"
+    [[ -n "$admin_home" ]] || die "cannot find the home directory of $admin"
+    incoming_dir="$admin_home/incoming"
+    # Read the upload with the admin's own permissions, never root's.
+    [[ "$admin" != root ]] && reader=(runuser -u "$admin" --)
+  fi
+  local tarball="$incoming_dir/$hash.tar.gz"
+  # Globals so the EXIT trap still sees them after this function returns.
+  STAGING="$RELEASES/.staging-$hash-$$"
+  WORK="$(mktemp -d "$RELEASES/.work-XXXXXX")"
+  trap 'rm -rf -- "$STAGING" "$WORK"' EXIT
+  chmod 0711 "$WORK"
+  local staging="$STAGING" work="$WORK"
+  "${reader[@]}" cat -- "$tarball" >"$work/release.tar.gz" 2>/dev/null \
+    || die "cannot read $tarball: upload the release first (scripts/bundle.ts writes dist/release/$hash.tar.gz)"
+
+  log "verifying $hash"
+  gzip -dc "$work/release.tar.gz" >"$work/release.tar" || die "$tarball is not a valid gzip file"
+  local actual
+  actual="$(sha256sum "$work/release.tar" | cut -c1-${#hash})"
+  [[ "$actual" == "$hash" ]] || die "content hash mismatch: $tarball hashes to $actual, not $hash (corrupt or renamed upload)"
+  # Only plain files and directories with relative names: no links, devices or '..'.
+  local bad
+  bad="$(tar -tvf "$work/release.tar" | awk '$1 !~ /^[-d]/' | head -n 3)"
+  [[ -z "$bad" ]] || die "release contains entries that are not plain files or directories: $bad"
+  if tar -tf "$work/release.tar" | grep -Eq '(^/|(^|/)\.\.(/|$))'; then
+    die "release contains absolute paths or '..' components"
+  fi
+
+  log "unpacking into $dest"
+  mkdir -p "$staging"
+  tar -xf "$work/release.tar" -C "$staging" --no-same-owner --no-same-permissions
+  [[ -f "$staging/picortex.mjs" && -f "$staging/manifest.json" ]] \
+    || die "release $hash has no picortex.mjs or manifest.json: build it with scripts/bundle.ts"
+
+  # Native modules (better-sqlite3, node-pty) are built and checked as the unprivileged
+  # build user: the release is admin-supplied code and must never run as root.
+  local build_home="$work/home"
+  mkdir -p "$build_home"
+  chown -R "$BUILD_USER" "$staging" "$build_home"
+  if [[ -f "$staging/native-check.cjs" ]]; then
+    if (cd "$staging" && as_build_user "$build_home" node native-check.cjs) >&2; then
+      log "shipped native modules load on this host"
+    else
+      # Trigger: the shipped binaries were built for another Node ABI or libc.
+      # Why: the host may run a newer Node LTS than the machine that built the bundle.
+      # Outcome: rebuild from the shipped sources offline; if that fails, npm ci (network).
+      log "shipped native modules do not load here; rebuilding from the shipped sources"
+      local nodedir=()
+      [[ -f /usr/include/node/node.h ]] && nodedir=(npm_config_nodedir=/usr)
+      if ! (cd "$staging" && as_build_user "$build_home" "${nodedir[@]}" npm rebuild --offline --foreground-scripts better-sqlite3 node-pty) >&2 \
+        || ! (cd "$staging" && as_build_user "$build_home" node native-check.cjs) >&2; then
+        log "offline rebuild failed; trying npm ci --omit=dev (needs the npm registry)"
+        (cd "$staging" && as_build_user "$build_home" npm ci --omit=dev --no-audit --no-fund) >&2 \
+          || die "could not build the native modules: install build-essential and python3, or ship a release built for Node $(node -p process.versions.modules) ABI"
+        (cd "$staging" && as_build_user "$build_home" node native-check.cjs) >&2 \
+          || die "native modules still do not load after npm ci"
+      fi
+    fi
+  fi
+
+  # The runtime may read its code but never change it.
+  chown -R root:root "$staging"
+  chmod -R u=rwX,go=rX "$staging"
+  mv -T "$staging" "$dest"
+  rm -f -- "$tarball" 2>/dev/null || true
+  log "installed $hash"
+  echo "{\"installed\":\"$hash\",\"already\":false}"
+}
+
+cmd_activate() {
+  local hash="$1"
+  [[ -d "$RELEASES/$hash" ]] || die "release $hash is not installed: run 'picortex-release install $hash' first"
+  local prev
+  prev="$(link_target_hash "$CURRENT")"
+  log "activating $hash${prev:+ (was $prev)}"
+  if switch_to "$hash"; then
+    if [[ -n "$prev" && "$prev" != "$hash" ]]; then swap_link "$PREVIOUS" "$RELEASES/$prev"; fi
+    log "release $hash is active and healthy"
+    echo "{\"active\":\"$hash\",\"previous\":\"${prev}\",\"rolledBack\":false}"
+    return 0
+  fi
+  if [[ -n "$prev" && "$prev" != "$hash" && -d "$RELEASES/$prev" ]]; then
+    log "rolling back to $prev"
+    if switch_to "$prev"; then
+      echo "{\"active\":\"$prev\",\"failed\":\"$hash\",\"rolledBack\":true}"
+      die "activation of $hash failed its health check; rolled back to $prev (see: journalctl -u $UNIT)"
+    fi
+    die "activation of $hash failed and the rollback to $prev is unhealthy too (see: journalctl -u $UNIT)"
+  fi
+  die "activation of $hash failed its health check and there is no previous release to roll back to (see: journalctl -u $UNIT)"
+}
+
+cmd_rollback() {
+  local target="$1"
+  local cur
+  cur="$(link_target_hash "$CURRENT")"
+  if [[ -z "$target" ]]; then
+    target="$(link_target_hash "$PREVIOUS")"
+    [[ -n "$target" ]] || die "no previous release recorded; name one: picortex-release rollback <hash>"
+  fi
+  [[ -d "$RELEASES/$target" ]] || die "release $target is not installed"
+  log "rolling back from ${cur:-nothing} to $target"
+  if switch_to "$target"; then
+    if [[ -n "$cur" && "$cur" != "$target" ]]; then swap_link "$PREVIOUS" "$RELEASES/$cur"; fi
+    echo "{\"active\":\"$target\",\"previous\":\"${cur}\",\"rolledBack\":true}"
+    return 0
+  fi
+  if [[ -n "$cur" && "$cur" != "$target" && -d "$RELEASES/$cur" ]]; then
+    switch_to "$cur" || true
+    die "release $target is unhealthy; switched back to $cur"
+  fi
+  die "release $target is unhealthy"
+}
+
+cmd_status() {
+  local cur prev state releases="" h
+  cur="$(link_target_hash "$CURRENT")"
+  prev="$(link_target_hash "$PREVIOUS")"
+  state="$("$SYSTEMCTL" is-active "$UNIT" 2>/dev/null || true)"
+  [[ "$state" =~ ^[a-z-]+$ ]] || state="unknown"
+  for h in "$RELEASES"/*; do
+    [[ -d "$h" ]] || continue
+    h="$(basename "$h")"
+    [[ "$h" =~ ^[a-f0-9]{12,64}$ ]] || continue
+    releases+="${releases:+,}\"$h\""
+  done
+  local healthy=false
+  HEALTH_TRIES=1
+  health_ok && healthy=true
+  echo "{\"current\":\"$cur\",\"previous\":\"$prev\",\"releases\":[$releases],\"unit\":\"$state\",\"healthy\":$healthy}"
+}
+
+cmd_uninstall() {
+  local hash="$1" cur prev
+  cur="$(link_target_hash "$CURRENT")"
+  prev="$(link_target_hash "$PREVIOUS")"
+  if [[ -n "$hash" && "$hash" != "$cur" ]]; then
+    # A replaced release (Pulumi creates the new deployment before deleting the old one).
+    if [[ "$hash" == "$prev" ]]; then
+      log "keeping $hash: it is the rollback target"
+      echo "{\"removed\":[],\"kept\":\"$hash\"}"
+      return 0
+    fi
+    rm -rf -- "${RELEASES:?}/$hash"
+    log "removed release $hash"
+    echo "{\"removed\":[\"$hash\"]}"
+    return 0
+  fi
+  log "stopping $UNIT and removing every release"
+  "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 || true
+  rm -f -- "$CURRENT" "$PREVIOUS"
+  rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
+  echo "{\"removed\":\"all\"}"
+}
+
+case "$CMD" in
+  install) cmd_install "$HASH" ;;
+  activate) cmd_activate "$HASH" ;;
+  rollback) cmd_rollback "$HASH" ;;
+  status) cmd_status ;;
+  uninstall) cmd_uninstall "$HASH" ;;
+esac
