@@ -1,4 +1,10 @@
 import type { ModuleFactory } from "../module.js";
+import { brainSyncRoutes } from "./http.js";
+import { BrainServerStore } from "./server-store.js";
 
-// Placeholder until the brain module lands; mounts nothing.
-export const mountBrain: ModuleFactory = () => ({ name: "brain", routes: [], close() {} });
+/** Mounts the brain sync server (`/v1/brain/push|pull`) on the runtime's database. */
+export const mountBrain: ModuleFactory = (ctx) => {
+  if (!ctx.config.brain.syncServer) return { name: "brain", routes: [], close() {} };
+  const store = new BrainServerStore(ctx.db);
+  return { name: "brain", routes: brainSyncRoutes(store), close() {} };
+};

@@ -1,0 +1,152 @@
+import { createHash } from "node:crypto";
+import type { Db } from "../store/database.js";
+import { migrate } from "../store/database.js";
+import { generateToken, secretsEqual } from "../http/auth.js";
+import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "./entry-row.js";
+import { idSchema } from "./entry.js";
+import { BrainError } from "./errors.js";
+import { pullRequestSchema, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from "./sync-protocol.js";
+
+/**
+ * The sync server's state in the runtime database: the workspace's entries at their
+ * newest version, each stamped with a server-assigned sequence number that only grows.
+ * Pull cursors are sequence numbers, so a pull never misses a row written concurrently,
+ * late (an offline client's old edit) or with an equal timestamp.
+ */
+export const SERVER_MIGRATIONS = [
+  `CREATE TABLE brain_server_entries (${ENTRY_COLUMNS_SQL},
+     seq INTEGER NOT NULL UNIQUE,
+     PRIMARY KEY (workspace_id, entry_id)
+   ) STRICT;
+   CREATE INDEX brain_server_entries_pull ON brain_server_entries (workspace_id, seq);
+   CREATE TABLE brain_server_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL) STRICT;
+   INSERT INTO brain_server_state (id, last_seq) VALUES (1, 0);
+   CREATE TABLE brain_push_receipts (
+     workspace_id TEXT NOT NULL,
+     idempotency_key TEXT NOT NULL,
+     response TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (workspace_id, idempotency_key)
+   ) STRICT;
+   CREATE TABLE brain_tokens (
+     token_id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL UNIQUE,
+     workspace_id TEXT NOT NULL,
+     label TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     revoked_at INTEGER
+   ) STRICT;`,
+];
+
+/** Receipts older than this are dropped; a client retrying a batch does so within seconds. */
+const RECEIPT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+export interface TokenInfo {
+  tokenId: string;
+  workspaceId: string;
+  label: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+const hashToken = (token: string) => createHash("sha256").update(token, "utf8").digest("hex");
+
+export class BrainServerStore {
+  private readonly upsert;
+
+  constructor(
+    readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {
+    migrate(db, "brain-server", SERVER_MIGRATIONS);
+    this.upsert = db.prepare(upsertSql("brain_server_entries", ["seq"]));
+  }
+
+  /** Applies a batch newest-wins; entries must belong to the caller's workspace. Idempotent per key. */
+  push(workspaceId: string, request: PushRequest): PushResponse {
+    for (const e of request.entries) {
+      if (e.workspaceId !== workspaceId) {
+        throw new BrainError("invalid_input", `Entry ${e.entryId} belongs to workspace ${e.workspaceId}, but this token is for ${workspaceId}.`);
+      }
+    }
+    const selectVersion = this.db.prepare("SELECT version FROM brain_server_entries WHERE workspace_id = ? AND entry_id = ?");
+    return this.db.transaction((): PushResponse => {
+      const receipt = this.db
+        .prepare("SELECT response FROM brain_push_receipts WHERE workspace_id = ? AND idempotency_key = ?")
+        .get(workspaceId, request.idempotencyKey) as { response: string } | undefined;
+      if (receipt) return { ...(JSON.parse(receipt.response) as PushResponse), replayed: true };
+      let seq = (this.db.prepare("SELECT last_seq FROM brain_server_state WHERE id = 1").get() as { last_seq: number }).last_seq;
+      let applied = 0;
+      let ignored = 0;
+      for (const entry of request.entries) {
+        const current = selectVersion.get(workspaceId, entry.entryId) as { version: string } | undefined;
+        if (current && current.version >= entry.version) {
+          ignored++;
+          continue;
+        }
+        seq += 1;
+        this.upsert.run({ ...entryToRow(entry), seq });
+        applied++;
+      }
+      this.db.prepare("UPDATE brain_server_state SET last_seq = ? WHERE id = 1").run(seq);
+      const response: PushResponse = { applied, ignored, seq, replayed: false };
+      const now = this.now();
+      this.db
+        .prepare("INSERT INTO brain_push_receipts (workspace_id, idempotency_key, response, created_at) VALUES (?, ?, ?, ?)")
+        .run(workspaceId, request.idempotencyKey, JSON.stringify(response), now);
+      this.db.prepare("DELETE FROM brain_push_receipts WHERE created_at < ?").run(now - RECEIPT_TTL_MS);
+      return response;
+    })();
+  }
+
+  /** Entries of the workspace with a sequence above the cursor, in sequence order. */
+  pull(workspaceId: string, request: PullRequest): PullResponse {
+    const { cursor, limit } = pullRequestSchema.parse(request);
+    const rows = this.db
+      .prepare("SELECT * FROM brain_server_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+      .all(workspaceId, cursor, limit + 1) as Array<EntryRow & { seq: number }>;
+    const page = rows.slice(0, limit);
+    return {
+      entries: page.map(rowToEntry),
+      cursor: page.length > 0 ? page[page.length - 1]!.seq : cursor,
+      hasMore: rows.length > limit,
+    };
+  }
+
+  /** Issues a token for one workspace. Only its SHA-256 is stored; the token is returned once. */
+  createToken(workspaceId: string, label = ""): { token: string; info: TokenInfo } {
+    idSchema.parse(workspaceId);
+    const token = generateToken("pcb_");
+    const info: TokenInfo = { tokenId: generateToken().slice(0, 12), workspaceId, label, createdAt: this.now(), revokedAt: null };
+    this.db
+      .prepare("INSERT INTO brain_tokens (token_id, token_hash, workspace_id, label, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(info.tokenId, hashToken(token), workspaceId, label, info.createdAt);
+    return { token, info };
+  }
+
+  /** The workspace a token grants, or undefined for an unknown or revoked token. */
+  authenticate(token: string): string | undefined {
+    const hash = hashToken(token);
+    const row = this.db.prepare("SELECT token_hash, workspace_id, revoked_at FROM brain_tokens WHERE token_hash = ?").get(hash) as
+      | { token_hash: string; workspace_id: string; revoked_at: number | null }
+      | undefined;
+    // The lookup is by hash, so its timing reveals nothing about the token; compare anyway.
+    if (!row || row.revoked_at !== null || !secretsEqual(hash, row.token_hash)) return undefined;
+    return row.workspace_id;
+  }
+
+  listTokens(): TokenInfo[] {
+    const rows = this.db.prepare("SELECT token_id, workspace_id, label, created_at, revoked_at FROM brain_tokens ORDER BY created_at").all() as Array<{
+      token_id: string;
+      workspace_id: string;
+      label: string;
+      created_at: number;
+      revoked_at: number | null;
+    }>;
+    return rows.map((r) => ({ tokenId: r.token_id, workspaceId: r.workspace_id, label: r.label, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  revokeToken(tokenId: string): boolean {
+    return this.db.prepare("UPDATE brain_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL").run(this.now(), tokenId).changes === 1;
+  }
+}

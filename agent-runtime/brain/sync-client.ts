@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import { SyncError } from "./errors.js";
+import type { HybridLogicalClock } from "./hlc.js";
+import type { BrainRepository } from "./repository.js";
+import { MAX_PUSH_ENTRIES, type SyncTransport } from "./sync-protocol.js";
+
+export interface RetryPolicy {
+  /** Attempts per request, including the first. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 4000 };
+
+export interface SyncReport {
+  pushed: number;
+  pushIgnored: number;
+  pulled: number;
+  pullSkipped: number;
+  cursor: number;
+  pending: number;
+}
+
+export interface SyncStatus {
+  pending: number;
+  cursor: number;
+  lastSyncAt: number | null;
+  lastError: string | null;
+}
+
+/** Exponential backoff with full jitter, for errors that may pass (unreachable, 5xx, 429). */
+export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy, onRetry?: (err: SyncError, delayMs: number) => void): Promise<T> {
+  const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = policy.random ?? Math.random;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof SyncError) || !err.retryable || attempt >= policy.attempts) throw err;
+      const delay = Math.round(random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+      onRetry?.(err, delay);
+      await sleep(delay);
+    }
+  }
+}
+
+/**
+ * Pushes local writes and pulls everyone else's. Offline-safe: local state changes only
+ * inside transactions after a successful response, so a failure at any point leaves the
+ * store as it was (pending entries stay pending, the cursor stays put).
+ */
+export class BrainSyncClient {
+  constructor(
+    private readonly repo: BrainRepository,
+    private readonly clock: HybridLogicalClock,
+    private readonly transport: SyncTransport,
+    readonly workspaceId: string,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    private readonly now: () => number = Date.now,
+    private readonly onRetry?: (err: SyncError, delayMs: number) => void,
+  ) {}
+
+  private get cursorKey(): string {
+    return `pull_cursor:${this.workspaceId}`;
+  }
+
+  status(): SyncStatus {
+    const last = this.repo.getMeta(`last_sync_at:${this.workspaceId}`);
+    return {
+      pending: this.repo.pendingCount(this.workspaceId),
+      cursor: Number(this.repo.getMeta(this.cursorKey) ?? "0"),
+      lastSyncAt: last ? Number(last) : null,
+      lastError: this.repo.getMeta(`last_error:${this.workspaceId}`) || null,
+    };
+  }
+
+  async push(): Promise<{ pushed: number; ignored: number }> {
+    let pushed = 0;
+    let ignored = 0;
+    for (;;) {
+      const batch = this.repo.pendingPush(this.workspaceId, MAX_PUSH_ENTRIES);
+      if (batch.length === 0) break;
+      const sent = batch.map((e) => ({ entryId: e.entryId, version: e.version }));
+      // The key is derived from exactly what is sent, so a retry after a lost response,
+      // even from a restarted process, is recognised by the server as the same batch.
+      const idempotencyKey = createHash("sha256")
+        .update(sent.map((s) => `${s.entryId}@${s.version}`).join("\n"))
+        .digest("base64url");
+      const res = await withRetry(() => this.transport.push({ idempotencyKey, entries: batch }), this.retry, this.onRetry);
+      this.repo.markPushed(this.workspaceId, sent);
+      pushed += res.applied;
+      ignored += res.ignored;
+      // Entries edited again mid-push stay pending; stop rather than loop on them forever.
+      if (batch.length < MAX_PUSH_ENTRIES) break;
+    }
+    return { pushed, ignored };
+  }
+
+  async pull(): Promise<{ pulled: number; skipped: number; cursor: number }> {
+    let pulled = 0;
+    let skipped = 0;
+    let cursor = Number(this.repo.getMeta(this.cursorKey) ?? "0");
+    for (;;) {
+      const page = await withRetry(() => this.transport.pull({ cursor }), this.retry, this.onRetry);
+      if (page.cursor < cursor) throw new SyncError("server", `Brain server moved the pull cursor backwards (${cursor} → ${page.cursor}).`);
+      // Every version seen moves the clock forward, so an edit made after this pull wins over it.
+      for (const e of page.entries) this.clock.observe(e.version);
+      const result = this.repo.applyPulled(this.workspaceId, page.entries, this.cursorKey, page.cursor);
+      pulled += result.applied;
+      skipped += result.skipped;
+      cursor = page.cursor;
+      if (!page.hasMore) break;
+    }
+    return { pulled, skipped, cursor };
+  }
+
+  /** Push then pull (or one of them). Records the outcome for `status`, then rethrows any failure. */
+  async sync(direction: "both" | "push" | "pull" = "both"): Promise<SyncReport> {
+    try {
+      const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push();
+      const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor } : await this.pull();
+      this.repo.setMeta(`last_sync_at:${this.workspaceId}`, String(this.now()));
+      this.repo.setMeta(`last_error:${this.workspaceId}`, "");
+      return { pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId) };
+    } catch (err) {
+      this.repo.setMeta(`last_error:${this.workspaceId}`, `${new Date(this.now()).toISOString()} ${(err as Error).message}`);
+      throw err;
+    }
+  }
+}

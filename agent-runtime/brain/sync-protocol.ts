@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { wireEntrySchema } from "./entry.js";
+
+/** The wire contract of `POST /v1/brain/push` and `/v1/brain/pull`, shared by server and client. */
+export const MAX_PUSH_ENTRIES = 200;
+export const MAX_PULL_LIMIT = 500;
+/** 200 entries of up to ~40 KB text each, with headroom; anything bigger is rejected with 413. */
+export const PUSH_BODY_LIMIT = 10 * 1024 * 1024;
+export const PULL_BODY_LIMIT = 4 * 1024;
+
+export const pushRequestSchema = z
+  .object({
+    /** Same key = same batch: the server answers a repeat with its first answer and applies nothing twice. */
+    idempotencyKey: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "must be 16-128 URL-safe characters"),
+    entries: z.array(wireEntrySchema).min(1).max(MAX_PUSH_ENTRIES),
+  })
+  .strict();
+export type PushRequest = z.infer<typeof pushRequestSchema>;
+
+export const pushResponseSchema = z.object({
+  /** Entries whose version became the server's current one. */
+  applied: z.number().int().nonnegative(),
+  /** Entries the server already had at this or a newer version. */
+  ignored: z.number().int().nonnegative(),
+  /** The server's highest sequence after this push. */
+  seq: z.number().int().nonnegative(),
+  replayed: z.boolean(),
+});
+export type PushResponse = z.infer<typeof pushResponseSchema>;
+
+export const pullRequestSchema = z
+  .object({
+    /** The last sequence number this client applied (0 for everything). */
+    cursor: z.number().int().nonnegative(),
+    limit: z.number().int().min(1).max(MAX_PULL_LIMIT).default(MAX_PULL_LIMIT),
+  })
+  .strict();
+export type PullRequest = z.input<typeof pullRequestSchema>;
+
+export const pullResponseSchema = z.object({
+  entries: z.array(wireEntrySchema),
+  /** Sequence of the last entry in this page (or the request's cursor when empty). */
+  cursor: z.number().int().nonnegative(),
+  hasMore: z.boolean(),
+});
+export type PullResponse = z.infer<typeof pullResponseSchema>;
+
+/** How a client reaches a sync server: HTTP in production, in-process in property tests. */
+export interface SyncTransport {
+  push(request: PushRequest): Promise<PushResponse>;
+  pull(request: PullRequest): Promise<PullResponse>;
+}
