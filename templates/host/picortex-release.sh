@@ -118,9 +118,10 @@ wait_healthy() {
   return 1
 }
 
+# fd 9 holds the lock: children must not inherit it, or a long-lived process would keep it.
 restart_unit() {
-  "$SYSTEMCTL" enable --quiet "$UNIT" >/dev/null 2>&1 || true
-  "$SYSTEMCTL" restart "$UNIT"
+  "$SYSTEMCTL" enable --quiet "$UNIT" >/dev/null 2>&1 9>&- || true
+  "$SYSTEMCTL" restart "$UNIT" 9>&-
 }
 
 # Points current at <hash>, restarts, checks health. Returns 1 (after logging) on failure.
@@ -140,7 +141,7 @@ switch_to() { # switch_to <hash>
 as_build_user() { # run a command as the unprivileged build user with a private HOME
   local home="$1"; shift
   runuser -u "$BUILD_USER" -- env -i PATH="$PATH" HOME="$home" npm_config_cache="$home/.npm" \
-    npm_config_update_notifier=false "$@"
+    npm_config_update_notifier=false "$@" 9>&-
 }
 
 # --- Commands ----------------------------------------------------------------------
@@ -273,7 +274,7 @@ cmd_status() {
   local cur prev state releases="" h
   cur="$(link_target_hash "$CURRENT")"
   prev="$(link_target_hash "$PREVIOUS")"
-  state="$("$SYSTEMCTL" is-active "$UNIT" 2>/dev/null || true)"
+  state="$("$SYSTEMCTL" is-active "$UNIT" 2>/dev/null 9>&- || true)"
   [[ "$state" =~ ^[a-z-]+$ ]] || state="unknown"
   for h in "$RELEASES"/*; do
     [[ -d "$h" ]] || continue
@@ -304,7 +305,7 @@ cmd_uninstall() {
     return 0
   fi
   log "stopping $UNIT and removing every release"
-  "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 || true
+  "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"

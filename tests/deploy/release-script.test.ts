@@ -1,0 +1,270 @@
+/**
+ * Runs templates/host/picortex-release.sh for real, as root, in a scratch root: real
+ * tar/gzip/sha256sum/runuser/flock, a fake `systemctl` that really starts and stops the
+ * release's process, and a real HTTP health check on loopback.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { spawnSync, execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
+import { buildTar, releaseHash } from "../../scripts/lib/deterministic-tar.js";
+import { buildRelease } from "../../scripts/lib/bundle-release.js";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
+const SCRIPT = join(repoRoot, "templates/host/picortex-release.sh");
+
+if (process.getuid?.() !== 0) {
+  throw new Error("tests/deploy/release-script.test.ts must run as root (it runs picortex-release with runuser and chown); run it via `bash .ci/run` or as root");
+}
+for (const tool of ["runuser", "flock", "sha256sum", "tar", "gzip"]) {
+  if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is required by the release-script test: apt-get install util-linux coreutils tar gzip`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+    s.once("error", rej);
+  });
+}
+
+const root = mkdtempSync(join(tmpdir(), "picortex-release-test-"));
+chmodSync(root, 0o755); // the build user ("nobody") must reach the staging dir
+const state = join(root, "state");
+const incoming = join(root, "incoming");
+let port = 0;
+
+// A stand-in for systemctl that really runs the active release, like the unit does.
+const FAKE_SYSTEMCTL = `#!/bin/bash
+set -u
+S="${state}"
+echo "$*" >> "$S/calls"
+stop() { if [ -f "$S/pid" ]; then kill "$(cat "$S/pid")" 2>/dev/null; for i in $(seq 50); do kill -0 "$(cat "$S/pid")" 2>/dev/null || break; sleep 0.1; done; rm -f "$S/pid"; fi; }
+case "$1" in
+  restart)
+    stop
+    cd "${root}/opt/picortex/current" || exit 1
+    setsid node picortex.mjs serve --local --port "$(cat "$S/port")" --data-dir "$S/data" </dev/null >>"$S/unit.log" 2>&1 &
+    echo $! > "$S/pid" ;;
+  stop) stop ;;
+  disable) stop ;;
+  enable) ;;
+  is-active) if [ -f "$S/pid" ] && kill -0 "$(cat "$S/pid")" 2>/dev/null; then echo active; else echo inactive; exit 3; fi ;;
+esac
+`;
+
+/** A fake release: `healthy` decides what /healthz answers; `marker` makes the hash differ. */
+function fakeRelease(marker: string, healthy: boolean): string {
+  const server = `import http from "node:http";
+const port = Number(process.argv[process.argv.indexOf("--port") + 1]);
+${healthy ? "" : "process.exit(1);"}
+http.createServer((q, r) => { r.setHeader("content-type", "application/json"); r.end(JSON.stringify({ ok: true, marker: ${JSON.stringify(marker)} })); }).listen(port, "127.0.0.1");
+`;
+  const tar = buildTar([
+    { path: "picortex.mjs", data: Buffer.from(server), executable: true },
+    { path: "manifest.json", data: Buffer.from(JSON.stringify({ name: "picortex", marker }) + "\n") },
+    { path: "native-check.cjs", data: Buffer.from("process.exit(0)\n") },
+  ]);
+  const hash = releaseHash(tar);
+  writeFileSync(join(incoming, `${hash}.tar.gz`), gzipSync(tar));
+  return hash;
+}
+
+function run(...args: string[]) {
+  const r = spawnSync("bash", [SCRIPT, ...args], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: {
+      PATH: process.env.PATH,
+      PICORTEX_RELEASE_TEST_ROOT: root,
+      PICORTEX_RELEASE_SYSTEMCTL: join(root, "systemctl"),
+      PICORTEX_RELEASE_HEALTH_URL: `http://127.0.0.1:${port}/healthz`,
+      PICORTEX_RELEASE_HEALTH_TRIES: "5",
+      PICORTEX_RELEASE_BUILD_USER: "nobody",
+      PICORTEX_RELEASE_INCOMING: incoming,
+    },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").pop()!) };
+}
+
+const releases = join(root, "opt/picortex/releases");
+const current = () => (existsSync(join(root, "opt/picortex/current")) ? readlinkSync(join(root, "opt/picortex/current")).split("/").pop() : undefined);
+const previous = () => (existsSync(join(root, "opt/picortex/previous")) ? readlinkSync(join(root, "opt/picortex/previous")).split("/").pop() : undefined);
+async function liveMarker(): Promise<string | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return ((await r.json()) as { marker?: string }).marker;
+  } catch {
+    return undefined;
+  }
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  mkdirSync(state, { recursive: true });
+  mkdirSync(incoming, { recursive: true });
+  writeFileSync(join(state, "port"), String(port));
+  writeFileSync(join(root, "systemctl"), FAKE_SYSTEMCTL, { mode: 0o755 });
+});
+
+afterAll(() => {
+  const pidFile = join(state, "pid");
+  if (existsSync(pidFile)) {
+    try {
+      process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("picortex-release argument validation", () => {
+  it.each([
+    [[]],
+    [["deploy", "aaaaaaaaaaaa"]],
+    [["install"]],
+    [["install", "../../etc/passwd"]],
+    [["install", "AAAAAAAAAAAA"]],
+    [["install", "abc"]],
+    [["install", "a".repeat(65)]],
+    [["install", "aaaaaaaaaaaa", "extra"]],
+    [["status", "aaaaaaaaaaaa"]],
+    [["activate", "aaaaaaaaaaaa; rm -rf /"]],
+  ])("rejects %j with exit 2", (args) => {
+    const r = run(...(args as string[]));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/usage|invalid release hash/);
+  });
+});
+
+describe("picortex-release lifecycle", () => {
+  let a = "";
+  let b = "";
+
+  it("installs a release: verified, root-owned, read-only to others, upload removed, idempotent", () => {
+    a = fakeRelease("A", true);
+    const r = run("install", a);
+    expect(r.stderr).toContain(`installed ${a}`);
+    expect(r.code).toBe(0);
+    expect(r.json()).toEqual({ installed: a, already: false });
+    const st = statSync(join(releases, a, "picortex.mjs"));
+    expect(st.uid).toBe(0);
+    expect(st.mode & 0o022).toBe(0);
+    expect(existsSync(join(incoming, `${a}.tar.gz`))).toBe(false);
+    expect(readdirSync(releases).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(run("install", a).json()).toEqual({ installed: a, already: true });
+  });
+
+  it("refuses an upload whose content does not match its hash, leaving nothing behind", () => {
+    const real = fakeRelease("tampered", true);
+    const fake = "0123456789abcdef";
+    execFileSync("mv", [join(incoming, `${real}.tar.gz`), join(incoming, `${fake}.tar.gz`)]);
+    const r = run("install", fake);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("content hash mismatch");
+    expect(existsSync(join(releases, fake))).toBe(false);
+    expect(readdirSync(releases).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("refuses a release that contains a symlink", () => {
+    const src = join(root, "evil-src");
+    mkdirSync(src);
+    writeFileSync(join(src, "picortex.mjs"), "");
+    writeFileSync(join(src, "manifest.json"), "{}");
+    execFileSync("ln", ["-s", "/etc/shadow", join(src, "shadow")]);
+    const tarFile = join(root, "evil.tar");
+    execFileSync("tar", ["-cf", tarFile, "-C", src, "."]);
+    const hash = execFileSync("sha256sum", [tarFile], { encoding: "utf8" }).slice(0, 16);
+    writeFileSync(join(incoming, `${hash}.tar.gz`), gzipSync(readFileSync(tarFile)));
+    const r = run("install", hash);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not plain files or directories");
+    expect(existsSync(join(releases, hash))).toBe(false);
+  });
+
+  it("activates: atomic current symlink, unit restarted, healthy", async () => {
+    const r = run("activate", a);
+    expect(r.stderr).toContain("active and healthy");
+    expect(r.code).toBe(0);
+    expect(current()).toBe(a);
+    expect(await liveMarker()).toBe("A");
+    expect(readFileSync(join(state, "calls"), "utf8")).toContain("restart picortex-runtime.service");
+  });
+
+  it("activates a second release and records the first as the rollback target", async () => {
+    b = fakeRelease("B", true);
+    expect(run("install", b).code).toBe(0);
+    const r = run("activate", b);
+    expect(r.code).toBe(0);
+    expect(r.json()).toEqual({ active: b, previous: a, rolledBack: false });
+    expect(current()).toBe(b);
+    expect(previous()).toBe(a);
+    expect(await liveMarker()).toBe("B");
+  });
+
+  it("rolls back automatically when the new release fails its health check", async () => {
+    const bad = fakeRelease("bad", false);
+    expect(run("install", bad).code).toBe(0);
+    const r = run("activate", bad);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`rolled back to ${b}`);
+    expect(current()).toBe(b);
+    expect(previous()).toBe(a);
+    expect(await liveMarker()).toBe("B");
+  });
+
+  it("rolls back on request to the previous release", async () => {
+    const r = run("rollback");
+    expect(r.code).toBe(0);
+    expect(current()).toBe(a);
+    expect(previous()).toBe(b);
+    expect(await liveMarker()).toBe("A");
+  });
+
+  it("reports status as JSON", () => {
+    const s = run("status").json();
+    expect(s.current).toBe(a);
+    expect(s.previous).toBe(b);
+    expect(s.releases).toEqual(expect.arrayContaining([a, b]));
+    expect(s.unit).toBe("active");
+    expect(s.healthy).toBe(true);
+  });
+
+  it("uninstall of a replaced release keeps the rollback target and removes others", () => {
+    expect(run("uninstall", b).json()).toEqual({ removed: [], kept: b });
+    const other = readdirSync(releases).find((n) => n !== a && n !== b && !n.startsWith("."))!;
+    expect(run("uninstall", other).json()).toEqual({ removed: [other] });
+    expect(existsSync(join(releases, other))).toBe(false);
+    expect(current()).toBe(a);
+  });
+
+  it("uninstall of the current release stops the unit and removes everything", async () => {
+    const r = run("uninstall", a);
+    expect(r.code).toBe(0);
+    expect(current()).toBeUndefined();
+    expect(previous()).toBeUndefined();
+    expect(readdirSync(releases)).toEqual([]);
+    expect(await liveMarker()).toBeUndefined();
+  });
+
+  it("installs and activates the real bundle: native modules checked as an unprivileged user, runtime healthy", async () => {
+    const rel = await buildRelease({ repoRoot, outDir: join(root, "dist") });
+    execFileSync("cp", [rel.tarball, join(incoming, `${rel.hash}.tar.gz`)]);
+    const inst = run("install", rel.hash);
+    expect(inst.stderr).toContain("shipped native modules load on this host");
+    expect(inst.code).toBe(0);
+    const act = run("activate", rel.hash);
+    expect(act.stderr).toContain("active and healthy");
+    expect(act.code).toBe(0);
+    const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { ok: boolean };
+    expect(health.ok).toBe(true);
+    expect(run("uninstall").json()).toEqual({ removed: "all" });
+  });
+});
