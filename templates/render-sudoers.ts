@@ -1,0 +1,88 @@
+/**
+ * The sudoers drop-in: the ONLY privileges the runtime user and the deploy admin get.
+ *
+ * Every argument list is an anchored POSIX ERE (sudo >= 1.9.10: `^…$` matches the whole
+ * argument string joined by single spaces). The patterns are built from the constants
+ * in agent-runtime/host/chat-identity.ts, the same ones the runtime's argv builders use,
+ * so rules and callers cannot drift. tests/infra/sudoers-escalation.test.ts installs
+ * this file on a real machine and proves both the allowed argv and the refusals.
+ */
+import {
+  BIN,
+  CHAT_ID_SUDOERS_REGEX,
+  CHAT_USER_PREFIX,
+  ALLOWED_HOME_MODES,
+} from "../agent-runtime/host/chat-identity.js";
+import { linuxNameProblem, safePathProblem } from "./validators.js";
+
+/** Where cloud-init installs the deploy helper (host contract). */
+export const RELEASE_HELPER_PATH = "/usr/local/sbin/picortex-release";
+/** Drop-in name: no dots and no trailing `~`, or `@includedir` silently skips it. */
+export const SUDOERS_DROPIN_PATH = "/etc/sudoers.d/picortex";
+/** Arguments the admin may pass to the release helper (host contract). */
+export const RELEASE_ARGS_REGEX = "^(install|activate|rollback|status|uninstall)( [a-f0-9]{12,64})?$";
+
+export interface SudoersVars {
+  runtimeUser: string;
+  adminUser: string;
+  opsGroup: string;
+  chatGroup: string;
+  chatsRoot: string;
+  claudePath: string;
+  /** Defaults to RELEASE_HELPER_PATH; tests point it at a stand-in. */
+  releaseHelperPath?: string;
+}
+
+export function renderSudoers(vars: SudoersVars): string {
+  for (const name of [vars.runtimeUser, vars.adminUser, vars.opsGroup, vars.chatGroup]) {
+    const problem = linuxNameProblem(name);
+    if (problem) throw new Error(`sudoers: ${problem}`);
+  }
+  const releaseHelperPath = vars.releaseHelperPath ?? RELEASE_HELPER_PATH;
+  for (const path of [vars.chatsRoot, vars.claudePath, releaseHelperPath]) {
+    // Safe paths contain no regex metacharacters, so they can be embedded verbatim.
+    const problem = safePathProblem(path);
+    if (problem) throw new Error(`sudoers: ${problem}`);
+  }
+  const id = CHAT_ID_SUDOERS_REGEX;
+  const modes = ALLOWED_HOME_MODES.join("|");
+  const user = `${CHAT_USER_PREFIX}${id}`;
+
+  // The group in the useradd rule must be the one privilegedArgv.createUser names.
+  const useradd = `^--create-home --home-dir ${vars.chatsRoot}/(${id}) --gid ${vars.chatGroup} --shell /bin/bash ${CHAT_USER_PREFIX}\\1$`;
+  const userdel = `^(--remove )?${user}$`;
+  const chmod = `^(${modes}) ${vars.chatsRoot}/${id}$`;
+
+  const lines = [
+    "# picortex: the only privileges the agent runtime and the deploy admin have.",
+    "# Rendered by templates/render-sudoers.ts from agent-runtime/host/chat-identity.ts:",
+    "# change the renderer, never this file on the host. Checked with `visudo -cf`,",
+    "# installed root:root 0440 under a name without dots (or @includedir skips it).",
+    "#",
+    "# Arguments are anchored regular expressions (sudo >= 1.9.10): `^...$` must match the",
+    "# whole argument string, and the character classes exclude spaces, dots and slashes,",
+    "# so no pattern can reach into another argument or out of the chats root.",
+    "",
+    "# Create a chat user: home <chatsRoot>/<id>, user pc-<id> (the backreference ties the",
+    "# two together), primary group of chat users. No -o, -u, -G, -p or other home.",
+    `Cmnd_Alias PICORTEX_CHAT_USERADD = ${BIN.useradd} ${useradd}`,
+    "# Delete a chat user (optionally with its home); never a user outside the pc- prefix.",
+    `Cmnd_Alias PICORTEX_CHAT_USERDEL = ${BIN.userdel} ${userdel}`,
+    "# Make a chat home private (0700) or lock it while it is archived (0000). No other",
+    "# mode (so no setuid bits) and no path outside the chats root.",
+    `Cmnd_Alias PICORTEX_CHAT_CHMOD = ${BIN.chmod} ${chmod}`,
+    "# Run as a chat user (never root): a turn, reaping a timed-out turn's processes and",
+    "# archiving the workspace. As the chat user these can only touch what it owns.",
+    `Cmnd_Alias PICORTEX_AS_CHAT = ${vars.claudePath}, ${BIN.pkill}, ${BIN.tar}`,
+    "# The deploy helper, with the host contract's arguments only.",
+    `Cmnd_Alias PICORTEX_RELEASE = ${releaseHelperPath} ${RELEASE_ARGS_REGEX}`,
+    "",
+    `%${vars.opsGroup} ALL=(root) NOPASSWD: PICORTEX_CHAT_USERADD, PICORTEX_CHAT_USERDEL, PICORTEX_CHAT_CHMOD`,
+    "# Run-as targets are members of the chat group only (pc-<id> users have it as their",
+    "# primary group); no `-g` other than the target's own groups.",
+    `${vars.runtimeUser} ALL=(%${vars.chatGroup}) NOPASSWD: PICORTEX_AS_CHAT`,
+    `${vars.adminUser} ALL=(root) NOPASSWD: PICORTEX_RELEASE`,
+    "",
+  ];
+  return lines.join("\n");
+}
