@@ -1,14 +1,57 @@
 import { z } from "zod";
 
+/**
+ * The portal: a browser terminal into one long-lived tmux session. Every key has a
+ * default that is safe for a host on a tailnet; see docs/portal.md for the reasoning.
+ */
 export const portalConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
-    /** tmux session the portal attaches to. */
-    session: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "tmux session names use letters, digits, _ and -").default("picortex"),
-    /** Command run in the tmux session when it is created. */
-    command: z.array(z.string()).min(1).default(["claude"]),
-    cwd: z.string().optional(),
+    /** tmux session the portal attaches to (created on the first connect if missing). */
+    session: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "tmux session names use letters, digits, _ and - (1-64)").default("picortex"),
+    /** Command run in the tmux session when it is created (argv, never a shell string). */
+    command: z.array(z.string().min(1)).min(1).default(["claude"]),
+    /** Working directory of the session's command; default: the runtime's cwd. */
+    cwd: z.string().min(1).optional(),
+    /**
+     * tmux server socket path (`tmux -S`). Unset: the runtime user's default server.
+     * Tests and side-by-side setups use a private socket so they never touch a user's tmux.
+     */
+    tmuxSocket: z.string().min(1).optional(),
+    /** tmux config file (`tmux -f`); unset: tmux's default lookup. */
+    tmuxConfig: z.string().min(1).optional(),
+    /**
+     * tmux `window-size` for the portal's session. `largest` (default) keeps a phone from
+     * shrinking the laptop's view: smaller clients see the part around the cursor.
+     */
+    windowSize: z.enum(["largest", "latest", "smallest"]).default("largest"),
+    /** Lines of tmux history replayed into the browser's scrollback on (re)connect. */
+    scrollbackLines: z.number().int().min(0).max(50_000).default(2000),
+    /** Create and accept a second, read-only credential for viewers. */
+    readOnlyToken: z.boolean().default(false),
+    /** Browser connections at once; more are refused with 503. */
+    maxClients: z.number().int().min(1).max(256).default(16),
+    /** A connection with no input or resize for this long is closed (0 = never). */
+    idleTimeoutSeconds: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600),
+    /** WebSocket ping interval; a peer that misses one pong is dropped. */
+    heartbeatSeconds: z.number().int().min(1).max(300).default(20),
+    /** Failed auth attempts allowed per client address per window before 429. */
+    authFailureLimit: z.number().int().min(1).max(1000).default(10),
+    authFailureWindowSeconds: z.number().int().min(1).max(86_400).default(300),
+    /** Lifetime of the session cookie the token is exchanged for. */
+    cookieMaxAgeSeconds: z.number().int().min(60).max(400 * 86_400).default(30 * 86_400),
+    /** `auto`: mark the cookie Secure when the request came over HTTPS (directly or via a loopback proxy). */
+    secureCookie: z.enum(["auto", "always", "never"]).default("auto"),
+    /** Unacknowledged bytes per client before that client's pty is paused, and the level it resumes at. */
+    highWatermarkBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(512 * 1024),
+    lowWatermarkBytes: z.number().int().min(1024).max(32 * 1024 * 1024).default(128 * 1024),
+    /** Prebuilt page assets (from `buildPortalAssets`); unset: look beside the bundle, else build at startup. */
+    assetsDir: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.lowWatermarkBytes < c.highWatermarkBytes, {
+    message: "portal.lowWatermarkBytes must be below portal.highWatermarkBytes",
+    path: ["lowWatermarkBytes"],
+  });
 
 export type PortalConfig = z.infer<typeof portalConfigSchema>;

@@ -1,0 +1,281 @@
+import type { WebSocket } from "ws";
+import type { Logger } from "../log.js";
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  ServerType,
+  decodeClientMessage,
+  frame,
+  jsonFrame,
+  type ClientMessage,
+  type Hello,
+  type ReadyInfo,
+} from "./protocol.js";
+import type { PortalRole } from "./session-cookie.js";
+import { attachArgs, ensureSession, historyBufferName, takeBuffer, type TmuxTarget } from "./tmux.js";
+import type { SpawnOptions, TerminalProcess } from "./pty.js";
+
+export interface ConnectionOptions {
+  id: number;
+  ws: WebSocket;
+  role: PortalRole;
+  target: TmuxTarget;
+  spawn: (opts: SpawnOptions) => TerminalProcess;
+  historyLines: number;
+  highWatermarkBytes: number;
+  lowWatermarkBytes: number;
+  log: Logger;
+  onClosed: (conn: PortalConnection) => void;
+}
+
+export interface ConnectionStats {
+  id: number;
+  role: PortalRole;
+  state: PortalConnection["state"];
+  sentBytes: number;
+  ackedBytes: number;
+  pausedForAck: boolean;
+  pausedForBuffer: boolean;
+  bufferedAmount: number;
+  pauses: number;
+}
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * One browser tab: its own tmux client in its own pty, so pausing this tab's stream
+ * (flow control) never slows another tab; tmux itself drops frames for a blocked client
+ * and redraws it when it catches up.
+ */
+export class PortalConnection {
+  state: "handshake" | "attaching" | "live" | "closed" = "handshake";
+  lastActivity = Date.now();
+  alive = true;
+  private pty?: TerminalProcess;
+  private sent = 0;
+  private acked = 0;
+  private pausedForAck = false;
+  private pausedForBuffer = false;
+  private pauses = 0;
+  private held: Buffer[] | undefined;
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(private readonly o: ConnectionOptions) {
+    o.ws.binaryType = "nodebuffer";
+    o.ws.on("message", (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    o.ws.on("pong", () => {
+      this.alive = true;
+    });
+    o.ws.on("close", () => this.teardown());
+    o.ws.on("error", () => this.teardown());
+    this.handshakeTimer = setTimeout(() => this.close(CloseCode.HANDSHAKE_TIMEOUT, "no HELLO within 10 s"), HANDSHAKE_TIMEOUT_MS);
+  }
+
+  get id(): number {
+    return this.o.id;
+  }
+
+  stats(): ConnectionStats {
+    return {
+      id: this.o.id,
+      role: this.o.role,
+      state: this.state,
+      sentBytes: this.sent,
+      ackedBytes: this.acked,
+      pausedForAck: this.pausedForAck,
+      pausedForBuffer: this.pausedForBuffer,
+      bufferedAmount: this.o.ws.bufferedAmount,
+      pauses: this.pauses,
+    };
+  }
+
+  ping(): void {
+    this.alive = false;
+    this.o.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    try {
+      this.o.ws.close(code, reason.slice(0, 120));
+    } catch {
+      this.o.ws.terminate();
+    }
+    this.teardown();
+  }
+
+  terminate(): void {
+    this.o.ws.terminate();
+    this.teardown();
+  }
+
+  private teardown(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    clearTimeout(this.handshakeTimer);
+    // Killing our pty detaches our tmux client; the session and the agent live on.
+    this.pty?.kill();
+    this.o.onClosed(this);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === "closed") return;
+    if (!isBinary) {
+      this.close(CloseCode.PROTOCOL, "text frames are not part of the protocol");
+      return;
+    }
+    let msg: ClientMessage;
+    try {
+      msg = decodeClientMessage(data);
+    } catch (err) {
+      const message = err instanceof ProtocolError ? err.message : "malformed message";
+      this.o.log.warn("portal client sent a bad message; closing", { client: this.o.id, reason: message });
+      this.close(CloseCode.PROTOCOL, message);
+      return;
+    }
+    if (this.state === "handshake") {
+      if (msg.type !== "hello") {
+        this.close(CloseCode.PROTOCOL, "the first message must be HELLO");
+        return;
+      }
+      clearTimeout(this.handshakeTimer);
+      this.state = "attaching";
+      this.attach(msg.hello).catch((err: unknown) => {
+        this.o.log.error("portal attach failed", { client: this.o.id, error: (err as Error).message });
+        this.send(jsonFrame(ServerType.ERROR, { message: `Cannot attach to the tmux session: ${(err as Error).message}` }));
+        this.close(CloseCode.SESSION_ENDED, "attach failed");
+      });
+      return;
+    }
+    switch (msg.type) {
+      case "hello":
+        this.close(CloseCode.PROTOCOL, "HELLO was already received");
+        return;
+      case "ping":
+        this.send(frame(ServerType.PONG));
+        return;
+      case "ack":
+        this.onAck(msg.bytes);
+        return;
+      case "input":
+      case "resize":
+        if (this.o.role === "ro") {
+          // Enforced here and by tmux (`attach -f read-only,ignore-size`): belt and braces.
+          this.send(jsonFrame(ServerType.ERROR, { message: "This is a read-only view: input and resize are ignored." }));
+          return;
+        }
+        if (this.state !== "live" || !this.pty) return; // nothing to type into yet
+        this.lastActivity = Date.now();
+        if (msg.type === "input") this.pty.write(msg.data);
+        else this.pty.resize(msg.cols, msg.rows);
+        return;
+    }
+  }
+
+  private async attach(hello: Hello): Promise<void> {
+    const t = this.o.target;
+    await ensureSession(t, { cols: hello.cols, rows: hello.rows });
+    if (this.state === "closed") return;
+    const buffer = this.o.historyLines > 0 ? historyBufferName() : undefined;
+    const pty = this.o.spawn({
+      file: "tmux",
+      args: attachArgs(t, { readOnly: this.o.role === "ro", historyBuffer: buffer, historyLines: this.o.historyLines }),
+      cols: hello.cols,
+      rows: hello.rows,
+      cwd: t.cwd,
+      env: t.env ?? process.env,
+    });
+    this.pty = pty;
+    let first = true;
+    pty.onData((chunk) => {
+      if (this.state === "closed") return;
+      if (first) {
+        // tmux has run capture + attach (one command queue) before it draws anything:
+        // hold the live stream until the captured history has gone out first.
+        first = false;
+        this.held = [chunk];
+        pty.pause();
+        void this.sendHistoryThenGoLive(buffer);
+        return;
+      }
+      if (this.held) this.held.push(chunk);
+      else this.sendOutput(chunk);
+    });
+    pty.onExit(({ exitCode }) => {
+      if (this.state === "closed") return;
+      this.flushHeld();
+      this.send(jsonFrame(ServerType.EXIT, { reason: `tmux client exited (${exitCode}); the session ended or was detached` }));
+      this.pty = undefined;
+      this.close(CloseCode.SESSION_ENDED, "session ended");
+    });
+    if ((this.state as string) === "closed") pty.kill(); // the tab went away while we spawned
+  }
+
+  private async sendHistoryThenGoLive(buffer: string | undefined): Promise<void> {
+    const history = buffer ? await takeBuffer(this.o.target, buffer) : "";
+    if (this.state === "closed") return;
+    const ready: ReadyInfo = { v: PROTOCOL_VERSION, session: this.o.target.session, readOnly: this.o.role === "ro" };
+    this.send(jsonFrame(ServerType.READY, ready));
+    if (history) this.send(frame(ServerType.HISTORY, history));
+    this.state = "live";
+    this.flushHeld();
+    this.applyPause();
+  }
+
+  private flushHeld(): void {
+    const held = this.held;
+    this.held = undefined;
+    for (const chunk of held ?? []) this.sendOutput(chunk);
+  }
+
+  private sendOutput(chunk: Buffer): void {
+    const out = Buffer.allocUnsafe(chunk.length + 1);
+    out[0] = ServerType.OUTPUT;
+    chunk.copy(out, 1);
+    this.sent += chunk.length;
+    this.o.ws.send(out, { binary: true }, () => this.checkBuffer());
+    if (!this.pausedForAck && this.sent - this.acked > this.o.highWatermarkBytes) {
+      this.pausedForAck = true;
+      this.pauses++;
+      this.applyPause();
+    }
+    this.checkBuffer();
+  }
+
+  private onAck(bytes: number): void {
+    this.acked += bytes;
+    if (this.acked > this.sent) {
+      this.close(CloseCode.PROTOCOL, "ACK for more bytes than were sent");
+      return;
+    }
+    if (this.pausedForAck && this.sent - this.acked <= this.o.lowWatermarkBytes) {
+      this.pausedForAck = false;
+      this.applyPause();
+    }
+  }
+
+  /** Socket backpressure: a client whose TCP window is full is paused like an unacked one. */
+  private checkBuffer(): void {
+    if (this.state === "closed") return;
+    const buffered = this.o.ws.bufferedAmount;
+    if (!this.pausedForBuffer && buffered > this.o.highWatermarkBytes) {
+      this.pausedForBuffer = true;
+      this.pauses++;
+      this.applyPause();
+    } else if (this.pausedForBuffer && buffered <= this.o.lowWatermarkBytes) {
+      this.pausedForBuffer = false;
+      this.applyPause();
+    }
+  }
+
+  private applyPause(): void {
+    if (!this.pty || this.held) return;
+    if (this.pausedForAck || this.pausedForBuffer) this.pty.pause();
+    else this.pty.resume();
+  }
+
+  private send(data: Uint8Array): void {
+    if (this.o.ws.readyState === this.o.ws.OPEN) this.o.ws.send(data, { binary: true });
+  }
+}

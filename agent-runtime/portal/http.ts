@@ -1,0 +1,184 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { Reply, type Route } from "../http/router.js";
+import { bearerToken, secretsEqual } from "../http/auth.js";
+import { forbidden, notFound, tooManyRequests, unauthorized } from "../http/errors.js";
+import type { Logger } from "../log.js";
+import { newNonce, type PortalAssets } from "./assets.js";
+import { COOKIE_NAME, clearCookieHeader, readCookie, setCookieHeader, type PortalRole, type SessionCookies } from "./session-cookie.js";
+import type { FailureLimiter } from "./rate-limit.js";
+import type { PortalTokens } from "./tokens.js";
+import { originAllowed } from "./origin.js";
+
+export interface PortalHttpOptions {
+  assets: PortalAssets;
+  tokens: PortalTokens;
+  cookies: SessionCookies;
+  limiter: FailureLimiter;
+  origins: () => ReadonlySet<string>;
+  cookieMaxAgeSeconds: number;
+  secureCookie: "auto" | "always" | "never";
+  session: string;
+  /** The runtime API token, accepted (as a bearer) by the status endpoint for the CLI. */
+  apiToken: string;
+  status: () => unknown;
+  log: Logger;
+}
+
+const sessionRequest = z.object({ token: z.string().min(1).max(512) }).strict();
+
+/** Headers every portal response carries: no framing, no sniffing, never a Referer. */
+function baseHeaders(res: ServerResponse): void {
+  res.setHeader("referrer-policy", "no-referrer");
+  res.setHeader("x-content-type-options", "nosniff");
+  res.setHeader("x-frame-options", "DENY");
+  res.setHeader("cross-origin-opener-policy", "same-origin");
+  res.setHeader("cross-origin-resource-policy", "same-origin");
+}
+
+export function contentSecurityPolicy(nonce: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    // xterm.js creates <style> elements; the page tags them with this nonce.
+    `style-src 'self' 'nonce-${nonce}'`,
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+function isHttps(req: IncomingMessage): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  // Trust a forwarded scheme only from a proxy on this machine (e.g. `tailscale serve`).
+  const remote = req.socket.remoteAddress ?? "";
+  const loopback = remote === "127.0.0.1" || remote === "::1" || remote === "::ffff:127.0.0.1";
+  return loopback && req.headers["x-forwarded-proto"] === "https";
+}
+
+export function portalRoutes(o: PortalHttpOptions): Route[] {
+  const secure = (req: IncomingMessage) => o.secureCookie === "always" || (o.secureCookie === "auto" && isHttps(req));
+  const roleOf = (req: IncomingMessage): PortalRole | undefined => o.cookies.verify(readCookie(req.headers.cookie, COOKIE_NAME));
+  /** Browsers send Origin on every POST; a foreign one is cross-site request forgery. */
+  const checkOrigin = (req: IncomingMessage) => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !originAllowed(origin, o.origins())) {
+      o.log.warn("portal request refused: Origin not allowed", { origin });
+      throw forbidden("Origin not allowed. Add it to server.allowedOrigins if this is your own portal address.");
+    }
+  };
+
+  return [
+    {
+      method: "GET",
+      path: "/portal",
+      handler: ({ res }) => {
+        // A redirect keeps the #token fragment (browsers carry it over); the server never sees it.
+        baseHeaders(res);
+        res.writeHead(308, { location: "/portal/" });
+        res.end();
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/",
+      handler: ({ res }) => {
+        const nonce = newNonce();
+        const body = o.assets.indexTemplate.replace("__NONCE__", nonce);
+        baseHeaders(res);
+        res.writeHead(200, {
+          "content-type": "text/html; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          "cache-control": "no-store",
+          "content-security-policy": contentSecurityPolicy(nonce),
+        });
+        res.end(body);
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/assets/:file",
+      handler: ({ req, res, params }) => {
+        const file = o.assets.files.get(params.file ?? "");
+        if (!file) throw notFound(`No portal asset ${params.file}.`);
+        baseHeaders(res);
+        if (req.headers["if-none-match"] === file.etag) {
+          res.writeHead(304, { etag: file.etag });
+          res.end();
+          return;
+        }
+        // Names carry a content hash, so they can be cached forever.
+        res.writeHead(200, {
+          "content-type": file.type,
+          "content-length": file.body.length,
+          "cache-control": "public, max-age=31536000, immutable",
+          etag: file.etag,
+        });
+        res.end(req.method === "HEAD" ? undefined : file.body);
+      },
+    },
+    {
+      method: "POST",
+      path: "/portal/api/session",
+      handler: async (ctx) => {
+        const { req, res } = ctx;
+        baseHeaders(res);
+        const client = req.socket.remoteAddress ?? "unknown";
+        const retry = o.limiter.retryAfterSeconds(client);
+        if (retry > 0) {
+          res.setHeader("retry-after", String(retry));
+          throw tooManyRequests(retry);
+        }
+        checkOrigin(req);
+        const { token } = await ctx.body(sessionRequest, 4096);
+        // Both comparisons always run: the time taken does not reveal which matched.
+        const rw = secretsEqual(token, o.tokens.readWrite);
+        const ro = o.tokens.readOnly !== undefined && secretsEqual(token, o.tokens.readOnly);
+        const role: PortalRole | undefined = rw ? "rw" : ro ? "ro" : undefined;
+        if (!role) {
+          o.limiter.recordFailure(client);
+          o.log.warn("portal sign-in failed", { client });
+          throw unauthorized("That portal token is not valid. Print the current one with `picortex portal token`.");
+        }
+        res.setHeader("set-cookie", setCookieHeader(o.cookies.issue(role), { maxAgeSeconds: o.cookieMaxAgeSeconds, secure: secure(req) }));
+        res.setHeader("cache-control", "no-store");
+        o.log.info("portal sign-in", { client, role });
+        return new Reply(200, { role, session: o.session });
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/api/whoami",
+      handler: ({ req, res }) => {
+        baseHeaders(res);
+        const role = roleOf(req);
+        if (!role) throw unauthorized("No portal session; open the portal link with the token.");
+        return { role, session: o.session };
+      },
+    },
+    {
+      method: "POST",
+      path: "/portal/api/logout",
+      handler: ({ req, res }) => {
+        baseHeaders(res);
+        checkOrigin(req);
+        res.setHeader("set-cookie", clearCookieHeader(secure(req)));
+        return { ok: true };
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/api/status",
+      handler: ({ req, res }) => {
+        baseHeaders(res);
+        const bearer = bearerToken(req);
+        const allowed = (bearer !== undefined && secretsEqual(bearer, o.apiToken)) || roleOf(req) !== undefined;
+        if (!allowed) throw unauthorized();
+        return o.status();
+      },
+    },
+  ];
+}

@@ -1,0 +1,268 @@
+import { Terminal } from "@xterm/xterm";
+import { FitAddon } from "@xterm/addon-fit";
+import { WebglAddon } from "@xterm/addon-webgl";
+import { WebLinksAddon } from "@xterm/addon-web-links";
+import { Unicode11Addon } from "@xterm/addon-unicode11";
+import "@xterm/xterm/css/xterm.css";
+import "./style.css";
+import {
+  ClientType,
+  LIMITS,
+  PROTOCOL_VERSION,
+  ServerType,
+  ackFrame,
+  decodeText,
+  frame,
+  jsonFrame,
+  resizeFrame,
+  type ReadyInfo,
+} from "../protocol.js";
+import { mountExtraKeys } from "./extra-keys.js";
+
+// ---- CSP: xterm.js injects <style> elements; tag them with this page's nonce so the
+// policy can stay `style-src 'self' 'nonce-…'` instead of 'unsafe-inline'.
+const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
+const createElement = Document.prototype.createElement;
+Document.prototype.createElement = function (this: Document, tag: string, options?: ElementCreationOptions) {
+  const el = createElement.call(this, tag, options);
+  if (tag.toLowerCase() === "style") (el as HTMLStyleElement).nonce = nonce;
+  return el;
+} as typeof Document.prototype.createElement;
+
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
+const statusEl = $("#status");
+const noticeEl = $("#notice");
+const sessionEl = $("#session");
+
+type State = "connecting" | "connected" | "read-only" | "reconnecting" | "ended" | "error";
+function setState(state: State, text: string): void {
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+  document.body.dataset.state = state; // for tests and styling
+}
+function notice(text: string | undefined): void {
+  noticeEl.hidden = !text;
+  noticeEl.textContent = text ?? "";
+}
+
+/**
+ * Token bootstrap. The link is `…/portal/#token=…`: a fragment never reaches the server
+ * (no URL, Referer or access log carries it). It is exchanged once for an HttpOnly,
+ * SameSite=Strict cookie and then removed from the address bar and history.
+ */
+async function authenticate(): Promise<boolean> {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    history.replaceState(null, "", location.pathname + location.search);
+    const res = await fetch("api/session", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: decodeURIComponent(match[1]!) }),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (!res.ok) {
+      const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+      setState("error", "not signed in");
+      notice(body.error?.message ?? `Sign-in failed (${res.status}).`);
+      return false;
+    }
+  }
+  const who = await fetch("api/whoami", { credentials: "same-origin", cache: "no-store" });
+  if (!who.ok) {
+    setState("error", "not signed in");
+    notice("Open the portal link printed by `picortex portal token` (it carries the token after #) to sign in.");
+    return false;
+  }
+  return true;
+}
+
+const term = new Terminal({
+  allowProposedApi: true, // unicode11
+  cursorBlink: true,
+  scrollback: 10_000,
+  fontFamily: 'ui-monospace, "DejaVu Sans Mono", "SFMono-Regular", Menlo, Consolas, monospace',
+  fontSize: window.innerWidth < 500 ? 12 : 14,
+  theme: { background: "#101418", foreground: "#d8dee9", cursor: "#d8dee9" },
+});
+const fit = new FitAddon();
+term.loadAddon(fit);
+term.loadAddon(new WebLinksAddon());
+const unicode = new Unicode11Addon();
+term.loadAddon(unicode);
+term.unicode.activeVersion = "11";
+term.open($("#terminal"));
+let renderer = "dom";
+try {
+  const webgl = new WebglAddon();
+  webgl.onContextLoss(() => {
+    webgl.dispose(); // falls back to the DOM renderer
+    document.body.dataset.renderer = renderer = "dom";
+  });
+  term.loadAddon(webgl);
+  renderer = "webgl";
+} catch {
+  renderer = "dom"; // no WebGL2 here: the DOM renderer is built in
+}
+document.body.dataset.renderer = renderer;
+
+// ---- Layout: follow the visual viewport so the keyboard does not cover the prompt.
+function layout(): void {
+  const vv = window.visualViewport;
+  if (vv) document.documentElement.style.setProperty("--vvh", `${Math.round(vv.height)}px`);
+  try {
+    fit.fit();
+  } catch {
+    /* not visible yet */
+  }
+  if (vv && vv.offsetTop > 0) window.scrollTo(0, 0);
+}
+window.visualViewport?.addEventListener("resize", layout);
+window.visualViewport?.addEventListener("scroll", layout);
+window.addEventListener("resize", layout);
+layout();
+
+// ---- The link to the server.
+let ws: WebSocket | undefined;
+let readOnly = false;
+let backoffMs = 500;
+let reconnectTimer: number | undefined;
+let lastPong = Date.now();
+let unacked = 0;
+let ackTimer: number | undefined;
+
+function send(data: Uint8Array): void {
+  if (ws?.readyState === WebSocket.OPEN) ws.send(data);
+}
+function flushAck(): void {
+  ackTimer = undefined;
+  if (unacked > 0) {
+    send(ackFrame(unacked));
+    unacked = 0;
+  }
+}
+/** Called when xterm.js has parsed a chunk: only then does it count as delivered. */
+function processed(bytes: number): void {
+  unacked += bytes;
+  if (unacked >= LIMITS.ackEveryBytes) flushAck();
+  else if (ackTimer === undefined) ackTimer = window.setTimeout(flushAck, 30);
+}
+
+const extraKeys = mountExtraKeys($("#keys"), {
+  send: (data) => sendInput(data),
+  paste: (text) => term.paste(text),
+  applicationCursor: () => term.modes.applicationCursorKeysMode,
+  focus: () => term.focus(),
+});
+
+function sendInput(data: string): void {
+  if (readOnly) return;
+  const bytes = new TextEncoder().encode(data);
+  for (let off = 0; off < bytes.length; off += LIMITS.maxMessageBytes - 1) {
+    send(frame(ClientType.INPUT, bytes.subarray(off, off + LIMITS.maxMessageBytes - 1)));
+  }
+}
+term.onData((data) => sendInput(extraKeys.transform(data)));
+term.onBinary((data) => sendInput(data));
+term.onResize(({ cols, rows }) => {
+  if (!readOnly) send(resizeFrame(cols, rows));
+});
+
+/** Writes tmux's captured history, then scrolls it off the screen into scrollback. */
+function writeHistory(text: string): void {
+  term.write(text.replace(/\r?\n/g, "\r\n"), () => {
+    const above = term.buffer.active.cursorY;
+    if (above > 0) term.write(`\x1b[${term.rows};1H` + "\n".repeat(above) + "\x1b[H");
+  });
+}
+
+function connect(): void {
+  window.clearTimeout(reconnectTimer);
+  reconnectTimer = undefined;
+  const url = new URL("ws", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(url);
+  ws = socket;
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => {
+    lastPong = Date.now();
+    socket.send(jsonFrame(ClientType.HELLO, { v: PROTOCOL_VERSION, cols: term.cols, rows: term.rows }));
+  };
+  socket.onmessage = (ev) => {
+    const msg = new Uint8Array(ev.data as ArrayBuffer);
+    const payload = msg.subarray(1);
+    lastPong = Date.now();
+    switch (msg[0]) {
+      case ServerType.OUTPUT:
+        term.write(payload, () => processed(payload.length));
+        break;
+      case ServerType.READY: {
+        const info = JSON.parse(decodeText(payload)) as ReadyInfo;
+        readOnly = info.readOnly;
+        term.reset(); // the history and tmux's redraw that follow are the whole screen
+        unacked = 0;
+        backoffMs = 500;
+        notice(undefined);
+        sessionEl.textContent = `tmux: ${info.session}`;
+        setState(readOnly ? "read-only" : "connected", readOnly ? "read-only" : "connected");
+        term.options.disableStdin = readOnly;
+        layout();
+        if (!readOnly) send(resizeFrame(term.cols, term.rows));
+        break;
+      }
+      case ServerType.HISTORY:
+        writeHistory(decodeText(payload));
+        break;
+      case ServerType.EXIT:
+        setState("ended", "session ended");
+        break;
+      case ServerType.ERROR:
+        notice((JSON.parse(decodeText(payload)) as { message: string }).message);
+        window.setTimeout(() => notice(undefined), 4000);
+        break;
+      case ServerType.PONG:
+        break;
+    }
+  };
+  socket.onclose = () => {
+    if (ws !== socket) return;
+    ws = undefined;
+    void scheduleReconnect();
+  };
+}
+
+async function scheduleReconnect(): Promise<void> {
+  if (reconnectTimer !== undefined) return;
+  // A refused upgrade looks like any other close in a browser: ask why.
+  const who = await fetch("api/whoami", { credentials: "same-origin", cache: "no-store" }).catch(() => undefined);
+  if (who && who.status === 401) {
+    setState("error", "signed out");
+    notice("Your portal session expired or the token was rotated. Open the portal link again.");
+    return;
+  }
+  setState("reconnecting", `reconnecting in ${Math.round(backoffMs / 100) / 10} s`);
+  reconnectTimer = window.setTimeout(connect, backoffMs);
+  backoffMs = Math.min(backoffMs * 2, 10_000);
+}
+
+// Heartbeat: browsers never see WebSocket pings, so detect a dead link ourselves.
+window.setInterval(() => {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  if (Date.now() - lastPong > 45_000) {
+    ws.close();
+    return;
+  }
+  send(frame(ClientType.PING));
+}, 15_000);
+window.addEventListener("online", () => {
+  if (!ws) connect();
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && !ws) connect();
+});
+
+void authenticate().then((ok) => {
+  if (!ok) return;
+  connect();
+  term.focus();
+});

@@ -1,0 +1,143 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+
+/** How the portal reaches its tmux server and session. Argv only; never a shell string. */
+export interface TmuxTarget {
+  session: string;
+  command: readonly string[];
+  cwd?: string;
+  /** `tmux -S <path>`; unset = the user's default server. */
+  socket?: string;
+  /** `tmux -f <file>`. */
+  config?: string;
+  windowSize: "largest" | "latest" | "smallest";
+  env?: NodeJS.ProcessEnv;
+}
+
+export class TmuxError extends Error {
+  constructor(
+    message: string,
+    readonly stderr = "",
+  ) {
+    super(stderr ? `${message}: ${stderr.trim()}` : message);
+    this.name = "TmuxError";
+  }
+}
+
+export function tmuxBase(t: Pick<TmuxTarget, "socket" | "config">): string[] {
+  return [...(t.socket ? ["-S", t.socket] : []), ...(t.config ? ["-f", t.config] : [])];
+}
+
+/** Runs one tmux invocation (possibly several `;`-separated commands) and returns stdout. */
+export function runTmux(t: Pick<TmuxTarget, "socket" | "config" | "env">, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("tmux", [...tmuxBase(t), ...args], { env: t.env ?? process.env, timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err) reject(new TmuxError(`tmux ${args[0]} failed`, String(stderr) || err.message));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+export async function sessionExists(t: TmuxTarget): Promise<boolean> {
+  return runTmux(t, ["has-session", "-t", `=${t.session}`]).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Creates the session detached if it does not exist (the portal's `new-session -A`:
+ * attach when present, create when not; the attach itself happens in the pty). Also
+ * applies the portal's options:
+ * - `window-size` per config, so a phone does not shrink the laptop's view;
+ * - no alternate screen for clients (`smcup@:rmcup@`), so lines tmux scrolls off land in
+ *   the browser's own scrollback and a phone can swipe back through them.
+ */
+export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: number }): Promise<{ created: boolean }> {
+  let created = false;
+  if (!(await sessionExists(t))) {
+    try {
+      await runTmux(t, [
+        "new-session",
+        "-d",
+        "-s",
+        t.session,
+        "-x",
+        String(size.cols),
+        "-y",
+        String(size.rows),
+        ...(t.cwd ? ["-c", t.cwd] : []),
+        "--",
+        ...t.command,
+      ]);
+      created = true;
+    } catch (err) {
+      // Two tabs connecting at once: the other one created it first; that is fine.
+      if (!(err instanceof TmuxError && /duplicate session/.test(err.message))) throw err;
+    }
+  }
+  await runTmux(t, [
+    "set-option", "-w", "-t", `=${t.session}:`, "window-size", t.windowSize, ";",
+    "set-option", "-s", "-a", "terminal-overrides", ",*:smcup@:rmcup@",
+  ]);
+  return { created };
+}
+
+/**
+ * The argv (after `tmux`) that atomically captures the pane's history into a named
+ * paste buffer and attaches a new client. Both commands run in one tmux command queue,
+ * so no pane output can fall between the capture and the attach: the history plus the
+ * redraw that follows are exactly the session, with nothing lost or repeated.
+ */
+export function attachArgs(t: TmuxTarget, opts: { readOnly: boolean; historyBuffer?: string; historyLines: number }): string[] {
+  const capture =
+    opts.historyBuffer && opts.historyLines > 0
+      ? ["capture-pane", "-e", "-S", `-${opts.historyLines}`, "-E", "-1", "-b", opts.historyBuffer, "-t", `=${t.session}:`, ";"]
+      : [];
+  return [
+    ...tmuxBase(t),
+    ...capture,
+    "attach-session",
+    "-t",
+    `=${t.session}`,
+    // A viewer can neither type nor change the window size (tmux enforces it too).
+    ...(opts.readOnly ? ["-f", "read-only,ignore-size"] : []),
+  ];
+}
+
+export function historyBufferName(): string {
+  return `pcx-portal-${randomBytes(6).toString("hex")}`;
+}
+
+/** Reads and deletes a paste buffer the attach captured; empty when there was no history. */
+export async function takeBuffer(t: TmuxTarget, name: string): Promise<string> {
+  try {
+    const text = await runTmux(t, ["show-buffer", "-b", name]);
+    await runTmux(t, ["delete-buffer", "-b", name]).catch(() => {});
+    return text;
+  } catch {
+    return ""; // capture-pane of an empty history creates no buffer
+  }
+}
+
+export interface TmuxClientInfo {
+  tty: string;
+  readOnly: boolean;
+  pid: number;
+}
+
+export async function listClients(t: TmuxTarget): Promise<TmuxClientInfo[]> {
+  let out: string;
+  try {
+    out = await runTmux(t, ["list-clients", "-F", "#{client_tty}\t#{client_readonly}\t#{client_pid}"]);
+  } catch {
+    return []; // no server running: no clients
+  }
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [tty, ro, pid] = line.split("\t");
+      return { tty: tty ?? "", readOnly: ro === "1", pid: Number(pid) };
+    });
+}
