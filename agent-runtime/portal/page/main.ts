@@ -18,6 +18,7 @@ import {
   type ReadyInfo,
 } from "../protocol.js";
 import { mountExtraKeys } from "./extra-keys.js";
+import { writeHistory } from "./history.js";
 
 // ---- CSP: xterm.js injects <style> elements; tag them with this page's nonce so the
 // policy can stay `style-src 'self' 'nonce-…'` instead of 'unsafe-inline'.
@@ -168,13 +169,6 @@ term.onResize(({ cols, rows }) => {
   if (!readOnly) send(resizeFrame(cols, rows));
 });
 
-/** Writes tmux's captured history, then scrolls it off the screen into scrollback. */
-function writeHistory(text: string): void {
-  term.write(text.replace(/\r?\n/g, "\r\n"), () => {
-    const above = term.buffer.active.cursorY;
-    if (above > 0) term.write(`\x1b[${term.rows};1H` + "\n".repeat(above) + "\x1b[H");
-  });
-}
 
 function connect(): void {
   window.clearTimeout(reconnectTimer);
@@ -211,7 +205,7 @@ function connect(): void {
         break;
       }
       case ServerType.HISTORY:
-        writeHistory(decodeText(payload));
+        writeHistory(term, decodeText(payload));
         break;
       case ServerType.EXIT:
         setState("ended", "session ended");
