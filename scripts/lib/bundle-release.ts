@@ -2,7 +2,8 @@
  * Builds a content-hashed, reproducible runtime release:
  *
  *   picortex.mjs        esbuild bundle of agent-runtime/cli/picortex.ts (ESM, node20)
- *   portal/…            static portal assets (when agent-runtime/portal exports buildPortalAssets)
+ *   portal-assets/…     static portal assets (agent-runtime/portal's buildPortalAssets), where
+ *                       the portal looks for them: beside the bundled entry file
  *   package.json        the native modules only, pinned to the repository's lockfile
  *   package-lock.json
  *   node_modules/…      their dependency closure, with prebuilt binaries from this machine
@@ -40,7 +41,7 @@ export interface ReleaseManifest {
   entry: "picortex.mjs";
   node: { major: number; abi: string; platform: string; arch: string };
   natives: { versions: Record<string, string>; prebuilt: boolean };
-  portalAssets: "portal" | null;
+  portalAssets: "portal-assets" | null;
   files: Array<{ path: string; size: number; sha256: string }>;
 }
 
@@ -115,6 +116,18 @@ async function findPortalBuilder(repoRoot: string): Promise<PortalBuilder | unde
   return undefined;
 }
 
+/**
+ * Trigger: the portal's asset manifest records `builtAt`.
+ * Why: a wall-clock time would give every build a new hash; the portal never reads it.
+ * Outcome: the field is dropped from the shipped copy.
+ */
+function stripBuildTime(data: Buffer): Buffer {
+  const manifest = JSON.parse(data.toString("utf8")) as Record<string, unknown>;
+  if (!("builtAt" in manifest)) return data;
+  delete manifest.builtAt;
+  return Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
+}
+
 export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> {
   const repoRoot = resolve(opts.repoRoot);
   const outDir = resolve(opts.outDir ?? join(repoRoot, "dist", "release"));
@@ -134,7 +147,9 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
     target: "node20",
     write: false,
     outfile: "picortex.mjs",
-    external: [...NATIVE_MODULES],
+    // esbuild: the portal imports it lazily only to build its page when no prebuilt
+    // assets exist; the release ships them, so hosts never load it.
+    external: [...NATIVE_MODULES, "esbuild"],
     legalComments: "none",
     logLevel: "silent",
     // CommonJS dependencies call require() for Node built-ins; ESM output has none.
@@ -148,7 +163,7 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
   entries.push({ path: "picortex.mjs", data: Buffer.from(js.contents), executable: true });
 
   progress("building portal assets");
-  let portalAssets: "portal" | null = null;
+  let portalAssets: "portal-assets" | null = null;
   const builder = await findPortalBuilder(repoRoot);
   if (!builder) {
     warnings.push("agent-runtime/portal does not export buildPortalAssets(outDir) yet: the release has no portal assets");
@@ -156,8 +171,12 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
     const tmp = mkdtempSync(join(tmpdir(), "picortex-portal-"));
     try {
       await builder(tmp);
-      for (const rel of walk(tmp)) entries.push(fileEntry(`portal/${rel}`, join(tmp, rel)));
-      portalAssets = "portal";
+      for (const rel of walk(tmp)) {
+        const entry = fileEntry(`portal-assets/${rel}`, join(tmp, rel));
+        if (rel === "manifest.json") entry.data = stripBuildTime(entry.data);
+        entries.push(entry);
+      }
+      portalAssets = "portal-assets";
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -15,6 +15,11 @@
 #   activate <hash>   atomically point /opt/picortex/current at the release (symlink to a
 #                     temporary name + rename), restart picortex-runtime.service and poll
 #                     /healthz; on failure switch back to the previous release and exit 1.
+#                     Before restarting, it installs ~<admin>/incoming/runtime-settings.json
+#                     if RuntimeDeployment uploaded one (validated, then deleted):
+#                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
+#                     anthropicApiKey → /etc/picortex/credentials/anthropic-api-key (root 0600),
+#                     apiToken → /var/lib/picortex/api-token (picortex 0600).
 #   rollback [hash]   activate the previous release (or <hash>), with the same health check.
 #   status            one JSON object: current, previous, installed releases, unit state, health.
 #   uninstall [hash]  with no hash or the current hash: stop and disable the unit and remove
@@ -27,7 +32,6 @@ set -euo pipefail
 umask 022
 
 readonly UNIT="picortex-runtime.service"
-readonly RUNTIME_USER="picortex"
 
 die() { echo "picortex-release: $*" >&2; exit 1; }
 usage() {
@@ -46,6 +50,7 @@ if [[ -n "${PICORTEX_RELEASE_TEST_ROOT:-}" && -z "${SUDO_USER:-}" && -z "${SUDO_
   SYSTEMCTL="${PICORTEX_RELEASE_SYSTEMCTL:-systemctl}"
   HEALTH_URL="${PICORTEX_RELEASE_HEALTH_URL:-http://127.0.0.1:7420/healthz}"
   HEALTH_TRIES="${PICORTEX_RELEASE_HEALTH_TRIES:-30}"
+  RUNTIME_USER="${PICORTEX_RELEASE_RUNTIME_USER:-picortex}"
   BUILD_USER="${PICORTEX_RELEASE_BUILD_USER:-$RUNTIME_USER}"
   INCOMING_DIR="${PICORTEX_RELEASE_INCOMING:-$ROOT/incoming}"
 else
@@ -54,6 +59,7 @@ else
   SYSTEMCTL="systemctl"
   HEALTH_URL="http://127.0.0.1:7420/healthz"
   HEALTH_TRIES=30
+  RUNTIME_USER="picortex"
   BUILD_USER="$RUNTIME_USER"
   INCOMING_DIR=""
 fi
@@ -62,6 +68,8 @@ readonly RELEASES="$BASE/releases"
 readonly CURRENT="$BASE/current"
 readonly PREVIOUS="$BASE/previous"
 readonly LOCK_FILE="$ROOT/run/lock/picortex-release.lock"
+readonly ETC_DIR="$ROOT/etc/picortex"
+readonly DATA_DIR="$ROOT/var/lib/picortex"
 
 # --- Argument validation (sudoers already anchors these; checked again here) -------
 [[ $# -ge 1 && $# -le 2 ]] || usage
@@ -144,6 +152,67 @@ as_build_user() { # run a command as the unprivileged build user with a private 
     npm_config_update_notifier=false "$@" 9>&-
 }
 
+# Sets INCOMING and READER: the admin's upload directory and how to read from it (as the
+# admin, never as root, so a symlink there cannot make root read other files).
+resolve_incoming() {
+  READER=()
+  if [[ -n "$INCOMING_DIR" ]]; then INCOMING="$INCOMING_DIR"; return 0; fi
+  local admin="${SUDO_USER:-root}" admin_home
+  admin_home="$(getent passwd "$admin" | cut -d: -f6)"
+  [[ -n "$admin_home" ]] || die "cannot find the home directory of $admin"
+  INCOMING="$admin_home/incoming"
+  if [[ "$admin" != root ]]; then READER=(runuser -u "$admin" --); fi
+  return 0
+}
+
+# Installs runtime-settings.json from the upload directory, if present.
+install_settings() {
+  resolve_incoming
+  local src="$INCOMING/runtime-settings.json"
+  "${READER[@]}" test -f "$src" 9>&- || return 0
+  local tmp
+  tmp="$(mktemp "$RELEASES/.work-settings-XXXXXX")"
+  "${READER[@]}" cat -- "$src" >"$tmp" 9>&- || { rm -f "$tmp"; die "cannot read $src"; }
+  local uid gid
+  uid="$(id -u "$RUNTIME_USER")" || die "runtime user $RUNTIME_USER does not exist"
+  gid="$(id -g "$RUNTIME_USER")"
+  mkdir -p "$ETC_DIR/credentials" "$DATA_DIR"
+  chmod 0755 "$ETC_DIR"
+  chmod 0700 "$ETC_DIR/credentials"
+  # Validation and writing in one small fixed program: no shell ever sees the values.
+  if ! node -e '
+    const fs = require("node:fs");
+    const [src, etc, data, uid, gid] = process.argv.slice(1);
+    const fail = (m) => { console.error("picortex-release: runtime-settings.json: " + m); process.exit(1); };
+    let s;
+    try { s = JSON.parse(fs.readFileSync(src, "utf8")); } catch (e) { fail("not valid JSON"); }
+    if (!s || typeof s !== "object" || Array.isArray(s)) fail("must be a JSON object");
+    for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken"].includes(k)) fail("unknown key " + JSON.stringify(k).slice(0, 40));
+    const line = (v, name, re) => { if (typeof v !== "string" || !re.test(v)) fail(name + " has an invalid format"); return v; };
+    const put = (path, text, mode, u, g) => {
+      const tmp = path + ".tmp-" + process.pid;
+      const fd = fs.openSync(tmp, "w", mode);
+      fs.writeSync(fd, text); fs.fsyncSync(fd); fs.closeSync(fd);
+      fs.chownSync(tmp, u, g); fs.chmodSync(tmp, mode);
+      fs.renameSync(tmp, path);
+    };
+    if (s.runtimeConfig !== undefined) {
+      if (!s.runtimeConfig || typeof s.runtimeConfig !== "object" || Array.isArray(s.runtimeConfig)) fail("runtimeConfig must be an object");
+      put(etc + "/runtime.json", JSON.stringify(s.runtimeConfig, null, 2) + "\n", 0o640, 0, Number(gid));
+    }
+    if (s.anthropicApiKey !== undefined)
+      put(etc + "/credentials/anthropic-api-key", line(s.anthropicApiKey, "anthropicApiKey", /^[A-Za-z0-9_-]{8,512}$/) + "\n", 0o600, 0, 0);
+    if (s.apiToken !== undefined)
+      put(data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid));
+  ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$uid" "$gid"; then
+    rm -f "$tmp"
+    die "runtime settings were rejected; nothing was changed"
+  fi
+  rm -f "$tmp"
+  "${READER[@]}" rm -f -- "$src" 9>&- || true
+  log "installed runtime settings"
+}
+
 # --- Commands ----------------------------------------------------------------------
 cmd_install() {
   local hash="$1" dest="$RELEASES/$1"
@@ -152,23 +221,15 @@ cmd_install() {
     echo "{\"installed\":\"$hash\",\"already\":true}"
     return 0
   fi
-  local incoming_dir="$INCOMING_DIR" reader=()
-  if [[ -z "$incoming_dir" ]]; then
-    local admin="${SUDO_USER:-root}" admin_home
-    admin_home="$(getent passwd "$admin" | cut -d: -f6)"
-    [[ -n "$admin_home" ]] || die "cannot find the home directory of $admin"
-    incoming_dir="$admin_home/incoming"
-    # Read the upload with the admin's own permissions, never root's.
-    [[ "$admin" != root ]] && reader=(runuser -u "$admin" --)
-  fi
-  local tarball="$incoming_dir/$hash.tar.gz"
+  resolve_incoming
+  local tarball="$INCOMING/$hash.tar.gz"
   # Globals so the EXIT trap still sees them after this function returns.
   STAGING="$RELEASES/.staging-$hash-$$"
   WORK="$(mktemp -d "$RELEASES/.work-XXXXXX")"
   trap 'rm -rf -- "$STAGING" "$WORK"' EXIT
   chmod 0711 "$WORK"
   local staging="$STAGING" work="$WORK"
-  "${reader[@]}" cat -- "$tarball" >"$work/release.tar.gz" 2>/dev/null \
+  "${READER[@]}" cat -- "$tarball" >"$work/release.tar.gz" 2>/dev/null 9>&- \
     || die "cannot read $tarball: upload the release first (scripts/bundle.ts writes dist/release/$hash.tar.gz)"
 
   log "verifying $hash"
@@ -220,7 +281,7 @@ cmd_install() {
   chown -R root:root "$staging"
   chmod -R u=rwX,go=rX "$staging"
   mv -T "$staging" "$dest"
-  rm -f -- "$tarball" 2>/dev/null || true
+  "${READER[@]}" rm -f -- "$tarball" 2>/dev/null 9>&- || true
   log "installed $hash"
   echo "{\"installed\":\"$hash\",\"already\":false}"
 }
@@ -230,6 +291,7 @@ cmd_activate() {
   [[ -d "$RELEASES/$hash" ]] || die "release $hash is not installed: run 'picortex-release install $hash' first"
   local prev
   prev="$(link_target_hash "$CURRENT")"
+  install_settings
   log "activating $hash${prev:+ (was $prev)}"
   if switch_to "$hash"; then
     if [[ -n "$prev" && "$prev" != "$hash" ]]; then swap_link "$PREVIOUS" "$RELEASES/$prev"; fi

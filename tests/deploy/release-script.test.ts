@@ -87,6 +87,7 @@ function run(...args: string[]) {
       PICORTEX_RELEASE_HEALTH_URL: `http://127.0.0.1:${port}/healthz`,
       PICORTEX_RELEASE_HEALTH_TRIES: "5",
       PICORTEX_RELEASE_BUILD_USER: "nobody",
+      PICORTEX_RELEASE_RUNTIME_USER: "nobody",
       PICORTEX_RELEASE_INCOMING: incoming,
     },
   });
@@ -198,6 +199,37 @@ describe("picortex-release lifecycle", () => {
     expect(readFileSync(join(state, "calls"), "utf8")).toContain("restart picortex-runtime.service");
   });
 
+  it("installs uploaded runtime settings on activate with the contract's owners and modes", () => {
+    const settings = { runtimeConfig: { mode: "host", dataDir: "/var/lib/picortex" }, anthropicApiKey: "sk-ant-test_KEY-123", apiToken: "pct_abcdefghijklmnopqrstuvwxyz012345" };
+    writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify(settings));
+    const r = run("activate", a);
+    expect(r.stderr).toContain("installed runtime settings");
+    expect(r.code).toBe(0);
+    const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
+    const cfg = statSync(join(root, "etc/picortex/runtime.json"));
+    expect([cfg.uid, cfg.mode & 0o777]).toEqual([0, 0o640]);
+    expect(JSON.parse(readFileSync(join(root, "etc/picortex/runtime.json"), "utf8"))).toEqual(settings.runtimeConfig);
+    const key = statSync(join(root, "etc/picortex/credentials/anthropic-api-key"));
+    expect([key.uid, key.mode & 0o777]).toEqual([0, 0o600]);
+    expect(readFileSync(join(root, "etc/picortex/credentials/anthropic-api-key"), "utf8")).toBe("sk-ant-test_KEY-123\n");
+    const tok = statSync(join(root, "var/lib/picortex/api-token"));
+    expect([tok.uid, tok.mode & 0o777]).toEqual([nobody, 0o600]);
+    expect(existsSync(join(incoming, "runtime-settings.json"))).toBe(false);
+    // Secrets never reach the script's output.
+    expect(r.stdout + r.stderr).not.toContain("sk-ant-test");
+    expect(r.stdout + r.stderr).not.toContain("pct_abc");
+  });
+
+  it("rejects invalid runtime settings without changing anything", () => {
+    writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify({ anthropicApiKey: "bad key\nwith newline", extra: 1 }));
+    const r = run("activate", a);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("rejected");
+    expect(readFileSync(join(root, "etc/picortex/credentials/anthropic-api-key"), "utf8")).toBe("sk-ant-test_KEY-123\n");
+    expect(current()).toBe(a);
+    rmSync(join(incoming, "runtime-settings.json"));
+  });
+
   it("activates a second release and records the first as the rollback target", async () => {
     b = fakeRelease("B", true);
     expect(run("install", b).code).toBe(0);
@@ -261,7 +293,8 @@ describe("picortex-release lifecycle", () => {
     expect(inst.stderr).toContain("shipped native modules load on this host");
     expect(inst.code).toBe(0);
     const act = run("activate", rel.hash);
-    expect(act.stderr).toContain("active and healthy");
+    const unitLog = existsSync(join(state, "unit.log")) ? readFileSync(join(state, "unit.log"), "utf8").slice(-2000) : "";
+    expect(act.stderr + "\n--- unit log ---\n" + unitLog).toContain("active and healthy");
     expect(act.code).toBe(0);
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { ok: boolean };
     expect(health.ok).toBe(true);
