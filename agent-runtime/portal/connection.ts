@@ -215,7 +215,7 @@ export class PortalConnection {
   private async sendHistoryThenGoLive(buffer: string | undefined): Promise<void> {
     const history = buffer ? await takeBuffer(this.o.target, buffer) : "";
     if (this.state === "closed") return;
-    const ready: ReadyInfo = { v: PROTOCOL_VERSION, session: this.o.target.session, readOnly: this.o.role === "ro" };
+    const ready: ReadyInfo = { v: PROTOCOL_VERSION, client: this.o.id, session: this.o.target.session, readOnly: this.o.role === "ro" };
     this.send(jsonFrame(ServerType.READY, ready));
     if (history) this.send(frame(ServerType.HISTORY, history));
     this.state = "live";

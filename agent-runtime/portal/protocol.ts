@@ -45,6 +45,8 @@ export const ServerType = {
 
 export interface ReadyInfo {
   v: number;
+  /** This connection's id in the server's status and logs. */
+  client: number;
   session: string;
   readOnly: boolean;
 }

@@ -21,7 +21,7 @@ import {
   resizeFrame,
   type ReadyInfo,
 } from "../../agent-runtime/portal/protocol.js";
-import { writeHistory } from "../../agent-runtime/portal/page/history.js";
+import { TerminalFeed } from "../../agent-runtime/portal/page/history.js";
 import { listClients, runTmux } from "../../agent-runtime/portal/tmux.js";
 
 const { Terminal } = headless;
@@ -52,7 +52,7 @@ export interface TestPortal {
   close(): Promise<void>;
 }
 
-export async function startTestPortal(portal: Record<string, unknown> = {}): Promise<TestPortal> {
+export async function startTestPortal(portal: Record<string, unknown> = {}, server: Record<string, unknown> = {}): Promise<TestPortal> {
   requireTool("tmux", "apt-get install tmux");
   const dataDir = mkdtempSync(join(tmpdir(), "pcx-portal-"));
   const socket = join(dataDir, "tmux.sock");
@@ -61,7 +61,7 @@ export async function startTestPortal(portal: Record<string, unknown> = {}): Pro
     env: {},
     overrides: {
       dataDir,
-      server: { port: 0 },
+      server: { port: 0, ...server },
       turns: { enabled: false },
       brain: { enabled: false },
       portal: {
@@ -154,17 +154,21 @@ export interface ClientOptions {
 export class TestClient {
   readonly ws: WebSocket;
   readonly term: InstanceType<typeof Terminal>;
+  private readonly feed: TerminalFeed;
   ready?: ReadyInfo;
   errors: string[] = [];
   exited = false;
   closeCode?: number;
   closeReason = "";
   outputBytes = 0;
+  processedBytes = 0;
+  ackedBytes = 0;
   private readonly opened: Promise<void>;
   private readonly closed: Promise<void>;
 
   constructor(p: { url: string; origin: string }, private readonly o: ClientOptions) {
     this.term = new Terminal({ cols: o.cols ?? 80, rows: o.rows ?? 24, scrollback: 5000, allowProposedApi: true });
+    this.feed = new TerminalFeed(this.term);
     this.ws = new WebSocket(p.url.replace(/^http/, "ws") + "/portal/ws", {
       headers: { origin: o.origin ?? p.origin, cookie: o.cookie },
       autoPong: o.autoPong ?? true,
@@ -198,15 +202,17 @@ export class TestClient {
       case ServerType.READY:
         this.ready = JSON.parse(decodeText(payload)) as ReadyInfo;
         this.term.reset();
+        this.feed.reset();
         break;
       case ServerType.HISTORY:
-        writeHistory(this.term, decodeText(payload));
+        this.feed.history(decodeText(payload));
         break;
       case ServerType.OUTPUT: {
         const n = payload.length;
         this.outputBytes += n;
-        this.term.write(new Uint8Array(payload), () => {
-          if (this.o.ack !== false && this.ws.readyState === WebSocket.OPEN) this.ws.send(ackFrame(n));
+        this.feed.output(new Uint8Array(payload), () => {
+          this.processedBytes += n;
+          if (this.o.ack !== false) this.ackAll();
         });
         break;
       }
@@ -217,6 +223,20 @@ export class TestClient {
         this.errors.push((JSON.parse(decodeText(payload)) as { message: string }).message);
         break;
     }
+  }
+
+  /** Acknowledges everything rendered so far (a stalled client calls this to recover). */
+  ackAll(): void {
+    const n = this.processedBytes - this.ackedBytes;
+    if (n > 0 && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(ackFrame(n));
+      this.ackedBytes += n;
+    }
+  }
+
+  setAck(on: boolean): void {
+    this.o.ack = on;
+    if (on) this.ackAll();
   }
 
   sendRaw(data: Uint8Array | Buffer | string): void {
@@ -239,11 +259,12 @@ export class TestClient {
     return out;
   }
 
+  /** The visible screen without tmux's status line. */
   screen(): string {
     const b = this.term.buffer.active;
     const out: string[] = [];
     for (let i = b.viewportY; i < b.viewportY + this.term.rows; i++) out.push(b.getLine(i)?.translateToString(true) ?? "");
-    return out.join("\n");
+    return out.filter((l) => !l.startsWith("[pcx-test]")).join("\n");
   }
 
   /** Waits (polling the rendered terminal) until a condition holds. Fails with context, never by time alone. */

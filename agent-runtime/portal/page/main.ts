@@ -18,7 +18,7 @@ import {
   type ReadyInfo,
 } from "../protocol.js";
 import { mountExtraKeys } from "./extra-keys.js";
-import { writeHistory } from "./history.js";
+import { TerminalFeed } from "./history.js";
 
 // ---- CSP: xterm.js injects <style> elements; tag them with this page's nonce so the
 // policy can stay `style-src 'self' 'nonce-…'` instead of 'unsafe-inline'.
@@ -93,6 +93,7 @@ const unicode = new Unicode11Addon();
 term.loadAddon(unicode);
 term.unicode.activeVersion = "11";
 term.open($("#terminal"));
+const feed = new TerminalFeed(term);
 let renderer = "dom";
 try {
   const webgl = new WebglAddon();
@@ -188,12 +189,13 @@ function connect(): void {
     lastPong = Date.now();
     switch (msg[0]) {
       case ServerType.OUTPUT:
-        term.write(payload, () => processed(payload.length));
+        feed.output(payload, () => processed(payload.length));
         break;
       case ServerType.READY: {
         const info = JSON.parse(decodeText(payload)) as ReadyInfo;
         readOnly = info.readOnly;
         term.reset(); // the history and tmux's redraw that follow are the whole screen
+        feed.reset();
         unacked = 0;
         backoffMs = 500;
         notice(undefined);
@@ -205,7 +207,7 @@ function connect(): void {
         break;
       }
       case ServerType.HISTORY:
-        writeHistory(term, decodeText(payload));
+        feed.history(decodeText(payload));
         break;
       case ServerType.EXIT:
         setState("ended", "session ended");
