@@ -24,8 +24,9 @@
 #   status            one JSON object: current, previous, installed releases, unit state, health.
 #   uninstall [hash]  with no hash or the current hash: stop and disable the unit and remove
 #                     every release and symlink. With another hash: remove only that
-#                     release (kept if it is the rollback target). Data in /var/lib/picortex
-#                     is left alone: destroying the server removes it.
+#                     release (kept if it is the rollback target). The Anthropic key file
+#                     goes too; data in /var/lib/picortex (chats, brain) is left alone:
+#                     destroying the server removes it.
 #
 # Exit codes: 0 ok, 1 operation failed (rolled back where possible), 2 usage error.
 set -euo pipefail
@@ -368,7 +369,7 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
-  rm -f -- "$CURRENT" "$PREVIOUS"
+  rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"
 }

@@ -283,6 +283,7 @@ describe("picortex-release lifecycle", () => {
     expect(current()).toBeUndefined();
     expect(previous()).toBeUndefined();
     expect(readdirSync(releases)).toEqual([]);
+    expect(existsSync(join(root, "etc/picortex/credentials/anthropic-api-key"))).toBe(false);
     expect(await liveMarker()).toBeUndefined();
   });
 

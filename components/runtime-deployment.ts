@@ -1,0 +1,292 @@
+/**
+ * RuntimeDeployment: ships a release built by scripts/bundle.ts to a WorkspaceHost and
+ * makes it the running runtime, through the host's one privileged entry point
+ * (/usr/local/sbin/picortex-release, see templates/host/picortex-release.sh).
+ *
+ * Graph (each step depends on the one before):
+ *   reachable   local poll of the SSH port: retries WITH a delay (the provider's own dial
+ *               retries have none, pulumi-command#1238) and a bounded total wait (#199)
+ *   cloudInit   `cloud-init status --wait`: ssh answers before cloud-init has finished
+ *   settings    uploads runtime-settings.json (secret, over stdin) and, on a config-only
+ *               change, re-activates the running release so the new settings apply
+ *   upload      remote.CopyToRemote of <hash>.tar.gz to ~<admin>/incoming/
+ *   release     `picortex-release install <hash> && … activate <hash>`; delete: `uninstall <hash>`
+ *
+ * Replacement: `upload` and `release` are replaced when the bundle hash changes, and
+ * `settings` when the config hash changes. The config hash is deliberately NOT a trigger
+ * of `release`: Pulumi replaces create-before-delete, so the old resource's delete
+ * (`uninstall <same hash>`) would remove the release the new one had just activated.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export interface RuntimeConnectionArgs {
+  /**
+   * Where to reach the host's sshd: its tailnet name by default (MagicDNS, e.g.
+   * `picortex`), or its public IP as the bootstrap alternative when SSH is allowlisted
+   * in the firewall (see docs/deploy.md).
+   */
+  host: pulumi.Input<string>;
+  port?: pulumi.Input<number>;
+  /** The deploy account (no general sudo; may run picortex-release). Default `pcadmin`. */
+  adminUser?: string;
+  /** The admin's private key (OpenSSH format). Wrapped in pulumi.secret here. */
+  privateKey: pulumi.Input<string>;
+  /** The host's public key line (`ssh-ed25519 AAAA…`). Without it the host key is NOT checked. */
+  hostKey?: pulumi.Input<string>;
+}
+
+export interface RuntimeSettingsArgs {
+  /** Written to /etc/picortex/runtime.json (the runtime's `--config`). */
+  runtimeConfig?: pulumi.Input<Record<string, unknown>>;
+  /** Written to /etc/picortex/credentials/anthropic-api-key, read via LoadCredential=. */
+  anthropicApiKey?: pulumi.Input<string>;
+  /** Written to /var/lib/picortex/api-token: the runtime API bearer token chat stacks use. */
+  apiToken?: pulumi.Input<string>;
+}
+
+export interface RuntimeDeploymentArgs {
+  connection: RuntimeConnectionArgs;
+  /** The release: `readReleaseManifest("dist/release/<hash>.json")` or `{ hash, tarballPath }`. */
+  release: ReleaseRef;
+  settings?: RuntimeSettingsArgs;
+  /** SSH readiness poll: attempts × delay bounds the wait (default 60 × 5 s). */
+  readiness?: { attempts?: number; delaySeconds?: number };
+}
+
+export interface ReleaseRef {
+  hash: string;
+  tarballPath: string;
+}
+
+export class RuntimeDeployment extends pulumi.ComponentResource {
+  /** The active release's content hash. */
+  readonly releaseHash: pulumi.Output<string>;
+  /** Hash of the uploaded runtime settings (secret when they are), "" when none. */
+  readonly configHash: pulumi.Output<string>;
+  /** picortex-release's JSON result of the last activation. */
+  readonly activation: pulumi.Output<string>;
+
+  constructor(name: string, args: RuntimeDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("picortex:deploy:RuntimeDeployment", name, {}, opts);
+    const hash = assertReleaseHash(args.release.hash);
+    const admin = assertLinuxName(args.connection.adminUser ?? DEFAULT_ADMIN_USER);
+    const attempts = args.readiness?.attempts ?? 60;
+    const delaySeconds = args.readiness?.delaySeconds ?? 5;
+    if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`readiness.attempts must be a positive integer, got ${attempts}`);
+    if (!(delaySeconds > 0)) throw new Error(`readiness.delaySeconds must be positive, got ${delaySeconds}`);
+    if (args.connection.hostKey === undefined) {
+      pulumi.log.warn(
+        `${name}: connection.hostKey is not set, so the host's SSH key is not verified. Pin it once known (ssh-keyscan over the tailnet, or the key from the WorkspaceHost outputs).`,
+        this,
+      );
+    }
+    const connection = connectionArgs(args.connection, admin);
+    const child = { parent: this };
+
+    const reachable = new command.local.Command(
+      `${name}-reachable`,
+      {
+        interpreter: ["node", "-e"],
+        create: READINESS_SCRIPT,
+        environment: {
+          PICORTEX_SSH_HOST: args.connection.host,
+          PICORTEX_SSH_PORT: pulumi.output(args.connection.port ?? 22).apply(String),
+          PICORTEX_READY_ATTEMPTS: String(attempts),
+          PICORTEX_READY_DELAY_MS: String(Math.round(delaySeconds * 1000)),
+        },
+        triggers: [hash],
+        logging: "stderr",
+      },
+      child,
+    );
+
+    const cloudInit = new command.remote.Command(
+      `${name}-cloud-init`,
+      { connection, create: CLOUD_INIT_WAIT_COMMAND, triggers: [hash], logging: "stdoutAndStderr" },
+      { parent: this, dependsOn: [reachable] },
+    );
+
+    const settingsDoc = args.settings ? pulumi.secret(pulumi.output(args.settings).apply((s) => settingsDocument(s))) : undefined;
+    this.configHash = settingsDoc ? settingsDoc.apply(configHash) : pulumi.output("");
+    const settings = settingsDoc
+      ? new command.remote.Command(
+          `${name}-settings`,
+          {
+            connection,
+            create: SETTINGS_UPLOAD_COMMAND,
+            stdin: settingsDoc,
+            triggers: [this.configHash],
+            // The values travel on stdin only; nothing is echoed, and nothing is logged.
+            logging: "none",
+          },
+          { parent: this, dependsOn: [cloudInit], additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
+        )
+      : undefined;
+
+    const upload = new command.remote.CopyToRemote(
+      `${name}-upload`,
+      {
+        connection,
+        source: new pulumi.asset.FileAsset(args.release.tarballPath),
+        remotePath: incomingPath(admin, hash),
+        triggers: [hash],
+      },
+      { parent: this, dependsOn: [cloudInit] },
+    );
+
+    const cmds = releaseCommands(hash);
+    const release = new command.remote.Command(
+      `${name}-release`,
+      { connection, create: cmds.create, delete: cmds.delete, triggers: [hash], logging: "stdoutAndStderr" },
+      { parent: this, dependsOn: settings ? [upload, settings] : [upload] },
+    );
+
+    this.releaseHash = release.stdout.apply(() => hash);
+    this.activation = release.stdout;
+    this.registerOutputs({ releaseHash: this.releaseHash, configHash: this.configHash, activation: this.activation });
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Pure helpers: everything the component sends to the host is built here and unit-tested.
+
+export const DEFAULT_ADMIN_USER = "pcadmin";
+export const RELEASE_SCRIPT = "/usr/local/sbin/picortex-release";
+const HASH_PATTERN = /^[a-f0-9]{12,64}$/;
+
+export class ReleaseRefError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ReleaseRefError";
+  }
+}
+
+export function assertReleaseHash(hash: string): string {
+  if (typeof hash !== "string" || !HASH_PATTERN.test(hash))
+    throw new ReleaseRefError(`release hash ${JSON.stringify(String(hash)).slice(0, 80)} is not 12-64 lowercase hex characters: use the hash scripts/bundle.ts printed`);
+  return hash;
+}
+
+export function assertLinuxName(name: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) throw new Error(`adminUser ${JSON.stringify(name)} is not a valid Linux user name`);
+  return name;
+}
+
+/** Where the release is uploaded; picortex-release install reads it from there. */
+export function incomingPath(adminUser: string, hash: string): string {
+  return `/home/${assertLinuxName(adminUser)}/incoming/${assertReleaseHash(hash)}.tar.gz`;
+}
+
+/** The exact command lines, matching the sudoers rule `picortex-release ^(…)( [a-f0-9]{12,64})?$`. */
+export function releaseCommands(hash: string): { install: string; activate: string; create: string; delete: string } {
+  const h = assertReleaseHash(hash);
+  const install = `sudo -n ${RELEASE_SCRIPT} install ${h}`;
+  const activate = `sudo -n ${RELEASE_SCRIPT} activate ${h}`;
+  return { install, activate, create: `${install} && ${activate}`, delete: `sudo -n ${RELEASE_SCRIPT} uninstall ${h}` };
+}
+
+/**
+ * `cloud-init status --wait` exits 0 when done, 1 on error and 2 when it finished with
+ * recoverable errors (degraded). Only 1 fails the deployment; the long status is printed
+ * either way so the reason shows in the Pulumi output.
+ */
+export const CLOUD_INIT_WAIT_COMMAND =
+  "rc=0; cloud-init status --wait --long || rc=$?; " +
+  'if [ "$rc" -eq 2 ]; then echo "cloud-init finished with recoverable errors (see /var/log/cloud-init.log)" >&2; rc=0; fi; exit "$rc"';
+
+/**
+ * Fixed text, no input interpolated: the settings arrive on stdin. If a release is
+ * already active (a config-only change), re-activate it so the settings take effect.
+ */
+export const SETTINGS_UPLOAD_COMMAND =
+  'set -eu; umask 077; mkdir -p "$HOME/incoming"; cat > "$HOME/incoming/runtime-settings.json.tmp"; ' +
+  'mv -f "$HOME/incoming/runtime-settings.json.tmp" "$HOME/incoming/runtime-settings.json"; ' +
+  `cur="$(basename "$(readlink /opt/picortex/current 2>/dev/null)" 2>/dev/null || true)"; ` +
+  `case "$cur" in ""|*[!a-f0-9]*) ;; *) sudo -n ${RELEASE_SCRIPT} activate "$cur" ;; esac`;
+
+/** Canonical JSON (sorted keys, no undefined) so equal settings give an equal config hash. */
+export function settingsDocument(s: { runtimeConfig?: Record<string, unknown>; anthropicApiKey?: string; apiToken?: string }): string {
+  const doc: Record<string, unknown> = {};
+  if (s.anthropicApiKey !== undefined) doc.anthropicApiKey = s.anthropicApiKey;
+  if (s.apiToken !== undefined) doc.apiToken = s.apiToken;
+  if (s.runtimeConfig !== undefined) doc.runtimeConfig = s.runtimeConfig;
+  return canonicalJson(doc);
+}
+
+export function canonicalJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => x !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([k, x]) => [k, sort(x)]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(sort(value));
+}
+
+export function configHash(doc: string): string {
+  return createHash("sha256").update(doc).digest("hex").slice(0, 16);
+}
+
+export function connectionArgs(c: RuntimeConnectionArgs, admin: string): command.types.input.remote.ConnectionArgs {
+  return {
+    host: c.host,
+    port: c.port ?? 22,
+    user: admin,
+    privateKey: pulumi.secret(c.privateKey),
+    ...(c.hostKey !== undefined ? { hostKey: c.hostKey } : {}),
+    // The readiness poll already waited; these only absorb a brief sshd restart.
+    dialErrorLimit: 20,
+    perDialTimeout: 15,
+  };
+}
+
+/** Reads dist/release/<hash>.json (written by scripts/bundle.ts) into a ReleaseRef. */
+export function readReleaseManifest(manifestPath: string): ReleaseRef {
+  let parsed: { hash?: unknown; tarball?: unknown };
+  try {
+    parsed = JSON.parse(readFileSync(manifestPath, "utf8")) as { hash?: unknown; tarball?: unknown };
+  } catch (err) {
+    throw new ReleaseRefError(`cannot read release manifest ${manifestPath}: ${(err as Error).message}. Build one with: npx tsx scripts/bundle.ts`);
+  }
+  const hash = assertReleaseHash(String(parsed.hash));
+  if (parsed.tarball !== `${hash}.tar.gz`) throw new ReleaseRefError(`release manifest ${manifestPath} names tarball ${String(parsed.tarball)}, expected ${hash}.tar.gz`);
+  return { hash, tarballPath: join(dirname(manifestPath), `${hash}.tar.gz`) };
+}
+
+/**
+ * Runs locally as `node -e` with host/port/attempts/delay in the environment (never
+ * interpolated into code). Succeeds once sshd answers with its banner.
+ */
+export const READINESS_SCRIPT = `
+const net = require("node:net");
+const host = process.env.PICORTEX_SSH_HOST, port = Number(process.env.PICORTEX_SSH_PORT || 22);
+const attempts = Number(process.env.PICORTEX_READY_ATTEMPTS || 60), delay = Number(process.env.PICORTEX_READY_DELAY_MS || 5000);
+const probe = () => new Promise((resolve) => {
+  const s = net.connect({ host, port, timeout: 10000 });
+  let buf = "";
+  const done = (ok) => { s.destroy(); resolve(ok); };
+  s.on("data", (d) => { buf += d; if (buf.startsWith("SSH-")) done(true); });
+  s.on("timeout", () => done(false));
+  s.on("error", () => done(false));
+  s.on("close", () => resolve(false));
+});
+(async () => {
+  for (let i = 1; i <= attempts; i++) {
+    if (await probe()) { console.error("ssh on " + host + ":" + port + " is up (attempt " + i + ")"); return; }
+    console.error("waiting for ssh on " + host + ":" + port + " (attempt " + i + "/" + attempts + ")");
+    if (i < attempts) await new Promise((r) => setTimeout(r, delay));
+  }
+  console.error("ssh on " + host + ":" + port + " did not answer after " + attempts + " attempts: is the host up and are you on the tailnet (or is your IP allowlisted)?");
+  process.exit(1);
+})();
+`.trim();

@@ -1,0 +1,93 @@
+/**
+ * Pulumi mocks that record every registered resource with its real parent and
+ * dependency URNs (read from the RegisterResource request the SDK sends), so a test can
+ * assert the graph: types, parents, dependsOn, inputs and which inputs are secret.
+ * Calls to functions (invokes) are not expected: an unmocked call throws.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks.js";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  custom: boolean;
+  urn: string;
+  parent: string;
+  dependencies: string[];
+  /** Inputs as the SDK serialized them: secrets appear as `{ [SECRET_SIG]: …, value }`. */
+  inputs: Record<string, unknown>;
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export function isSecretValue(v: unknown): boolean {
+  return !!v && typeof v === "object" && SECRET_SIG in (v as object);
+}
+
+/** Strips secret wrappers for value assertions. */
+export function plain(v: unknown): unknown {
+  if (isSecretValue(v)) return plain((v as { value: unknown }).value);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getDependenciesList(): string[];
+}
+
+export async function recordResources(
+  stateFor: (r: { type: string; name: string; inputs: Record<string, unknown> }) => Record<string, unknown> = () => ({}),
+  project = "picortex",
+  stack = "test",
+): Promise<RecordedResource[]> {
+  const recorded: RecordedResource[] = [];
+  const proto = MockMonitor.prototype as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => Promise<void>; __recording?: boolean };
+  if (!proto.__recording) {
+    const original = proto.registerResource;
+    proto.registerResource = async function (this: unknown, req: RegisterRequest, cb: unknown) {
+      const hook = (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord;
+      hook?.(req);
+      return original.call(this, req, cb);
+    };
+    proto.__recording = true;
+  }
+  const pending = new Map<string, { parent: string; dependencies: string[]; custom: boolean }>();
+  (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord = (req) => {
+    pending.set(`${req.getType()}::${req.getName()}`, { parent: req.getParent(), dependencies: req.getDependenciesList(), custom: req.getCustom() });
+  };
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const meta = pending.get(`${args.type}::${args.name}`) ?? { parent: "", dependencies: [], custom: !!args.custom };
+        // Same rule as MockMonitor.newUrn, so dependency URNs match.
+        const parentType = meta.parent ? meta.parent.split("::")[2]!.split("$").pop()! : "";
+        const urn = `urn:pulumi:${stack}::${project}::${parentType ? parentType + "$" : ""}${args.type}::${args.name}`;
+        recorded.push({ type: args.type, name: args.name, custom: meta.custom, urn, parent: meta.parent, dependencies: meta.dependencies, inputs: args.inputs });
+        return { id: `${args.name}-id`, state: { ...plain(args.inputs) as object, ...stateFor({ type: args.type, name: args.name, inputs: args.inputs }) } };
+      },
+      call(args) {
+        throw new Error(`unexpected invoke ${args.token} in a mocked test`);
+      },
+    },
+    project,
+    stack,
+    false,
+  );
+  return recorded;
+}
+
+/** Waits until the SDK has registered everything started so far. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+export function byName(resources: RecordedResource[], name: string): RecordedResource {
+  const r = resources.find((x) => x.name === name);
+  if (!r) throw new Error(`no resource named ${name}; have: ${resources.map((x) => x.name).join(", ")}`);
+  return r;
+}

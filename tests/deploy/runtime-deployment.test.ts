@@ -1,0 +1,249 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { recordResources, settle, byName, isSecretValue, plain, type RecordedResource } from "./helpers/recording-mocks.js";
+import type * as RD from "../../components/runtime-deployment.js";
+
+const work = mkdtempSync(join(tmpdir(), "picortex-rd-test-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let resources: RecordedResource[];
+let mod: typeof RD;
+let deployment: RD.RuntimeDeployment;
+const HASH = "0123456789abcdef";
+
+beforeAll(async () => {
+  resources = await recordResources();
+  mod = await import("../../components/runtime-deployment.js");
+  const tarball = join(work, `${HASH}.tar.gz`);
+  writeFileSync(tarball, "release bytes");
+  deployment = new mod.RuntimeDeployment("runtime", {
+    connection: { host: "picortex", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n", hostKey: "ssh-ed25519 AAAAC3Nz host" },
+    release: { hash: HASH, tarballPath: tarball },
+    settings: { runtimeConfig: { mode: "host" }, anthropicApiKey: "sk-ant-secret", apiToken: "pct_tokentokentokentoken" },
+    readiness: { attempts: 3, delaySeconds: 2 },
+  });
+  await settle();
+});
+
+describe("release commands (byte for byte)", () => {
+  it("builds the sudoers-shaped command lines", () => {
+    expect(mod.releaseCommands(HASH)).toEqual({
+      install: "sudo -n /usr/local/sbin/picortex-release install 0123456789abcdef",
+      activate: "sudo -n /usr/local/sbin/picortex-release activate 0123456789abcdef",
+      create:
+        "sudo -n /usr/local/sbin/picortex-release install 0123456789abcdef && sudo -n /usr/local/sbin/picortex-release activate 0123456789abcdef",
+      delete: "sudo -n /usr/local/sbin/picortex-release uninstall 0123456789abcdef",
+    });
+    // Every command matches the host's anchored sudoers argument pattern.
+    const sudoersArgs = /^(install|activate|rollback|status|uninstall)( [a-f0-9]{12,64})?$/;
+    for (const line of Object.values(mod.releaseCommands(HASH)).flatMap((c) => c.split(" && "))) {
+      expect(line.replace("sudo -n /usr/local/sbin/picortex-release ", "")).toMatch(sudoersArgs);
+    }
+  });
+
+  it("refuses anything that is not a hex hash (no shell injection through the hash)", () => {
+    for (const bad of ["", "abc", "0123456789ABCDEF", "0123456789abcdef; rm -rf /", "$(id)", "a".repeat(65)]) {
+      expect(() => mod.releaseCommands(bad)).toThrow(mod.ReleaseRefError);
+    }
+  });
+
+  it("uploads to the admin's incoming directory", () => {
+    expect(mod.incomingPath("pcadmin", HASH)).toBe("/home/pcadmin/incoming/0123456789abcdef.tar.gz");
+    expect(() => mod.incomingPath("../root", HASH)).toThrow(/not a valid Linux user name/);
+  });
+
+  it("reads the bundle's manifest into a release reference", () => {
+    const dir = join(work, "dist");
+    mkdirSync(dir);
+    writeFileSync(join(dir, `${HASH}.json`), JSON.stringify({ hash: HASH, tarball: `${HASH}.tar.gz` }));
+    expect(mod.readReleaseManifest(join(dir, `${HASH}.json`))).toEqual({ hash: HASH, tarballPath: join(dir, `${HASH}.tar.gz`) });
+    writeFileSync(join(dir, "bad.json"), JSON.stringify({ hash: HASH, tarball: "other.tar.gz" }));
+    expect(() => mod.readReleaseManifest(join(dir, "bad.json"))).toThrow(/expected 0123456789abcdef.tar.gz/);
+    expect(() => mod.readReleaseManifest(join(dir, "missing.json"))).toThrow(/scripts\/bundle.ts/);
+  });
+
+  it("canonicalises settings so equal settings hash equal and any change differs", () => {
+    const a = mod.settingsDocument({ runtimeConfig: { b: 1, a: { y: 2, x: 1 } }, apiToken: "t", anthropicApiKey: "k" });
+    const b = mod.settingsDocument({ anthropicApiKey: "k", apiToken: "t", runtimeConfig: { a: { x: 1, y: 2 }, b: 1 } });
+    expect(a).toBe(b);
+    expect(a).toBe('{"anthropicApiKey":"k","apiToken":"t","runtimeConfig":{"a":{"x":1,"y":2},"b":1}}');
+    expect(mod.configHash(a)).toMatch(/^[a-f0-9]{16}$/);
+    expect(mod.configHash(mod.settingsDocument({ anthropicApiKey: "k2", apiToken: "t", runtimeConfig: { a: { x: 1, y: 2 }, b: 1 } }))).not.toBe(mod.configHash(a));
+  });
+});
+
+describe("host-side command text, executed for real", () => {
+  function fakeBin(name: string, body: string): string {
+    const dir = join(work, `bin-${name}-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(dir, name), 0o755);
+    return dir;
+  }
+
+  it.each([
+    [0, 0, ""],
+    [1, 1, ""],
+    [2, 0, "recoverable errors"],
+  ])("cloud-init exiting %i makes the wait step exit %i", (cloudInitRc, expected, message) => {
+    const bin = fakeBin("cloud-init", `echo "status: whatever"; exit ${cloudInitRc}`);
+    const r = spawnSync("sh", ["-c", mod.CLOUD_INIT_WAIT_COMMAND], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: "utf8" });
+    expect(r.status).toBe(expected);
+    expect(r.stdout).toContain("status:");
+    if (message) expect(r.stderr).toContain(message);
+  });
+
+  it("the settings upload writes stdin to ~/incoming/runtime-settings.json with mode 0600 and echoes nothing", () => {
+    const home = join(work, "home");
+    mkdirSync(home);
+    const sudoLog = join(work, "sudo.log");
+    const bin = fakeBin("sudo", `echo "$@" >> ${sudoLog}`);
+    const doc = '{"apiToken":"pct_secret"}';
+    const r = spawnSync("sh", ["-c", mod.SETTINGS_UPLOAD_COMMAND], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: home }, input: doc, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout + r.stderr).toBe("");
+    const file = join(home, "incoming/runtime-settings.json");
+    expect(readFileSync(file, "utf8")).toBe(doc);
+    expect(spawnSync("stat", ["-c", "%a", file], { encoding: "utf8" }).stdout.trim()).toBe("600");
+    // No release is active on this machine, so nothing is re-activated.
+    expect(existsSync(sudoLog)).toBe(false);
+  });
+});
+
+describe("readiness poll (a real loopback sshd stand-in)", () => {
+  function runReadiness(port: number, attempts: number, delayMs: number) {
+    return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = require_spawn(port, attempts, delayMs);
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d));
+      child.on("close", (code: number | null) => resolve({ code, stderr }));
+    });
+  }
+  function require_spawn(port: number, attempts: number, delayMs: number) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawn } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+    return spawn(process.execPath, ["-e", mod.READINESS_SCRIPT], {
+      env: { PICORTEX_SSH_HOST: "127.0.0.1", PICORTEX_SSH_PORT: String(port), PICORTEX_READY_ATTEMPTS: String(attempts), PICORTEX_READY_DELAY_MS: String(delayMs) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+  }
+
+  it("retries with a delay until sshd answers with its banner", async () => {
+    const port = await new Promise<number>((res) => {
+      const s = createServer();
+      s.listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+    let server: Server | undefined;
+    const started = new Promise<void>((res) =>
+      setTimeout(() => {
+        server = createServer((sock) => sock.end("SSH-2.0-OpenSSH_9.2\r\n")).listen(port, "127.0.0.1", () => res());
+      }, 700),
+    );
+    const result = await runReadiness(port, 20, 300);
+    await started;
+    server?.close();
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/waiting for ssh on 127\.0\.0\.1:\d+ \(attempt 1\/20\)/);
+    expect(result.stderr).toMatch(/is up \(attempt ([3-9]|1\d)\)/);
+  });
+
+  it("gives up after the attempts with an actionable message; a non-ssh service does not count", async () => {
+    const server = createServer((sock) => sock.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    await new Promise<void>((res) => server.listen(0, "127.0.0.1", () => res()));
+    const port = (server.address() as { port: number }).port;
+    const result = await runReadiness(port, 2, 50);
+    server.close();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("did not answer after 2 attempts");
+    expect(result.stderr).toContain("tailnet");
+  });
+});
+
+describe("RuntimeDeployment wiring (recording mocks)", () => {
+  it("creates the expected children, all parented to the component", () => {
+    const comp = byName(resources, "runtime");
+    expect(comp.type).toBe("picortex:deploy:RuntimeDeployment");
+    expect(comp.custom).toBe(false);
+    const children = resources.filter((r) => r.parent === comp.urn).map((r) => [r.name, r.type]);
+    expect(children).toEqual(
+      expect.arrayContaining([
+        ["runtime-reachable", "command:local:Command"],
+        ["runtime-cloud-init", "command:remote:Command"],
+        ["runtime-settings", "command:remote:Command"],
+        ["runtime-upload", "command:remote:CopyToRemote"],
+        ["runtime-release", "command:remote:Command"],
+      ]),
+    );
+    expect(children).toHaveLength(5);
+  });
+
+  it("orders the steps: reachable → cloud-init → settings + upload → release", () => {
+    const urn = (n: string) => byName(resources, n).urn;
+    expect(byName(resources, "runtime-cloud-init").dependencies).toContain(urn("runtime-reachable"));
+    expect(byName(resources, "runtime-settings").dependencies).toContain(urn("runtime-cloud-init"));
+    expect(byName(resources, "runtime-upload").dependencies).toContain(urn("runtime-cloud-init"));
+    expect(byName(resources, "runtime-release").dependencies).toEqual(expect.arrayContaining([urn("runtime-upload"), urn("runtime-settings")]));
+  });
+
+  it("polls readiness with retries and a delay, then waits for cloud-init", () => {
+    const r = byName(resources, "runtime-reachable").inputs;
+    expect(r.interpreter).toEqual(["node", "-e"]);
+    expect(r.create).toBe(mod.READINESS_SCRIPT);
+    expect(plain(r.environment)).toEqual({ PICORTEX_SSH_HOST: "picortex", PICORTEX_SSH_PORT: "22", PICORTEX_READY_ATTEMPTS: "3", PICORTEX_READY_DELAY_MS: "2000" });
+    expect(byName(resources, "runtime-cloud-init").inputs.create).toBe(mod.CLOUD_INIT_WAIT_COMMAND);
+  });
+
+  it("installs, activates and uninstalls the release by hash, replaced only when the hash changes", () => {
+    const rel = byName(resources, "runtime-release").inputs;
+    expect(rel.create).toBe(mod.releaseCommands(HASH).create);
+    expect(rel.delete).toBe(mod.releaseCommands(HASH).delete);
+    expect(rel.triggers).toEqual([HASH]);
+    const up = byName(resources, "runtime-upload").inputs;
+    expect(up.remotePath).toBe("/home/pcadmin/incoming/0123456789abcdef.tar.gz");
+    expect(up.triggers).toEqual([HASH]);
+  });
+
+  it("triggers the settings step on the config hash", async () => {
+    const s = byName(resources, "runtime-settings").inputs;
+    const expected = mod.configHash(mod.settingsDocument({ runtimeConfig: { mode: "host" }, anthropicApiKey: "sk-ant-secret", apiToken: "pct_tokentokentokentoken" }));
+    expect(plain(s.triggers)).toEqual([expected]);
+    expect(s.create).toBe(mod.SETTINGS_UPLOAD_COMMAND);
+  });
+
+  it("keeps secrets secret: private key, settings on stdin; logging off where they travel", async () => {
+    for (const name of ["runtime-cloud-init", "runtime-settings", "runtime-upload", "runtime-release"]) {
+      const conn = byName(resources, name).inputs.connection as Record<string, unknown>;
+      // The whole connection object is secret because it carries the key.
+      expect(isSecretValue(conn) || isSecretValue(conn.privateKey)).toBe(true);
+      expect(plain(conn)).toMatchObject({ host: "picortex", user: "pcadmin", port: 22, hostKey: "ssh-ed25519 AAAAC3Nz host", dialErrorLimit: 20, perDialTimeout: 15 });
+    }
+    const settings = byName(resources, "runtime-settings").inputs;
+    expect(isSecretValue(settings.stdin)).toBe(true);
+    expect(settings.logging).toBe("none");
+    // No secret value appears in any command text.
+    for (const r of resources) {
+      for (const key of ["create", "update", "delete"]) {
+        const text = JSON.stringify(plain(r.inputs[key]) ?? "");
+        expect(text).not.toContain("sk-ant-secret");
+        expect(text).not.toContain("pct_token");
+        expect(text).not.toContain("PRIVATE KEY");
+      }
+    }
+    expect(await pulumi.isSecret(deployment.configHash)).toBe(true);
+  });
+
+  it("validates its arguments with actionable errors", () => {
+    const base = { connection: { host: "h", privateKey: "k" }, release: { hash: HASH, tarballPath: "/x" } };
+    expect(() => new mod.RuntimeDeployment("bad1", { ...base, release: { hash: "nothex!", tarballPath: "/x" } })).toThrow(/scripts\/bundle.ts printed/);
+    expect(() => new mod.RuntimeDeployment("bad2", { ...base, readiness: { attempts: 0 } })).toThrow(/attempts/);
+    expect(() => new mod.RuntimeDeployment("bad3", { ...base, connection: { ...base.connection, adminUser: "Root Admin" } })).toThrow(/Linux user name/);
+  });
+});
