@@ -1,0 +1,200 @@
+/**
+ * renderHost: everything that lands on a workspace host, from one HostVars object.
+ *
+ * Pure (no Pulumi, no network): the only I/O is reading the two static scripts under
+ * templates/host/, which `loadHostAssets()` does once and tests can replace. Output is
+ * byte-stable for equal input. Used by WorkspaceHost (userData), `npm run render`, and
+ * the e2e test, which boots `cloudConfig` with `profile: "offline-test"`.
+ *
+ * Example:
+ *   const host = renderHost({ profile: "offline-test", adminSshPublicKey: "ssh-ed25519 AAAA…" });
+ *   host.cloudConfig   // "#cloud-config\n…" (NoCloud user-data)
+ *   host.files         // [{ path: "/etc/sudoers.d/picortex", mode: "0440", owner: "root:root", … }, …]
+ */
+import { readFileSync } from "node:fs";
+import { parseHostVars, type HostVars, type HostVarsInput } from "./host-vars.js";
+import type { HostFile } from "./host-file.js";
+import { renderSudoers, SUDOERS_DROPIN_PATH, RELEASE_HELPER_PATH } from "./render-sudoers.js";
+import { renderRuntimeUnit, renderListenAddressUnit, LISTEN_ADDRESS_SCRIPT_PATH, RUNTIME_CONFIG_PATH, RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, STATE_DIR } from "./render-units.js";
+import { renderRuntimeConfig } from "./render-runtime-config.js";
+import { renderSshdConfig, SSHD_DROPIN_PATH } from "./render-sshd.js";
+import { renderTmpfiles, TMPFILES_PATH } from "./render-tmpfiles.js";
+import { renderFirewall, type FirewallRule } from "./render-firewall.js";
+import {
+  APT_STAGING_DIR,
+  NODESOURCE_KEY_URL,
+  NODESOURCE_KEYRING,
+  TAILSCALE_KEYRING,
+  renderNodesourceSource,
+  renderTailscaleSource,
+  tailscaleKeyUrl,
+} from "./render-apt-sources.js";
+import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
+
+export type { HostVars, HostVarsInput } from "./host-vars.js";
+export type { HostFile } from "./host-file.js";
+export type { FirewallRule } from "./render-firewall.js";
+
+/** Hetzner's user_data limit, and the budget we hold ourselves to (room for growth). */
+export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
+export const USER_DATA_BUDGET = 28 * 1024;
+
+export const TAILSCALE_AUTH_KEY_PATH = "/etc/picortex/credentials/tailscale-auth-key";
+
+export interface HostAssets {
+  /** templates/host/picortex-release.sh (deploy helper, installed root 0755). */
+  releaseScript: string;
+  /** templates/host/listen-address.sh. */
+  listenAddressScript: string;
+}
+
+export function loadHostAssets(): HostAssets {
+  const read = (name: string) => readFileSync(new URL(`./host/${name}`, import.meta.url), "utf8");
+  return { releaseScript: read("picortex-release.sh"), listenAddressScript: read("listen-address.sh") };
+}
+
+export interface RenderedHost {
+  /** The parsed variables (defaults applied) the output was rendered from. */
+  vars: HostVars;
+  /** Full `#cloud-config` text: Hetzner userData, or NoCloud user-data for the e2e test. */
+  cloudConfig: string;
+  /** Every file cloud-init writes, in write order; `secret` ones hold the Tailscale key. */
+  files: HostFile[];
+  /** Hetzner firewall rules (inbound only; empty = nothing inbound). */
+  firewallRules: FirewallRule[];
+  /** Loud warnings for the operator (e.g. SSH open to the internet). */
+  warnings: string[];
+  /** Units the host has, for checks (`systemctl is-enabled`…). */
+  units: string[];
+}
+
+const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "unattended-upgrades"];
+
+export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets()): RenderedHost {
+  const vars = parseHostVars(input);
+  const production = vars.profile === "production";
+  const firewall = renderFirewall(vars.firewall);
+
+  const runtimeUnit = renderRuntimeUnit({ runtimeUser: vars.runtimeUser, chatsRoot: vars.chatsRoot, tailnetListen: production });
+  const listenUnit = renderListenAddressUnit();
+  const rootFile = (path: string, content: string, mode = "0644"): HostFile => ({ path, content, mode, owner: "root:root" });
+
+  const files: HostFile[] = [
+    rootFile(
+      SUDOERS_DROPIN_PATH,
+      renderSudoers({
+        runtimeUser: vars.runtimeUser,
+        adminUser: vars.adminUser,
+        opsGroup: vars.opsGroup,
+        chatGroup: vars.chatGroup,
+        chatsRoot: vars.chatsRoot,
+        claudePath: vars.claudePath,
+      }),
+      "0440",
+    ),
+    rootFile(SSHD_DROPIN_PATH, renderSshdConfig({ adminUser: vars.adminUser })),
+    rootFile(TMPFILES_PATH, renderTmpfiles({ chatsRoot: vars.chatsRoot, adminUser: vars.adminUser })),
+    rootFile(RELEASE_HELPER_PATH, assets.releaseScript, "0755"),
+    rootFile(runtimeUnit.path, runtimeUnit.content),
+    {
+      path: RUNTIME_CONFIG_PATH,
+      content: renderRuntimeConfig({ runtimePort: vars.runtimePort, chatsRoot: vars.chatsRoot, claudePath: vars.claudePath }),
+      mode: "0640",
+      // Readable by the runtime, writable only by root.
+      owner: `root:${vars.runtimeUser}`,
+    },
+  ];
+  if (production && vars.tailscale) {
+    files.push(
+      rootFile(LISTEN_ADDRESS_SCRIPT_PATH, assets.listenAddressScript, "0755"),
+      rootFile(listenUnit.path, listenUnit.content),
+      rootFile(`${APT_STAGING_DIR}/nodesource.sources`, renderNodesourceSource(vars.nodeMajor)),
+      rootFile(`${APT_STAGING_DIR}/tailscale.sources`, renderTailscaleSource(vars.image)),
+      { ...rootFile(TAILSCALE_AUTH_KEY_PATH, vars.tailscale.authKey + "\n", "0600"), secret: true },
+    );
+  }
+
+  const users: CloudConfigUser[] = [
+    {
+      name: vars.adminUser,
+      gecos: "picortex deploy admin (no general sudo)",
+      shell: "/bin/bash",
+      groups: vars.opsGroup,
+      lock_passwd: true,
+      ssh_authorized_keys: [vars.adminSshPublicKey.trim()],
+    },
+    {
+      name: vars.runtimeUser,
+      gecos: "picortex runtime service",
+      shell: "/usr/sbin/nologin",
+      groups: vars.opsGroup,
+      lock_passwd: true,
+      system: true,
+      homedir: STATE_DIR,
+      no_create_home: true,
+    },
+  ];
+
+  const curl = (output: string, url: string) => ["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--output", output, url];
+  const runcmd: Array<string[] | string> = [
+    // A fixed statement, not input: stop at the first failing step so `cloud-init status` reports the error.
+    "set -eu",
+    ["systemd-tmpfiles", "--create", TMPFILES_PATH],
+    ["systemctl", "daemon-reload"],
+    ["systemctl", "try-reload-or-restart", "ssh.service"],
+  ];
+  if (production && vars.tailscale) {
+    runcmd.push(
+      curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      curl(TAILSCALE_KEYRING, tailscaleKeyUrl(vars.image)),
+      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`, `${APT_STAGING_DIR}/tailscale.sources`],
+      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"],
+      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends", "nodejs", "tailscale"],
+      ["npm", "install", "--global", "--prefix", "/usr/local", "--no-fund", "--no-audit", `@anthropic-ai/claude-code@${vars.claudeCodeVersion}`],
+      [
+        "tailscale",
+        "up",
+        // `file:` keeps the key out of the process list; the file is removed right after.
+        `--auth-key=file:${TAILSCALE_AUTH_KEY_PATH}`,
+        `--hostname=${vars.hostname}`,
+        `--advertise-tags=${vars.tailscale.tags.join(",")}`,
+        ...(vars.tailscale.ssh ? ["--ssh"] : []),
+      ],
+      ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
+      ["systemctl", "enable", "--now", LISTEN_ADDRESS_UNIT],
+    );
+  }
+  // Enabled now, started by the first `picortex-release activate` (ConditionPathExists until then).
+  runcmd.push(["systemctl", "enable", RUNTIME_UNIT]);
+
+  const skipped = production
+    ? "production profile: installs Node.js LTS, Tailscale and Claude Code, then joins the tailnet."
+    : "offline-test profile: SKIPPED because they need the internet: the packages module,\nNodeSource Node.js, Tailscale install and `tailscale up`, npm install of Claude Code.\nThe test image must already contain node, tmux, sudo and the claude binary.";
+
+  const cloudConfig = renderCloudConfig({
+    headerComment: [
+      `picortex workspace host (profile: ${vars.profile}, image: ${vars.image}).`,
+      "Rendered by templates/render-host.ts: byte-stable for equal input; edit the renderer, not this file.",
+    ].join("\n"),
+    hostname: vars.hostname,
+    groups: [vars.opsGroup, vars.chatGroup],
+    users,
+    packages: production ? BASE_PACKAGES : undefined,
+    files,
+    runcmd,
+    runcmdComment: skipped,
+  });
+
+  if (Buffer.byteLength(cloudConfig) > HETZNER_USER_DATA_LIMIT) {
+    throw new Error(`cloud-config is ${Buffer.byteLength(cloudConfig)} bytes, over Hetzner's ${HETZNER_USER_DATA_LIMIT}-byte user_data limit`);
+  }
+
+  return {
+    vars,
+    cloudConfig,
+    files,
+    firewallRules: firewall.rules,
+    warnings: firewall.warnings,
+    units: production ? [RUNTIME_UNIT, LISTEN_ADDRESS_UNIT] : [RUNTIME_UNIT],
+  };
+}

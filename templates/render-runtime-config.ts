@@ -1,0 +1,27 @@
+/**
+ * /etc/picortex/runtime.json: the runtime's config on a host, validated with the
+ * runtime's own schema so a renderer change can never ship a config the runtime rejects.
+ */
+import { runtimeConfigSchema } from "../agent-runtime/config/schema.js";
+import { STATE_DIR } from "./render-units.js";
+
+export interface RuntimeConfigVars {
+  runtimePort: number;
+  chatsRoot: string;
+  claudePath: string;
+}
+
+export function renderRuntimeConfig(vars: RuntimeConfigVars): string {
+  const config = {
+    mode: "host",
+    dataDir: STATE_DIR,
+    // Loopback here; the unit adds the tailnet address at start (listen-address unit).
+    server: { hosts: ["127.0.0.1"], port: vars.runtimePort },
+    turns: { chatsRoot: vars.chatsRoot, claudePath: vars.claudePath },
+  };
+  const parsed = runtimeConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    throw new Error(`runtime.json would be rejected by the runtime: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  return JSON.stringify(config, null, 2) + "\n";
+}

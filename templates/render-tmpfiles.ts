@@ -1,0 +1,23 @@
+/**
+ * systemd-tmpfiles entries: directories and the empty credential file that must exist
+ * with exact owners and modes on every boot (idempotent, unlike one-off mkdir).
+ */
+import { dirname } from "node:path/posix";
+import { ANTHROPIC_KEY_PATH } from "./render-units.js";
+
+export const TMPFILES_PATH = "/etc/tmpfiles.d/picortex.conf";
+
+export function renderTmpfiles(vars: { chatsRoot: string; adminUser: string }): string {
+  return [
+    "# picortex: rendered by templates/render-tmpfiles.ts. Type Path Mode User Group Age",
+    `d ${dirname(vars.chatsRoot)} 0755 root root -`,
+    "# Chat homes live here; 0711 so chat users cannot list each other.",
+    `d ${vars.chatsRoot} 0711 root root -`,
+    `d ${dirname(ANTHROPIC_KEY_PATH)} 0700 root root -`,
+    "# Empty until the operator installs the key; the runtime reports a missing key clearly.",
+    `f ${ANTHROPIC_KEY_PATH} 0600 root root -`,
+    "# Where deploys upload release tarballs for picortex-release install.",
+    `d /home/${vars.adminUser}/incoming 0700 ${vars.adminUser} ${vars.adminUser} -`,
+    "",
+  ].join("\n");
+}
