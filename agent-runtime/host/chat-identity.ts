@@ -85,3 +85,45 @@ export const privilegedArgv = {
 export function runAsChatPrefix(chatId: string): string[] {
   return [BIN.sudo, "-n", "-H", "-u", chatUser(chatId), "--"];
 }
+
+// ---------------------------------------------------------------------------
+// Turn runner additions (issue 3). Everything below runs AS the chat user (never
+// root) through the PICORTEX_AS_CHAT rule, so it can only touch what that user owns.
+
+/** The chat's fixed working directory: transcripts are keyed by cwd, so it never moves. */
+export function chatWorkspace(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string {
+  return `${chatHome(chatId, chatsRoot)}/workspace`;
+}
+
+/**
+ * Argv to run a turn: `sudo -n -H -u pc-<id> -D <workspace> -- <claude> ...`.
+ * `-D` needs the sudoers rule for the claude path to carry `CWD=*` (sudo refuses
+ * `-D` otherwise, even for root): the runtime cannot enter the 0700 home itself, and
+ * sudo would otherwise keep the runtime's cwd, breaking `--resume` (keyed by cwd).
+ */
+export function runTurnPrefix(chatId: string, claudePath: string, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
+  return [BIN.sudo, "-n", "-H", "-u", chatUser(chatId), "-D", chatWorkspace(chatId, chatsRoot), "--", claudePath];
+}
+
+export const asChatArgv = {
+  /**
+   * Unpacks the chat's Claude settings and token (a tar stream on stdin) into its home,
+   * as the chat user, so the runtime never writes into (or follows links inside) a
+   * directory the chat controls.
+   */
+  unpackIntoHome(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
+    return [...runAsChatPrefix(chatId), BIN.tar, "--extract", "--no-same-owner", "--directory", chatHome(chatId, chatsRoot), "--file", "-"];
+  },
+  /** Streams the chat home as a gzip tar on stdout (archiving on delete). */
+  archiveHome(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
+    return [...runAsChatPrefix(chatId), BIN.tar, "--create", "--gzip", "--directory", chatHome(chatId, chatsRoot), "--file", "-", "."];
+  },
+  /** Kills every process of the chat user (a timed-out turn, a stale warm process). */
+  killAll(chatId: string): string[] {
+    return [...runAsChatPrefix(chatId), BIN.pkill, "-KILL", "-U", chatUser(chatId)];
+  },
+  /** Prints the CLI version as the chat user: proves the chat can execute it. */
+  claudeVersion(chatId: string, claudePath: string): string[] {
+    return [...runAsChatPrefix(chatId), claudePath, "--version"];
+  },
+};

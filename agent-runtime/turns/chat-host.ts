@@ -1,0 +1,67 @@
+/**
+ * Where and as whom a chat's `claude` runs. Two implementations share one API:
+ * host mode (a Linux user per chat, through the scoped sudoers rules) and local mode
+ * (the current user, a private HOME per chat: weaker isolation, no sudo needed).
+ */
+export type ProvisionStep = "create_user" | "install_cli" | "configure_api" | "complete";
+
+export interface ProvisionEvent {
+  step: ProvisionStep;
+  progress: number;
+  message: string;
+}
+
+export interface ChatFiles {
+  /** The per-chat gateway token, read by the CLI through `apiKeyHelper`. */
+  token: string;
+  /** Loopback URL of the runtime's key gateway. */
+  gatewayUrl: string;
+}
+
+export interface SpawnSpec {
+  command: string;
+  /** Arguments before the claude flags (host mode: the sudo prefix ending in the CLI path). */
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export interface ChatHost {
+  readonly mode: "host" | "local";
+  readonly claudePath: string;
+  provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void>;
+  /** Removes the chat's user/home; with `archiveTo`, first writes a .tar.gz of the home there. */
+  remove(chatId: string, archiveTo: string | undefined): Promise<void>;
+  spawnSpec(chatId: string): SpawnSpec;
+  /** Kills every process belonging to the chat (host mode: as the chat user). */
+  reapAll(chatId: string, pid?: number | null): Promise<void>;
+  /** Whether the session's transcript exists; undefined when the runtime cannot look (host mode). */
+  transcriptExists(chatId: string, sessionId: string): boolean | undefined;
+}
+
+/** The CLI's settings for a chat: the token comes from a file only its owner can read. */
+export function renderClaudeSettings(tokenPath: string, gatewayUrl: string): string {
+  if (!/^[A-Za-z0-9/_.-]+$/.test(tokenPath)) throw new Error(`token path ${tokenPath} has characters unsafe in apiKeyHelper`);
+  return (
+    JSON.stringify(
+      {
+        // Run by the CLI through a shell: `cat` of a fixed path keeps the token out of argv.
+        apiKeyHelper: `cat ${tokenPath}`,
+        env: {
+          ANTHROPIC_BASE_URL: gatewayUrl,
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+          DISABLE_AUTOUPDATER: "1",
+          DISABLE_TELEMETRY: "1",
+          DISABLE_ERROR_REPORTING: "1",
+        },
+      },
+      null,
+      2,
+    ) + "\n"
+  );
+}
+
+/** The transcript path the CLI uses: `<config dir>/projects/<cwd with / and . as ->/<session>.jsonl`. */
+export function transcriptPath(configDir: string, cwd: string, sessionId: string): string {
+  return `${configDir}/projects/${cwd.replace(/[^A-Za-z0-9]/g, "-")}/${sessionId}.jsonl`;
+}

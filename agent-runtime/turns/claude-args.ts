@@ -1,0 +1,34 @@
+import type { TurnsConfig } from "../config/turns.js";
+
+export interface SessionChoice {
+  sessionId: string;
+  /** `--resume` when the transcript exists, else `--session-id` (reusing it would fail). */
+  resume: boolean;
+}
+
+/**
+ * The CLI flags of a turn (never a shell string). The prompt is not here: it goes on
+ * stdin, which keeps it out of argv (visible in `ps`) and avoids the 3 s empty-stdin wait.
+ */
+export function claudeTurnFlags(config: Pick<TurnsConfig, "permissionMode" | "allowedTools">, session: SessionChoice, warm: boolean): string[] {
+  const flags = ["-p"];
+  if (warm) flags.push("--input-format", "stream-json");
+  flags.push("--output-format", "stream-json", "--verbose");
+  flags.push(session.resume ? "--resume" : "--session-id", session.sessionId);
+  flags.push("--permission-mode", config.permissionMode);
+  if (config.permissionMode === "dontAsk" && config.allowedTools.length) flags.push("--allowedTools", config.allowedTools.join(","));
+  return flags;
+}
+
+/** The user line a warm (`--input-format stream-json`) process reads for one turn. */
+export function streamJsonUserLine(text: string): string {
+  return JSON.stringify({ type: "user", message: { role: "user", content: text } }) + "\n";
+}
+
+/** What the CLI says when the session flag was the wrong one; the runner switches and retries. */
+export function sessionMismatch(stderr: string, resultText: string): "in_use" | "not_found" | undefined {
+  const all = `${stderr}\n${resultText}`;
+  if (/already in use/i.test(all)) return "in_use";
+  if (/No conversation found/i.test(all)) return "not_found";
+  return undefined;
+}

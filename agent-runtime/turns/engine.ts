@@ -1,0 +1,181 @@
+import type { TurnsConfig } from "../config/turns.js";
+import type { Logger } from "../log.js";
+import type { ChatHost } from "./chat-host.js";
+import { claudeTurnFlags, sessionMismatch } from "./claude-args.js";
+import { runColdTurn, type ProcessOutcome, type TurnHooks } from "./cold-runner.js";
+import { TurnError } from "./errors.js";
+import type { TurnEvents } from "./events.js";
+import type { ChatRow, TurnRow, TurnStore } from "./store.js";
+import type { WarmPool } from "./warm-pool.js";
+
+/**
+ * A retried turn may already be in the transcript (a killed turn keeps its user
+ * message, and the next resume adds "No response requested."), so the retry says so
+ * instead of silently repeating the message.
+ */
+export function retryPrompt(text: string): string {
+  return (
+    "[picortex: the runtime restarted while you were answering the next message. If it already appears above, " +
+    "answer it once now; do not answer it twice.]\n\n" +
+    text
+  );
+}
+
+function tail(s: string, n = 400): string {
+  const t = s.trim();
+  return t.length > n ? "…" + t.slice(-n) : t;
+}
+
+/**
+ * The queue runner: strictly ordered within a chat (one turn at a time, oldest first),
+ * parallel across chats up to maxParallel. All state transitions are committed to
+ * SQLite first, so a crash at any point leaves a state `recover()` understands.
+ */
+export class TurnEngine {
+  private readonly busy = new Set<string>();
+  private readonly running = new Map<string, Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly store: TurnStore,
+    private readonly host: ChatHost,
+    private readonly config: TurnsConfig,
+    private readonly events: TurnEvents,
+    private readonly log: Logger,
+    private readonly warm: WarmPool | undefined,
+  ) {}
+
+  /** After a crash: turns left `running` are retried once or reported as interrupted. */
+  async recover(): Promise<void> {
+    for (const turn of this.store.runningTurns()) {
+      // The old runtime's claude may still be running (its group was detached): stop it
+      // before anything else touches that session.
+      await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+      if (this.config.retryInterrupted && turn.attempts < 2) {
+        this.store.requeueInterrupted(turn.id);
+        this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
+      } else {
+        this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
+        this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+      }
+    }
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    while (this.running.size < this.config.maxParallel) {
+      const turn = this.store.nextRunnable(this.busy);
+      if (!turn) return;
+      this.busy.add(turn.chat_id);
+      const run = this.run(turn).finally(() => {
+        this.busy.delete(turn.chat_id);
+        this.running.delete(turn.id);
+        this.kick();
+      });
+      this.running.set(turn.id, run);
+    }
+  }
+
+  /** Resolves when nothing is queued or running (tests, bench). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.race(this.running.values());
+  }
+
+  isBusy(chatId: string): boolean {
+    return this.busy.has(chatId);
+  }
+
+  private async run(turn: TurnRow): Promise<void> {
+    const useWarm = !!this.warm && this.config.warm.enabled && this.config.warm.maxWarm > 0;
+    this.store.markRunning(turn.id, useWarm ? "warm" : "cold");
+    this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
+    try {
+      const { reply, usage } = await this.execute(turn, useWarm);
+      if (this.stopped) return; // leave it `running`: the next start retries it
+      this.store.finishTurn(turn.id, reply, usage);
+      this.events.emit(turn.id, { type: "done", status: "done", reply });
+    } catch (err) {
+      if (this.stopped) return;
+      const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
+      this.store.failTurn(turn.id, e.code, e.message);
+      this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chat_id, code: e.code });
+      this.events.emit(turn.id, { type: "done", status: "failed", error: { code: e.code, message: e.message } });
+    }
+  }
+
+  private checkBudget(chat: ChatRow): void {
+    const used = chat.used_input_tokens + chat.used_output_tokens;
+    if (chat.budget_tokens !== null && used >= chat.budget_tokens) {
+      throw new TurnError(
+        "budget_exceeded",
+        `Chat ${chat.id} has used ${used} of its ${chat.budget_tokens}-token budget; raise it with \`picortex chat budget ${chat.id} <tokens>\` to continue.`,
+      );
+    }
+  }
+
+  private async execute(turn: TurnRow, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
+    const prompt = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    let streamed = "";
+    const hooks: TurnHooks = {
+      onSpawn: (pid) => this.store.setPid(turn.id, pid),
+      onInit: () => {
+        const chat = this.store.getChat(turn.chat_id);
+        if (chat && !chat.session_started) this.store.markSessionStarted(turn.chat_id, true);
+      },
+      onText: (text) => {
+        streamed += text;
+        this.events.emit(turn.id, { type: "text", text });
+      },
+    };
+    // At most one switch of session flag: the CLI tells us which one was right.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const chat = this.store.getChat(turn.chat_id);
+      if (!chat || chat.status !== "ready") throw new TurnError("chat_not_ready", `Chat ${turn.chat_id} is not ready (${chat?.status ?? "missing"}).`);
+      this.checkBudget(chat);
+      const resume = this.host.transcriptExists(chat.id, chat.session_id) ?? chat.session_started === 1;
+      const session = { sessionId: chat.session_id, resume };
+      const timeoutMs = this.config.turnTimeoutSeconds * 1000;
+      const graceMs = this.config.killGraceSeconds * 1000;
+      let outcome: ProcessOutcome;
+      if (useWarm) {
+        outcome = await this.warm!.runTurn(chat.id, chat.session_id, () => claudeTurnFlags(this.config, session, true), prompt, timeoutMs, hooks);
+      } else {
+        outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false), prompt, timeoutMs, graceMs }, hooks);
+      }
+      if (outcome.timedOut) {
+        throw new TurnError(
+          outcome.reaped ? "timeout" : "unreapable",
+          outcome.reaped
+            ? `claude did not finish within ${this.config.turnTimeoutSeconds} s; its process group was killed. The chat keeps working; send the turn again or raise turns.turnTimeoutSeconds.`
+            : `claude did not finish within ${this.config.turnTimeoutSeconds} s and could not be killed; check the host for stuck processes of pc-${chat.id}.`,
+        );
+      }
+      const result = outcome.result;
+      const mismatch = sessionMismatch(outcome.stderr, result?.text ?? "");
+      if ((!result || result.isError) && mismatch && attempt === 0) {
+        this.store.markSessionStarted(chat.id, mismatch === "in_use");
+        if (useWarm) await this.warm!.evict(chat.id, "session flag mismatch");
+        continue;
+      }
+      if (!result) {
+        throw new TurnError(
+          useWarm ? "claude_exited" : "claude_failed",
+          `claude exited (${outcome.signal ?? `code ${outcome.code}`}) without a result${outcome.stderr.trim() ? `: ${tail(outcome.stderr)}` : ""}.`,
+        );
+      }
+      if (result.isError || (outcome.code !== null && outcome.code !== 0)) {
+        const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
+        throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
+      }
+      return { reply: result.text || streamed, usage: result.usage };
+    }
+    throw new TurnError("claude_failed", "claude rejected both --session-id and --resume for this chat's session.");
+  }
+
+  /** Stops scheduling; running turns' processes are killed and stay `running` for the next start. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+    await this.warm?.close();
+  }
+}

@@ -1,0 +1,106 @@
+import { createWriteStream, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { finished } from "node:stream/promises";
+import {
+  asChatArgv,
+  chatHome,
+  chatWorkspace,
+  privilegedArgv,
+  runTurnPrefix,
+} from "../host/chat-identity.js";
+import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../host/run-argv.js";
+import { renderClaudeSettings, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
+import { buildTar } from "./tar-stream.js";
+import { TurnError } from "./errors.js";
+
+const SUDO_N = ["/usr/bin/sudo", "-n", "--"];
+
+function describe(argv: readonly string[], r: ArgvResult): string {
+  const why = r.stderr.trim().split("\n").slice(-3).join(" | ") || `exit ${r.code ?? r.signal}`;
+  return `\`${argv.slice(0, 6).join(" ")}${argv.length > 6 ? " …" : ""}\` failed: ${why}`;
+}
+
+/**
+ * Host mode: each chat is the Linux user pc-<id> with a 0700 home under chatsRoot.
+ * Every privileged step is an argv from host/chat-identity.ts run through `sudo -n`,
+ * so the sudoers drop-in rendered from the same module allows exactly these.
+ */
+export class HostChatHost implements ChatHost {
+  readonly mode = "host" as const;
+
+  constructor(
+    readonly claudePath: string,
+    private readonly chatsRoot: string,
+  ) {}
+
+  private async must(argv: string[], input?: Buffer): Promise<ArgvResult> {
+    const r = await runArgv(argv, { input, timeoutMs: 60_000 });
+    if (r.code !== 0) throw new TurnError("provision_failed", describe(argv, r));
+    return r;
+  }
+
+  async provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void> {
+    progress({ step: "create_user", progress: 0.1, message: `creating Linux user pc-${chatId}` });
+    await this.must([...SUDO_N, ...privilegedArgv.createUser(chatId, this.chatsRoot)]);
+    try {
+      await this.must([...SUDO_N, ...privilegedArgv.chmodHome(chatId, "0700", this.chatsRoot)]);
+      progress({ step: "install_cli", progress: 0.4, message: `checking that pc-${chatId} can run ${this.claudePath}` });
+      const version = await this.must(asChatArgv.claudeVersion(chatId, this.claudePath));
+      progress({ step: "install_cli", progress: 0.5, message: `Claude Code ${version.stdout.trim().split(/\s/)[0]} available` });
+      progress({ step: "configure_api", progress: 0.7, message: "writing Claude settings (gateway URL, per-chat token helper)" });
+      const home = chatHome(chatId, this.chatsRoot);
+      const tar = buildTar([
+        { path: ".claude", mode: 0o700 },
+        { path: ".claude/settings.json", mode: 0o600, content: renderClaudeSettings(`${home}/.claude/picortex-token`, files.gatewayUrl) },
+        { path: ".claude/picortex-token", mode: 0o600, content: files.token + "\n" },
+        { path: "workspace", mode: 0o700 },
+      ]);
+      await this.must(asChatArgv.unpackIntoHome(chatId, this.chatsRoot), tar);
+    } catch (err) {
+      // Leave nothing half-made behind: the chat can be created again.
+      await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]).catch(() => {});
+      throw err;
+    }
+    progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (user pc-${chatId})` });
+  }
+
+  async remove(chatId: string, archiveTo: string | undefined): Promise<void> {
+    await this.reapAll(chatId);
+    if (archiveTo) {
+      mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
+      const out = createWriteStream(archiveTo, { mode: 0o600, flags: "wx" });
+      const argv = asChatArgv.archiveHome(chatId, this.chatsRoot);
+      const r = await runArgv(argv, { stdoutTo: out, timeoutMs: 10 * 60_000 });
+      await finished(out).catch(() => {});
+      if (r.code !== 0) throw new TurnError("provision_failed", `archiving the workspace: ${describe(argv, r)}`);
+    }
+    let r = await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]);
+    if (r.code === 8) {
+      // "user is currently used by process": a process started since the reap.
+      await this.reapAll(chatId);
+      r = await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]);
+    }
+    if (r.code !== 0 && r.code !== 6 /* no such user: already gone */) {
+      throw new TurnError("provision_failed", describe(privilegedArgv.deleteUser(chatId, true), r));
+    }
+  }
+
+  spawnSpec(chatId: string): SpawnSpec {
+    const [command, ...args] = runTurnPrefix(chatId, this.claudePath, this.chatsRoot);
+    // sudo resets the environment; the chat's own settings.json supplies the rest.
+    return { command: command!, args, cwd: "/", env: { ...HOST_COMMAND_ENV } };
+  }
+
+  async reapAll(chatId: string): Promise<void> {
+    // pkill exits 1 when nothing matched, which is the usual case.
+    await runArgv(asChatArgv.killAll(chatId), { timeoutMs: 15_000 });
+  }
+
+  transcriptExists(): undefined {
+    return undefined; // the home is 0700 and owned by the chat; the runtime cannot look
+  }
+
+  workspace(chatId: string): string {
+    return chatWorkspace(chatId, this.chatsRoot);
+  }
+}

@@ -1,0 +1,87 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { assertChatId } from "../host/chat-identity.js";
+import { runArgv, HOST_COMMAND_ENV } from "../host/run-argv.js";
+import { writeFileAtomic } from "../store/atomic-file.js";
+import { renderClaudeSettings, transcriptPath, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
+import { TurnError } from "./errors.js";
+
+/**
+ * Local mode: every chat runs as the current user, with its own HOME, config dir and
+ * workspace under <dataDir>/chats/<id>. Chats cannot corrupt each other's Claude
+ * state, but they are NOT isolated from each other or from you (same Unix user).
+ */
+export class LocalChatHost implements ChatHost {
+  readonly mode = "local" as const;
+
+  constructor(
+    readonly claudePath: string,
+    private readonly chatsDir: string,
+  ) {}
+
+  home(chatId: string): string {
+    return join(this.chatsDir, assertChatId(chatId));
+  }
+
+  private configDir(chatId: string): string {
+    return join(this.home(chatId), ".claude");
+  }
+
+  workspace(chatId: string): string {
+    return join(this.home(chatId), "workspace");
+  }
+
+  async provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void> {
+    progress({ step: "create_user", progress: 0.1, message: "local mode: using the current user with a private HOME (weaker isolation)" });
+    mkdirSync(this.workspace(chatId), { recursive: true, mode: 0o700 });
+    progress({ step: "install_cli", progress: 0.4, message: `checking ${this.claudePath}` });
+    const v = await runArgv([this.claudePath, "--version"], { timeoutMs: 30_000 }).catch((err: Error) => ({ code: -1, stdout: "", stderr: err.message }));
+    if (v.code !== 0) {
+      throw new TurnError("provision_failed", `Claude Code CLI at ${this.claudePath} does not run (${v.stderr.trim() || `exit ${v.code}`}); install it or set turns.claudePath.`);
+    }
+    progress({ step: "install_cli", progress: 0.5, message: `Claude Code ${v.stdout.trim().split(/\s/)[0]} available` });
+    progress({ step: "configure_api", progress: 0.7, message: "writing Claude settings (gateway URL, per-chat token helper)" });
+    const tokenPath = join(this.configDir(chatId), "picortex-token");
+    writeFileAtomic(tokenPath, files.token + "\n", 0o600);
+    writeFileAtomic(join(this.configDir(chatId), "settings.json"), renderClaudeSettings(tokenPath, files.gatewayUrl), 0o600);
+    progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (local mode)` });
+  }
+
+  async remove(chatId: string, archiveTo: string | undefined): Promise<void> {
+    const home = this.home(chatId);
+    if (!existsSync(home)) return;
+    if (archiveTo) {
+      mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
+      const r = await runArgv(["/usr/bin/tar", "--create", "--gzip", "--file", archiveTo, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
+      if (r.code !== 0) throw new TurnError("provision_failed", `archiving ${home} failed: ${r.stderr.trim()}`);
+    }
+    rmSync(home, { recursive: true, force: true });
+  }
+
+  spawnSpec(chatId: string): SpawnSpec {
+    const home = this.home(chatId);
+    return {
+      command: this.claudePath,
+      args: [],
+      cwd: this.workspace(chatId),
+      // Built from scratch: the runtime's own environment (and any key in it) never reaches a chat.
+      env: { ...HOST_COMMAND_ENV, PATH: `${dirname(this.claudePath)}:${HOST_COMMAND_ENV.PATH}`, HOME: home, CLAUDE_CONFIG_DIR: this.configDir(chatId) },
+    };
+  }
+
+  async reapAll(_chatId: string, pid?: number | null): Promise<void> {
+    // Only the recorded process group, and only if it is still a claude process (pid reuse).
+    if (!pid) return;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmdline.includes("claude")) return;
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+
+  transcriptExists(chatId: string, sessionId: string): boolean {
+    return existsSync(transcriptPath(this.configDir(chatId), this.workspace(chatId), sessionId));
+  }
+}

@@ -1,0 +1,53 @@
+/** The turns module's tables (applied with store/database.ts `migrate`, module "turns"). */
+export const TURNS_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE turn_chats (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,            -- provisioning | ready | failed | deleted
+    session_id TEXT NOT NULL,        -- the chat's one Claude session (uuid)
+    session_started INTEGER NOT NULL DEFAULT 0, -- a transcript exists (first turn reached init)
+    token_hash TEXT NOT NULL,        -- sha256 of the per-chat gateway token
+    budget_tokens INTEGER,
+    used_input_tokens INTEGER NOT NULL DEFAULT 0,
+    used_output_tokens INTEGER NOT NULL DEFAULT 0,
+    provision_log TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    archive_path TEXT,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+  ) STRICT;
+  CREATE UNIQUE INDEX turn_chats_token ON turn_chats(token_hash);
+  CREATE TABLE turn_turns (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- global arrival order; per-chat order follows it
+    id TEXT NOT NULL UNIQUE,
+    chat_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sender TEXT,
+    status TEXT NOT NULL,            -- queued | running | done | failed | interrupted
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_of_interrupted INTEGER NOT NULL DEFAULT 0,
+    reply TEXT,
+    error_code TEXT,
+    error TEXT,
+    runner TEXT,                     -- cold | warm
+    pid INTEGER,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+  ) STRICT;
+  CREATE INDEX turn_turns_queue ON turn_turns(status, seq);
+  CREATE INDEX turn_turns_chat ON turn_turns(chat_id, seq);
+  CREATE TABLE turn_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL,
+    turn_id TEXT NOT NULL,
+    role TEXT NOT NULL,              -- user | assistant
+    sender TEXT,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX turn_messages_chat ON turn_messages(chat_id, id);
+  `,
+];

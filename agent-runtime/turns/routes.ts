@@ -1,0 +1,287 @@
+import type { ServerResponse } from "node:http";
+import { join } from "node:path";
+import { z } from "zod";
+import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { bearerToken, generateToken, secretsEqual } from "../http/auth.js";
+import { HttpError, badRequest, conflict, notFound, unauthorized } from "../http/errors.js";
+import { Reply, type RequestContext, type Route } from "../http/router.js";
+import type { Logger } from "../log.js";
+import type { ChatHost, ProvisionEvent } from "./chat-host.js";
+import type { TurnEngine } from "./engine.js";
+import type { TurnEvent, TurnEvents } from "./events.js";
+import { GATEWAY_PREFIX } from "./gateway.js";
+import { hashToken, type ChatRow, type TurnRow, type TurnStore } from "./store.js";
+import type { WarmPool } from "./warm-pool.js";
+
+const chatIdSchema = z.string().regex(CHAT_ID_PATTERN, "use 2-24 characters: lowercase letters, digits and single hyphens, starting with a letter");
+
+export const createChatBody = z
+  .object({
+    id: chatIdSchema,
+    budgetTokens: z.number().int().min(1).nullable().optional(),
+  })
+  .strict();
+
+export const budgetBody = z.object({ budgetTokens: z.number().int().min(1).nullable() }).strict();
+
+export function turnBodySchema(maxTextBytes: number) {
+  return z
+    .object({
+      text: z
+        .string()
+        .min(1, "text must not be empty")
+        .refine((t) => Buffer.byteLength(t, "utf8") <= maxTextBytes, `text must be at most ${maxTextBytes} bytes`)
+        .refine((t) => !t.includes("\u0000"), "text must not contain NUL"),
+      sender: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[^\u0000-\u001f\u007f]+$/, "sender must be printable")
+        .optional(),
+    })
+    .strict();
+}
+
+export interface RoutesDeps {
+  store: TurnStore;
+  engine: TurnEngine;
+  events: TurnEvents;
+  host: ChatHost;
+  warm: WarmPool | undefined;
+  apiToken: string;
+  dataDir: string;
+  baseUrl: () => string;
+  onDelete: "archive" | "remove";
+  defaultBudgetTokens: number | undefined;
+  maxTextBytes: number;
+  log: Logger;
+}
+
+export function chatView(chat: ChatRow, warm: boolean, mode: string) {
+  return {
+    id: chat.id,
+    status: chat.status,
+    mode,
+    isolation: mode === "host" ? `Linux user pc-${chat.id}` : "local mode: current user, private HOME (weaker isolation)",
+    sessionStarted: chat.session_started === 1,
+    warm,
+    budgetTokens: chat.budget_tokens,
+    usage: { inputTokens: chat.used_input_tokens, outputTokens: chat.used_output_tokens },
+    provisioning: JSON.parse(chat.provision_log) as ProvisionEvent[],
+    error: chat.error,
+    archivePath: chat.archive_path,
+    createdAt: new Date(chat.created_at).toISOString(),
+    deletedAt: chat.deleted_at ? new Date(chat.deleted_at).toISOString() : null,
+  };
+}
+
+export function turnView(t: TurnRow) {
+  return {
+    id: t.id,
+    chatId: t.chat_id,
+    status: t.status,
+    text: t.text,
+    sender: t.sender,
+    reply: t.reply,
+    error: t.error_code ? { code: t.error_code, message: t.error } : null,
+    attempts: t.attempts,
+    retried: t.retry_of_interrupted === 1,
+    runner: t.runner,
+    usage: t.input_tokens === null ? null : { inputTokens: t.input_tokens, outputTokens: t.output_tokens },
+    createdAt: new Date(t.created_at).toISOString(),
+    startedAt: t.started_at ? new Date(t.started_at).toISOString() : null,
+    finishedAt: t.finished_at ? new Date(t.finished_at).toISOString() : null,
+  };
+}
+
+function startSse(res: ServerResponse): (event: string, data: unknown) => void {
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-content-type-options": "nosniff" });
+  return (event, data) => {
+    if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+}
+
+const wantsSse = (ctx: RequestContext) => String(ctx.req.headers.accept ?? "").includes("text/event-stream");
+const FINISHED = new Set(["done", "failed", "interrupted"]);
+
+export function turnsRoutes(d: RoutesDeps): Route[] {
+  const auth = (ctx: RequestContext) => {
+    const token = bearerToken(ctx.req);
+    if (!token || !secretsEqual(token, d.apiToken)) throw unauthorized("Missing or invalid API token: send `Authorization: Bearer <token from <dataDir>/api-token>`.");
+  };
+  const chatParam = (ctx: RequestContext): ChatRow => {
+    const id = ctx.params.id ?? "";
+    if (!CHAT_ID_PATTERN.test(id)) throw badRequest(`Invalid chat id: use 2-24 characters, lowercase letters, digits and single hyphens, starting with a letter.`);
+    const chat = d.store.getChat(id);
+    if (!chat) throw notFound(`No chat ${id}.`);
+    return chat;
+  };
+  const view = (chat: ChatRow) => chatView(chat, d.warm?.has(chat.id) ?? false, d.host.mode);
+  const turnParam = (ctx: RequestContext, chat: ChatRow): TurnRow => {
+    const tid = ctx.params.tid ?? "";
+    const turn = /^t_[a-f0-9]{20}$/.test(tid) ? d.store.getTurn(tid) : undefined;
+    if (!turn || turn.chat_id !== chat.id) throw notFound(`No turn ${tid.slice(0, 40)} in chat ${chat.id}.`);
+    return turn;
+  };
+
+  const provision = async (chat: ChatRow, token: string, onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> => {
+    const gatewayUrl = d.baseUrl() + GATEWAY_PREFIX;
+    try {
+      await d.host.provision(chat.id, { token, gatewayUrl }, (e) => {
+        d.store.appendProvisionLog(chat.id, e);
+        onEvent(e);
+      });
+      d.store.setChatStatus(chat.id, "ready");
+      d.engine.kick();
+    } catch (err) {
+      d.store.setChatStatus(chat.id, "failed", (err as Error).message);
+      d.log.warn("chat provisioning failed", { chatId: chat.id, error: (err as Error).message });
+    }
+    return d.store.getChat(chat.id)!;
+  };
+
+  return [
+    {
+      method: "POST",
+      path: "/v1/chats",
+      handler: async (ctx) => {
+        auth(ctx);
+        const body = await ctx.body(createChatBody, 4096);
+        const token = generateToken("pcc_");
+        const budget = body.budgetTokens === undefined ? (d.defaultBudgetTokens ?? null) : body.budgetTokens;
+        const chat = d.store.createChat(body.id, hashToken(token), budget);
+        if (!chat) throw conflict(`Chat ${body.id} already exists; delete it first or pick another id.`);
+        if (wantsSse(ctx)) {
+          const send = startSse(ctx.res);
+          const final = await provision(chat, token, (e) => send("progress", e));
+          send(final.status === "ready" ? "ready" : "failed", view(final));
+          ctx.res.end();
+          return undefined;
+        }
+        const final = await provision(chat, token, () => {});
+        if (final.status !== "ready") throw new HttpError(500, "provision_failed", `Provisioning chat ${chat.id} failed: ${final.error}`);
+        return new Reply(201, view(final));
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats",
+      handler: (ctx) => {
+        auth(ctx);
+        const all = ctx.url.searchParams.get("all") === "1";
+        return { chats: d.store.listChats(all).map(view) };
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats/:id",
+      handler: (ctx) => {
+        auth(ctx);
+        return view(chatParam(ctx));
+      },
+    },
+    {
+      method: "PUT",
+      path: "/v1/chats/:id/budget",
+      handler: async (ctx) => {
+        auth(ctx);
+        const chat = chatParam(ctx);
+        const body = await ctx.body(budgetBody, 1024);
+        d.store.setBudget(chat.id, body.budgetTokens);
+        return view(d.store.getChat(chat.id)!);
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/v1/chats/:id",
+      handler: async (ctx) => {
+        auth(ctx);
+        const chat = chatParam(ctx);
+        const purge = ctx.url.searchParams.get("purge") === "1";
+        if (chat.status === "deleted") {
+          if (purge) d.store.markDeleted(chat.id, chat.archive_path, true);
+          return { id: chat.id, deleted: true, purged: purge, archivePath: chat.archive_path };
+        }
+        const archivePath = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : null;
+        // Deleted first, so no queued turn of this chat starts while it goes away.
+        d.store.markDeleted(chat.id, archivePath, false);
+        await d.warm?.evict(chat.id, "chat deleted");
+        try {
+          await d.host.remove(chat.id, archivePath ?? undefined);
+        } catch (err) {
+          throw new HttpError(500, "delete_failed", `Chat ${chat.id} is marked deleted but removing its workspace failed: ${(err as Error).message}`);
+        }
+        if (purge) d.store.markDeleted(chat.id, archivePath, true);
+        return { id: chat.id, deleted: true, purged: purge, archivePath };
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats/:id/messages",
+      handler: (ctx) => {
+        auth(ctx);
+        const chat = chatParam(ctx);
+        return {
+          messages: d.store.listMessages(chat.id).map((m) => ({ turnId: m.turn_id, role: m.role, sender: m.sender, text: m.text, at: new Date(m.created_at).toISOString() })),
+        };
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/chats/:id/turns",
+      handler: async (ctx) => {
+        auth(ctx);
+        const chat = chatParam(ctx);
+        const body = await ctx.body(turnBodySchema(d.maxTextBytes), d.maxTextBytes * 2 + 4096);
+        if (chat.status !== "ready") throw conflict(`Chat ${chat.id} is ${chat.status}; turns can only be sent to a ready chat.`);
+        const turn = d.store.enqueueTurn(chat.id, body.text, body.sender ?? null);
+        d.engine.kick();
+        return new Reply(202, { ...turnView(d.store.getTurn(turn.id)!), eventsPath: `/v1/chats/${chat.id}/turns/${turn.id}/events` });
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats/:id/turns",
+      handler: (ctx) => {
+        auth(ctx);
+        const chat = chatParam(ctx);
+        return { turns: d.store.listTurns(chat.id).map(turnView) };
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats/:id/turns/:tid",
+      handler: (ctx) => {
+        auth(ctx);
+        return turnView(turnParam(ctx, chatParam(ctx)));
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/chats/:id/turns/:tid/events",
+      handler: (ctx) => {
+        auth(ctx);
+        const turn = turnParam(ctx, chatParam(ctx));
+        const send = startSse(ctx.res);
+        const finish = () => {
+          send("turn", turnView(d.store.getTurn(turn.id)!));
+          ctx.res.end();
+        };
+        // Subscribe before reading the state, so nothing between the two is missed.
+        const unsubscribe = d.events.subscribe(turn.id, (e: TurnEvent) => {
+          if (e.type === "done") {
+            unsubscribe();
+            finish();
+          } else send(e.type, e);
+        });
+        ctx.res.on("close", unsubscribe);
+        const now = d.store.getTurn(turn.id)!;
+        if (FINISHED.has(now.status)) {
+          unsubscribe();
+          finish();
+        } else send("status", { type: "status", status: now.status });
+        return undefined;
+      },
+    },
+  ];
+}

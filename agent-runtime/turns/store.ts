@@ -1,0 +1,242 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Db } from "../store/database.js";
+import { migrate } from "../store/database.js";
+import { TURNS_MIGRATIONS } from "./migrations.js";
+
+export type ChatStatus = "provisioning" | "ready" | "failed" | "deleted";
+export type TurnStatus = "queued" | "running" | "done" | "failed" | "interrupted";
+
+export interface ChatRow {
+  id: string;
+  status: ChatStatus;
+  session_id: string;
+  session_started: number;
+  token_hash: string;
+  budget_tokens: number | null;
+  used_input_tokens: number;
+  used_output_tokens: number;
+  provision_log: string;
+  error: string | null;
+  archive_path: string | null;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+export interface TurnRow {
+  seq: number;
+  id: string;
+  chat_id: string;
+  text: string;
+  sender: string | null;
+  status: TurnStatus;
+  attempts: number;
+  retry_of_interrupted: number;
+  reply: string | null;
+  error_code: string | null;
+  error: string | null;
+  runner: string | null;
+  pid: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface MessageRow {
+  id: number;
+  chat_id: string;
+  turn_id: string;
+  role: "user" | "assistant";
+  sender: string | null;
+  text: string;
+  created_at: number;
+}
+
+export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
+
+/** Every SQL statement of the turns module; each state change is one transaction. */
+export class TurnStore {
+  constructor(private readonly db: Db) {
+    migrate(db, "turns", TURNS_MIGRATIONS);
+  }
+
+  // ---- chats -------------------------------------------------------------
+
+  /** Creates (or re-creates a deleted) chat in `provisioning`; history of a deleted chat is kept. */
+  createChat(id: string, tokenHash: string, budgetTokens: number | null): ChatRow {
+    const now = Date.now();
+    return this.db.transaction(() => {
+      const existing = this.getChat(id);
+      if (existing && existing.status !== "deleted" && existing.status !== "failed") return undefined;
+      if (existing) {
+        this.db
+          .prepare(
+            `UPDATE turn_chats SET status='provisioning', session_id=?, session_started=0, token_hash=?, budget_tokens=?,
+             used_input_tokens=0, used_output_tokens=0, provision_log='[]', error=NULL, archive_path=NULL, created_at=?, deleted_at=NULL WHERE id=?`,
+          )
+          .run(randomUUID(), tokenHash, budgetTokens, now, id);
+      } else {
+        this.db
+          .prepare(
+            `INSERT INTO turn_chats (id, status, session_id, token_hash, budget_tokens, created_at) VALUES (?, 'provisioning', ?, ?, ?, ?)`,
+          )
+          .run(id, randomUUID(), tokenHash, budgetTokens, now);
+      }
+      return this.getChat(id);
+    })() as ChatRow;
+  }
+
+  chatExistsActive(id: string): boolean {
+    const c = this.getChat(id);
+    return !!c && c.status !== "deleted";
+  }
+
+  getChat(id: string): ChatRow | undefined {
+    return this.db.prepare("SELECT * FROM turn_chats WHERE id = ?").get(id) as ChatRow | undefined;
+  }
+
+  listChats(includeDeleted = false): ChatRow[] {
+    return this.db
+      .prepare(`SELECT * FROM turn_chats ${includeDeleted ? "" : "WHERE status != 'deleted'"} ORDER BY created_at, id`)
+      .all() as ChatRow[];
+  }
+
+  chatByTokenHash(tokenHash: string): ChatRow | undefined {
+    return this.db.prepare("SELECT * FROM turn_chats WHERE token_hash = ? AND status = 'ready'").get(tokenHash) as ChatRow | undefined;
+  }
+
+  setChatStatus(id: string, status: ChatStatus, error: string | null = null): void {
+    this.db.prepare("UPDATE turn_chats SET status = ?, error = ? WHERE id = ?").run(status, error, id);
+  }
+
+  appendProvisionLog(id: string, event: unknown): void {
+    const row = this.getChat(id);
+    if (!row) return;
+    const log = JSON.parse(row.provision_log) as unknown[];
+    log.push(event);
+    this.db.prepare("UPDATE turn_chats SET provision_log = ? WHERE id = ?").run(JSON.stringify(log), id);
+  }
+
+  markSessionStarted(id: string, started: boolean): void {
+    this.db.prepare("UPDATE turn_chats SET session_started = ? WHERE id = ?").run(started ? 1 : 0, id);
+  }
+
+  addUsage(id: string, input: number, output: number): void {
+    this.db
+      .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
+      .run(input, output, id);
+  }
+
+  setBudget(id: string, budget: number | null): void {
+    this.db.prepare("UPDATE turn_chats SET budget_tokens = ? WHERE id = ?").run(budget, id);
+  }
+
+  /** Marks the chat deleted; its queued turns fail (they can never run). Purge drops history too. */
+  markDeleted(id: string, archivePath: string | null, purge: boolean): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("UPDATE turn_chats SET status='deleted', deleted_at=?, archive_path=?, token_hash=? WHERE id=?")
+        .run(Date.now(), archivePath, `deleted:${id}:${Date.now()}`, id);
+      this.db
+        .prepare(
+          "UPDATE turn_turns SET status='failed', error_code='chat_deleted', error='The chat was deleted before this turn ran.', finished_at=? WHERE chat_id=? AND status IN ('queued','running')",
+        )
+        .run(Date.now(), id);
+      if (purge) {
+        this.db.prepare("DELETE FROM turn_messages WHERE chat_id = ?").run(id);
+        this.db.prepare("DELETE FROM turn_turns WHERE chat_id = ?").run(id);
+        this.db.prepare("DELETE FROM turn_chats WHERE id = ?").run(id);
+      }
+    })();
+  }
+
+  // ---- turns -------------------------------------------------------------
+
+  /** Accepts a turn: the row (and the user message) are committed before the API answers. */
+  enqueueTurn(chatId: string, text: string, sender: string | null): TurnRow {
+    const id = `t_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO turn_turns (id, chat_id, text, sender, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)")
+        .run(id, chatId, text, sender, now);
+      this.db
+        .prepare("INSERT INTO turn_messages (chat_id, turn_id, role, sender, text, created_at) VALUES (?, ?, 'user', ?, ?, ?)")
+        .run(chatId, id, sender, text, now);
+    })();
+    return this.getTurn(id)!;
+  }
+
+  getTurn(id: string): TurnRow | undefined {
+    return this.db.prepare("SELECT * FROM turn_turns WHERE id = ?").get(id) as TurnRow | undefined;
+  }
+
+  listTurns(chatId: string, limit = 100): TurnRow[] {
+    return this.db
+      .prepare("SELECT * FROM (SELECT * FROM turn_turns WHERE chat_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq")
+      .all(chatId, limit) as TurnRow[];
+  }
+
+  listMessages(chatId: string, limit = 200): MessageRow[] {
+    return this.db
+      .prepare("SELECT * FROM (SELECT * FROM turn_messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
+      .all(chatId, limit) as MessageRow[];
+  }
+
+  /**
+   * The next runnable turn: the oldest queued turn of a ready chat that has nothing
+   * running. Older turns of a chat always come first, which is what orders a chat.
+   */
+  nextRunnable(busyChats: ReadonlySet<string>): TurnRow | undefined {
+    const rows = this.db
+      .prepare(
+        `SELECT t.* FROM turn_turns t JOIN turn_chats c ON c.id = t.chat_id
+         WHERE t.status = 'queued' AND c.status = 'ready'
+           AND t.seq = (SELECT MIN(seq) FROM turn_turns WHERE chat_id = t.chat_id AND status IN ('queued','running'))
+         ORDER BY t.seq LIMIT 64`,
+      )
+      .all() as TurnRow[];
+    return rows.find((r) => !busyChats.has(r.chat_id));
+  }
+
+  markRunning(id: string, runner: string): void {
+    this.db
+      .prepare("UPDATE turn_turns SET status='running', attempts = attempts + 1, runner = ?, started_at = ? WHERE id = ?")
+      .run(runner, Date.now(), id);
+  }
+
+  setPid(id: string, pid: number | null): void {
+    this.db.prepare("UPDATE turn_turns SET pid = ? WHERE id = ?").run(pid, id);
+  }
+
+  finishTurn(id: string, reply: string, usage: { input: number; output: number }): void {
+    const now = Date.now();
+    this.db.transaction(() => {
+      const turn = this.getTurn(id)!;
+      this.db
+        .prepare(
+          "UPDATE turn_turns SET status='done', reply=?, error_code=NULL, error=NULL, input_tokens=?, output_tokens=?, finished_at=?, pid=NULL WHERE id=?",
+        )
+        .run(reply, usage.input, usage.output, now, id);
+      this.db
+        .prepare("INSERT INTO turn_messages (chat_id, turn_id, role, sender, text, created_at) VALUES (?, ?, 'assistant', NULL, ?, ?)")
+        .run(turn.chat_id, id, reply, now);
+    })();
+  }
+
+  failTurn(id: string, code: string, message: string, status: "failed" | "interrupted" = "failed"): void {
+    this.db
+      .prepare("UPDATE turn_turns SET status=?, error_code=?, error=?, finished_at=?, pid=NULL WHERE id=?")
+      .run(status, code, message, Date.now(), id);
+  }
+
+  /** After a crash: turns left `running`. */
+  runningTurns(): TurnRow[] {
+    return this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[];
+  }
+
+  requeueInterrupted(id: string): void {
+    this.db.prepare("UPDATE turn_turns SET status='queued', retry_of_interrupted=1, pid=NULL WHERE id=?").run(id);
+  }
+}

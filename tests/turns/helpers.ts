@@ -1,0 +1,152 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
+import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
+import { createLogger } from "../../agent-runtime/log.js";
+import type { TurnsModule } from "../../agent-runtime/turns/module.js";
+import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const CLAUDE = join(REPO, "node_modules/.bin/claude");
+/** The real key the gateway swaps in; tests prove it never reaches a chat. */
+export const REAL_KEY = "sk-ant-test-REALKEY-" + Math.random().toString(36).slice(2, 12);
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error("This test needs root (it creates real Linux users and uses real sudo); run it as root, as CI does.");
+  if (!existsSync("/usr/bin/sudo")) throw new Error("This test needs sudo installed (/usr/bin/sudo).");
+}
+
+export interface TestRuntime {
+  runtime: RunningRuntime;
+  turns: TurnsModule;
+  fake: FakeAnthropicApi;
+  dataDir: string;
+  url: string;
+  token: string;
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string }>;
+  waitTurn(chatId: string, turnId: string, timeoutMs?: number): Promise<any>;
+  close(): Promise<void>;
+}
+
+export interface TestRuntimeOptions {
+  mode: "host" | "local";
+  turns?: Record<string, unknown>;
+  chatsRoot?: string;
+  fake?: FakeAnthropicApi;
+}
+
+export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRuntime> {
+  const dataDir = mkdtempSync(join(tmpdir(), "pc-turns-"));
+  const keyFile = join(dataDir, "anthropic-api-key");
+  writeFileSync(keyFile, REAL_KEY + "\n", { mode: 0o600 });
+  const fake = o.fake ?? (await startFakeAnthropicApi());
+  const config = loadRuntimeConfig({
+    env: {},
+    overrides: {
+      mode: o.mode,
+      dataDir,
+      server: { hosts: ["127.0.0.1"], port: 0 },
+      portal: { enabled: false },
+      brain: { enabled: false },
+      turns: {
+        claudePath: CLAUDE,
+        upstreamBaseUrl: fake.url,
+        apiKeyFile: keyFile,
+        killGraceSeconds: 1,
+        ...(o.chatsRoot ? { chatsRoot: o.chatsRoot } : {}),
+        ...(o.turns ?? {}),
+      },
+    },
+  });
+  const lines: string[] = [];
+  const runtime = await startRuntime(config, createLogger("test", (l) => lines.push(l)));
+  const turns = runtime.modules.find((m) => m.name === "turns") as TurnsModule;
+  const url = runtime.urls[0]!;
+  const token = runtime.apiToken;
+  const call: TestRuntime["call"] = async (method, path, body, headers = {}) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+  const waitTurn: TestRuntime["waitTurn"] = async (chatId, turnId, timeoutMs = 60_000) => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await call("GET", `/v1/chats/${chatId}/turns/${turnId}`);
+      if (["done", "failed", "interrupted"].includes(r.json?.status)) return r.json;
+      if (Date.now() > until) throw new Error(`turn ${turnId} still ${r.json?.status} after ${timeoutMs} ms\n${lines.slice(-20).join("\n")}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  return {
+    runtime,
+    turns,
+    fake,
+    dataDir,
+    url,
+    token,
+    call,
+    waitTurn,
+    async close() {
+      await runtime.close();
+      if (!o.fake) await fake.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Host-mode fixtures: the chat group, a private chats root, and cleanup of pc-* users made here. */
+export const TEST_SUDOERS = "/etc/sudoers.d/picortex-turns-test";
+
+export function setupHostFixtures(): { chatsRoot: string; cleanup(ids: string[]): void } {
+  requireRoot();
+  try {
+    execFileSync("getent", ["group", "picortex-chats"]);
+  } catch {
+    execFileSync("groupadd", ["--system", "picortex-chats"]);
+  }
+  const chatsRoot = mkdtempSync("/srv/pc-turns-test-");
+  execFileSync("chmod", ["0755", chatsRoot]);
+  // What the Foundation's drop-in grants the claude path (CWD=*), for root here: sudo
+  // refuses `-D` even to root without it. Name without dots or @includedir skips it.
+  writeFileSync(TEST_SUDOERS, `Defaults!${CLAUDE} runcwd=*\n`, { mode: 0o440 });
+  execFileSync("visudo", ["-cf", TEST_SUDOERS]);
+  return {
+    chatsRoot,
+    cleanup(ids) {
+      for (const id of ids) {
+        try {
+          execFileSync("pkill", ["-KILL", "-U", `pc-${id}`]);
+        } catch {}
+        try {
+          execFileSync("userdel", ["--remove", `pc-${id}`], { stdio: "ignore" });
+        } catch {}
+      }
+      rmSync(chatsRoot, { recursive: true, force: true });
+      rmSync(TEST_SUDOERS, { force: true });
+    },
+  };
+}
+
+export async function createChat(rt: TestRuntime, id: string, extra: Record<string, unknown> = {}): Promise<any> {
+  const r = await rt.call("POST", "/v1/chats", { id, ...extra });
+  if (r.status !== 201) throw new Error(`creating chat ${id}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+export async function sendTurn(rt: TestRuntime, chatId: string, text: string): Promise<string> {
+  const r = await rt.call("POST", `/v1/chats/${chatId}/turns`, { text });
+  if (r.status !== 202) throw new Error(`sending turn: ${r.status} ${r.text}`);
+  return r.json.id as string;
+}
