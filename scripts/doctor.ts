@@ -198,7 +198,7 @@ function expectedPaths(o: DoctorOptions): ExpectedPath[] {
     { path: CREDENTIALS_DIR, type: "dir", owner: "root", group: "root", mode: "0700" },
     { path: `/etc/systemd/system/${RUNTIME_UNIT}`, type: "file", owner: "root", group: "root", mode: "0644" },
     { path: o.chatsRoot, type: "dir", owner: "root", mode: "0711" },
-    { path: RELEASES_ROOT, type: "dir", owner: "root" },
+    { path: RELEASES_ROOT, type: "dir", owner: "root", runtime: true },
     { path: STATE_DIR, type: "dir", owner: o.runtimeUser, runtime: true },
     { path: `${RELEASES_ROOT}/current`, type: "symlink", owner: "root", runtime: true },
   ];
@@ -226,16 +226,18 @@ function checkPath(e: ExpectedPath, maps: ReturnType<typeof idMaps>): CheckResul
 
 export function checkPaths(o: DoctorOptions): CheckResult[] {
   const maps = idMaps();
+  // A non-root caller cannot stat inside root-only directories (/etc/sudoers.d is 0750):
+  // that is the design, not a failure. Run doctor as root to check those modes too.
+  const visible = (r: CheckResult): CheckResult =>
+    !r.ok && r.detail === "cannot stat: EACCES" && process.getuid?.() !== 0
+      ? { ...r, ok: true, detail: `not visible to ${passwdName()} (private parent directory; run as root to check)` }
+      : r;
   const out = expectedPaths(o)
     .filter((e) => o.runtime || !e.runtime)
-    .map((e) => checkPath(e, maps));
+    .map((e) => visible(checkPath(e, maps)));
   for (const f of o.expectFiles) {
     const [owner, group] = f.owner.split(":");
-    const r = checkPath({ path: f.path, type: "file", owner: owner!, group, mode: f.mode }, maps);
-    // A non-root caller cannot stat inside root-only directories; that is the design, not a failure.
-    if (!r.ok && r.detail === "cannot stat: EACCES" && process.getuid?.() !== 0) {
-      out.push({ ...r, ok: true, detail: `not visible to ${passwdName()} (parent directory is private)` });
-    } else out.push(r);
+    out.push(visible(checkPath({ path: f.path, type: "file", owner: owner!, group, mode: f.mode }, maps)));
   }
   // The key must never be readable by anyone but root (and the unit, via LoadCredential).
   let readable = false;

@@ -1,0 +1,124 @@
+/**
+ * End to end on a real booted Debian 12 host (issue 7). The host boots the exact
+ * cloud-config the workspace stack renders (profile offline-test), the test checks it
+ * over real ssh as the admin with scripts/doctor.ts, deploys the runtime release with
+ * the RuntimeDeployment commands, exercises it through an ssh port forward, and tears
+ * everything down.
+ *
+ *   npx vitest run tests/e2e                        # nspawn mode (CI default)
+ *   PICORTEX_E2E_MODE=qemu npx vitest run tests/e2e # full kernel under qemu
+ *
+ * Needs root and the Debian packages .ci/run installs; fails (never skips) without them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderHost } from "../../templates/render-host.js";
+import { buildRelease } from "../../scripts/lib/bundle-release.js";
+import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
+import { bootHost, type BootedHost } from "./harness/boot.js";
+import { deployRelease } from "./harness/deploy.js";
+import { describeFailures, runDoctorRemote } from "./harness/doctor-remote.js";
+import { requireHarness } from "./harness/requirements.js";
+import { progress } from "./harness/log.js";
+import type { MachineMode } from "./harness/machine.js";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const mode = (process.env.PICORTEX_E2E_MODE ?? "nspawn") as MachineMode;
+if (mode !== "nspawn" && mode !== "qemu") throw new Error(`PICORTEX_E2E_MODE must be nspawn or qemu, not ${mode}`);
+const repoRoot = join(fileURLToPath(import.meta.url), "..", "..", "..");
+const RUNTIME_PORT = 7420;
+
+describe(`workspace host end to end (${mode})`, () => {
+  let host: BootedHost;
+  let api: FakeAnthropicApi;
+  let rendered: ReturnType<typeof renderHost>;
+  let runtimeUrl = "";
+  let closeForward: (() => Promise<void>) | undefined;
+  const apiToken = `pct_${randomBytes(24).toString("hex")}`;
+  const anthropicKey = `sk-ant-e2e-${randomBytes(16).toString("hex")}`;
+  let tornDown = false;
+
+  beforeAll(async () => {
+    requireHarness(mode);
+    host = await bootHost({
+      mode,
+      render: ({ adminSshPublicKey }) => {
+        rendered = renderHost({ profile: "offline-test", image: "debian-12", hostname: "picortex-e2e", adminSshPublicKey });
+        return { cloudConfig: rendered.cloudConfig, adminUser: rendered.vars.adminUser };
+      },
+    });
+    // The fake Messages API the guest's runtime gateway forwards to: served from the
+    // test machine on the address only the guest can reach (it exists once booted).
+    api = await startFakeAnthropicApi({ host: host.machine.network.bindAddress, port: 0 });
+  }, 1_800_000);
+
+  afterAll(async () => {
+    await closeForward?.();
+    if (host && !tornDown) await host.teardown();
+    await api?.close();
+  }, 300_000);
+
+  it("finishes cloud-init with no errors and passes every doctor check over ssh", async () => {
+    const files = rendered.files.map((f) => ({ path: f.path, mode: f.mode, owner: f.owner.split(":")[0]! }));
+    const result = await runDoctorRemote(host.session, host.workDir, ["--admin-user", host.adminUser, "--expect-files", JSON.stringify(files)]);
+    expect(result.failed, describeFailures(result.failed)).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    const names = result.checks.map((c) => c.name);
+    // The escalation list really was asked of the host's sudo.
+    expect(names.filter((n) => n.startsWith("sudo refuses")).length).toBeGreaterThanOrEqual(20);
+    expect(names).toContain("cloud-init errors");
+    expect(names).toContain("no failed units");
+  });
+
+  it("refuses an escalation for real, not only in `sudo -l`", async () => {
+    const r = await host.session.exec(["sudo", "-n", "-u", "root", "/usr/bin/id"]);
+    expect(r.code).not.toBe(0);
+    const key = await host.session.exec(["cat", "/etc/picortex/credentials/anthropic-api-key"]);
+    expect(key.code).not.toBe(0);
+  });
+
+  it("deploys the runtime release with the RuntimeDeployment commands", async () => {
+    const release = await host.timings.time("bundle release", () =>
+      buildRelease({ repoRoot, outDir: join(host.workDir, "release"), progress: (l) => progress("bundle", l) }),
+    );
+    const base = JSON.parse(rendered.files.find((f) => f.path === "/etc/picortex/runtime.json")!.content) as Record<string, unknown>;
+    const runtimeConfig = { ...base, turns: { ...(base.turns as object), upstreamBaseUrl: `http://${host.machine.network.hostAddressForGuest}:${api.port}` } };
+    await host.timings.time("deploy (upload, install, activate)", () =>
+      deployRelease({
+        session: host.session,
+        adminUser: host.adminUser,
+        hash: release.hash,
+        tarball: release.tarball,
+        settings: { runtimeConfig, anthropicApiKey: anthropicKey, apiToken },
+        workDir: host.workDir,
+      }),
+    );
+    const status = JSON.parse(await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "status"])) as Record<string, unknown>;
+    expect(JSON.stringify(status)).toContain(release.hash);
+    const doctor = await runDoctorRemote(host.session, host.workDir, ["--admin-user", host.adminUser, "--runtime", "--port", String(RUNTIME_PORT)]);
+    expect(doctor.failed, describeFailures(doctor.failed)).toEqual([]);
+  });
+
+  it("answers the health endpoint through an ssh port forward", async () => {
+    const fwd = await host.session.forward("127.0.0.1", RUNTIME_PORT);
+    closeForward = fwd.close;
+    runtimeUrl = `http://127.0.0.1:${fwd.port}`;
+    const res = await fetch(`${runtimeUrl}/healthz`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { ok: boolean; modules: string[] };
+    expect(body.ok).toBe(true);
+  });
+
+  it("tears down: runtime stopped, machine powered off, nothing left behind", async () => {
+    await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "uninstall"]);
+    const active = await host.session.exec(["systemctl", "is-active", "picortex-runtime.service"]);
+    expect(active.stdout.trim()).not.toBe("active");
+    await closeForward?.();
+    closeForward = undefined;
+    tornDown = true;
+    const left = await host.teardown();
+    expect(left).toEqual([]);
+    process.stderr.write(host.timings.report(`e2e timings (${mode})`) + "\n");
+  });
+});
