@@ -95,7 +95,9 @@ term.unicode.activeVersion = "11";
 term.open($("#terminal"));
 const feed = new TerminalFeed(term);
 let renderer = "dom";
-try {
+// `?renderer=dom` forces the DOM renderer (a GPU driver that draws WebGL badly).
+const wantWebgl = new URLSearchParams(location.search).get("renderer") !== "dom";
+if (wantWebgl) try {
   const webgl = new WebglAddon();
   webgl.onContextLoss(() => {
     webgl.dispose(); // falls back to the DOM renderer
@@ -262,3 +264,16 @@ void authenticate().then((ok) => {
   connect();
   term.focus();
 });
+
+// A read-only view of the terminal for the browser tests and for debugging from devtools
+// (the WebGL renderer draws to a canvas, so the text is not in the DOM).
+(window as unknown as { picortexPortal: unknown }).picortexPortal = {
+  renderer: () => renderer,
+  size: () => ({ cols: term.cols, rows: term.rows }),
+  text: () => {
+    const b = term.buffer.active;
+    const out: string[] = [];
+    for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? "");
+    return out.join("\n");
+  },
+};
