@@ -61,7 +61,8 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
     },
   });
   const lines: string[] = [];
-  const runtime = await startRuntime(config, createLogger("test", (l) => lines.push(l)));
+  const debug = !!process.env.PC_TEST_DEBUG;
+  const runtime = await startRuntime(config, createLogger("test", (l) => (debug ? process.stderr.write(l + "\n") : lines.push(l))));
   const turns = runtime.modules.find((m) => m.name === "turns") as TurnsModule;
   const url = runtime.urls[0]!;
   const token = runtime.apiToken;
@@ -127,7 +128,7 @@ export function setupHostFixtures(): { chatsRoot: string; cleanup(ids: string[])
     cleanup(ids) {
       for (const id of ids) {
         try {
-          execFileSync("pkill", ["-KILL", "-U", `pc-${id}`]);
+          execFileSync("pkill", ["-KILL", "-U", `pc-${id}`], { stdio: "ignore" });
         } catch {}
         try {
           execFileSync("userdel", ["--remove", `pc-${id}`], { stdio: "ignore" });

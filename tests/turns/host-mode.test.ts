@@ -1,0 +1,106 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REAL_KEY, createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
+
+/** Runs argv as a chat user, the way a chat's own tools (Bash) would. */
+function asUser(user: string, argv: string[]) {
+  return spawnSync("/usr/bin/sudo", ["-n", "-H", "-u", user, "--", ...argv], { encoding: "utf8" });
+}
+
+describe("host mode: a real Linux user per chat, real sudo", () => {
+  const ids = ["hm-alpha", "hm-beta"];
+  let fixtures: ReturnType<typeof setupHostFixtures>;
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    fixtures = setupHostFixtures();
+    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { warm: { enabled: false } } });
+  });
+  afterAll(async () => {
+    await rt?.close();
+    fixtures?.cleanup(ids);
+  });
+
+  it("provisions each chat as its own user with a 0700 home and streams progress events over SSE", async () => {
+    const res = await fetch(rt.url + "/v1/chats", {
+      method: "POST",
+      headers: { authorization: `Bearer ${rt.token}`, accept: "text/event-stream", "content-type": "application/json" },
+      body: JSON.stringify({ id: "hm-alpha" }),
+    });
+    const text = await res.text();
+    const progress = [...text.matchAll(/event: progress\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!));
+    expect(progress.map((p) => p.step)).toEqual(["create_user", "install_cli", "install_cli", "configure_api", "complete"]);
+    for (const p of progress) expect(Object.keys(p).sort()).toEqual(["message", "progress", "step"]);
+    expect(text).toContain("event: ready");
+    await createChat(rt, "hm-beta");
+    for (const id of ids) {
+      const home = `${fixtures.chatsRoot}/${id}`;
+      const st = statSync(home);
+      expect(st.mode & 0o777).toBe(0o700);
+      expect(st.uid).toBe(Number(execFileSync("id", ["-u", `pc-${id}`], { encoding: "utf8" }).trim()));
+      expect(execFileSync("id", ["-gn", `pc-${id}`], { encoding: "utf8" }).trim()).toBe("picortex-chats");
+      expect(statSync(`${home}/.claude/picortex-token`).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  it("runs turns as the chat user: first turn, then --resume carrying the earlier messages", async () => {
+    const t1 = await rt.waitTurn("hm-alpha", await sendTurn(rt, "hm-alpha", "alpha one"));
+    expect(t1.status, JSON.stringify(t1)).toBe("done");
+    const t2 = await rt.waitTurn("hm-alpha", await sendTurn(rt, "hm-alpha", "alpha two"));
+    expect(t2.status, JSON.stringify(t2)).toBe("done");
+    const last = rt.fake.messageRequests().at(-1)!;
+    expect(last.userTexts).toEqual(expect.arrayContaining(["alpha one", "alpha two"]));
+    // The transcript lives in the chat user's own HOME, under its fixed workspace cwd.
+    const projects = asUser("pc-hm-alpha", ["/usr/bin/ls", `${fixtures.chatsRoot}/hm-alpha/.claude/projects`]);
+    expect(projects.stdout).toContain("workspace");
+  });
+
+  it("isolates chats: A cannot read or write B's workspace, and a chat cannot sudo", async () => {
+    const bHome = `${fixtures.chatsRoot}/hm-beta`;
+    expect(asUser("pc-hm-alpha", ["/usr/bin/ls", bHome]).status).not.toBe(0);
+    expect(asUser("pc-hm-alpha", ["/usr/bin/cat", `${bHome}/.claude/picortex-token`]).status).not.toBe(0);
+    expect(asUser("pc-hm-alpha", ["/usr/bin/touch", `${bHome}/workspace/planted`]).status).not.toBe(0);
+    expect(existsSync(`${bHome}/workspace/planted`)).toBe(false);
+    const sudo = asUser("pc-hm-alpha", ["/usr/bin/sudo", "-n", "true"]);
+    expect(sudo.status).not.toBe(0);
+    expect(sudo.stderr).toMatch(/password is required|not allowed|may not run sudo/i);
+  });
+
+  it("never lets a chat see the real key: not on disk, not in its environment", async () => {
+    // Everything the chat user can read in the places a key could end up.
+    const grep = asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", REAL_KEY, "/etc", "/srv", "/var", "/tmp", "/home", "/root", rt.dataDir, fixtures.chatsRoot]);
+    expect(grep.stdout.trim()).toBe("");
+    expect(grep.status).not.toBe(0); // 1 or 2 (2 = some directories were unreadable, as they should be)
+    // Positive control: the same search finds the chat's own token, so it really looked.
+    const ownToken = asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/picortex-token`]).stdout.trim();
+    expect(ownToken).toMatch(/^pcc_/);
+    const control = asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", ownToken, fixtures.chatsRoot]);
+    expect(control.stdout).toContain("picortex-token");
+    // The runtime's key file exists and holds the key, but the chat cannot open it.
+    const cat = asUser("pc-hm-alpha", ["/usr/bin/cat", `${rt.dataDir}/anthropic-api-key`]);
+    expect(cat.status).not.toBe(0);
+    // The environment a turn runs with (same sudo path as a turn).
+    const env = asUser("pc-hm-alpha", ["/usr/bin/env"]);
+    expect(env.stdout).not.toContain(REAL_KEY);
+    expect(env.stdout).not.toMatch(/ANTHROPIC_API_KEY/);
+    // The upstream saw the real key; the chat only ever presented its own token.
+    const last = rt.fake.messageRequests().at(-1)!;
+    expect(last.headers["x-api-key"]).toBe(REAL_KEY);
+    expect(last.headers["authorization"]).toBeUndefined();
+  });
+
+  it("deletes a chat: removes the user, archives the workspace, keeps the history unless purged", async () => {
+    const del = await rt.call("DELETE", "/v1/chats/hm-beta");
+    expect(del.status, del.text).toBe(200);
+    expect(existsSync(del.json.archivePath)).toBe(true);
+    const listing = execFileSync("tar", ["-tzf", del.json.archivePath], { encoding: "utf8" });
+    expect(listing).toContain("./workspace/");
+    expect(spawnSync("id", ["pc-hm-beta"]).status).not.toBe(0);
+    expect(existsSync(`${fixtures.chatsRoot}/hm-beta`)).toBe(false);
+    const alphaTurns = await rt.call("GET", "/v1/chats/hm-alpha/messages");
+    expect(alphaTurns.json.messages.length).toBe(4);
+    const del2 = await rt.call("DELETE", "/v1/chats/hm-alpha?purge=1");
+    expect(del2.status, del2.text).toBe(200);
+    expect((await rt.call("GET", "/v1/chats/hm-alpha")).status).toBe(404);
+  });
+});
