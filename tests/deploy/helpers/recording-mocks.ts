@@ -44,6 +44,8 @@ export async function recordResources(
   stateFor: (r: { type: string; name: string; inputs: Record<string, unknown> }) => Record<string, unknown> = () => ({}),
   project = "picortex",
   stack = "test",
+  /** What pulumi.getOrganization() returns: "organization" is what self-managed backends report. */
+  organization = "organization",
 ): Promise<RecordedResource[]> {
   const recorded: RecordedResource[] = [];
   const proto = MockMonitor.prototype as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => Promise<void>; __recording?: boolean };
@@ -77,6 +79,7 @@ export async function recordResources(
     project,
     stack,
     false,
+    organization,
   );
   return recorded;
 }

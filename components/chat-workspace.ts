@@ -1,0 +1,145 @@
+/**
+ * ChatWorkspace: one chat on a picortex host, created and deleted through the runtime's
+ * API (the runtime then creates the chat's Linux user `pc-<id>`, home, settings and
+ * per-chat token, and on delete archives the home and removes the user).
+ *
+ * It is a local @pulumi/command Command running a fixed `node -e` program on the
+ * machine that runs Pulumi (which must be on the tailnet). The API token travels only
+ * in the command's environment, which is secret; never in argv, command text or logs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { assertChatId, chatUser } from "../agent-runtime/host/chat-identity.js";
+
+export interface ChatWorkspaceArgs {
+  /** Chat id (2-24 chars: lowercase letters, digits, single hyphens; starts with a letter). */
+  chatId: string;
+  /** Runtime base URL over the tailnet, e.g. `http://picortex:7420` (the workspace stack's `runtimeUrl`). */
+  runtimeUrl: pulumi.Input<string>;
+  /** Runtime API bearer token (the workspace stack's secret `runtimeApiToken`). */
+  apiToken: pulumi.Input<string>;
+  /** Token budget for the chat; unset uses the runtime's default. */
+  budgetTokens?: number;
+  /** On `pulumi destroy`: `archive` keeps a tarball of the chat home on the host; `purge` also forgets it. */
+  onDelete?: "archive" | "purge";
+}
+
+export class ChatWorkspace extends pulumi.ComponentResource {
+  readonly chatId: pulumi.Output<string>;
+  /** The Linux user the chat's turns run as. */
+  readonly linuxUser: pulumi.Output<string>;
+  /** The runtime's JSON view of the chat after creation (no secrets in it). */
+  readonly chat: pulumi.Output<string>;
+
+  constructor(name: string, args: ChatWorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("picortex:chat:ChatWorkspace", name, {}, opts);
+    const id = assertChatId(args.chatId);
+    if (args.budgetTokens !== undefined && (!Number.isInteger(args.budgetTokens) || args.budgetTokens < 1))
+      throw new Error(`budgetTokens must be a positive integer, got ${args.budgetTokens}`);
+    const onDelete = args.onDelete ?? "archive";
+    if (onDelete !== "archive" && onDelete !== "purge") throw new Error(`onDelete must be "archive" or "purge", got ${String(onDelete)}`);
+
+    const chat = new command.local.Command(
+      `${name}-chat`,
+      {
+        interpreter: ["node", "-e"],
+        create: chatApiScript("create"),
+        delete: chatApiScript("delete"),
+        environment: chatApiEnvironment({ chatId: id, runtimeUrl: args.runtimeUrl, apiToken: args.apiToken, budgetTokens: args.budgetTokens, onDelete }),
+        // A different chat or runtime is a different chat: replace, never edit in place.
+        triggers: [id, args.runtimeUrl],
+        // The program prints progress on stderr and the chat view on stdout; neither holds secrets.
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this },
+    );
+
+    this.chatId = pulumi.output(id);
+    this.linuxUser = pulumi.output(chatUser(id));
+    this.chat = chat.stdout;
+    this.registerOutputs({ chatId: this.chatId, linuxUser: this.linuxUser, chat: this.chat });
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Pure helpers.
+
+export function chatApiEnvironment(a: {
+  chatId: string;
+  runtimeUrl: pulumi.Input<string>;
+  apiToken: pulumi.Input<string>;
+  budgetTokens?: number;
+  onDelete: "archive" | "purge";
+}): Record<string, pulumi.Input<string>> {
+  const env: Record<string, pulumi.Input<string>> = {
+    PICORTEX_CHAT_ID: assertChatId(a.chatId),
+    PICORTEX_RUNTIME_URL: pulumi.output(a.runtimeUrl).apply(assertRuntimeUrl),
+    PICORTEX_API_TOKEN: pulumi.secret(a.apiToken),
+    PICORTEX_CHAT_ON_DELETE: a.onDelete,
+  };
+  if (a.budgetTokens !== undefined) env.PICORTEX_CHAT_BUDGET = String(a.budgetTokens);
+  return env;
+}
+
+export function assertRuntimeUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`runtimeUrl ${JSON.stringify(url)} is not a URL; expected e.g. http://picortex:7420`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`runtimeUrl must be http(s), got ${u.protocol}`);
+  if (u.username || u.password || u.search || u.hash) throw new Error("runtimeUrl must not carry credentials, a query or a fragment: the token goes in a header");
+  return url.replace(/\/+$/, "");
+}
+
+/**
+ * The fixed program for one action. Everything variable comes from the environment.
+ * create: POST /v1/chats {id, budgetTokens?}; an existing ready chat with that id is
+ * adopted (so a re-run after a lost state write is safe). delete: DELETE /v1/chats/:id
+ * (`?purge=1` when asked); an already-absent chat counts as deleted.
+ */
+export function chatApiScript(action: "create" | "delete"): string {
+  if (action !== "create" && action !== "delete") throw new Error(`unknown action ${String(action)}`);
+  return `
+const action = ${JSON.stringify(action)};
+const base = process.env.PICORTEX_RUNTIME_URL, token = process.env.PICORTEX_API_TOKEN, id = process.env.PICORTEX_CHAT_ID;
+if (!base || !token || !id) { console.error("picortex chat: PICORTEX_RUNTIME_URL, PICORTEX_API_TOKEN and PICORTEX_CHAT_ID must be set"); process.exit(2); }
+const headers = { authorization: "Bearer " + token, "content-type": "application/json", accept: "application/json" };
+const call = async (method, path, body) => {
+  let res;
+  try {
+    res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(300000) });
+  } catch (e) {
+    console.error("picortex chat: cannot reach the runtime at " + base + " (" + (e.cause?.code || e.message) + "): is this machine on the tailnet and the workspace stack up?");
+    process.exit(1);
+  }
+  const text = await res.text();
+  let json; try { json = JSON.parse(text); } catch { json = { raw: text.slice(0, 500) }; }
+  return { status: res.status, json };
+};
+const fail = (what, r) => { console.error("picortex chat: " + what + " failed with HTTP " + r.status + ": " + (r.json?.error?.message || JSON.stringify(r.json).slice(0, 300))); process.exit(1); };
+(async () => {
+  if (action === "create") {
+    console.error("picortex chat: creating " + id + " (user, workspace, settings, token)");
+    const body = { id };
+    if (process.env.PICORTEX_CHAT_BUDGET) body.budgetTokens = Number(process.env.PICORTEX_CHAT_BUDGET);
+    let r = await call("POST", "/v1/chats", body);
+    if (r.status === 409) {
+      r = await call("GET", "/v1/chats/" + id);
+      if (r.status !== 200 || r.json.status !== "ready") fail("adopting the existing chat " + id + " (status " + (r.json && r.json.status) + ")", r);
+      console.error("picortex chat: " + id + " already exists and is ready; adopted");
+    } else if (r.status !== 201) fail("creating chat " + id, r);
+    process.stdout.write(JSON.stringify({ id: r.json.id, status: r.json.status, isolation: r.json.isolation }) + "\\n");
+  } else {
+    console.error("picortex chat: deleting " + id);
+    const purge = process.env.PICORTEX_CHAT_ON_DELETE === "purge" ? "?purge=1" : "";
+    const r = await call("DELETE", "/v1/chats/" + id + purge);
+    if (r.status === 404) { console.error("picortex chat: " + id + " was already gone"); return; }
+    if (r.status !== 200) fail("deleting chat " + id, r);
+    console.error("picortex chat: deleted " + id + (r.json.archivePath ? " (archived at " + r.json.archivePath + ")" : ""));
+  }
+})();
+`.trim();
+}

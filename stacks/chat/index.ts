@@ -1,0 +1,41 @@
+/**
+ * Per-chat stack: one stack instance per chat (`pulumi stack init chat-<id>`). It reads
+ * the workspace stack's outputs and creates the chat on that host; `pulumi destroy`
+ * deletes it (archives the home, removes the Linux user and the chat token).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ChatWorkspace } from "../../components/chat-workspace.js";
+import { parseChatStackConfig, WORKSPACE_OUTPUTS } from "./config.js";
+import { workspaceStackName } from "./stack-reference.js";
+
+const CONFIG_KEYS = ["chatId", "workspaceStack", "workspaceOrg", "workspaceProject", "budgetTokens", "onDelete", "runtimeUrl"] as const;
+
+const cfg = new pulumi.Config();
+const raw: Record<string, unknown> = {};
+for (const key of CONFIG_KEYS) {
+  const v = cfg.get(key);
+  if (v !== undefined) raw[key] = v;
+}
+const config = parseChatStackConfig(raw, pulumi.getStack());
+
+export const workspaceStack = workspaceStackName({
+  org: config.workspaceOrg ?? pulumi.getOrganization(),
+  project: config.workspaceProject,
+  stack: config.workspaceStack,
+});
+const workspace = new pulumi.StackReference("workspace", { name: workspaceStack });
+
+const runtimeUrl = config.runtimeUrl ?? workspace.requireOutput(WORKSPACE_OUTPUTS.runtimeUrl).apply(String);
+const apiToken = pulumi.secret(workspace.requireOutput(WORKSPACE_OUTPUTS.apiToken).apply(String));
+
+const chat = new ChatWorkspace(config.chatId, {
+  chatId: config.chatId,
+  runtimeUrl,
+  apiToken,
+  budgetTokens: config.budgetTokens,
+  onDelete: config.onDelete,
+});
+
+export const chatId = chat.chatId;
+export const linuxUser = chat.linuxUser;
+export const chatStatus = chat.chat;
