@@ -5,8 +5,12 @@
  * - Trailing punctuation is stripped ("retry?" finds "retry").
  * - Every term is double-quoted, so FTS5 operators and specials (`-`, `:`, `(`, `*`,
  *   AND/OR/NOT/NEAR) are searched as text instead of parsed as syntax.
- * - Every term is a prefix term ("auth" finds "authentication").
- * - Terms are AND-ed; the caller retries once with OR when that finds nothing.
+ * - Terms of three or more characters are prefix terms ("auth" finds "authentication").
+ *   Shorter ones match exactly: `"i"*` or `"do"*` would expand to a large part of the
+ *   vocabulary, costing ~50x on 100k entries (bench/brain) and matching nothing useful.
+ * - Terms are AND-ed; the caller retries once with OR when that finds nothing. The OR
+ *   form leaves out common English stopwords (when other terms remain), or a sentence
+ *   like "how do I parse json" would match, and rank, nearly every entry.
  */
 export type MatchMode = "and" | "or";
 
@@ -23,14 +27,26 @@ export function queryTerms(query: string): string[] {
     .slice(0, 32);
 }
 
-/** One term as a quoted FTS5 prefix term: `"term"*`. */
+export const MIN_PREFIX_LENGTH = 3;
+
+const STOPWORDS = new Set(
+  ("a an and are as at be but by can do does for from had has have how i if in into is it its me my no not of on or our " +
+    "should so than that the their then there these they this to was we were what when where which who why will with would you your").split(" "),
+);
+
+/** One term quoted for FTS5: a prefix term `"term"*`, or exact `"te"` when shorter than MIN_PREFIX_LENGTH. */
 export function quoteTerm(term: string): string {
-  return `"${term.replace(/"/g, '""')}"*`;
+  const quoted = `"${term.replace(/"/g, '""')}"`;
+  return [...term].length >= MIN_PREFIX_LENGTH ? `${quoted}*` : quoted;
 }
 
 /** The MATCH expression for a query, or undefined when nothing searchable is left. */
 export function buildMatchExpression(query: string, mode: MatchMode = "and"): string | undefined {
-  const terms = queryTerms(query);
+  let terms = queryTerms(query);
+  if (mode === "or") {
+    const meaningful = terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
+    if (meaningful.length > 0) terms = meaningful;
+  }
   if (terms.length === 0) return undefined;
   return terms.map(quoteTerm).join(mode === "and" ? " AND " : " OR ");
 }

@@ -14,6 +14,7 @@ describe("query sanitizer against a real FTS5 table", () => {
     ins.run(3, "We standardized on Zod for request validation");
     ins.run(4, "NOT a keyword: near-duplicate detection AND OR");
     ins.run(5, "100% of C++ builds use ccache; file_name_with_underscores");
+    ins.run(6, "Indexing is done in batches");
   });
   afterAll(() => db.close());
   const match = (q: string, mode: "and" | "or" = "and") => {
@@ -33,6 +34,18 @@ describe("query sanitizer against a real FTS5 table", () => {
     expect(match("valid zod")).toEqual([3]);
   });
 
+  it("matches terms shorter than three characters exactly, not as prefixes", () => {
+    expect(quoteTerm("in")).toBe('"in"');
+    expect(match("in")).toEqual([1, 6]);
+    expect(match("inde")).toEqual([6]);
+  });
+
+  it("leaves stopwords out of the OR fallback so a sentence does not match everything", () => {
+    expect(buildMatchExpression("how do I use zod?", "or")).toBe('"use"* OR "zod"*');
+    expect(buildMatchExpression("how do I use zod?", "and")).toBe('"how"* AND "do" AND "I" AND "use"* AND "zod"*');
+    expect(buildMatchExpression("the of", "or")).toBe('"the"* OR "of"');
+  });
+
   it("ANDs the terms: each must appear, not the whole string as one substring", () => {
     // LIKE '%sync retry%' would find nothing: the words are apart and in the other order.
     expect(match("sync retry")).toEqual([1]);
@@ -41,6 +54,7 @@ describe("query sanitizer against a real FTS5 table", () => {
 
   it("OR mode matches any term (the fallback)", () => {
     expect(match("sync zod", "or")).toEqual([1, 3]);
+    expect(match("zod jitter", "or")).toEqual([1, 3]);
   });
 
   it("searches FTS5 operators and specials as text instead of syntax", () => {
