@@ -18,7 +18,9 @@ import { bootHost, type BootedHost } from "./harness/boot.js";
 import { deployRelease } from "./harness/deploy.js";
 import { describeFailures, runDoctorRemote } from "./harness/doctor-remote.js";
 import { requireHarness } from "./harness/requirements.js";
+import { run } from "./harness/run.js";
 import { progress } from "./harness/log.js";
+import { readSse } from "./harness/sse.js";
 import type { MachineMode } from "./harness/machine.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -91,7 +93,6 @@ describe(`workspace host end to end (${mode})`, () => {
         hash: release.hash,
         tarball: release.tarball,
         settings: { runtimeConfig, anthropicApiKey: anthropicKey, apiToken },
-        workDir: host.workDir,
       }),
     );
     const status = JSON.parse(await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "status"])) as Record<string, unknown>;
@@ -108,6 +109,73 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { ok: boolean; modules: string[] };
     expect(body.ok).toBe(true);
+  });
+
+  const CHAT = "e2e-first";
+  const auth = () => ({ authorization: `Bearer ${apiToken}` });
+
+  it("creates a chat and streams its provisioning events; the chat is a real Linux user", async () => {
+    const { status, events } = await host.timings.time("create chat (provisioning)", () =>
+      readSse(`${runtimeUrl}/v1/chats`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: JSON.stringify({ id: CHAT }),
+      }),
+    );
+    expect(status, JSON.stringify(events)).toBe(200);
+    const steps = events.filter((e) => e.event === "progress").map((e) => (e.data as { step: string }).step);
+    expect(steps.length, JSON.stringify(events)).toBeGreaterThan(0);
+    expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("ready");
+    const passwd = await host.session.check(["getent", "passwd", `pc-${CHAT}`]);
+    expect(passwd).toContain(`:/srv/picortex/chats/${CHAT}:`);
+    const home = await host.session.check(["stat", "-c", "%U %a", `/srv/picortex/chats/${CHAT}`]);
+    expect(home.trim()).toBe(`pc-${CHAT} 700`);
+    // The admin (and anyone but the chat user) cannot look inside.
+    expect((await host.session.exec(["ls", `/srv/picortex/chats/${CHAT}`])).code).not.toBe(0);
+  });
+
+  it("answers a turn with the real Claude CLI, as the chat user, against the fake API on the test machine", async () => {
+    const text = `hello from the e2e test ${randomBytes(4).toString("hex")}`;
+    const t0 = Date.now();
+    const post = await fetch(`${runtimeUrl}/v1/chats/${CHAT}/turns`, {
+      method: "POST",
+      headers: { ...auth(), "content-type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    expect(post.status).toBe(202);
+    const turn = (await post.json()) as { id: string; eventsPath: string };
+    const { events } = await readSse(`${runtimeUrl}${turn.eventsPath}`, { headers: auth(), timeoutMs: 600_000 });
+    host.timings.record("first turn (post to reply)", (Date.now() - t0) / 1000);
+    const final = events.at(-1);
+    expect(final?.event, JSON.stringify(events)).toBe("turn");
+    const view = final!.data as { status: string; reply: string | null; error: unknown };
+    expect(view.status, JSON.stringify(view)).toBe("done");
+    // The fake API's default reply echoes the prompt: this reply came from that request.
+    const request = api.messageRequests().find((r) => r.lastUserText?.includes(text));
+    expect(request, `fake API saw: ${JSON.stringify(api.requests.map((r) => r.path))}`).toBeDefined();
+    expect(view.reply).toContain(text);
+    // The runtime's gateway swapped the chat's own token for the real key on the way out.
+    expect(request!.headers["x-api-key"]).toBe(anthropicKey);
+    // Claude ran in the chat's workspace under its home (its system prompt names the cwd).
+    expect(JSON.stringify(request!.body)).toContain(`/srv/picortex/chats/${CHAT}`);
+  });
+
+  it("deletes the chat: Linux user gone, workspace archived", async () => {
+    const res = await fetch(`${runtimeUrl}/v1/chats/${CHAT}`, { method: "DELETE", headers: auth() });
+    const body = (await res.json()) as { deleted: boolean; archivePath: string | null };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.deleted).toBe(true);
+    expect(body.archivePath).toMatch(/^\/var\/lib\/picortex\/archives\/.+\.tar\.gz$/);
+    expect((await host.session.exec(["getent", "passwd", `pc-${CHAT}`])).code).toBe(2);
+    expect((await host.session.exec(["test", "-e", `/srv/picortex/chats/${CHAT}`])).code).toBe(1);
+    const onDisk = host.machine.guestPath(body.archivePath!);
+    if (onDisk) {
+      // nspawn boots the directory itself, so the guest's disk is readable from here.
+      const listing = await run(["tar", "-tzf", onDisk]);
+      expect(listing).toMatch(/workspace\//);
+    } else {
+      host.timings.note(`archive ${body.archivePath} reported by the runtime; its contents are not inspected in ${mode} mode`);
+    }
   });
 
   it("tears down: runtime stopped, machine powered off, nothing left behind", async () => {

@@ -1,16 +1,19 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  CLOUD_INIT_WAIT_COMMAND,
+  SETTINGS_UPLOAD_COMMAND,
+  incomingPath,
+  releaseCommands,
+  settingsDocument,
+} from "../../../components/runtime-deployment.js";
 import { progress } from "./log.js";
-import type { HostSession } from "./ssh.js";
+import { RemoteCommandError, type HostSession } from "./ssh.js";
 
 /**
- * Deploys a runtime release over the admin's ssh session with the commands the
- * RuntimeDeployment component runs (host contract): wait for cloud-init, upload the
- * tarball and the runtime settings to ~/incoming, then
- * `sudo -n picortex-release install <hash>` and `sudo -n picortex-release activate <hash>`.
+ * Deploys a runtime release over the admin's ssh session with the very command texts
+ * the RuntimeDeployment component sends (its exported pure builders), in its order:
+ * cloud-init wait, runtime settings on stdin, copy the tarball to ~/incoming, then
+ * `sudo -n picortex-release install <hash> && … activate <hash>`.
  */
-export const RELEASE_HELPER = "/usr/local/sbin/picortex-release";
-
 export interface RuntimeSettings {
   runtimeConfig: Record<string, unknown>;
   anthropicApiKey: string;
@@ -23,24 +26,21 @@ export interface DeployInput {
   hash: string;
   tarball: string;
   settings: RuntimeSettings;
-  /** Local scratch dir for the settings file (0600; it carries the key and token). */
-  workDir: string;
 }
 
-export async function deployRelease(d: DeployInput): Promise<{ install: string; activate: string }> {
-  if (!/^[a-f0-9]{12,64}$/.test(d.hash)) throw new Error(`release hash ${d.hash} is not 12-64 lowercase hex`);
-  const incoming = `/home/${d.adminUser}/incoming`;
-  await d.session.check(["cloud-init", "status", "--wait"], { timeoutMs: 600_000 });
-  await d.session.check(["mkdir", "-p", "-m", "0700", incoming]);
-  progress("deploy", `uploading ${d.hash}.tar.gz`);
-  await d.session.putFile(d.tarball, `${incoming}/${d.hash}.tar.gz`);
-  const settingsFile = join(d.workDir, "runtime-settings.json");
-  writeFileSync(settingsFile, JSON.stringify(d.settings), { mode: 0o600 });
-  await d.session.putFile(settingsFile, `${incoming}/runtime-settings.json`);
-  await d.session.check(["chmod", "0600", `${incoming}/runtime-settings.json`]);
-  progress("deploy", `sudo -n ${RELEASE_HELPER} install ${d.hash}`);
-  const install = await d.session.check(["sudo", "-n", RELEASE_HELPER, "install", d.hash], { timeoutMs: 600_000 });
-  progress("deploy", `sudo -n ${RELEASE_HELPER} activate ${d.hash}`);
-  const activate = await d.session.check(["sudo", "-n", RELEASE_HELPER, "activate", d.hash], { timeoutMs: 300_000 });
-  return { install, activate };
+async function must(session: HostSession, label: string, text: string, stdin?: string): Promise<string> {
+  progress("deploy", label);
+  const r = await session.execFixedText(text, { stdin, timeoutMs: 900_000 });
+  if (r.code !== 0) throw new RemoteCommandError([label], r);
+  return r.stdout + r.stderr;
+}
+
+export async function deployRelease(d: DeployInput): Promise<{ output: string }> {
+  const cmds = releaseCommands(d.hash);
+  let output = await must(d.session, "cloud-init status --wait", CLOUD_INIT_WAIT_COMMAND);
+  output += await must(d.session, "upload runtime settings (stdin)", SETTINGS_UPLOAD_COMMAND, settingsDocument(d.settings));
+  progress("deploy", `copy ${d.hash}.tar.gz to ${incomingPath(d.adminUser, d.hash)}`);
+  await d.session.putFile(d.tarball, incomingPath(d.adminUser, d.hash));
+  output += await must(d.session, cmds.create, cmds.create);
+  return { output };
 }

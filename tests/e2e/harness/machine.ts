@@ -36,6 +36,11 @@ export interface Machine {
   powerOff(): Promise<void>;
   /** After powerOff: anything the boot left on the test machine (processes, mounts, links). */
   leftovers(): Promise<string[]>;
+  /**
+   * Where a guest path can be read from the test machine while it runs, when the mode
+   * allows it (nspawn boots a directory; qemu's disk is opaque): undefined otherwise.
+   */
+  guestPath(path: string): string | undefined;
   /** The guest console so far (for failure messages). */
   consoleTail(lines?: number): string;
 }

@@ -126,6 +126,11 @@ export class NspawnMachine implements Machine {
     return found;
   }
 
+  guestPath(path: string): string | undefined {
+    if (!path.startsWith("/") || path.split("/").includes("..")) throw new Error(`not an absolute guest path: ${path}`);
+    return join(this.rootDir, path);
+  }
+
   consoleTail(lines = 30): string {
     if (!this.consolePath || !existsSync(this.consolePath)) return "(no console output)";
     return readFileSync(this.consolePath, "utf8").split("\n").slice(-lines).join("\n");

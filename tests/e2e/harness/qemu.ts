@@ -164,6 +164,10 @@ export class QemuMachine implements Machine {
     return this.workDir ? processesWithArg(this.workDir) : [];
   }
 
+  guestPath(): string | undefined {
+    return undefined;
+  }
+
   consoleTail(lines = 30): string {
     if (!this.consolePath || !existsSync(this.consolePath)) return "(no console output)";
     return readFileSync(this.consolePath, "utf8").split("\n").slice(-lines).join("\n");

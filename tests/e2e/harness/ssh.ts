@@ -98,6 +98,16 @@ export class HostSession {
     return { code: r.code, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /**
+   * Runs a fixed command text exactly as given. Only for the constant command lines the
+   * RuntimeDeployment component sends (so the test runs byte-identical commands);
+   * never for text built from input.
+   */
+  async execFixedText(commandText: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<RemoteResult> {
+    const r = await this.ssh.execCommand(commandText, opts.stdin === undefined ? {} : { stdin: opts.stdin });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /** Runs argv and rejects with RemoteCommandError unless it exits 0. */
   async check(argv: readonly string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.exec(argv, opts);
