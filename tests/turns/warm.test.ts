@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createChat, sendTurn, startTestRuntime, type TestRuntime } from "./helpers.js";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("warm chats: one long-lived streaming claude per active chat (real claude)", () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startTestRuntime({ mode: "local", turns: { maxParallel: 2, warm: { enabled: true, maxWarm: 1, idleSeconds: 600 } } });
+    await createChat(rt, "w-one");
+    await createChat(rt, "w-two");
+  });
+  afterAll(async () => rt?.close());
+
+  it("serves a chat's first and resumed turns from one process, carrying the earlier messages", async () => {
+    const t1 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "warm first"));
+    expect(t1.status, JSON.stringify(t1)).toBe("done");
+    expect(t1.runner).toBe("warm");
+    const pid1 = rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid!;
+    const t2 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "warm second"));
+    expect(t2.status).toBe("done");
+    expect(t2.reply).toContain("warm second");
+    expect(rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid).toBe(pid1);
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["warm first", "warm second"]);
+  });
+
+  it("evicts the least recently used chat at max-warm; the evicted chat resumes cold-started with no lost or duplicated message", async () => {
+    const pidOne = rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid!;
+    const b = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "two first"));
+    expect(b.status).toBe("done");
+    expect(rt.turns.warm!.list().map((w) => w.chatId)).toEqual(["w-two"]);
+    expect(alive(pidOne)).toBe(false);
+    const t3 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "warm third"));
+    expect(t3.status, JSON.stringify(t3)).toBe("done");
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["warm first", "warm second", "warm third"]);
+  });
+
+  it("a warm process that dies between turns: the next turn resumes with --resume, nothing lost", async () => {
+    const w = rt.turns.warm!.list().find((x) => x.chatId === "w-one")!;
+    process.kill(-w.pid!, "SIGKILL");
+    for (let i = 0; i < 50 && rt.turns.warm!.has("w-one"); i++) await new Promise((r) => setTimeout(r, 50));
+    const t4 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "after the crash"));
+    expect(t4.status, JSON.stringify(t4)).toBe("done");
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["warm first", "warm second", "warm third", "after the crash"]);
+  });
+
+  it("a hang on a warm chat times out, kills the process and the chat keeps working", async () => {
+    rt.turns.engine["config"].turnTimeoutSeconds = 8; // per-instance knob, so other tests keep the default
+    rt.fake.enqueue({ hang: true });
+    const t = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "hangs warm"));
+    expect(t.status).toBe("failed");
+    expect(t.error.code).toBe("timeout");
+    expect(rt.turns.warm!.has("w-two")).toBe(false);
+    const next = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "two after hang"));
+    expect(next.status, JSON.stringify(next)).toBe("done");
+  });
+});
