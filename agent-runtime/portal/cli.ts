@@ -1,4 +1,206 @@
 import type { Command } from "commander";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, loadRuntimeConfig } from "../config/load.js";
+import type { RuntimeConfig } from "../config/schema.js";
+import { createLogger } from "../log.js";
+import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
+import { detectTailnetAddress, logfilePath, processAlive, readPidfile, runPortalForeground, startDetached, stopPortal } from "./standalone.js";
 
-// Placeholder until the portal module lands.
-export function registerPortalCommands(_program: Command): void {}
+/**
+ * `picortex portal start|status|stop|token`. The only portal code that prints or reads
+ * flags; everything else receives a parsed config.
+ */
+interface CommonOptions {
+  config?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+interface StartOptions extends CommonOptions {
+  port?: string;
+  host?: string[];
+  session?: string;
+  command?: string;
+  cwd?: string;
+  readOnlyToken?: boolean;
+  tmuxSocket?: string;
+  foreground?: boolean;
+}
+interface TokenOptions extends CommonOptions {
+  readOnly?: boolean;
+}
+
+const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+
+function fail(err: unknown, json: boolean | undefined, exit = 1): never {
+  const message = err instanceof Error ? err.message : String(err);
+  if (json) out(JSON.stringify({ error: { code: err instanceof ConfigError ? "config" : "error", message } }));
+  else process.stderr.write(`picortex portal: ${message}\n`);
+  process.exit(err instanceof ConfigError ? 2 : exit);
+}
+
+function loadConfig(opts: StartOptions, hosts?: string[]): RuntimeConfig {
+  return loadRuntimeConfig({
+    file: opts.config,
+    overrides: {
+      dataDir: opts.dataDir,
+      server: { hosts, port: opts.port === undefined ? undefined : Number(opts.port) },
+      // A standalone portal mounts only the portal.
+      turns: { enabled: false },
+      brain: { enabled: false },
+      portal: {
+        enabled: true,
+        session: opts.session,
+        // Split on whitespace only, never through a shell; use a config file for argv with spaces.
+        command: opts.command === undefined ? undefined : opts.command.trim().split(/\s+/),
+        cwd: opts.cwd,
+        readOnlyToken: opts.readOnlyToken,
+        tmuxSocket: opts.tmuxSocket,
+      },
+    },
+  });
+}
+
+function links(urls: string[], token: string): string[] {
+  // The token rides in the #fragment: browsers never send it to the server, so it cannot
+  // land in a request line, a Referer or an access log.
+  return urls.map((u) => `${u}/portal/#token=${encodeURIComponent(token)}`);
+}
+
+function configuredUrls(config: RuntimeConfig): string[] {
+  return config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${config.server.port}`);
+}
+
+export function registerPortalCommands(program: Command): void {
+  const portal = program
+    .command("portal")
+    .description("Browser terminal into the agent's tmux session (xterm.js over a WebSocket, cookie + Origin auth).");
+
+  portal
+    .command("start")
+    .description("Start a standalone portal server (detached; pidfile and log in the data dir).")
+    .option("-c, --config <file>", "JSON runtime config file")
+    .option("--data-dir <dir>", "where tokens, pidfile and log live (default: ./.picortex)")
+    .option("--port <port>", "port to listen on (default: 7420)")
+    .option("--host <address...>", "addresses to bind (default: 127.0.0.1 plus the tailnet address when tailscale is up; never 0.0.0.0)")
+    .option("--session <name>", "tmux session name (default: picortex)")
+    .option("--command <cmd>", 'command tmux runs when it creates the session, split on spaces (default: "claude")')
+    .option("--cwd <dir>", "working directory of the session's command")
+    .option("--read-only-token", "also create and accept a read-only viewer token")
+    .option("--tmux-socket <path>", "private tmux server socket (tmux -S) instead of the default server")
+    .option("--foreground", "run in this process instead of detaching (for systemd or debugging)")
+    .option("--json", "print the result as one JSON line")
+    .action(async (opts: StartOptions) => {
+      try {
+        let hosts = opts.host;
+        if (!hosts && !opts.config) {
+          const tailnet = await detectTailnetAddress();
+          hosts = tailnet ? ["127.0.0.1", tailnet] : ["127.0.0.1"];
+        }
+        if (hosts?.some((h) => h === "0.0.0.0" || h === "::")) {
+          throw new ConfigError("Refusing to bind the portal to every interface; pass the loopback and tailnet addresses with --host.");
+        }
+        const config = loadConfig(opts, hosts);
+        const tokens = ensurePortalTokens(config.dataDir, config.portal.readOnlyToken);
+        if (opts.foreground) {
+          const runtime = await runPortalForeground(config, createLogger("portal"));
+          const summary = { pid: process.pid, urls: runtime.urls, session: config.portal.session, tokenFile: portalTokenPaths(config.dataDir).readWrite };
+          out(opts.json ? JSON.stringify(summary) : `picortex portal listening on ${runtime.urls.join(", ")} (tmux session ${config.portal.session})`);
+          return;
+        }
+        const running = readPidfile(config.dataDir);
+        if (running && processAlive(running.pid)) throw new Error(`already running (pid ${running.pid}) on ${running.urls.join(", ")}`);
+        const argv = process.argv.slice(process.argv.indexOf("start") + 1).filter((a) => a !== "--json");
+        if (!opts.host && hosts) argv.push("--host", ...hosts);
+        process.stderr.write("picortex portal: starting…\n");
+        const started = await startDetached(config.dataDir, ["portal", "start", ...argv, "--foreground"]);
+        const result = { ...started, tokenFile: portalTokenPaths(config.dataDir).readWrite, log: logfilePath(config.dataDir) };
+        if (opts.json) out(JSON.stringify(result));
+        else
+          out(
+            [
+              `picortex portal started (pid ${started.pid}) on ${started.urls.join(", ")}, tmux session ${started.session}`,
+              tokens.created ? "  a new portal token was created" : "",
+              `  open it with the link from: picortex portal token${opts.dataDir ? ` --data-dir ${opts.dataDir}` : ""}`,
+              `  log: ${result.log}`,
+            ]
+              .filter(Boolean)
+              .join("\n"),
+          );
+      } catch (err) {
+        fail(err, opts.json);
+      }
+    });
+
+  portal
+    .command("status")
+    .description("Show whether the standalone portal runs, its addresses and its connected clients.")
+    .option("-c, --config <file>", "JSON runtime config file")
+    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--json", "print the status as one JSON line")
+    .action(async (opts: CommonOptions) => {
+      try {
+        const config = loadConfig(opts);
+        const record = readPidfile(config.dataDir);
+        const running = record !== undefined && processAlive(record.pid);
+        let live: unknown;
+        if (running) {
+          const tokenPath = join(config.dataDir, "api-token");
+          const apiToken = existsSync(tokenPath) ? readFileSync(tokenPath, "utf8").trim() : "";
+          const res = await fetch(`${record.urls[0]}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` } }).catch(() => undefined);
+          live = res?.ok ? await res.json() : { error: `status endpoint answered ${res?.status ?? "nothing"}` };
+        }
+        const status = { running, pid: running ? record.pid : undefined, urls: running ? record.urls : [], stalePidfile: record !== undefined && !running, portal: live };
+        if (opts.json) out(JSON.stringify(status));
+        else if (!running) out(record ? `not running (stale pidfile for pid ${record.pid})` : "not running");
+        else {
+          const s = live as { sessionExists?: boolean; tmuxClients?: number; clients?: unknown[]; session?: string };
+          out(
+            `running (pid ${record.pid}) on ${record.urls.join(", ")}\n  tmux session ${s.session ?? "?"}: ${s.sessionExists ? "alive" : "not created yet"}, ${s.tmuxClients ?? 0} tmux clients, ${s.clients?.length ?? 0} browser connections`,
+          );
+        }
+        if (!running) process.exitCode = 3;
+      } catch (err) {
+        fail(err, opts.json);
+      }
+    });
+
+  portal
+    .command("stop")
+    .description("Stop the standalone portal (the tmux session and the agent keep running).")
+    .option("-c, --config <file>", "JSON runtime config file")
+    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--json", "print the result as one JSON line")
+    .action(async (opts: CommonOptions) => {
+      try {
+        const config = loadConfig(opts);
+        const result = await stopPortal(config.dataDir);
+        if (opts.json) out(JSON.stringify(result));
+        else out(result.stopped ? `stopped (pid ${result.pid})` : result.stale ? `was not running (removed stale pidfile for pid ${result.pid})` : "was not running");
+      } catch (err) {
+        fail(err, opts.json);
+      }
+    });
+
+  portal
+    .command("token")
+    .description("Print the portal token (created on first use) and sign-in links that carry it after '#'.")
+    .option("-c, --config <file>", "JSON runtime config file")
+    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--read-only", "print the read-only viewer token instead (created if missing)")
+    .option("--json", "print {token, links} as one JSON line")
+    .action((opts: TokenOptions) => {
+      try {
+        const config = loadConfig(opts);
+        const tokens = ensurePortalTokens(config.dataDir, Boolean(opts.readOnly) || config.portal.readOnlyToken);
+        const token = opts.readOnly ? tokens.readOnly! : tokens.readWrite;
+        const record = readPidfile(config.dataDir);
+        const urls = record && processAlive(record.pid) ? record.urls : configuredUrls(config);
+        const result = { token, role: opts.readOnly ? "read-only" : "read-write", links: links(urls, token) };
+        if (opts.json) out(JSON.stringify(result));
+        else out([token, ...result.links.map((l) => `  ${l}`)].join("\n"));
+      } catch (err) {
+        fail(err, opts.json);
+      }
+    });
+}
