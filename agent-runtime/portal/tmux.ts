@@ -76,10 +76,10 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
       if (!(err instanceof TmuxError && /duplicate session/.test(err.message))) throw err;
     }
   }
-  await runTmux(t, [
-    "set-option", "-w", "-t", `=${t.session}:`, "window-size", t.windowSize, ";",
-    "set-option", "-s", "-a", "terminal-overrides", ",*:smcup@:rmcup@",
-  ]);
+  await runTmux(t, ["set-option", "-w", "-t", `=${t.session}:`, "window-size", t.windowSize]);
+  // Append once: the option is server-wide and would otherwise grow on every connect.
+  const overrides = await runTmux(t, ["show-options", "-s", "-v", "terminal-overrides"]).catch(() => "");
+  if (!overrides.includes("smcup@")) await runTmux(t, ["set-option", "-s", "-a", "terminal-overrides", ",*:smcup@:rmcup@"]);
   return { created };
 }
 

@@ -120,3 +120,31 @@ describe("portal terminal over a real WebSocket, node-pty and tmux", () => {
     expect((await p.portal.status()).clients).toEqual([]);
   });
 });
+
+describe("portal tmux options", () => {
+  it("sets the window-size policy and the no-alternate-screen override exactly once", async () => {
+    for (let i = 0; i < 3; i++) {
+      const c = await TestClient.connect(p, { cookie });
+      await c.close();
+    }
+    expect((await p.tmux(["show-options", "-w", "-v", "-t", "=pcx-test:", "window-size"])).trim()).toBe("largest");
+    const overrides = await p.tmux(["show-options", "-s", "-v", "terminal-overrides"]);
+    expect(overrides.match(/smcup@/g)).toHaveLength(1);
+  });
+});
+
+describe("portal window-size policy", () => {
+  it("keeps the laptop's size when a phone attaches (largest)", async () => {
+    const laptop = await TestClient.connect(p, { cookie, cols: 160, rows: 45 });
+    await laptop.waitForText(PROMPT);
+    const size = () => p.tmux(["display-message", "-p", "-t", "=pcx-test:", "#{window_width}x#{window_height}"]).then((s) => s.trim());
+    await eventually(async () => (await size()) === "160x44", "the laptop's size (one row for the status line)");
+    const phone = await TestClient.connect(p, { cookie, cols: 48, rows: 30 });
+    phone.resize(48, 30);
+    phone.type("echo phone-typed-$((4*4))\r");
+    await laptop.waitForText("phone-typed-16");
+    expect(await size()).toBe("160x44");
+    await phone.close();
+    await laptop.close();
+  });
+});
