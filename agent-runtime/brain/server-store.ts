@@ -28,6 +28,7 @@ export const SERVER_MIGRATIONS = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (workspace_id, idempotency_key)
    ) STRICT;
+   CREATE INDEX brain_push_receipts_age ON brain_push_receipts (created_at);
    CREATE TABLE brain_tokens (
      token_id TEXT PRIMARY KEY,
      token_hash TEXT NOT NULL UNIQUE,
