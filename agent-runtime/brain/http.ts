@@ -1,7 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import type { Route } from "../http/router.js";
-import { bearerToken } from "../http/auth.js";
-import { HttpError, badRequest, unauthorized } from "../http/errors.js";
+import { z } from "zod";
+import { bearerToken, secretsEqual } from "../http/auth.js";
+import { HttpError, badRequest, notFound, unauthorized } from "../http/errors.js";
+import { Reply } from "../http/router.js";
+import { idSchema } from "./entry.js";
 import { BrainError } from "./errors.js";
 import type { BrainServerStore } from "./server-store.js";
 import { PULL_BODY_LIMIT, PUSH_BODY_LIMIT, pullRequestSchema, pushRequestSchema } from "./sync-protocol.js";
@@ -11,6 +14,50 @@ import { PULL_BODY_LIMIT, PUSH_BODY_LIMIT, pullRequestSchema, pushRequestSchema 
  * the rules live in BrainServerStore. A token names exactly one workspace, and every
  * read and write is confined to it.
  */
+const createTokenSchema = z.object({ workspaceId: idSchema, label: z.string().max(200).default("") }).strict();
+
+/**
+ * Token administration, for whoever holds the runtime's API token (the operator over the
+ * tailnet), so issuing a brain token needs no shell on the host. Brain tokens themselves
+ * can never reach these routes.
+ */
+export function brainAdminRoutes(store: BrainServerStore, apiToken: string): Route[] {
+  const requireAdmin = (req: IncomingMessage) => {
+    const token = bearerToken(req);
+    if (!token || !secretsEqual(token, apiToken)) throw unauthorized("Missing or invalid API token: send `Authorization: Bearer <token from <dataDir>/api-token>`.");
+  };
+  return [
+    {
+      method: "POST",
+      path: "/v1/brain/tokens",
+      handler: async (ctx) => {
+        requireAdmin(ctx.req);
+        const body = await ctx.body(createTokenSchema, 4096);
+        const { token, info } = store.createToken(body.workspaceId, body.label);
+        // The only time the secret leaves the server; only its hash is stored.
+        return new Reply(201, { ...info, token });
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/brain/tokens",
+      handler: (ctx) => {
+        requireAdmin(ctx.req);
+        return { tokens: store.listTokens() };
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/v1/brain/tokens/:tokenId",
+      handler: (ctx) => {
+        requireAdmin(ctx.req);
+        if (!store.revokeToken(ctx.params.tokenId!)) throw notFound(`No active brain token with id ${ctx.params.tokenId}.`);
+        return { revoked: ctx.params.tokenId };
+      },
+    },
+  ];
+}
+
 export function brainSyncRoutes(store: BrainServerStore): Route[] {
   const workspaceOf = (req: IncomingMessage): string => {
     const token = bearerToken(req);

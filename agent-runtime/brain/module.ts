@@ -1,10 +1,10 @@
 import type { ModuleFactory } from "../module.js";
-import { brainSyncRoutes } from "./http.js";
+import { brainAdminRoutes, brainSyncRoutes } from "./http.js";
 import { BrainServerStore } from "./server-store.js";
 
-/** Mounts the brain sync server (`/v1/brain/push|pull`) on the runtime's database. */
+/** Mounts the brain sync server (`/v1/brain/push|pull`, token admin under `/v1/brain/tokens`) on the runtime's database. */
 export const mountBrain: ModuleFactory = (ctx) => {
   if (!ctx.config.brain.syncServer) return { name: "brain", routes: [], close() {} };
   const store = new BrainServerStore(ctx.db);
-  return { name: "brain", routes: brainSyncRoutes(store), close() {} };
+  return { name: "brain", routes: [...brainSyncRoutes(store), ...brainAdminRoutes(store, ctx.apiToken)], close() {} };
 };

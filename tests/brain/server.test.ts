@@ -25,6 +25,25 @@ describe("brain sync server", () => {
     expect(await ok.json()).toEqual({ entries: [], cursor: 0, hasMore: false });
   });
 
+  it("token admin routes need the runtime API token; a brain token cannot issue tokens", async () => {
+    const get = (token?: string) => fetch(`${rt.url}/v1/brain/tokens`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    expect((await get()).status).toBe(401);
+    expect((await get(tokenA)).status).toBe(401);
+    expect((await post(rt.url, "/v1/brain/tokens", { workspaceId: "ws9" }, tokenA)).status).toBe(401);
+    const created = await post(rt.url, "/v1/brain/tokens", { workspaceId: "ws9", label: "from admin" }, rt.runtime.apiToken);
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as { tokenId: string; workspaceId: string; token: string };
+    expect(body).toMatchObject({ workspaceId: "ws9", token: expect.stringMatching(/^pcb_/) });
+    expect((await post(rt.url, "/v1/brain/pull", { cursor: 0 }, body.token)).status).toBe(200);
+    const listed = (await (await get(rt.runtime.apiToken)).json()) as { tokens: Array<{ tokenId: string }> };
+    expect(listed.tokens.map((t) => t.tokenId)).toContain(body.tokenId);
+    expect(JSON.stringify(listed)).not.toContain(body.token);
+    expect((await post(rt.url, "/v1/brain/tokens", { workspaceId: "bad id!" }, rt.runtime.apiToken)).status).toBe(400);
+    const del = await fetch(`${rt.url}/v1/brain/tokens/${body.tokenId}`, { method: "DELETE", headers: { authorization: `Bearer ${rt.runtime.apiToken}` } });
+    expect(del.status).toBe(200);
+    expect((await post(rt.url, "/v1/brain/pull", { cursor: 0 }, body.token)).status).toBe(401);
+  });
+
   it("a revoked token stops working", async () => {
     const { token, info } = rt.store.createToken("ws1", "temp");
     expect((await post(rt.url, "/v1/brain/pull", { cursor: 0 }, token)).status).toBe(200);
