@@ -35,6 +35,12 @@ export interface ChatHost {
   spawnSpec(chatId: string): SpawnSpec;
   /** Kills every process belonging to the chat (host mode: as the chat user). */
   reapAll(chatId: string, pid?: number | null): Promise<void>;
+  /**
+   * Points an existing chat's settings at the gateway's current URL (local mode, where
+   * `--port 0` or a changed port would otherwise strand chats). Host mode keeps the
+   * configured port fixed, so it does not need this.
+   */
+  refreshGateway?(chatId: string, gatewayUrl: string): void;
   /** Whether the session's transcript exists; undefined when the runtime cannot look (host mode). */
   transcriptExists(chatId: string, sessionId: string): boolean | undefined;
 }

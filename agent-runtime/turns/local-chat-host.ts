@@ -47,6 +47,15 @@ export class LocalChatHost implements ChatHost {
     progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (local mode)` });
   }
 
+  refreshGateway(chatId: string, gatewayUrl: string): void {
+    const tokenPath = join(this.configDir(chatId), "picortex-token");
+    const settingsPath = join(this.configDir(chatId), "settings.json");
+    if (!existsSync(tokenPath)) return;
+    const wanted = renderClaudeSettings(tokenPath, gatewayUrl);
+    const current = existsSync(settingsPath) ? readFileSync(settingsPath, "utf8") : "";
+    if (current !== wanted) writeFileAtomic(settingsPath, wanted, 0o600);
+  }
+
   async remove(chatId: string, archiveTo: string | undefined): Promise<void> {
     const home = this.home(chatId);
     if (!existsSync(home)) return;

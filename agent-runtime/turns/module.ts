@@ -5,7 +5,7 @@ import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
 import { TurnEvents } from "./events.js";
-import { gatewayRoutes } from "./gateway.js";
+import { GATEWAY_PREFIX, gatewayRoutes } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { turnsRoutes } from "./routes.js";
@@ -73,6 +73,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     host,
     warm,
     async start() {
+      for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, ctx.baseUrl() + GATEWAY_PREFIX);
       await engine.recover();
       engine.kick();
     },
