@@ -8,9 +8,10 @@
  * - Terms of three or more characters are prefix terms ("auth" finds "authentication").
  *   Shorter ones match exactly: `"i"*` or `"do"*` would expand to a large part of the
  *   vocabulary, costing ~50x on 100k entries (bench/brain) and matching nothing useful.
- * - Terms are AND-ed; the caller retries once with OR when that finds nothing. The OR
- *   form leaves out common English stopwords (when other terms remain), or a sentence
- *   like "how do I parse json" would match, and rank, nearly every entry.
+ * - Common English stopwords are left out when other terms remain: in the AND form they
+ *   make a question ("how do I parse json?") match nothing, and in the OR form they make
+ *   it match, and rank, nearly every entry.
+ * - Terms are AND-ed; the caller retries once with OR when that finds nothing.
  */
 export type MatchMode = "and" | "or";
 
@@ -43,10 +44,8 @@ export function quoteTerm(term: string): string {
 /** The MATCH expression for a query, or undefined when nothing searchable is left. */
 export function buildMatchExpression(query: string, mode: MatchMode = "and"): string | undefined {
   let terms = queryTerms(query);
-  if (mode === "or") {
-    const meaningful = terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
-    if (meaningful.length > 0) terms = meaningful;
-  }
+  const meaningful = terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
+  if (meaningful.length > 0) terms = meaningful;
   if (terms.length === 0) return undefined;
   return terms.map(quoteTerm).join(mode === "and" ? " AND " : " OR ");
 }

@@ -40,10 +40,11 @@ describe("query sanitizer against a real FTS5 table", () => {
     expect(match("inde")).toEqual([6]);
   });
 
-  it("leaves stopwords out of the OR fallback so a sentence does not match everything", () => {
+  it("leaves stopwords out when other terms remain, so a question neither misses nor matches everything", () => {
     expect(buildMatchExpression("how do I use zod?", "or")).toBe('"use"* OR "zod"*');
-    expect(buildMatchExpression("how do I use zod?", "and")).toBe('"how"* AND "do" AND "I" AND "use"* AND "zod"*');
+    expect(buildMatchExpression("how do I use zod?", "and")).toBe('"use"* AND "zod"*');
     expect(buildMatchExpression("the of", "or")).toBe('"the"* OR "of"');
+    expect(match("how do I validate with zod?")).toEqual([3]);
   });
 
   it("ANDs the terms: each must appear, not the whole string as one substring", () => {
