@@ -1,0 +1,4 @@
+/** Public surface of picortex's Pulumi components (see components/README.md). */
+export { WorkspaceHost, hostRotationKey, type WorkspaceHostArgs, type WorkspaceHostTemplateVars } from "./workspace-host.js";
+export { TailnetAccess, type TailnetAccessArgs } from "./tailnet-access.js";
+export { buildLabels, InvalidLabelError, MANAGED_BY_LABEL } from "./labels.js";

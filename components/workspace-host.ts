@@ -1,0 +1,155 @@
+/**
+ * WorkspaceHost: one hardened Hetzner server on the tailnet, with the operator's SSH key
+ * registered, a firewall that admits nothing from the internet by default, and the
+ * rendered cloud-config (templates/render-host.ts) as its secret userData.
+ *
+ * Replacement decisions (hcloud replaces the server when userData, sshKeys, image or
+ * location change; the server holds chats and the brain, so replacing it loses data):
+ * - userData is in ignoreChanges unless `applyTemplateChanges` is true, so a template
+ *   edit never silently rebuilds a host (same call as kube-hetzner's ignore_changes).
+ *   Apply one deliberately with `pulumi up --replace <server urn>` or the flag.
+ * - sshKeys is ignored after creation: rotating the operator key updates the SshKey
+ *   resource but must not rebuild the host (rotate authorized_keys on the box instead).
+ * - image and location always replace (that is what they mean); protection blocks it.
+ * - deleteProtection always equals rebuildProtection (Hetzner requires it).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as hcloud from "@pulumi/hcloud";
+import { createHash } from "node:crypto";
+import { renderHost, type HostVarsInput } from "../templates/render-host.js";
+import { parseHostVars, type HostVars } from "../templates/host-vars.js";
+import { renderFirewall, type FirewallRule } from "../templates/render-firewall.js";
+import { buildLabels } from "./labels.js";
+
+/** Variables for the host templates, minus what this component supplies itself. */
+export type WorkspaceHostTemplateVars = Omit<HostVarsInput, "profile" | "tailscale" | "image">;
+
+export interface WorkspaceHostArgs {
+  /** Hetzner server type, validated by the stack config (default cx23). */
+  serverType: string;
+  /** Hetzner location (fsn1, nbg1, hel1, ash, hil, sin); `datacenter` is deprecated. */
+  location: string;
+  image: NonNullable<HostVarsInput["image"]>;
+  template: WorkspaceHostTemplateVars;
+  /** From TailnetAccess (secret). */
+  tailscaleAuthKey: pulumi.Input<string>;
+  tailscaleTags: string[];
+  /** `tailscale up --ssh` (default true). */
+  tailscaleSsh?: boolean;
+  /** Enable delete + rebuild protection on the server (both, always equal). */
+  protection?: boolean;
+  /** Replace the server when the rendered cloud-config changes (default false, see above). */
+  applyTemplateChanges?: boolean;
+  /** Extra Hetzner labels (validated). */
+  labels?: Record<string, string>;
+}
+
+export class WorkspaceHost extends pulumi.ComponentResource {
+  readonly server: hcloud.Server;
+  readonly firewall: hcloud.Firewall;
+  readonly sshKey: hcloud.SshKey;
+  /** The rendered cloud-config with the Tailscale key (secret). */
+  readonly userData: pulumi.Output<string>;
+  readonly serverId: pulumi.Output<string>;
+  readonly ipv4Address: pulumi.Output<string>;
+  readonly ipv6Address: pulumi.Output<string>;
+  readonly hostname: string;
+  readonly adminUser: string;
+  readonly runtimePort: number;
+  /** `http://<tailnet host name>:<port>`: MagicDNS resolves it for tailnet members. */
+  readonly runtimeUrl: string;
+  readonly firewallRules: FirewallRule[];
+  /** Operator warnings (e.g. SSH open to the internet); the stack prints them. */
+  readonly warnings: string[];
+  /** Hash of the rendered host (without the Tailscale key): feeds TailnetAccess rotation. */
+  readonly templateHash: string;
+
+  constructor(name: string, args: WorkspaceHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("picortex:host:WorkspaceHost", name, {}, opts);
+
+    // 1. Validate everything before creating anything (throws HostVarsError / InvalidLabelError).
+    const vars: HostVars = parseHostVars({
+      ...args.template,
+      profile: "production",
+      image: args.image,
+      // Shape check only; the real key is applied below inside the secret output.
+      tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true },
+    });
+    const labels = buildLabels("workspace-host", args.labels);
+    const protection = args.protection ?? false;
+
+    // 2. Compute (pure).
+    const firewall = renderFirewall(vars.firewall);
+    this.templateHash = hostRotationKey(args);
+    const userData = pulumi.secret(
+      pulumi.output(args.tailscaleAuthKey).apply((authKey) => renderHost({ ...vars, tailscale: { ...vars.tailscale!, authKey } }).cloudConfig),
+    );
+
+    // 3. Children, each parented to this component.
+    const sshKey = new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this });
+    const fw = new hcloud.Firewall(
+      `${name}-firewall`,
+      // An empty rule list is the point: Hetzner then drops every inbound connection.
+      { rules: firewall.rules, labels },
+      { parent: this },
+    );
+    const server = new hcloud.Server(
+      `${name}-server`,
+      {
+        name: vars.hostname,
+        serverType: args.serverType,
+        image: args.image,
+        location: args.location,
+        sshKeys: [sshKey.id],
+        // The provider wants numeric ids.
+        firewallIds: [fw.id.apply(Number)],
+        userData,
+        labels,
+        publicNets: [{ ipv4Enabled: true, ipv6Enabled: true }],
+        deleteProtection: protection,
+        rebuildProtection: protection,
+        // Let systemd stop the runtime cleanly (SQLite WAL checkpoint) before deletion.
+        shutdownBeforeDeletion: true,
+      },
+      {
+        parent: this,
+        additionalSecretOutputs: ["userData"],
+        ignoreChanges: args.applyTemplateChanges ? ["sshKeys"] : ["userData", "sshKeys"],
+      },
+    );
+
+    this.server = server;
+    this.userData = userData;
+    this.firewall = fw;
+    this.sshKey = sshKey;
+    this.serverId = server.id;
+    this.ipv4Address = server.ipv4Address;
+    this.ipv6Address = server.ipv6Address;
+    this.hostname = vars.hostname;
+    this.adminUser = vars.adminUser;
+    this.runtimePort = vars.runtimePort;
+    this.runtimeUrl = `http://${vars.hostname}:${vars.runtimePort}`;
+    this.firewallRules = firewall.rules;
+    this.warnings = firewall.warnings;
+
+    // 4. Outputs.
+    this.registerOutputs({
+      serverId: this.serverId,
+      ipv4Address: this.ipv4Address,
+      ipv6Address: this.ipv6Address,
+      hostname: this.hostname,
+      adminUser: this.adminUser,
+      runtimeUrl: this.runtimeUrl,
+    });
+  }
+}
+
+/**
+ * A short hash of everything that, when changed, would replace the server: the rendered
+ * host (with a placeholder key), image and location. The stack passes it to
+ * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
+ */
+export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh">): string {
+  const rendered = renderHost({ ...args.template, profile: "production", image: args.image, tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true } });
+  return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
+}

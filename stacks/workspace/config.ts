@@ -1,0 +1,239 @@
+/**
+ * The workspace stack's configuration: every key has a type, a default, a description
+ * and an actionable message. Read ONCE, at the top of the program, from the
+ * `picortex:` namespace; nothing else reads Pulumi config.
+ *
+ * docs/workspace-stack.md's reference table is generated from CONFIG_KEYS (see
+ * `configReferenceMarkdown`), and a test fails when it is stale.
+ */
+import { z } from "zod";
+import {
+  cidrProblem,
+  hostnameProblem,
+  isWholeInternet,
+  linuxNameProblem,
+  sshPublicKeyProblem,
+  tailscaleTagProblem,
+  labelProblem,
+} from "../../templates/validators.js";
+
+/** Server types Hetzner retired, and what to use instead (kube-hetzner PR #1991). */
+export const RETIRED_SERVER_TYPES: Record<string, string> = {
+  cx11: "cx23",
+  cx21: "cx23",
+  cx31: "cx33",
+  cx41: "cx43",
+  cx51: "cx53",
+  cx22: "cx23",
+  cx32: "cx33",
+  cx42: "cx43",
+  cx52: "cx53",
+};
+
+export const LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;
+
+const check =
+  (fn: (v: string) => string | null) =>
+  (v: string, ctx: z.RefinementCtx): void => {
+    const problem = fn(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  };
+
+export function serverTypeProblem(type: string): string | null {
+  const successor = RETIRED_SERVER_TYPES[type.toLowerCase()];
+  if (successor) {
+    return `server type "${type}" was retired by Hetzner ("Could not find server type"); use its successor "${successor}" (same class, current generation)`;
+  }
+  if (!/^(cx|cpx|cax|ccx)\d{2}$/.test(type)) {
+    return `"${type.slice(0, 30)}" is not a Hetzner server type: use e.g. "cx23" (2 vCPU, 4 GB, the default), "cx33", "cpx21" or "cax11"`;
+  }
+  return null;
+}
+
+export function locationProblem(location: string): string | null {
+  const dc = /^([a-z]+\d?)-dc\d+$/.exec(location);
+  if (dc) return `"${location}" is a datacenter (deprecated in the hcloud provider); set the location instead: "${dc[1]}"`;
+  if (!(LOCATIONS as readonly string[]).includes(location)) return `unknown location "${location.slice(0, 30)}": use one of ${LOCATIONS.join(", ")}`;
+  return null;
+}
+
+interface KeySpec {
+  schema: z.ZodType;
+  /** How the value is stored in stack config: plain string, or YAML/JSON structure. */
+  kind: "string" | "object";
+  description: string;
+  required?: boolean;
+  example?: string;
+}
+
+/** Every config key, in documentation order. */
+export const CONFIG_KEYS = {
+  sshPublicKey: {
+    schema: z.string({ error: "is required: your OpenSSH public key line (cat ~/.ssh/id_ed25519.pub)" }).superRefine(check(sshPublicKeyProblem)),
+    kind: "string",
+    required: true,
+    description: "OpenSSH public key of the operator; installed for the admin user and registered with Hetzner.",
+    example: "ssh-ed25519 AAAAC3Nza… you@laptop",
+  },
+  serverType: {
+    schema: z.string().superRefine(check(serverTypeProblem)).default("cx23"),
+    kind: "string",
+    description: "Hetzner server type. cx23 = 2 vCPU / 4 GB. Retired types (cx22, cx32, cx42, …) are rejected with their successor.",
+  },
+  location: {
+    schema: z.string().superRefine(check(locationProblem)).default("nbg1"),
+    kind: "string",
+    description: `Hetzner location (not datacenter): ${LOCATIONS.join(", ")}. Changing it replaces the server.`,
+  },
+  image: {
+    schema: z.enum(["ubuntu-24.04", "debian-12"], { error: 'must be "ubuntu-24.04" (default) or "debian-12"' }).default("ubuntu-24.04"),
+    kind: "string",
+    description: "Server image: ubuntu-24.04 or debian-12. Changing it replaces the server.",
+  },
+  hostname: {
+    schema: z.string().superRefine(check(hostnameProblem)).default("picortex"),
+    kind: "string",
+    description: "Server name and tailnet (MagicDNS) host name.",
+  },
+  adminUser: {
+    schema: z
+      .string()
+      .superRefine(check(linuxNameProblem))
+      .superRefine(check((v) => (v.startsWith("pc-") ? 'must not start with "pc-" (reserved for chat users)' : null)))
+      .default("pcadmin"),
+    kind: "string",
+    description: "Deploy account on the host (your SSH key, no general sudo; may run picortex-release).",
+  },
+  tailscaleTags: {
+    schema: z.array(z.string().superRefine(check(tailscaleTagProblem))).min(1, "list at least one tag, e.g. [tag:picortex]").default(["tag:picortex"]),
+    kind: "object",
+    description: "ACL tags the host joins with; each must be in your tailnet policy's tagOwners.",
+  },
+  tailscaleKeyExpirySeconds: {
+    schema: z.number().int().min(300, "at least 300 seconds").max(86_400, "at most 86400 (1 day): the key is only for first boot").default(3600),
+    kind: "object",
+    description: "Lifetime of the single-use auth key (only first boot uses it).",
+  },
+  tailscaleSsh: {
+    schema: z.boolean().default(true),
+    kind: "object",
+    description: "Enable Tailscale SSH (`tailscale up --ssh`): break-glass access governed by tailnet ACLs.",
+  },
+  tailscaleDirectUdp: {
+    schema: z.boolean().default(false),
+    kind: "object",
+    description: "Open UDP 41641 inbound so peers connect directly instead of through DERP relays.",
+  },
+  sshAllowlist: {
+    schema: z.array(z.string().superRefine(check(cidrProblem))).default([]),
+    kind: "object",
+    description: "CIDRs allowed to reach public SSH (tcp/22) for bootstrap. Empty = no public SSH (use the tailnet).",
+  },
+  allowSshFromAnywhere: {
+    schema: z.boolean().default(false),
+    kind: "object",
+    description: "Required to put 0.0.0.0/0 or ::/0 in sshAllowlist; `pulumi up` then warns loudly.",
+  },
+  protection: {
+    schema: z.boolean().default(true),
+    kind: "object",
+    description: "Hetzner delete + rebuild protection on the server. Set false (and `pulumi up`) before `pulumi destroy`.",
+  },
+  applyTemplateChanges: {
+    schema: z.boolean().default(false),
+    kind: "object",
+    description: "Replace the server when the rendered cloud-config changes. Default false: template edits never silently rebuild a host (its chats live on it).",
+  },
+  labels: {
+    schema: z
+      .record(z.string(), z.string())
+      .superRefine((labels, ctx) => {
+        for (const [k, v] of Object.entries(labels)) {
+          const p = labelProblem(k, v);
+          if (p) ctx.addIssue({ code: "custom", message: p });
+        }
+      })
+      .default({}),
+    kind: "object",
+    description: "Extra Hetzner labels (keys/values ≤ 63 chars, alphanumeric at both ends; no hetzner.cloud/ prefix).",
+  },
+} satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+const shape = Object.fromEntries(Object.entries(CONFIG_KEYS).map(([k, spec]) => [k, spec.schema])) as {
+  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]["schema"];
+};
+
+export const workspaceConfigSchema = z
+  .object(shape)
+  .strict()
+  .superRefine((c, ctx) => {
+    const open = c.sshAllowlist.filter(isWholeInternet);
+    if (open.length > 0 && !c.allowSshFromAnywhere) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sshAllowlist"],
+        message: `${open.join(", ")} would open SSH to the whole internet: list your own address (e.g. 203.0.113.7/32), or also set picortex:allowSshFromAnywhere true if you really mean it`,
+      });
+    }
+  });
+
+export type WorkspaceConfig = z.output<typeof workspaceConfigSchema>;
+
+export class WorkspaceConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid workspace stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}\nFix with \`pulumi config set picortex:<key> <value>\` (see Pulumi.example.yaml).`);
+    this.name = "WorkspaceConfigError";
+  }
+}
+
+/** Validate raw values (as read from stack config). Throws WorkspaceConfigError listing every problem. */
+export function parseWorkspaceConfig(raw: Record<string, unknown>): WorkspaceConfig {
+  const unknown = Object.keys(raw).filter((k) => !(k in CONFIG_KEYS));
+  const parsed = workspaceConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => k in CONFIG_KEYS)));
+  const problems = unknown.map((k) => `picortex:${k} is not a known setting (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const [key, ...rest] = issue.path.map(String);
+      problems.push(`picortex:${key ?? "(root)"}${rest.length ? `[${rest.join(".")}]` : ""}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new WorkspaceConfigError(problems);
+  return parsed.data;
+}
+
+/** The subset of pulumi.Config the reader needs (lets tests and `npm run render` supply values). */
+export interface ConfigSource {
+  get(key: string): string | undefined;
+  getObject<T>(key: string): T | undefined;
+}
+
+/** Read every known key once from the `picortex:` namespace and validate. */
+export function readWorkspaceConfig(source: ConfigSource): WorkspaceConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(CONFIG_KEYS) as Array<[ConfigKey, KeySpec]>) {
+    let value: unknown;
+    try {
+      value = spec.kind === "string" ? source.get(key) : source.getObject(key);
+    } catch (err) {
+      throw new WorkspaceConfigError([`picortex:${key}: could not be read as ${spec.kind === "object" ? "YAML/JSON" : "text"}: ${(err as Error).message}`]);
+    }
+    if (value !== undefined) raw[key] = value;
+  }
+  return parseWorkspaceConfig(raw);
+}
+
+function describeDefault(spec: KeySpec): string {
+  if (spec.required) return "**required**";
+  const parsed = spec.schema.safeParse(undefined);
+  return parsed.success ? "`" + JSON.stringify(parsed.data) + "`" : "";
+}
+
+/** Markdown reference table, generated from CONFIG_KEYS (kept current by a test). */
+export function configReferenceMarkdown(): string {
+  const rows = (Object.entries(CONFIG_KEYS) as Array<[string, KeySpec]>).map(
+    ([key, spec]) => `| \`picortex:${key}\` | ${spec.kind === "string" ? "string" : "YAML value"} | ${describeDefault(spec)} | ${spec.description.replace(/\|/g, "\\|")} |`,
+  );
+  return ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |", ...rows, ""].join("\n");
+}

@@ -1,0 +1,17 @@
+/**
+ * `pulumi up` entry for the workspace stack (Pulumi.yaml: main: stacks/workspace/index.ts).
+ * Config is read once, here, and validated before any resource exists.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readWorkspaceConfig } from "./config.js";
+import { workspaceProgram } from "./program.js";
+
+const { outputs } = workspaceProgram(readWorkspaceConfig(new pulumi.Config("picortex")));
+
+export const serverId = outputs.serverId;
+export const ipv4Address = outputs.ipv4Address;
+export const ipv6Address = outputs.ipv6Address;
+export const tailnetHostname = outputs.tailnetHostname;
+export const adminUser = outputs.adminUser;
+export const runtimeUrl = outputs.runtimeUrl;
+export const firewallRules = outputs.firewallRules;
