@@ -22,6 +22,9 @@ import { gzipSync } from "node:zlib";
 import { buildTar, releaseHash, type TarEntry } from "./deterministic-tar.js";
 import { deriveNativeLock, NATIVE_MODULES, type Lockfile } from "./native-lock.js";
 
+/** Name of the copy of the newest manifest in the output directory. */
+export const LATEST_MANIFEST = "latest.json";
+
 export interface BundleOptions {
   /** Repository root (where package-lock.json lives). */
   repoRoot: string;
@@ -231,7 +234,11 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
   const tarball = join(outDir, `${hash}.tar.gz`);
   const manifestPath = join(outDir, `${hash}.json`);
   writeFileSync(tarball, gz);
-  writeFileSync(manifestPath, JSON.stringify({ hash, tarball: `${hash}.tar.gz`, tarBytes: tar.length, gzipBytes: gz.length, ...manifest }, null, 2) + "\n");
+  const manifestText = JSON.stringify({ hash, tarball: `${hash}.tar.gz`, tarBytes: tar.length, gzipBytes: gz.length, ...manifest }, null, 2) + "\n";
+  writeFileSync(manifestPath, manifestText);
+  // The workspace stack reads latest.json by default (readReleaseManifest), so a fresh
+  // bundle is picked up without editing stack config.
+  writeFileSync(join(outDir, LATEST_MANIFEST), manifestText);
   progress(`release ${hash}: ${(gz.length / 1e6).toFixed(1)} MB compressed`);
   return { hash, tarball, manifestPath, tarBytes: tar.length, gzipBytes: gz.length, manifest, warnings };
 }

@@ -19,6 +19,7 @@ Commands:
                    --on-delete archive|purge  what destroy leaves on the host (default archive)
   destroy <id>   pulumi destroy the chat's stack, then remove the stack
                    --keep-stack               keep the (empty) stack and its config
+  destroy --all  destroy every chat stack, one after another (teardown: before the workspace)
   list           list chat stacks
 
 Options:
@@ -49,6 +50,7 @@ export async function runChatCli(argv: string[], deps: ChatCliDeps): Promise<num
         budget: { type: "string" },
         "on-delete": { type: "string" },
         "keep-stack": { type: "boolean", default: false },
+        all: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -89,8 +91,19 @@ export async function runChatCli(argv: string[], deps: ChatCliDeps): Promise<num
       emit(r, `chat ${r.id}: ${r.action} (stack ${r.stack})`);
       return 0;
     }
+    if (cmd === "destroy" && values.all) {
+      if (id) return usage("destroy takes either a chat id or --all, not both");
+      const chats = new ChatStacks(await deps.backend(), { progress }, { lockDir: deps.lockDir });
+      const ids = (await chats.list()).map((c) => c.id);
+      progress(ids.length ? `destroying ${ids.length} chat(s): ${ids.join(", ")}` : "no chat stacks to destroy");
+      const results = [];
+      // One at a time, stopping at the first failure so the workspace is never destroyed under a live chat.
+      for (const chatId of ids) results.push(await chats.destroy(chatId, { keepStack: values["keep-stack"] }));
+      emit({ destroyed: results }, `destroyed ${results.length} chat(s)`);
+      return 0;
+    }
     if (cmd === "destroy") {
-      if (!id) return usage("destroy needs a chat id");
+      if (!id) return usage("destroy needs a chat id (or --all)");
       const chats = new ChatStacks(await deps.backend(), { progress }, { lockDir: deps.lockDir });
       const r = await chats.destroy(id, { keepStack: values["keep-stack"] });
       emit(r, `chat ${r.id}: destroyed${values["keep-stack"] ? " (stack kept)" : ""}`);

@@ -88,6 +88,8 @@ describe("release bundle", () => {
     expect(second.hash).toBe(first.hash);
     expect(readFileSync(second.tarball).equals(readFileSync(first.tarball))).toBe(true);
     expect(readFileSync(second.manifestPath, "utf8")).toBe(readFileSync(first.manifestPath, "utf8"));
+    // latest.json is the newest manifest, for stacks that do not pin a hash.
+    expect(readFileSync(join(work, "one", "latest.json"), "utf8")).toBe(readFileSync(first.manifestPath, "utf8"));
   });
 
   it("names the release by the SHA-256 of the uncompressed tar (what the host re-checks)", () => {

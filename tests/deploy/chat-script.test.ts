@@ -201,6 +201,26 @@ describe("scripts/chat.ts destroy and list", () => {
     expect(missing.stderr).toContain("there is no stack chat-nobody");
   });
 
+  it("destroy --all removes every chat stack one by one and leaves other stacks alone", async () => {
+    const b = new FakeBackend(["prod"]);
+    for (const id of ["c-one", "c-two", "c-three"]) await cli(b, ["create", id, "--workspace-stack", "prod"]);
+    const r = await cli(b, ["destroy", "--all", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).destroyed.map((d: { id: string }) => d.id)).toEqual(["c-one", "c-three", "c-two"]);
+    expect([...b.stacks.keys()]).toEqual(["prod"]);
+    expect((await cli(b, ["destroy", "x1", "--all"])).code).toBe(2);
+  });
+
+  it("destroy --all stops at the first failure (exit 1) so teardown never continues past a live chat", async () => {
+    const b = new FakeBackend();
+    for (const id of ["d-one", "d-two"]) await cli(b, ["create", id, "--workspace-stack", "prod"]);
+    b.failNext = "failed";
+    const r = await cli(b, ["destroy", "--all"]);
+    expect(r.code).toBe(1);
+    expect(b.stacks.has("chat-d-one")).toBe(true);
+    expect(b.stacks.has("chat-d-two")).toBe(true);
+  });
+
   it("keeps the stack when destroy fails so it can be retried", async () => {
     const b = new FakeBackend();
     await cli(b, ["create", "zeta", "--workspace-stack", "prod"]);
