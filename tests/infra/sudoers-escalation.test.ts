@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { BIN, CHAT_GROUP, privilegedArgv, runAsChatPrefix, chatUser } from "../../agent-runtime/host/chat-identity.js";
+import { BIN, CHAT_GROUP, privilegedArgv, runAsChatPrefix, chatUser, runTurnPrefix, asChatArgv, chatWorkspace } from "../../agent-runtime/host/chat-identity.js";
 import { renderSudoers } from "../../templates/render-sudoers.js";
 import { RUNTIME_CAPABILITY_BOUNDING_SET } from "../../templates/render-units.js";
-import { requireRoot, requireTools, run, type RunResult } from "./support/tools.js";
+import { requireRoot, requireTools, run, runBytes, type RunResult } from "./support/tools.js";
 
 const suffix = randomBytes(4).toString("hex").replace(/[0-9]/g, (d) => "abcdefghij"[Number(d)]!);
 const base = `/srv/pctest-${suffix}`;
@@ -37,7 +37,7 @@ function policyAllows(user: string, sudoArgs: string[]): boolean {
   const cmd = dash >= 0 ? sudoArgs.slice(dash + 1) : sudoArgs;
   return run(["runuser", "-u", user, "--", BIN.sudo, "-n", ...opts, "-l", ...cmd]).status === 0;
 }
-const SUDO_REFUSAL = /a password is required|is not allowed|may not run|not allowed to execute|Sorry, user/;
+const SUDO_REFUSAL = /a password is required|is not allowed|may not run|not allowed to execute|Sorry, user|not permitted to use the -D option/;
 function expectRefused(user: string, sudoArgs: string[]): void {
   expect(policyAllows(user, sudoArgs), `policy must refuse ${user}: sudo ${sudoArgs.join(" ")}`).toBe(false);
   const r = sudoAs(user, sudoArgs);
@@ -59,7 +59,7 @@ beforeAll(() => {
   mkdirSync(chatsRoot, { recursive: true });
   chmodSync(base, 0o755);
   chmodSync(chatsRoot, 0o711);
-  writeFileSync(claudePath, '#!/bin/sh\necho "claude-as:$(id -un):$HOME"\n', { mode: 0o755 });
+  writeFileSync(claudePath, '#!/bin/sh\n[ "$1" = "--version" ] && { echo "2.1.197 (stand-in)"; exit 0; }\necho "claude-as:$(id -un):$HOME:$(pwd)"\n', { mode: 0o755 });
   writeFileSync(releasePath, '#!/bin/sh\necho "release:$*"\n', { mode: 0o755 });
   for (const p of [claudePath, releasePath]) chownSync(p, 0, 0);
 
@@ -120,15 +120,32 @@ describe("sudoers drop-in on a real machine", () => {
     expect(statSync(`${chatsRoot}/${chatA}`).mode & 0o7777).toBe(0o700);
   });
 
-  it("lets the runtime user run claude, pkill and tar as the chat user (sudo -n -H -u pc-<id>)", () => {
-    const turn = run(["runuser", "-u", runtimeUser, "--", ...runAsChatPrefix(chatA), claudePath]);
+  it("lets the runtime user run claude, pkill and tar as the chat user with the turn runner's exact argv", () => {
+    const asRuntime = (argv: string[], input?: string | Buffer) => run(["runuser", "-u", runtimeUser, "--", ...argv], { input });
+    const plain = asRuntime([...runAsChatPrefix(chatA), claudePath]);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout.trim()).toMatch(new RegExp(`^claude-as:${chatUser(chatA)}:${chatsRoot}/${chatA}:`));
+    // The turn starts in the chat's fixed workspace (sudo -D, allowed by CWD=* on claude only).
+    expect(run(["runuser", "-u", chatUser(chatA), "--", "mkdir", "-p", chatWorkspace(chatA, chatsRoot)]).status).toBe(0);
+    const turn = asRuntime(runTurnPrefix(chatA, claudePath, chatsRoot));
     expect(turn.status, turn.stderr).toBe(0);
-    expect(turn.stdout.trim()).toBe(`claude-as:${chatUser(chatA)}:${chatsRoot}/${chatA}`);
-    const reap = run(["runuser", "-u", runtimeUser, "--", ...runAsChatPrefix(chatA), BIN.pkill, "-u", chatUser(chatA), "-x", "no-such-process"]);
+    expect(turn.stdout.trim()).toBe(`claude-as:${chatUser(chatA)}:${chatsRoot}/${chatA}:${chatWorkspace(chatA, chatsRoot)}`);
+    const version = asRuntime(asChatArgv.claudeVersion(chatA, claudePath));
+    expect(version.stdout.trim()).toBe("2.1.197 (stand-in)");
+    const reap = asRuntime(asChatArgv.killAll(chatA));
     expect(reap.stderr).not.toMatch(SUDO_REFUSAL);
-    expect(reap.status).toBe(1); // pkill ran: "no process matched"
-    const archive = run(["runuser", "-u", runtimeUser, "--", ...runAsChatPrefix(chatA), BIN.tar, "-C", `${chatsRoot}/${chatA}`, "-cf", "/dev/null", "."]);
+    expect(reap.status).toBe(1); // pkill ran: no process of that user to kill
+    const tarball = runBytes(["tar", "--create", "--file", "-", "--directory", base, "bin"]);
+    const unpack = asRuntime(asChatArgv.unpackIntoHome(chatA, chatsRoot), tarball);
+    expect(unpack.status, unpack.stderr).toBe(0);
+    expect(existsSync(`${chatsRoot}/${chatA}/bin/claude`)).toBe(true);
+    expect(statSync(`${chatsRoot}/${chatA}/bin/claude`).uid).toBe(Number(run(["id", "-u", chatUser(chatA)]).stdout.trim()));
+    const archive = asRuntime(asChatArgv.archiveHome(chatA, chatsRoot));
     expect(archive.status, archive.stderr).toBe(0);
+  });
+
+  it("refuses sudo -D for anything but claude", () => {
+    expectRefused(runtimeUser, ["-H", "-u", chatUser(chatA), "-D", "/", "--", BIN.tar, "--create", "--file", "/dev/null", "."]);
   });
 
   it("keeps working under the runtime unit's capability bounding set (sudo, useradd, chmod, userdel)", () => {
@@ -140,7 +157,7 @@ describe("sudoers drop-in on a real machine", () => {
     expect(created.status, created.stderr).toBe(0);
     expect(asRuntime(["--", ...privilegedArgv.chmodHome(chatB, "0700", chatsRoot)]).status).toBe(0);
     const turn = asRuntime(["-H", "-u", chatUser(chatB), "--", claudePath]);
-    expect(turn.stdout.trim()).toBe(`claude-as:${chatUser(chatB)}:${chatsRoot}/${chatB}`);
+    expect(turn.stdout.trim()).toMatch(new RegExp(`^claude-as:${chatUser(chatB)}:${chatsRoot}/${chatB}:`));
     const removed = asRuntime(["--", ...privilegedArgv.deleteUser(chatB, true)]);
     expect(removed.status, removed.stderr).toBe(0);
     expect(userExists(chatUser(chatB))).toBe(false);

@@ -11,7 +11,7 @@ export interface RunResult {
 }
 
 /** Run argv without a shell; never throws on a non-zero exit. */
-export function run(argv: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
+export function run(argv: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error("run: empty argv");
   const r = spawnSync(cmd, args, { encoding: "utf8", input: options.input ?? "", env: options.env ?? process.env, cwd: options.cwd, timeout: 60_000 });
@@ -31,4 +31,12 @@ export function requireRoot(why: string): void {
   if (typeof process.getuid !== "function" || process.getuid() !== 0) {
     throw new Error(`this test must run as root: ${why}. Run it via \`sudo npm test\` or \`bash .ci/run\`.`);
   }
+}
+
+/** Run argv and return stdout as bytes (for archives). */
+export function runBytes(argv: string[]): Buffer {
+  const [cmd, ...args] = argv;
+  const r = spawnSync(cmd!, args, { timeout: 60_000 });
+  if (r.error || r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.error?.message ?? r.stderr.toString()}`);
+  return r.stdout;
 }
