@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_WORKSPACE_PROJECT } from "../../stacks/chat/stack-reference.js";
 
 const dir = resolve(import.meta.dirname, "../../.github/workflows");
 type Step = { uses?: string; run?: string; with?: Record<string, unknown>; name?: string };
@@ -50,7 +51,10 @@ describe("GitHub workflows", () => {
     for (const step of pulumiSteps(load(file)).filter((s) => s.with?.command)) {
       expect(step.with!["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
       expect(step.with!["stack-name"]).toBe("${{ vars.WORKSPACE_STACK }}");
-      expect(step.with!["work-dir"]).toBe("stacks/workspace");
+      expect(step.with!["work-dir"]).toBe(".");
+      // That directory holds the workspace project the chat stacks reference by name.
+      const project = parseYaml(readFileSync(join(dir, "../..", String(step.with!["work-dir"]), "Pulumi.yaml"), "utf8")) as { name: string };
+      expect(project.name).toBe(DEFAULT_WORKSPACE_PROJECT);
     }
   });
 
