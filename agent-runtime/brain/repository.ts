@@ -53,6 +53,8 @@ export interface BrainRepository {
   markPushed(workspaceId: string, pushed: Array<{ entryId: string; version: string }>): void;
   /** Applies pulled entries newest-wins and stores the cursor, in one transaction. */
   applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number): ApplyResult;
+  /** Marks every entry of the workspace pending and resets the cursor, in one transaction (server lost data). */
+  resetSync(workspaceId: string, cursorKey: string): void;
   /** The highest version stored, so a restarted clock never issues an older one. */
   maxVersion(): string | undefined;
   getMeta(key: string): string | undefined;

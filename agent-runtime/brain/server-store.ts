@@ -107,7 +107,9 @@ export class BrainServerStore {
       .prepare("SELECT * FROM brain_server_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?")
       .all(workspaceId, cursor, limit + 1) as Array<EntryRow & { seq: number }>;
     const page = rows.slice(0, limit);
+    const head = (this.db.prepare("SELECT last_seq FROM brain_server_state WHERE id = 1").get() as { last_seq: number }).last_seq;
     return {
+      head,
       entries: page.map(rowToEntry),
       cursor: page.length > 0 ? page[page.length - 1]!.seq : cursor,
       hasMore: rows.length > limit,

@@ -202,6 +202,13 @@ export class SqliteBrainRepository implements BrainRepository {
     return { applied, skipped };
   }
 
+  resetSync(workspaceId: string, cursorKey: string): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE brain_entries SET dirty = 1 WHERE workspace_id = ?").run(workspaceId);
+      this.setMeta(cursorKey, "0");
+    })();
+  }
+
   maxVersion(): string | undefined {
     const row = this.db.prepare("SELECT MAX(version) AS v FROM brain_entries").get() as { v: string | null };
     return row.v ?? undefined;

@@ -99,12 +99,23 @@ export class BrainSyncClient {
     return { pushed, ignored };
   }
 
-  async pull(): Promise<{ pulled: number; skipped: number; cursor: number }> {
+  async pull(): Promise<{ pulled: number; skipped: number; cursor: number; reset: boolean }> {
     let pulled = 0;
     let skipped = 0;
+    let reset = false;
     let cursor = Number(this.repo.getMeta(this.cursorKey) ?? "0");
     for (;;) {
       const page = await withRetry(() => this.transport.pull({ cursor }), this.retry, this.onRetry);
+      if (page.head < cursor) {
+        // Trigger: the server's sequence is behind what this client already pulled. Why: it
+        // was restored from an older backup or replaced, and a cursor past its head would
+        // never see new rows. Outcome: start over from 0 and re-push every local entry.
+        if (reset) throw new SyncError("server", `Brain server sequence went backwards twice (head ${page.head}, cursor ${cursor}).`);
+        this.repo.resetSync(this.workspaceId, this.cursorKey);
+        cursor = 0;
+        reset = true;
+        continue;
+      }
       if (page.cursor < cursor) throw new SyncError("server", `Brain server moved the pull cursor backwards (${cursor} → ${page.cursor}).`);
       // Every version seen moves the clock forward, so an edit made after this pull wins over it.
       for (const e of page.entries) this.clock.observe(e.version);
@@ -114,14 +125,20 @@ export class BrainSyncClient {
       cursor = page.cursor;
       if (!page.hasMore) break;
     }
-    return { pulled, skipped, cursor };
+    return { pulled, skipped, cursor, reset };
   }
 
   /** Push then pull (or one of them). Records the outcome for `status`, then rethrows any failure. */
   async sync(direction: "both" | "push" | "pull" = "both"): Promise<SyncReport> {
     try {
       const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push();
-      const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor } : await this.pull();
+      const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor, reset: false } : await this.pull();
+      // After a server reset, give it back everything this replica holds.
+      if (q.reset && direction === "both") {
+        const again = await this.push();
+        p.pushed += again.pushed;
+        p.ignored += again.ignored;
+      }
       this.repo.setMeta(`last_sync_at:${this.workspaceId}`, String(this.now()));
       this.repo.setMeta(`last_error:${this.workspaceId}`, "");
       return { pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId) };

@@ -42,6 +42,12 @@ export const pullResponseSchema = z.object({
   /** Sequence of the last entry in this page (or the request's cursor when empty). */
   cursor: z.number().int().nonnegative(),
   hasMore: z.boolean(),
+  /**
+   * The server's highest sequence. A client whose cursor is above it is talking to a
+   * server that lost data (restored from an older backup, or replaced): it starts over
+   * and pushes everything it has, so the server is rebuilt from its clients.
+   */
+  head: z.number().int().nonnegative(),
 });
 export type PullResponse = z.infer<typeof pullResponseSchema>;
 
