@@ -58,6 +58,10 @@ describe("GitHub workflows", () => {
     }
   });
 
+  it.each(files)("%s never splices expressions into run scripts (script injection)", (file) => {
+    for (const step of allSteps(load(file))) if (step.run) expect(step.run, `${file}: ${step.run}`).not.toContain("${{");
+  });
+
   it.each(files)("%s checks out without persisting credentials and installs with npm ci", (file) => {
     for (const job of Object.values(load(file).jobs)) {
       const checkout = job.steps.find((s) => s.uses?.startsWith("actions/checkout@"));
@@ -116,6 +120,14 @@ describe("manual destroy", () => {
     expect(wf.jobs["destroy-chats"]!.steps.some((s) => s.run === "npx tsx scripts/chat.ts destroy --all")).toBe(true);
     const destroy = pulumiSteps(wf).find((s) => s.with?.command === "destroy");
     expect(destroy).toBeDefined();
+    // Delete protection is lifted only on request, before the destroy, with the stack name from env.
+    const ws = wf.jobs["destroy-workspace"]!.steps;
+    const lift = ws.findIndex((s) => s.run?.includes("picortex:protection false"));
+    expect(lift).toBeGreaterThan(-1);
+    expect((ws[lift] as Step & { if?: string }).if).toBe("inputs.lift-protection");
+    expect(ws[lift]!.run).toContain('--stack "$STACK"');
+    expect(ws[lift]!.run).not.toContain("${{");
+    expect(lift).toBeLessThan(ws.findIndex((s) => s.with?.command === "destroy"));
     // The chats job installs the CLI only (no command) for scripts/chat.ts.
     expect(pulumiSteps({ ...wf, jobs: { c: wf.jobs["destroy-chats"]! } }).every((s) => !s.with?.command)).toBe(true);
   });
