@@ -2,3 +2,5 @@
 export { WorkspaceHost, hostRotationKey, type WorkspaceHostArgs, type WorkspaceHostTemplateVars } from "./workspace-host.js";
 export { TailnetAccess, type TailnetAccessArgs } from "./tailnet-access.js";
 export { buildLabels, InvalidLabelError, MANAGED_BY_LABEL } from "./labels.js";
+export { RuntimeDeployment, readReleaseManifest, type RuntimeDeploymentArgs, type RuntimeConnectionArgs, type RuntimeSettingsArgs, type ReleaseRef } from "./runtime-deployment.js";
+export { ChatWorkspace, type ChatWorkspaceArgs } from "./chat-workspace.js";
