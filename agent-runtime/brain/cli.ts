@@ -283,7 +283,7 @@ export function registerBrainCommands(program: Command): void {
           agent: c.agent,
           nodeId: b.nodeId,
           serverUrl: c.serverUrl ?? null,
-          entries: (b.repo.db.prepare("SELECT COUNT(*) AS n FROM brain_entries WHERE workspace_id = ? AND status != 'deleted'").get(c.workspaceId) as { n: number }).n,
+          entries: b.repo.countEntries(c.workspaceId),
           ...statusOf(b, c),
         };
         out(o.json ? JSON.stringify(s) : formatStatus(s));

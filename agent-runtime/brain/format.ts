@@ -21,10 +21,12 @@ function wrap(text: string, indent: string, width = 96): string {
 
 /** One entry for recall: the conclusion first, because that is what a planner needs. */
 export function formatHit(e: BrainEntry): string {
-  const head = `• ${e.conclusion ? e.conclusion : e.title}`;
-  const meta = `  ${e.title}  [${e.kind}${e.status === "superseded" ? `, superseded by ${e.supersededBy}` : ""}] ${e.agent} · ${date(e.updatedAt)} · ${e.entryId}`;
+  const headline = wrap(e.conclusion || e.title, "  ").replace(/^ {2}/, "• ");
+  const superseded = e.status === "superseded" ? `, superseded by ${e.supersededBy}` : "";
+  const meta = `  ${e.title}  [${e.kind}${superseded}] ${e.agent} · ${date(e.updatedAt)} · ${e.entryId}`;
+  const summary = e.summary ? wrap(e.summary, "    ") : "";
   const tags = e.tags.length ? `  tags: ${e.tags.join(", ")}` : "";
-  return [wrap(head.slice(2), "  ").replace(/^ {2}/, "• "), meta, e.summary ? wrap(e.summary, "    ") : "", tags].filter(Boolean).join("\n");
+  return [headline, meta, summary, tags].filter(Boolean).join("\n");
 }
 
 export function formatRecall(query: string, result: RecallResult, scope: string): string {

@@ -49,6 +49,8 @@ export interface BrainRepository {
   /** Entries written locally and not yet accepted by the server, oldest version first. */
   pendingPush(workspaceId: string, limit: number): BrainEntry[];
   pendingCount(workspaceId: string): number;
+  /** Live (not deleted) entries in the workspace, superseded included. */
+  countEntries(workspaceId: string): number;
   /** Clears the pending flag for entries whose version is still the one pushed. */
   markPushed(workspaceId: string, pushed: Array<{ entryId: string; version: string }>): void;
   /** Applies pulled entries newest-wins and stores the cursor, in one transaction. */

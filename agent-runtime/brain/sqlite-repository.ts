@@ -157,6 +157,10 @@ export class SqliteBrainRepository implements BrainRepository {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM brain_entries WHERE workspace_id = ? AND dirty = 1").get(workspaceId) as { n: number }).n;
   }
 
+  countEntries(workspaceId: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM brain_entries WHERE workspace_id = ? AND status != 'deleted'").get(workspaceId) as { n: number }).n;
+  }
+
   markPushed(workspaceId: string, pushed: Array<{ entryId: string; version: string }>): void {
     // Exact id and exact version: a local edit made while the push was in flight stays pending.
     const stmt = this.db.prepare("UPDATE brain_entries SET dirty = 0 WHERE workspace_id = ? AND entry_id = ? AND version = ?");
