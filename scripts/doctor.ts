@@ -358,11 +358,16 @@ export function checkSudo(o: DoctorOptions): CheckResult[] {
 export function checkTools(o: DoctorOptions): CheckResult[] {
   const node = sh(["node", "--version"]);
   const major = Number(/^v(\d+)/.exec(node.stdout.trim())?.[1] ?? 0);
-  const claude = sh([o.claudePath, "--version"], 60_000);
+  // Generous: the CLI is a 240 MB binary, and a TCG-emulated test VM starts it slowly.
+  const claude = sh([o.claudePath, "--version"], 300_000);
   const tmux = sh(["tmux", "-V"]);
   return [
     { name: "node >= 20", ok: node.status === 0 && major >= 20, detail: node.stdout.trim() || node.stderr.trim(), hint: "production installs Node.js LTS from NodeSource in cloud-init" },
-    { name: `claude at ${o.claudePath}`, ok: claude.status === 0, detail: (claude.stdout || claude.stderr).trim().split("\n")[0] ?? "" },
+    {
+      name: `claude at ${o.claudePath}`,
+      ok: claude.status === 0,
+      detail: claude.status === null ? `did not finish: ${claude.stderr.trim() || "timed out"}` : ((claude.stdout || claude.stderr).trim().split("\n")[0] ?? ""),
+    },
     { name: "tmux", ok: tmux.status === 0, detail: tmux.stdout.trim() || tmux.stderr.trim() },
   ];
 }

@@ -23,6 +23,8 @@ import { progress } from "./harness/log.js";
 import { readSse } from "./harness/sse.js";
 import type { MachineMode } from "./harness/machine.js";
 import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +32,9 @@ const mode = (process.env.PICORTEX_E2E_MODE ?? "nspawn") as MachineMode;
 if (mode !== "nspawn" && mode !== "qemu") throw new Error(`PICORTEX_E2E_MODE must be nspawn or qemu, not ${mode}`);
 const repoRoot = join(fileURLToPath(import.meta.url), "..", "..", "..");
 const RUNTIME_PORT = 7420;
+const CHROMIUM = "/usr/bin/chromium";
+/** Per-step budget: seconds in nspawn, minutes under TCG-emulated qemu. */
+const STEP_MS = mode === "qemu" ? 1_200_000 : 180_000;
 
 describe(`workspace host end to end (${mode})`, () => {
   let host: BootedHost;
@@ -71,21 +76,31 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(names.filter((n) => n.startsWith("sudo refuses")).length).toBeGreaterThanOrEqual(20);
     expect(names).toContain("cloud-init errors");
     expect(names).toContain("no failed units");
-  });
+  }, STEP_MS);
 
   it("refuses an escalation for real, not only in `sudo -l`", async () => {
     const r = await host.session.exec(["sudo", "-n", "-u", "root", "/usr/bin/id"]);
     expect(r.code).not.toBe(0);
     const key = await host.session.exec(["cat", "/etc/picortex/credentials/anthropic-api-key"]);
     expect(key.code).not.toBe(0);
-  });
+  }, STEP_MS);
 
   it("deploys the runtime release with the RuntimeDeployment commands", async () => {
     const release = await host.timings.time("bundle release", () =>
       buildRelease({ repoRoot, outDir: join(host.workDir, "release"), progress: (l) => progress("bundle", l) }),
     );
+    // The operator's view of the runtime: an ssh port forward to its loopback port (the
+    // tailnet address does not exist offline). The browser's origin is the forward's,
+    // so it goes in the runtime's allowed origins like any reverse-proxy origin would.
+    const fwd = await host.session.forward("127.0.0.1", RUNTIME_PORT);
+    closeForward = fwd.close;
+    runtimeUrl = `http://127.0.0.1:${fwd.port}`;
     const base = JSON.parse(rendered.files.find((f) => f.path === "/etc/picortex/runtime.json")!.content) as Record<string, unknown>;
-    const runtimeConfig = { ...base, turns: { ...(base.turns as object), upstreamBaseUrl: `http://${host.machine.network.hostAddressForGuest}:${api.port}` } };
+    const runtimeConfig = {
+      ...base,
+      server: { ...(base.server as object), allowedOrigins: [runtimeUrl] },
+      turns: { ...(base.turns as object), upstreamBaseUrl: `http://${host.machine.network.hostAddressForGuest}:${api.port}` },
+    };
     await host.timings.time("deploy (upload, install, activate)", () =>
       deployRelease({
         session: host.session,
@@ -99,17 +114,14 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(JSON.stringify(status)).toContain(release.hash);
     const doctor = await runDoctorRemote(host.session, host.workDir, ["--admin-user", host.adminUser, "--runtime", "--port", String(RUNTIME_PORT)]);
     expect(doctor.failed, describeFailures(doctor.failed)).toEqual([]);
-  });
+  }, STEP_MS);
 
   it("answers the health endpoint through an ssh port forward", async () => {
-    const fwd = await host.session.forward("127.0.0.1", RUNTIME_PORT);
-    closeForward = fwd.close;
-    runtimeUrl = `http://127.0.0.1:${fwd.port}`;
     const res = await fetch(`${runtimeUrl}/healthz`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { ok: boolean; modules: string[] };
     expect(body.ok).toBe(true);
-  });
+  }, STEP_MS);
 
   const CHAT = "e2e-first";
   const auth = () => ({ authorization: `Bearer ${apiToken}` });
@@ -132,7 +144,7 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(home.trim()).toBe(`pc-${CHAT} 700`);
     // The admin (and anyone but the chat user) cannot look inside.
     expect((await host.session.exec(["ls", `/srv/picortex/chats/${CHAT}`])).code).not.toBe(0);
-  });
+  }, STEP_MS);
 
   it("answers a turn with the real Claude CLI, as the chat user, against the fake API on the test machine", async () => {
     const text = `hello from the e2e test ${randomBytes(4).toString("hex")}`;
@@ -158,7 +170,7 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(request!.headers["x-api-key"]).toBe(anthropicKey);
     // Claude ran in the chat's workspace under its home (its system prompt names the cwd).
     expect(JSON.stringify(request!.body)).toContain(`/srv/picortex/chats/${CHAT}`);
-  });
+  }, STEP_MS);
 
   it("deletes the chat: Linux user gone, workspace archived", async () => {
     const res = await fetch(`${runtimeUrl}/v1/chats/${CHAT}`, { method: "DELETE", headers: auth() });
@@ -176,7 +188,79 @@ describe(`workspace host end to end (${mode})`, () => {
     } else {
       host.timings.note(`archive ${body.archivePath} reported by the runtime; its contents are not inspected in ${mode} mode`);
     }
-  });
+  }, STEP_MS);
+
+  it("shows the host's tmux session in the portal page in headless Chromium, through the port forward", async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Debian chromium is required at ${CHROMIUM}: apt-get install chromium`);
+    const tokenFile = host.machine.guestPath("/var/lib/picortex/portal-token");
+    if (!tokenFile) throw new Error(`${mode} mode has no way to read the portal token (root-only on the host); see docs/e2e.md`);
+    const portalToken = readFileSync(tokenFile, "utf8").trim();
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const urls: string[] = [];
+      page.on("request", (r) => urls.push(r.url()));
+      const problems: string[] = [];
+      page.on("console", (m) => problems.push(`${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => problems.push(String(e)));
+      await page.goto(`${runtimeUrl}/portal/#token=${portalToken}`);
+      await page.waitForSelector('body[data-state="connected"]', { timeout: 60_000 }).catch(async (err: Error) => {
+        const state = await page.evaluate(() => document.body.dataset.state);
+        const journal = host.machine.console
+          ? await host.machine.console(["journalctl", "-u", "picortex-runtime.service", "--no-pager", "-n", "40"]).catch((e: Error) => e.message)
+          : "";
+        throw new Error(`${err.message}\npage state: ${state}\npage console: ${problems.join("\n")}\nruntime journal:\n${journal}`);
+      });
+      // Whatever the session's command printed is on screen: the page is attached to tmux.
+      await page.waitForFunction(
+        () => ((window as unknown as { picortexPortal?: { text(): string } }).picortexPortal?.text() ?? "").trim().length > 0,
+        undefined,
+        { timeout: 60_000, polling: 200 },
+      );
+      const status = await page.evaluate(async () => (await fetch("/portal/api/status")).json());
+      expect(status).toMatchObject({ sessionExists: true });
+      expect((status as { tmuxClients: number }).tmuxClients).toBeGreaterThanOrEqual(1);
+      expect(urls.some((u) => u.includes(portalToken)), "the token must never be in a request URL").toBe(false);
+    } finally {
+      await browser.close();
+    }
+  }, STEP_MS);
+
+  it("records a brain entry on the test machine, pushes it, and pulls it from the host's sync server into a fresh replica", async () => {
+    const consoleExec = host.machine.console;
+    if (!consoleExec) throw new Error(`${mode} mode has no root console to issue a brain token with; see docs/e2e.md`);
+    const cli = (home: string, extra: Record<string, string> = {}) => (args: string[]) =>
+      run([join(repoRoot, "node_modules/.bin/tsx"), join(repoRoot, "agent-runtime/cli/picortex.ts"), "brain", ...args], {
+        cwd: home,
+        env: { PATH: process.env.PATH, HOME: home, PICORTEX_BRAIN_DB: join(home, "brain.sqlite"), ...extra },
+      });
+    const homeA = mkdtempSync(join(host.workDir, "brain-a-"));
+    const homeB = mkdtempSync(join(host.workDir, "brain-b-"));
+    const conclusion = `booted hosts prove the workspace ${randomBytes(4).toString("hex")}`;
+    const recorded = JSON.parse(await cli(homeA)(["record", "--title", "e2e brain entry", "--conclusion", conclusion, "--json"])) as {
+      entry: { id: string; workspaceId: string };
+    };
+    // Issuing a sync token writes the runtime's database: root (or the runtime user) on the host.
+    const issued = JSON.parse(
+      await consoleExec([
+        "runuser", "-u", "picortex", "--",
+        "/usr/bin/node", "/opt/picortex/current/picortex.mjs", "brain", "token", "create",
+        "--config", "/etc/picortex/runtime.json", "--workspace", recorded.entry.workspaceId, "--label", "e2e", "--json",
+      ]),
+    ) as { token: string };
+    const sync = { PICORTEX_BRAIN_URL: runtimeUrl, PICORTEX_BRAIN_TOKEN: issued.token };
+    const pushed = JSON.parse(await cli(homeA, sync)(["sync", "--push", "--json"])) as { ok: boolean };
+    expect(pushed.ok, JSON.stringify(pushed)).toBe(true);
+    const pulled = JSON.parse(await cli(homeB, sync)(["sync", "--pull", "--json"])) as { ok: boolean };
+    expect(pulled.ok, JSON.stringify(pulled)).toBe(true);
+    const shown = JSON.parse(await cli(homeB)(["show", recorded.entry.id, "--json"])) as { entry: { id: string; conclusion: string } };
+    expect(shown.entry.id).toBe(recorded.entry.id);
+    expect(shown.entry.conclusion).toBe(conclusion);
+  }, STEP_MS);
 
   it("tears down: runtime stopped, machine powered off, nothing left behind", async () => {
     await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "uninstall"]);
@@ -188,5 +272,5 @@ describe(`workspace host end to end (${mode})`, () => {
     const left = await host.teardown();
     expect(left).toEqual([]);
     process.stderr.write(host.timings.report(`e2e timings (${mode})`) + "\n");
-  });
+  }, STEP_MS);
 });

@@ -41,6 +41,13 @@ export interface Machine {
    * allows it (nspawn boots a directory; qemu's disk is opaque): undefined otherwise.
    */
   guestPath(path: string): string | undefined;
+  /**
+   * Root on the guest without ssh: the stand-in for the break-glass access an operator
+   * has on a real server (Hetzner console, Tailscale SSH). Used only for what the admin
+   * account deliberately cannot do (issuing a brain token in the runtime's database).
+   * undefined in modes that have no such channel.
+   */
+  readonly console?: (argv: readonly string[]) => Promise<string>;
   /** The guest console so far (for failure messages). */
   consoleTail(lines?: number): string;
 }

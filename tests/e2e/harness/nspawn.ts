@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { progress } from "./log.js";
 import { run } from "./run.js";
@@ -124,6 +124,29 @@ export class NspawnMachine implements Machine {
       // gone with the namespace, as it should be
     }
     return found;
+  }
+
+  /** Runs argv as root inside the container's namespaces (nsenter into its PID 1). */
+  readonly console = async (argv: readonly string[]): Promise<string> => {
+    const leader = this.leaderPid();
+    return run(["nsenter", `--target=${leader}`, "--mount", "--uts", "--ipc", "--net", "--pid", "--", "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", ...argv]);
+  };
+
+  /** The container's PID 1: the child of systemd-nspawn whose command is systemd. */
+  private leaderPid(): number {
+    const nspawn = this.child?.pid;
+    if (!nspawn) throw new Error("container is not running");
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === nspawn) return Number(pid);
+      } catch {
+        // exited while we looked
+      }
+    }
+    throw new Error(`no container leader under systemd-nspawn pid ${nspawn}`);
   }
 
   guestPath(path: string): string | undefined {
