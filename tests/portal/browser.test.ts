@@ -135,3 +135,26 @@ describe("portal in a real Chromium", () => {
     await context.close();
   });
 });
+
+describe("portal page reconnects by itself", () => {
+  it("comes back after the server drops it mid-output, without a protocol error", async () => {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    const { page, w } = await open(context, p.token);
+    await waitForText(page, PROMPT);
+    await page.click("#terminal");
+    await page.keyboard.type("seq 1 200000 | tail -c 0; seq 1 30000");
+    await page.keyboard.press("Enter");
+    // Drop every tmux client of the session while output is flowing (like a network cut):
+    // the page must reconnect on its own, and acks for the old connection must not leak
+    // into the new one (the server would close it with a protocol error).
+    await p.tmux(["detach-client", "-s", "=pcx-test"]);
+    await page.waitForFunction(() => document.body.dataset.state !== "connected", undefined, { timeout: 30_000 });
+    await page.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
+    await page.keyboard.type("echo back-$((5*9))");
+    await page.keyboard.press("Enter");
+    await waitForText(page, "back-45");
+    expect(p.logs.join("\n")).not.toMatch(/bad message/);
+    expect(w.problems).toEqual([]);
+    await context.close();
+  });
+});

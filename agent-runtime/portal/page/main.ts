@@ -134,6 +134,8 @@ let reconnectTimer: number | undefined;
 let lastPong = Date.now();
 let unacked = 0;
 let ackTimer: number | undefined;
+/** Bumped for every new socket, so stale write callbacks from a previous one are ignored. */
+let generation = 0;
 
 function send(data: Uint8Array): void {
   if (ws?.readyState === WebSocket.OPEN) ws.send(data);
@@ -180,6 +182,8 @@ function connect(): void {
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(url);
   ws = socket;
+  generation++;
+  unacked = 0;
   socket.binaryType = "arraybuffer";
   socket.onopen = () => {
     lastPong = Date.now();
@@ -190,9 +194,15 @@ function connect(): void {
     const payload = msg.subarray(1);
     lastPong = Date.now();
     switch (msg[0]) {
-      case ServerType.OUTPUT:
-        feed.output(payload, () => processed(payload.length));
+      case ServerType.OUTPUT: {
+        const gen = generation;
+        // Acks belong to the connection that sent the bytes; a callback that fires after a
+        // reconnect must not ack the new connection (the server would reject the count).
+        feed.output(payload, () => {
+          if (gen === generation) processed(payload.length);
+        });
         break;
+      }
       case ServerType.READY: {
         const info = JSON.parse(decodeText(payload)) as ReadyInfo;
         readOnly = info.readOnly;
