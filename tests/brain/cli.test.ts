@@ -58,7 +58,8 @@ async function freePortThatIsClosed(): Promise<number> {
   return port;
 }
 
-describe("picortex brain CLI", () => {
+// Each test spawns the CLI 5-20 times (~0.6 s each, more on a loaded machine): a generous budget, not a speed claim.
+describe("picortex brain CLI", { timeout: 240_000 }, () => {
   const tmp = tempDir("picortex-brain-cli-");
   const env = (name: string, extra: Record<string, string> = {}) => ({
     HOME: tmp.dir,
