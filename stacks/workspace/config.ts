@@ -144,6 +144,17 @@ export const CONFIG_KEYS = {
     kind: "object",
     description: "Replace the server when the rendered cloud-config changes. Default false: template edits never silently rebuild a host (its chats live on it).",
   },
+  releaseManifest: {
+    schema: z.string().default(""),
+    kind: "string",
+    description:
+      "Release manifest from the bundler (e.g. dist/release/latest.json). When set, `pulumi up` also deploys the runtime over SSH (RuntimeDeployment) and needs the secret picortex:adminPrivateKey. Empty = host only.",
+  },
+  deployVia: {
+    schema: z.enum(["tailnet", "public-ip"], { error: 'must be "tailnet" (default) or "public-ip"' }).default("tailnet"),
+    kind: "string",
+    description: "How the deploy reaches SSH: the tailnet host name (this machine must be on the tailnet), or the public IPv4 (needs sshAllowlist).",
+  },
   labels: {
     schema: z
       .record(z.string(), z.string())
@@ -169,6 +180,13 @@ export const workspaceConfigSchema = z
   .object(shape)
   .strict()
   .superRefine((c, ctx) => {
+    if (c.deployVia === "public-ip" && c.releaseManifest !== "" && c.sshAllowlist.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["deployVia"],
+        message: "deploying over the public IP needs public SSH: add your address to picortex:sshAllowlist (e.g. [203.0.113.7/32]), or deploy over the tailnet",
+      });
+    }
     const open = c.sshAllowlist.filter(isWholeInternet);
     if (open.length > 0 && !c.allowSshFromAnywhere) {
       ctx.addIssue({
@@ -203,6 +221,16 @@ export function parseWorkspaceConfig(raw: Record<string, unknown>): WorkspaceCon
   return parsed.data;
 }
 
+/**
+ * Secret settings, read with `getSecret` (they stay Pulumi secrets end to end) and
+ * set with `pulumi config set --secret picortex:<key> …`.
+ */
+export const SECRET_KEYS = {
+  adminPrivateKey: "OpenSSH private key of the admin (the pair of sshPublicKey); required when releaseManifest is set. Set with: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
+  anthropicApiKey: "Anthropic API key installed as /etc/picortex/credentials/anthropic-api-key (root 0600, LoadCredential) by the deploy; optional.",
+  apiToken: "Runtime API bearer token (16-256 of A-Z a-z 0-9 _ -) the chat stacks use; optional (the runtime generates one if unset).",
+} as const;
+
 /** The subset of pulumi.Config the reader needs (lets tests and `npm run render` supply values). */
 export interface ConfigSource {
   get(key: string): string | undefined;
@@ -235,5 +263,6 @@ export function configReferenceMarkdown(): string {
   const rows = (Object.entries(CONFIG_KEYS) as Array<[string, KeySpec]>).map(
     ([key, spec]) => `| \`picortex:${key}\` | ${spec.kind === "string" ? "string" : "YAML value"} | ${describeDefault(spec)} | ${spec.description.replace(/\|/g, "\\|")} |`,
   );
-  return ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |", ...rows, ""].join("\n");
+  const secrets = Object.entries(SECRET_KEYS).map(([key, description]) => `| \`picortex:${key}\` | secret | (unset) | ${description} |`);
+  return ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |", ...rows, ...secrets, ""].join("\n");
 }

@@ -6,7 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { readWorkspaceConfig } from "./config.js";
 import { workspaceProgram } from "./program.js";
 
-const { outputs } = workspaceProgram(readWorkspaceConfig(new pulumi.Config("picortex")));
+const config = new pulumi.Config("picortex");
+const { outputs } = workspaceProgram(readWorkspaceConfig(config), {
+  adminPrivateKey: config.getSecret("adminPrivateKey"),
+  anthropicApiKey: config.getSecret("anthropicApiKey"),
+  apiToken: config.getSecret("apiToken"),
+});
 
 export const serverId = outputs.serverId;
 export const ipv4Address = outputs.ipv4Address;
@@ -15,3 +20,4 @@ export const tailnetHostname = outputs.tailnetHostname;
 export const adminUser = outputs.adminUser;
 export const runtimeUrl = outputs.runtimeUrl;
 export const firewallRules = outputs.firewallRules;
+export const releaseHash = outputs.releaseHash;

@@ -5,7 +5,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
-import type { WorkspaceConfig } from "./config.js";
+import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
+import { WorkspaceConfigError, type WorkspaceConfig } from "./config.js";
+
+/** Secret settings (pulumi.Config#getSecret), only needed when the stack deploys the runtime. */
+export interface WorkspaceSecrets {
+  adminPrivateKey?: pulumi.Output<string>;
+  anthropicApiKey?: pulumi.Output<string>;
+  apiToken?: pulumi.Output<string>;
+}
 
 export interface WorkspaceOutputs {
   serverId: pulumi.Output<string>;
@@ -15,9 +23,22 @@ export interface WorkspaceOutputs {
   adminUser: string;
   runtimeUrl: string;
   firewallRules: WorkspaceHost["firewallRules"];
+  /** The deployed release's hash, or "" when the stack manages the host only. */
+  releaseHash: pulumi.Output<string>;
 }
 
-export function workspaceProgram(config: WorkspaceConfig): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess } {
+export function workspaceProgram(
+  config: WorkspaceConfig,
+  secrets: WorkspaceSecrets = {},
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment } {
+  // Validate the deploy inputs before creating anything.
+  const release = config.releaseManifest ? readReleaseManifest(config.releaseManifest) : undefined;
+  if (release && !secrets.adminPrivateKey) {
+    throw new WorkspaceConfigError([
+      "picortex:adminPrivateKey is required when picortex:releaseManifest is set: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
+    ]);
+  }
+
   const template: WorkspaceHostTemplateVars = {
     hostname: config.hostname,
     adminUser: config.adminUser,
@@ -48,9 +69,30 @@ export function workspaceProgram(config: WorkspaceConfig): { outputs: WorkspaceO
   });
   for (const warning of host.warnings) pulumi.log.warn(warning, host);
 
+  // The runtime, through the host's one privileged entry point (picortex-release).
+  const runtime = release
+    ? new RuntimeDeployment(
+        "runtime",
+        {
+          connection: {
+            host: config.deployVia === "tailnet" ? host.hostname : host.ipv4Address,
+            adminUser: host.adminUser,
+            privateKey: secrets.adminPrivateKey!,
+          },
+          release,
+          settings:
+            secrets.anthropicApiKey || secrets.apiToken
+              ? { anthropicApiKey: secrets.anthropicApiKey, apiToken: secrets.apiToken }
+              : undefined,
+        },
+        { dependsOn: [host] },
+      )
+    : undefined;
+
   return {
     host,
     tailnet,
+    runtime,
     outputs: {
       serverId: host.serverId,
       ipv4Address: host.ipv4Address,
@@ -59,6 +101,7 @@ export function workspaceProgram(config: WorkspaceConfig): { outputs: WorkspaceO
       adminUser: host.adminUser,
       runtimeUrl: host.runtimeUrl,
       firewallRules: host.firewallRules,
+      releaseHash: runtime ? runtime.releaseHash : pulumi.output(""),
     },
   };
 }

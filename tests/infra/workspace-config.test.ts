@@ -46,6 +46,8 @@ describe("workspace stack config", () => {
       allowSshFromAnywhere: false,
       protection: true,
       applyTemplateChanges: false,
+      releaseManifest: "",
+      deployVia: "tailnet",
       labels: {},
     });
     expect(parseWorkspaceConfig({ ...base, image: "debian-12" }).image).toBe("debian-12");
@@ -91,6 +93,11 @@ describe("workspace stack config", () => {
     expect(errorOf({ ...base, adminUser: "pc-admin" })).toContain("reserved for chat users");
     expect(errorOf({ ...base, labels: { "hetzner.cloud/x": "y" } })).toContain("reserved");
     expect(errorOf({ ...base, labels: { ok: "-bad-" } })).toContain("invalid value");
+  });
+
+  it("needs public SSH to deploy over the public IP", () => {
+    expect(errorOf({ ...base, releaseManifest: "dist/release/latest.json", deployVia: "public-ip" })).toContain("picortex:sshAllowlist");
+    expect(parseWorkspaceConfig({ ...base, releaseManifest: "x.json", deployVia: "public-ip", sshAllowlist: ["203.0.113.7/32"] }).deployVia).toBe("public-ip");
   });
 
   it("lists every problem at once", () => {
