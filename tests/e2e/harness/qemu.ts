@@ -66,6 +66,56 @@ async function qmp(socketPath: string, command: string): Promise<void> {
   });
 }
 
+/**
+ * One qemu-guest-agent request. The agent speaks line-delimited JSON on the chardev
+ * socket; `guest-sync` first flushes anything a previous client left half-read.
+ */
+async function guestAgent(socketPath: string, request: { execute: string; arguments?: unknown }): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(socketPath);
+    const syncId = Math.floor(Math.random() * 1e9);
+    let buf = "";
+    let synced = false;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`qemu-guest-agent did not answer ${request.execute} (is the agent running in the guest?)`));
+    }, 60_000);
+    sock.setEncoding("utf8");
+    sock.on("connect", () => sock.write(JSON.stringify({ execute: "guest-sync", arguments: { id: syncId } }) + "\n"));
+    sock.on("data", (d: string) => {
+      buf += d;
+      let idx: number;
+      while ((idx = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, idx).replace(/^\xff/, "").trim();
+        buf = buf.slice(idx + 1);
+        if (!line) continue;
+        let msg: { return?: unknown; error?: { desc: string } };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          continue;
+        }
+        if (!synced) {
+          if (msg.return === syncId) {
+            synced = true;
+            sock.write(JSON.stringify(request) + "\n");
+          }
+          continue;
+        }
+        clearTimeout(timer);
+        sock.end();
+        if (msg.error) reject(new Error(`qemu-guest-agent ${request.execute}: ${msg.error.desc}`));
+        else resolve(msg.return);
+        return;
+      }
+    });
+    sock.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
 export class QemuMachine implements Machine {
   readonly mode = "qemu" as const;
   readonly network: MachineNetwork = {
@@ -81,11 +131,37 @@ export class QemuMachine implements Machine {
   private workDir = "";
   private consolePath = "";
   private qmpPath = "";
+  private qgaPath = "";
+
+  /** Runs argv as root in the guest through qemu-guest-agent's guest-exec. */
+  readonly console = async (argv: readonly string[]): Promise<string> => {
+    const [path, ...arg] = argv;
+    if (!path) throw new Error("console: empty argv");
+    const started = (await guestAgent(this.qgaPath, { execute: "guest-exec", arguments: { path, arg, "capture-output": true } })) as { pid: number };
+    const until = Date.now() + 600_000;
+    for (;;) {
+      const st = (await guestAgent(this.qgaPath, { execute: "guest-exec-status", arguments: { pid: started.pid } })) as {
+        exited: boolean;
+        exitcode?: number;
+        "out-data"?: string;
+        "err-data"?: string;
+      };
+      if (st.exited) {
+        const out = Buffer.from(st["out-data"] ?? "", "base64").toString();
+        const err = Buffer.from(st["err-data"] ?? "", "base64").toString();
+        if (st.exitcode !== 0) throw new Error(`guest command failed (exit ${st.exitcode}): ${argv.join(" ")}\n${err}`);
+        return out;
+      }
+      if (Date.now() > until) throw new Error(`guest command did not finish: ${argv.join(" ")}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
 
   async boot(spec: BootSpec): Promise<void> {
     this.workDir = spec.workDir;
     this.consolePath = join(spec.workDir, "console.log");
     this.qmpPath = join(spec.workDir, "qmp.sock");
+    this.qgaPath = join(spec.workDir, "qga.sock");
     // A real host downloads these; here they are copied into the tree before the disk is made.
     for (const p of spec.provisions) {
       const target = join(spec.rootDir, p.target);
@@ -127,6 +203,9 @@ export class QemuMachine implements Machine {
       "-serial", `file:${this.consolePath}`,
       "-display", "none",
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`,
+      "-chardev", `socket,path=${this.qgaPath},server=on,wait=off,id=qga0`,
+      "-device", "virtio-serial",
+      "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
     ];
     progress("qemu", `qemu-system-x86_64 (${accel.name}) ssh on 127.0.0.1:${this.sshPort}`);
     const log = openSync(join(spec.workDir, "qemu.log"), "w");

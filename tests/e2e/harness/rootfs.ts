@@ -36,6 +36,9 @@ const BASE_PACKAGES = [
   "tmux",
   "ca-certificates",
   "python3",
+  // qemu mode's root console (guest-exec over virtio-serial), the VM's stand-in for the
+  // Hetzner console; it only starts when the VM has the agent's port, so nspawn never runs it.
+  "qemu-guest-agent",
 ];
 
 /**
