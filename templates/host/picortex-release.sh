@@ -93,6 +93,13 @@ mkdir -p "$(dirname "$LOCK_FILE")" "$RELEASES"
 exec 9>"$LOCK_FILE"
 flock -w 600 9 || die "another picortex-release is still running (lock $LOCK_FILE)"
 
+# Trigger: leftovers of a run that was killed (kill -9, power loss) mid-way.
+# Why: we hold the lock, so no other run can own them; the live state (current,
+# previous, releases/<hash>) only ever changes by rename, so it is always consistent.
+# Outcome: remove the half-built staging trees and temporary symlinks.
+rm -rf -- "$RELEASES"/.staging-* "$RELEASES"/.work-*
+rm -f -- "$CURRENT".tmp-* "$PREVIOUS".tmp-*
+
 # --- Helpers -----------------------------------------------------------------------
 link_target_hash() { # prints the release hash a symlink points at, or nothing
   local t

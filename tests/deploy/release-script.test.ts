@@ -4,13 +4,13 @@
  * release's process, and a real HTTP health check on loopback.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { spawnSync, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { buildTar, releaseHash } from "../../scripts/lib/deterministic-tar.js";
+import { buildTar, releaseHash, type TarEntry } from "../../scripts/lib/deterministic-tar.js";
 import { buildRelease } from "../../scripts/lib/bundle-release.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -48,6 +48,7 @@ echo "$*" >> "$S/calls"
 stop() { if [ -f "$S/pid" ]; then kill "$(cat "$S/pid")" 2>/dev/null; for i in $(seq 50); do kill -0 "$(cat "$S/pid")" 2>/dev/null || break; sleep 0.1; done; rm -f "$S/pid"; fi; }
 case "$1" in
   restart)
+    [ -f "$S/hang" ] && sleep 60
     stop
     cd "${root}/opt/picortex/current" || exit 1
     setsid node picortex.mjs serve --local --port "$(cat "$S/port")" --data-dir "$S/data" </dev/null >>"$S/unit.log" 2>&1 &
@@ -60,7 +61,7 @@ esac
 `;
 
 /** A fake release: `healthy` decides what /healthz answers; `marker` makes the hash differ. */
-function fakeRelease(marker: string, healthy: boolean): string {
+function fakeRelease(marker: string, healthy: boolean, extra: TarEntry[] = [], nativeCheck = "process.exit(0)\n"): string {
   const server = `import http from "node:http";
 const port = Number(process.argv[process.argv.indexOf("--port") + 1]);
 ${healthy ? "" : "process.exit(1);"}
@@ -69,28 +70,29 @@ http.createServer((q, r) => { r.setHeader("content-type", "application/json"); r
   const tar = buildTar([
     { path: "picortex.mjs", data: Buffer.from(server), executable: true },
     { path: "manifest.json", data: Buffer.from(JSON.stringify({ name: "picortex", marker }) + "\n") },
-    { path: "native-check.cjs", data: Buffer.from("process.exit(0)\n") },
+    { path: "native-check.cjs", data: Buffer.from(nativeCheck) },
+    ...extra,
   ]);
   const hash = releaseHash(tar);
   writeFileSync(join(incoming, `${hash}.tar.gz`), gzipSync(tar));
   return hash;
 }
 
+function scriptEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    PICORTEX_RELEASE_TEST_ROOT: root,
+    PICORTEX_RELEASE_SYSTEMCTL: join(root, "systemctl"),
+    PICORTEX_RELEASE_HEALTH_URL: `http://127.0.0.1:${port}/healthz`,
+    PICORTEX_RELEASE_HEALTH_TRIES: "5",
+    PICORTEX_RELEASE_BUILD_USER: "nobody",
+    PICORTEX_RELEASE_RUNTIME_USER: "nobody",
+    PICORTEX_RELEASE_INCOMING: incoming,
+  };
+}
+
 function run(...args: string[]) {
-  const r = spawnSync("bash", [SCRIPT, ...args], {
-    encoding: "utf8",
-    timeout: 120_000,
-    env: {
-      PATH: process.env.PATH,
-      PICORTEX_RELEASE_TEST_ROOT: root,
-      PICORTEX_RELEASE_SYSTEMCTL: join(root, "systemctl"),
-      PICORTEX_RELEASE_HEALTH_URL: `http://127.0.0.1:${port}/healthz`,
-      PICORTEX_RELEASE_HEALTH_TRIES: "5",
-      PICORTEX_RELEASE_BUILD_USER: "nobody",
-      PICORTEX_RELEASE_RUNTIME_USER: "nobody",
-      PICORTEX_RELEASE_INCOMING: incoming,
-    },
-  });
+  const r = spawnSync("bash", [SCRIPT, ...args], { encoding: "utf8", timeout: 120_000, env: scriptEnv() });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").pop()!) };
 }
 
@@ -300,5 +302,101 @@ describe("picortex-release lifecycle", () => {
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { ok: boolean };
     expect(health.ok).toBe(true);
     expect(run("uninstall").json()).toEqual({ removed: "all" });
+  });
+});
+
+describe("picortex-release crash paths (real kill -9) and native-module fallbacks", () => {
+  const markers = join(root, "markers");
+  const waitFor = async (path: string) => {
+    for (let i = 0; i < 300 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!existsSync(path)) throw new Error(`timed out waiting for ${path}`);
+  };
+  /** Starts the script in its own process group so kill -9 reaches runuser and node too. */
+  const start = (...args: string[]) => spawn("bash", [SCRIPT, ...args], { env: scriptEnv(), detached: true, stdio: "ignore" });
+  const killGroup = async (child: ReturnType<typeof spawn>) => {
+    process.kill(-child.pid!, "SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+  };
+
+  beforeAll(() => {
+    mkdirSync(markers, { recursive: true });
+    chmodSync(markers, 0o777);
+  });
+
+  it("install killed with -9 mid-way leaves no release; the next run cleans up and succeeds", async () => {
+    const check = `const fs = require("fs");
+fs.writeFileSync(${JSON.stringify(join(markers, "started"))}, "");
+if (fs.existsSync(${JSON.stringify(join(markers, "slow"))})) setTimeout(() => {}, 60000);
+`;
+    const hash = fakeRelease("crash", true, [], check);
+    writeFileSync(join(markers, "slow"), "");
+    const child = start("install", hash);
+    await waitFor(join(markers, "started"));
+    await killGroup(child);
+    expect(existsSync(join(releases, hash))).toBe(false);
+    expect(readdirSync(releases).some((n) => n.startsWith(".staging-"))).toBe(true); // the killed run's leftovers
+    rmSync(join(markers, "slow"));
+    const again = run("install", hash);
+    expect(again.code).toBe(0);
+    expect(existsSync(join(releases, hash, "picortex.mjs"))).toBe(true);
+    expect(readdirSync(releases).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("activate killed with -9 mid-restart leaves current pointing at a complete release; a rerun recovers", async () => {
+    const a = fakeRelease("K1", true);
+    const b = fakeRelease("K2", true);
+    expect(run("install", a).code).toBe(0);
+    expect(run("install", b).code).toBe(0);
+    expect(run("activate", a).code).toBe(0);
+    writeFileSync(join(state, "hang"), "");
+    const calls = () => (existsSync(join(state, "calls")) ? readFileSync(join(state, "calls"), "utf8") : "");
+    const before = calls().split("\n").length;
+    const child = start("activate", b);
+    for (let i = 0; i < 300 && calls().split("\n").length <= before + 1; i++) await new Promise((r) => setTimeout(r, 100));
+    await killGroup(child);
+    rmSync(join(state, "hang"));
+    const cur = current();
+    expect([a, b]).toContain(cur);
+    expect(existsSync(join(releases, cur!, "picortex.mjs"))).toBe(true);
+    const again = run("activate", b);
+    expect(again.code).toBe(0);
+    expect(current()).toBe(b);
+    expect(await liveMarker()).toBe("K2");
+    expect(readdirSync(join(root, "opt/picortex")).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  });
+
+  /** A stand-in native package whose install script "builds" it (or fails to). */
+  const nativePkg = (name: string, ok: boolean): TarEntry[] => [
+    {
+      path: `node_modules/${name}/package.json`,
+      data: Buffer.from(JSON.stringify({ name, version: "1.0.0", scripts: { install: ok ? "node -e \"require('fs').writeFileSync('built', 'yes')\"" : "exit 1" } })),
+    },
+  ];
+  const builtCheck = `const fs = require("fs");
+for (const m of ["better-sqlite3", "node-pty"]) if (!fs.existsSync("node_modules/" + m + "/built")) { console.error(m + " is not built for this host"); process.exit(1); }
+console.log("native modules ok");
+`;
+  const rootPkg = (tag: string): TarEntry => ({
+    path: "package.json",
+    data: Buffer.from(JSON.stringify({ name: `picortex-release-${tag}`, version: "1.0.0", private: true, dependencies: { "better-sqlite3": "1.0.0", "node-pty": "1.0.0" } })),
+  });
+
+  it("rebuilds from the shipped sources, offline and as the build user, when the shipped binaries do not load", () => {
+    const hash = fakeRelease("rebuild", true, [rootPkg("ok"), ...nativePkg("better-sqlite3", true), ...nativePkg("node-pty", true)], builtCheck);
+    const r = run("install", hash);
+    expect(r.stderr).toContain("rebuilding from the shipped sources");
+    expect(r.code).toBe(0);
+    const built = join(releases, hash, "node_modules/better-sqlite3/built");
+    expect(readFileSync(built, "utf8")).toBe("yes");
+    expect(statSync(built).uid).toBe(0); // chowned back to root after the unprivileged build
+  });
+
+  it("fails clearly, leaving nothing installed, when no fallback can build the natives", () => {
+    const hash = fakeRelease("nobuild", true, [rootPkg("bad"), ...nativePkg("better-sqlite3", false), ...nativePkg("node-pty", false)], builtCheck);
+    const r = run("install", hash);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("offline rebuild failed");
+    expect(r.stderr).toContain("could not build the native modules");
+    expect(existsSync(join(releases, hash))).toBe(false);
   });
 });
