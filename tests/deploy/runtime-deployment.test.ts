@@ -7,6 +7,8 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { recordResources, settle, byName, isSecretValue, plain, type RecordedResource } from "./helpers/recording-mocks.js";
 import type * as RD from "../../components/runtime-deployment.js";
+import { RELEASE_ARGS_REGEX, RELEASE_HELPER_PATH } from "../../templates/render-sudoers.js";
+import { RELEASE_HASH_LENGTH } from "../../scripts/lib/deterministic-tar.js";
 
 const work = mkdtempSync(join(tmpdir(), "picortex-rd-test-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -44,6 +46,20 @@ describe("release commands (byte for byte)", () => {
     for (const line of Object.values(mod.releaseCommands(HASH)).flatMap((c) => c.split(" && "))) {
       expect(line.replace("sudo -n /usr/local/sbin/picortex-release ", "")).toMatch(sudoersArgs);
     }
+  });
+
+  it("agrees with the rendered sudoers rule and the helper's own argument check", () => {
+    expect(mod.RELEASE_SCRIPT).toBe(RELEASE_HELPER_PATH);
+    const rule = new RegExp(RELEASE_ARGS_REGEX);
+    const hash = "ab".repeat(RELEASE_HASH_LENGTH / 2); // what scripts/bundle.ts produces
+    for (const line of Object.values(mod.releaseCommands(hash)).flatMap((c) => c.split(" && "))) {
+      const prefix = `sudo -n ${RELEASE_HELPER_PATH} `;
+      expect(line.startsWith(prefix)).toBe(true);
+      expect(line.slice(prefix.length)).toMatch(rule);
+    }
+    const script = readFileSync(join(import.meta.dirname, "../../templates/host/picortex-release.sh"), "utf8");
+    expect(script).toContain(`picortex-release ${RELEASE_ARGS_REGEX}`); // the documented rule
+    expect(script).toContain('"$HASH" =~ ^[a-f0-9]{12,64}$');
   });
 
   it("refuses anything that is not a hex hash (no shell injection through the hash)", () => {
