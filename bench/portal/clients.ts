@@ -69,7 +69,7 @@ export function connectWetty(url: string, wettyDir: string): Promise<BenchClient
   const require = createRequire(`${wettyDir}/package.json`);
   const { io } = require("socket.io-client") as { io: (url: string, opts: Record<string, unknown>) => SocketLike };
   return new Promise((resolve, reject) => {
-    const socket = io(url, { path: "/wetty/socket.io", transports: ["websocket"], reconnection: false, extraHeaders: { referer: `${url}/wetty` } });
+    const socket = io(url, { path: "/wetty/socket.io", transports: ["websocket"], reconnection: false, forceNew: true, extraHeaders: { referer: `${url}/wetty` } });
     const listeners: Array<(c: Buffer) => void> = [];
     socket.on("connect_error", reject);
     socket.on("connect", () => socket.emit("resize", { cols: COLS, rows: ROWS }));

@@ -29,6 +29,8 @@ const MB = arg("mb", 100);
 const KEYS = arg("keys", 200);
 const CLIENTS = arg("clients", 20);
 const WITH_WETTY = !process.argv.includes("--no-wetty");
+/** Throughput and latency run in interleaved rounds (raw, picortex, wetty, raw, …); medians are reported. */
+const ROUNDS = arg("rounds", 3);
 
 const say = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -247,15 +249,24 @@ process.stdin.on("data", () => process.exit(0));
       ["picortex", () => connectPortal(pcUrl, cookie), pc.pid],
       ...(wettyUrl ? ([["wetty", () => connectWetty(wettyUrl!, WETTY_DIR), wettyPid]] as Array<[string, () => Promise<BenchClient>, number | undefined]>) : []),
     ];
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const tput: Record<string, Array<{ mbPerSec: number; deliveredMiB: number }>> = {};
+    const lat: Record<string, Array<{ p50: number; p99: number }>> = {};
+    // Interleaved rounds, so background load on a shared machine hits every system alike.
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [name, connect] of systems) {
+        say(`round ${round}/${ROUNDS} ${name}: throughput (${MB} MB through tmux), echo latency (${KEYS} keys)`);
+        let c = await connect();
+        (tput[name] ??= []).push(await throughput(c));
+        await c.close();
+        c = await connect();
+        (lat[name] ??= []).push(await latency(c));
+        await c.close();
+      }
+    }
     for (const [name, connect, pid] of systems) {
-      say(`${name}: throughput (${MB} MB through tmux)`);
-      let c = await connect();
-      const t = await throughput(c);
-      await c.close();
-      say(`${name}: echo latency (${KEYS} keys)`);
-      c = await connect();
-      const l = await latency(c);
-      await c.close();
+      const t = { mbPerSec: median(tput[name]!.map((x) => x.mbPerSec)), deliveredMiB: median(tput[name]!.map((x) => x.deliveredMiB)) };
+      const l = { p50: median(lat[name]!.map((x) => x.p50)), p99: median(lat[name]!.map((x) => x.p99)) };
       say(`${name}: RSS with ${CLIENTS} clients during a 20 MB burst`);
       let r: { rssIdle: number; rssPeak: number };
       if (pid !== undefined) r = await burstRss(pid, connect);
@@ -301,7 +312,7 @@ process.stdin.on("data", () => process.exit(0));
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
     const outLines = [
-      `portal bench: ${MB} MB through tmux ${COLS}x${ROWS}, ${KEYS} keystrokes, ${CLIENTS} clients; node ${process.version}, ${new Date().toISOString()}`,
+      `portal bench: ${MB} MB through tmux ${COLS}x${ROWS}, ${KEYS} keystrokes, medians of ${ROUNDS} interleaved rounds; ${CLIENTS} clients for RSS; node ${process.version}, ${new Date().toISOString()}`,
       line(head),
       ...rows.map(line),
       "",

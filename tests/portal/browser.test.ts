@@ -131,6 +131,17 @@ describe("portal in a real Chromium", () => {
     await waitForText(page, "phone-49");
     expect(await terminalText(page)).not.toContain("garbage: not found");
     await page.screenshot({ path: join(ARTIFACTS, "phone-390x844.png") });
+
+    // The on-screen keyboard shrinks the visual viewport: the layout follows it, so the
+    // key bar and the prompt stay above the keyboard, and the terminal refits.
+    const rowsBefore = (await page.evaluate(() => (window as unknown as { picortexPortal: { size(): { rows: number } } }).picortexPortal.size())).rows;
+    await page.setViewportSize({ width: 390, height: 480 });
+    await page.waitForFunction((before) => (window as unknown as { picortexPortal: { size(): { rows: number } } }).picortexPortal.size().rows < before, rowsBefore, { timeout: 10_000 });
+    const vvHeight = await page.evaluate(() => window.visualViewport!.height);
+    const barAfter = (await bar.boundingBox())!;
+    expect(barAfter.y + barAfter.height).toBeLessThanOrEqual(vvHeight + 1);
+    expect(await page.locator("#status").textContent()).toBe("connected");
+    await page.screenshot({ path: join(ARTIFACTS, "phone-390x480-keyboard-up.png") });
     expect(w.problems).toEqual([]);
     await context.close();
   });
