@@ -52,7 +52,8 @@ export class ChatWorkspace extends pulumi.ComponentResource {
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
-      { parent: this },
+      // Children do not inherit the component's dependsOn; forward it.
+      { parent: this, dependsOn: opts?.dependsOn },
     );
 
     this.chatId = pulumi.output(id);

@@ -85,7 +85,6 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
       );
     }
     const connection = connectionArgs(args.connection, admin);
-    const child = { parent: this };
 
     const reachable = new command.local.Command(
       `${name}-reachable`,
@@ -101,7 +100,11 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
         triggers: [hash],
         logging: "stderr",
       },
-      child,
+      // Children do not inherit the component's dependsOn: forward it to the first step,
+      // so nothing runs before the host exists (the host name is often a plain string,
+      // with no output to carry the dependency). Every later step depends on this one,
+      // so on destroy `uninstall` runs before the host is deleted.
+      { parent: this, dependsOn: opts?.dependsOn },
     );
 
     const cloudInit = new command.remote.Command(

@@ -16,6 +16,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let resources: RecordedResource[];
 let mod: typeof RD;
 let deployment: RD.RuntimeDeployment;
+let serverStandIn: pulumi.Resource;
 const HASH = "0123456789abcdef";
 
 beforeAll(async () => {
@@ -23,12 +24,16 @@ beforeAll(async () => {
   mod = await import("../../components/runtime-deployment.js");
   const tarball = join(work, `${HASH}.tar.gz`);
   writeFileSync(tarball, "release bytes");
+  // Stands in for the WorkspaceHost: the deployment must wait for it, and on destroy be
+  // deleted (uninstall) before it.
+  const command = await import("@pulumi/command");
+  serverStandIn = new command.local.Command("server-stand-in", { create: "true" });
   deployment = new mod.RuntimeDeployment("runtime", {
     connection: { host: "picortex", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n", hostKey: "ssh-ed25519 AAAAC3Nz host" },
     release: { hash: HASH, tarballPath: tarball },
     settings: { runtimeConfig: { mode: "host" }, anthropicApiKey: "sk-ant-secret", apiToken: "pct_tokentokentokentoken" },
     readiness: { attempts: 3, delaySeconds: 2 },
-  });
+  }, { dependsOn: [serverStandIn] });
   await settle();
 });
 
@@ -207,6 +212,11 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
     expect(byName(resources, "runtime-settings").dependencies).toContain(urn("runtime-cloud-init"));
     expect(byName(resources, "runtime-upload").dependencies).toContain(urn("runtime-cloud-init"));
     expect(byName(resources, "runtime-release").dependencies).toEqual(expect.arrayContaining([urn("runtime-upload"), urn("runtime-settings")]));
+  });
+
+  it("waits for what the component depends on (the host) before its first step, so destroy uninstalls before the host goes", () => {
+    const server = byName(resources, "server-stand-in").urn;
+    expect(byName(resources, "runtime-reachable").dependencies).toContain(server);
   });
 
   it("polls readiness with retries and a delay, then waits for cloud-init", () => {
