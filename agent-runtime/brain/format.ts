@@ -31,7 +31,8 @@ export function formatHit(e: BrainEntry): string {
 
 export function formatRecall(query: string, result: RecallResult, scope: string): string {
   if (result.hits.length === 0) return `No brain entries${query ? ` for "${query}"` : ""} in ${scope}.${result.warning ? `\n${result.warning}` : ""}`;
-  const note = result.matched === "any-term" ? " (no entry had every word; showing entries with any of them)" : "";
+  let note = result.matched === "any-term" ? " (no entry had every word; showing entries with any of them)" : "";
+  if (result.rankedWindow) note += ` (a broad query: ranked the newest ${result.rankedWindow} matches; add words to narrow it)`;
   return [`${result.hits.length} from ${scope}${note}:`, ...result.hits.map((h) => formatHit(h.entry))].join("\n\n");
 }
 

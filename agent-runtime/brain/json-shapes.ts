@@ -30,6 +30,7 @@ export function recallJson(query: string, r: RecallResult) {
   return {
     query,
     matched: r.matched,
+    ...(r.rankedWindow ? { rankedWindow: r.rankedWindow } : {}),
     ...(r.warning ? { warning: r.warning } : {}),
     results: r.hits.map((h) => ({ ...entryJson(h.entry), rank: h.rank })),
   };

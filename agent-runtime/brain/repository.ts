@@ -25,6 +25,11 @@ export interface RecallResult {
   hits: RecallHit[];
   /** Which match was used: all terms, any term (fallback) or none (empty query). */
   matched: "all-terms" | "any-term" | "none";
+  /**
+   * Set when the query matched more entries than the ranking window: only the newest
+   * `rankedWindow` matches were ranked (see SqliteBrainRepository's rankWindow).
+   */
+  rankedWindow?: number;
   warning?: string;
 }
 

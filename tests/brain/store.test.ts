@@ -60,6 +60,26 @@ describe("record and recall", () => {
     expect(a.service.list({ org: true }).map((e) => e.title)).toEqual(["cache layer web", "cache layer api"]);
   });
 
+  it("ranks only the newest matches of a very broad query, and ranks all when filters leave too few", () => {
+    const repo = new SqliteBrainRepository(openDatabase(":memory:"), () => {}, 3);
+    const clock = new HybridLogicalClock("n1");
+    const api = new BrainService(repo, clock, { workspaceId: "ws1", projectId: "api", agent: "a" });
+    const web = new BrainService(repo, clock, { workspaceId: "ws1", projectId: "web", agent: "a" });
+    // The oldest entry is the best match, then five weaker ones.
+    const best = api.record({ title: "cache cache cache", conclusion: "cache everything" });
+    for (let i = 0; i < 5; i++) web.record({ title: `note ${i}`, summary: "mentions a cache once among many other words here" });
+    const broad = repo.recall("cache", { workspaceId: "ws1", limit: 2 });
+    expect(broad.rankedWindow).toBe(3);
+    expect(broad.hits).toHaveLength(2);
+    expect(broad.hits.map((h) => h.entry.entryId)).not.toContain(best.entryId);
+    // Scoped to the api project, the window holds nothing: the full ranking finds the old entry.
+    const scoped = repo.recall("cache", { workspaceId: "ws1", projectId: "api", limit: 2 });
+    expect(scoped.rankedWindow).toBeUndefined();
+    expect(scoped.hits.map((h) => h.entry.entryId)).toEqual([best.entryId]);
+    // Below the window size nothing is cut.
+    expect(repo.recall("everything", { workspaceId: "ws1", limit: 10 }).rankedWindow).toBeUndefined();
+  });
+
   it("hides superseded entries unless asked, and links both ways", () => {
     const { service } = memoryBrain();
     const old = service.record({ title: "Use REST for sync", conclusion: "REST is enough" });
