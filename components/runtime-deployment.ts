@@ -13,7 +13,8 @@
  *   release     `picortex-release install <hash> && … activate <hash>`; delete: `uninstall <hash>`
  *
  * Replacement: `upload` and `release` are replaced when the bundle hash changes, and
- * `settings` when the config hash changes. The config hash is deliberately NOT a trigger
+ * `settings` when the config hash changes; every step when `redeployOn` (the server
+ * id) changes, i.e. on a new machine. The config hash is deliberately NOT a trigger
  * of `release`: Pulumi replaces create-before-delete, so the old resource's delete
  * (`uninstall <same hash>`) would remove the release the new one had just activated.
  */
@@ -55,6 +56,11 @@ export interface RuntimeDeploymentArgs {
   settings?: RuntimeSettingsArgs;
   /** SSH readiness poll: attempts × delay bounds the wait (default 60 × 5 s). */
   readiness?: { attempts?: number; delaySeconds?: number };
+  /**
+   * Values whose change means "a different machine": pass the server id. A replaced
+   * server keeps its tailnet name, so without this nothing would redeploy to it.
+   */
+  redeployOn?: pulumi.Input<string | number>[];
 }
 
 export interface ReleaseRef {
@@ -85,6 +91,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
       );
     }
     const connection = connectionArgs(args.connection, admin);
+    const machine = args.redeployOn ?? [];
 
     const reachable = new command.local.Command(
       `${name}-reachable`,
@@ -97,7 +104,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
           PICORTEX_READY_ATTEMPTS: String(attempts),
           PICORTEX_READY_DELAY_MS: String(Math.round(delaySeconds * 1000)),
         },
-        triggers: [hash],
+        triggers: [hash, ...machine],
         logging: "stderr",
       },
       // Children do not inherit the component's dependsOn: forward it to the first step,
@@ -109,7 +116,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
 
     const cloudInit = new command.remote.Command(
       `${name}-cloud-init`,
-      { connection, create: CLOUD_INIT_WAIT_COMMAND, triggers: [hash], logging: "stdoutAndStderr" },
+      { connection, create: CLOUD_INIT_WAIT_COMMAND, triggers: [hash, ...machine], logging: "stdoutAndStderr" },
       { parent: this, dependsOn: [reachable] },
     );
 
@@ -122,7 +129,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
             connection,
             create: SETTINGS_UPLOAD_COMMAND,
             stdin: settingsDoc,
-            triggers: [this.configHash],
+            triggers: [this.configHash, ...machine],
             // The values travel on stdin only; nothing is echoed, and nothing is logged.
             logging: "none",
           },
@@ -136,7 +143,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
         connection,
         source: new pulumi.asset.FileAsset(args.release.tarballPath),
         remotePath: incomingPath(admin, hash),
-        triggers: [hash],
+        triggers: [hash, ...machine],
       },
       { parent: this, dependsOn: [cloudInit] },
     );
@@ -144,7 +151,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
     const cmds = releaseCommands(hash);
     const release = new command.remote.Command(
       `${name}-release`,
-      { connection, create: cmds.create, delete: cmds.delete, triggers: [hash], logging: "stdoutAndStderr" },
+      { connection, create: cmds.create, delete: cmds.delete, triggers: [hash, ...machine], logging: "stdoutAndStderr" },
       { parent: this, dependsOn: settings ? [upload, settings] : [upload] },
     );
 

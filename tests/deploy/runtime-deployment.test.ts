@@ -33,6 +33,7 @@ beforeAll(async () => {
     release: { hash: HASH, tarballPath: tarball },
     settings: { runtimeConfig: { mode: "host" }, anthropicApiKey: "sk-ant-secret", apiToken: "pct_tokentokentokentoken" },
     readiness: { attempts: 3, delaySeconds: 2 },
+    redeployOn: ["server-42"],
   }, { dependsOn: [serverStandIn] });
   await settle();
 });
@@ -231,16 +232,18 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
     const rel = byName(resources, "runtime-release").inputs;
     expect(rel.create).toBe(mod.releaseCommands(HASH).create);
     expect(rel.delete).toBe(mod.releaseCommands(HASH).delete);
-    expect(rel.triggers).toEqual([HASH]);
+    expect(rel.triggers).toEqual([HASH, "server-42"]);
     const up = byName(resources, "runtime-upload").inputs;
     expect(up.remotePath).toBe("/home/pcadmin/incoming/0123456789abcdef.tar.gz");
-    expect(up.triggers).toEqual([HASH]);
+    expect(up.triggers).toEqual([HASH, "server-42"]);
+    // A replaced server (same tailnet name) gets every step again.
+    for (const n of ["runtime-reachable", "runtime-cloud-init"]) expect(byName(resources, n).inputs.triggers).toEqual([HASH, "server-42"]);
   });
 
   it("triggers the settings step on the config hash", async () => {
     const s = byName(resources, "runtime-settings").inputs;
     const expected = mod.configHash(mod.settingsDocument({ runtimeConfig: { mode: "host" }, anthropicApiKey: "sk-ant-secret", apiToken: "pct_tokentokentokentoken" }));
-    expect(plain(s.triggers)).toEqual([expected]);
+    expect(plain(s.triggers)).toEqual([expected, "server-42"]);
     expect(s.create).toBe(mod.SETTINGS_UPLOAD_COMMAND);
   });
 
