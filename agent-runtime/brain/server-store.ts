@@ -19,8 +19,9 @@ export const SERVER_MIGRATIONS = [
      PRIMARY KEY (workspace_id, entry_id)
    ) STRICT;
    CREATE INDEX brain_server_entries_pull ON brain_server_entries (workspace_id, seq);
-   CREATE TABLE brain_server_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL) STRICT;
-   INSERT INTO brain_server_state (id, last_seq) VALUES (1, 0);
+   -- server_id is random per database: a client seeing a different one knows its cursor is meaningless here.
+   CREATE TABLE brain_server_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL, server_id TEXT NOT NULL) STRICT;
+   INSERT INTO brain_server_state (id, last_seq, server_id) VALUES (1, 0, lower(hex(randomblob(12))));
    CREATE TABLE brain_push_receipts (
      workspace_id TEXT NOT NULL,
      idempotency_key TEXT NOT NULL,
@@ -107,9 +108,10 @@ export class BrainServerStore {
       .prepare("SELECT * FROM brain_server_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?")
       .all(workspaceId, cursor, limit + 1) as Array<EntryRow & { seq: number }>;
     const page = rows.slice(0, limit);
-    const head = (this.db.prepare("SELECT last_seq FROM brain_server_state WHERE id = 1").get() as { last_seq: number }).last_seq;
+    const state = this.db.prepare("SELECT last_seq, server_id FROM brain_server_state WHERE id = 1").get() as { last_seq: number; server_id: string };
     return {
-      head,
+      head: state.last_seq,
+      serverId: state.server_id,
       entries: page.map(rowToEntry),
       cursor: page.length > 0 ? page[page.length - 1]!.seq : cursor,
       hasMore: rows.length > limit,

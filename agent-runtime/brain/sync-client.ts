@@ -104,12 +104,16 @@ export class BrainSyncClient {
     let skipped = 0;
     let reset = false;
     let cursor = Number(this.repo.getMeta(this.cursorKey) ?? "0");
+    const serverIdKey = `server_id:${this.workspaceId}`;
+    const knownServer = this.repo.getMeta(serverIdKey);
     for (;;) {
       const page = await withRetry(() => this.transport.pull({ cursor }), this.retry, this.onRetry);
-      if (page.head < cursor) {
-        // Trigger: the server's sequence is behind what this client already pulled. Why: it
-        // was restored from an older backup or replaced, and a cursor past its head would
-        // never see new rows. Outcome: start over from 0 and re-push every local entry.
+      const otherServer = knownServer !== undefined && page.serverId !== knownServer;
+      if (page.head < cursor || (otherServer && !reset)) {
+        // Trigger: the server's sequence is behind what this client already pulled, or it is
+        // another server database. Why: it was restored from an older backup or replaced,
+        // and this cursor means nothing there. Outcome: start over from 0 and re-push
+        // every local entry, so the clients rebuild the server.
         if (reset) throw new SyncError("server", `Brain server sequence went backwards twice (head ${page.head}, cursor ${cursor}).`);
         this.repo.resetSync(this.workspaceId, this.cursorKey);
         cursor = 0;
@@ -120,6 +124,7 @@ export class BrainSyncClient {
       // Every version seen moves the clock forward, so an edit made after this pull wins over it.
       for (const e of page.entries) this.clock.observe(e.version);
       const result = this.repo.applyPulled(this.workspaceId, page.entries, this.cursorKey, page.cursor);
+      if (page.serverId !== knownServer) this.repo.setMeta(serverIdKey, page.serverId);
       pulled += result.applied;
       skipped += result.skipped;
       cursor = page.cursor;

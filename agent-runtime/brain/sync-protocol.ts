@@ -48,6 +48,8 @@ export const pullResponseSchema = z.object({
    * and pushes everything it has, so the server is rebuilt from its clients.
    */
   head: z.number().int().nonnegative(),
+  /** Random per server database; a change means the cursor belongs to another server (same recovery). */
+  serverId: z.string().min(1).max(64),
 });
 export type PullResponse = z.infer<typeof pullResponseSchema>;
 

@@ -22,7 +22,7 @@ describe("brain sync server", () => {
     expect((await post(rt.url, "/v1/brain/pull", { cursor: 0 }, rt.runtime.apiToken)).status).toBe(401);
     const ok = await post(rt.url, "/v1/brain/pull", { cursor: 0 }, tokenA);
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ entries: [], cursor: 0, hasMore: false, head: expect.any(Number) });
+    expect(await ok.json()).toEqual({ entries: [], cursor: 0, hasMore: false, head: expect.any(Number), serverId: expect.stringMatching(/^[0-9a-f]{24}$/) });
   });
 
   it("token admin routes need the runtime API token; a brain token cannot issue tokens", async () => {

@@ -96,4 +96,19 @@ describe("sync client", () => {
     expect(a.service.list().map((e) => e.title).sort()).toEqual(["four", "one", "three", "two"]);
     expect(clientA2.status().pending).toBe(0);
   });
+
+  it("a replacement server that is already ahead of the client's cursor is recognised by its id", async () => {
+    const first = new BrainServerStore(openDatabase(":memory:"));
+    const a = memoryBrain({}, "node-a");
+    a.service.record({ title: "mine" });
+    await new BrainSyncClient(a.repo, a.clock, direct(first), "ws1", NO_RETRY).sync();
+    const other = new BrainServerStore(openDatabase(":memory:"));
+    const b = memoryBrain({}, "node-b");
+    for (const t of ["x", "y", "z"]) b.service.record({ title: t });
+    await new BrainSyncClient(b.repo, b.clock, direct(other), "ws1", NO_RETRY).sync();
+    // head 3 >= A's cursor 1: only the server id shows this is not the server A synced with.
+    const r = await new BrainSyncClient(a.repo, a.clock, direct(other), "ws1", NO_RETRY).sync();
+    expect(r).toMatchObject({ pushed: 1, pulled: 3 });
+    expect(other.pull("ws1", { cursor: 0 }).entries.map((e) => e.title).sort()).toEqual(["mine", "x", "y", "z"]);
+  });
 });
