@@ -13,7 +13,7 @@ import {
   type ReadyInfo,
 } from "./protocol.js";
 import type { PortalRole } from "./session-cookie.js";
-import { attachArgs, ensureSession, historyBufferName, takeBuffer, type TmuxTarget } from "./tmux.js";
+import { attachArgs, ensureSession, historyBufferName, takeBuffer, tmuxEnv, type TmuxTarget } from "./tmux.js";
 import type { SpawnOptions, TerminalProcess } from "./pty.js";
 
 export interface ConnectionOptions {
@@ -184,7 +184,7 @@ export class PortalConnection {
       cols: hello.cols,
       rows: hello.rows,
       cwd: t.cwd,
-      env: t.env ?? process.env,
+      env: tmuxEnv(t.env),
     });
     this.pty = pty;
     let first = true;

@@ -28,10 +28,19 @@ export function tmuxBase(t: Pick<TmuxTarget, "socket" | "config">): string[] {
   return [...(t.socket ? ["-S", t.socket] : []), ...(t.config ? ["-f", t.config] : [])];
 }
 
+/**
+ * The environment for tmux: without TMUX/TMUX_PANE, so a runtime started from inside a
+ * tmux session (e.g. `npm start` in a developer's tmux) can still attach its own clients.
+ */
+export function tmuxEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { TMUX: _tmux, TMUX_PANE: _pane, ...rest } = env;
+  return rest;
+}
+
 /** Runs one tmux invocation (possibly several `;`-separated commands) and returns stdout. */
 export function runTmux(t: Pick<TmuxTarget, "socket" | "config" | "env">, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("tmux", [...tmuxBase(t), ...args], { env: t.env ?? process.env, timeout: 10_000 }, (err, stdout, stderr) => {
+    execFile("tmux", [...tmuxBase(t), ...args], { env: tmuxEnv(t.env), timeout: 10_000 }, (err, stdout, stderr) => {
       if (err) reject(new TmuxError(`tmux ${args[0]} failed`, String(stderr) || err.message));
       else resolve(String(stdout));
     });

@@ -61,7 +61,7 @@ function rssMiB(pid: number): number {
 }
 
 /** Resolves when `marker` shows up in a client's stream (searching a rolling tail). */
-function markerWatch(client: BenchClient): { bytes: () => number; until: (marker: string, timeoutMs?: number) => Promise<void> } {
+function markerWatch(client: BenchClient): { tail: () => string; bytes: () => number; until: (marker: string, timeoutMs?: number) => Promise<void> } {
   let tail = "";
   let bytes = 0;
   const waiters: Array<{ marker: string; done: () => void }> = [];
@@ -71,6 +71,7 @@ function markerWatch(client: BenchClient): { bytes: () => number; until: (marker
     for (const w of [...waiters]) if (tail.includes(w.marker)) (waiters.splice(waiters.indexOf(w), 1), w.done());
   });
   return {
+    tail: () => tail,
     bytes: () => bytes,
     until: (marker, timeoutMs = 300_000) =>
       new Promise((res, rej) => {
@@ -104,9 +105,11 @@ async function throughput(client: BenchClient): Promise<{ mbPerSec: number; deli
   const before = w.bytes();
   const t0 = performance.now();
   // base64 of 3/4·N bytes is N bytes of printable output (plus newlines).
-  client.write(`head -c ${Math.round((MB * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
+  // ^U first: whatever a previous step left on the line must not turn this into a typo.
+  client.write(`\x15head -c ${Math.round((MB * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
   await w.until(marker);
   const secs = (performance.now() - t0) / 1000;
+  if (process.env.BENCH_DEBUG) say(`marker ${marker} after ${secs}s; tail=${JSON.stringify(w.tail())}`);
   return { mbPerSec: MB / secs, deliveredMiB: (w.bytes() - before) / 1048576 };
 }
 
@@ -126,6 +129,7 @@ async function latency(client: BenchClient): Promise<{ p50: number; p99: number 
     await sleep(5); // let the rest of this echo's redraw drain
   }
   client.write("\x15");
+  await sleep(200); // let tmux take the ^U before this client detaches
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
   return { p50: q(0.5), p99: q(0.99) };
@@ -141,7 +145,7 @@ async function burstRss(pid: number, connect: () => Promise<BenchClient>, burstM
   let rssPeak = rssIdle;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(pid))), 20);
   const { cmd, marker } = markerCommand("BURST");
-  clients[0]!.write(`head -c ${Math.round((burstMb * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
+  clients[0]!.write(`\x15head -c ${Math.round((burstMb * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
   await Promise.all(watches.map((w) => w.until(marker)));
   clearInterval(sampler);
   for (const c of clients) await c.close();
@@ -257,11 +261,14 @@ process.stdin.on("data", () => process.exit(0));
       for (const [name, connect] of systems) {
         say(`round ${round}/${ROUNDS} ${name}: throughput (${MB} MB through tmux), echo latency (${KEYS} keys)`);
         let c = await connect();
-        (tput[name] ??= []).push(await throughput(c));
+        const t = await throughput(c);
+        (tput[name] ??= []).push(t);
         await c.close();
         c = await connect();
-        (lat[name] ??= []).push(await latency(c));
+        const l = await latency(c);
+        (lat[name] ??= []).push(l);
         await c.close();
+        say(`  ${t.mbPerSec.toFixed(1)} MB/s, ${t.deliveredMiB.toFixed(2)} MiB delivered, echo p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`);
       }
     }
     for (const [name, connect, pid] of systems) {
@@ -287,7 +294,7 @@ process.stdin.on("data", () => process.exit(0));
         let rssPeak = rssIdle;
         const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(host.pid!))), 20);
         const driver = await connectRaw(attach);
-        driver.write(`head -c ${Math.round((20e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
+        driver.write(`\x15head -c ${Math.round((20e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
         await waitFor("done");
         clearInterval(sampler);
         await driver.close();

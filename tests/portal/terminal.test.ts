@@ -148,3 +148,19 @@ describe("portal window-size policy", () => {
     await laptop.close();
   });
 });
+
+describe("portal started from inside tmux", () => {
+  it("still attaches (TMUX is not passed on to its tmux clients)", async () => {
+    const saved = process.env.TMUX;
+    process.env.TMUX = "/tmp/tmux-0/default,12345,0";
+    try {
+      const c = await TestClient.connect(p, { cookie });
+      c.type("echo nested-ok-$((2*3))\r");
+      await c.waitForText("nested-ok-6");
+      await c.close();
+    } finally {
+      if (saved === undefined) delete process.env.TMUX;
+      else process.env.TMUX = saved;
+    }
+  });
+});
