@@ -1,4 +1,221 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 
-// Placeholder until the turns module lands.
-export function registerTurnsCommands(_program: Command): void {}
+/**
+ * `picortex chat …`: a thin client of the runtime's turns API. The API token comes
+ * from $PICORTEX_API_TOKEN or <data dir>/api-token, never from argv (visible in ps).
+ */
+interface ClientOptions {
+  url?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly code = "error",
+  ) {
+    super(message);
+  }
+}
+
+const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+
+function clientConfig(opts: ClientOptions): { url: string; token: string } {
+  const url = (opts.url ?? process.env.PICORTEX_URL ?? "http://127.0.0.1:7420").replace(/\/$/, "");
+  let token = process.env.PICORTEX_API_TOKEN?.trim();
+  if (!token) {
+    const dataDir = resolve(opts.dataDir ?? process.env.PICORTEX_DATA_DIR ?? ".picortex");
+    const file = join(dataDir, "api-token");
+    if (!existsSync(file)) {
+      throw new CliError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
+    }
+    token = readFileSync(file, "utf8").trim();
+  }
+  return { url, token };
+}
+
+async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json"): Promise<Response> {
+  const { url, token } = clientConfig(opts);
+  let res: Response;
+  try {
+    res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, accept, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new CliError(`Cannot reach the runtime at ${url}: ${(err as Error).message}. Is \`picortex serve\` running?`, 1, "unreachable");
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let message = text;
+    let code = `http_${res.status}`;
+    try {
+      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+      message = parsed.error?.message ?? text;
+      code = parsed.error?.code ?? code;
+    } catch {
+      // not JSON
+    }
+    throw new CliError(message, res.status < 500 ? 2 : 1, code);
+  }
+  return res;
+}
+
+/** Yields `{event, data}` from an SSE response body. */
+async function* readSse(res: Response): AsyncGenerator<{ event: string; data: any }> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buffered.indexOf("\n\n")) >= 0) {
+      const block = buffered.slice(0, i);
+      buffered = buffered.slice(i + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (data !== undefined) yield { event, data: JSON.parse(data) };
+    }
+  }
+}
+
+function action<A extends unknown[]>(fn: (opts: ClientOptions, ...args: A) => Promise<void>) {
+  return async (...actionArgs: unknown[]) => {
+    const command = actionArgs[actionArgs.length - 1] as Command;
+    const opts = command.optsWithGlobals() as ClientOptions;
+    try {
+      await fn(opts, ...(actionArgs.slice(0, -2) as A));
+    } catch (err) {
+      const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err));
+      if (opts.json) out(JSON.stringify({ error: { code: e.code, message: e.message } }));
+      else process.stderr.write(`picortex chat: ${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+  };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function registerTurnsCommands(program: Command): void {
+  const chat = program
+    .command("chat")
+    .description("Manage chats and send turns through a running runtime (each chat: its own user, workspace and Claude session).")
+    .option("--url <url>", "runtime URL (default: $PICORTEX_URL or http://127.0.0.1:7420)")
+    .option("--data-dir <dir>", "runtime data dir holding api-token (default: $PICORTEX_DATA_DIR or ./.picortex)")
+    .option("--json", "machine-readable output (one JSON document)");
+
+  chat
+    .command("create")
+    .description("Create a chat: provisions its user, home and Claude settings, showing progress.")
+    .argument("<id>", "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter")
+    .option("--budget <tokens>", "token budget (input + output) for this chat")
+    .action(
+      action(async (opts, id: string) => {
+        const budget = (chat.commands.find((c) => c.name() === "create")!.opts() as { budget?: string }).budget;
+        const body = { id, ...(budget ? { budgetTokens: Number(budget) } : {}) };
+        const res = await request(opts, "POST", "/v1/chats", body, "text/event-stream");
+        for await (const { event, data } of readSse(res)) {
+          if (event === "progress" && !opts.json) process.stderr.write(`  [${data.step} ${Math.round(data.progress * 100)}%] ${data.message}\n`);
+          if (event === "ready" || event === "failed") {
+            if (opts.json) out(JSON.stringify(data));
+            else out(event === "ready" ? `chat ${data.id} ready (${data.isolation})` : `chat ${data.id} failed: ${data.error}`);
+            if (event === "failed") process.exit(1);
+          }
+        }
+      }),
+    );
+
+  chat
+    .command("list")
+    .description("List chats.")
+    .option("--all", "include deleted chats (their history is kept)")
+    .action(
+      action(async (opts) => {
+        const all = (chat.commands.find((c) => c.name() === "list")!.opts() as { all?: boolean }).all;
+        const data = (await (await request(opts, "GET", `/v1/chats${all ? "?all=1" : ""}`)).json()) as { chats: any[] };
+        if (opts.json) return out(JSON.stringify(data));
+        if (data.chats.length === 0) return out("no chats (create one with `picortex chat create <id>`)");
+        for (const c of data.chats) {
+          out(`${c.id.padEnd(24)} ${c.status.padEnd(12)} ${c.warm ? "warm" : "cold"}  tokens ${c.usage.inputTokens + c.usage.outputTokens}${c.budgetTokens ? `/${c.budgetTokens}` : ""}`);
+        }
+      }),
+    );
+
+  chat
+    .command("show")
+    .description("Show a chat and its recent messages.")
+    .argument("<id>")
+    .action(
+      action(async (opts, id: string) => {
+        const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
+        const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
+        if (opts.json) return out(JSON.stringify({ chat: c, messages: m.messages }));
+        out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
+        for (const msg of m.messages) out(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
+      }),
+    );
+
+  chat
+    .command("send")
+    .description("Send a turn and print the reply as it streams (text from the arguments, or stdin with `-`).")
+    .argument("<id>")
+    .argument("<text...>", "the message; `-` reads it from stdin")
+    .option("--sender <name>", "who wrote it (shown in the history)")
+    .option("--no-wait", "only queue the turn and print its id")
+    .action(
+      action(async (opts, id: string, words: string[]) => {
+        const sub = chat.commands.find((c) => c.name() === "send")!.opts() as { sender?: string; wait: boolean };
+        const text = words.length === 1 && words[0] === "-" ? await readStdin() : words.join(" ");
+        const res = await request(opts, "POST", `/v1/chats/${encodeURIComponent(id)}/turns`, { text, ...(sub.sender ? { sender: sub.sender } : {}) });
+        const turn = (await res.json()) as { id: string; eventsPath: string };
+        if (!sub.wait) return out(opts.json ? JSON.stringify(turn) : turn.id);
+        const events = await request(opts, "GET", turn.eventsPath, undefined, "text/event-stream");
+        for await (const { event, data } of readSse(events)) {
+          if (event === "text" && !opts.json) process.stdout.write(data.text);
+          if (event === "turn") {
+            if (opts.json) out(JSON.stringify(data));
+            else if (data.status === "done") process.stdout.write("\n");
+            if (data.status !== "done") {
+              if (!opts.json) process.stderr.write(`picortex chat: turn ${data.status}: ${data.error?.message ?? "no reply"}\n`);
+              process.exit(1);
+            }
+          }
+        }
+      }),
+    );
+
+  chat
+    .command("budget")
+    .description("Set (or with `none`, remove) a chat's token budget.")
+    .argument("<id>")
+    .argument("<tokens>", "a positive integer, or `none`")
+    .action(
+      action(async (opts, id: string, tokens: string) => {
+        const budgetTokens = tokens === "none" ? null : Number(tokens);
+        if (budgetTokens !== null && !(Number.isInteger(budgetTokens) && budgetTokens > 0)) throw new CliError("tokens must be a positive integer or `none`", 2, "invalid_input");
+        const c = (await (await request(opts, "PUT", `/v1/chats/${encodeURIComponent(id)}/budget`, { budgetTokens })).json()) as any;
+        out(opts.json ? JSON.stringify(c) : `chat ${c.id}: budget ${c.budgetTokens ?? "none"}`);
+      }),
+    );
+
+  chat
+    .command("delete")
+    .description("Delete a chat: removes its user; archives or removes the workspace (turns.onDelete); keeps history unless --purge.")
+    .argument("<id>")
+    .option("--purge", "also delete the message history")
+    .action(
+      action(async (opts, id: string) => {
+        const purge = (chat.commands.find((c) => c.name() === "delete")!.opts() as { purge?: boolean }).purge;
+        const r = (await (await request(opts, "DELETE", `/v1/chats/${encodeURIComponent(id)}${purge ? "?purge=1" : ""}`)).json()) as any;
+        out(opts.json ? JSON.stringify(r) : `chat ${r.id} deleted${r.archivePath ? `; workspace archived to ${r.archivePath}` : ""}${r.purged ? "; history purged" : ""}`);
+      }),
+    );
+}
