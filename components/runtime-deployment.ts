@@ -13,8 +13,9 @@
  *   release     `picortex-release install <hash> && … activate <hash>`; delete: `uninstall <hash>`
  *
  * Replacement: `upload` and `release` are replaced when the bundle hash changes, and
- * `settings` when the config hash changes; every step when `redeployOn` (the server
- * id) changes, i.e. on a new machine. The config hash is deliberately NOT a trigger
+ * `settings` when the config hash changes. When `redeployOn` (the server id) changes,
+ * i.e. on a new machine, every step runs again: the others are replaced (they have no
+ * delete command), `release` is updated in place (see createOnMachine). The config hash is deliberately NOT a trigger
  * of `release`: Pulumi replaces create-before-delete, so the old resource's delete
  * (`uninstall <same hash>`) would remove the release the new one had just activated.
  */
@@ -151,7 +152,16 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
     const cmds = releaseCommands(hash);
     const release = new command.remote.Command(
       `${name}-release`,
-      { connection, create: cmds.create, delete: cmds.delete, triggers: [hash, ...machine], logging: "stdoutAndStderr" },
+      {
+        connection,
+        // A new machine changes only the command text (an update: create runs again), never
+        // the triggers: a replacement would run the old resource's `uninstall <hash>`
+        // against the same host name, i.e. on the new machine, after activating there.
+        create: machine.length ? pulumi.all(machine).apply((m) => createOnMachine(cmds.create, m)) : cmds.create,
+        delete: cmds.delete,
+        triggers: [hash],
+        logging: "stdoutAndStderr",
+      },
       { parent: this, dependsOn: settings ? [upload, settings] : [upload] },
     );
 
@@ -241,6 +251,15 @@ export function canonicalJson(value: unknown): string {
     return v;
   };
   return JSON.stringify(sort(value));
+}
+
+/**
+ * The release command for a given machine: a trailing shell comment carrying a digest
+ * of the machine identity (never the raw values, which could contain a newline), so a
+ * new machine updates the command and runs it again without a replacement.
+ */
+export function createOnMachine(create: string, machine: Array<string | number>): string {
+  return `${create} # machine ${configHash(JSON.stringify(machine))}`;
 }
 
 export function configHash(doc: string): string {

@@ -89,6 +89,12 @@ describe("release commands (byte for byte)", () => {
     expect(() => mod.readReleaseManifest(join(dir, "missing.json"))).toThrow(/scripts\/bundle.ts/);
   });
 
+  it("marks a new machine in the release command as a digest, never the raw values", () => {
+    const evil = mod.createOnMachine("cmd", ["id\nrm -rf /"]);
+    expect(evil).toMatch(/^cmd # machine [a-f0-9]{16}$/);
+    expect(mod.createOnMachine("cmd", [1])).not.toBe(mod.createOnMachine("cmd", [2]));
+  });
+
   it("canonicalises settings so equal settings hash equal and any change differs", () => {
     const a = mod.settingsDocument({ runtimeConfig: { b: 1, a: { y: 2, x: 1 } }, apiToken: "t", anthropicApiKey: "k" });
     const b = mod.settingsDocument({ anthropicApiKey: "k", apiToken: "t", runtimeConfig: { a: { x: 1, y: 2 }, b: 1 } });
@@ -230,9 +236,11 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
 
   it("installs, activates and uninstalls the release by hash, replaced only when the hash changes", () => {
     const rel = byName(resources, "runtime-release").inputs;
-    expect(rel.create).toBe(mod.releaseCommands(HASH).create);
+    expect(rel.create).toBe(mod.createOnMachine(mod.releaseCommands(HASH).create, ["server-42"]));
+    expect(rel.create).toMatch(/^sudo -n \/usr\/local\/sbin\/picortex-release install 0123456789abcdef && sudo -n \/usr\/local\/sbin\/picortex-release activate 0123456789abcdef # machine [a-f0-9]{16}$/);
     expect(rel.delete).toBe(mod.releaseCommands(HASH).delete);
-    expect(rel.triggers).toEqual([HASH, "server-42"]);
+    // Only the bundle hash replaces it (a replacement's delete would uninstall on the new machine).
+    expect(rel.triggers).toEqual([HASH]);
     const up = byName(resources, "runtime-upload").inputs;
     expect(up.remotePath).toBe("/home/pcadmin/incoming/0123456789abcdef.tar.gz");
     expect(up.triggers).toEqual([HASH, "server-42"]);
