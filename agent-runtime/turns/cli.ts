@@ -141,8 +141,8 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts) => {
         const all = (chat.commands.find((c) => c.name() === "list")!.opts() as { all?: boolean }).all;
         const data = (await (await request(opts, "GET", `/v1/chats${all ? "?all=1" : ""}`)).json()) as { chats: any[] };
-        if (opts.json) return out(JSON.stringify(data));
-        if (data.chats.length === 0) return out("no chats (create one with `picortex chat create <id>`)");
+        if (opts.json) return void out(JSON.stringify(data));
+        if (data.chats.length === 0) return void out("no chats (create one with `picortex chat create <id>`)");
         for (const c of data.chats) {
           out(`${c.id.padEnd(24)} ${c.status.padEnd(12)} ${c.warm ? "warm" : "cold"}  tokens ${c.usage.inputTokens + c.usage.outputTokens}${c.budgetTokens ? `/${c.budgetTokens}` : ""}`);
         }
@@ -157,7 +157,7 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts, id: string) => {
         const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
         const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
-        if (opts.json) return out(JSON.stringify({ chat: c, messages: m.messages }));
+        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages }));
         out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
         for (const msg of m.messages) out(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
       }),
@@ -176,7 +176,7 @@ export function registerTurnsCommands(program: Command): void {
         const text = words.length === 1 && words[0] === "-" ? await readStdin() : words.join(" ");
         const res = await request(opts, "POST", `/v1/chats/${encodeURIComponent(id)}/turns`, { text, ...(sub.sender ? { sender: sub.sender } : {}) });
         const turn = (await res.json()) as { id: string; eventsPath: string };
-        if (!sub.wait) return out(opts.json ? JSON.stringify(turn) : turn.id);
+        if (!sub.wait) return void out(opts.json ? JSON.stringify(turn) : turn.id);
         const events = await request(opts, "GET", turn.eventsPath, undefined, "text/event-stream");
         for await (const { event, data } of readSse(events)) {
           if (event === "text" && !opts.json) process.stdout.write(data.text);
