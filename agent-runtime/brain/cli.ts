@@ -250,8 +250,13 @@ export function registerBrainCommands(program: Command): void {
       withBrain<JsonFlag & { push?: boolean; pull?: boolean; retries?: string }>(async (b, c, o) => {
         if (o.push && o.pull) throw new BrainError("invalid_input", "Give --push or --pull, or neither for both.");
         const attempts = Math.max(1, parseIntFlag("--retries", o.retries) ?? DEFAULT_RETRY.attempts);
-        const client = openSyncClient(b, c, { ...DEFAULT_RETRY, attempts }, (err, delay) =>
-          process.stderr.write(`picortex brain: ${err.message} retrying in ${delay} ms\n`),
+        const client = openSyncClient(
+          b,
+          c,
+          { ...DEFAULT_RETRY, attempts },
+          (err, delay) => process.stderr.write(`picortex brain: ${err.message} retrying in ${delay} ms\n`),
+          // Progress goes to stderr so --json output on stdout stays one object.
+          (p) => process.stderr.write(`picortex brain: ${p.phase === "push" ? "pushed" : "pulled"} ${p.done} entries so far${p.cursor === undefined ? "" : ` (cursor ${p.cursor})`}\n`),
         );
         const direction = o.push ? "push" : o.pull ? "pull" : "both";
         try {

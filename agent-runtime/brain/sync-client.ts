@@ -61,6 +61,8 @@ export class BrainSyncClient {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
     private readonly now: () => number = Date.now,
     private readonly onRetry?: (err: SyncError, delayMs: number) => void,
+    /** Called after every batch or page of a multi-batch sync, for progress output on long work. */
+    private readonly onProgress?: (event: { phase: "push" | "pull"; done: number; cursor?: number }) => void,
   ) {}
 
   private get cursorKey(): string {
@@ -93,6 +95,7 @@ export class BrainSyncClient {
       this.repo.markPushed(this.workspaceId, sent);
       pushed += res.applied;
       ignored += res.ignored;
+      if (batch.length === MAX_PUSH_ENTRIES) this.onProgress?.({ phase: "push", done: pushed + ignored });
       // Entries edited again mid-push stay pending; stop rather than loop on them forever.
       if (batch.length < MAX_PUSH_ENTRIES) break;
     }
@@ -129,6 +132,7 @@ export class BrainSyncClient {
       skipped += result.skipped;
       cursor = page.cursor;
       if (!page.hasMore) break;
+      this.onProgress?.({ phase: "pull", done: pulled + skipped, cursor });
     }
     return { pulled, skipped, cursor, reset };
   }

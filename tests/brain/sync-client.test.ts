@@ -37,6 +37,30 @@ describe("sync client", () => {
     expect(await withRetry(async () => (++n < 3 ? Promise.reject(new SyncError("server", "503", 503)) : "ok"), policy)).toBe("ok");
   });
 
+  it("reports progress on multi-batch syncs", async () => {
+    const server = new BrainServerStore(openDatabase(":memory:"));
+    const a = memoryBrain();
+    a.repo.db.transaction(() => {
+      for (let i = 0; i < 450; i++) a.service.record({ title: `entry ${i}` });
+    })();
+    const events: Array<{ phase: string; done: number }> = [];
+    const client = new BrainSyncClient(a.repo, a.clock, direct(server), "ws1", NO_RETRY, Date.now, undefined, (e) => events.push(e));
+    expect(await client.push()).toEqual({ pushed: 450, ignored: 0 });
+    expect(events).toEqual([
+      { phase: "push", done: 200 },
+      { phase: "push", done: 400 },
+    ]);
+    const b = memoryBrain({}, "node-b");
+    const pullEvents: Array<{ phase: string; done: number; cursor?: number }> = [];
+    const paged: SyncTransport = { push: direct(server).push, pull: async (r) => server.pull("ws1", { ...r, limit: 200 }) };
+    await new BrainSyncClient(b.repo, b.clock, paged, "ws1", NO_RETRY, Date.now, undefined, (e) => pullEvents.push(e)).pull();
+    expect(pullEvents).toEqual([
+      { phase: "pull", done: 200, cursor: 200 },
+      { phase: "pull", done: 400, cursor: 400 },
+    ]);
+    expect(b.service.list({ limit: 1000 })).toHaveLength(450);
+  });
+
   it("an entry edited while its push is in flight stays pending and is pushed next time", async () => {
     const server = new BrainServerStore(openDatabase(":memory:"));
     const a = memoryBrain();
