@@ -31,7 +31,10 @@ function fail(err: unknown, json: boolean | undefined): never {
   if (err instanceof BrainError) {
     code = err.code;
     exit = err.code === "invalid_input" ? 2 : 1;
-  } else if (err instanceof SyncError) code = `sync_${err.kind}`;
+  } else if (err instanceof SyncError) {
+    code = `sync_${err.kind}`;
+    if (err.kind === "not_configured") exit = 2;
+  }
   else if (err instanceof BrainConfigError || err instanceof ConfigError) {
     code = "config";
     exit = 2;
