@@ -4,7 +4,7 @@
  * systemd-analyze), plus the runtime's own config schema.
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -211,7 +211,13 @@ describe("validated by the real tools", () => {
       writeFileSync(join(root, f.path), f.content, { mode: parseInt(f.mode, 8) });
     }
     mkdirSync(join(root, "usr/bin"), { recursive: true });
-    linkSync(realpathSync("/usr/bin/node"), join(root, "usr/bin/node"));
+    // The unit runs /usr/bin/node: put this machine's node there (hard link, or a copy across filesystems).
+    try {
+      linkSync(realpathSync(process.execPath), join(root, "usr/bin/node"));
+    } catch {
+      copyFileSync(realpathSync(process.execPath), join(root, "usr/bin/node"));
+      chmodSync(join(root, "usr/bin/node"), 0o755);
+    }
     for (const unit of host.units) {
       const verify = run(["systemd-analyze", "verify", `--root=${root}`, unit]);
       expect(verify.status, verify.stderr).toBe(0);
