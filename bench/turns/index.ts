@@ -1,0 +1,226 @@
+#!/usr/bin/env tsx
+/**
+ * Turn-runner benchmark (issue 3, item 9). NOT a test: it prints figures and ratios
+ * against baselines measured in the same run, all against the project's fake
+ * Messages API on loopback with the real Claude Code CLI.
+ *
+ *   (a) per-turn overhead of the cold runner over running the same `claude -p` directly
+ *   (b) the seed design: a fresh SSH session per turn (private loopback sshd), vs ours
+ *   (c) warm-chat turn latency vs a cold turn
+ *   (d) 20 chats x 5 turns with default settings: wall vs ideal, runtime RSS, peak claude RSS
+ *
+ * Run: npx tsx bench/turns/index.ts   (root needed for (b): sshd; N via BENCH_TURNS_N)
+ */
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
+import { createLogger } from "../../agent-runtime/log.js";
+import { startRuntime } from "../../agent-runtime/server.js";
+import { renderClaudeSettings } from "../../agent-runtime/turns/chat-host.js";
+import { treeRssMiB } from "../../agent-runtime/turns/process-memory.js";
+import { startFakeAnthropicApi } from "../../tests/support/fake-anthropic-api.js";
+
+const REPO = resolve(import.meta.dirname, "../..");
+const CLAUDE = join(REPO, "node_modules/.bin/claude");
+const N = Number(process.env.BENCH_TURNS_N ?? 10);
+const work = mkdtempSync(join(tmpdir(), "pc-bench-turns-"));
+const say = (s: string) => process.stdout.write(s + "\n");
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(0)} ms, p95 ${pct(xs, 95).toFixed(0)} ms`;
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; input?: string } = {}): Promise<number> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (c) => (err += c));
+    child.on("close", (code) => (code === 0 ? res(performance.now() - t0) : rej(new Error(`${cmd} exited ${code}: ${err.slice(-400)}`))));
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** Sum of RSS of all claude processes whose cwd is under `root`. */
+function claudeRssUnder(root: string): number {
+  let total = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, "utf8").includes("claude")) continue;
+      if (!readlinkSync(`/proc/${d}/cwd`).startsWith(root)) continue;
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d}/status`, "utf8"));
+      total += m ? Number(m[1]) / 1024 : 0;
+    } catch {
+      // raced with exit
+    }
+  }
+  return total;
+}
+
+async function main(): Promise<void> {
+  const fake = await startFakeAnthropicApi();
+  say(`turn runner bench: real claude ${execFileSync(CLAUDE, ["--version"], { encoding: "utf8" }).trim()}, fake API ${fake.url}, N=${N} turns per series, ${work}`);
+
+  // A directly-run chat home: same settings shape as the runner's, but pointing at the fake.
+  const directHome = join(work, "direct");
+  mkdirSync(join(directHome, ".claude"), { recursive: true });
+  mkdirSync(join(directHome, "ws"));
+  writeFileSync(join(directHome, ".claude/tok"), "direct\n");
+  writeFileSync(join(directHome, ".claude/settings.json"), renderClaudeSettings(join(directHome, ".claude/tok"), fake.url));
+  const directEnv = { PATH: "/usr/bin:/bin", HOME: directHome };
+  const session = "00000000-0000-4000-8000-00000000beef";
+  await run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", "--session-id", session, "--permission-mode", "dontAsk"], { cwd: join(directHome, "ws"), env: directEnv, input: "warm-up" });
+  const direct: number[] = [];
+  for (let i = 0; i < N; i++) {
+    direct.push(await run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", "--resume", session, "--permission-mode", "dontAsk"], { cwd: join(directHome, "ws"), env: directEnv, input: `direct ${i}` }));
+  }
+
+  // The runtime (local mode, in this process) with cold and warm chats.
+  const port = await freePort();
+  const dataDir = join(work, "runtime");
+  writeFileSync(join(work, "key"), "sk-ant-bench\n", { mode: 0o600 });
+  const config = loadRuntimeConfig({
+    env: {},
+    overrides: {
+      mode: "local",
+      dataDir,
+      server: { hosts: ["127.0.0.1"], port },
+      portal: { enabled: false },
+      brain: { enabled: false },
+      turns: { claudePath: CLAUDE, upstreamBaseUrl: fake.url, apiKeyFile: join(work, "key") },
+    },
+  });
+  const runtime = await startRuntime(config, createLogger("bench", () => {}));
+  const url = runtime.urls[0]!;
+  const headers = { authorization: `Bearer ${runtime.apiToken}`, "content-type": "application/json" };
+  const api = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return (await r.json()) as any;
+  };
+  /** Posts a turn and waits for its final event on the SSE stream; returns ms. */
+  const turn = async (chatId: string, text: string): Promise<number> => {
+    const t0 = performance.now();
+    const posted = await api("POST", `/v1/chats/${chatId}/turns`, { text });
+    const res = await fetch(url + posted.eventsPath, { headers: { ...headers, accept: "text/event-stream" } });
+    const body = await res.text();
+    if (!body.includes('"status":"done"')) throw new Error(`turn failed: ${body.slice(-400)}`);
+    return performance.now() - t0;
+  };
+  const turnsCfg = runtime.config.turns;
+  const setWarm = (on: boolean) => {
+    turnsCfg.warm.enabled = on;
+  };
+
+  setWarm(false);
+  await api("POST", "/v1/chats", { id: "bench-cold" });
+  await turn("bench-cold", "warm-up");
+  const cold: number[] = [];
+  for (let i = 0; i < N; i++) cold.push(await turn("bench-cold", `cold ${i}`));
+
+  setWarm(true);
+  await api("POST", "/v1/chats", { id: "bench-warm" });
+  await turn("bench-warm", "start the warm process");
+  const warm: number[] = [];
+  for (let i = 0; i < N; i++) warm.push(await turn("bench-warm", `warm ${i}`));
+
+  say("");
+  say(`(a) direct \`claude -p --resume\`:     ${fmt(direct)}`);
+  say(`    cold runner (API -> reply):     ${fmt(cold)}`);
+  say(`    overhead of the runner:         p50 ${(pct(cold, 50) - pct(direct, 50)).toFixed(0)} ms, p95 ${(pct(cold, 95) - pct(direct, 95)).toFixed(0)} ms (ratio ${(pct(cold, 50) / pct(direct, 50)).toFixed(2)}x at p50)`);
+
+  // (b) the seed design: ssh per turn into a private loopback sshd, a shell string per turn.
+  if (process.getuid?.() === 0 && existsSync("/usr/sbin/sshd")) {
+    const sshDir = join(work, "ssh");
+    mkdirSync(sshDir, { mode: 0o700 });
+    mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(sshDir, "host_key")]);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(sshDir, "client_key")]);
+    writeFileSync(join(sshDir, "authorized_keys"), readFileSync(join(sshDir, "client_key.pub")), { mode: 0o600 });
+    const sshPort = await freePort();
+    writeFileSync(
+      join(sshDir, "sshd_config"),
+      [
+        `Port ${sshPort}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${join(sshDir, "host_key")}`,
+        `AuthorizedKeysFile ${join(sshDir, "authorized_keys")}`,
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        `PidFile ${join(sshDir, "sshd.pid")}`,
+      ].join("\n") + "\n",
+    );
+    const sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(sshDir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const sshArgs = (cmd: string) => [
+        "-q", "-i", join(sshDir, "client_key"), "-p", String(sshPort), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "root@127.0.0.1", cmd,
+      ];
+      // As the seed did: `cd ws && claude -c -p "<prompt>"` (fixed, harmless prompts here).
+      const seedCmd = (i: number) => `cd ${join(directHome, "ws")} && HOME=${directHome} ${CLAUDE} -c -p "ssh turn ${i}" --output-format stream-json --verbose --permission-mode dontAsk`;
+      await run("ssh", sshArgs(seedCmd(-1)));
+      const ssh: number[] = [];
+      for (let i = 0; i < N; i++) ssh.push(await run("ssh", sshArgs(seedCmd(i))));
+      say(`(b) fresh SSH session per turn:     ${fmt(ssh)} -> ${(pct(ssh, 50) / pct(cold, 50)).toFixed(2)}x our cold runner, ${(pct(ssh, 50) / pct(warm, 50)).toFixed(1)}x our warm runner (p50)`);
+    } finally {
+      sshd.kill("SIGTERM");
+    }
+  } else say("(b) skipped: needs root and /usr/sbin/sshd for a private loopback sshd");
+
+  say(`(c) warm chat turn:                 ${fmt(warm)} -> ${(pct(warm, 50) / pct(cold, 50)).toFixed(3)}x a cold turn at p50 (${(pct(cold, 50) / pct(warm, 50)).toFixed(1)}x faster), ${(pct(warm, 95) / pct(cold, 95)).toFixed(3)}x at p95`);
+
+  // (d) 20 chats x 5 turns, default settings (maxParallel 2, warm max 2), all posted at once.
+  const chats = Array.from({ length: 20 }, (_, i) => `load-${String(i).padStart(2, "0")}`);
+  for (const c of chats) await api("POST", "/v1/chats", { id: c });
+  let peakClaude = 0;
+  let peakRuntime = 0;
+  const sampler = setInterval(() => {
+    peakClaude = Math.max(peakClaude, claudeRssUnder(join(dataDir, "chats")));
+    peakRuntime = Math.max(peakRuntime, process.memoryUsage().rss / 1048576);
+  }, 100);
+  const t0 = performance.now();
+  const ids: Array<[string, string]> = [];
+  for (let round = 0; round < 5; round++) for (const c of chats) ids.push([c, (await api("POST", `/v1/chats/${c}/turns`, { text: `load ${c} ${round}` })).id]);
+  for (;;) {
+    const pending = (await Promise.all(chats.map((c) => api("GET", `/v1/chats/${c}/turns`)))).flatMap((r) => r.turns).filter((t: any) => !["done", "failed", "interrupted"].includes(t.status));
+    if (pending.length === 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const wall = performance.now() - t0;
+  clearInterval(sampler);
+  const all = (await Promise.all(chats.map((c) => api("GET", `/v1/chats/${c}/turns`)))).flatMap((r) => r.turns);
+  const failed = all.filter((t: any) => t.status !== "done").length;
+  const maxParallel = turnsCfg.maxParallel;
+  const ideal = (ids.length / maxParallel) * pct(warm, 50);
+  const idealCold = (ids.length / maxParallel) * pct(cold, 50);
+  say(`(d) 20 chats x 5 turns (maxParallel ${maxParallel}, maxWarm ${turnsCfg.warm.maxWarm}): wall ${(wall / 1000).toFixed(1)} s, ${failed} failed`);
+  say(`    ideal if every turn were warm: ${(ideal / 1000).toFixed(1)} s (wall is ${(wall / ideal).toFixed(1)}x); if every turn were cold: ${(idealCold / 1000).toFixed(1)} s (wall is ${(wall / idealCold).toFixed(2)}x)`);
+  say(`    runtime RSS (bench process, includes the client): peak ${peakRuntime.toFixed(0)} MiB; peak total RSS of claude processes: ${peakClaude.toFixed(0)} MiB; warm pool now ${runtime.modules.length ? "" : ""}${(runtime.modules.find((m) => m.name === "turns") as any).warm.totalRssMiB().toFixed(0)} MiB`);
+
+  await runtime.close();
+  await fake.close();
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench/turns failed: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(work, { recursive: true, force: true, maxRetries: 5 }));
