@@ -246,3 +246,6 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
       }),
   };
 }
+
+/** Short alias: `import { start } from "tests/support/fake-anthropic-api.js"`. */
+export const start = startFakeAnthropicApi;
