@@ -7,6 +7,7 @@ import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 import {
   ClientType,
+  CloseCode,
   LIMITS,
   PROTOCOL_VERSION,
   ServerType,
@@ -232,9 +233,21 @@ function connect(): void {
         break;
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (ev) => {
     if (ws !== socket) return;
     ws = undefined;
+    if (ev.code === CloseCode.IDLE) {
+      // Closed for idleness: reconnecting on our own would defeat the cap. Wait for the user.
+      setState("ended", "idle: tap to reconnect");
+      const again = () => {
+        statusEl.removeEventListener("click", again);
+        $("#terminal").removeEventListener("pointerdown", again);
+        connect();
+      };
+      statusEl.addEventListener("click", again);
+      $("#terminal").addEventListener("pointerdown", again);
+      return;
+    }
     void scheduleReconnect();
   };
 }
