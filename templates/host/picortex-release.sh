@@ -88,17 +88,20 @@ if [[ -n "$HASH" && ! "$HASH" =~ ^[a-f0-9]{12,64}$ ]]; then
 fi
 [[ "$(id -u)" -eq 0 ]] || die "must run as root (the admin runs it as: sudo -n /usr/local/sbin/picortex-release $CMD ...)"
 
-# One operation at a time: Pulumi, CI and a human may all call this.
 mkdir -p "$(dirname "$LOCK_FILE")" "$RELEASES"
-exec 9>"$LOCK_FILE"
-flock -w 600 9 || die "another picortex-release is still running (lock $LOCK_FILE)"
+# One changing operation at a time: Pulumi, CI and a human may all call this. `status`
+# only reads (every change is a rename), so it never waits behind a long install.
+if [[ "$CMD" != status ]]; then
+  exec 9>"$LOCK_FILE"
+  flock -w 600 9 || die "another picortex-release is still running (lock $LOCK_FILE)"
 
-# Trigger: leftovers of a run that was killed (kill -9, power loss) mid-way.
-# Why: we hold the lock, so no other run can own them; the live state (current,
-# previous, releases/<hash>) only ever changes by rename, so it is always consistent.
-# Outcome: remove the half-built staging trees and temporary symlinks.
-rm -rf -- "$RELEASES"/.staging-* "$RELEASES"/.work-*
-rm -f -- "$CURRENT".tmp-* "$PREVIOUS".tmp-*
+  # Trigger: leftovers of a run that was killed (kill -9, power loss) mid-way.
+  # Why: we hold the lock, so no other run can own them; the live state (current,
+  # previous, releases/<hash>) only ever changes by rename, so it is always consistent.
+  # Outcome: remove the half-built staging trees and temporary symlinks.
+  rm -rf -- "$RELEASES"/.staging-* "$RELEASES"/.work-*
+  rm -f -- "$CURRENT".tmp-* "$PREVIOUS".tmp-*
+fi
 
 # --- Helpers -----------------------------------------------------------------------
 link_target_hash() { # prints the release hash a symlink points at, or nothing
@@ -125,10 +128,18 @@ health_ok() {
   ' "$HEALTH_URL"
 }
 
+# Healthy = three answers in a row, a second apart: a runtime that answers once and then
+# crashes (a bad config read after listen, a native module loaded lazily) must not pass.
+readonly HEALTHY_STREAK=3
 wait_healthy() {
-  local i
-  for ((i = 1; i <= HEALTH_TRIES; i++)); do
-    if health_ok; then return 0; fi
+  local i streak=0
+  for ((i = 1; i <= HEALTH_TRIES + HEALTHY_STREAK - 1; i++)); do
+    if health_ok; then
+      streak=$((streak + 1))
+      [[ $streak -ge $HEALTHY_STREAK ]] && return 0
+    else
+      streak=0
+    fi
     sleep 1
   done
   return 1

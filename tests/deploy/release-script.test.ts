@@ -61,10 +61,10 @@ esac
 `;
 
 /** A fake release: `healthy` decides what /healthz answers; `marker` makes the hash differ. */
-function fakeRelease(marker: string, healthy: boolean, extra: TarEntry[] = [], nativeCheck = "process.exit(0)\n"): string {
+function fakeRelease(marker: string, healthy: boolean | "briefly", extra: TarEntry[] = [], nativeCheck = "process.exit(0)\n"): string {
   const server = `import http from "node:http";
 const port = Number(process.argv[process.argv.indexOf("--port") + 1]);
-${healthy ? "" : "process.exit(1);"}
+${healthy === false ? "process.exit(1);" : ""}${healthy === "briefly" ? "setTimeout(() => process.exit(1), 1200);" : ""}
 http.createServer((q, r) => { r.setHeader("content-type", "application/json"); r.end(JSON.stringify({ ok: true, marker: ${JSON.stringify(marker)} })); }).listen(port, "127.0.0.1");
 `;
   const tar = buildTar([
@@ -252,6 +252,27 @@ describe("picortex-release lifecycle", () => {
     expect(current()).toBe(b);
     expect(previous()).toBe(a);
     expect(await liveMarker()).toBe("B");
+  });
+
+  it("rolls back a release that answers once and then crashes (three healthy answers in a row required)", async () => {
+    const flaky = fakeRelease("flaky", "briefly");
+    expect(run("install", flaky).code).toBe(0);
+    const r = run("activate", flaky);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`rolled back to ${b}`);
+    expect(current()).toBe(b);
+    expect(await liveMarker()).toBe("B");
+  });
+
+  it("status does not wait behind a running operation's lock", () => {
+    const holder = spawnSync("flock", [join(root, "run/lock/picortex-release.lock"), "-c", `bash ${SCRIPT} status`], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: scriptEnv(),
+    });
+    // flock holds the lock while status runs inside it: status must still answer.
+    expect(holder.status).toBe(0);
+    expect(JSON.parse(holder.stdout).current).toBe(b);
   });
 
   it("rolls back on request to the previous release", async () => {
