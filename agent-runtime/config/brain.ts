@@ -78,7 +78,7 @@ export function normalizeRemoteUrl(url: string): string | undefined {
       return undefined;
     }
   }
-  s = s.replace(/\.git$/, "").replace(/\/+$/, "").toLowerCase();
+  s = s.replace(/\/+$/, "").replace(/\.git$/, "").replace(/\/+$/, "").toLowerCase();
   s = s.replace(/[^a-z0-9._:/-]/g, "-").replace(/^[^a-z0-9]+/, "");
   return s.length > 0 ? s.slice(0, 128) : undefined;
 }
