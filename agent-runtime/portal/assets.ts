@@ -31,7 +31,15 @@ function entry(name: string, body: Buffer) {
 
 async function bundle(): Promise<{ js: { name: string; body: Buffer }; css: { name: string; body: Buffer }; index: string }> {
   // esbuild is a build-time dependency: only loaded when there is no prebuilt page.
-  const esbuild = await import("esbuild");
+  let esbuild: typeof import("esbuild");
+  try {
+    esbuild = await import("esbuild");
+  } catch {
+    throw new Error(
+      `The portal page is not prebuilt (no ${join(BESIDE_BUNDLE, "manifest.json")}) and esbuild is not installed to build it. ` +
+        "Build it into the release with buildPortalAssets(<release>/portal-assets), or set portal.assetsDir.",
+    );
+  }
   const result = await esbuild.build({
     entryPoints: { app: join(PAGE_DIR, "main.ts") },
     bundle: true,
