@@ -30,6 +30,7 @@ import {
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
+import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
 
 export type { HostVars, HostVarsInput } from "./host-vars.js";
 export type { HostFile } from "./host-file.js";
@@ -68,7 +69,7 @@ export interface RenderedHost {
   units: string[];
 }
 
-const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "unattended-upgrades"];
+const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "nftables", "unattended-upgrades"];
 
 export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets()): RenderedHost {
   const vars = parseHostVars(input);
@@ -77,6 +78,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
 
   const runtimeUnit = renderRuntimeUnit({ runtimeUser: vars.runtimeUser, chatsRoot: vars.chatsRoot, tailnetListen: production });
   const listenUnit = renderListenAddressUnit();
+  const guardUnit = renderMetadataGuardUnit();
   const rootFile = (path: string, content: string, mode = "0644"): HostFile => ({ path, content, mode, owner: "root:root" });
 
   const files: HostFile[] = [
@@ -108,6 +110,8 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     files.push(
       rootFile(LISTEN_ADDRESS_SCRIPT_PATH, assets.listenAddressScript, "0755"),
       rootFile(listenUnit.path, listenUnit.content),
+      rootFile(METADATA_GUARD_NFT_PATH, renderMetadataGuardRules()),
+      rootFile(guardUnit.path, guardUnit.content),
       rootFile(`${APT_STAGING_DIR}/nodesource.sources`, renderNodesourceSource(vars.nodeMajor)),
       rootFile(`${APT_STAGING_DIR}/tailscale.sources`, renderTailscaleSource(vars.image)),
       { ...rootFile(TAILSCALE_AUTH_KEY_PATH, vars.tailscale.authKey + "\n", "0600"), secret: true },
@@ -162,6 +166,8 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       ],
       ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
       ["systemctl", "enable", "--now", LISTEN_ADDRESS_UNIT],
+      // nftables comes from the packages module, so the guard is production-only.
+      ["systemctl", "enable", "--now", METADATA_GUARD_UNIT],
     );
   }
   // Enabled now, started by the first `picortex-release activate` (ConditionPathExists until then).
@@ -169,7 +175,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
 
   const skipped = production
     ? "production profile: installs Node.js LTS, Tailscale and Claude Code, then joins the tailnet."
-    : "offline-test profile: SKIPPED because they need the internet: the packages module,\nNodeSource Node.js, Tailscale install and `tailscale up`, npm install of Claude Code.\nThe test image must already contain node, tmux, sudo and the claude binary.";
+    : "offline-test profile: SKIPPED because they need the internet: the packages module\n(and so the nftables metadata guard), NodeSource Node.js, Tailscale install and\n`tailscale up`, npm install of Claude Code.\nThe test image must already contain node, tmux, sudo and the claude binary.";
 
   const cloudConfig = renderCloudConfig({
     headerComment: [
@@ -195,6 +201,6 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     files,
     firewallRules: firewall.rules,
     warnings: firewall.warnings,
-    units: production ? [RUNTIME_UNIT, LISTEN_ADDRESS_UNIT] : [RUNTIME_UNIT],
+    units: production ? [RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, METADATA_GUARD_UNIT] : [RUNTIME_UNIT],
   };
 }

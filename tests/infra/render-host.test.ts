@@ -3,7 +3,8 @@
  * artifact checked by the real tool that consumes it (cloud-init, visudo, sshd,
  * systemd-analyze), plus the runtime's own config schema.
  */
-import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { describe, expect, it, beforeAll, afterAll, afterEach } from "vitest";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -12,6 +13,7 @@ import { parse } from "yaml";
 import { renderHost, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
 import { EXPOSURE_THRESHOLDS, RUNTIME_UNIT } from "../../templates/render-units.js";
+import { METADATA_GUARD_NFT_PATH } from "../../templates/render-metadata-guard.js";
 import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
 import { offlineVars, productionVars, TEST_TAILSCALE_KEY } from "./fixtures/host-vars.js";
 import { expectMatchesFile } from "./support/snapshot.js";
@@ -24,8 +26,9 @@ const fixedAssets: HostAssets = {
 };
 
 let work: string;
+let cleanupNs: (() => void) | undefined;
 beforeAll(() => {
-  requireTools("cloud-init", "visudo", "systemd-analyze", "sshd", "ssh-keygen", "sh");
+  requireTools("cloud-init", "visudo", "systemd-analyze", "sshd", "ssh-keygen", "sh", "nft", "ip", "runuser", "python3");
   work = mkdtempSync(join(tmpdir(), "picortex-render-"));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -210,13 +213,21 @@ describe("validated by the real tools", () => {
       mkdirSync(join(root, dirname(f.path)), { recursive: true });
       writeFileSync(join(root, f.path), f.content, { mode: parseInt(f.mode, 8) });
     }
-    mkdirSync(join(root, "usr/bin"), { recursive: true });
-    // The unit runs /usr/bin/node: put this machine's node there (hard link, or a copy across filesystems).
-    try {
-      linkSync(realpathSync(process.execPath), join(root, "usr/bin/node"));
-    } catch {
-      copyFileSync(realpathSync(process.execPath), join(root, "usr/bin/node"));
-      chmodSync(join(root, "usr/bin/node"), 0o755);
+    // Programs the units run that the image provides (node, nft): this machine's, at the same paths.
+    const provided = new Set(host.files.map((f) => f.path));
+    const execs = host.files
+      .filter((f) => f.path.endsWith(".service"))
+      .flatMap((f) => [...f.content.matchAll(/^Exec\w+=[-@:+!]*(\/\S+)/gm)].map((m) => m[1]!))
+      .filter((p) => !provided.has(p));
+    for (const exec of new Set(execs)) {
+      const source = exec === "/usr/bin/node" ? process.execPath : exec;
+      mkdirSync(join(root, dirname(exec)), { recursive: true });
+      try {
+        linkSync(realpathSync(source), join(root, exec));
+      } catch {
+        copyFileSync(realpathSync(source), join(root, exec));
+        chmodSync(join(root, exec), 0o755);
+      }
     }
     for (const unit of host.units) {
       const verify = run(["systemd-analyze", "verify", `--root=${root}`, unit]);
@@ -252,6 +263,59 @@ describe("validated by the real tools", () => {
     expect(f.content).toMatch(/^LoadCredential=anthropic-api-key:\/etc\/picortex\/credentials\/anthropic-api-key$/m);
     expect(f.content).toMatch(/^User=picortex$/m);
     expect(f.content).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/picortex\/current\/picortex\.mjs serve --config \/etc\/picortex\/runtime\.json \$PICORTEX_LISTEN_ARGS$/m);
+  });
+});
+
+describe("metadata guard (nftables), loaded for real in a network namespace this test creates", () => {
+  it("nft -c accepts the rules", () => {
+    const f = renderHost(productionVars).files.find((x) => x.path === METADATA_GUARD_NFT_PATH)!;
+    const file = join(work, "guard.nft");
+    writeFileSync(file, f.content);
+    const r = run(["nft", "-c", "-f", file]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it("refuses non-root connections to 169.254.169.254 and lets root through", () => {
+    const f = renderHost(productionVars).files.find((x) => x.path === METADATA_GUARD_NFT_PATH)!;
+    const file = join(work, "guard-ns.nft");
+    writeFileSync(file, f.content);
+    const ns = `pcmg${process.pid}`;
+    const inNs = (argv: string[]) => run(["ip", "netns", "exec", ns, ...argv]);
+    const server = `import socket,sys
+s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("169.254.169.254",8080));s.listen(8);s.settimeout(20)
+sys.stdout.write("ready\\n");sys.stdout.flush()
+while True:
+  try:
+    c,_=s.accept();c.close()
+  except Exception:
+    break`;
+    const client = 'import socket\ntry:\n  socket.create_connection(("169.254.169.254",8080),3);print("connected")\nexcept OSError as e:\n  print("refused" if e.errno==111 else "error:"+str(e))';
+    expect(run(["ip", "netns", "add", ns]).status).toBe(0);
+    let listener: ReturnType<typeof spawn> | undefined;
+    try {
+      expect(run(["ip", "-n", ns, "link", "set", "lo", "up"]).status).toBe(0);
+      expect(run(["ip", "-n", ns, "addr", "add", "169.254.169.254/32", "dev", "lo"]).status).toBe(0);
+      listener = spawn("ip", ["netns", "exec", ns, "python3", "-c", server], { stdio: ["ignore", "pipe", "inherit"] });
+      const ready = new Promise<void>((resolve) => listener!.stdout!.once("data", () => resolve()));
+      return ready.then(() => {
+        expect(inNs(["runuser", "-u", "nobody", "--", "python3", "-c", client]).stdout.trim()).toBe("connected"); // before: open
+        const load = inNs(["nft", "-f", file]);
+        expect(load.status, load.stderr).toBe(0);
+        expect(inNs(["nft", "-f", file]).status).toBe(0); // reloading is idempotent
+        expect(inNs(["runuser", "-u", "nobody", "--", "python3", "-c", client]).stdout.trim()).toBe("refused");
+        expect(inNs(["python3", "-c", client]).stdout.trim()).toBe("connected");
+      });
+    } finally {
+      // Runs before the promise settles only on a synchronous failure; the namespace is removed in afterEach below otherwise.
+      cleanupNs = () => {
+        listener?.kill("SIGKILL");
+        run(["ip", "netns", "del", ns]);
+      };
+    }
+  });
+  afterEach(() => {
+    cleanupNs?.();
+    cleanupNs = undefined;
   });
 });
 
