@@ -14,7 +14,7 @@
  */
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -91,7 +91,9 @@ function walk(dir: string, base = dir): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const full = join(dir, name);
-    const st = statSync(full);
+    // lstat: a symlink is neither followed (cycles, files outside the package) nor
+    // shipped (the host refuses releases with links).
+    const st = lstatSync(full);
     if (st.isDirectory()) out.push(...walk(full, base));
     else if (st.isFile()) out.push(relative(base, full).split(sep).join("/"));
   }
