@@ -197,7 +197,7 @@ function serverRows(server: BrainServerStore): () => unknown[] {
     );
 }
 
-describe("sync convergence (property)", () => {
+describe("sync convergence (property)", { timeout: 240_000 }, () => {
   it("replicas with skewed clocks converge with no lost update (in-process server, wire schemas)", async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 4 }), skewsArb.chain((s) => opsArb(s.length).map((ops) => ({ s, ops }))), async (pageSize, { s, ops }) => {
@@ -233,7 +233,7 @@ describe("sync convergence (property)", () => {
   });
 });
 
-describe("sync convergence over real HTTP", () => {
+describe("sync convergence over real HTTP", { timeout: 240_000 }, () => {
   let rt: Awaited<ReturnType<typeof startBrainRuntime>>;
   beforeAll(async () => {
     rt = await startBrainRuntime();
