@@ -171,6 +171,9 @@ function sendInput(data: string): void {
 }
 term.onData((data) => sendInput(extraKeys.transform(data)));
 term.onBinary((data) => sendInput(data));
+term.onTitleChange((title) => {
+  document.title = title ? `${title} · picortex` : "picortex portal";
+});
 term.onResize(({ cols, rows }) => {
   if (!readOnly) send(resizeFrame(cols, rows));
 });
