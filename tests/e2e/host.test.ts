@@ -266,9 +266,15 @@ describe(`workspace host end to end (${mode})`, () => {
   }, STEP_MS);
 
   it("tears down: runtime stopped, machine powered off, nothing left behind", async () => {
-    await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "uninstall"]);
+    await host.timings.time("stop runtime (picortex-release uninstall)", () =>
+      host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "uninstall"]),
+    );
     const active = await host.session.exec(["systemctl", "is-active", "picortex-runtime.service"]);
     expect(active.stdout.trim()).not.toBe("active");
+    // Nothing of the runtime survives it: no runtime-user process (tmux, warm claude) and no chat-user process.
+    const leftover = await host.session.exec(["ps", "-eo", "user:32=,pid=,args="]);
+    const runtimeProcs = leftover.stdout.split("\n").filter((l) => /^(picortex|pc-\S+)\s/.test(l.trim()));
+    expect(runtimeProcs, runtimeProcs.join("\n")).toEqual([]);
     await closeForward?.();
     closeForward = undefined;
     tornDown = true;

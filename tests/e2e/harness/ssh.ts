@@ -1,4 +1,4 @@
-import { createServer, type Server, type AddressInfo } from "node:net";
+import { createServer, type Server, type AddressInfo, type Socket } from "node:net";
 import { NodeSSH } from "node-ssh";
 import { progress } from "./log.js";
 
@@ -125,7 +125,10 @@ export class HostSession {
    * reaches the API, the portal and the sync server through this tunnel.
    */
   async forward(remoteHost: string, remotePort: number): Promise<{ port: number; close(): Promise<void> }> {
+    const open = new Set<Socket>();
     const server: Server = createServer((sock) => {
+      open.add(sock);
+      sock.on("close", () => open.delete(sock));
       this.ssh.forwardOut("127.0.0.1", 0, remoteHost, remotePort).then(
         (chan) => {
           sock.pipe(chan).pipe(sock);
@@ -143,6 +146,8 @@ export class HostSession {
       close: () =>
         new Promise<void>((resolve) => {
           server.close(() => resolve());
+          // Idle keep-alive connections would hold close() open until they time out.
+          for (const sock of open) sock.destroy();
         }),
     };
   }
