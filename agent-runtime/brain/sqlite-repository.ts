@@ -222,7 +222,9 @@ export class SqliteBrainRepository implements BrainRepository {
         this.upsert.run({ ...entryToRow(entry), dirty: 0 });
         applied++;
       }
-      this.setMeta(cursorKey, String(cursor));
+      // Never move the cursor back: two syncs of one replica may overlap (a timer and a person).
+      const current = Number(this.getMeta(cursorKey) ?? "0");
+      this.setMeta(cursorKey, String(Math.max(current, cursor)));
     });
     this.replayable(() => apply());
     return { applied, skipped };
