@@ -64,13 +64,14 @@ export interface DoctorOptions {
 
 interface Proc {
   status: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
 function sh(argv: string[], timeoutMs = 30_000): Proc {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (r.error ? String(r.error) : "") };
+  return { status: r.status, signal: r.signal, stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (r.error ? String(r.error) : "") };
 }
 
 function idMaps(): { users: Map<number, string>; groups: Map<number, string>; members: Map<string, string[]> } {
@@ -366,7 +367,10 @@ export function checkTools(o: DoctorOptions): CheckResult[] {
     {
       name: `claude at ${o.claudePath}`,
       ok: claude.status === 0,
-      detail: claude.status === null ? `did not finish: ${claude.stderr.trim() || "timed out"}` : ((claude.stdout || claude.stderr).trim().split("\n")[0] ?? ""),
+      detail:
+        claude.status === null
+          ? `killed by ${claude.signal ?? "?"}${claude.signal === "SIGILL" ? " (illegal instruction: the CPU lacks an instruction set the CLI needs, e.g. AVX2)" : ""}${claude.stderr.trim() ? `: ${claude.stderr.trim()}` : ""}`
+          : ((claude.stdout || claude.stderr).trim().split("\n")[0] ?? ""),
     },
     { name: "tmux", ok: tmux.status === 0, detail: tmux.stdout.trim() || tmux.stderr.trim() },
   ];

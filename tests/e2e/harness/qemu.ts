@@ -20,7 +20,9 @@ export function chooseAccel(): { args: string[]; name: string } {
   const kvmUsable = existsSync("/dev/kvm") && !existsSync("/sys/module/kvm_pvm") && process.env.PICORTEX_E2E_QEMU_ACCEL !== "tcg";
   return kvmUsable
     ? { args: ["-accel", "kvm", "-cpu", "host"], name: "kvm" }
-    : { args: ["-accel", "tcg,thread=multi,tb-size=256"], name: "tcg" };
+    : // `-cpu max`: the default qemu64 model lacks AVX2 and friends, and the Claude CLI
+      // binary dies with SIGILL without them (found by this test); TCG emulates them since 7.2.
+      { args: ["-accel", "tcg,thread=multi,tb-size=256", "-cpu", "max"], name: "tcg" };
 }
 
 async function freeLoopbackPort(): Promise<number> {
