@@ -130,7 +130,7 @@ describe("host-side command text, executed for real", () => {
     const home = join(work, "home");
     mkdirSync(home);
     const sudoLog = join(work, "sudo.log");
-    const bin = fakeBin("sudo", `echo "$@" >> ${sudoLog}`);
+    const bin = fakeBin("sudo", `printf "%s\\n" "$*" >> ${sudoLog}`);
     const doc = '{"apiToken":"pct_secret"}';
     const r = spawnSync("sh", ["-c", mod.SETTINGS_UPLOAD_COMMAND], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: home }, input: doc, encoding: "utf8" });
     expect(r.status).toBe(0);
@@ -140,6 +140,24 @@ describe("host-side command text, executed for real", () => {
     expect(spawnSync("stat", ["-c", "%a", file], { encoding: "utf8" }).stdout.trim()).toBe("600");
     // No release is active on this machine, so nothing is re-activated.
     expect(existsSync(sudoLog)).toBe(false);
+  });
+
+  it("the settings upload re-activates the active release (config-only change), in a private mount namespace", () => {
+    if (process.getuid?.() !== 0) throw new Error("this test needs root (unshare -m, mount): run it via bash .ci/run or as root");
+    const home = join(work, "home2");
+    mkdirSync(home);
+    const sudoLog = join(work, "sudo2.log");
+    const bin = fakeBin("sudo", `printf "%s\\n" "$*" >> ${sudoLog}`);
+    // A tmpfs over /opt inside a new mount namespace: the real /opt is untouched.
+    const setup = `mount -t tmpfs picortex-test /opt && mkdir -p /opt/picortex/releases/${HASH} && ln -s /opt/picortex/releases/${HASH} /opt/picortex/current`;
+    const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", `${setup} && sh -c "$0"`, mod.SETTINGS_UPLOAD_COMMAND], {
+      env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: home },
+      input: "{}",
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(sudoLog, "utf8")).toBe(`-n /usr/local/sbin/picortex-release activate ${HASH}\n`);
+    expect(existsSync(`/opt/picortex/current`) && existsSync(`/opt/picortex/releases/${HASH}`)).toBe(false);
   });
 });
 
