@@ -90,6 +90,7 @@ const markerCommand = (prefix: string) => {
 };
 
 interface Figures {
+  ctrlC: number;
   mbPerSec: number;
   deliveredMiB: number;
   p50: number;
@@ -133,6 +134,25 @@ async function latency(client: BenchClient): Promise<{ p50: number; p99: number 
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
   return { p50: q(0.5), p99: q(0.99) };
+}
+
+/**
+ * `yes` flooding the terminal, then Ctrl-C: milliseconds until the shell has stopped it
+ * and run the next command (its marker arrives). The tests check this by behaviour; the
+ * figure lives here.
+ */
+async function ctrlC(client: BenchClient): Promise<number> {
+  const w = markerWatch(client);
+  client.write("\x15yes portal-bench-flood\r");
+  await sleep(1000);
+  const { cmd, marker } = markerCommand("CTRLC");
+  const t0 = performance.now();
+  client.write("\x03");
+  client.write(`${cmd}\r`);
+  await w.until(marker, 60_000);
+  const ms = performance.now() - t0;
+  if (process.env.BENCH_DEBUG) say(`^C marker ${marker} after ${ms} ms; tail=${JSON.stringify(w.tail())}`);
+  return ms;
 }
 
 /** Peak RSS of `pid` while `clients` all receive a burst to its end marker. */
@@ -256,6 +276,7 @@ process.stdin.on("data", () => process.exit(0));
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const tput: Record<string, Array<{ mbPerSec: number; deliveredMiB: number }>> = {};
     const lat: Record<string, Array<{ p50: number; p99: number }>> = {};
+    const ctrl: Record<string, number[]> = {};
     // Interleaved rounds, so background load on a shared machine hits every system alike.
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, connect] of systems) {
@@ -268,12 +289,16 @@ process.stdin.on("data", () => process.exit(0));
         const l = await latency(c);
         (lat[name] ??= []).push(l);
         await c.close();
-        say(`  ${t.mbPerSec.toFixed(1)} MB/s, ${t.deliveredMiB.toFixed(2)} MiB delivered, echo p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`);
+        c = await connect();
+        const cc = await ctrlC(c);
+        (ctrl[name] ??= []).push(cc);
+        await c.close();
+        say(`  ${t.mbPerSec.toFixed(1)} MB/s, ${t.deliveredMiB.toFixed(2)} MiB delivered, echo p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ^C→prompt ${cc.toFixed(0)} ms`);
       }
     }
     for (const [name, connect, pid] of systems) {
       const t = { mbPerSec: median(tput[name]!.map((x) => x.mbPerSec)), deliveredMiB: median(tput[name]!.map((x) => x.deliveredMiB)) };
-      const l = { p50: median(lat[name]!.map((x) => x.p50)), p99: median(lat[name]!.map((x) => x.p99)) };
+      const l = { p50: median(lat[name]!.map((x) => x.p50)), p99: median(lat[name]!.map((x) => x.p99)), ctrlC: median(ctrl[name]!) };
       say(`${name}: RSS with ${CLIENTS} clients during a 20 MB burst`);
       let r: { rssIdle: number; rssPeak: number };
       if (pid !== undefined) r = await burstRss(pid, connect);
@@ -312,10 +337,11 @@ process.stdin.on("data", () => process.exit(0));
       f(r.deliveredMiB, 2),
       f(r.p50, 2),
       f(r.p99, 2),
+      f(r.ctrlC, 0),
       f(r.rssIdle),
       f(r.rssPeak),
     ]);
-    const head = ["system", "MB/s (source)", "MiB delivered", "echo p50 ms", "echo p99 ms", `RSS idle MiB`, `RSS peak MiB (${CLIENTS} clients, burst)`];
+    const head = ["system", "MB/s (source)", "MiB delivered", "echo p50 ms", "echo p99 ms", "yes+^C→prompt ms", `RSS idle MiB`, `RSS peak MiB (${CLIENTS} clients, burst)`];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
     const outLines = [
@@ -329,7 +355,7 @@ process.stdin.on("data", () => process.exit(0));
       const b = results[base];
       if (!b) continue;
       outLines.push(
-        `picortex vs ${base}: throughput ×${f(pcR.mbPerSec / b.mbPerSec, 2)}, echo p50 ×${f(pcR.p50 / b.p50, 2)}, p99 ×${f(pcR.p99 / b.p99, 2)}, peak RSS ×${f(pcR.rssPeak / b.rssPeak, 2)}  (throughput >1 is better; latency and RSS <1 are better)`,
+        `picortex vs ${base}: throughput ×${f(pcR.mbPerSec / b.mbPerSec, 2)}, echo p50 ×${f(pcR.p50 / b.p50, 2)}, p99 ×${f(pcR.p99 / b.p99, 2)}, ^C ×${f(pcR.ctrlC / b.ctrlC, 2)}, peak RSS ×${f(pcR.rssPeak / b.rssPeak, 2)}  (throughput >1 is better; latency and RSS <1 are better)`,
       );
     }
     const report = outLines.join("\n");
