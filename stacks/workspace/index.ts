@@ -7,10 +7,11 @@ import { readWorkspaceConfig } from "./config.js";
 import { workspaceProgram } from "./program.js";
 
 const config = new pulumi.Config("picortex");
+const apiToken = config.getSecret("apiToken");
 const { outputs } = workspaceProgram(readWorkspaceConfig(config), {
   adminPrivateKey: config.getSecret("adminPrivateKey"),
   anthropicApiKey: config.getSecret("anthropicApiKey"),
-  apiToken: config.getSecret("apiToken"),
+  apiToken,
 });
 
 export const serverId = outputs.serverId;
@@ -21,3 +22,5 @@ export const adminUser = outputs.adminUser;
 export const runtimeUrl = outputs.runtimeUrl;
 export const firewallRules = outputs.firewallRules;
 export const releaseHash = outputs.releaseHash;
+/** Read by every chat stack (stacks/chat) to call the runtime API; stays secret in state. */
+export const runtimeApiToken = apiToken;

@@ -23,9 +23,12 @@ it("exports server id, IPv4/IPv6, tailnet host name, admin user, runtime URL and
     "entry",
     false,
   );
-  pulumi.runtime.setAllConfig({ "picortex:sshPublicKey": TEST_SSH_PUBLIC_KEY, "picortex:hostname": "agents", "picortex:tailscaleDirectUdp": "true" });
+  pulumi.runtime.setAllConfig({ "picortex:sshPublicKey": TEST_SSH_PUBLIC_KEY, "picortex:hostname": "agents", "picortex:tailscaleDirectUdp": "true", "picortex:apiToken": "pct_entry_test_token" }, ["picortex:apiToken"]);
   const stack = await import("../../stacks/workspace/index.js");
   expect(await valueOf(stack.serverId)).toBe("77");
+  // The chat stacks read the runtime API token from this stack: it must stay secret in state.
+  expect(await pulumi.isSecret(stack.runtimeApiToken!)).toBe(true);
+  expect(await valueOf(stack.runtimeApiToken!)).toBe("pct_entry_test_token");
   expect(await valueOf(stack.ipv4Address)).toBe("203.0.113.5");
   expect(await valueOf(stack.ipv6Address)).toBe("2001:db8::5");
   expect(stack.tailnetHostname).toBe("agents");
