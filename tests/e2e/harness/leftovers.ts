@@ -18,12 +18,14 @@ export function processesUnder(dir: string): string[] {
   return found;
 }
 
-/** Mount points at or under `dir` in this mount namespace. */
-export function mountsUnder(dir: string): string[] {
-  const found: string[] = [];
+/** Mount points at or under `dir` in this mount namespace, in mount order. */
+export function mountsUnder(dir: string): Array<{ mountPoint: string; toString(): string }> {
+  const found: Array<{ mountPoint: string; toString(): string }> = [];
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const mountPoint = line.split(" ")[4];
-    if (mountPoint && (mountPoint === dir || mountPoint.startsWith(dir + "/"))) found.push(`mount ${mountPoint}`);
+    if (mountPoint && (mountPoint === dir || mountPoint.startsWith(dir + "/"))) {
+      found.push({ mountPoint, toString: () => `mount ${mountPoint}` });
+    }
   }
   return found;
 }

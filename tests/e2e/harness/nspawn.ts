@@ -116,7 +116,7 @@ export class NspawnMachine implements Machine {
   }
 
   async leftovers(): Promise<string[]> {
-    const found = [...processesUnder(this.rootDir), ...mountsUnder(this.rootDir)];
+    const found = [...processesUnder(this.rootDir), ...mountsUnder(this.rootDir).map(String)];
     try {
       await run(["ip", "link", "show", "dev", this.hostLink]);
       found.push(`link ${this.hostLink} still exists`);

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, unlinkSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { progress } from "./log.js";
 import { run } from "./run.js";
+import { mountsUnder } from "./leftovers.js";
 
 /**
  * The Debian 12 root filesystem the end-to-end test boots. Built once from Debian
@@ -56,11 +56,19 @@ export function cacheDir(): string {
   return process.env.PICORTEX_E2E_CACHE ?? "/var/cache/picortex-e2e";
 }
 
-/** Content key: the package list and the build recipe (this file). */
+/** The mmdebstrap invocation (part of the recipe, so part of the key). */
+function mmdebstrapArgv(packages: readonly string[], tree: string): string[] {
+  return ["mmdebstrap", "--variant=apt", "--mode=root", "--format=directory", `--include=${packages.join(",")}`, SUITE, tree, MIRROR];
+}
+
+/**
+ * Content key: the package list and the build recipe (the mmdebstrap argv and the
+ * customization step's source), so editing either rebuilds, and editing the cache or
+ * logging code around them does not.
+ */
 export function rootfsKey(packages: readonly string[]): string {
   const h = createHash("sha256");
-  h.update(JSON.stringify({ suite: SUITE, mirror: MIRROR, packages }));
-  h.update(readFileSync(fileURLToPath(import.meta.url)));
+  h.update(JSON.stringify({ argv: mmdebstrapArgv(packages, "<tree>"), customize: customize.toString() }));
   return `debian12-${h.digest("hex").slice(0, 16)}`;
 }
 
@@ -103,25 +111,20 @@ export async function ensureRootfs(extraPackages: readonly string[] = []): Promi
     return { key, tarball, built: false, seconds: (Date.now() - t0) / 1000 };
   }
   progress("rootfs", `cache miss: building ${key} with mmdebstrap (${packages.length} packages; about 2-5 minutes)`);
-  const tree = join(dir, `${key}.building`);
+  // Per-process names: two runs on a cold cache both build, and the last rename wins.
+  const tree = join(dir, `${key}.building-${process.pid}`);
   rmSync(tree, { recursive: true, force: true });
-  await run(
-    [
-      "mmdebstrap",
-      "--variant=apt",
-      "--mode=root",
-      "--format=directory",
-      `--include=${packages.join(",")}`,
-      SUITE,
-      tree,
-      MIRROR,
-    ],
-    { step: "mmdebstrap" },
-  );
+  await run(mmdebstrapArgv(packages, tree), { step: "mmdebstrap" });
+  // mmdebstrap only warns when it cannot unmount the chroot's /proc ("target is busy",
+  // seen on a loaded machine); a mount left there would be archived and left behind.
+  for (const m of mountsUnder(tree).reverse()) {
+    progress("rootfs", `unmounting leftover ${m.mountPoint}`);
+    await run(["umount", "--lazy", m.mountPoint]);
+  }
   await customize(tree);
   progress("rootfs", "compressing tree into tar.zst");
-  const partial = `${tarball}.partial`;
-  await run(["tar", "--zstd", "--numeric-owner", "--xattrs", "--acls", "-C", tree, "-cf", partial, "."], { step: "rootfs" });
+  const partial = `${tarball}.partial-${process.pid}`;
+  await run(["tar", "--zstd", "--numeric-owner", "--xattrs", "--acls", "--one-file-system", "-C", tree, "-cf", partial, "."], { step: "rootfs" });
   renameSync(partial, tarball); // atomic: a crashed build never leaves a truncated cache entry
   rmSync(tree, { recursive: true, force: true });
   progress("rootfs", `built ${tarball} (${(statSync(tarball).size / 2 ** 20).toFixed(0)} MiB)`);
