@@ -555,7 +555,9 @@ async function main(argv: string[]): Promise<number> {
     const dir = mkdtempSync(join(tmpdir(), "picortex-doctor-"));
     try {
       const bundle = await bundleDoctor(join(dir, "doctor.mjs"));
-      const forward = argv.filter((a, i) => !["--ssh", "--ssh-port", "--identity"].includes(a) && !["--ssh", "--ssh-port", "--identity"].includes(argv[i - 1] ?? ""));
+      const local = ["--ssh", "--ssh-port", "--identity"];
+      // Drop the options that only mean something here (both `--opt value` and `--opt=value`).
+      const forward = argv.filter((a, i) => !local.includes(a) && !local.includes(argv[i - 1] ?? "") && !local.some((o) => a.startsWith(`${o}=`)));
       const sshArgv = ["ssh", "-p", String(parsed.ssh.port), ...(parsed.ssh.identity ? ["-i", parsed.ssh.identity] : []), parsed.ssh.target, "--", "node", "--input-type=module", "-", ...forward.map(shQuote)];
       const r = spawnSync(sshArgv[0]!, sshArgv.slice(1), { input: readFileSync(bundle), stdio: ["pipe", "inherit", "inherit"] });
       return r.status ?? 1;
