@@ -92,7 +92,7 @@ describe("portal in a real Chromium", () => {
     const renderer = await page.evaluate(() => (window as unknown as { picortexPortal: { renderer(): string } }).picortexPortal.renderer());
     expect(["webgl", "dom"]).toContain(renderer);
     await context.close();
-  });
+  }, 180_000);
 
   it("works on a phone-sized viewport with the extra-keys bar (DOM renderer fallback)", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
@@ -144,7 +144,7 @@ describe("portal in a real Chromium", () => {
     await page.screenshot({ path: join(ARTIFACTS, "phone-390x480-keyboard-up.png") });
     expect(w.problems).toEqual([]);
     await context.close();
-  });
+  }, 180_000);
 });
 
 describe("portal page reconnects by itself", () => {
@@ -167,5 +167,5 @@ describe("portal page reconnects by itself", () => {
     expect(p.logs.join("\n")).not.toMatch(/bad message/);
     expect(w.problems).toEqual([]);
     await context.close();
-  });
+  }, 180_000);
 });

@@ -61,7 +61,7 @@ describe("picortex portal CLI", () => {
     const after = await cli(["status", "--json"]);
     expect(after.code).toBe(3);
     expect(JSON.parse(after.stdout)).toMatchObject({ running: false });
-  });
+  }, 240_000); // seven CLI processes through tsx on a loaded 2-core CI machine
 
   it("refuses to bind every interface", async () => {
     const res = await cli(["start", "--host", "0.0.0.0", "--port", "0"]);

@@ -37,7 +37,7 @@ describe("portal flow control", () => {
     expect(after?.pausedForAck ?? false).toBe(false);
     await stalled.close();
     await active.close();
-  });
+  }, 180_000);
 
   it("stops `yes` on Ctrl-C: output stops and the prompt comes back", async () => {
     const c = await TestClient.connect(p, { cookie });
