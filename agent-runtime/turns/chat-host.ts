@@ -41,6 +41,12 @@ export interface ChatHost {
    * configured port fixed, so it does not need this.
    */
   refreshGateway?(chatId: string, gatewayUrl: string): void;
+  /**
+   * Whether the transcript already holds `text` (local mode only). A warm process
+   * writes its transcript 50-300 ms after it reports the result, so a process killed in
+   * that window would lose the turn from Claude's memory; the runner waits for it.
+   */
+  transcriptHas?(chatId: string, sessionId: string, text: string): boolean;
   /** Whether the session's transcript exists; undefined when the runtime cannot look (host mode). */
   transcriptExists(chatId: string, sessionId: string): boolean | undefined;
 }

@@ -89,13 +89,16 @@ export class TurnEngine {
     const useWarm = !!this.warm && this.config.warm.enabled && this.config.warm.maxWarm > 0;
     this.store.markRunning(turn.id, useWarm ? "warm" : "cold");
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
+    // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
+    const stillRunning = () => this.store.getTurn(turn.id)?.status === "running";
     try {
       const { reply, usage } = await this.execute(turn, useWarm);
       if (this.stopped) return; // leave it `running`: the next start retries it
+      if (!stillRunning()) return;
       this.store.finishTurn(turn.id, reply, usage);
       this.events.emit(turn.id, { type: "done", status: "done", reply });
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped || !stillRunning()) return;
       const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
       this.store.failTurn(turn.id, e.code, e.message);
       this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chat_id, code: e.code });
@@ -166,6 +169,11 @@ export class TurnEngine {
       if (result.isError || (outcome.code !== null && outcome.code !== 0)) {
         const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
         throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
+      }
+      if (useWarm && this.host.transcriptHas) {
+        // Durable before done: wait (bounded) until the warm process has written this turn.
+        const needle = (result.text || streamed).slice(0, 200);
+        for (let i = 0; i < 80 && !this.host.transcriptHas(chat.id, chat.session_id, needle); i++) await new Promise((r) => setTimeout(r, 25));
       }
       return { reply: result.text || streamed, usage: result.usage };
     }

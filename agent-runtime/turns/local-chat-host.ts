@@ -90,6 +90,15 @@ export class LocalChatHost implements ChatHost {
     }
   }
 
+  transcriptHas(chatId: string, sessionId: string, text: string): boolean {
+    try {
+      const transcript = readFileSync(transcriptPath(this.configDir(chatId), this.workspace(chatId), sessionId), "utf8");
+      return transcript.includes(JSON.stringify(text).slice(1, -1));
+    } catch {
+      return false;
+    }
+  }
+
   transcriptExists(chatId: string, sessionId: string): boolean {
     return existsSync(transcriptPath(this.configDir(chatId), this.workspace(chatId), sessionId));
   }

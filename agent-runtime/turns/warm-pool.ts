@@ -150,7 +150,9 @@ export class WarmPool {
     while (this.procs.size + incoming > this.config.maxWarm) {
       const victim = this.lruIdle();
       if (!victim) return; // all busy: over the limit briefly rather than block a turn
-      await this.evict(victim.chatId, "max-warm reached");
+      // Not awaited: the victim leaves the pool now and exits in the background, so the
+      // turn that needs the slot does not wait for another chat's process to wind down.
+      void this.evict(victim.chatId, "max-warm reached");
     }
   }
 
@@ -160,7 +162,7 @@ export class WarmPool {
     while (rss > this.config.memoryBudgetMiB) {
       const victim = this.lruIdle(justUsed) ?? this.lruIdle();
       if (!victim) return;
-      await this.evict(victim.chatId, `memory budget ${this.config.memoryBudgetMiB} MiB exceeded (${Math.round(rss)} MiB)`);
+      void this.evict(victim.chatId, `memory budget ${this.config.memoryBudgetMiB} MiB exceeded (${Math.round(rss)} MiB)`);
       rss = this.totalRssMiB();
     }
   }

@@ -85,10 +85,8 @@ async function main(): Promise<void> {
   const directEnv = { PATH: "/usr/bin:/bin", HOME: directHome };
   const session = "00000000-0000-4000-8000-00000000beef";
   await run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", "--session-id", session, "--permission-mode", "dontAsk"], { cwd: join(directHome, "ws"), env: directEnv, input: "warm-up" });
-  const direct: number[] = [];
-  for (let i = 0; i < N; i++) {
-    direct.push(await run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", "--resume", session, "--permission-mode", "dontAsk"], { cwd: join(directHome, "ws"), env: directEnv, input: `direct ${i}` }));
-  }
+  const directTurn = (i: number) =>
+    run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", "--resume", session, "--permission-mode", "dontAsk"], { cwd: join(directHome, "ws"), env: directEnv, input: `direct ${i}` });
 
   // The runtime (local mode, in this process) with cold and warm chats.
   const port = await freePort();
@@ -129,8 +127,13 @@ async function main(): Promise<void> {
   setWarm(false);
   await api("POST", "/v1/chats", { id: "bench-cold" });
   await turn("bench-cold", "warm-up");
+  // Interleaved, so load from elsewhere on the machine hits both series alike.
+  const direct: number[] = [];
   const cold: number[] = [];
-  for (let i = 0; i < N; i++) cold.push(await turn("bench-cold", `cold ${i}`));
+  for (let i = 0; i < N; i++) {
+    direct.push(await directTurn(i));
+    cold.push(await turn("bench-cold", `cold ${i}`));
+  }
 
   setWarm(true);
   await api("POST", "/v1/chats", { id: "bench-warm" });

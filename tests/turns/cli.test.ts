@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, startTestRuntime, type TestRuntime } from "./helpers.js";
 
-describe("picortex chat CLI against a running runtime (real claude)", () => {
+describe("picortex chat CLI against a running runtime (real claude)", { timeout: 240_000 }, () => {
   let rt: TestRuntime;
   // Async: the runtime under test lives in this process, so a sync spawn would deadlock it.
   const run = (argv: string[], input?: string) =>

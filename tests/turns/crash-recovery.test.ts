@@ -44,7 +44,7 @@ const alive = (pid: number) => {
   }
 };
 
-describe("durability: kill -9 of a real runtime process", () => {
+describe("durability: kill -9 of a real runtime process", { timeout: 240_000 }, () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) {
@@ -104,7 +104,7 @@ describe("durability: kill -9 of a real runtime process", () => {
     await new Promise((r) => rt.child.once("exit", r));
 
     rt = await startRuntimeProcess(configFile);
-    const until = Date.now() + 90_000;
+    const until = Date.now() + 180_000;
     let turns: any[] = [];
     while (Date.now() < until) {
       turns = (await call("GET", "/v1/chats/crash-a/turns")).json.turns;

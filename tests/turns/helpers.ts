@@ -67,10 +67,15 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
   const url = runtime.urls[0]!;
   const token = runtime.apiToken;
   const call: TestRuntime["call"] = async (method, path, body, headers = {}) => {
-    const res = await fetch(url + path, {
+    // One retry on ECONNRESET: undici may reuse a keep-alive socket the server is closing.
+    const send = () => fetch(url + path, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
+      if (err.cause?.code === "ECONNRESET") return send();
+      throw err;
     });
     const text = await res.text();
     let json: any;
@@ -81,7 +86,7 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
     }
     return { status: res.status, json, text };
   };
-  const waitTurn: TestRuntime["waitTurn"] = async (chatId, turnId, timeoutMs = 60_000) => {
+  const waitTurn: TestRuntime["waitTurn"] = async (chatId, turnId, timeoutMs = 180_000) => {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const r = await call("GET", `/v1/chats/${chatId}/turns/${turnId}`);
@@ -110,8 +115,20 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
 /** Host-mode fixtures: the chat group, a private chats root, and cleanup of pc-* users made here. */
 export const TEST_SUDOERS = "/etc/sudoers.d/picortex-turns-test";
 
-export function setupHostFixtures(): { chatsRoot: string; cleanup(ids: string[]): void } {
+function removeChatUsers(ids: string[]): void {
+  for (const id of ids) {
+    try {
+      execFileSync("pkill", ["-KILL", "-U", `pc-${id}`], { stdio: "ignore" });
+    } catch {}
+    try {
+      execFileSync("userdel", ["--remove", `pc-${id}`], { stdio: "ignore" });
+    } catch {}
+  }
+}
+
+export function setupHostFixtures(ids: string[]): { chatsRoot: string; cleanup(ids: string[]): void } {
   requireRoot();
+  removeChatUsers(ids); // leftovers of an interrupted earlier run
   try {
     execFileSync("getent", ["group", "picortex-chats"]);
   } catch {
@@ -126,14 +143,7 @@ export function setupHostFixtures(): { chatsRoot: string; cleanup(ids: string[])
   return {
     chatsRoot,
     cleanup(ids) {
-      for (const id of ids) {
-        try {
-          execFileSync("pkill", ["-KILL", "-U", `pc-${id}`], { stdio: "ignore" });
-        } catch {}
-        try {
-          execFileSync("userdel", ["--remove", `pc-${id}`], { stdio: "ignore" });
-        } catch {}
-      }
+      removeChatUsers(ids);
       rmSync(chatsRoot, { recursive: true, force: true });
       rmSync(TEST_SUDOERS, { force: true });
     },

@@ -8,12 +8,12 @@ function asUser(user: string, argv: string[]) {
   return spawnSync("/usr/bin/sudo", ["-n", "-H", "-u", user, "--", ...argv], { encoding: "utf8" });
 }
 
-describe("host mode: a real Linux user per chat, real sudo", () => {
+describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 }, () => {
   const ids = ["hm-alpha", "hm-beta"];
   let fixtures: ReturnType<typeof setupHostFixtures>;
   let rt: TestRuntime;
   beforeAll(async () => {
-    fixtures = setupHostFixtures();
+    fixtures = setupHostFixtures(ids);
     rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { warm: { enabled: false } } });
   });
   afterAll(async () => {

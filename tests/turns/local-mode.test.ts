@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, sendTurn, startTestRuntime, type TestRuntime } from "./helpers.js";
 
-describe("local mode (current user, private HOME per chat)", () => {
+describe("local mode (current user, private HOME per chat)", { timeout: 240_000 }, () => {
   let rt: TestRuntime;
   beforeAll(async () => {
     rt = await startTestRuntime({ mode: "local", turns: { warm: { enabled: false } } });

@@ -3,7 +3,7 @@ import { createChat, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 const overlaps = (a: any, b: any) => Date.parse(a.startedAt) < Date.parse(b.finishedAt) && Date.parse(b.startedAt) < Date.parse(a.finishedAt);
 
-describe("queue: ordered within a chat, parallel across chats (real claude, cold)", () => {
+describe("queue: ordered within a chat, parallel across chats (real claude, cold)", { timeout: 240_000 }, () => {
   let rt: TestRuntime;
   beforeAll(async () => {
     rt = await startTestRuntime({ mode: "local", turns: { maxParallel: 2, warm: { enabled: false } } });

@@ -10,7 +10,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe("warm chats: one long-lived streaming claude per active chat (real claude)", () => {
+describe("warm chats: one long-lived streaming claude per active chat (real claude)", { timeout: 240_000 }, () => {
   let rt: TestRuntime;
   beforeAll(async () => {
     rt = await startTestRuntime({ mode: "local", turns: { maxParallel: 2, warm: { enabled: true, maxWarm: 1, idleSeconds: 600 } } });
@@ -36,6 +36,8 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     const b = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "two first"));
     expect(b.status).toBe("done");
     expect(rt.turns.warm!.list().map((w) => w.chatId)).toEqual(["w-two"]);
+    // The evicted process winds down in the background (stdin closed, then the group).
+    for (let i = 0; i < 200 && alive(pidOne); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive(pidOne)).toBe(false);
     const t3 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "warm third"));
     expect(t3.status, JSON.stringify(t3)).toBe("done");
@@ -52,7 +54,7 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
   });
 
   it("a hang on a warm chat times out, kills the process and the chat keeps working", async () => {
-    rt.turns.engine["config"].turnTimeoutSeconds = 8; // per-instance knob, so other tests keep the default
+    rt.turns.engine["config"].turnTimeoutSeconds = 30; // per-instance knob, so other tests keep the default
     rt.fake.enqueue({ hang: true });
     const t = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "hangs warm"));
     expect(t.status).toBe("failed");
