@@ -14,7 +14,8 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
   let rt: TestRuntime;
   beforeAll(async () => {
     fixtures = setupHostFixtures(ids);
-    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { warm: { enabled: false } } });
+    // Default runner settings: warm chats on, as on a real host.
+    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot });
   });
   afterAll(async () => {
     await rt?.close();
@@ -43,13 +44,26 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     }
   });
 
-  it("runs turns as the chat user: first turn, then --resume carrying the earlier messages", async () => {
+  it("runs turns as the chat user (warm, then cold with --resume), each carrying the earlier messages", async () => {
     const t1 = await rt.waitTurn("hm-alpha", await sendTurn(rt, "hm-alpha", "alpha one"));
     expect(t1.status, JSON.stringify(t1)).toBe("done");
+    expect(t1.runner).toBe("warm");
+    const warmPid = rt.turns.warm!.list().find((w) => w.chatId === "hm-alpha")!.pid!;
+    // The warm process is sudo -> claude running as pc-hm-alpha.
+    const child = execFileSync("pgrep", ["-P", String(warmPid)], { encoding: "utf8" }).trim().split("\n")[0]!;
+    expect(execFileSync("ps", ["-o", "user=", "-p", child], { encoding: "utf8" }).trim()).toBe("pc-hm-alpha");
     const t2 = await rt.waitTurn("hm-alpha", await sendTurn(rt, "hm-alpha", "alpha two"));
     expect(t2.status, JSON.stringify(t2)).toBe("done");
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["alpha one", "alpha two"]);
+    // Cold from here: the warm process is stopped (stdin closed, transcript flushed) and
+    // the next turn is its own `sudo -u pc-hm-alpha claude -p --resume` process.
+    await rt.turns.warm!.evict("hm-alpha", "test");
+    rt.turns.engine["config"].warm.enabled = false;
+    const t3 = await rt.waitTurn("hm-alpha", await sendTurn(rt, "hm-alpha", "alpha three"));
+    expect(t3.status, JSON.stringify(t3)).toBe("done");
+    expect(t3.runner).toBe("cold");
     const last = rt.fake.messageRequests().at(-1)!;
-    expect(last.userTexts).toEqual(expect.arrayContaining(["alpha one", "alpha two"]));
+    expect(last.userTexts).toEqual(["alpha one", "alpha two", "alpha three"]);
     // The transcript lives in the chat user's own HOME, under its fixed workspace cwd.
     const projects = asUser("pc-hm-alpha", ["/usr/bin/ls", `${fixtures.chatsRoot}/hm-alpha/.claude/projects`]);
     expect(projects.stdout).toContain("workspace");
@@ -98,7 +112,7 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     expect(spawnSync("id", ["pc-hm-beta"]).status).not.toBe(0);
     expect(existsSync(`${fixtures.chatsRoot}/hm-beta`)).toBe(false);
     const alphaTurns = await rt.call("GET", "/v1/chats/hm-alpha/messages");
-    expect(alphaTurns.json.messages.length).toBe(4);
+    expect(alphaTurns.json.messages.length).toBe(6);
     const del2 = await rt.call("DELETE", "/v1/chats/hm-alpha?purge=1");
     expect(del2.status, del2.text).toBe(200);
     expect((await rt.call("GET", "/v1/chats/hm-alpha")).status).toBe(404);
