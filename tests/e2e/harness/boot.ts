@@ -53,19 +53,27 @@ export async function bootHost(input: BootInput): Promise<BootedHost> {
   await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "picortex-e2e", "-f", keyPath]);
   const publicKey = readFileSync(`${keyPath}.pub`, "utf8").trim();
 
-  const image = await ensureRootfs();
-  timings.record(image.built ? "image build (cold cache)" : "image cache lookup", image.seconds);
   const rootDir = join(workDir, "rootfs");
-  timings.record("image restore", await restoreRootfs(image, rootDir));
-
-  const machine = await createMachine(input.mode);
-  const rendered = input.render({ adminSshPublicKey: publicKey, hostAddressForGuest: machine.network.hostAddressForGuest });
-  const seedDir = writeSeed(join(workDir, "seed"), {
-    userData: rendered.cloudConfig,
-    instanceId: `picortex-e2e-${process.pid}-${Date.now()}`,
-    hostname: "picortex-e2e",
-    networkConfig: machine.network.networkConfig,
-  });
+  let machine: Machine;
+  let rendered: { cloudConfig: string; adminUser: string };
+  let seedDir: string;
+  try {
+    const image = await ensureRootfs();
+    timings.record(image.built ? "image build (cold cache)" : "image cache lookup", image.seconds);
+    timings.record("image restore", await restoreRootfs(image, rootDir));
+    machine = await createMachine(input.mode);
+    rendered = input.render({ adminSshPublicKey: publicKey, hostAddressForGuest: machine.network.hostAddressForGuest });
+    seedDir = writeSeed(join(workDir, "seed"), {
+      userData: rendered.cloudConfig,
+      instanceId: `picortex-e2e-${process.pid}-${Date.now()}`,
+      hostname: "picortex-e2e",
+      networkConfig: machine.network.networkConfig,
+    });
+  } catch (err) {
+    // Nothing booted yet: the scratch directory is all there is to clean up.
+    rmSync(workDir, { recursive: true, force: true });
+    throw err;
+  }
 
   let session: HostSession | undefined;
   const teardown = async (): Promise<string[]> => {
