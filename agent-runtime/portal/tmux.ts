@@ -28,12 +28,19 @@ export function tmuxBase(t: Pick<TmuxTarget, "socket" | "config">): string[] {
   return [...(t.socket ? ["-S", t.socket] : []), ...(t.config ? ["-f", t.config] : [])];
 }
 
+/** Login-refusing shells: tmux would run the session command through them and exit at once. */
+const NON_LOGIN_SHELL = /(^|\/)(nologin|false)$/;
+
 /**
  * The environment for tmux: without TMUX/TMUX_PANE, so a runtime started from inside a
  * tmux session (e.g. `npm start` in a developer's tmux) can still attach its own clients.
+ * SHELL is replaced when it is a non-login shell: systemd sets SHELL from the service
+ * user's passwd entry (`/usr/sbin/nologin` for `picortex`), and tmux runs the session
+ * command and new panes through it, so the agent session would die on creation.
  */
 export function tmuxEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const { TMUX: _tmux, TMUX_PANE: _pane, ...rest } = env;
+  if (!rest.SHELL || NON_LOGIN_SHELL.test(rest.SHELL)) rest.SHELL = "/bin/sh";
   return rest;
 }
 
