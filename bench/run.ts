@@ -1,6 +1,6 @@
 #!/usr/bin/env tsx
 /**
- * Runs every benchmark under bench/<name>/index.ts (or only those named on the
+ * Runs every benchmark under bench/<name>/{index,run}.ts (or only those named on the
  * command line). Benchmarks print their own figures and their ratio against a
  * baseline measured in the same run; nothing here asserts on time.
  */
@@ -16,9 +16,14 @@ if (args.includes("--help") || args.includes("-h")) {
   process.exit(0);
 }
 
+/** A benchmark's entry: `index.ts`, or `run.ts` where the folder also holds helpers. */
+function entryOf(name: string): string | undefined {
+  return ["index.ts", "run.ts"].map((f) => join(here, name, f)).find((p) => existsSync(p));
+}
+
 function benches(): string[] {
   return readdirSync(here, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(here, d.name, "index.ts")))
+    .filter((d) => d.isDirectory() && entryOf(d.name) !== undefined)
     .map((d) => d.name)
     .sort();
 }
@@ -26,8 +31,8 @@ function benches(): string[] {
 const selected = args.length ? args : benches();
 let failed = 0;
 for (const name of selected) {
-  const entry = join(here, name, "index.ts");
-  if (!existsSync(entry)) {
+  const entry = entryOf(name);
+  if (!entry) {
     process.stderr.write(`bench: no benchmark named ${name} (have: ${benches().join(", ")})\n`);
     process.exit(2);
   }
