@@ -17,6 +17,12 @@ export const warmConfigSchema = z
     maxWarm: z.number().int().min(0).max(64).default(2),
     /** A warm process idle this long is stopped; its chat resumes cold next time. */
     idleSeconds: z.number().int().min(1).max(24 * 3600).default(300),
+    /**
+     * A cold chat may take a full pool's least recently used slot only if that process has
+     * been idle this long; otherwise its turn runs cold. Stops many chats taking turns from
+     * thrashing the pool (each eviction + warm start costs more than a cold turn). 0 = pure LRU.
+     */
+    minIdleToEvictSeconds: z.number().min(0).max(24 * 3600).default(30),
     /** Total RSS of warm processes; above it the least recently used idle one is evicted. */
     memoryBudgetMiB: z.number().int().min(64).max(1024 * 1024).default(1200),
   })

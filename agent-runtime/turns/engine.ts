@@ -86,7 +86,7 @@ export class TurnEngine {
   }
 
   private async run(turn: TurnRow): Promise<void> {
-    const useWarm = !!this.warm && this.config.warm.enabled && this.config.warm.maxWarm > 0;
+    const useWarm = !!this.warm && ((this.config.warm.enabled && this.config.warm.maxWarm > 0 && this.warm.admits(turn.chat_id)) || this.warm.has(turn.chat_id));
     this.store.markRunning(turn.id, useWarm ? "warm" : "cold");
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.

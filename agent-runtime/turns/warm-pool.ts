@@ -145,6 +145,19 @@ export class WarmPool {
     return { ...outcome, started };
   }
 
+  /**
+   * Whether a turn of this chat should run warm: it already is, there is room, or the
+   * least recently used idle process has been idle at least minIdleToEvictSeconds.
+   * A chat that is warm MUST run warm (never two processes on one session).
+   */
+  admits(chatId: string): boolean {
+    if (this.has(chatId)) return true;
+    const live = [...this.procs.values()].filter((p) => !p.dead).length;
+    if (live < this.config.maxWarm) return true;
+    const victim = this.lruIdle();
+    return !!victim && Date.now() - victim.lastUsed >= this.config.minIdleToEvictSeconds * 1000;
+  }
+
   /** Evicts least recently used idle processes until `incoming` more fit under max-warm. */
   private async makeRoom(incoming: number): Promise<void> {
     while (this.procs.size + incoming > this.config.maxWarm) {

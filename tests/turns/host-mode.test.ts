@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REAL_KEY, createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
@@ -101,6 +101,19 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     const last = rt.fake.messageRequests().at(-1)!;
     expect(last.headers["x-api-key"]).toBe(REAL_KEY);
     expect(last.headers["authorization"]).toBeUndefined();
+  });
+
+  it("reaps a chat's processes as the chat user (pkill -U via sudo), as a non-root runtime must on timeout", async () => {
+    const sleeper = spawn("/usr/bin/sudo", ["-n", "-u", "pc-hm-alpha", "--", "/usr/bin/sleep", "300"], { stdio: "ignore" });
+    let pid = "";
+    for (let i = 0; i < 100 && !pid; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      pid = spawnSync("pgrep", ["-U", "pc-hm-alpha", "-x", "sleep"], { encoding: "utf8" }).stdout.trim();
+    }
+    expect(pid).not.toBe("");
+    await rt.turns.host.reapAll("hm-alpha");
+    if (sleeper.exitCode === null && sleeper.signalCode === null) await new Promise((r) => sleeper.once("exit", r));
+    expect(spawnSync("pgrep", ["-U", "pc-hm-alpha"]).status).toBe(1); // nothing left
   });
 
   it("deletes a chat: removes the user, archives the workspace, keeps the history unless purged", async () => {

@@ -13,7 +13,7 @@ function alive(pid: number): boolean {
 describe("warm chats: one long-lived streaming claude per active chat (real claude)", { timeout: 240_000 }, () => {
   let rt: TestRuntime;
   beforeAll(async () => {
-    rt = await startTestRuntime({ mode: "local", turns: { maxParallel: 2, warm: { enabled: true, maxWarm: 1, idleSeconds: 600 } } });
+    rt = await startTestRuntime({ mode: "local", turns: { maxParallel: 2, warm: { enabled: true, maxWarm: 1, idleSeconds: 600, minIdleToEvictSeconds: 0 } } });
     await createChat(rt, "w-one");
     await createChat(rt, "w-two");
   });
@@ -62,5 +62,28 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     expect(rt.turns.warm!.has("w-two")).toBe(false);
     const next = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "two after hang"));
     expect(next.status, JSON.stringify(next)).toBe("done");
+  });
+});
+
+describe("warm admission: a busy pool is not thrashed", { timeout: 240_000 }, () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startTestRuntime({ mode: "local", turns: { warm: { enabled: true, maxWarm: 1, minIdleToEvictSeconds: 600 } } });
+    await createChat(rt, "adm-hot");
+    await createChat(rt, "adm-other");
+  });
+  afterAll(async () => rt?.close());
+
+  it("runs another chat cold while the warm one was used recently, and keeps the warm one", async () => {
+    const a = await rt.waitTurn("adm-hot", await sendTurn(rt, "adm-hot", "hot one"));
+    expect(a.runner).toBe("warm");
+    const pid = rt.turns.warm!.list()[0]!.pid;
+    const b = await rt.waitTurn("adm-other", await sendTurn(rt, "adm-other", "other one"));
+    expect(b.status).toBe("done");
+    expect(b.runner).toBe("cold");
+    expect(rt.turns.warm!.list().map((w) => [w.chatId, w.pid])).toEqual([["adm-hot", pid]]);
+    const b2 = await rt.waitTurn("adm-other", await sendTurn(rt, "adm-other", "other two"));
+    expect(b2.runner).toBe("cold");
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["other one", "other two"]);
   });
 });
