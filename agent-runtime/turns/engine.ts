@@ -106,6 +106,26 @@ export class TurnEngine {
     }
   }
 
+  /**
+   * A warm process writes its transcript 50-300 ms after it reports a result, so one
+   * killed in that window (OOM, crash) loses the last exchange from Claude's memory.
+   * Waiting for the write would add ~100 ms to every warm turn; instead, when the chat
+   * has no live process, the next turn checks (local mode: the runtime can read the
+   * transcript) and, if the previous reply is missing, recaps it from the durable history.
+   */
+  private lostExchangeRecap(turn: TurnRow): string {
+    if (!this.host.transcriptHas || this.warm?.has(turn.chat_id)) return "";
+    const chat = this.store.getChat(turn.chat_id);
+    const prev = this.store.previousDoneTurn(turn.chat_id, turn.seq);
+    if (!chat || !prev?.reply || !chat.session_started) return "";
+    if (this.host.transcriptHas(chat.id, chat.session_id, prev.reply.slice(0, 200))) return "";
+    this.log.warn("previous exchange missing from the transcript; recapping it", { chatId: chat.id, turnId: prev.id });
+    return (
+      "[picortex: your process stopped before it saved the last exchange. For context, the previous message was:\n" +
+      `${prev.text}\n-- and you answered:\n${prev.reply}\n-- end of recap]\n\n`
+    );
+  }
+
   private checkBudget(chat: ChatRow): void {
     const used = chat.used_input_tokens + chat.used_output_tokens;
     if (chat.budget_tokens !== null && used >= chat.budget_tokens) {
@@ -117,7 +137,10 @@ export class TurnEngine {
   }
 
   private async execute(turn: TurnRow, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
-    const prompt = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    // Never start a process on this session while an evicted one is still flushing it.
+    await this.warm?.settled(turn.chat_id);
+    let prompt = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    prompt = this.lostExchangeRecap(turn) + prompt;
     let streamed = "";
     const hooks: TurnHooks = {
       onSpawn: (pid) => this.store.setPid(turn.id, pid),
@@ -169,11 +192,6 @@ export class TurnEngine {
       if (result.isError || (outcome.code !== null && outcome.code !== 0)) {
         const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
         throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
-      }
-      if (useWarm && this.host.transcriptHas) {
-        // Durable before done: wait (bounded) until the warm process has written this turn.
-        const needle = (result.text || streamed).slice(0, 200);
-        for (let i = 0; i < 80 && !this.host.transcriptHas(chat.id, chat.session_id, needle); i++) await new Promise((r) => setTimeout(r, 25));
       }
       return { reply: result.text || streamed, usage: result.usage };
     }

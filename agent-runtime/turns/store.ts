@@ -200,6 +200,12 @@ export class TurnStore {
     return rows.find((r) => !busyChats.has(r.chat_id));
   }
 
+  previousDoneTurn(chatId: string, beforeSeq: number): TurnRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM turn_turns WHERE chat_id = ? AND seq < ? AND status = 'done' ORDER BY seq DESC LIMIT 1")
+      .get(chatId, beforeSeq) as TurnRow | undefined;
+  }
+
   markRunning(id: string, runner: string): void {
     this.db
       .prepare("UPDATE turn_turns SET status='running', attempts = attempts + 1, runner = ?, started_at = ? WHERE id = ?")

@@ -33,6 +33,8 @@ interface WarmProcess {
  */
 export class WarmPool {
   private readonly procs = new Map<string, WarmProcess>();
+  /** Evicted processes still exiting (flushing their transcript), per chat. */
+  private readonly exiting = new Map<string, Promise<void>>();
   private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
@@ -194,11 +196,25 @@ export class WarmPool {
   /** Stops a chat's warm process: close stdin (it exits on its own), then the group. */
   async evict(chatId: string, reason: string): Promise<void> {
     const p = this.procs.get(chatId);
-    if (!p) return;
+    if (!p) return this.settled(chatId);
     this.procs.delete(chatId);
     this.log.info("warm process stopped", { chatId, reason });
     p.child.stdin.end();
-    if (!(await exited(p.child, 2000))) await terminateGroup(p.child, this.graceMs, () => this.host.reapAll(chatId, p.child.pid));
+    const done = (async () => {
+      if (!(await exited(p.child, 2000))) await terminateGroup(p.child, this.graceMs, () => this.host.reapAll(chatId, p.child.pid));
+    })();
+    this.exiting.set(chatId, done);
+    await done;
+    if (this.exiting.get(chatId) === done) this.exiting.delete(chatId);
+  }
+
+  /**
+   * Resolves once no evicted process of this chat is still exiting. The engine awaits
+   * it before starting any process on the chat's session: an exiting process may still
+   * be writing the transcript the next one reads (never two processes on one session).
+   */
+  async settled(chatId: string): Promise<void> {
+    await this.exiting.get(chatId);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, sendTurn, startTestRuntime, type TestRuntime } from "./helpers.js";
 
@@ -29,5 +31,21 @@ describe("local mode (current user, private HOME per chat)", { timeout: 240_000 
     const shown = await rt.call("GET", "/v1/chats/local-one");
     expect(shown.json.usage.inputTokens).toBeGreaterThan(0);
     expect(shown.json.sessionStarted).toBe(true);
+  });
+
+  it("recaps an exchange that never reached the transcript (a process killed before it saved it)", async () => {
+    // Simulate the loss deterministically: drop the last exchange from the transcript.
+    const projects = join(rt.dataDir, "chats/local-one/.claude/projects");
+    const dir = join(projects, readdirSync(projects)[0]!);
+    const file = join(dir, readdirSync(dir).find((f) => f.endsWith(".jsonl"))!);
+    const lines = readFileSync(file, "utf8").split("\n");
+    const cut = lines.findIndex((l) => l.includes('"type":"user"') && l.includes("second message"));
+    expect(cut).toBeGreaterThan(0);
+    writeFileSync(file, lines.slice(0, cut).join("\n") + "\n");
+    const t3 = await rt.waitTurn("local-one", await sendTurn(rt, "local-one", "third message"));
+    expect(t3.status, JSON.stringify(t3)).toBe("done");
+    const texts = rt.fake.messageRequests().at(-1)!.userTexts!;
+    expect(texts.filter((t) => t === "second message")).toHaveLength(0);
+    expect(texts.at(-1)).toMatch(/^\[picortex: your process stopped before it saved the last exchange[\s\S]*second message[\s\S]*reply #\d+: second message[\s\S]*third message$/);
   });
 });

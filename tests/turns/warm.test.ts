@@ -50,7 +50,16 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     for (let i = 0; i < 50 && rt.turns.warm!.has("w-one"); i++) await new Promise((r) => setTimeout(r, 50));
     const t4 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "after the crash"));
     expect(t4.status, JSON.stringify(t4)).toBe("done");
-    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["warm first", "warm second", "warm third", "after the crash"]);
+    // Killed right after its result, the process may not have saved "warm third" yet
+    // (it writes 50-300 ms later); then the runtime recaps it from the durable history.
+    const texts = rt.fake.messageRequests().at(-1)!.userTexts!;
+    const last = texts.at(-1)!;
+    expect(last.endsWith("after the crash")).toBe(true);
+    if (texts.includes("warm third")) expect(texts).toEqual(["warm first", "warm second", "warm third", "after the crash"]);
+    else {
+      expect(texts.slice(0, 2)).toEqual(["warm first", "warm second"]);
+      expect(last).toMatch(/^\[picortex: your process stopped before it saved the last exchange[\s\S]*warm third[\s\S]*reply #\d+: warm third/);
+    }
   });
 
   it("a hang on a warm chat times out, kills the process and the chat keeps working", async () => {
