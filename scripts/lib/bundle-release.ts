@@ -197,10 +197,10 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
   progress(`copying ${native.closure.length} native-module packages${prebuilt ? " with prebuilt binaries" : ""}`);
   for (const key of native.closure) {
     const pkgDir = join(repoRoot, key);
-    if (!existsSync(pkgDir)) throw new Error(`${key} is in the lockfile but not installed: run npm ci`);
+    if (!existsSync(pkgDir)) throw new Error(`${key} is in the lockfile but not installed: run npm install`);
     const want = (lock.packages[key]?.version ?? "") as string;
     const have = (JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string }).version;
-    if (want && have !== want) throw new Error(`${key} is ${have} on disk but ${want} in package-lock.json: run npm ci`);
+    if (want && have !== want) throw new Error(`${key} is ${have} on disk but ${want} in package-lock.json: run npm install`);
     for (const rel of walk(pkgDir)) {
       if (!shipPackageFile(rel, prebuilt)) continue;
       entries.push(fileEntry(`${key}/${rel}`, join(pkgDir, rel)));

@@ -16,7 +16,7 @@ import { createLogger } from "../../agent-runtime/log.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 const claude = join(repoRoot, "node_modules/.bin/claude");
-if (!existsSync(claude)) throw new Error(`the Claude Code CLI is required at ${claude}: run npm ci`);
+if (!existsSync(claude)) throw new Error(`the Claude Code CLI is required at ${claude}: run npm install`);
 
 const dataDir = mkdtempSync(join(tmpdir(), "picortex-chat-contract-"));
 let runtime: RunningRuntime;
