@@ -190,6 +190,48 @@ async function main(): Promise<void> {
   say(`(c) warm chat turn:                 ${fmt(warm)} -> ${(pct(warm, 50) / pct(cold, 50)).toFixed(3)}x a cold turn at p50 (${(pct(cold, 50) / pct(warm, 50)).toFixed(1)}x faster), ${(pct(warm, 95) / pct(cold, 95)).toFixed(3)}x at p95`);
 
   // (d) 20 chats x 5 turns, default settings (maxParallel 2, warm max 2), all posted at once.
+  // Baseline for (d), same run: the same 100 turns as direct `claude -p` processes, 2 at a
+  // time (maxParallel), one session and one HOME per chat (a shared ~/.claude.json would
+  // serialise and corrupt), each chat's turns in order.
+  const loadHome = (c: number) => {
+    const home = join(work, `direct-load-${c}`);
+    if (!existsSync(home)) {
+      mkdirSync(join(home, ".claude"), { recursive: true });
+      mkdirSync(join(home, "ws"));
+      writeFileSync(join(home, ".claude/tok"), "direct\n");
+      writeFileSync(join(home, ".claude/settings.json"), renderClaudeSettings(join(home, ".claude/tok"), fake.url));
+    }
+    return home;
+  };
+  for (let c = 0; c < 20; c++) loadHome(c);
+  const directLoadStart = performance.now();
+  {
+    const queue: Array<[number, number]> = [];
+    for (let round = 0; round < 5; round++) for (let c = 0; c < 20; c++) queue.push([c, round]);
+    const busy = new Set<number>();
+    const worker = async () => {
+      for (;;) {
+        const idx = queue.findIndex(([c]) => !busy.has(c));
+        if (idx < 0) {
+          if (queue.length === 0) return;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        const [c, round] = queue.splice(idx, 1)[0]!;
+        busy.add(c);
+        const sid = `00000000-0000-4000-8000-${String(c).padStart(12, "0")}`;
+        await run(CLAUDE, ["-p", "--output-format", "stream-json", "--verbose", round === 0 ? "--session-id" : "--resume", sid, "--permission-mode", "dontAsk"], {
+          cwd: join(loadHome(c), "ws"),
+          env: { PATH: "/usr/bin:/bin", HOME: loadHome(c) },
+          input: `direct load ${c} ${round}`,
+        });
+        busy.delete(c);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+  }
+  const directLoad = performance.now() - directLoadStart;
+
   const chats = Array.from({ length: 20 }, (_, i) => `load-${String(i).padStart(2, "0")}`);
   for (const c of chats) await api("POST", "/v1/chats", { id: c });
   let peakClaude = 0;
@@ -214,8 +256,9 @@ async function main(): Promise<void> {
   const ideal = (ids.length / maxParallel) * pct(warm, 50);
   const idealCold = (ids.length / maxParallel) * pct(cold, 50);
   say(`(d) 20 chats x 5 turns (maxParallel ${maxParallel}, maxWarm ${turnsCfg.warm.maxWarm}): wall ${(wall / 1000).toFixed(1)} s, ${failed} failed`);
+  say(`    same 100 turns as direct \`claude -p\` processes, 2 at a time, own HOME each: ${(directLoad / 1000).toFixed(1)} s -> runtime wall is ${(wall / directLoad).toFixed(2)}x that`);
   say(`    ideal if every turn were warm: ${(ideal / 1000).toFixed(1)} s (wall is ${(wall / ideal).toFixed(1)}x); if every turn were cold: ${(idealCold / 1000).toFixed(1)} s (wall is ${(wall / idealCold).toFixed(2)}x)`);
-  say(`    runtime RSS (bench process, includes the client): peak ${peakRuntime.toFixed(0)} MiB; peak total RSS of claude processes: ${peakClaude.toFixed(0)} MiB; warm pool now ${runtime.modules.length ? "" : ""}${(runtime.modules.find((m) => m.name === "turns") as any).warm.totalRssMiB().toFixed(0)} MiB`);
+  say(`    runtime RSS (bench process, includes the client): peak ${peakRuntime.toFixed(0)} MiB; peak total RSS of claude processes: ${peakClaude.toFixed(0)} MiB; warm pool now ${(runtime.modules.find((m) => m.name === "turns") as any).warm.totalRssMiB().toFixed(0)} MiB`);
 
   await runtime.close();
   await fake.close();
