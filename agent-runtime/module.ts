@@ -4,6 +4,7 @@ import type { RuntimeConfig } from "./config/schema.js";
 import type { Route } from "./http/router.js";
 import type { Db } from "./store/database.js";
 import type { Logger } from "./log.js";
+import type { RuntimeSecrets } from "./config/secrets.js";
 
 /** What every runtime module (portal, turns, brain) receives: its dependencies, nothing global. */
 export interface ModuleContext {
@@ -12,6 +13,8 @@ export interface ModuleContext {
   log: Logger;
   /** The runtime's API bearer token (constant-time compared by the modules that need it). */
   apiToken: string;
+  /** Secrets from the entry point's environment (e.g. ANTHROPIC_API_KEY in local mode). */
+  secrets: RuntimeSecrets;
   /** Base URL the runtime listens on, for loopback callers such as the turn gateway. */
   baseUrl: () => string;
 }

@@ -8,6 +8,7 @@ import { openDatabase } from "./store/database.js";
 import { writeFileAtomic } from "./store/atomic-file.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
+import type { RuntimeSecrets } from "./config/secrets.js";
 import { mountPortal } from "./portal/module.js";
 import { mountTurns } from "./turns/module.js";
 import { mountBrain } from "./brain/module.js";
@@ -33,7 +34,11 @@ export function ensureApiToken(dataDir: string): { token: string; created: boole
   return { token, created: true };
 }
 
-export async function startRuntime(config: RuntimeConfig, log: Logger = createLogger()): Promise<RunningRuntime> {
+export async function startRuntime(
+  config: RuntimeConfig,
+  log: Logger = createLogger(),
+  secrets: RuntimeSecrets = {},
+): Promise<RunningRuntime> {
   const db = openDatabase(join(config.dataDir, "runtime.sqlite"));
   const { token: apiToken, created } = ensureApiToken(config.dataDir);
   let port = config.server.port;
@@ -42,6 +47,7 @@ export async function startRuntime(config: RuntimeConfig, log: Logger = createLo
     db,
     log,
     apiToken,
+    secrets,
     baseUrl: () => `http://${config.server.hosts[0]!.includes(":") ? `[${config.server.hosts[0]}]` : config.server.hosts[0]}:${port}`,
   };
   const factories = [

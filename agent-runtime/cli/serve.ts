@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadRuntimeConfig, ConfigError } from "../config/load.js";
+import { loadRuntimeSecrets } from "../config/secrets.js";
 import { startRuntime } from "../server.js";
 import { createLogger } from "../log.js";
 
@@ -44,7 +45,7 @@ export function registerServeCommand(program: Command): void {
         }
         throw err;
       }
-      const runtime = await startRuntime(config, log);
+      const runtime = await startRuntime(config, log, loadRuntimeSecrets());
       if (opts.json) {
         process.stdout.write(
           JSON.stringify({ urls: runtime.urls, mode: config.mode, dataDir: config.dataDir, tokenFile: `${config.dataDir}/api-token` }) + "\n",

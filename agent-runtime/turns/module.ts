@@ -19,13 +19,19 @@ export interface TurnsModule extends RuntimeModule {
   warm: WarmPool | undefined;
 }
 
-/** Reads the real key once; it stays in this closure (never in a chat's env or files). */
-function keyReader(keyFile: string | undefined): () => string {
+/**
+ * Reads the real key once; it stays in this closure (never in a chat's env or files).
+ * A configured key file (or the systemd credential) wins over a key from the environment.
+ */
+function keyReader(keyFile: string | undefined, fromEnv: string | undefined): () => string {
   let cached: string | undefined;
   return () => {
     if (cached) return cached;
+    if (!keyFile && fromEnv) return (cached = fromEnv);
     if (!keyFile) {
-      throw new Error("picortex has no Anthropic API key: set turns.apiKeyFile or give the unit the anthropic-api-key credential.");
+      throw new Error(
+        "picortex has no Anthropic API key: export ANTHROPIC_API_KEY before `npm start`, set turns.apiKeyFile, or give the unit the anthropic-api-key credential.",
+      );
     }
     try {
       cached = readFileSync(keyFile, "utf8").trim();
@@ -47,7 +53,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
-  const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile));
+  const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey);
   const routes = [
     ...gatewayRoutes({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log }),
     ...turnsRoutes({
