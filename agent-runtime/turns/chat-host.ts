@@ -30,8 +30,12 @@ export interface ChatHost {
   readonly mode: "host" | "local";
   readonly claudePath: string;
   provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void>;
-  /** Removes the chat's user/home; with `archiveTo`, first writes a .tar.gz of the home there. */
-  remove(chatId: string, archiveTo: string | undefined): Promise<void>;
+  /**
+   * Removes the chat's user/home; with `archiveTo`, first writes a .tar.gz of the home
+   * there. Resolves to whether an archive was written: false when nothing of the chat was
+   * left on the host (provisioning failed half-way, or an operator removed it by hand).
+   */
+  remove(chatId: string, archiveTo: string | undefined): Promise<{ archived: boolean }>;
   spawnSpec(chatId: string): SpawnSpec;
   /** Kills every process belonging to the chat (host mode: as the chat user). */
   reapAll(chatId: string, pid?: number | null): Promise<void>;

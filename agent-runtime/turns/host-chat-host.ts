@@ -4,6 +4,7 @@ import { finished } from "node:stream/promises";
 import {
   asChatArgv,
   chatHome,
+  chatUser,
   chatWorkspace,
   privilegedArgv,
   runTurnPrefix,
@@ -64,7 +65,11 @@ export class HostChatHost implements ChatHost {
     progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (user pc-${chatId})` });
   }
 
-  async remove(chatId: string, archiveTo: string | undefined): Promise<void> {
+  async remove(chatId: string, archiveTo: string | undefined): Promise<{ archived: boolean }> {
+    // Trigger: the user is already gone (provisioning failed and rolled back, or removed by
+    // hand). Why: every step below runs as, or on, that user and would fail with "unknown
+    // user". Outcome: nothing to archive or delete; the chat is simply marked deleted.
+    if (!(await this.userExists(chatId))) return { archived: false };
     await this.reapAll(chatId);
     if (archiveTo) {
       mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
@@ -83,6 +88,15 @@ export class HostChatHost implements ChatHost {
     if (r.code !== 0 && r.code !== 6 /* no such user: already gone */) {
       throw new TurnError("provision_failed", describe(privilegedArgv.deleteUser(chatId, true), r));
     }
+    return { archived: archiveTo !== undefined };
+  }
+
+  /** `getent passwd` needs no privilege and reads NSS like sudo and userdel do. */
+  private async userExists(chatId: string): Promise<boolean> {
+    const r = await runArgv(["/usr/bin/getent", "passwd", chatUser(chatId)], { timeoutMs: 15_000 });
+    if (r.code === 0) return true;
+    if (r.code === 2) return false;
+    throw new TurnError("provision_failed", describe(["/usr/bin/getent", "passwd", chatUser(chatId)], r));
   }
 
   spawnSpec(chatId: string): SpawnSpec {

@@ -56,15 +56,16 @@ export class LocalChatHost implements ChatHost {
     if (current !== wanted) writeFileAtomic(settingsPath, wanted, 0o600);
   }
 
-  async remove(chatId: string, archiveTo: string | undefined): Promise<void> {
+  async remove(chatId: string, archiveTo: string | undefined): Promise<{ archived: boolean }> {
     const home = this.home(chatId);
-    if (!existsSync(home)) return;
+    if (!existsSync(home)) return { archived: false };
     if (archiveTo) {
       mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
       const r = await runArgv(["/usr/bin/tar", "--create", "--gzip", "--file", archiveTo, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
       if (r.code !== 0) throw new TurnError("provision_failed", `archiving ${home} failed: ${r.stderr.trim()}`);
     }
     rmSync(home, { recursive: true, force: true });
+    return { archived: archiveTo !== undefined };
   }
 
   spawnSpec(chatId: string): SpawnSpec {

@@ -202,12 +202,16 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
           if (purge) d.store.markDeleted(chat.id, chat.archive_path, true);
           return { id: chat.id, deleted: true, purged: purge, archivePath: chat.archive_path };
         }
-        const archivePath = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : null;
+        let archivePath = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : null;
         // Deleted first, so no queued turn of this chat starts while it goes away.
         d.store.markDeleted(chat.id, archivePath, false);
         await d.warm?.evict(chat.id, "chat deleted");
         try {
-          await d.host.remove(chat.id, archivePath ?? undefined);
+          const { archived } = await d.host.remove(chat.id, archivePath ?? undefined);
+          if (!archived && archivePath) {
+            archivePath = null;
+            d.store.markDeleted(chat.id, null, false);
+          }
         } catch (err) {
           throw new HttpError(500, "delete_failed", `Chat ${chat.id} is marked deleted but removing its workspace failed: ${(err as Error).message}`);
         }

@@ -13,13 +13,13 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
   let fixtures: ReturnType<typeof setupHostFixtures>;
   let rt: TestRuntime;
   beforeAll(async () => {
-    fixtures = setupHostFixtures(ids);
+    fixtures = setupHostFixtures([...ids, "hm-gone"]);
     // Default runner settings: warm chats on, as on a real host.
     rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot });
   });
   afterAll(async () => {
     await rt?.close();
-    fixtures?.cleanup(ids);
+    fixtures?.cleanup([...ids, "hm-gone"]);
   });
 
   it("provisions each chat as its own user with a 0700 home and streams progress events over SSE", async () => {
@@ -129,5 +129,15 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     const del2 = await rt.call("DELETE", "/v1/chats/hm-alpha?purge=1");
     expect(del2.status, del2.text).toBe(200);
     expect((await rt.call("GET", "/v1/chats/hm-alpha")).status).toBe(404);
+  });
+
+  it("deletes a chat whose Linux user is already gone (half-provisioned or removed by hand) without an error", async () => {
+    const chat = await createChat(rt, "hm-gone");
+    expect(chat.status).toBe("ready");
+    execFileSync("/usr/sbin/userdel", ["--remove", "pc-hm-gone"]);
+    const del = await rt.call("DELETE", "/v1/chats/hm-gone");
+    expect(del.status, del.text).toBe(200);
+    expect(del.json.archivePath).toBeNull();
+    expect((await rt.call("GET", "/v1/chats/hm-gone")).json.status).toBe("deleted");
   });
 });
