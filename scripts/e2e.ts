@@ -9,7 +9,7 @@
  * It is the same test CI runs (tests/e2e/host.test.ts); this wrapper only picks the mode
  * and the image cache and prints what it is doing.
  */
-import { spawnSync } from "node:child_process";
+import { $ } from "zx";
 import { rmSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +32,7 @@ Options:
 
 Exit status: 0 when every step passed, 1 otherwise, 2 on bad usage.`;
 
-function main(): number {
+async function main(): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -75,12 +75,16 @@ function main(): number {
   }
   const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
   process.stderr.write(`e2e: mode ${values.mode}, image cache ${cacheDir}\n`);
-  const r = spawnSync(join(repoRoot, "node_modules/.bin/vitest"), ["run", "tests/e2e"], {
+  // zx quotes every interpolated value, and the only input (mode, cache dir) travels in
+  // the environment, never in the command text.
+  const vitest = join(repoRoot, "node_modules/.bin/vitest");
+  const r = await $({
     cwd: repoRoot,
     stdio: "inherit",
+    nothrow: true,
     env: { ...process.env, PICORTEX_E2E_MODE: values.mode, PICORTEX_E2E_CACHE: cacheDir },
-  });
-  return r.status ?? 1;
+  })`${vitest} run tests/e2e`;
+  return r.exitCode ?? 1;
 }
 
-process.exit(main());
+process.exit(await main());
