@@ -100,7 +100,12 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     rootFile(runtimeUnit.path, runtimeUnit.content),
     {
       path: RUNTIME_CONFIG_PATH,
-      content: renderRuntimeConfig({ runtimePort: vars.runtimePort, chatsRoot: vars.chatsRoot, claudePath: vars.claudePath }),
+      content: renderRuntimeConfig({
+        runtimePort: vars.runtimePort,
+        chatsRoot: vars.chatsRoot,
+        claudePath: vars.claudePath,
+        hostname: vars.hostname,
+      }),
       mode: "0640",
       // Readable by the runtime, writable only by root.
       owner: `root:${vars.runtimeUser}`,

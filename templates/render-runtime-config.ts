@@ -9,6 +9,8 @@ export interface RuntimeConfigVars {
   runtimePort: number;
   chatsRoot: string;
   claudePath: string;
+  /** The host's tailnet (MagicDNS) name: browsers on the tailnet open the portal by it. */
+  hostname: string;
 }
 
 export function renderRuntimeConfig(vars: RuntimeConfigVars): string {
@@ -16,7 +18,10 @@ export function renderRuntimeConfig(vars: RuntimeConfigVars): string {
     mode: "host",
     dataDir: STATE_DIR,
     // Loopback here; the unit adds the tailnet address at start (listen-address unit).
-    server: { hosts: ["127.0.0.1"], port: vars.runtimePort },
+    // The portal checks Origin exactly; `http://<hostname>:<port>` is the stack's runtimeUrl
+    // output. Addresses the runtime binds are allowed already; a full MagicDNS name
+    // (<host>.<tailnet>.ts.net) or `tailscale serve` origin goes in server.allowedOrigins.
+    server: { hosts: ["127.0.0.1"], port: vars.runtimePort, allowedOrigins: [`http://${vars.hostname}:${vars.runtimePort}`] },
     turns: { chatsRoot: vars.chatsRoot, claudePath: vars.claudePath },
   };
   const parsed = runtimeConfigSchema.safeParse(config);

@@ -26,6 +26,7 @@ export interface PortalHttpOptions {
 }
 
 const sessionRequest = z.object({ token: z.string().min(1).max(512) }).strict();
+const tokenRequest = z.object({ role: z.enum(["read-write", "read-only"]).default("read-write") }).strict();
 
 /** Headers every portal response carries: no framing, no sniffing, never a Referer. */
 function baseHeaders(res: ServerResponse): void {
@@ -167,6 +168,36 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
         checkOrigin(req);
         res.setHeader("set-cookie", clearCookieHeader(secure(req)));
         return { ok: true };
+      },
+    },
+    {
+      // The operator's way to the portal on a host: the runtime API token (a Pulumi
+      // secret on the workspace stack) buys the portal token, so signing in needs neither
+      // root nor the runtime user. POST with a JSON body keeps the answer out of caches and
+      // browser history; the token only ever travels in a response body.
+      method: "POST",
+      path: "/portal/api/token",
+      handler: async (ctx) => {
+        const { req, res } = ctx;
+        baseHeaders(res);
+        res.setHeader("cache-control", "no-store");
+        const client = req.socket.remoteAddress ?? "unknown";
+        const retry = o.limiter.retryAfterSeconds(client);
+        if (retry > 0) {
+          res.setHeader("retry-after", String(retry));
+          throw tooManyRequests(retry);
+        }
+        const bearer = bearerToken(req);
+        if (bearer === undefined || !secretsEqual(bearer, o.apiToken)) {
+          o.limiter.recordFailure(client);
+          o.log.warn("portal token request refused", { client });
+          throw unauthorized("Send the runtime API token as `Authorization: Bearer …` (pulumi stack output --show-secrets runtimeApiToken).");
+        }
+        const { role } = await ctx.body(tokenRequest, 1024);
+        const token = role === "read-only" ? o.tokens.readOnly : o.tokens.readWrite;
+        if (token === undefined) throw notFound("The read-only viewer token is off: set portal.readOnlyToken in the runtime config.");
+        o.log.info("portal token issued to an API client", { client, role });
+        return { role, token };
       },
     },
     {

@@ -110,7 +110,8 @@ describe("cloud-config content", () => {
   it("offline-test skips exactly the internet steps and says so in the output", () => {
     const host = renderHost(offlineVars);
     expect(host.cloudConfig).toContain("# offline-test profile: SKIPPED because they need the internet");
-    expect(host.cloudConfig).not.toMatch(/https?:\/\//);
+    // No internet address anywhere; the only URL is the portal origin on the tailnet name.
+    expect(host.cloudConfig.match(/https?:\/\/[^\s"',]+/g)).toEqual([`http://picortex:7420`]);
     const doc = parse(host.cloudConfig);
     expect(doc.packages).toBeUndefined();
     expect(JSON.stringify(doc.runcmd)).not.toMatch(/tailscale|npm|apt-get|curl/);
