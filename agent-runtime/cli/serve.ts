@@ -45,7 +45,8 @@ export function registerServeCommand(program: Command): void {
         }
         throw err;
       }
-      const runtime = await startRuntime(config, log, loadRuntimeSecrets());
+      const secrets = loadRuntimeSecrets();
+      const runtime = await startRuntime(config, log, secrets);
       if (opts.json) {
         process.stdout.write(
           JSON.stringify({ urls: runtime.urls, mode: config.mode, dataDir: config.dataDir, tokenFile: `${config.dataDir}/api-token` }) + "\n",
@@ -61,8 +62,13 @@ export function registerServeCommand(program: Command): void {
           runtime.tokenCreated
             ? `  API token (stored 0600 in ${config.dataDir}/api-token): ${runtime.apiToken}`
             : `  API token: in ${config.dataDir}/api-token`,
-          `  try: curl -H "Authorization: Bearer $(cat ${config.dataDir}/api-token)" ${runtime.urls[0]}/healthz`,
-        ];
+          config.portal.enabled ? "  portal: `npx picortex portal token` prints a sign-in link (the token rides after #)" : "",
+          config.turns.enabled ? "  chats:  `npx picortex chat create demo` then `npx picortex chat send demo \"hello\"`" : "",
+          config.brain.enabled ? "  brain:  `npx picortex brain --help` (record, recall, sync, mcp)" : "",
+          config.turns.enabled && config.mode === "local" && !secrets.anthropicApiKey && !config.turns.apiKeyFile
+            ? "  note: no Anthropic key yet; export ANTHROPIC_API_KEY (or set turns.apiKeyFile) and restart, or chat turns will fail"
+            : "",
+        ].filter((line) => line !== "");
         process.stdout.write(lines.join("\n") + "\n");
       }
       const stop = async (signal: string) => {
