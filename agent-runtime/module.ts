@@ -5,6 +5,7 @@ import type { Route } from "./http/router.js";
 import type { Db } from "./store/database.js";
 import type { Logger } from "./log.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
+import type { ApiTokenGuard } from "./http/api-token-guard.js";
 
 /** What every runtime module (portal, turns, brain) receives: its dependencies, nothing global. */
 export interface ModuleContext {
@@ -13,6 +14,8 @@ export interface ModuleContext {
   log: Logger;
   /** The runtime's API bearer token (constant-time compared by the modules that need it). */
   apiToken: string;
+  /** Checks the API token on a request (constant time, failures rate-limited per client). */
+  apiAuth: ApiTokenGuard;
   /** Secrets from the entry point's environment (e.g. ANTHROPIC_API_KEY in local mode). */
   secrets: RuntimeSecrets;
   /** Base URL the runtime listens on, for loopback callers such as the turn gateway. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { generateToken } from "./http/auth.js";
+import { ApiTokenGuard } from "./http/api-token-guard.js";
 import { openDatabase } from "./store/database.js";
 import { writeFileAtomic } from "./store/atomic-file.js";
 import { createLogger, type Logger } from "./log.js";
@@ -47,6 +48,7 @@ export async function startRuntime(
     db,
     log,
     apiToken,
+    apiAuth: new ApiTokenGuard(apiToken),
     secrets,
     baseUrl: () => `http://${config.server.hosts[0]!.includes(":") ? `[${config.server.hosts[0]}]` : config.server.hosts[0]}:${port}`,
   };

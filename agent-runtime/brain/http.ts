@@ -1,7 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Route } from "../http/router.js";
 import { z } from "zod";
-import { bearerToken, secretsEqual } from "../http/auth.js";
+import { bearerToken } from "../http/auth.js";
+import type { ApiTokenGuard } from "../http/api-token-guard.js";
 import { HttpError, badRequest, notFound, unauthorized } from "../http/errors.js";
 import { Reply } from "../http/router.js";
 import { idSchema } from "./entry.js";
@@ -21,11 +22,8 @@ const createTokenSchema = z.object({ workspaceId: idSchema, label: z.string().ma
  * tailnet), so issuing a brain token needs no shell on the host. Brain tokens themselves
  * can never reach these routes.
  */
-export function brainAdminRoutes(store: BrainServerStore, apiToken: string): Route[] {
-  const requireAdmin = (req: IncomingMessage) => {
-    const token = bearerToken(req);
-    if (!token || !secretsEqual(token, apiToken)) throw unauthorized("Missing or invalid API token: send `Authorization: Bearer <token from <dataDir>/api-token>`.");
-  };
+export function brainAdminRoutes(store: BrainServerStore, apiAuth: ApiTokenGuard): Route[] {
+  const requireAdmin = (req: IncomingMessage) => apiAuth.check(req);
   return [
     {
       method: "POST",

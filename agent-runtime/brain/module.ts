@@ -6,5 +6,5 @@ import { BrainServerStore } from "./server-store.js";
 export const mountBrain: ModuleFactory = (ctx) => {
   if (!ctx.config.brain.syncServer) return { name: "brain", routes: [], close() {} };
   const store = new BrainServerStore(ctx.db);
-  return { name: "brain", routes: [...brainSyncRoutes(store), ...brainAdminRoutes(store, ctx.apiToken)], close() {} };
+  return { name: "brain", routes: [...brainSyncRoutes(store), ...brainAdminRoutes(store, ctx.apiAuth)], close() {} };
 };

@@ -6,7 +6,7 @@ import { forbidden, notFound, tooManyRequests, unauthorized } from "../http/erro
 import type { Logger } from "../log.js";
 import { newNonce, type PortalAssets } from "./assets.js";
 import { COOKIE_NAME, clearCookieHeader, readCookie, setCookieHeader, type PortalRole, type SessionCookies } from "./session-cookie.js";
-import type { FailureLimiter } from "./rate-limit.js";
+import type { FailureLimiter } from "../http/rate-limit.js";
 import type { PortalTokens } from "./tokens.js";
 import { originAllowed } from "./origin.js";
 

@@ -3,7 +3,7 @@ import { loadPortalAssets } from "./assets.js";
 import { portalRoutes } from "./http.js";
 import { PortalSockets } from "./ws.js";
 import { SessionCookies } from "./session-cookie.js";
-import { FailureLimiter } from "./rate-limit.js";
+import { FailureLimiter } from "../http/rate-limit.js";
 import { allowedOrigins } from "./origin.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
 import { spawnTerminal } from "./pty.js";

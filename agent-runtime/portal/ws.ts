@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import { CloseCode, LIMITS } from "./protocol.js";
 import { PortalConnection, type ConnectionStats } from "./connection.js";
 import { COOKIE_NAME, readCookie, type SessionCookies } from "./session-cookie.js";
-import type { FailureLimiter } from "./rate-limit.js";
+import type { FailureLimiter } from "../http/rate-limit.js";
 import { originAllowed } from "./origin.js";
 import type { TmuxTarget } from "./tmux.js";
 import type { SpawnOptions, TerminalProcess } from "./pty.js";

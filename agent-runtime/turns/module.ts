@@ -62,7 +62,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       events,
       host,
       warm,
-      apiToken: ctx.apiToken,
+      apiAuth: ctx.apiAuth,
       dataDir: ctx.config.dataDir,
       baseUrl: ctx.baseUrl,
       onDelete: cfg.onDelete,

@@ -2,8 +2,9 @@ import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { z } from "zod";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
-import { bearerToken, generateToken, secretsEqual } from "../http/auth.js";
-import { HttpError, badRequest, conflict, notFound, unauthorized } from "../http/errors.js";
+import { generateToken } from "../http/auth.js";
+import type { ApiTokenGuard } from "../http/api-token-guard.js";
+import { HttpError, badRequest, conflict, notFound } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
@@ -48,7 +49,7 @@ export interface RoutesDeps {
   events: TurnEvents;
   host: ChatHost;
   warm: WarmPool | undefined;
-  apiToken: string;
+  apiAuth: ApiTokenGuard;
   dataDir: string;
   baseUrl: () => string;
   onDelete: "archive" | "remove";
@@ -105,10 +106,7 @@ const wantsSse = (ctx: RequestContext) => String(ctx.req.headers.accept ?? "").i
 const FINISHED = new Set(["done", "failed", "interrupted"]);
 
 export function turnsRoutes(d: RoutesDeps): Route[] {
-  const auth = (ctx: RequestContext) => {
-    const token = bearerToken(ctx.req);
-    if (!token || !secretsEqual(token, d.apiToken)) throw unauthorized("Missing or invalid API token: send `Authorization: Bearer <token from <dataDir>/api-token>`.");
-  };
+  const auth = (ctx: RequestContext) => d.apiAuth.check(ctx.req);
   const chatParam = (ctx: RequestContext): ChatRow => {
     const id = ctx.params.id ?? "";
     if (!CHAT_ID_PATTERN.test(id)) throw badRequest(`Invalid chat id: use 2-24 characters, lowercase letters, digits and single hyphens, starting with a letter.`);

@@ -13,7 +13,7 @@ import {
 } from "../../agent-runtime/portal/protocol.js";
 import { ctrlOf } from "../../agent-runtime/portal/page/extra-keys.js";
 import { SessionCookies, readCookie } from "../../agent-runtime/portal/session-cookie.js";
-import { FailureLimiter } from "../../agent-runtime/portal/rate-limit.js";
+import { FailureLimiter } from "../../agent-runtime/http/rate-limit.js";
 import { allowedOrigins, originAllowed } from "../../agent-runtime/portal/origin.js";
 
 describe("portal protocol", () => {

@@ -91,3 +91,28 @@ describe("store", () => {
     db.close();
   });
 });
+
+describe("API token guard", () => {
+  it("accepts the token, answers 401 otherwise, and limits a guessing client with 429", async () => {
+    const { ApiTokenGuard } = await import("../../agent-runtime/http/api-token-guard.js");
+    const { FailureLimiter } = await import("../../agent-runtime/http/rate-limit.js");
+    const guard = new ApiTokenGuard("pct_right", new FailureLimiter(3, 60_000));
+    const req = (auth: string | undefined, ip = "127.0.0.9") =>
+      ({ headers: { authorization: auth }, socket: { remoteAddress: ip } }) as never;
+    const status = (fn: () => void) => {
+      try {
+        fn();
+        return 200;
+      } catch (err) {
+        return (err as { status: number }).status;
+      }
+    };
+    expect(status(() => guard.check(req("Bearer pct_right")))).toBe(200);
+    expect(status(() => guard.check(req("Bearer pct_wrong")))).toBe(401);
+    expect(status(() => guard.check(req(undefined)))).toBe(401);
+    expect(status(() => guard.check(req("Bearer pct_wrong")))).toBe(401);
+    // Three failures: this client now waits, even with the right token; others do not.
+    expect(status(() => guard.check(req("Bearer pct_right")))).toBe(429);
+    expect(status(() => guard.check(req("Bearer pct_right", "127.0.0.10")))).toBe(200);
+  });
+});
