@@ -12,8 +12,6 @@ export interface ModuleContext {
   config: RuntimeConfig;
   db: Db;
   log: Logger;
-  /** The runtime's API bearer token (constant-time compared by the modules that need it). */
-  apiToken: string;
   /** Checks the API token on a request (constant time, failures rate-limited per client). */
   apiAuth: ApiTokenGuard;
   /** Secrets from the entry point's environment (e.g. ANTHROPIC_API_KEY in local mode). */

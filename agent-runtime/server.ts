@@ -1,12 +1,10 @@
 import { createServer, type Server } from "node:http";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
-import { generateToken } from "./http/auth.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
 import { openDatabase } from "./store/database.js";
-import { writeFileAtomic } from "./store/atomic-file.js";
+import { ensureTokenFile } from "./store/token-file.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
@@ -28,11 +26,8 @@ export interface RunningRuntime {
 
 /** Reads the API token, creating it (0600, atomically) on first start. */
 export function ensureApiToken(dataDir: string): { token: string; created: boolean } {
-  const path = join(dataDir, "api-token");
-  if (existsSync(path)) return { token: readFileSync(path, "utf8").trim(), created: false };
-  const token = generateToken("pct_");
-  writeFileAtomic(path, token + "\n", 0o600);
-  return { token, created: true };
+  // 16 characters is the floor the deploy accepts for an operator-chosen token.
+  return ensureTokenFile(join(dataDir, "api-token"), "pct_", 16);
 }
 
 export async function startRuntime(
@@ -47,7 +42,6 @@ export async function startRuntime(
     config,
     db,
     log,
-    apiToken,
     apiAuth: new ApiTokenGuard(apiToken),
     secrets,
     baseUrl: () => `http://${config.server.hosts[0]!.includes(":") ? `[${config.server.hosts[0]}]` : config.server.hosts[0]}:${port}`,

@@ -87,6 +87,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   if (err instanceof HttpError) {
+    const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (err.status === 429 && typeof retryAfter === "number") res.setHeader("retry-after", String(retryAfter));
     sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
     return;
   }

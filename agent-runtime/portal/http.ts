@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { Reply, type Route } from "../http/router.js";
-import { bearerToken, secretsEqual } from "../http/auth.js";
+import { secretsEqual } from "../http/auth.js";
 import { forbidden, notFound, tooManyRequests, unauthorized } from "../http/errors.js";
 import type { Logger } from "../log.js";
 import { newNonce, type PortalAssets } from "./assets.js";
@@ -9,6 +9,7 @@ import { COOKIE_NAME, clearCookieHeader, readCookie, setCookieHeader, type Porta
 import type { FailureLimiter } from "../http/rate-limit.js";
 import type { PortalTokens } from "./tokens.js";
 import { originAllowed } from "./origin.js";
+import type { ApiTokenGuard } from "../http/api-token-guard.js";
 
 export interface PortalHttpOptions {
   assets: PortalAssets;
@@ -19,8 +20,8 @@ export interface PortalHttpOptions {
   cookieMaxAgeSeconds: number;
   secureCookie: "auto" | "always" | "never";
   session: string;
-  /** The runtime API token, accepted (as a bearer) by the status endpoint for the CLI. */
-  apiToken: string;
+  /** The runtime API token check (shared rate limit), for the status and token endpoints. */
+  apiAuth: ApiTokenGuard;
   status: () => unknown;
   log: Logger;
 }
@@ -182,16 +183,11 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
         baseHeaders(res);
         res.setHeader("cache-control", "no-store");
         const client = req.socket.remoteAddress ?? "unknown";
-        const retry = o.limiter.retryAfterSeconds(client);
-        if (retry > 0) {
-          res.setHeader("retry-after", String(retry));
-          throw tooManyRequests(retry);
-        }
-        const bearer = bearerToken(req);
-        if (bearer === undefined || !secretsEqual(bearer, o.apiToken)) {
-          o.limiter.recordFailure(client);
+        try {
+          o.apiAuth.check(req);
+        } catch (err) {
           o.log.warn("portal token request refused", { client });
-          throw unauthorized("Send the runtime API token as `Authorization: Bearer …` (pulumi stack output --show-secrets runtimeApiToken).");
+          throw err;
         }
         const { role } = await ctx.body(tokenRequest, 1024);
         const token = role === "read-only" ? o.tokens.readOnly : o.tokens.readWrite;
@@ -205,9 +201,8 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
       path: "/portal/api/status",
       handler: ({ req, res }) => {
         baseHeaders(res);
-        const bearer = bearerToken(req);
-        const allowed = (bearer !== undefined && secretsEqual(bearer, o.apiToken)) || roleOf(req) !== undefined;
-        if (!allowed) throw unauthorized();
+        // A signed-in page may ask; anyone else needs the API token (rate-limited).
+        if (roleOf(req) === undefined) o.apiAuth.check(req);
         return o.status();
       },
     },

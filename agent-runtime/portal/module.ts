@@ -84,7 +84,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
       cookieMaxAgeSeconds: cfg.cookieMaxAgeSeconds,
       secureCookie: cfg.secureCookie,
       session: cfg.session,
-      apiToken: ctx.apiToken,
+      apiAuth: ctx.apiAuth,
       status,
       log,
     }),

@@ -47,5 +47,9 @@ it("rate-limits failed attempts per client", async () => {
   for (let i = 0; i < 50 && status !== 429; i++) status = (await ask(p, "pct_wrong-token-guess")).status;
   expect(status).toBe(429);
   // Once limited, even the right token waits.
-  expect((await ask(p, p.runtime.apiToken)).status).toBe(429);
+  const limited = await ask(p, p.runtime.apiToken);
+  expect(limited.status).toBe(429);
+  expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+  // The shared guard limits the status endpoint too (it used to compare without a limit).
+  expect((await fetch(`${p.url}/portal/api/status`, { headers: { authorization: `Bearer ${p.runtime.apiToken}` } })).status).toBe(429);
 });
