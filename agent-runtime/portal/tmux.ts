@@ -28,18 +28,25 @@ export function tmuxBase(t: Pick<TmuxTarget, "socket" | "config">): string[] {
   return [...(t.socket ? ["-S", t.socket] : []), ...(t.config ? ["-f", t.config] : [])];
 }
 
+/**
+ * What a terminal needs, and nothing else: the runtime's own environment can hold
+ * ANTHROPIC_API_KEY (local mode), CREDENTIALS_DIRECTORY and tokens, which the agent in the
+ * tmux session must not inherit. TMUX/TMUX_PANE are left out too, so a runtime started
+ * inside a developer's tmux still attaches its own clients.
+ */
+const TERMINAL_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLORTERM|XDG_RUNTIME_DIR|TMPDIR)$/;
+
 /** Login-refusing shells: tmux would run the session command through them and exit at once. */
 const NON_LOGIN_SHELL = /(^|\/)(nologin|false)$/;
 
 /**
- * The environment for tmux: without TMUX/TMUX_PANE, so a runtime started from inside a
- * tmux session (e.g. `npm start` in a developer's tmux) can still attach its own clients.
- * SHELL is replaced when it is a non-login shell: systemd sets SHELL from the service
- * user's passwd entry (`/usr/sbin/nologin` for `picortex`), and tmux runs the session
+ * The environment for tmux: only TERMINAL_ENV. SHELL is replaced when it is a non-login
+ * shell: systemd sets SHELL from the service user's passwd entry (`/usr/sbin/nologin` for `picortex`), and tmux runs the session
  * command and new panes through it, so the agent session would die on creation.
  */
 export function tmuxEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { TMUX: _tmux, TMUX_PANE: _pane, ...rest } = env;
+  const rest: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && TERMINAL_ENV.test(k)) rest[k] = v;
   if (!rest.SHELL || NON_LOGIN_SHELL.test(rest.SHELL)) rest.SHELL = "/bin/sh";
   return rest;
 }

@@ -34,6 +34,9 @@ it("replaces a non-login SHELL so the session command actually runs", async () =
   expect(tmuxEnv({ SHELL: "/bin/false" }).SHELL).toBe("/bin/sh");
   expect(tmuxEnv({}).SHELL).toBe("/bin/sh");
   expect(tmuxEnv({ SHELL: "/bin/bash" }).SHELL).toBe("/bin/bash");
+  // The runtime's secrets and tmux's own variables never reach the agent's terminal.
+  const env = tmuxEnv({ PATH: "/usr/bin", LC_ALL: "C.UTF-8", ANTHROPIC_API_KEY: "sk-ant-x", CREDENTIALS_DIRECTORY: "/run/c", PICORTEX_API_TOKEN: "t", TMUX: "/tmp/x,1,0" });
+  expect(env).toEqual({ PATH: "/usr/bin", LC_ALL: "C.UTF-8", SHELL: "/bin/sh" });
 
   await ensureSession(target, { cols: 80, rows: 24 });
   await runTmux(target, ["send-keys", "-t", "=svc:", "-l", "marker-42"]);
