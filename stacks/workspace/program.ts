@@ -80,6 +80,8 @@ export function workspaceProgram(
             privateKey: secrets.adminPrivateKey!,
           },
           release,
+          // A replaced server (same tailnet name) gets the release again.
+          redeployOn: [host.serverId],
           settings:
             secrets.anthropicApiKey || secrets.apiToken
               ? { anthropicApiKey: secrets.anthropicApiKey, apiToken: secrets.apiToken }

@@ -60,6 +60,10 @@ describe("workspace stack with a release manifest", () => {
     expect(conn.host).toBe("picortex");
     expect(conn.user).toBe("pcadmin");
     expect(await valueOf(program.outputs.releaseHash)).toBe(hash);
+    // A replaced server (new id, same tailnet name) gets the release again: the server id
+    // is among the readiness step's triggers.
+    const ready = recorded.find((r) => r.type === "command:remote:Command" && JSON.stringify(r.inputs.triggers ?? []).includes('"91"'));
+    expect(ready, "a remote step triggered by the server id").toBeDefined();
   });
 
   it("refuses a release without the admin's private key, before creating anything", () => {
