@@ -215,14 +215,17 @@ install_settings() {
       fs.chownSync(tmp, u, g); fs.chmodSync(tmp, mode);
       fs.renameSync(tmp, path);
     };
+    // Every value is checked before the first write, so a rejected file changes nothing.
+    const writes = [];
     if (s.runtimeConfig !== undefined) {
       if (!s.runtimeConfig || typeof s.runtimeConfig !== "object" || Array.isArray(s.runtimeConfig)) fail("runtimeConfig must be an object");
-      put(etc + "/runtime.json", JSON.stringify(s.runtimeConfig, null, 2) + "\n", 0o640, 0, Number(gid));
+      writes.push([etc + "/runtime.json", JSON.stringify(s.runtimeConfig, null, 2) + "\n", 0o640, 0, Number(gid)]);
     }
     if (s.anthropicApiKey !== undefined)
-      put(etc + "/credentials/anthropic-api-key", line(s.anthropicApiKey, "anthropicApiKey", /^[A-Za-z0-9_-]{8,512}$/) + "\n", 0o600, 0, 0);
+      writes.push([etc + "/credentials/anthropic-api-key", line(s.anthropicApiKey, "anthropicApiKey", /^[A-Za-z0-9_-]{8,512}$/) + "\n", 0o600, 0, 0]);
     if (s.apiToken !== undefined)
-      put(data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid));
+      writes.push([data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid)]);
+    for (const w of writes) put(...w);
   ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$uid" "$gid"; then
     rm -f "$tmp"
     die "runtime settings were rejected; nothing was changed"

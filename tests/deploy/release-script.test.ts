@@ -232,6 +232,15 @@ describe("picortex-release lifecycle", () => {
     rmSync(join(incoming, "runtime-settings.json"));
   });
 
+  it("writes nothing when a later value is invalid, even if earlier ones are valid", () => {
+    writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify({ anthropicApiKey: "sk-ant-NEW_key-456", apiToken: "short" }));
+    const r = run("activate", a);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("apiToken has an invalid format");
+    expect(readFileSync(join(root, "etc/picortex/credentials/anthropic-api-key"), "utf8")).toBe("sk-ant-test_KEY-123\n");
+    rmSync(join(incoming, "runtime-settings.json"));
+  });
+
   it("activates a second release and records the first as the rollback target", async () => {
     b = fakeRelease("B", true);
     expect(run("install", b).code).toBe(0);
