@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { finished } from "node:stream/promises";
 import {
@@ -73,11 +73,16 @@ export class HostChatHost implements ChatHost {
     await this.reapAll(chatId);
     if (archiveTo) {
       mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
-      const out = createWriteStream(archiveTo, { mode: 0o600, flags: "wx" });
+      // Written beside its final name and renamed once complete: a crash or timeout never
+      // leaves a truncated archive under the name the database records.
+      const partial = `${archiveTo}.partial`;
+      rmSync(partial, { force: true });
+      const out = createWriteStream(partial, { mode: 0o600, flags: "wx" });
       const argv = asChatArgv.archiveHome(chatId, this.chatsRoot);
       const r = await runArgv(argv, { stdoutTo: out, timeoutMs: 10 * 60_000 });
       await finished(out).catch(() => {});
       if (r.code !== 0) throw new TurnError("provision_failed", `archiving the workspace: ${describe(argv, r)}`);
+      renameSync(partial, archiveTo);
     }
     let r = await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]);
     if (r.code === 8) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { assertChatId } from "../host/chat-identity.js";
 import { runArgv, HOST_COMMAND_ENV } from "../host/run-argv.js";
@@ -61,8 +61,13 @@ export class LocalChatHost implements ChatHost {
     if (!existsSync(home)) return { archived: false };
     if (archiveTo) {
       mkdirSync(dirname(archiveTo), { recursive: true, mode: 0o700 });
-      const r = await runArgv(["/usr/bin/tar", "--create", "--gzip", "--file", archiveTo, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
+      // Private from its first byte, and renamed into place only once complete.
+      const partial = `${archiveTo}.partial`;
+      rmSync(partial, { force: true });
+      closeSync(openSync(partial, "wx", 0o600));
+      const r = await runArgv(["/usr/bin/tar", "--create", "--gzip", "--file", partial, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
       if (r.code !== 0) throw new TurnError("provision_failed", `archiving ${home} failed: ${r.stderr.trim()}`);
+      renameSync(partial, archiveTo);
     }
     rmSync(home, { recursive: true, force: true });
     return { archived: archiveTo !== undefined };

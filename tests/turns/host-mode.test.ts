@@ -13,13 +13,13 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
   let fixtures: ReturnType<typeof setupHostFixtures>;
   let rt: TestRuntime;
   beforeAll(async () => {
-    fixtures = setupHostFixtures([...ids, "hm-gone"]);
+    fixtures = setupHostFixtures([...ids, "hm-gone", "hm-retry"]);
     // Default runner settings: warm chats on, as on a real host.
     rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot });
   });
   afterAll(async () => {
     await rt?.close();
-    fixtures?.cleanup([...ids, "hm-gone"]);
+    fixtures?.cleanup([...ids, "hm-gone", "hm-retry"]);
   });
 
   it("provisions each chat as its own user with a 0700 home and streams progress events over SSE", async () => {
@@ -139,5 +139,23 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     expect(del.status, del.text).toBe(200);
     expect(del.json.archivePath).toBeNull();
     expect((await rt.call("GET", "/v1/chats/hm-gone")).json.status).toBe("deleted");
+  });
+
+  it("finishes a delete that failed half-way when it is repeated, instead of reporting it done", async () => {
+    expect((await createChat(rt, "hm-retry")).status).toBe("ready");
+    // The state a failed removal leaves: marked deleted, user and home still on the host.
+    rt.turns.store.markDeleted("hm-retry", null, false);
+    expect(spawnSync("id", ["pc-hm-retry"]).status).toBe(0);
+    const del = await rt.call("DELETE", "/v1/chats/hm-retry");
+    expect(del.status, del.text).toBe(200);
+    expect(spawnSync("id", ["pc-hm-retry"]).status).not.toBe(0);
+    expect(existsSync(`${fixtures.chatsRoot}/hm-retry`)).toBe(false);
+    expect(existsSync(del.json.archivePath)).toBe(true);
+    expect(statSync(del.json.archivePath).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${del.json.archivePath}.partial`)).toBe(false);
+    // Once everything is gone, a further delete is a quiet no-op with the same answer.
+    const again = await rt.call("DELETE", "/v1/chats/hm-retry");
+    expect(again.status).toBe(200);
+    expect(again.json.archivePath).toBe(del.json.archivePath);
   });
 });
