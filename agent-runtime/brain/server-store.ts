@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
-import { generateToken, secretsEqual } from "../http/auth.js";
+import { generateToken, hashToken, secretsEqual } from "../http/auth.js";
 import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "./entry-row.js";
 import { idSchema } from "./entry.js";
 import { BrainError } from "./errors.js";
@@ -51,7 +50,6 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
-const hashToken = (token: string) => createHash("sha256").update(token, "utf8").digest("hex");
 
 export class BrainServerStore {
   private readonly upsert;

@@ -11,6 +11,14 @@ export function secretsEqual(candidate: string, expected: string): boolean {
   return timingSafeEqual(a, b) && candidate.length === expected.length;
 }
 
+/**
+ * How tokens are stored: SHA-256 hex. Tokens are 256-bit random, so a plain hash is
+ * enough to make a leaked table useless, and lookups stay exact-match indexable.
+ */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
 /** A URL-safe random token with 256 bits of entropy. */
 export function generateToken(prefix = ""): string {
   return prefix + randomBytes(32).toString("base64url");

@@ -2,9 +2,9 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage,
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../log.js";
-import { secretsEqual } from "../http/auth.js";
+import { hashToken, secretsEqual } from "../http/auth.js";
 import type { Route, RequestContext } from "../http/router.js";
-import { hashToken, type ChatRow, type TurnStore } from "./store.js";
+import { type ChatRow, type TurnStore } from "./store.js";
 
 /** Path prefix of the key gateway on the runtime's server; chats get `<base>/gateway`. */
 export const GATEWAY_PREFIX = "/gateway";

@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { z } from "zod";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
-import { generateToken } from "../http/auth.js";
+import { generateToken, hashToken } from "../http/auth.js";
 import type { ApiTokenGuard } from "../http/api-token-guard.js";
 import { HttpError, badRequest, conflict, notFound } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
@@ -11,7 +11,7 @@ import type { ChatHost, ProvisionEvent } from "./chat-host.js";
 import type { TurnEngine } from "./engine.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
 import { GATEWAY_PREFIX } from "./gateway.js";
-import { hashToken, type ChatRow, type TurnRow, type TurnStore } from "./store.js";
+import { type ChatRow, type TurnRow, type TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
 
 const chatIdSchema = z.string().regex(CHAT_ID_PATTERN, "use 2-24 characters: lowercase letters, digits and single hyphens, starting with a letter");

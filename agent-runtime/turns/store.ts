@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
@@ -53,7 +53,6 @@ export interface MessageRow {
   created_at: number;
 }
 
-export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
 
 /** Every SQL statement of the turns module; each state change is one transaction. */
 export class TurnStore {
