@@ -196,34 +196,21 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         auth(ctx);
         const chat = chatParam(ctx);
         const purge = ctx.url.searchParams.get("purge") === "1";
-        if (chat.status === "deleted") {
-          // Trigger: a repeated delete, possibly after one that failed half-way (e.g. a
-          // Pulumi retry). Why: the chat is marked deleted before its removal, so a failed
-          // removal would otherwise be reported done and leave the user behind. Outcome:
-          // finish it; remove() is a no-op once nothing of the chat is left on the host.
-          let archivePath = chat.archive_path;
-          const retryArchive = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : undefined;
-          try {
-            const { archived } = await d.host.remove(chat.id, retryArchive);
-            if (archived && retryArchive) {
-              archivePath = retryArchive;
-              d.store.markDeleted(chat.id, archivePath, false);
-            }
-          } catch (err) {
-            throw new HttpError(500, "delete_failed", `Chat ${chat.id} is marked deleted but removing its workspace failed again: ${(err as Error).message}`);
-          }
-          if (purge) d.store.markDeleted(chat.id, archivePath, true);
-          return { id: chat.id, deleted: true, purged: purge, archivePath };
+        if (chat.status !== "deleted") {
+          // Deleted first, so no queued turn of this chat starts while it goes away.
+          d.store.markDeleted(chat.id, null, false);
+          await d.warm?.evict(chat.id, "chat deleted");
         }
-        let archivePath = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : null;
-        // Deleted first, so no queued turn of this chat starts while it goes away.
-        d.store.markDeleted(chat.id, archivePath, false);
-        await d.warm?.evict(chat.id, "chat deleted");
+        // A repeated delete (e.g. a Pulumi retry) runs the removal again: one that failed
+        // half-way is finished, and remove() is a no-op once nothing of the chat is left.
+        // The archive path is recorded only once the archive exists.
+        let archivePath = chat.archive_path;
+        const archiveTo = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : undefined;
         try {
-          const { archived } = await d.host.remove(chat.id, archivePath ?? undefined);
-          if (!archived && archivePath) {
-            archivePath = null;
-            d.store.markDeleted(chat.id, null, false);
+          const { archived } = await d.host.remove(chat.id, archiveTo);
+          if (archived && archiveTo) {
+            archivePath = archiveTo;
+            d.store.markDeleted(chat.id, archivePath, false);
           }
         } catch (err) {
           throw new HttpError(500, "delete_failed", `Chat ${chat.id} is marked deleted but removing its workspace failed: ${(err as Error).message}`);
