@@ -4,7 +4,7 @@ import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
 import { openDatabase } from "./store/database.js";
-import { ensureTokenFile } from "./store/token-file.js";
+import { apiTokenPath, ensureTokenFile } from "./store/token-file.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
@@ -27,7 +27,7 @@ export interface RunningRuntime {
 /** Reads the API token, creating it (0600, atomically) on first start. */
 export function ensureApiToken(dataDir: string): { token: string; created: boolean } {
   // 16 characters is the floor the deploy accepts for an operator-chosen token.
-  return ensureTokenFile(join(dataDir, "api-token"), "pct_", 16);
+  return ensureTokenFile(apiTokenPath(dataDir), "pct_", 16);
 }
 
 export async function startRuntime(

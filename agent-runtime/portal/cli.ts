@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { apiTokenPath } from "../store/token-file.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
 import type { RuntimeConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
@@ -145,7 +146,7 @@ export function registerPortalCommands(program: Command): void {
         const running = record !== undefined && processAlive(record.pid);
         let live: unknown;
         if (running) {
-          const tokenPath = join(config.dataDir, "api-token");
+          const tokenPath = apiTokenPath(config.dataDir);
           const apiToken = existsSync(tokenPath) ? readFileSync(tokenPath, "utf8").trim() : "";
           const res = await fetch(`${record.urls[0]}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` } }).catch(() => undefined);
           live = res?.ok ? await res.json() : { error: `status endpoint answered ${res?.status ?? "nothing"}` };

@@ -1,6 +1,12 @@
 import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
 import { generateToken } from "../http/auth.js";
+import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
+
+/** Where the runtime keeps its API token; the CLIs read it from the same place. */
+export function apiTokenPath(dataDir: string): string {
+  return join(dataDir, "api-token");
+}
 
 /**
  * Reads a token file, creating it (0600, atomically) when missing or too short to be a

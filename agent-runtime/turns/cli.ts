@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { apiTokenPath } from "../store/token-file.js";
 import type { Command } from "commander";
 
 /**
@@ -29,7 +30,7 @@ function clientConfig(opts: ClientOptions): { url: string; token: string } {
   let token = process.env.PICORTEX_API_TOKEN?.trim();
   if (!token) {
     const dataDir = resolve(opts.dataDir ?? process.env.PICORTEX_DATA_DIR ?? ".picortex");
-    const file = join(dataDir, "api-token");
+    const file = apiTokenPath(dataDir);
     if (!existsSync(file)) {
       throw new CliError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
     }
