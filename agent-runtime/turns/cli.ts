@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { apiTokenPath } from "../store/token-file.js";
+import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
 /**
@@ -67,20 +68,10 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
   return res;
 }
 
-/** Yields `{event, data}` from an SSE response body. */
+/** Yields `{event, data}` from the runtime's SSE streams, whose data is always JSON. */
 async function* readSse(res: Response): AsyncGenerator<{ event: string; data: any }> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buffered.indexOf("\n\n")) >= 0) {
-      const block = buffered.slice(0, i);
-      buffered = buffered.slice(i + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (data !== undefined) yield { event, data: JSON.parse(data) };
-    }
+  for await (const { event, data } of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+    yield { event, data: JSON.parse(data) };
   }
 }
 
