@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
@@ -126,7 +126,7 @@ function removeChatUsers(ids: string[]): void {
   }
 }
 
-export function setupHostFixtures(ids: string[]): { chatsRoot: string; cleanup(ids: string[]): void } {
+export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePath: string; cleanup(ids: string[]): void } {
   requireRoot();
   removeChatUsers(ids); // leftovers of an interrupted earlier run
   try {
@@ -136,15 +136,25 @@ export function setupHostFixtures(ids: string[]): { chatsRoot: string; cleanup(i
   }
   const chatsRoot = mkdtempSync("/srv/pc-turns-test-");
   execFileSync("chmod", ["0755", chatsRoot]);
+  // Chat users must be able to execute the CLI, as with /usr/local/bin/claude on a host.
+  // The checkout's copy may sit under a directory they cannot enter (a clone in a 0700
+  // mktemp dir), so the tests install their own, world-executable, copy.
+  const binDir = mkdtempSync("/srv/pc-turns-bin-");
+  execFileSync("chmod", ["0755", binDir]);
+  const claudePath = join(binDir, "claude");
+  copyFileSync(realpathSync(CLAUDE), claudePath);
+  chmodSync(claudePath, 0o755);
   // What the Foundation's drop-in grants the claude path (CWD=*), for root here: sudo
   // refuses `-D` even to root without it. Name without dots or @includedir skips it.
-  writeFileSync(TEST_SUDOERS, `Defaults!${CLAUDE} runcwd=*\n`, { mode: 0o440 });
+  writeFileSync(TEST_SUDOERS, `Defaults!${claudePath} runcwd=*\n`, { mode: 0o440 });
   execFileSync("visudo", ["-cf", TEST_SUDOERS]);
   return {
     chatsRoot,
+    claudePath,
     cleanup(ids) {
       removeChatUsers(ids);
       rmSync(chatsRoot, { recursive: true, force: true });
+      rmSync(binDir, { recursive: true, force: true });
       rmSync(TEST_SUDOERS, { force: true });
     },
   };

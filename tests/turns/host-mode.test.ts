@@ -15,7 +15,7 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
   beforeAll(async () => {
     fixtures = setupHostFixtures([...ids, "hm-gone", "hm-retry"]);
     // Default runner settings: warm chats on, as on a real host.
-    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot });
+    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { claudePath: fixtures.claudePath } });
   });
   afterAll(async () => {
     await rt?.close();
