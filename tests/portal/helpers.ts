@@ -189,10 +189,16 @@ export class TestClient {
   }
 
   static async connect(p: { url: string; origin: string }, o: ClientOptions): Promise<TestClient> {
+    const c = await TestClient.hello(p, o);
+    await c.until(() => c.ready !== undefined, "READY");
+    return c;
+  }
+
+  /** Opens and sends HELLO without waiting for READY (for tests about what may come first). */
+  static async hello(p: { url: string; origin: string }, o: ClientOptions): Promise<TestClient> {
     const c = new TestClient(p, o);
     await c.opened;
     c.sendRaw(jsonFrame(ClientType.HELLO, { v: PROTOCOL_VERSION, cols: c.term.cols, rows: c.term.rows }));
-    await c.until(() => c.ready !== undefined, "READY");
     return c;
   }
 

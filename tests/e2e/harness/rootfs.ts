@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, unlinkSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { progress } from "./log.js";
 import { run } from "./run.js";
@@ -104,7 +104,10 @@ export async function ensureRootfs(extraPackages: readonly string[] = []): Promi
   const packages = packageList(extraPackages);
   const key = rootfsKey(packages);
   const dir = cacheDir();
-  mkdirSync(dir, { recursive: true });
+  // Root-only: the image and its build tree are nobody else's business, and the host
+  // tests that walk the filesystem as chat users must never descend into a build.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
   const tarball = join(dir, `${key}.tar.zst`);
   if (existsSync(tarball)) {
     progress("rootfs", `cache hit ${tarball} (${(statSync(tarball).size / 2 ** 20).toFixed(0)} MiB)`);
@@ -114,7 +117,10 @@ export async function ensureRootfs(extraPackages: readonly string[] = []): Promi
   // Per-process names: two runs on a cold cache both build, and the last rename wins.
   const tree = join(dir, `${key}.building-${process.pid}`);
   rmSync(tree, { recursive: true, force: true });
-  await run(mmdebstrapArgv(packages, tree), { step: "mmdebstrap" });
+  // In a private mount namespace: the chroot's /proc, /sys and /dev mounts exist only for
+  // mmdebstrap and vanish with it, so no other process on the machine (another test
+  // walking /var, say) can read through them or hold them busy.
+  await run(["unshare", "--mount", "--propagation", "private", "--", ...mmdebstrapArgv(packages, tree)], { step: "mmdebstrap" });
   // mmdebstrap only warns when it cannot unmount the chroot's /proc ("target is busy",
   // seen on a loaded machine); a mount left there would be archived and left behind.
   for (const m of mountsUnder(tree).reverse()) {
