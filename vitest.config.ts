@@ -18,6 +18,7 @@ const shared = {
 export default defineConfig({
   test: {
     pool: "forks",
+    fileParallelism: true,
     maxWorkers: 2,
     reporters: ["default", "./tests/support/summary-reporter.ts"],
     projects: [
@@ -27,7 +28,6 @@ export default defineConfig({
           name: "host",
           include: ["tests/**/*.test.ts"],
           exclude: ["tests/e2e/**"],
-          fileParallelism: true,
           sequence: { groupOrder: 0 },
         },
       },
@@ -36,7 +36,8 @@ export default defineConfig({
           ...shared,
           name: "machines",
           include: ["tests/e2e/**/*.test.ts"],
-          fileParallelism: false,
+          // One file at a time: each boots whole hosts, and two at once would only contend.
+          poolOptions: { forks: { singleFork: true } },
           sequence: { groupOrder: 1 },
         },
       },
