@@ -15,6 +15,30 @@ const shared = {
   hookTimeout: 120_000,
 };
 
+// The fast tier (`npm run test:unit`): pure logic, renderers under mocks, in-process
+// HTTP on loopback. No root, no Linux users, no external programs; seconds in all.
+// The same files run in `npm test` as part of the host phase's group.
+const unitFiles = [
+  "tests/brain/config.test.ts",
+  "tests/brain/convergence.property.test.ts",
+  "tests/brain/query.test.ts",
+  "tests/brain/server.test.ts",
+  "tests/brain/store.test.ts",
+  "tests/brain/sync-client.test.ts",
+  "tests/deploy/chat-stack-cloud.test.ts",
+  "tests/deploy/native-lock.test.ts",
+  "tests/deploy/workflows.test.ts",
+  "tests/infra/components-pure.test.ts",
+  "tests/infra/workspace-config.test.ts",
+  "tests/infra/workspace-deploy.test.ts",
+  "tests/infra/workspace-entry.test.ts",
+  "tests/infra/workspace-stack.test.ts",
+  "tests/portal/connection.test.ts",
+  "tests/portal/protocol.test.ts",
+  "tests/runtime/http.test.ts",
+  "tests/turns/units.test.ts",
+];
+
 export default defineConfig({
   test: {
     pool: "forks",
@@ -25,9 +49,17 @@ export default defineConfig({
       {
         test: {
           ...shared,
+          name: "unit",
+          include: unitFiles,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          ...shared,
           name: "host",
           include: ["tests/**/*.test.ts"],
-          exclude: ["tests/e2e/**"],
+          exclude: ["tests/e2e/**", ...unitFiles],
           sequence: { groupOrder: 0 },
         },
       },
