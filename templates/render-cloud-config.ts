@@ -11,7 +11,7 @@ export interface CloudConfigUser {
   name: string;
   gecos: string;
   shell: string;
-  groups: string;
+  groups?: string;
   lock_passwd: true;
   ssh_authorized_keys?: string[];
   system?: true;

@@ -30,6 +30,7 @@ import {
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
+import { BUILD_USER } from "../agent-runtime/host/accounts.js";
 import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
 
 export type { HostVars, HostVarsInput } from "./host-vars.js";
@@ -140,6 +141,17 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       lock_passwd: true,
       system: true,
       homedir: STATE_DIR,
+      no_create_home: true,
+    },
+    {
+      // picortex-release builds native modules as this account and nothing else runs as
+      // it, so no other principal can race root's chown of the staging tree.
+      name: BUILD_USER,
+      gecos: "picortex release builds (no login, no sudo)",
+      shell: "/usr/sbin/nologin",
+      lock_passwd: true,
+      system: true,
+      homedir: "/nonexistent",
       no_create_home: true,
     },
   ];

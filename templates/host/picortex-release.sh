@@ -10,7 +10,8 @@
 #   install <hash>    unpack ~<admin>/incoming/<hash>.tar.gz (read AS the admin, so a
 #                     symlink there cannot make root read other files), verify that the
 #                     uncompressed tar hashes to <hash>, check the shipped native modules
-#                     load (rebuild offline, then `npm ci`, as fallbacks; never as root),
+#                     load (rebuild offline, then `npm ci`, as fallbacks; never as root:
+#                     as picortex-build in a PID namespace that dies with the build),
 #                     and rename it into /opt/picortex/releases/<hash>. Idempotent.
 #   activate <hash>   atomically point /opt/picortex/current at the release (symlink to a
 #                     temporary name + rename), restart picortex-runtime.service and poll
@@ -20,6 +21,12 @@
 #                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
 #                     anthropicApiKey → /etc/picortex/credentials/anthropic-api-key (root 0600),
 #                     apiToken → /var/lib/picortex/api-token (picortex 0600).
+#
+# Root never writes through a name a less privileged user controls: files in the runtime
+# user's state dir are created O_EXCL|O_NOFOLLOW under a random name, chowned/chmodded on
+# the descriptor and renamed; the lock lives in root's /opt/picortex, not /run/lock; the
+# build user's processes are all dead before root chowns the staging tree back
+# (tests/deploy/release-privilege.test.ts attacks each of these).
 #   rollback [hash]   activate the previous release (or <hash>), with the same health check.
 #   status            one JSON object: current, previous, installed releases, unit state, health.
 #   uninstall [hash]  with no hash or the current hash: stop and disable the unit and remove
@@ -52,7 +59,7 @@ if [[ -n "${PICORTEX_RELEASE_TEST_ROOT:-}" && -z "${SUDO_USER:-}" && -z "${SUDO_
   HEALTH_URL="${PICORTEX_RELEASE_HEALTH_URL:-http://127.0.0.1:7420/healthz}"
   HEALTH_TRIES="${PICORTEX_RELEASE_HEALTH_TRIES:-30}"
   RUNTIME_USER="${PICORTEX_RELEASE_RUNTIME_USER:-picortex}"
-  BUILD_USER="${PICORTEX_RELEASE_BUILD_USER:-$RUNTIME_USER}"
+  BUILD_USER="${PICORTEX_RELEASE_BUILD_USER:-picortex-build}"
   INCOMING_DIR="${PICORTEX_RELEASE_INCOMING:-$ROOT/incoming}"
 else
   export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -61,14 +68,17 @@ else
   HEALTH_URL="http://127.0.0.1:7420/healthz"
   HEALTH_TRIES=30
   RUNTIME_USER="picortex"
-  BUILD_USER="$RUNTIME_USER"
+  # Its own account (agent-runtime/host/accounts.ts BUILD_USER), running nothing else.
+  BUILD_USER="picortex-build"
   INCOMING_DIR=""
 fi
 readonly BASE="$ROOT/opt/picortex"
 readonly RELEASES="$BASE/releases"
 readonly CURRENT="$BASE/current"
 readonly PREVIOUS="$BASE/previous"
-readonly LOCK_FILE="$ROOT/run/lock/picortex-release.lock"
+# In a root-owned directory: /run/lock is world-writable, and a name planted there
+# (a symlink to /etc/passwd) would be truncated by `exec 9>`.
+readonly LOCK_FILE="$BASE/.release.lock"
 readonly ETC_DIR="$ROOT/etc/picortex"
 readonly DATA_DIR="$ROOT/var/lib/picortex"
 
@@ -88,11 +98,17 @@ if [[ -n "$HASH" && ! "$HASH" =~ ^[a-f0-9]{12,64}$ ]]; then
 fi
 [[ "$(id -u)" -eq 0 ]] || die "must run as root (the admin runs it as: sudo -n /usr/local/sbin/picortex-release $CMD ...)"
 
-mkdir -p "$(dirname "$LOCK_FILE")" "$RELEASES"
+mkdir -p "$RELEASES"
+# Every directory root writes in below /opt/picortex must be root's own: refuse to run
+# over a tree someone else could have prepared.
+for d in "$BASE" "$RELEASES"; do
+  [[ -d "$d" && ! -L "$d" && "$(stat -c %u "$d")" == 0 ]] || die "$d must be a directory owned by root"
+done
 # One changing operation at a time: Pulumi, CI and a human may all call this. `status`
 # only reads (every change is a rename), so it never waits behind a long install.
 if [[ "$CMD" != status ]]; then
-  exec 9>"$LOCK_FILE"
+  [[ ! -L "$LOCK_FILE" ]] || rm -f -- "$LOCK_FILE"
+  exec 9>>"$LOCK_FILE"
   flock -w 600 9 || die "another picortex-release is still running (lock $LOCK_FILE)"
 
   # Trigger: leftovers of a run that was killed (kill -9, power loss) mid-way.
@@ -165,9 +181,14 @@ switch_to() { # switch_to <hash>
   return 0
 }
 
-as_build_user() { # run a command as the unprivileged build user with a private HOME
+# Runs a command as the unprivileged build user with a private HOME, in a PID namespace
+# of its own: when the command ends, the kernel kills every process it left behind
+# (--kill-child), so nothing of the build user still holds the staging tree open, or
+# races a swap of a file for a symlink, when root takes the tree back with chown -R.
+as_build_user() {
   local home="$1"; shift
-  runuser -u "$BUILD_USER" -- env -i PATH="$PATH" HOME="$home" npm_config_cache="$home/.npm" \
+  unshare --pid --fork --kill-child -- \
+    runuser -u "$BUILD_USER" -- env -i PATH="$PATH" HOME="$home" npm_config_cache="$home/.npm" \
     npm_config_update_notifier=false "$@" 9>&-
 }
 
@@ -195,9 +216,15 @@ install_settings() {
   local uid gid
   uid="$(id -u "$RUNTIME_USER")" || die "runtime user $RUNTIME_USER does not exist"
   gid="$(id -g "$RUNTIME_USER")"
-  mkdir -p "$ETC_DIR/credentials" "$DATA_DIR"
+  mkdir -p "$ETC_DIR/credentials"
   chmod 0755 "$ETC_DIR"
   chmod 0700 "$ETC_DIR/credentials"
+  # The state dir belongs to the runtime user (0700: nobody else reads its state). Made
+  # here only if missing; its parent is root's, so the name itself cannot be swapped.
+  if [[ ! -e "$DATA_DIR" && ! -L "$DATA_DIR" ]]; then
+    install -d -m 0700 -o "$uid" -g "$gid" -- "$DATA_DIR"
+  fi
+  [[ -d "$DATA_DIR" && ! -L "$DATA_DIR" ]] || die "$DATA_DIR must be a directory"
   # Validation and writing in one small fixed program: no shell ever sees the values.
   if ! node -e '
     const fs = require("node:fs");
@@ -208,12 +235,39 @@ install_settings() {
     if (!s || typeof s !== "object" || Array.isArray(s)) fail("must be a JSON object");
     for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken"].includes(k)) fail("unknown key " + JSON.stringify(k).slice(0, 40));
     const line = (v, name, re) => { if (typeof v !== "string" || !re.test(v)) fail(name + " has an invalid format"); return v; };
+    // Root writes here into directories a less privileged user may control (the state
+    // dir belongs to the runtime user). So: a random name created with O_EXCL|O_NOFOLLOW (a
+    // planted name or link fails the open instead of being followed), owner and mode set
+    // on the open descriptor, never by path; then rename(2), which replaces a name and
+    // never follows a link. Whatever the owner swaps in meanwhile, root writes only the
+    // inode it created.
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
     const put = (path, text, mode, u, g) => {
-      const tmp = path + ".tmp-" + process.pid;
-      const fd = fs.openSync(tmp, "w", mode);
-      fs.writeSync(fd, text); fs.fsyncSync(fd); fs.closeSync(fd);
-      fs.chownSync(tmp, u, g); fs.chmodSync(tmp, mode);
-      fs.renameSync(tmp, path);
+      const dir = path.slice(0, path.lastIndexOf("/"));
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory()) fail(dir + " is not a directory");
+      for (let attempt = 0; ; attempt++) {
+        const tmp = dir + "/.picortex-release-" + require("node:crypto").randomBytes(12).toString("hex");
+        let fd;
+        try {
+          fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        } catch (e) {
+          if (e.code === "EEXIST" && attempt < 8) continue;
+          throw e;
+        }
+        try {
+          fs.fchmodSync(fd, mode);
+          fs.fchownSync(fd, u, g);
+          fs.writeSync(fd, text);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, path);
+        const dfd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW);
+        try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+        return;
+      }
     };
     // Every value is checked before the first write, so a rejected file changes nothing.
     const writes = [];

@@ -274,7 +274,7 @@ describe("picortex-release lifecycle", () => {
   });
 
   it("status does not wait behind a running operation's lock", () => {
-    const holder = spawnSync("flock", [join(root, "run/lock/picortex-release.lock"), "-c", `bash ${SCRIPT} status`], {
+    const holder = spawnSync("flock", [join(root, "opt/picortex/.release.lock"), "-c", `bash ${SCRIPT} status`], {
       encoding: "utf8",
       timeout: 30_000,
       env: scriptEnv(),
