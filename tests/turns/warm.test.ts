@@ -55,7 +55,9 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     const texts = rt.fake.messageRequests().at(-1)!.userTexts!;
     const last = texts.at(-1)!;
     expect(last.endsWith("after the crash")).toBe(true);
-    if (texts.includes("warm third")) expect(texts).toEqual(["warm first", "warm second", "warm third", "after the crash"]);
+    // A kill can also land between the two writes: the prompt saved, the reply not. The
+    // model then knows the question but not its answer, so it gets the recap too.
+    if (last === "after the crash") expect(texts).toEqual(["warm first", "warm second", "warm third", "after the crash"]);
     else {
       expect(texts.slice(0, 2)).toEqual(["warm first", "warm second"]);
       expect(last).toMatch(/^\[picortex: your process stopped before it saved the last exchange[\s\S]*warm third[\s\S]*reply #\d+: warm third/);
