@@ -32,13 +32,30 @@ function presentedToken(headers: IncomingHttpHeaders): string | undefined {
   return m?.[1];
 }
 
-/** Counts tokens from a response as it streams (SSE) or once it ends (JSON). */
+/** Usage an upstream answer reported so far (cumulative), plus what streamed without a report. */
+interface Usage {
+  input: number;
+  output: number;
+}
+
+/**
+ * Reads usage from a response as it streams (SSE) or once it ends (JSON). `onUsage` is
+ * called with the cumulative usage every time an event reports some (message_start's
+ * input, every message_delta's output), so the chat is charged while the answer streams,
+ * not only if the stream ends cleanly.
+ */
 class UsageMeter {
   input = 0;
   output = 0;
+  reported = false;
+  /** Characters of content that streamed, for an estimate when the stream is cut before any usage report. */
+  streamedChars = 0;
   private buffered = "";
 
-  constructor(private readonly sse: boolean) {}
+  constructor(
+    private readonly sse: boolean,
+    private readonly onUsage: (u: Usage) => void,
+  ) {}
 
   feed(chunk: Buffer): void {
     this.buffered += chunk.toString("utf8");
@@ -57,7 +74,12 @@ class UsageMeter {
   }
 
   private take(json: string): void {
-    let event: { type?: string; message?: { usage?: Record<string, number> }; usage?: Record<string, number> };
+    let event: {
+      type?: string;
+      message?: { usage?: Record<string, number> };
+      usage?: Record<string, number>;
+      delta?: { text?: string; partial_json?: string; thinking?: string };
+    };
     try {
       event = JSON.parse(json) as typeof event;
     } catch {
@@ -65,13 +87,140 @@ class UsageMeter {
     }
     const inputOf = (u: Record<string, number> | undefined) =>
       (u?.input_tokens ?? 0) + (u?.cache_creation_input_tokens ?? 0) + (u?.cache_read_input_tokens ?? 0);
-    if (event.type === "message_start") this.input = inputOf(event.message?.usage);
-    else if (event.type === "message_delta") this.output = event.usage?.output_tokens ?? this.output;
-    else if (event.type === "message") {
+    const before = { input: this.input, output: this.output };
+    if (event.type === "message_start") {
+      this.input = Math.max(this.input, inputOf(event.message?.usage));
+      this.output = Math.max(this.output, event.message?.usage?.output_tokens ?? 0);
+      this.reported = true;
+    } else if (event.type === "message_delta") {
+      // Cumulative counts; newer API versions repeat the input counts here too.
+      this.input = Math.max(this.input, inputOf(event.usage));
+      this.output = Math.max(this.output, event.usage?.output_tokens ?? 0);
+      this.reported = true;
+    } else if (event.type === "content_block_delta") {
+      this.streamedChars += (event.delta?.text ?? event.delta?.partial_json ?? event.delta?.thinking ?? "").length;
+    } else if (event.type === "message") {
       this.input = inputOf(event.usage);
       this.output = event.usage?.output_tokens ?? 0;
+      this.reported = true;
+    }
+    if (this.input !== before.input || this.output !== before.output) this.onUsage({ input: this.input, output: this.output });
+  }
+}
+
+/** One token per this many bytes of request body: the input estimate reserved before the real count is known. */
+const INPUT_BYTES_PER_TOKEN = 4;
+/** Largest request body the gateway buffers (the real API's own limit is 32 MB). */
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+/** Smallest extended-thinking budget the API accepts. */
+const MIN_THINKING_TOKENS = 1024;
+
+/**
+ * The per-chat budget ledger. A request's worst case (its input estimate plus its
+ * `max_tokens`, clamped to what remains) is reserved before it is forwarded, in one
+ * synchronous step with the check, so parallel requests of one chat see each other's
+ * reservations and cannot together pass the budget. Usage is charged as the upstream
+ * reports it; when the request ends (cleanly, by error or because the client hung up)
+ * the reservation is released and only what was charged stays.
+ */
+export class BudgetLedger {
+  private readonly outstanding = new Map<string, number>();
+
+  constructor(private readonly store: TurnStore) {}
+
+  /** Tokens reserved by this chat's requests in flight. */
+  reservedFor(chatId: string): number {
+    return this.outstanding.get(chatId) ?? 0;
+  }
+
+  /**
+   * Checks and reserves in one step. Returns the `max_tokens` the request may use, or
+   * a refusal naming the numbers.
+   */
+  reserve(chatId: string, inputEstimate: number, maxTokens: number): { ok: true; reservation: Reservation } | { ok: false; used: number; budget: number; reserved: number; needed: number } {
+    const chat = this.store.getChat(chatId);
+    const used = chat ? chat.used_input_tokens + chat.used_output_tokens : 0;
+    const budget = chat?.budget_tokens ?? null;
+    const reserved = this.reservedFor(chatId);
+    let allowed = maxTokens;
+    if (budget !== null) {
+      const left = budget - used - reserved - inputEstimate;
+      if (left < 1) return { ok: false, used, budget, reserved, needed: inputEstimate + 1 };
+      allowed = Math.min(maxTokens, left);
+    }
+    const amount = budget === null ? 0 : inputEstimate + allowed;
+    this.outstanding.set(chatId, reserved + amount);
+    return { ok: true, reservation: new Reservation(this, this.store, chatId, amount, allowed, inputEstimate) };
+  }
+
+  /** @internal */
+  release(chatId: string, amount: number): void {
+    const left = this.reservedFor(chatId) - amount;
+    if (left > 0) this.outstanding.set(chatId, left);
+    else this.outstanding.delete(chatId);
+  }
+}
+
+/** One request's hold on its chat's budget: charged as usage arrives, settled exactly once. */
+export class Reservation {
+  private charged: Usage = { input: 0, output: 0 };
+  private settled = false;
+
+  constructor(
+    private readonly ledger: BudgetLedger,
+    private readonly store: TurnStore,
+    readonly chatId: string,
+    private amount: number,
+    readonly maxTokens: number,
+    readonly inputEstimate: number,
+  ) {}
+
+  /** Records cumulative usage: only the increase over what was already charged is added. */
+  charge(u: Usage): void {
+    const di = Math.max(0, u.input - this.charged.input);
+    const dout = Math.max(0, u.output - this.charged.output);
+    if (di === 0 && dout === 0) return;
+    this.store.addUsage(this.chatId, di, dout);
+    this.charged = { input: this.charged.input + di, output: this.charged.output + dout };
+    // What is charged is now in the store; hold back only the rest of the reservation.
+    if (!this.settled) {
+      const release = Math.min(this.amount, di + dout);
+      this.ledger.release(this.chatId, release);
+      this.amount -= release;
     }
   }
+
+  /** Ends the hold. `fallback` is charged when the upstream never reported usage for an answer it did produce. */
+  settle(fallback?: Usage): void {
+    if (this.settled) return;
+    if (fallback && this.charged.input === 0 && this.charged.output === 0) this.charge(fallback);
+    this.settled = true;
+    this.ledger.release(this.chatId, this.amount);
+    this.amount = 0;
+  }
+}
+
+/** Lowers `max_tokens` (and a thinking budget that would no longer fit under it). */
+function clampMaxTokens(body: Record<string, unknown>, maxTokens: number): void {
+  body.max_tokens = maxTokens;
+  const thinking = body.thinking as { type?: string; budget_tokens?: number } | undefined;
+  if (thinking && thinking.type === "enabled" && typeof thinking.budget_tokens === "number" && thinking.budget_tokens >= maxTokens) {
+    if (maxTokens - 1 >= MIN_THINKING_TOKENS) thinking.budget_tokens = maxTokens - 1;
+    else delete body.thinking;
+  }
+}
+
+async function readRequestBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_REQUEST_BYTES) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_REQUEST_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 export interface GatewayOptions {
@@ -80,6 +229,8 @@ export interface GatewayOptions {
   /** Reads the real key; throws with an actionable message when it is not configured. */
   realKey: () => string;
   log: Logger;
+  /** Shared budget ledger (one per runtime); a fresh one by default. */
+  ledger?: BudgetLedger;
 }
 
 /**
@@ -106,19 +257,24 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     return chat;
   };
 
+  const ledger = o.ledger ?? new BudgetLedger(o.store);
+
+  const budgetRefusal = (ctx: RequestContext, chatId: string, used: number, budget: number, reserved: number, needed?: number) => {
+    // 400 (not 429): the CLI retries 429/5xx for minutes; a budget will not heal by retrying.
+    apiError(
+      ctx.res,
+      400,
+      "invalid_request_error",
+      `picortex: chat ${chatId} has used ${used} of its ${budget}-token budget${reserved > 0 ? ` (${reserved} more reserved by requests in flight)` : ""}${needed !== undefined ? ` and this request needs about ${needed}` : ""}; the operator can raise it with \`picortex chat budget ${chatId} <tokens>\`.`,
+    );
+  };
+
   const forward = async (ctx: RequestContext): Promise<void> => {
     const chat = authenticate(ctx);
     if (!chat) return;
-    const used = chat.used_input_tokens + chat.used_output_tokens;
     const countsUsage = ctx.url.pathname === `${GATEWAY_PREFIX}/v1/messages`;
-    if (countsUsage && chat.budget_tokens !== null && used >= chat.budget_tokens) {
-      // 400 (not 429): the CLI retries 429/5xx for minutes; a budget will not heal by retrying.
-      apiError(
-        ctx.res,
-        400,
-        "invalid_request_error",
-        `picortex: chat ${chat.id} has used ${used} of its ${chat.budget_tokens}-token budget; the operator can raise it with \`picortex chat budget ${chat.id} <tokens>\`.`,
-      );
+    if (countsUsage && chat.budget_tokens !== null && chat.used_input_tokens + chat.used_output_tokens >= chat.budget_tokens) {
+      budgetRefusal(ctx, chat.id, chat.used_input_tokens + chat.used_output_tokens, chat.budget_tokens, ledger.reservedFor(chat.id));
       return;
     }
     let key: string;
@@ -128,48 +284,101 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
       apiError(ctx.res, 503, "api_error", (err as Error).message);
       return;
     }
+    let body = await readRequestBody(ctx.req);
+    if (!body) {
+      apiError(ctx.res, 413, "request_too_large", `picortex gateway: request body exceeds ${MAX_REQUEST_BYTES} bytes.`);
+      return;
+    }
+    let reservation: Reservation | undefined;
+    if (countsUsage) {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+      } catch {
+        apiError(ctx.res, 400, "invalid_request_error", "picortex gateway: the request body is not JSON.");
+        return;
+      }
+      const maxTokens = parsed?.max_tokens;
+      if (typeof parsed !== "object" || parsed === null || !Number.isSafeInteger(maxTokens) || (maxTokens as number) < 1) {
+        apiError(ctx.res, 400, "invalid_request_error", "picortex gateway: max_tokens must be a positive integer.");
+        return;
+      }
+      // Check and reserve in one synchronous step (no await in between): requests of one
+      // chat in parallel each see what the others hold.
+      const r = ledger.reserve(chat.id, Math.ceil(body.length / INPUT_BYTES_PER_TOKEN), maxTokens as number);
+      if (!r.ok) {
+        budgetRefusal(ctx, chat.id, r.used, r.budget, r.reserved, r.needed);
+        return;
+      }
+      reservation = r.reservation;
+      if (reservation.maxTokens < (maxTokens as number)) {
+        clampMaxTokens(parsed, reservation.maxTokens);
+        body = Buffer.from(JSON.stringify(parsed), "utf8");
+      }
+    }
     const target = new URL(upstream.origin);
     target.pathname = basePath + ctx.url.pathname.slice(GATEWAY_PREFIX.length);
     target.search = new URL(ctx.req.url ?? "/", "http://x").search;
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(ctx.req.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) headers[k] = v;
     headers["x-api-key"] = key;
+    headers["content-length"] = String(body.length);
     const send = target.protocol === "https:" ? httpsRequest : httpRequest;
-    await new Promise<void>((resolve) => {
-      const up = send(target, { method: ctx.req.method, headers }, (upRes: IncomingMessage) => {
-        const outHeaders: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) outHeaders[k] = v;
-        ctx.res.writeHead(upRes.statusCode ?? 502, outHeaders);
-        const meter = new UsageMeter(String(upRes.headers["content-type"] ?? "").includes("text/event-stream"));
-        upRes.on("data", (c: Buffer) => {
-          if (countsUsage && (upRes.statusCode ?? 0) < 300) meter.feed(c);
-          ctx.res.write(c);
-        });
-        upRes.on("end", () => {
-          if (countsUsage && (upRes.statusCode ?? 0) < 300) {
-            meter.end();
-            if (meter.input || meter.output) o.store.addUsage(chat.id, meter.input, meter.output);
+    let meter: UsageMeter | undefined;
+    let answered = false;
+    // Settles the reservation exactly once, however the exchange ends.
+    const settle = () => {
+      if (!reservation) return;
+      if (meter && answered) {
+        meter.end();
+        reservation.charge(meter);
+        // Cut before the upstream reported any usage: charge the estimate of what was sent and streamed.
+        reservation.settle(meter.reported ? undefined : { input: reservation.inputEstimate, output: Math.ceil(meter.streamedChars / 4) });
+      } else reservation.settle();
+    };
+    try {
+      await new Promise<void>((resolve) => {
+        const up = send(target, { method: ctx.req.method, headers }, (upRes: IncomingMessage) => {
+          const ok = (upRes.statusCode ?? 0) < 300;
+          const outHeaders: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) outHeaders[k] = v;
+          ctx.res.writeHead(upRes.statusCode ?? 502, outHeaders);
+          if (reservation && ok) {
+            answered = true;
+            const held = reservation;
+            meter = new UsageMeter(String(upRes.headers["content-type"] ?? "").includes("text/event-stream"), (u) => held.charge(u));
           }
-          ctx.res.end();
+          upRes.on("data", (c: Buffer) => {
+            // Metered before it is relayed: whatever the client has seen is already charged.
+            meter?.feed(c);
+            ctx.res.write(c);
+          });
+          upRes.on("end", () => {
+            ctx.res.end();
+            resolve();
+          });
+          upRes.on("error", () => {
+            ctx.res.destroy();
+            resolve();
+          });
+          upRes.on("close", () => resolve());
+        });
+        up.on("error", (err) => {
+          o.log.warn("gateway upstream error", { chatId: chat.id, error: err.message });
+          if (!ctx.res.headersSent) apiError(ctx.res, 502, "api_error", `picortex gateway could not reach the upstream API: ${err.message}`);
+          else ctx.res.destroy();
           resolve();
         });
-        upRes.on("error", () => {
-          ctx.res.destroy();
+        // The client hung up (turn killed): stop the upstream request too.
+        ctx.res.on("close", () => {
+          if (!ctx.res.writableFinished) up.destroy();
           resolve();
         });
+        up.end(body);
       });
-      up.on("error", (err) => {
-        o.log.warn("gateway upstream error", { chatId: chat.id, error: err.message });
-        if (!ctx.res.headersSent) apiError(ctx.res, 502, "api_error", `picortex gateway could not reach the upstream API: ${err.message}`);
-        else ctx.res.destroy();
-        resolve();
-      });
-      // The client hung up (turn killed): stop the upstream request too.
-      ctx.res.on("close", () => {
-        if (!ctx.res.writableFinished) up.destroy();
-      });
-      ctx.req.pipe(up);
-    });
+    } finally {
+      settle();
+    }
   };
 
   const ping = (ctx: RequestContext) => {

@@ -5,7 +5,7 @@ import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
 import { TurnEvents } from "./events.js";
-import { GATEWAY_PREFIX, gatewayRoutes } from "./gateway.js";
+import { BudgetLedger, GATEWAY_PREFIX, gatewayRoutes } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { turnsRoutes } from "./routes.js";
@@ -17,6 +17,10 @@ export interface TurnsModule extends RuntimeModule {
   store: TurnStore;
   host: ChatHost;
   warm: WarmPool | undefined;
+  /** Budget reservations of the gateway's requests in flight. */
+  ledger: BudgetLedger;
+  /** The URL chats use for the key gateway. */
+  gatewayUrl(): string;
 }
 
 /**
@@ -54,8 +58,10 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey);
+  const ledger = new BudgetLedger(store);
+  const gatewayUrl = () => ctx.baseUrl() + GATEWAY_PREFIX;
   const routes = [
-    ...gatewayRoutes({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log }),
+    ...gatewayRoutes({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }),
     ...turnsRoutes({
       store,
       engine,
@@ -78,6 +84,8 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     store,
     host,
     warm,
+    ledger,
+    gatewayUrl,
     async start() {
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, ctx.baseUrl() + GATEWAY_PREFIX);
       await engine.recover();

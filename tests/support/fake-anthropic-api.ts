@@ -31,6 +31,8 @@ export interface FakeReplyScript {
   text?: string;
   /** Split the text into this many text_delta events (default 3). */
   chunks?: number;
+  /** Stream up to and including message_delta (with its usage), then hold the stream open without message_stop. */
+  holdAfterDelta?: boolean;
 }
 
 export interface FakeRequest {
@@ -180,11 +182,15 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
       sse(res, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: text.slice(i, i + size) } });
     }
     sse(res, "content_block_stop", { type: "content_block_stop", index: 0 });
+    // Like the real API, output never exceeds the request's max_tokens.
+    const maxTokens = (body as { max_tokens?: unknown })?.max_tokens;
+    const outputTokens = typeof maxTokens === "number" ? Math.min(usage.output_tokens, maxTokens) : usage.output_tokens;
     sse(res, "message_delta", {
       type: "message_delta",
       delta: { stop_reason: "end_turn", stop_sequence: null },
-      usage: { output_tokens: usage.output_tokens },
+      usage: { output_tokens: outputTokens },
     });
+    if (script.holdAfterDelta) return; // the socket stays open until the client gives up or close()
     sse(res, "message_stop", { type: "message_stop" });
     res.end();
   };

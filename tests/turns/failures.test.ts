@@ -17,7 +17,9 @@ describe("failures: hang, API errors, budget (real claude)", { timeout: 240_000 
   beforeAll(async () => {
     rt = await startTestRuntime({ mode: "local", turns: { turnTimeoutSeconds: 30, warm: { enabled: false } } });
     await createChat(rt, "f-hang");
-    await createChat(rt, "f-budget", { budgetTokens: 10 });
+    // Big enough for one request's reservation (input estimate + clamped max_tokens), and
+    // the fake reports more input than that, so one turn spends it all.
+    await createChat(rt, "f-budget", { budgetTokens: 200_000 });
   });
   afterAll(async () => rt?.close());
 
@@ -53,10 +55,11 @@ describe("failures: hang, API errors, budget (real claude)", { timeout: 240_000 
   });
 
   it("enforces a per-chat budget: usage is recorded by the gateway, then turns and gateway calls are refused clearly", async () => {
-    const first = await rt.waitTurn("f-budget", await sendTurn(rt, "f-budget", "spend it"));
+    rt.fake.usage.input_tokens = 200_000;
+    const first = await rt.waitTurn("f-budget", await sendTurn(rt, "f-budget", "spend it")).finally(() => (rt.fake.usage.input_tokens = 11));
     expect(first.status, JSON.stringify(first)).toBe("done");
     const chat = (await rt.call("GET", "/v1/chats/f-budget")).json;
-    expect(chat.usage.inputTokens + chat.usage.outputTokens).toBeGreaterThanOrEqual(10);
+    expect(chat.usage.inputTokens + chat.usage.outputTokens).toBeGreaterThanOrEqual(200_000);
     const before = rt.fake.messageRequests().length;
     const second = await rt.waitTurn("f-budget", await sendTurn(rt, "f-budget", "over budget"));
     expect(second.status).toBe("failed");
@@ -73,7 +76,7 @@ describe("failures: hang, API errors, budget (real claude)", { timeout: 240_000 
     expect(direct.status).toBe(400);
     expect((await direct.json()).error.message).toMatch(/budget/);
     // Raising the budget lets the chat continue.
-    expect((await rt.call("PUT", "/v1/chats/f-budget/budget", { budgetTokens: 100000 })).status).toBe(200);
+    expect((await rt.call("PUT", "/v1/chats/f-budget/budget", { budgetTokens: 1_000_000 })).status).toBe(200);
     const third = await rt.waitTurn("f-budget", await sendTurn(rt, "f-budget", "budget raised"));
     expect(third.status).toBe("done");
   });
