@@ -3,7 +3,8 @@ import type { Route } from "../http/router.js";
 import { z } from "zod";
 import { bearerToken } from "../http/auth.js";
 import type { ApiTokenGuard } from "../http/api-token-guard.js";
-import { HttpError, badRequest, notFound, unauthorized } from "../http/errors.js";
+import { HttpError, badRequest, notFound, tooManyRequests, unauthorized } from "../http/errors.js";
+import { CredentialLimiter } from "../http/rate-limit.js";
 import { Reply } from "../http/router.js";
 import { idSchema } from "./entry.js";
 import { BrainError } from "./errors.js";
@@ -56,11 +57,16 @@ export function brainAdminRoutes(store: BrainServerStore, apiAuth: ApiTokenGuard
   ];
 }
 
-export function brainSyncRoutes(store: BrainServerStore): Route[] {
+export function brainSyncRoutes(store: BrainServerStore, limiter = new CredentialLimiter("brain")): Route[] {
   const workspaceOf = (req: IncomingMessage): string => {
     const token = bearerToken(req);
     const workspace = token === undefined ? undefined : store.authenticate(token);
-    if (workspace === undefined) throw unauthorized("Missing, unknown or revoked brain token (Authorization: Bearer <token>).");
+    if (workspace === undefined) {
+      // A valid brain token is never refused; bad ones count per client bucket (all of loopback is one).
+      const retry = limiter.refuse(req.socket.remoteAddress);
+      if (retry > 0) throw tooManyRequests(retry);
+      throw unauthorized("Missing, unknown or revoked brain token (Authorization: Bearer <token>).");
+    }
     return workspace;
   };
   const mapErrors = <T>(fn: () => T): T => {

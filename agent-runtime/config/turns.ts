@@ -46,6 +46,11 @@ export const turnsConfigSchema = z
     /** Upstream Messages API the gateway forwards to. */
     upstreamBaseUrl: z.string().url().default("https://api.anthropic.com"),
     /**
+     * Loopback port of the key gateway, the chats' own listener (apart from the API).
+     * Default: 7419 in host mode (chats keep it in their settings), a free port in local mode.
+     */
+    gatewayPort: z.number().int().min(0).max(65535).optional(),
+    /**
      * File holding the real Anthropic key (root-readable only). Default: the systemd
      * credential `$CREDENTIALS_DIRECTORY/anthropic-api-key` when that variable is set.
      * Never copied into a chat's env or files.

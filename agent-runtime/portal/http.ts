@@ -6,7 +6,7 @@ import { forbidden, notFound, tooManyRequests, unauthorized } from "../http/erro
 import type { Logger } from "../log.js";
 import { newNonce, type PortalAssets } from "./assets.js";
 import { COOKIE_NAME, clearCookieHeader, readCookie, setCookieHeader, type PortalRole, type SessionCookies } from "./session-cookie.js";
-import type { FailureLimiter } from "../http/rate-limit.js";
+import type { CredentialLimiter } from "../http/rate-limit.js";
 import type { PortalTokens } from "./tokens.js";
 import { originAllowed } from "./origin.js";
 import type { ApiTokenGuard } from "../http/api-token-guard.js";
@@ -15,7 +15,7 @@ export interface PortalHttpOptions {
   assets: PortalAssets;
   tokens: PortalTokens;
   cookies: SessionCookies;
-  limiter: FailureLimiter;
+  limiter: CredentialLimiter;
   origins: () => ReadonlySet<string>;
   cookieMaxAgeSeconds: number;
   secureCookie: "auto" | "always" | "never";
@@ -129,11 +129,6 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
         const { req, res } = ctx;
         baseHeaders(res);
         const client = req.socket.remoteAddress ?? "unknown";
-        const retry = o.limiter.retryAfterSeconds(client);
-        if (retry > 0) {
-          res.setHeader("retry-after", String(retry));
-          throw tooManyRequests(retry);
-        }
         checkOrigin(req);
         const { token } = await ctx.body(sessionRequest, 4096);
         // Both comparisons always run: the time taken does not reveal which matched.
@@ -141,8 +136,13 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
         const ro = o.tokens.readOnly !== undefined && secretsEqual(token, o.tokens.readOnly);
         const role: PortalRole | undefined = rw ? "rw" : ro ? "ro" : undefined;
         if (!role) {
-          o.limiter.recordFailure(client);
+          // A valid token is never refused; failures count per client bucket (all of loopback is one).
+          const retry = o.limiter.refuse(client);
           o.log.warn("portal sign-in failed", { client });
+          if (retry > 0) {
+            res.setHeader("retry-after", String(retry));
+            throw tooManyRequests(retry);
+          }
           throw unauthorized("That portal token is not valid. Print the current one with `picortex portal token`.");
         }
         res.setHeader("set-cookie", setCookieHeader(o.cookies.issue(role), { maxAgeSeconds: o.cookieMaxAgeSeconds, secure: secure(req) }));

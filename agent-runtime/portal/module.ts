@@ -3,7 +3,7 @@ import { loadPortalAssets } from "./assets.js";
 import { portalRoutes } from "./http.js";
 import { PortalSockets } from "./ws.js";
 import { SessionCookies } from "./session-cookie.js";
-import { FailureLimiter } from "../http/rate-limit.js";
+import { CredentialLimiter, FailureLimiter } from "../http/rate-limit.js";
 import { allowedOrigins } from "./origin.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
 import { spawnTerminal } from "./pty.js";
@@ -33,7 +33,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
   if (tokens.created) log.info("portal token created", { file: portalTokenPaths(ctx.config.dataDir).readWrite });
   const assets = await loadPortalAssets(cfg.assetsDir);
   const cookies = new SessionCookies(tokens, cfg.cookieMaxAgeSeconds);
-  const limiter = new FailureLimiter(cfg.authFailureLimit, cfg.authFailureWindowSeconds * 1000);
+  const limiter = new CredentialLimiter("portal", new FailureLimiter(cfg.authFailureLimit, cfg.authFailureWindowSeconds * 1000));
   let cached: { port: number; set: ReadonlySet<string> } | undefined;
   // The port is known only once the server listens (0 picks one), so derive lazily.
   const origins = () => {

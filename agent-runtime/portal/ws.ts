@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import { CloseCode, LIMITS } from "./protocol.js";
 import { PortalConnection, type ConnectionStats } from "./connection.js";
 import { COOKIE_NAME, readCookie, type SessionCookies } from "./session-cookie.js";
-import type { FailureLimiter } from "../http/rate-limit.js";
+import type { CredentialLimiter } from "../http/rate-limit.js";
 import { originAllowed } from "./origin.js";
 import type { TmuxTarget } from "./tmux.js";
 import type { SpawnOptions, TerminalProcess } from "./pty.js";
@@ -14,7 +14,7 @@ export const WS_PATH = "/portal/ws";
 
 export interface PortalSocketsOptions {
   cookies: SessionCookies;
-  limiter: FailureLimiter;
+  limiter: CredentialLimiter;
   origins: () => ReadonlySet<string>;
   target: TmuxTarget;
   spawn: (opts: SpawnOptions) => TerminalProcess;
@@ -57,12 +57,6 @@ export class PortalSockets {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== WS_PATH) return false;
     const client = req.socket.remoteAddress ?? "unknown";
-    const retry = this.o.limiter.retryAfterSeconds(client);
-    if (retry > 0) {
-      this.o.log.warn("portal upgrade rate-limited", { client });
-      reject(socket, 429, `Too many failed attempts; retry in ${retry} s.`, { "retry-after": String(retry) });
-      return true;
-    }
     const origin = req.headers.origin;
     if (!originAllowed(origin, this.o.origins())) {
       this.o.log.warn("portal upgrade refused: Origin not allowed", { client, origin: origin ?? "(none)" });
@@ -71,7 +65,13 @@ export class PortalSockets {
     }
     const role = this.o.cookies.verify(readCookie(req.headers.cookie, COOKIE_NAME));
     if (!role) {
-      this.o.limiter.recordFailure(client);
+      // A valid cookie is never refused; failures count per client bucket (all of loopback is one).
+      const retry = this.o.limiter.refuse(client);
+      if (retry > 0) {
+        this.o.log.warn("portal upgrade rate-limited", { client });
+        reject(socket, 429, `Too many failed attempts; retry in ${retry} s.`, { "retry-after": String(retry) });
+        return true;
+      }
       this.o.log.warn("portal upgrade refused: no valid session cookie", { client });
       reject(socket, 401, "No valid portal session; open the portal link with the token again.");
       return true;

@@ -2,7 +2,10 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage,
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../log.js";
+import { createServer, type Server } from "node:http";
 import { hashToken, secretsEqual } from "../http/auth.js";
+import { CredentialLimiter } from "../http/rate-limit.js";
+import { Router } from "../http/router.js";
 import type { Route, RequestContext } from "../http/router.js";
 import { type ChatRow, type TurnStore } from "./store.js";
 
@@ -231,6 +234,8 @@ export interface GatewayOptions {
   log: Logger;
   /** Shared budget ledger (one per runtime); a fresh one by default. */
   ledger?: BudgetLedger;
+  /** Failure limiter for chat tokens; a fresh one by default. */
+  limiter?: CredentialLimiter;
 }
 
 /**
@@ -242,6 +247,7 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
   const upstream = new URL(o.upstreamBaseUrl);
   const basePath = upstream.pathname.replace(/\/$/, "");
 
+  const limiter = o.limiter ?? new CredentialLimiter("gateway");
   const authenticate = (ctx: RequestContext): ChatRow | undefined => {
     if (!isLoopback(ctx.req.socket.remoteAddress)) {
       apiError(ctx.res, 403, "permission_error", "The picortex key gateway only accepts loopback connections.");
@@ -251,7 +257,12 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     const hash = token ? hashToken(token) : "";
     const chat = token ? o.store.chatByTokenHash(hash) : undefined;
     if (!chat || !secretsEqual(hash, chat.token_hash)) {
-      apiError(ctx.res, 401, "authentication_error", "picortex gateway: unknown or revoked chat token.");
+      // A valid chat token is never refused; bad ones count per client bucket.
+      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
+      if (retry > 0) {
+        ctx.res.setHeader("retry-after", String(retry));
+        apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: too many bad chat tokens; retry in ${retry} s.`);
+      } else apiError(ctx.res, 401, "authentication_error", "picortex gateway: unknown or revoked chat token.");
       return undefined;
     }
     return chat;
@@ -393,4 +404,52 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     { method: "POST", path: `${GATEWAY_PREFIX}/v1/messages`, handler: forward },
     { method: "POST", path: `${GATEWAY_PREFIX}/v1/messages/count_tokens`, handler: forward },
   ];
+}
+
+export interface GatewayServer {
+  /** What chats put in ANTHROPIC_BASE_URL: `http://127.0.0.1:<port>/gateway`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The gateway's own loopback listener. Chats (and the portal's agent) reach the key
+ * gateway here, never on the operator's API listener: the two principals do not share an
+ * endpoint, and the API listener does not serve the gateway at all.
+ */
+export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
+  const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o));
+  const server: Server = createServer((req, res) => {
+    router.handle(req, res).then(
+      (handled) => {
+        if (!handled) apiError(res, 404, "not_found_error", "The picortex key gateway serves only /gateway/v1/messages.");
+      },
+      () => {
+        if (!res.headersSent) apiError(res, 500, "api_error", "picortex gateway internal error; see the runtime log.");
+        else res.destroy();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === "EADDRINUSE"
+          ? new Error(`The key gateway cannot listen on ${host}:${port}: the port is in use. Set turns.gatewayPort to a free port (0 picks one).`)
+          : err,
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  const bound = typeof addr === "object" && addr ? addr.port : port;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

@@ -5,12 +5,15 @@ import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
 import { TurnEvents } from "./events.js";
-import { BudgetLedger, GATEWAY_PREFIX, gatewayRoutes } from "./gateway.js";
+import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { turnsRoutes } from "./routes.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
+
+/** The key gateway's port on a host (loopback only; the API is on 7420). */
+export const DEFAULT_HOST_GATEWAY_PORT = 7419;
 
 export interface TurnsModule extends RuntimeModule {
   engine: TurnEngine;
@@ -59,9 +62,16 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey);
   const ledger = new BudgetLedger(store);
-  const gatewayUrl = () => ctx.baseUrl() + GATEWAY_PREFIX;
+  // Chats reach the gateway on its own loopback listener, apart from the operator's API.
+  // A host's chats keep the port in their settings, so it is fixed there (7419 by
+  // default); local chats get their settings rewritten at start, so any free port does.
+  const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
+  let gateway: GatewayServer | undefined;
+  const gatewayUrl = () => {
+    if (!gateway) throw new Error("The key gateway is not listening yet.");
+    return gateway.url;
+  };
   const routes = [
-    ...gatewayRoutes({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }),
     ...turnsRoutes({
       store,
       engine,
@@ -70,7 +80,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       warm,
       apiAuth: ctx.apiAuth,
       dataDir: ctx.config.dataDir,
-      baseUrl: ctx.baseUrl,
+      gatewayUrl,
       onDelete: cfg.onDelete,
       defaultBudgetTokens: cfg.defaultBudgetTokens,
       maxTextBytes: cfg.maxTextBytes,
@@ -87,12 +97,14 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     ledger,
     gatewayUrl,
     async start() {
-      for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, ctx.baseUrl() + GATEWAY_PREFIX);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }, gatewayPort);
+      for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();
     },
     async close() {
       await engine.close();
+      await gateway?.close();
     },
   };
 };

@@ -10,7 +10,6 @@ import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
 import type { TurnEngine } from "./engine.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
-import { GATEWAY_PREFIX } from "./gateway.js";
 import { type ChatRow, type TurnRow, type TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -51,7 +50,8 @@ export interface RoutesDeps {
   warm: WarmPool | undefined;
   apiAuth: ApiTokenGuard;
   dataDir: string;
-  baseUrl: () => string;
+  /** The key gateway's URL (its own loopback listener). */
+  gatewayUrl: () => string;
   onDelete: "archive" | "remove";
   defaultBudgetTokens: number | undefined;
   maxTextBytes: number;
@@ -123,7 +123,7 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
   };
 
   const provision = async (chat: ChatRow, token: string, onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> => {
-    const gatewayUrl = d.baseUrl() + GATEWAY_PREFIX;
+    const gatewayUrl = d.gatewayUrl();
     try {
       await d.host.provision(chat.id, { token, gatewayUrl }, (e) => {
         d.store.appendProvisionLog(chat.id, e);

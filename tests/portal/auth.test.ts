@@ -88,20 +88,23 @@ describe("portal auth", () => {
     expect(await upgradeStatus(p.url, { origin: `http://localhost:${Number(port) + 1}`, cookie })).toBe(403);
   });
 
-  it("rate-limits failed attempts per client with 429, even for a then-correct token", async () => {
+  it("rate-limits failed attempts per client bucket with 429, but never refuses a correct token", async () => {
     p = await startTestPortal({ authFailureLimit: 3, authFailureWindowSeconds: 600 });
     for (let i = 0; i < 3; i++) expect((await post(p, `ppt_guess_${i}`)).status).toBe(401);
-    const limited = await post(p, p.token);
+    const limited = await post(p, "ppt_guess_again");
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(await upgradeStatus(p.url, { origin: p.origin })).toBe(429);
+    // The operator's right token still signs in, and its cookie still upgrades.
+    const cookie = await signIn(p, p.token);
+    expect(await upgradeStatus(p.url, { origin: p.origin, cookie })).toBe(101);
   });
 
   it("counts failed WebSocket upgrades toward the same limit", async () => {
     p = await startTestPortal({ authFailureLimit: 2 });
     expect(await upgradeStatus(p.url, { origin: p.origin })).toBe(401);
     expect(await upgradeStatus(p.url, { origin: p.origin, cookie: `${COOKIE_NAME}=nope` })).toBe(401);
-    expect((await post(p, p.token)).status).toBe(429);
+    expect((await post(p, "ppt_wrong")).status).toBe(429);
   });
 
   it("never writes a token or cookie into a log line", async () => {

@@ -111,8 +111,15 @@ describe("API token guard", () => {
     expect(status(() => guard.check(req("Bearer pct_wrong")))).toBe(401);
     expect(status(() => guard.check(req(undefined)))).toBe(401);
     expect(status(() => guard.check(req("Bearer pct_wrong")))).toBe(401);
-    // Three failures: this client now waits, even with the right token; others do not.
-    expect(status(() => guard.check(req("Bearer pct_right")))).toBe(429);
-    expect(status(() => guard.check(req("Bearer pct_right", "127.0.0.10")))).toBe(200);
+    // Three failures: wrong tokens from this bucket now get 429; a right token never does.
+    expect(status(() => guard.check(req("Bearer pct_wrong")))).toBe(429);
+    expect(status(() => guard.check(req("Bearer pct_right")))).toBe(200);
+    // Rotating the source over 127.0.0.0/8 (or ::1, or IPv4-mapped) does not escape the limit.
+    expect(status(() => guard.check(req("Bearer pct_wrong", "127.0.0.10")))).toBe(429);
+    expect(status(() => guard.check(req("Bearer pct_wrong", "127.200.3.4")))).toBe(429);
+    expect(status(() => guard.check(req("Bearer pct_wrong", "::1")))).toBe(429);
+    expect(status(() => guard.check(req("Bearer pct_wrong", "::ffff:127.0.0.2")))).toBe(429);
+    // Another (tailnet) address has its own bucket.
+    expect(status(() => guard.check(req("Bearer pct_wrong", "100.64.0.7")))).toBe(401);
   });
 });

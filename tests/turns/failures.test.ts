@@ -68,7 +68,7 @@ describe("failures: hang, API errors, budget (real claude)", { timeout: 240_000 
     expect(rt.fake.messageRequests().length).toBe(before);
     // The gateway refuses the chat's own token too (a CLI started before the budget ran out).
     const token = readFileSync(join(rt.dataDir, "chats/f-budget/.claude/picortex-token"), "utf8").trim();
-    const direct = await fetch(rt.url + "/gateway/v1/messages?beta=true", {
+    const direct = await fetch(rt.turns.gatewayUrl() + "/v1/messages?beta=true", {
       method: "POST",
       headers: { "x-api-key": token, "content-type": "application/json" },
       body: JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }),
@@ -82,7 +82,7 @@ describe("failures: hang, API errors, budget (real claude)", { timeout: 240_000 
   });
 
   it("the gateway refuses unknown tokens", async () => {
-    const r = await fetch(rt.url + "/gateway/v1/messages", { method: "POST", headers: { "x-api-key": "pcc_nope" }, body: "{}" });
+    const r = await fetch(rt.turns.gatewayUrl() + "/v1/messages", { method: "POST", headers: { "x-api-key": "pcc_nope" }, body: "{}" });
     expect(r.status).toBe(401);
   });
 });

@@ -55,6 +55,7 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
         upstreamBaseUrl: fake.url,
         apiKeyFile: keyFile,
         killGraceSeconds: 1,
+        gatewayPort: 0,
         ...(o.chatsRoot ? { chatsRoot: o.chatsRoot } : {}),
         ...(o.turns ?? {}),
       },
