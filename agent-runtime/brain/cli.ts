@@ -260,6 +260,7 @@ export function registerBrainCommands(program: Command): void {
           (err, delay) => process.stderr.write(`picortex brain: ${err.message} retrying in ${delay} ms\n`),
           // Progress goes to stderr so --json output on stdout stays one object.
           (p) => process.stderr.write(`picortex brain: ${p.phase === "push" ? "pushed" : "pulled"} ${p.done} entries so far${p.cursor === undefined ? "" : ` (cursor ${p.cursor})`}\n`),
+          (message) => process.stderr.write(`picortex brain: warning: ${message}\n`),
         );
         const direction = o.push ? "push" : o.pull ? "pull" : "both";
         try {

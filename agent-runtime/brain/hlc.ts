@@ -12,6 +12,40 @@
 export const HLC_PATTERN = /^\d{15}-\d{6}-[A-Za-z0-9_-]{1,64}$/;
 
 const MAX_COUNTER = 999_999;
+/** The largest wall time the fixed 15-digit encoding holds; one more would sort lower. */
+const MAX_WALL = 999_999_999_999_999;
+
+/**
+ * How far ahead of the receiving clock a version's physical part may be. A server
+ * refuses pushes beyond it, and a clock never advances to a version beyond it: one
+ * writer with a clock set to 2100 (or a hostile token pushing the maximum value) can
+ * otherwise drag every replica's clock there for good.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * The greatest well-formed version a clock reading `now` accepts: a version is poisoned
+ * when it sorts above this (or is not a well-formed version at all).
+ */
+export function versionCeiling(now: number): string {
+  return `${String(Math.min(MAX_WALL, now + MAX_CLOCK_SKEW_MS)).padStart(15, "0")}-${MAX_COUNTER}-~`;
+}
+
+/** Why a version is unacceptable at `now` (too far in the future, or malformed), or undefined when it is fine. */
+export function versionProblem(version: string, now: number): string | undefined {
+  if (!HLC_PATTERN.test(version)) return `${JSON.stringify(version)} is not a hybrid logical clock value`;
+  const { wall } = decodeHlc(version);
+  if (wall > now + MAX_CLOCK_SKEW_MS) {
+    const when = wall <= 8.64e15 ? new Date(wall).toISOString() : `${wall} ms`;
+    return `version ${version} is dated ${when}, more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this clock (${new Date(now).toISOString()})`;
+  }
+  return undefined;
+}
+
+/** True when a stored version is beyond the skew bound (or malformed): any acceptable version replaces it. */
+export function isPoisoned(version: string, now: number): boolean {
+  return versionProblem(version, now) !== undefined;
+}
 
 export interface HlcTimestamp {
   wall: number;
@@ -20,6 +54,9 @@ export interface HlcTimestamp {
 }
 
 export function encodeHlc(t: HlcTimestamp): string {
+  // The order is plain string order of fixed-width fields: refuse what would not fit.
+  if (!Number.isSafeInteger(t.wall) || t.wall < 0 || t.wall > MAX_WALL) throw new RangeError(`HLC wall time ${t.wall} does not fit the 15-digit encoding`);
+  if (!Number.isSafeInteger(t.counter) || t.counter < 0 || t.counter > MAX_COUNTER) throw new RangeError(`HLC counter ${t.counter} does not fit the 6-digit encoding`);
   return `${String(t.wall).padStart(15, "0")}-${String(t.counter).padStart(6, "0")}-${t.node}`;
 }
 
@@ -57,19 +94,26 @@ export class HybridLogicalClock {
     return encodeHlc({ wall: this.wall, counter: this.counter, node: this.node });
   }
 
-  /** Folds in a version written elsewhere, so the next local write sorts after it. */
-  observe(version: string): void {
+  /**
+   * Folds in a version written elsewhere, so the next local write sorts after it. A
+   * version beyond the skew bound (see MAX_CLOCK_SKEW_MS) is not followed: the clock
+   * stays sane and the caller is told (false), so a poisoned entry cannot poison it.
+   */
+  observe(version: string): boolean {
+    if (isPoisoned(version, this.now())) return false;
     const remote = decodeHlc(version);
     if (remote.wall > this.wall || (remote.wall === this.wall && remote.counter > this.counter)) {
       this.wall = remote.wall;
       this.counter = remote.counter;
     }
+    return true;
   }
 
   private bumpCounter(): void {
     if (this.counter >= MAX_COUNTER) {
       // Trigger: a million writes within one logical millisecond. Why: the counter has a
       // fixed width so string order stays numeric. Outcome: borrow the next millisecond.
+      if (this.wall >= MAX_WALL) throw new RangeError("HLC wall time is at the end of its encoding");
       this.wall += 1;
       this.counter = 0;
     } else {

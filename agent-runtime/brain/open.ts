@@ -42,10 +42,11 @@ export function openSyncClient(
   retry: RetryPolicy = DEFAULT_RETRY,
   onRetry?: (err: SyncErrorType, delayMs: number) => void,
   onProgress?: (event: { phase: "push" | "pull"; done: number; cursor?: number }) => void,
+  onWarn?: (message: string) => void,
 ): BrainSyncClient {
   if (!config.serverUrl) {
     throw new SyncError("not_configured", "No brain server configured: set PICORTEX_BRAIN_URL or serverUrl in ~/.picortex/brain.json.");
   }
   const transport = new HttpSyncTransport({ serverUrl: config.serverUrl, token: readBrainToken(config) });
-  return new BrainSyncClient(brain.repo, brain.clock, transport, config.workspaceId, retry, Date.now, onRetry, onProgress);
+  return new BrainSyncClient(brain.repo, brain.clock, transport, config.workspaceId, retry, Date.now, onRetry, onProgress, onWarn);
 }

@@ -62,8 +62,10 @@ export interface BrainRepository {
   applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number): ApplyResult;
   /** Marks every entry of the workspace pending and resets the cursor, in one transaction (server lost data). */
   resetSync(workspaceId: string, cursorKey: string): void;
-  /** The highest version stored, so a restarted clock never issues an older one. */
-  maxVersion(): string | undefined;
+  /** The highest version stored (at most `atMost`), so a restarted clock never issues an older one. */
+  maxVersion(atMost?: string): string | undefined;
+  /** Entries whose version sorts above `ceiling` or is malformed: written by a clock that ran ahead. */
+  poisonedEntries(workspaceId: string, ceiling: string): BrainEntry[];
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
   close(): void;

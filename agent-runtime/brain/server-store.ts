@@ -3,6 +3,7 @@ import { migrate } from "../store/database.js";
 import { generateToken, hashToken, secretsEqual } from "../http/auth.js";
 import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "./entry-row.js";
 import { idSchema } from "./entry.js";
+import { isPoisoned, versionProblem } from "./hlc.js";
 import { BrainError } from "./errors.js";
 import { pullRequestSchema, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from "./sync-protocol.js";
 
@@ -64,9 +65,19 @@ export class BrainServerStore {
 
   /** Applies a batch newest-wins; entries must belong to the caller's workspace. Idempotent per key. */
   push(workspaceId: string, request: PushRequest): PushResponse {
+    const now = this.now();
     for (const e of request.entries) {
       if (e.workspaceId !== workspaceId) {
         throw new BrainError("invalid_input", `Entry ${e.entryId} belongs to workspace ${e.workspaceId}, but this token is for ${workspaceId}.`);
+      }
+      // A version far in the future would win every later write and drag every replica's
+      // clock with it (up to the end of the encoding, where the next version sorts lower).
+      const problem = versionProblem(e.version, now);
+      if (problem) {
+        throw new BrainError(
+          "invalid_input",
+          `Entry ${e.entryId}: ${problem.replace("this clock", "the server clock")}. Check the pushing machine's clock; the next \`picortex brain sync\` with a correct clock re-stamps such entries.`,
+        );
       }
     }
     const selectVersion = this.db.prepare("SELECT version FROM brain_server_entries WHERE workspace_id = ? AND entry_id = ?");
@@ -80,7 +91,9 @@ export class BrainServerStore {
       let ignored = 0;
       for (const entry of request.entries) {
         const current = selectVersion.get(workspaceId, entry.entryId) as { version: string } | undefined;
-        if (current && current.version >= entry.version) {
+        // A stored version beyond the skew bound (written before versions were bounded) is
+        // poisoned: any acceptable version replaces it, so the entry can be edited again.
+        if (current && current.version >= entry.version && !isPoisoned(current.version, now)) {
           ignored++;
           continue;
         }
@@ -90,7 +103,6 @@ export class BrainServerStore {
       }
       this.db.prepare("UPDATE brain_server_state SET last_seq = ? WHERE id = 1").run(seq);
       const response: PushResponse = { applied, ignored, seq, replayed: false };
-      const now = this.now();
       this.db
         .prepare("INSERT INTO brain_push_receipts (workspace_id, idempotency_key, response, created_at) VALUES (?, ?, ?, ?)")
         .run(workspaceId, request.idempotencyKey, JSON.stringify(response), now);

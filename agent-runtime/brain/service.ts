@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { BrainError } from "./errors.js";
 import { recordInputSchema, type BrainEntry, type EntryKind, type RecordInput } from "./entry.js";
-import type { HybridLogicalClock } from "./hlc.js";
+import { versionCeiling, type HybridLogicalClock } from "./hlc.js";
 import type { BrainRepository, RecallResult } from "./repository.js";
 
 /** Who is writing and where: resolved once at the entry point (see config/brain.ts). */
@@ -40,7 +40,8 @@ export class BrainService {
     private readonly now: () => number = Date.now,
   ) {
     // A restarted process must never issue a version older than one it already stored.
-    const max = repo.maxVersion();
+    // Versions beyond the skew bound (a clock that once ran ahead) are not followed; sync re-stamps them.
+    const max = repo.maxVersion(versionCeiling(now()));
     if (max) clock.observe(max);
   }
 

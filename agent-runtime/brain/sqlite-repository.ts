@@ -1,6 +1,7 @@
 import type { Db } from "../store/database.js";
 import { migrate, openDatabase } from "../store/database.js";
 import type { BrainEntry } from "./entry.js";
+import { isPoisoned } from "./hlc.js";
 import { ENTRY_COLUMNS_SQL, rowToEntry, entryToRow, upsertSql, type EntryRow } from "./entry-row.js";
 import { buildMatchExpression, isFtsSyntaxError } from "./query.js";
 import type { ApplyResult, BrainRepository, EntryFilters, RecallResult } from "./repository.js";
@@ -89,6 +90,7 @@ export class SqliteBrainRepository implements BrainRepository {
     readonly db: Db,
     private readonly warn: (message: string) => void = () => {},
     private readonly rankWindow = DEFAULT_RANK_WINDOW,
+    private readonly now: () => number = Date.now,
   ) {
     migrate(db, "brain", LOCAL_MIGRATIONS);
     this.upsert = db.prepare(upsertSql("brain_entries", ["dirty"]));
@@ -209,12 +211,14 @@ export class SqliteBrainRepository implements BrainRepository {
   applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number): ApplyResult {
     let applied = 0;
     let skipped = 0;
+    const now = this.now();
     const apply = this.db.transaction(() => {
       for (const entry of entries) {
         if (entry.workspaceId !== workspaceId) throw new Error(`Pulled entry ${entry.entryId} belongs to another workspace.`);
         const local = this.selectOne.get(workspaceId, entry.entryId) as EntryRow | undefined;
         // Newest version wins; equal means it is the same write (versions embed the node id).
-        if (local && local.version >= entry.version) {
+        // A local version beyond the skew bound is poisoned: an acceptable pulled version replaces it.
+        if (local && local.version >= entry.version && !isPoisoned(local.version, now)) {
           skipped++;
           continue;
         }
@@ -237,9 +241,21 @@ export class SqliteBrainRepository implements BrainRepository {
     })();
   }
 
-  maxVersion(): string | undefined {
-    const row = this.db.prepare("SELECT MAX(version) AS v FROM brain_entries").get() as { v: string | null };
+  maxVersion(atMost?: string): string | undefined {
+    const row = (
+      atMost === undefined
+        ? this.db.prepare("SELECT MAX(version) AS v FROM brain_entries").get()
+        : this.db.prepare("SELECT MAX(version) AS v FROM brain_entries WHERE version <= ?").get(atMost)
+    ) as { v: string | null };
     return row.v ?? undefined;
+  }
+
+  poisonedEntries(workspaceId: string, ceiling: string): BrainEntry[] {
+    // Fixed-width encoding: above the ceiling in string order, or a wall too wide for it.
+    const rows = this.db
+      .prepare("SELECT * FROM brain_entries WHERE workspace_id = ? AND (version > ? OR substr(version, 16, 1) != '-')")
+      .all(workspaceId, ceiling) as EntryRow[];
+    return rows.map(rowToEntry);
   }
 
   getMeta(key: string): string | undefined {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { SyncError } from "./errors.js";
-import type { HybridLogicalClock } from "./hlc.js";
+import { versionCeiling, type HybridLogicalClock } from "./hlc.js";
 import type { BrainRepository } from "./repository.js";
 import { MAX_PUSH_ENTRIES, type SyncTransport } from "./sync-protocol.js";
 
@@ -22,6 +22,8 @@ export interface SyncReport {
   pullSkipped: number;
   cursor: number;
   pending: number;
+  /** Entries re-stamped because a clock that ran ahead had written them (see repairClock). */
+  repaired: number;
 }
 
 export interface SyncStatus {
@@ -63,7 +65,27 @@ export class BrainSyncClient {
     private readonly onRetry?: (err: SyncError, delayMs: number) => void,
     /** Called after every batch or page of a multi-batch sync, for progress output on long work. */
     private readonly onProgress?: (event: { phase: "push" | "pull"; done: number; cursor?: number }) => void,
+    /** Told when entries are re-stamped by repairClock. */
+    private readonly onWarn?: (message: string) => void,
   ) {}
+
+  /**
+   * The way back for a replica whose clock ran ahead (a machine set to 2100, or versions
+   * pulled before the server bounded them): entries of this workspace with a version
+   * beyond the skew bound, or malformed by an overflowed clock, are re-stamped with the
+   * current clock and marked for push. The server refuses such versions, so without this
+   * the replica's sync would fail for good; with it, the next push also replaces the
+   * poisoned copy on the server (an acceptable version always replaces a poisoned one).
+   */
+  repairClock(): number {
+    const poisoned = this.repo.poisonedEntries(this.workspaceId, versionCeiling(this.now()));
+    if (poisoned.length === 0) return 0;
+    this.onWarn?.(
+      `${poisoned.length} entr${poisoned.length === 1 ? "y has a version" : "ies have versions"} dated beyond the allowed clock skew (e.g. ${poisoned[0]!.entryId} at ${poisoned[0]!.version}); re-stamping with this machine's clock and pushing again.`,
+    );
+    this.repo.saveLocalAll(poisoned.map((e) => ({ ...e, version: this.clock.tick() })));
+    return poisoned.length;
+  }
 
   private get cursorKey(): string {
     return `pull_cursor:${this.workspaceId}`;
@@ -124,7 +146,8 @@ export class BrainSyncClient {
         continue;
       }
       if (page.cursor < cursor) throw new SyncError("server", `Brain server moved the pull cursor backwards (${cursor} → ${page.cursor}).`);
-      // Every version seen moves the clock forward, so an edit made after this pull wins over it.
+      // Every version seen moves the clock forward, so an edit made after this pull wins over
+      // it; a version beyond the skew bound does not (observe refuses it), so it cannot poison the clock.
       for (const e of page.entries) this.clock.observe(e.version);
       const result = this.repo.applyPulled(this.workspaceId, page.entries, this.cursorKey, page.cursor);
       if (page.serverId !== knownServer) this.repo.setMeta(serverIdKey, page.serverId);
@@ -140,6 +163,7 @@ export class BrainSyncClient {
   /** Push then pull (or one of them). Records the outcome for `status`, then rethrows any failure. */
   async sync(direction: "both" | "push" | "pull" = "both"): Promise<SyncReport> {
     try {
+      const repaired = direction === "pull" ? 0 : this.repairClock();
       const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push();
       const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor, reset: false } : await this.pull();
       // After a server reset, give it back everything this replica holds.
@@ -150,7 +174,7 @@ export class BrainSyncClient {
       }
       this.repo.setMeta(`last_sync_at:${this.workspaceId}`, String(this.now()));
       this.repo.setMeta(`last_error:${this.workspaceId}`, "");
-      return { pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId) };
+      return { pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId), repaired };
     } catch (err) {
       this.repo.setMeta(`last_error:${this.workspaceId}`, `${new Date(this.now()).toISOString()} ${(err as Error).message}`);
       throw err;
