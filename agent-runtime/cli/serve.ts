@@ -3,6 +3,18 @@ import { loadRuntimeConfig, ConfigError } from "../config/load.js";
 import { loadRuntimeSecrets } from "../config/secrets.js";
 import { startRuntime } from "../server.js";
 import { createLogger } from "../log.js";
+import { apiTokenPath } from "../store/token-file.js";
+
+/**
+ * What local mode does not protect, said plainly. A chat runs as the same Unix user as
+ * the runtime, so it can read whatever that user can: the API token and database in the
+ * data dir, a key file, and the environment every process of that user started with
+ * (/proc/<pid>/environ). An exported ANTHROPIC_API_KEY stays in the environment block of
+ * the runtime and of the shell, npm and tsx processes that started it; no process can
+ * take it back out of its ancestors. Host mode (a Linux user per chat) is the boundary.
+ */
+export const LOCAL_MODE_EXPOSURE =
+  "Not a security boundary: a chat's agent can read anything your user can, including the API token in the data dir and an exported ANTHROPIC_API_KEY (from /proc/<pid>/environ of this runtime and the shell/npm that started it). Use host mode for agents you do not trust.";
 
 interface ServeOptions {
   config?: string;
@@ -46,22 +58,34 @@ export function registerServeCommand(program: Command): void {
         throw err;
       }
       const secrets = loadRuntimeSecrets();
+      // No child of the runtime inherits the key from here on (chats already get an
+      // environment built from scratch). This does not change /proc/<pid>/environ, the
+      // block the process started with: see LOCAL_MODE_EXPOSURE.
+      delete process.env.ANTHROPIC_API_KEY;
       const runtime = await startRuntime(config, log, secrets);
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify({ urls: runtime.urls, mode: config.mode, dataDir: config.dataDir, tokenFile: `${config.dataDir}/api-token` }) + "\n",
+          JSON.stringify({
+            urls: runtime.urls,
+            mode: config.mode,
+            dataDir: config.dataDir,
+            tokenFile: apiTokenPath(config.dataDir),
+            ...(config.mode === "local" ? { isolation: LOCAL_MODE_EXPOSURE } : {}),
+          }) + "\n",
         );
       } else {
+        const tokenFile = apiTokenPath(config.dataDir);
         const lines = [
           `picortex runtime listening on ${runtime.urls.join(", ")} (${config.mode} mode)`,
           config.mode === "local"
-            ? "  local mode: chats run as the current user with their own HOME and config dir (weaker isolation than host mode)"
+            ? `  local mode: chats run as you, each with its own HOME and config dir. ${LOCAL_MODE_EXPOSURE}`
             : "  host mode: each chat runs as its own Linux user",
           `  data: ${config.dataDir}`,
-          // The token is printed once, to the terminal that started the runtime, never to the log.
-          runtime.tokenCreated
-            ? `  API token (stored 0600 in ${config.dataDir}/api-token): ${runtime.apiToken}`
-            : `  API token: in ${config.dataDir}/api-token`,
+          // The token itself goes only to a person at a terminal in local mode; on a host (or
+          // whenever stdout is a pipe or the journal) only where it is stored is printed.
+          runtime.tokenCreated && config.mode === "local" && process.stdout.isTTY
+            ? `  API token (stored 0600 in ${tokenFile}): ${runtime.apiToken}`
+            : `  API token: ${runtime.tokenCreated ? "created, " : ""}stored 0600 in ${tokenFile} (the CLI reads it from there)`,
           config.portal.enabled ? "  portal: `npx picortex portal token` prints a sign-in link (the token rides after #)" : "",
           config.turns.enabled ? "  chats:  `npx picortex chat create demo` then `npx picortex chat send demo \"hello\"`" : "",
           config.brain.enabled ? "  brain:  `npx picortex brain --help` (record, recall, sync, mcp)" : "",
