@@ -1,5 +1,7 @@
 import { createServer, type Server } from "node:http";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { HostAllowlist } from "./http/host-check.js";
 import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
@@ -24,6 +26,18 @@ export interface RunningRuntime {
   close(): Promise<void>;
 }
 
+/**
+ * The data dir holds the database and the tokens: 0700, and the database 0600, whatever
+ * was there before (an older runtime, a hand-made 0755 dir, a 0644 file). SQLite creates
+ * its -wal and -shm files with the database file's mode.
+ */
+export function makePrivate(dataDir: string, dbPath: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  closeSync(openSync(dbPath, "a", 0o600));
+  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
 /** Reads the API token, creating it (0600, atomically) on first start. */
 export function ensureApiToken(dataDir: string): { token: string; created: boolean } {
   // 16 characters is the floor the deploy accepts for an operator-chosen token.
@@ -35,7 +49,9 @@ export async function startRuntime(
   log: Logger = createLogger(),
   secrets: RuntimeSecrets = {},
 ): Promise<RunningRuntime> {
-  const db = openDatabase(join(config.dataDir, "runtime.sqlite"));
+  const dbPath = join(config.dataDir, "runtime.sqlite");
+  makePrivate(config.dataDir, dbPath);
+  const db = openDatabase(dbPath);
   const { token: apiToken, created } = ensureApiToken(config.dataDir);
   let port = config.server.port;
   const ctx: ModuleContext = {
@@ -63,8 +79,14 @@ export async function startRuntime(
   for (const m of modules) if (m.routes) router.add(...m.routes);
 
   const servers: Server[] = [];
+  const hostNames = HostAllowlist.fromConfig(config.server);
+  const wrongHost = "This runtime does not answer to that Host name; add it to server.allowedHosts if it is really yours.";
   const listenOn = async (host: string, wantPort: number): Promise<number> => {
     const server = createServer((req, res) => {
+      if (!hostNames.allows(req)) {
+        sendJson(res, 421, { error: { code: "misdirected_request", message: wrongHost } });
+        return;
+      }
       router.handle(req, res).then(
         (handled) => {
           if (!handled) notFoundHandler(res, new URL(req.url ?? "/", "http://x").pathname);
@@ -73,6 +95,10 @@ export async function startRuntime(
       );
     });
     server.on("upgrade", (req, socket, head) => {
+      if (!hostNames.allows(req)) {
+        socket.end("HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
       for (const m of modules) if (m.upgrade?.(req, socket, head)) return;
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
     });

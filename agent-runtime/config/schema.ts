@@ -23,6 +23,11 @@ export const runtimeConfigSchema = z
         port: z.number().int().min(0).max(65535).default(7420),
         /** Extra Origins allowed for browser requests (the portal's own origin is always allowed). */
         allowedOrigins: z.array(z.string().url()).default([]),
+        /**
+         * Extra names the runtime answers to in the Host header (DNS rebinding defence).
+         * Loopback names, the bound addresses and the allowedOrigins' host names are always allowed.
+         */
+        allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]+\]?$/, "a host name or address")).default([]),
       })
       .prefault({}),
     portal: portalConfigSchema.prefault({}),

@@ -129,7 +129,13 @@ export class Router {
   /** Handles the request; returns false when no route matched the path. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     // Only the path is used: query strings are never needed, and never logged.
-    const url = new URL(req.url ?? "/", "http://runtime.invalid");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://runtime.invalid");
+    } catch {
+      sendError(res, badRequest("The request target is not a valid URL path."));
+      return true;
+    }
     const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
     if (matching.length === 0) return false;
     const route = matching.find((r) => r.method === req.method || (req.method === "HEAD" && r.method === "GET"));
@@ -141,7 +147,12 @@ export class Router {
       const m = route.pattern.exec(url.pathname)!;
       const params: Record<string, string> = {};
       route.names.forEach((name, i) => {
-        params[name] = decodeURIComponent(m[i + 1]!);
+        try {
+          params[name] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          // A malformed % escape (`%zz`, a lone `%`, invalid UTF-8) is the client's error.
+          throw badRequest(`The path segment for ${name} has a malformed % escape.`);
+        }
       });
       const ctx: RequestContext = {
         req,

@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:http";
 import { hashToken, secretsEqual } from "../http/auth.js";
 import { CredentialLimiter } from "../http/rate-limit.js";
 import { Router } from "../http/router.js";
+import { HostAllowlist } from "../http/host-check.js";
 import type { Route, RequestContext } from "../http/router.js";
 import { type ChatRow, type TurnStore } from "./store.js";
 
@@ -420,7 +421,12 @@ export interface GatewayServer {
  */
 export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
   const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o));
+  const names = new HostAllowlist([host]);
   const server: Server = createServer((req, res) => {
+    if (!names.allows(req)) {
+      apiError(res, 421, "permission_error", "The picortex key gateway answers only to loopback Host names.");
+      return;
+    }
     router.handle(req, res).then(
       (handled) => {
         if (!handled) apiError(res, 404, "not_found_error", "The picortex key gateway serves only /gateway/v1/messages.");
