@@ -112,6 +112,14 @@ class UsageMeter {
   }
 }
 
+/** Errors that mean the upstream was never reached (as opposed to a connection lost mid-answer). */
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "EADDRNOTAVAIL"]);
+
+class UpstreamUnreachable extends Error {}
+
+/** How long the gateway waits for a TCP (and TLS) connection to the upstream. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
 /** One token per this many bytes of request body: the input estimate reserved before the real count is known. */
 const INPUT_BYTES_PER_TOKEN = 4;
 /** Largest request body the gateway buffers (the real API's own limit is 32 MB). */
@@ -237,6 +245,8 @@ export interface GatewayOptions {
   ledger?: BudgetLedger;
   /** Failure limiter for chat tokens; a fresh one by default. */
   limiter?: CredentialLimiter;
+  /** Give up on an upstream connection not made within this time (default 5 s). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -270,6 +280,7 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
   };
 
   const ledger = o.ledger ?? new BudgetLedger(o.store);
+  const connectTimeoutMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
 
   const budgetRefusal = (ctx: RequestContext, chatId: string, used: number, budget: number, reserved: number, needed?: number) => {
     // 400 (not 429): the CLI retries 429/5xx for minutes; a budget will not heal by retrying.
@@ -293,7 +304,10 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     try {
       key = o.realKey();
     } catch (err) {
-      apiError(ctx.res, 503, "api_error", (err as Error).message);
+      // An authentication-class answer: Claude Code does not retry a 401 (it retries 5xx
+      // ten times, minutes of silence), and shows this message as the turn's error.
+      ctx.res.setHeader("x-should-retry", "false");
+      apiError(ctx.res, 401, "authentication_error", (err as Error).message);
       return;
     }
     let body = await readRequestBody(ctx.req);
@@ -375,10 +389,32 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
           });
           upRes.on("close", () => resolve());
         });
-        up.on("error", (err) => {
+        // Fail fast when the upstream cannot be reached: a connection that is not up within
+        // the connect timeout is abandoned (a blackholed address would otherwise hang for
+        // minutes), and the answer is one Claude Code does not retry.
+        const connectTimer = setTimeout(() => up.destroy(new UpstreamUnreachable(`no connection within ${connectTimeoutMs / 1000} s`)), connectTimeoutMs);
+        up.on("socket", (sock) => {
+          if (!sock.connecting) clearTimeout(connectTimer);
+          else sock.once(target.protocol === "https:" ? "secureConnect" : "connect", () => clearTimeout(connectTimer));
+        });
+        up.on("response", () => clearTimeout(connectTimer));
+        up.on("close", () => clearTimeout(connectTimer));
+        up.on("error", (err: NodeJS.ErrnoException) => {
+          clearTimeout(connectTimer);
           o.log.warn("gateway upstream error", { chatId: chat.id, error: err.message });
-          if (!ctx.res.headersSent) apiError(ctx.res, 502, "api_error", `picortex gateway could not reach the upstream API: ${err.message}`);
-          else ctx.res.destroy();
+          if (!ctx.res.headersSent) {
+            const unreachable = err instanceof UpstreamUnreachable || CONNECT_ERRORS.has(err.code ?? "");
+            if (unreachable) {
+              ctx.res.setHeader("x-should-retry", "false");
+              // 400: Claude Code retries 5xx and connection errors for minutes; an unreachable upstream needs a person.
+              apiError(
+                ctx.res,
+                400,
+                "invalid_request_error",
+                `picortex gateway cannot reach the upstream API at ${upstream.origin} (${err.message}); check the host's network or turns.upstreamBaseUrl.`,
+              );
+            } else apiError(ctx.res, 502, "api_error", `picortex gateway lost the upstream API at ${upstream.origin}: ${err.message}`);
+          } else ctx.res.destroy();
           resolve();
         });
         // The client hung up (turn killed): stop the upstream request too.

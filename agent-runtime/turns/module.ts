@@ -26,26 +26,31 @@ export interface TurnsModule extends RuntimeModule {
   gatewayUrl(): string;
 }
 
+/** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
+const HOST_KEY_SOURCE = "/etc/picortex/credentials/anthropic-api-key";
+
 /**
  * Reads the real key once; it stays in this closure (never in a chat's env or files).
  * A configured key file (or the systemd credential) wins over a key from the environment.
+ * Every failure is a message a person can act on: the gateway hands it to the chat's
+ * CLI as an authentication error, so it is what `chat send` shows.
  */
-function keyReader(keyFile: string | undefined, fromEnv: string | undefined): () => string {
+function keyReader(keyFile: string | undefined, fromEnv: string | undefined, mode: "host" | "local"): () => string {
   let cached: string | undefined;
+  const fix =
+    mode === "host"
+      ? `set the workspace stack's picortex:anthropicApiKey (installed as ${HOST_KEY_SOURCE}, root 0600) and run \`pulumi up\`, or write the key there and restart picortex-runtime`
+      : "export ANTHROPIC_API_KEY before `npm start` (or set turns.apiKeyFile), then restart the runtime";
   return () => {
     if (cached) return cached;
     if (!keyFile && fromEnv) return (cached = fromEnv);
-    if (!keyFile) {
-      throw new Error(
-        "picortex has no Anthropic API key: export ANTHROPIC_API_KEY before `npm start`, set turns.apiKeyFile, or give the unit the anthropic-api-key credential.",
-      );
-    }
+    if (!keyFile) throw new Error(`no Anthropic API key configured: ${fix}.`);
     try {
       cached = readFileSync(keyFile, "utf8").trim();
     } catch (err) {
-      throw new Error(`picortex cannot read the Anthropic API key file ${keyFile}: ${(err as Error).message}`);
+      throw new Error(`no Anthropic API key configured: cannot read ${keyFile} (${(err as Error).message}); ${fix}.`);
     }
-    if (!cached) throw new Error(`The Anthropic API key file ${keyFile} is empty.`);
+    if (!cached) throw new Error(`no Anthropic API key configured: ${keyFile} is empty; ${fix}.`);
     return cached;
   };
 }
@@ -60,7 +65,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
-  const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey);
+  const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey, ctx.config.mode);
   const ledger = new BudgetLedger(store);
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by

@@ -35,6 +35,8 @@ export interface TestRuntimeOptions {
   turns?: Record<string, unknown>;
   chatsRoot?: string;
   fake?: FakeAnthropicApi;
+  /** Start without any Anthropic key (no key file, no ANTHROPIC_API_KEY). */
+  noKey?: boolean;
 }
 
 export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRuntime> {
@@ -53,7 +55,7 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
       turns: {
         claudePath: CLAUDE,
         upstreamBaseUrl: fake.url,
-        apiKeyFile: keyFile,
+        ...(o.noKey ? {} : { apiKeyFile: keyFile }),
         killGraceSeconds: 1,
         gatewayPort: 0,
         ...(o.chatsRoot ? { chatsRoot: o.chatsRoot } : {}),
