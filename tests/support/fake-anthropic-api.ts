@@ -33,6 +33,12 @@ export interface FakeReplyScript {
   chunks?: number;
   /** Stream up to and including message_delta (with its usage), then hold the stream open without message_stop. */
   holdAfterDelta?: boolean;
+  /**
+   * Report at most the request's max_tokens as output (the real API never exceeds it).
+   * Off by default: the reply text is not truncated, and the warm-process tests were
+   * written against the uncapped usage.
+   */
+  honourMaxTokens?: boolean;
 }
 
 export interface FakeRequest {
@@ -182,9 +188,9 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
       sse(res, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: text.slice(i, i + size) } });
     }
     sse(res, "content_block_stop", { type: "content_block_stop", index: 0 });
-    // Like the real API, output never exceeds the request's max_tokens.
+    // With honourMaxTokens, like the real API, reported output never exceeds the request's max_tokens.
     const maxTokens = (body as { max_tokens?: unknown })?.max_tokens;
-    const outputTokens = typeof maxTokens === "number" ? Math.min(usage.output_tokens, maxTokens) : usage.output_tokens;
+    const outputTokens = script.honourMaxTokens && typeof maxTokens === "number" ? Math.min(usage.output_tokens, maxTokens) : usage.output_tokens;
     sse(res, "message_delta", {
       type: "message_delta",
       delta: { stop_reason: "end_turn", stop_sequence: null },

@@ -79,7 +79,7 @@ describe("gateway budget under attack", { timeout: 120_000 }, () => {
     // Each reply would use 30 input + 50 output; the budget (200) covers two and a half.
     rt.fake.usage.input_tokens = 30;
     rt.fake.usage.output_tokens = 50;
-    rt.fake.setDefault({ delayMs: 400 });
+    rt.fake.setDefault({ delayMs: 400, honourMaxTokens: true });
     try {
       const body = messagesBody(50, 60); // about 120 bytes: an input estimate of ~30 tokens
       const answers = await Promise.all(
