@@ -250,6 +250,7 @@ export class PortalConnection {
     pty.onExit(({ exitCode }) => {
       if (this.state === "closed") return;
       this.flushHeld();
+      this.flushOutput();
       this.send(jsonFrame(ServerType.EXIT, { reason: `tmux client exited (${exitCode}); the session ended or was detached` }));
       this.pty = undefined;
       this.close(CloseCode.SESSION_ENDED, "session ended");
@@ -274,20 +275,54 @@ export class PortalConnection {
     for (const chunk of held ?? []) this.sendOutput(chunk);
   }
 
+  /**
+   * Write coalescing: pty reads are small (a few KiB each), and one WebSocket frame per
+   * read costs a frame header, a send and a syscall each. Chunks read in one turn of the
+   * event loop are gathered and sent as one OUTPUT frame right after it (setImmediate),
+   * with one copy into the frame; a keystroke's echo, which arrives alone, goes out in
+   * the same turn it was read.
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private static readonly MAX_FRAME = 256 * 1024;
+
   private sendOutput(chunk: Buffer): void {
-    const out = Buffer.allocUnsafe(chunk.length + 1);
-    out[0] = ServerType.OUTPUT;
-    chunk.copy(out, 1);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
     this.sent += chunk.length;
-    // A completion callback is only needed once the socket is backing up (to notice it
-    // draining); skipping it on the fast path saves a closure per chunk.
-    const backingUp = this.o.ws.bufferedAmount > this.o.lowWatermarkBytes;
-    this.o.ws.send(out, { binary: true }, backingUp ? () => this.checkBuffer() : undefined);
     if (!this.pausedForAck && this.sent - this.acked > this.o.highWatermarkBytes) {
       this.pausedForAck = true;
       this.pauses++;
       this.applyPause();
     }
+    if (this.pendingBytes >= PortalConnection.MAX_FRAME) this.flushOutput();
+    else {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushOutput());
+      }
+      this.checkBuffer(); // a socket already backed up pauses the pty now, not after the flush
+    }
+  }
+
+  private flushOutput(): void {
+    this.flushScheduled = false;
+    if (this.pendingBytes === 0 || this.state === "closed") {
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    const out = Buffer.allocUnsafe(this.pendingBytes + 1);
+    out[0] = ServerType.OUTPUT;
+    let offset = 1;
+    for (const c of this.pending) offset += c.copy(out, offset);
+    this.pending = [];
+    this.pendingBytes = 0;
+    // A completion callback is only needed once the socket is backing up (to notice it
+    // draining); skipping it on the fast path saves a closure per frame.
+    const backingUp = this.o.ws.bufferedAmount > this.o.lowWatermarkBytes;
+    this.o.ws.send(out, { binary: true }, backingUp ? () => this.checkBuffer() : undefined);
     this.checkBuffer();
   }
 

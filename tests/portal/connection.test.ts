@@ -137,6 +137,7 @@ describe("PortalConnection (scripted socket and pty)", () => {
     pty.emit(1000);
     expect(conn.stats().pausedForBuffer).toBe(true);
     expect(pty.paused).toBe(true);
+    await new Promise((r) => setImmediate(r)); // output is coalesced and sent after this turn
     expect(ws.callbacks.length).toBeGreaterThan(0); // a completion callback watches for the drain
     ws.bufferedAmount = 0;
     for (const cb of ws.callbacks.splice(0)) cb();
@@ -192,5 +193,20 @@ describe("PortalConnection (scripted socket and pty)", () => {
     b.conn.terminate();
     expect(b.pty.kills).toBe(1);
     expect(b.conn.stalledMs(Date.now() + 60_000)).toBe(0); // closed: no longer counted
+  });
+
+  it("coalesces the chunks read in one turn into one OUTPUT frame, in order", async () => {
+    const { ws, pty } = await live("rw");
+    await new Promise((r) => setImmediate(r));
+    const before = ws.sent.length;
+    pty.emit(100);
+    pty.emit(200);
+    pty.emit(300);
+    expect(ws.sent.length).toBe(before); // nothing sent mid-turn
+    await new Promise((r) => setImmediate(r));
+    const frames = ws.sent.slice(before);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]![0]).toBe(ServerType.OUTPUT);
+    expect(frames[0]!.length).toBe(1 + 600);
   });
 });
