@@ -323,7 +323,6 @@ async function main(): Promise<void> {
   bare2.close();
   bareDb.close();
   report.note("CPU time is the work a recall does, without the wait for a core on a loaded machine; wall-clock p99 includes that wait");
-  for (const f of report.figures) if (f.note) report.note(`${f.name}: ${f.note}`);
   report.finish();
 }
 

@@ -94,6 +94,7 @@ export class Report {
     out(widths.map((w) => "-".repeat(w)).join("  "));
     for (const r of rows) out(line(r));
     for (const n of this.notes) out(`note: ${n}`);
+    for (const f of this.figures) if (f.note) out(`note (${f.name}): ${f.note}`);
     const unmet = this.figures.filter((f) => f.goal && !f.goal.met);
     out(unmet.length === 0 ? "every goal met in this run" : `goals not met in this run: ${unmet.map((f) => f.name).join("; ")}`);
     const record = {

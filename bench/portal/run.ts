@@ -395,7 +395,6 @@ process.stdin.on("data", () => process.exit(0));
       host.stdin!.write("quit\n");
       report.note(`raw node-pty host with ${CLIENTS} tmux clients: RSS ${rssIdle.toFixed(1)} MiB idle, ${rssPeak.toFixed(1)} MiB peak during one ${MB} MB burst`);
     }
-    for (const f of report.figures) if (f.note) report.note(`${f.name}: ${f.note}`);
     report.finish();
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
