@@ -11,6 +11,7 @@
  * - Common English stopwords are left out when other terms remain: in the AND form they
  *   make a question ("how do I parse json?") match nothing, and in the OR form they make
  *   it match, and rank, nearly every entry.
+ * - A balanced `"quoted phrase"` is searched as a phrase (words in that order, exact).
  * - Terms are AND-ed; the caller retries once with OR when that finds nothing.
  */
 export type MatchMode = "and" | "or";
@@ -20,7 +21,11 @@ const LEADING_PUNCTUATION = /^[\p{P}\p{S}]+/u;
 
 /** The search terms in a query, punctuation-trimmed, empty ones dropped. */
 export function queryTerms(query: string): string[] {
-  return query
+  return splitWords(query);
+}
+
+function splitWords(text: string): string[] {
+  return text
     .split(/\s+/u)
     .map((t) => t.replace(TRAILING_PUNCTUATION, "").replace(LEADING_PUNCTUATION, ""))
     .map((t) => t.replace(/"/g, ""))
@@ -41,13 +46,63 @@ export function quoteTerm(term: string): string {
   return [...term].length >= MIN_PREFIX_LENGTH ? `${quoted}*` : quoted;
 }
 
+/** A parsed query: loose words and `"quoted phrases"` (each a list of words). */
+export interface ParsedQuery {
+  terms: string[];
+  phrases: string[][];
+}
+
+/** Splits out balanced double-quoted phrases; an unbalanced quote is just text. */
+export function parseQuery(query: string): ParsedQuery {
+  const phrases: string[][] = [];
+  const rest = query.replace(/"([^"]*)"/gu, (_m, inner: string) => {
+    const words = splitWords(inner);
+    if (words.length > 0) phrases.push(words);
+    return " ";
+  });
+  return { terms: splitWords(rest), phrases: phrases.slice(0, 8) };
+}
+
+/** A phrase for FTS5: its words in order, exact (no prefix), as one quoted string. */
+export function quotePhrase(words: readonly string[]): string {
+  return `"${words.join(" ").replace(/"/g, '""')}"`;
+}
+
 /** The MATCH expression for a query, or undefined when nothing searchable is left. */
 export function buildMatchExpression(query: string, mode: MatchMode = "and"): string | undefined {
-  let terms = queryTerms(query);
+  const parsed = parseQuery(query);
+  let terms = parsed.terms;
   const meaningful = terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
-  if (meaningful.length > 0) terms = meaningful;
-  if (terms.length === 0) return undefined;
-  return terms.map(quoteTerm).join(mode === "and" ? " AND " : " OR ");
+  if (meaningful.length > 0 || parsed.phrases.length > 0) terms = meaningful;
+  const parts = [...parsed.phrases.map(quotePhrase), ...terms.map(quoteTerm)];
+  if (parts.length === 0) return undefined;
+  return parts.join(mode === "and" ? " AND " : " OR ");
+}
+
+/**
+ * Restricts a MATCH expression to entries whose indexed scope columns hold these values
+ * (each value searched as a phrase in its own column). It narrows inside the index, before
+ * any ranking; the caller still checks the exact values, since a phrase also matches a
+ * longer value ("acme/api" inside "acme/api-v2").
+ */
+export function scopedMatch(match: string, scope: Array<{ column: string; value: string }>): string {
+  const clauses = scope.filter((s) => /[\p{L}\p{N}]/u.test(s.value)).map((s) => `{${s.column}} : ${quotePhrase([s.value])}`);
+  return clauses.length === 0 ? match : `(${match}) AND ${clauses.join(" AND ")}`;
+}
+
+/**
+ * For a query of one term or one phrase: the same search restricted to the heavily
+ * weighted columns, whose matches are the entries BM25 ranks first. Undefined for longer
+ * queries: an entry with every term in the light column can still rank first, and the
+ * intersection of several terms is small enough to rank whole.
+ */
+export function strongMatch(query: string, columns: readonly string[]): string | undefined {
+  const parsed = parseQuery(query);
+  const meaningful = parsed.terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
+  const terms = meaningful.length > 0 || parsed.phrases.length > 0 ? meaningful : parsed.terms;
+  const parts = [...parsed.phrases.map(quotePhrase), ...terms.map(quoteTerm)];
+  if (parts.length !== 1) return undefined;
+  return `{${columns.join(" ")}} : ${parts[0]}`;
 }
 
 /** FTS5 reports bad MATCH input with these messages; anything else is a real failure. */

@@ -1,9 +1,10 @@
+import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/database.js";
 import { migrate, openDatabase } from "../store/database.js";
 import type { BrainEntry } from "./entry.js";
 import { isPoisoned } from "./hlc.js";
 import { ENTRY_COLUMNS_SQL, rowToEntry, entryToRow, upsertSql, type EntryRow } from "./entry-row.js";
-import { buildMatchExpression, isFtsSyntaxError } from "./query.js";
+import { buildMatchExpression, isFtsSyntaxError, scopedMatch, strongMatch } from "./query.js";
 import type { ApplyResult, BrainRepository, EntryFilters, RecallResult } from "./repository.js";
 
 /** The local brain's schema: entries, their FTS5 index (kept in step by triggers) and sync metadata. */
@@ -36,10 +37,43 @@ export const LOCAL_MIGRATIONS = [
      VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags);
    END;
    CREATE TABLE brain_sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // 2: the FTS index also holds each entry's project and agent (weight 0 in the ranking),
+  // so a scoped recall narrows inside the index before ranking instead of joining every
+  // match to check its scope (bench/brain: a scoped common-word recall went from a join of
+  // every match to a handful of index reads).
+  `DROP TRIGGER brain_entries_ai;
+   DROP TRIGGER brain_entries_ad;
+   DROP TRIGGER brain_entries_au;
+   DROP TABLE brain_fts;
+   CREATE VIRTUAL TABLE brain_fts USING fts5(
+     title, summary, conclusion, tags, project_id, agent,
+     content = 'brain_entries', content_rowid = 'rowid',
+     tokenize = 'porter unicode61 remove_diacritics 2'
+   );
+   INSERT INTO brain_fts (brain_fts) VALUES ('rebuild');
+   CREATE TRIGGER brain_entries_ai AFTER INSERT ON brain_entries BEGIN
+     INSERT INTO brain_fts (rowid, title, summary, conclusion, tags, project_id, agent)
+     VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags, new.project_id, new.agent);
+   END;
+   CREATE TRIGGER brain_entries_ad AFTER DELETE ON brain_entries BEGIN
+     INSERT INTO brain_fts (brain_fts, rowid, title, summary, conclusion, tags, project_id, agent)
+     VALUES ('delete', old.rowid, old.title, old.summary, old.conclusion, old.tags, old.project_id, old.agent);
+   END;
+   CREATE TRIGGER brain_entries_au AFTER UPDATE OF title, summary, conclusion, tags, project_id, agent ON brain_entries BEGIN
+     INSERT INTO brain_fts (brain_fts, rowid, title, summary, conclusion, tags, project_id, agent)
+     VALUES ('delete', old.rowid, old.title, old.summary, old.conclusion, old.tags, old.project_id, old.agent);
+     INSERT INTO brain_fts (rowid, title, summary, conclusion, tags, project_id, agent)
+     VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags, new.project_id, new.agent);
+   END;`,
 ];
 
-/** BM25 column weights: title, summary, conclusion, tags. A hit in the title or conclusion counts most. */
-const BM25_WEIGHTS = "10.0, 2.0, 5.0, 4.0";
+/**
+ * BM25 column weights: title, summary, conclusion, tags, then the scope columns (project,
+ * agent), which filter and never rank. A hit in the title or conclusion counts most.
+ */
+const BM25_WEIGHTS = "10.0, 2.0, 5.0, 4.0, 0.0, 0.0";
+/** The heavily weighted columns: an entry with a hit in one of them outranks any entry without. */
+const STRONG_COLUMNS = ["title", "conclusion", "tags"] as const;
 
 interface Where {
   sql: string[];
@@ -74,17 +108,23 @@ function filterClauses(f: EntryFilters): Where {
 }
 
 /**
- * BM25 has to score every matching entry, so a term found in half of 100k entries costs
- * ~100 ms while a specific one costs well under 1 ms (bench/brain). When a query matches
- * more than this many entries, only the newest this-many matches are ranked (~4x faster);
- * if the filters then leave fewer results than asked for, the full ranking runs instead.
+ * BM25 has to score every entry it ranks, at about a microsecond each, so ranking all
+ * matches of a word found in a tenth of 100k entries costs 10-40 ms (bench/brain). Recall
+ * ranks a bounded window of candidates instead, newest first:
+ *
+ * 1. the newest `rankWindow` matches with a hit in a strong column (title, conclusion,
+ *    tags), since these are the entries BM25 ranks first;
+ * 2. if the filters leave fewer than asked, the newest `rankWindow` matches in any column;
+ * 3. if still fewer, every match (so a narrow filter never loses an older entry).
+ *
+ * Scope filters (project, agent, tags) are part of the MATCH, so the window holds only
+ * entries in scope.
  */
-export const DEFAULT_RANK_WINDOW = 5000;
+export const DEFAULT_RANK_WINDOW = 1000;
 
 export class SqliteBrainRepository implements BrainRepository {
   private readonly upsert;
   private readonly selectOne;
-  private readonly windowStart;
 
   constructor(
     readonly db: Db,
@@ -95,7 +135,6 @@ export class SqliteBrainRepository implements BrainRepository {
     migrate(db, "brain", LOCAL_MIGRATIONS);
     this.upsert = db.prepare(upsertSql("brain_entries", ["dirty"]));
     this.selectOne = db.prepare("SELECT * FROM brain_entries WHERE workspace_id = ? AND entry_id = ?");
-    this.windowStart = db.prepare("SELECT rowid FROM brain_fts WHERE brain_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?");
   }
 
   static open(path: string, warn?: (message: string) => void, rankWindow?: number): SqliteBrainRepository {
@@ -121,37 +160,62 @@ export class SqliteBrainRepository implements BrainRepository {
       return { hits: this.list(filters).map((entry) => ({ entry, rank: null })), matched: "none" };
     }
     const where = filterClauses(filters);
-    const stmt = this.db.prepare(
-      `SELECT e.*, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank
-         FROM brain_fts JOIN brain_entries e ON e.rowid = brain_fts.rowid
-        WHERE brain_fts MATCH @match AND brain_fts.rowid >= @fromRowid AND ${where.sql.join(" AND ")}
-        ORDER BY rank, e.version DESC
-        LIMIT @limit`,
-    );
-    const ranked = (match: string, fromRowid: number) =>
-      (stmt.all({ ...where.params, match, fromRowid }) as Array<EntryRow & { rank: number }>).map((r) => ({
-        entry: rowToEntry(r),
-        rank: r.rank,
-      }));
-    const run = (match: string): { hits: RecallResult["hits"]; rankedWindow?: number } => {
-      const start = this.windowStart.get(match, this.rankWindow - 1) as { rowid: number } | undefined;
-      if (start) {
-        // Trigger: more matches than the ranking window. Why: BM25 cost grows with the
-        // number of matches, and such a query is too broad for the score to single out an
-        // old entry anyway. Outcome: rank the newest matches; if filters leave too few, rank all.
-        const hits = ranked(match, start.rowid);
-        if (hits.length >= filters.limit) return { hits, rankedWindow: this.rankWindow };
+    const scope = [
+      ...(filters.projectId !== undefined ? [{ column: "project_id", value: filters.projectId }] : []),
+      ...(filters.agent !== undefined ? [{ column: "agent", value: filters.agent }] : []),
+      ...(filters.tags ?? []).map((tag) => ({ column: "tags", value: tag })),
+    ];
+    // FTS5 is always the outer loop (CROSS JOIN fixes the order): the planner must never
+    // scan the entries and probe the index per row, which costs a full scan.
+    // The candidates are ranked and filtered on their ids; whole rows are read only for
+    // the `limit` that are returned.
+    const sql = (windowed: boolean) =>
+      `WITH c AS MATERIALIZED (
+         SELECT rowid AS id, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank FROM brain_fts
+          WHERE brain_fts MATCH @match ${windowed ? "ORDER BY rowid DESC LIMIT @window" : ""}),
+       top AS MATERIALIZED (
+         SELECT c.id AS id, c.rank AS rank, e.version AS version FROM c CROSS JOIN brain_entries e ON e.rowid = c.id
+          WHERE ${where.sql.join(" AND ")}
+          ORDER BY c.rank, e.version DESC LIMIT @limit)
+       SELECT e.*, top.rank AS rank, ${windowed ? "(SELECT COUNT(*) FROM c)" : "NULL"} AS candidates
+         FROM top CROSS JOIN brain_entries e ON e.rowid = top.id
+        ORDER BY top.rank, top.version DESC`;
+    const key = where.sql.join(" AND ");
+    const windowedStmt = this.statement(`w:${key}`, () => sql(true));
+    const fullStmt = this.statement(`f:${key}`, () => sql(false));
+    /** Ranks a window (or, without one, every match); `full` says whether the window held every match. */
+    const ranked = (match: string, window?: number): { hits: RecallResult["hits"]; full: boolean } => {
+      const rows = (window === undefined ? fullStmt.all({ ...where.params, match }) : windowedStmt.all({ ...where.params, match, window })) as Array<
+        EntryRow & { rank: number; candidates?: number }
+      >;
+      const hits = rows.map((r) => ({ entry: rowToEntry(r), rank: r.rank }));
+      // No rows: either nothing matched or the filters kept none; a wider pass decides.
+      const full = window === undefined || (rows.length > 0 && (rows[0]!.candidates ?? 0) < window);
+      return { hits, full };
+    };
+    const run = (terms: string, mode: "and" | "or"): { hits: RecallResult["hits"]; rankedWindow?: number } => {
+      const strong = mode === "and" ? strongMatch(query, STRONG_COLUMNS) : undefined;
+      if (strong !== undefined) {
+        // Trigger: a one-term (or one-phrase) query. Why: BM25 puts entries with a hit in
+        // the title, conclusion or tags first, and they are a fraction of all matches.
+        // Outcome: rank the newest window of those (by their hits there); wider passes
+        // only when filters leave too few.
+        const r = ranked(scopedMatch(strong, scope), this.rankWindow);
+        if (r.hits.length >= filters.limit) return r.full ? { hits: r.hits } : { hits: r.hits, rankedWindow: this.rankWindow };
       }
-      return { hits: ranked(match, Number.MIN_SAFE_INTEGER) };
+      const match = scopedMatch(terms, scope);
+      const r = ranked(match, this.rankWindow);
+      if (r.full || r.hits.length >= filters.limit) return r.full ? { hits: r.hits } : { hits: r.hits, rankedWindow: this.rankWindow };
+      return { hits: ranked(match).hits };
     };
     try {
-      const first = run(strict);
+      const first = run(strict, "and");
       if (first.hits.length > 0) return { ...first, matched: "all-terms" };
       const loose = buildMatchExpression(query, "or")!;
       // Trigger: no entry has every term. Why: agents ask in sentences, and one stray
       // word should not hide the entry that answers. Outcome: any-term match, still BM25-ranked.
       if (loose === strict) return { ...first, matched: "all-terms" };
-      return { ...run(loose), matched: "any-term" };
+      return { ...run(loose, "or"), matched: "any-term" };
     } catch (err) {
       // Trigger: FTS5 rejected the expression despite sanitising. Why: a recall must not
       // crash an agent's planning step. Outcome: empty result plus a warning; other errors raise.
@@ -160,6 +224,18 @@ export class SqliteBrainRepository implements BrainRepository {
       this.warn(warning);
       return { hits: [], matched: "none", warning };
     }
+  }
+
+  /** Prepared statements by shape (the filter combination), so a recall prepares nothing after the first of its kind. */
+  private readonly statements = new Map<string, Statement>();
+  private statement(key: string, sql: () => string): Statement {
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare(sql());
+      if (this.statements.size > 64) this.statements.clear();
+      this.statements.set(key, stmt);
+    }
+    return stmt;
   }
 
   list(filters: EntryFilters): BrainEntry[] {

@@ -30,11 +30,17 @@ export const portalConfigSchema = z
     /** Create and accept a second, read-only credential for viewers. */
     readOnlyToken: z.boolean().default(false),
     /** Browser connections at once; more are refused with 503. */
-    maxClients: z.number().int().min(1).max(256).default(16),
+    maxClients: z.number().int().min(1).max(256).default(32),
     /** A connection with no input or resize for this long is closed (0 = never). */
     idleTimeoutSeconds: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600),
     /** WebSocket ping interval; a peer that misses one pong is dropped. */
     heartbeatSeconds: z.number().int().min(1).max(300).default(20),
+    /**
+     * A client paused by flow control that shows no sign of reading (no ACK, pong or socket
+     * drain) for this long is dropped, releasing its tmux client; at maxClients, a new tab
+     * replaces the client stalled longest once it has been stalled a quarter of this.
+     */
+    stalledTimeoutSeconds: z.number().int().min(1).max(300).default(10),
     /** Failed auth attempts allowed per client address per window before 429. */
     authFailureLimit: z.number().int().min(1).max(1000).default(10),
     authFailureWindowSeconds: z.number().int().min(1).max(86_400).default(300),

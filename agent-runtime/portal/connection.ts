@@ -39,6 +39,8 @@ export interface ConnectionStats {
   pausedForBuffer: boolean;
   bufferedAmount: number;
   pauses: number;
+  /** Milliseconds this paused client has shown no sign of life (0 when not paused). */
+  stalledMs: number;
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -52,6 +54,11 @@ export class PortalConnection {
   state: "handshake" | "attaching" | "live" | "closed" = "handshake";
   lastActivity = Date.now();
   alive = true;
+  /** Last time the peer showed it is reading: any message, a pong, or its socket draining. */
+  private lastProgress = Date.now();
+  private pausedSince = 0;
+  private lastBuffered = 0;
+  private lastProbe = 0;
   private pty?: TerminalProcess;
   private sent = 0;
   private acked = 0;
@@ -63,9 +70,13 @@ export class PortalConnection {
 
   constructor(private readonly o: ConnectionOptions) {
     o.ws.binaryType = "nodebuffer";
-    o.ws.on("message", (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    o.ws.on("message", (data, isBinary) => {
+      this.lastProgress = Date.now();
+      this.onMessage(data as Buffer, isBinary);
+    });
     o.ws.on("pong", () => {
       this.alive = true;
+      this.lastProgress = Date.now();
     });
     o.ws.on("close", () => this.teardown());
     o.ws.on("error", () => this.teardown());
@@ -87,7 +98,36 @@ export class PortalConnection {
       pausedForBuffer: this.pausedForBuffer,
       bufferedAmount: this.o.ws.bufferedAmount,
       pauses: this.pauses,
+      stalledMs: this.stalledMs(),
     };
+  }
+
+  get paused(): boolean {
+    return this.pausedForAck || this.pausedForBuffer;
+  }
+
+  /**
+   * How long a paused client has shown no sign of reading: no message (ACK, PING), no
+   * pong and no drain of its socket. A live tab, however slow, keeps doing one of these;
+   * a frozen phone or a vanished peer does none. 0 while the stream is not paused.
+   */
+  stalledMs(now = Date.now()): number {
+    if (!this.paused || this.state === "closed") return 0;
+    const buffered = this.o.ws.bufferedAmount;
+    if (buffered < this.lastBuffered) this.lastProgress = now;
+    this.lastBuffered = buffered;
+    return Math.max(0, now - Math.max(this.lastProgress, this.pausedSince));
+  }
+
+  /** Asks a paused client for a sign of life (a pong) at most once per `everyMs`. */
+  probe(everyMs: number, now = Date.now()): void {
+    if (now - this.lastProbe < everyMs || this.state === "closed") return;
+    this.lastProbe = now;
+    try {
+      this.o.ws.ping();
+    } catch {
+      /* the socket is going away; teardown follows */
+    }
   }
 
   ping(): void {
@@ -114,8 +154,13 @@ export class PortalConnection {
     if (this.state === "closed") return;
     this.state = "closed";
     clearTimeout(this.handshakeTimer);
-    // Killing our pty detaches our tmux client; the session and the agent live on.
-    this.pty?.kill();
+    // Killing our pty detaches our tmux client; the session and the agent live on. kill()
+    // drains a paused pty and escalates to SIGKILL, so a tab that vanished while paused
+    // by flow control leaves no tmux client process or fd behind.
+    const pty = this.pty;
+    this.pty = undefined;
+    this.held = undefined;
+    pty?.kill();
     this.o.onClosed(this);
   }
 
@@ -205,6 +250,7 @@ export class PortalConnection {
     pty.onExit(({ exitCode }) => {
       if (this.state === "closed") return;
       this.flushHeld();
+      this.flushOutput();
       this.send(jsonFrame(ServerType.EXIT, { reason: `tmux client exited (${exitCode}); the session ended or was detached` }));
       this.pty = undefined;
       this.close(CloseCode.SESSION_ENDED, "session ended");
@@ -229,20 +275,54 @@ export class PortalConnection {
     for (const chunk of held ?? []) this.sendOutput(chunk);
   }
 
+  /**
+   * Write coalescing: pty reads are small (a few KiB each), and one WebSocket frame per
+   * read costs a frame header, a send and a syscall each. Chunks read in one turn of the
+   * event loop are gathered and sent as one OUTPUT frame right after it (setImmediate),
+   * with one copy into the frame; a keystroke's echo, which arrives alone, goes out in
+   * the same turn it was read.
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private static readonly MAX_FRAME = 256 * 1024;
+
   private sendOutput(chunk: Buffer): void {
-    const out = Buffer.allocUnsafe(chunk.length + 1);
-    out[0] = ServerType.OUTPUT;
-    chunk.copy(out, 1);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
     this.sent += chunk.length;
-    // A completion callback is only needed once the socket is backing up (to notice it
-    // draining); skipping it on the fast path saves a closure per chunk.
-    const backingUp = this.o.ws.bufferedAmount > this.o.lowWatermarkBytes;
-    this.o.ws.send(out, { binary: true }, backingUp ? () => this.checkBuffer() : undefined);
     if (!this.pausedForAck && this.sent - this.acked > this.o.highWatermarkBytes) {
       this.pausedForAck = true;
       this.pauses++;
       this.applyPause();
     }
+    if (this.pendingBytes >= PortalConnection.MAX_FRAME) this.flushOutput();
+    else {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushOutput());
+      }
+      this.checkBuffer(); // a socket already backed up pauses the pty now, not after the flush
+    }
+  }
+
+  private flushOutput(): void {
+    this.flushScheduled = false;
+    if (this.pendingBytes === 0 || this.state === "closed") {
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    const out = Buffer.allocUnsafe(this.pendingBytes + 1);
+    out[0] = ServerType.OUTPUT;
+    let offset = 1;
+    for (const c of this.pending) offset += c.copy(out, offset);
+    this.pending = [];
+    this.pendingBytes = 0;
+    // A completion callback is only needed once the socket is backing up (to notice it
+    // draining); skipping it on the fast path saves a closure per frame.
+    const backingUp = this.o.ws.bufferedAmount > this.o.lowWatermarkBytes;
+    this.o.ws.send(out, { binary: true }, backingUp ? () => this.checkBuffer() : undefined);
     this.checkBuffer();
   }
 
@@ -273,8 +353,14 @@ export class PortalConnection {
   }
 
   private applyPause(): void {
+    if (this.paused) {
+      if (this.pausedSince === 0) {
+        this.pausedSince = Date.now();
+        this.lastBuffered = this.o.ws.bufferedAmount;
+      }
+    } else this.pausedSince = 0;
     if (!this.pty || this.held) return;
-    if (this.pausedForAck || this.pausedForBuffer) this.pty.pause();
+    if (this.paused) this.pty.pause();
     else this.pty.resume();
   }
 

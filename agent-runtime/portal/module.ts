@@ -14,6 +14,8 @@ export interface PortalStatus {
   session: string;
   sessionExists: boolean;
   tmuxClients: number;
+  /** tmux client processes the portal spawned that still exist (released ones included until they exit). */
+  terminals: number;
   clients: ConnectionStats[];
   assets: "prebuilt" | "built-at-startup";
   readOnlyToken: boolean;
@@ -60,6 +62,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
     highWatermarkBytes: cfg.highWatermarkBytes,
     lowWatermarkBytes: cfg.lowWatermarkBytes,
     heartbeatSeconds: cfg.heartbeatSeconds,
+    stalledTimeoutSeconds: cfg.stalledTimeoutSeconds,
     idleTimeoutSeconds: cfg.idleTimeoutSeconds,
     log,
   });
@@ -67,6 +70,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
     session: cfg.session,
     sessionExists: await sessionExists(target),
     tmuxClients: (await listClients(target)).length,
+    terminals: sockets.terminalCount,
     clients: sockets.stats(),
     assets: assets.source,
     readOnlyToken: tokens.readOnly !== undefined,

@@ -23,6 +23,8 @@ export interface PortalSocketsOptions {
   highWatermarkBytes: number;
   lowWatermarkBytes: number;
   heartbeatSeconds: number;
+  /** A client paused by flow control that shows no sign of reading for this long is dropped. */
+  stalledTimeoutSeconds: number;
   idleTimeoutSeconds: number;
   log: Logger;
 }
@@ -44,12 +46,26 @@ function reject(socket: Duplex, status: number, reason: string, extra: Record<st
 export class PortalSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxMessageBytes, perMessageDeflate: false });
   private readonly connections = new Set<PortalConnection>();
+  /** Every pty (tmux client) spawned and not yet exited, including ones being released. */
+  private readonly terminals = new Set<TerminalProcess>();
   private nextId = 1;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly stallSweep: NodeJS.Timeout;
+  private readonly spawn: (opts: SpawnOptions) => TerminalProcess;
 
   constructor(private readonly o: PortalSocketsOptions) {
     this.heartbeat = setInterval(() => this.tick(), o.heartbeatSeconds * 1000);
     this.heartbeat.unref();
+    // Paused clients are checked every second: a frozen tab must give back its tmux
+    // client and its slot in seconds, not after two heartbeats.
+    this.stallSweep = setInterval(() => this.sweepStalled(), 1000);
+    this.stallSweep.unref();
+    this.spawn = (opts) => {
+      const term = o.spawn(opts);
+      this.terminals.add(term);
+      term.onExit(() => this.terminals.delete(term));
+      return term;
+    };
   }
 
   /** Claims upgrades for the portal path; returns false for any other path. */
@@ -76,7 +92,7 @@ export class PortalSockets {
       reject(socket, 401, "No valid portal session; open the portal link with the token again.");
       return true;
     }
-    if (this.connections.size >= this.o.maxClients) {
+    if (this.connections.size >= this.o.maxClients && !this.giveWay()) {
       reject(socket, 503, `The portal already has ${this.o.maxClients} connections (portal.maxClients).`);
       return true;
     }
@@ -86,7 +102,7 @@ export class PortalSockets {
         ws,
         role,
         target: this.o.target,
-        spawn: this.o.spawn,
+        spawn: this.spawn,
         historyLines: this.o.historyLines,
         highWatermarkBytes: this.o.highWatermarkBytes,
         lowWatermarkBytes: this.o.lowWatermarkBytes,
@@ -110,6 +126,51 @@ export class PortalSockets {
     return this.connections.size;
   }
 
+  /** tmux client processes (ptys) that really exist, including any still being released. */
+  get terminalCount(): number {
+    return this.terminals.size;
+  }
+
+  private stalledLimitMs(): number {
+    return this.o.stalledTimeoutSeconds * 1000;
+  }
+
+  /** Drops paused clients that stopped reading; asks the others for a pong. */
+  private sweepStalled(): void {
+    const now = Date.now();
+    const limit = this.stalledLimitMs();
+    for (const conn of this.connections) {
+      if (!conn.paused) continue;
+      const stalled = conn.stalledMs(now);
+      if (stalled >= limit) {
+        this.o.log.warn("portal client stopped reading while paused; dropping", { client: conn.id, stalledMs: stalled });
+        conn.terminate();
+      } else conn.probe(Math.max(500, limit / 4), now);
+    }
+  }
+
+  /**
+   * At the cap, a new tab beats a frozen one: the paused client that has been stalled
+   * longest (at least a quarter of stalledTimeoutSeconds, and 1 s) is dropped to make room.
+   */
+  private giveWay(): boolean {
+    const now = Date.now();
+    const min = Math.max(1000, this.stalledLimitMs() / 4);
+    let victim: PortalConnection | undefined;
+    let worst = 0;
+    for (const conn of this.connections) {
+      const stalled = conn.stalledMs(now);
+      if (stalled >= min && stalled > worst) {
+        victim = conn;
+        worst = stalled;
+      }
+    }
+    if (!victim) return false;
+    this.o.log.warn("portal is full; dropping a client that stopped reading while paused", { client: victim.id, stalledMs: worst });
+    victim.terminate();
+    return true;
+  }
+
   private tick(): void {
     const now = Date.now();
     for (const conn of this.connections) {
@@ -128,6 +189,7 @@ export class PortalSockets {
 
   close(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.stallSweep);
     for (const conn of [...this.connections]) conn.close(CloseCode.SERVER_CLOSING, "portal shutting down");
     this.wss.close();
   }

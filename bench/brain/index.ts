@@ -1,20 +1,20 @@
 #!/usr/bin/env tsx
 /**
- * bench/brain: picortex's brain against the seed's approach, measured in the same run on
- * the same data. Not a test: it prints figures and ratios, and asserts nothing on time.
+ * bench/brain: recall, record and sync at N entries of realistic generated text (see
+ * corpus.ts), each figure beside its goal and a baseline measured in the same run on the
+ * same rows. Not a test: nothing is asserted on time.
  *
- *   recall p50/p99 at N entries   FTS5 + BM25 (sanitised, AND then OR)  vs  LIKE '%q%' scan
- *   record throughput             HLC + FTS triggers, one durable txn each  vs  plain INSERT
- *   full push + pull of N         seq cursor, idempotent push over HTTP  vs  updatedAt cursor over HTTP
- *   incremental pull of 10        seq cursor                            vs  updatedAt cursor
+ *   recall p50/p99 per query class        picortex recall  vs  LIKE scan of the same query (newest first)
+ *   top-10 quality per query class         overlap with a full BM25 ranking, picortex vs the previous recall
+ *   record throughput (durable, one each)  BrainService.record  vs  a bare INSERT of the same rows
+ *   full push + pull of N over HTTP        sync client + server  vs  a bare batched INSERT of the same rows
  *
- * N defaults to 100000 (BRAIN_BENCH_N to change).
+ * N defaults to 100000 (BRAIN_BENCH_N); BRAIN_BENCH_REPS sets samples per query (default 30).
  */
 import { createServer, type Server } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { z } from "zod";
 import { openDatabase, type Db } from "../../agent-runtime/store/database.js";
 import { Router, notFoundHandler } from "../../agent-runtime/http/router.js";
 import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
@@ -24,104 +24,124 @@ import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
 import { brainSyncRoutes } from "../../agent-runtime/brain/http.js";
 import { BrainSyncClient } from "../../agent-runtime/brain/sync-client.js";
 import { HttpSyncTransport } from "../../agent-runtime/brain/http-transport.js";
-import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "../../agent-runtime/brain/entry-row.js";
-import { wireEntrySchema, type BrainEntry } from "../../agent-runtime/brain/entry.js";
-import { buildMatchExpression } from "../../agent-runtime/brain/query.js";
-import { loadCorpus, type Doc } from "./corpus.js";
+import { ENTRY_COLUMNS_SQL, entryToRow, upsertSql } from "../../agent-runtime/brain/entry-row.js";
+import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
+import type { EntryFilters } from "../../agent-runtime/brain/repository.js";
+import { buildMatchExpression, parseQuery, scopedMatch } from "../../agent-runtime/brain/query.js";
+import { COMMON, NAMES, TOPICAL, generateCorpus } from "./corpus.js";
+import { Report, atLeast, atMost, percentile } from "../lib/report.js";
 
 const N = Number(process.env.BRAIN_BENCH_N ?? 100_000);
+const REPS = Number(process.env.BRAIN_BENCH_REPS ?? 30);
 const WS = "bench";
 const dir = mkdtempSync(join(tmpdir(), "picortex-brain-bench-"));
 const log = (s: string) => process.stderr.write(s + "\n");
-const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const rows: Array<[string, string, string, string]> = [];
-const row = (metric: string, ours: number, seed: number, unit: string, higherIsBetter = false) =>
-  rows.push([metric, `${ours.toFixed(2)} ${unit}`, `${seed.toFixed(2)} ${unit}`, `${(higherIsBetter ? ours / seed : seed / ours).toFixed(1)}x`]);
+const since = (t0: number) => performance.now() - t0;
+const BM25 = "10.0, 2.0, 5.0, 4.0, 0.0, 0.0";
 
-function makeEntries(docs: Doc[], n: number, base: number): BrainEntry[] {
-  const projects = ["github.com/acme/api", "github.com/acme/web", "github.com/acme/infra", "github.com/acme/ml"];
-  const kinds = ["experiment", "decision", "insight", "note"] as const;
-  const out: BrainEntry[] = [];
-  for (let i = 0; i < n; i++) {
-    const d = docs[i % docs.length]!;
-    const other = docs[(i * 7919 + 13) % docs.length]!;
-    // A batch import: 37 entries per millisecond, so many share updatedAt (as real bursts do).
-    const t = base + Math.floor(i / 37);
-    out.push({
-      entryId: `e${i}`,
-      workspaceId: WS,
-      projectId: projects[i % projects.length]!,
-      agent: `agent${i % 5}`,
-      kind: kinds[i % 4]!,
-      title: `${d.name}: ${d.short}`.slice(0, 500),
-      summary: d.long.slice(0, 4000),
-      conclusion: other.short,
-      tags: [d.name.split("-")[0]!.slice(0, 64)],
-      refs: [],
-      confidence: null,
-      status: "active",
-      supersededBy: null,
-      createdAt: t,
-      updatedAt: t,
-      version: `${String(t).padStart(15, "0")}-${String(i % 37).padStart(6, "0")}-bench`,
-    });
-  }
-  return out;
+type Filter = "none" | "tag" | "author";
+const FILTERS: Filter[] = ["none", "tag", "author"];
+const TAG = "infra";
+const AUTHOR = "claude";
+
+function filtersFor(f: Filter): EntryFilters {
+  return { workspaceId: WS, limit: 10, ...(f === "tag" ? { tags: [TAG] } : {}), ...(f === "author" ? { agent: AUTHOR } : {}) };
 }
 
-/** The seed's store: the same columns, no FTS, recall by LIKE '%q%' newest first. */
-function seedStore(db: Db) {
-  db.exec(`CREATE TABLE IF NOT EXISTS seed_entries (${ENTRY_COLUMNS_SQL}, PRIMARY KEY (workspace_id, entry_id));
-           CREATE INDEX IF NOT EXISTS seed_updated ON seed_entries (workspace_id, updated_at);`);
-  const ins = db.prepare(upsertSql("seed_entries"));
-  const recall = db.prepare(
-    `SELECT * FROM seed_entries WHERE workspace_id = @ws AND (title LIKE @q OR summary LIKE @q OR conclusion LIKE @q) ORDER BY updated_at DESC LIMIT 10`,
+/** The queries of each class, picked from the corpus by document frequency. */
+function pickQueries(entries: BrainEntry[]): Record<string, string[]> {
+  const df = new Map<string, number>();
+  const bigrams = new Map<string, number>();
+  const mid = new Set([...TOPICAL, ...NAMES]);
+  for (const e of entries) {
+    const words = `${e.title} ${e.summary} ${e.conclusion}`.toLowerCase().replace(/[^a-z ]/g, " ").split(/\s+/).filter(Boolean);
+    for (const w of new Set(words)) df.set(w, (df.get(w) ?? 0) + 1);
+    for (let i = 0; i + 1 < words.length; i++) if (mid.has(words[i + 1]!) && (mid.has(words[i]!) || COMMON.includes(words[i]!))) bigrams.set(`${words[i]} ${words[i + 1]}`, (bigrams.get(`${words[i]} ${words[i + 1]}`) ?? 0) + 1);
+  }
+  const n = entries.length;
+  const common = [...mid].filter((w) => (df.get(w) ?? 0) / n >= 0.03 && (df.get(w) ?? 0) / n <= 0.15).sort((a, b) => df.get(b)! - df.get(a)!);
+  const pick = <T>(xs: T[], k: number) => Array.from({ length: Math.min(k, xs.length) }, (_, i) => xs[Math.floor((i * xs.length) / k)]!);
+  const commonWords = pick(common, 4);
+  const rare = pick(
+    [...df.entries()].filter(([w, c]) => c >= 3 && c <= 30 && !mid.has(w) && !COMMON.includes(w)).map(([w]) => w),
+    4,
   );
-  const count = db.prepare(`SELECT COUNT(*) AS n FROM seed_entries WHERE workspace_id = @ws AND (title LIKE @q OR summary LIKE @q OR conclusion LIKE @q)`);
+  const phrases = [...bigrams.entries()].filter(([, c]) => c >= 5).sort((a, b) => b[1] - a[1]);
   return {
-    insert: (e: BrainEntry) => ins.run(entryToRow(e)),
-    recall: (q: string) => recall.all({ ws: WS, q: `%${q}%` }),
-    count: (q: string) => (count.get({ ws: WS, q: `%${q}%` }) as { n: number }).n,
+    "one rare word": rare,
+    "one common word": commonWords,
+    "two common words": [0, 1, 2, 3].map((i) => `${commonWords[i % commonWords.length]} ${commonWords[(i + 1) % commonWords.length]}`),
+    prefix: pick(common.filter((w) => w.length >= 6), 4).map((w) => w.slice(0, Math.ceil(w.length * 0.6))),
+    phrase: pick(phrases, 4).map(([p]) => `"${p}"`),
   };
 }
 
-/** The seed's sync contract on the same HTTP stack: newest updatedAt wins, pull by `updated_at > since`. */
-function seedSyncRoutes(db: Db) {
-  const s = seedStore(db);
-  const get = db.prepare("SELECT updated_at FROM seed_entries WHERE workspace_id = ? AND entry_id = ?");
-  const pull = db.prepare("SELECT * FROM seed_entries WHERE workspace_id = ? AND updated_at > ? ORDER BY updated_at LIMIT ?");
-  const push = z.object({ entries: z.array(wireEntrySchema).max(200) });
-  const pullBody = z.object({ since: z.number().int(), limit: z.number().int().max(500) });
-  return [
-    {
-      method: "POST" as const,
-      path: "/seed/push",
-      handler: async (ctx: Parameters<Parameters<Router["add"]>[0]["handler"]>[0]) => {
-        const body = await ctx.body(push, 10 << 20);
-        db.transaction(() => {
-          for (const e of body.entries) {
-            const cur = get.get(WS, e.entryId) as { updated_at: number } | undefined;
-            if (!cur || cur.updated_at < e.updatedAt) s.insert(e);
-          }
-        })();
-        return { ok: true };
-      },
+/** The LIKE scan of the same query, newest first, on a table indexed for it (workspace, updated_at). */
+function likeStore(db: Db) {
+  db.exec(`CREATE TABLE like_entries (${ENTRY_COLUMNS_SQL}, PRIMARY KEY (workspace_id, entry_id));
+           CREATE INDEX like_updated ON like_entries (workspace_id, updated_at);`);
+  const ins = db.prepare(upsertSql("like_entries"));
+  const cache = new Map<string, ReturnType<Db["prepare"]>>();
+  return {
+    insertAll(entries: BrainEntry[]) {
+      for (let i = 0; i < entries.length; i += 2000) db.transaction(() => entries.slice(i, i + 2000).forEach((e) => ins.run(entryToRow(e))))();
     },
-    {
-      method: "POST" as const,
-      path: "/seed/pull",
-      handler: async (ctx: Parameters<Parameters<Router["add"]>[0]["handler"]>[0]) => {
-        const body = await ctx.body(pullBody, 4096);
-        const r = pull.all(WS, body.since, body.limit) as EntryRow[];
-        return { entries: r.map(rowToEntry) };
-      },
+    recall(query: string, filter: Filter): unknown[] {
+      const { terms, phrases } = parseQuery(query);
+      const patterns = [...phrases.map((p) => p.join(" ")), ...terms].map((t) => `%${t.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
+      const key = `${patterns.length}:${filter}`;
+      let stmt = cache.get(key);
+      if (!stmt) {
+        const where = patterns.map((_, i) => `(title LIKE @p${i} ESCAPE '\\' OR summary LIKE @p${i} ESCAPE '\\' OR conclusion LIKE @p${i} ESCAPE '\\')`);
+        if (filter === "tag") where.push("EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value = @tag)");
+        if (filter === "author") where.push("agent = @agent");
+        stmt = db.prepare(`SELECT * FROM like_entries WHERE workspace_id = @ws AND status = 'active' AND ${where.join(" AND ")} ORDER BY updated_at DESC LIMIT 10`);
+        cache.set(key, stmt);
+      }
+      return stmt.all({ ws: WS, tag: TAG, agent: AUTHOR, ...Object.fromEntries(patterns.map((p, i) => [`p${i}`, p])) });
     },
-  ];
+  };
 }
+
+/** Exact filters as SQL on `e`, for the reference rankings. */
+function filterSql(f: Filter): string {
+  return f === "tag" ? `AND EXISTS (SELECT 1 FROM json_each(e.tags) WHERE json_each.value = '${TAG}')` : f === "author" ? `AND e.agent = '${AUTHOR}'` : "";
+}
+
+/** The reference: BM25 over every match, nothing windowed. */
+function fullRanking(db: Db, query: string, f: Filter): number[] {
+  const expr = buildMatchExpression(query, "and");
+  if (!expr) return [];
+  return (
+    db
+      .prepare(
+        `SELECT f.rowid AS id FROM brain_fts f JOIN brain_entries e ON e.rowid = f.rowid WHERE brain_fts MATCH ? AND e.status = 'active' ${filterSql(f)} ORDER BY bm25(brain_fts, ${BM25}), e.version DESC LIMIT 10`,
+      )
+      .all(expr) as Array<{ id: number }>
+  ).map((r) => r.id);
+}
+
+/** The recall this change replaces: rank the newest 5000 matches (all columns), filters by join. */
+function previousRecall(db: Db, query: string, f: Filter): number[] {
+  const expr = buildMatchExpression(query, "and");
+  if (!expr) return [];
+  const start = db.prepare("SELECT rowid FROM brain_fts WHERE brain_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET 4999").get(expr) as { rowid: number } | undefined;
+  const run = (from: number) =>
+    (
+      db
+        .prepare(
+          `SELECT f.rowid AS id FROM brain_fts f JOIN brain_entries e ON e.rowid = f.rowid WHERE brain_fts MATCH ? AND f.rowid >= ? AND e.status = 'active' ${filterSql(f)} ORDER BY bm25(brain_fts, ${BM25}), e.version DESC LIMIT 10`,
+        )
+        .all(expr, from) as Array<{ id: number }>
+    ).map((r) => r.id);
+  if (start) {
+    const hits = run(start.rowid);
+    if (hits.length >= 10) return hits;
+  }
+  return run(Number.MIN_SAFE_INTEGER);
+}
+
+const overlap = (a: number[], b: number[]) => (b.length === 0 ? 1 : a.filter((x) => b.includes(x)).length / Math.min(10, b.length));
 
 async function listen(router: Router): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
@@ -131,126 +151,142 @@ async function listen(router: Router): Promise<{ server: Server; url: string }> 
   return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
 }
 
-async function seedPost(url: string, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-/** The seed's client: pull by `updated_at > since`, apply newest-wins into its local table, keep `since`. */
-function seedClient(db: Db) {
-  db.exec(`CREATE TABLE IF NOT EXISTS seed_entries (${ENTRY_COLUMNS_SQL}, PRIMARY KEY (workspace_id, entry_id));
-           CREATE TABLE IF NOT EXISTS seed_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
-  const ins = db.prepare(upsertSql("seed_entries"));
-  const get = db.prepare("SELECT updated_at FROM seed_entries WHERE workspace_id = ? AND entry_id = ?");
-  const setSince = db.prepare("INSERT INTO seed_meta (key, value) VALUES ('since', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  let since = 0;
-  return {
-    count: () => (db.prepare("SELECT COUNT(*) AS n FROM seed_entries").get() as { n: number }).n,
-    async pullAll(url: string): Promise<number> {
-      let received = 0;
-      for (;;) {
-        const { entries } = (await seedPost(url, "/seed/pull", { since, limit: 500 })) as { entries: BrainEntry[] };
-        db.transaction(() => {
-          for (const e of entries) {
-            const cur = get.get(WS, e.entryId) as { updated_at: number } | undefined;
-            if (!cur || cur.updated_at < e.updatedAt) ins.run(entryToRow(e));
-          }
-          if (entries.length > 0) since = entries[entries.length - 1]!.updatedAt;
-          setSince.run(String(since));
-        })();
-        received += entries.length;
-        if (entries.length < 500) return received;
-      }
-    },
-  };
-}
-
 async function main(): Promise<void> {
-  const t0 = process.hrtime.bigint();
-  const { docs, source } = loadCorpus();
-  log(`corpus: ${docs.length} documents from ${source} (${ms(t0).toFixed(0)} ms)`);
-  const base = Date.now() - 86_400_000;
-  const entries = makeEntries(docs, N, base);
+  const report = new Report("brain", { entries: N, samplesPerQuery: REPS });
+  let t = performance.now();
+  const corpus = generateCorpus({ n: N, workspaceId: WS });
+  const entries = corpus.entries;
+  report.note(`corpus: ${corpus.description}; generated in ${since(t).toFixed(0)} ms`);
 
-  // ---- build both stores
+  // ---- build: ours (FTS + triggers) beside a bare table, both batched
   const repo = new SqliteBrainRepository(openDatabase(join(dir, "ours.sqlite")));
-  const seedDb = openDatabase(join(dir, "seed.sqlite"));
-  const seed = seedStore(seedDb);
-  let t = process.hrtime.bigint();
+  const likeDb = openDatabase(join(dir, "like.sqlite"));
+  const like = likeStore(likeDb);
+  t = performance.now();
   for (let i = 0; i < entries.length; i += 2000) repo.saveLocalAll(entries.slice(i, i + 2000));
-  const buildOurs = ms(t);
-  t = process.hrtime.bigint();
-  for (let i = 0; i < entries.length; i += 2000) seedDb.transaction(() => entries.slice(i, i + 2000).forEach(seed.insert))();
-  const buildSeed = ms(t);
-  log(`built ${N} entries: picortex ${buildOurs.toFixed(0)} ms, seed ${buildSeed.toFixed(0)} ms`);
+  const buildOurs = since(t);
+  t = performance.now();
+  like.insertAll(entries);
+  const buildBare = since(t);
+  report.add({
+    name: `build ${N} entries, batched (entries/s)`,
+    value: N / (buildOurs / 1000),
+    unit: "entries/s",
+    higherIsBetter: true,
+    baseline: { name: "bare INSERT", value: N / (buildBare / 1000) },
+  });
+  log(`built ${N}: picortex ${buildOurs.toFixed(0)} ms, bare ${buildBare.toFixed(0)} ms`);
 
-  // ---- recall
+  // ---- recall per query class
+  const queries = pickQueries(entries);
+  for (const [cls, qs] of Object.entries(queries)) log(`  ${cls}: ${qs.join(" | ")}`);
   const service = new BrainService(repo, new HybridLogicalClock("benchnode"), { workspaceId: WS, projectId: "github.com/acme/api", agent: "bench" });
-  const queries: Array<[string, string]> = [
-    ["common", "library"],
-    ["common", "data"],
-    ["common", "development files"],
-    ["common", "python module"],
-    ["rare", "bittorrent"],
-    ["rare", "ethernet firmware"],
-    ["sentence", "how do I parse json in python?"],
-  ];
-  log("\nquery                               picortex hits (mode)        LIKE hits");
-  for (const [, q] of queries) {
-    const r = service.recall(q, { org: true, limit: 10 });
-    const expr = buildMatchExpression(q, r.matched === "any-term" ? "or" : "and")!;
-    const ftsCount = (repo.db.prepare("SELECT COUNT(*) AS n FROM brain_fts WHERE brain_fts MATCH ?").get(expr) as { n: number }).n;
-    log(`  ${q.padEnd(34)} ${String(ftsCount).padStart(6)} (${r.matched.padEnd(9)})        ${String(seed.count(q)).padStart(6)}`);
-  }
-  const timesOurs: Record<string, number[]> = {};
-  const timesSeed: Record<string, number[]> = {};
-  for (const [cls, q] of queries) {
-    (timesOurs[cls] ??= []).length;
-    (timesSeed[cls] ??= []).length;
-    for (let i = 0; i < 40; i++) {
-      const s = process.hrtime.bigint();
-      service.recall(q, { org: true, limit: 10 });
-      timesOurs[cls]!.push(ms(s));
+  const quality: Record<string, { ours: number[]; previous: number[] }> = {};
+  for (const [cls, qs] of Object.entries(queries)) {
+    for (const f of FILTERS) {
+      const ours: number[] = [];
+      const oursCpu: number[] = [];
+      const base: number[] = [];
+      const previous: number[] = [];
+      for (const q of qs) {
+        const filters = filtersFor(f);
+        repo.recall(q, filters); // warm the statement cache and pages
+        for (let i = 0; i < REPS; i++) {
+          const c = process.cpuUsage();
+          const s = performance.now();
+          repo.recall(q, filters);
+          ours.push(since(s));
+          const d = process.cpuUsage(c);
+          oursCpu.push((d.user + d.system) / 1000);
+        }
+        const likeReps = Math.max(3, Math.floor(REPS / 6));
+        like.recall(q, f);
+        for (let i = 0; i < likeReps; i++) {
+          const s = performance.now();
+          like.recall(q, f);
+          base.push(since(s));
+        }
+        for (let i = 0; i < 3; i++) {
+          const s = performance.now();
+          previousRecall(repo.db, q, f);
+          previous.push(since(s));
+        }
+        const ideal = fullRanking(repo.db, q, f);
+        const got = repo
+          .recall(q, filters)
+          .hits.map((h) => (repo.db.prepare("SELECT rowid AS id FROM brain_entries WHERE workspace_id = ? AND entry_id = ?").get(WS, h.entry.entryId) as { id: number }).id);
+        const q0 = (quality[cls] ??= { ours: [], previous: [] });
+        q0.ours.push(overlap(got, ideal));
+        q0.previous.push(overlap(previousRecall(repo.db, q, f), ideal));
+      }
+      const label = `recall, ${cls}, filter ${f}`;
+      report.add({
+        name: `${label}: p99`,
+        value: percentile(ours, 99),
+        unit: "ms",
+        goal: atMost(percentile(ours, 99), 5, "ms"),
+        baseline: { name: "LIKE", value: percentile(base, 99) },
+      });
+      report.add({
+        name: `${label}: p99 CPU time`,
+        value: percentile(oursCpu, 99),
+        unit: "ms",
+        goal: atMost(percentile(oursCpu, 99), 5, "ms"),
+      });
+      report.add({
+        name: `${label}: p50`,
+        value: percentile(ours, 50),
+        unit: "ms",
+        baseline: { name: "LIKE", value: percentile(base, 50) },
+        note: `previous recall p50 ${percentile(previous, 50).toFixed(2)} ms`,
+      });
+      const p50 = report.figures[report.figures.length - 1]!;
+      p50.goal = { text: "faster than LIKE", met: p50.value < p50.baseline!.value };
     }
-    for (let i = 0; i < 6; i++) {
-      const s = process.hrtime.bigint();
-      seed.recall(q);
-      timesSeed[cls]!.push(ms(s));
+  }
+  for (const [cls, q] of Object.entries(quality)) {
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    report.add({
+      name: `top-10 overlap with full BM25, ${cls}`,
+      value: mean(q.ours) * 100,
+      unit: "%",
+      higherIsBetter: true,
+      baseline: { name: "previous recall", value: mean(q.previous) * 100 },
+      goal: atLeast(mean(q.ours) * 100, Math.floor(mean(q.previous) * 100), "% (the previous recall's)"),
+    });
+  }
+  // A scoped recall as the CLI runs it by default (one project).
+  {
+    const xs: number[] = [];
+    for (const q of Object.values(queries).flat()) for (let i = 0; i < 5; i++) {
+      const s = performance.now();
+      service.recall(q);
+      xs.push(since(s));
     }
+    report.add({ name: "recall, every class, project scope (CLI default): p99", value: percentile(xs, 99), unit: "ms", goal: atMost(percentile(xs, 99), 5, "ms") });
   }
-  const allOurs = Object.values(timesOurs).flat();
-  const allSeed = Object.values(timesSeed).flat();
-  row(`recall p50 at ${N / 1000}k (all queries)`, pct(allOurs, 50), pct(allSeed, 50), "ms");
-  row(`recall p99 at ${N / 1000}k (all queries)`, pct(allOurs, 99), pct(allSeed, 99), "ms");
-  for (const cls of Object.keys(timesOurs)) {
-    row(`recall p50, ${cls} terms`, pct(timesOurs[cls]!, 50), pct(timesSeed[cls]!, 50), "ms");
-    row(`recall p99, ${cls} terms`, pct(timesOurs[cls]!, 99), pct(timesSeed[cls]!, 99), "ms");
-  }
+  log(`scope check: ${scopedMatch('"x"', [{ column: "project_id", value: "github.com/acme/api" }])}`);
 
-  // ---- record throughput (one durable transaction per record, as the CLI does)
-  const RECORDS = 1000;
-  t = process.hrtime.bigint();
-  for (let i = 0; i < RECORDS; i++) {
-    const d = docs[(i * 31) % docs.length]!;
-    service.record({ title: d.short, summary: d.long.slice(0, 4000), conclusion: d.short, tags: ["bench"] });
-  }
-  const recOurs = RECORDS / (ms(t) / 1000);
-  t = process.hrtime.bigint();
-  for (let i = 0; i < RECORDS; i++) {
-    const d = docs[(i * 31) % docs.length]!;
-    seed.insert({ ...entries[0]!, entryId: `rec${i}`, title: d.short, summary: d.long.slice(0, 4000), conclusion: d.short });
-  }
-  const recSeed = RECORDS / (ms(t) / 1000);
-  row("record throughput", recOurs, recSeed, "rec/s", true);
+  // ---- record: one durable transaction each, as `brain record` does, beside a bare INSERT
+  const RECORDS = Number(process.env.BRAIN_BENCH_RECORDS ?? 500);
+  const bareDb = openDatabase(join(dir, "bare.sqlite"));
+  bareDb.exec(`CREATE TABLE bare (${ENTRY_COLUMNS_SQL}, PRIMARY KEY (workspace_id, entry_id))`);
+  const bareIns = bareDb.prepare(upsertSql("bare"));
+  const sample = entries.slice(0, RECORDS);
+  t = performance.now();
+  for (const e of sample) service.record({ title: e.title, summary: e.summary, conclusion: e.conclusion, tags: e.tags });
+  const recOurs = RECORDS / (since(t) / 1000);
+  t = performance.now();
+  for (const e of sample) bareIns.run(entryToRow(e));
+  const recBare = RECORDS / (since(t) / 1000);
+  report.add({ name: "brain record (one durable write each)", value: recOurs, unit: "entries/s", higherIsBetter: true, baseline: { name: "bare INSERT", value: recBare } });
   repo.close();
-  seedDb.close();
+  likeDb.close();
 
-  // ---- sync over loopback HTTP, both contracts on the same router and database engine
+  // ---- full push + pull over loopback HTTP, beside a bare batched insert of the same rows
   const serverDb = openDatabase(join(dir, "server.sqlite"));
   const store = new BrainServerStore(serverDb);
-  const seedServerDb = openDatabase(join(dir, "seed-server.sqlite"));
-  const router = new Router(log).add(...brainSyncRoutes(store), ...seedSyncRoutes(seedServerDb));
+  const router = new Router(log).add(...brainSyncRoutes(store));
   const { server, url } = await listen(router);
   const { token } = store.createToken(WS, "bench");
   const clientA = new SqliteBrainRepository(openDatabase(join(dir, "client-a.sqlite")));
@@ -259,63 +295,35 @@ async function main(): Promise<void> {
   const transport = new HttpSyncTransport({ serverUrl: url, token });
   const syncA = new BrainSyncClient(clientA, new HybridLogicalClock("a"), transport, WS);
   const syncB = new BrainSyncClient(clientB, new HybridLogicalClock("b"), transport, WS);
-  const svcA = new BrainService(clientA, new HybridLogicalClock("a"), { workspaceId: WS, projectId: "p", agent: "a" });
-
-  t = process.hrtime.bigint();
+  t = performance.now();
   await syncA.push();
-  const pushOurs = ms(t);
-  const pulledB = await syncB.pull();
-  const fullOurs = ms(t);
-  t = process.hrtime.bigint();
-  for (let i = 0; i < entries.length; i += 200) await seedPost(url, "/seed/push", { entries: entries.slice(i, i + 200) });
-  const pushSeed = ms(t);
-  const seedClientDb = openDatabase(join(dir, "seed-client-b.sqlite"));
-  const seedB = seedClient(seedClientDb);
-  await seedB.pullAll(url);
-  const fullSeed = ms(t);
-  row(`full push + pull of ${N / 1000}k`, fullOurs / 1000, fullSeed / 1000, "s");
-  row(`  of which push`, pushOurs / 1000, pushSeed / 1000, "s");
-  row(`  of which pull (picortex also builds FTS)`, (fullOurs - pushOurs) / 1000, (fullSeed - pushSeed) / 1000, "s");
-  const oursMissed = N - clientB.pendingCount(WS) - (clientB.db.prepare("SELECT COUNT(*) AS n FROM brain_entries").get() as { n: number }).n;
-  log(`\nfull pull: picortex received ${pulledB.pulled}/${N} (missed ${oursMissed}); seed updatedAt cursor received ${seedB.count()}/${N} (missed ${N - seedB.count()}: equal timestamps at page edges)`);
-
-  // ---- incremental pull of 10 changes
-  const incOurs: number[] = [];
-  const incSeed: number[] = [];
-  let seedMissedInc = 0;
-  for (let round = 0; round < 15; round++) {
-    const changed: BrainEntry[] = [];
-    for (let k = 0; k < 10; k++) changed.push(svcA.update(`e${(round * 997 + k * 7919) % N}`, { conclusion: `revised in round ${round}` }));
-    await syncA.push();
-    await seedPost(url, "/seed/push", { entries: changed.map((e) => ({ ...e, updatedAt: Date.now() })) });
-    let s = process.hrtime.bigint();
-    const r = await syncB.pull();
-    incOurs.push(ms(s));
-    if (r.pulled !== 10) log(`  round ${round}: picortex pulled ${r.pulled}, expected 10`);
-    s = process.hrtime.bigint();
-    const got = await seedB.pullAll(url);
-    incSeed.push(ms(s));
-    seedMissedInc += Math.max(0, 10 - got);
-  }
-  row(`incremental pull of 10 in ${N / 1000}k (p50)`, pct(incOurs, 50), pct(incSeed, 50), "ms");
-  if (seedMissedInc) log(`incremental: the seed cursor missed ${seedMissedInc} of ${15 * 10} changes`);
-
+  const pushMs = since(t);
+  const pulled = await syncB.pull();
+  const fullMs = since(t);
+  if (pulled.pulled !== N) report.note(`pull received ${pulled.pulled} of ${N}`);
+  const bare2 = openDatabase(join(dir, "bare2.sqlite"));
+  bare2.exec(`CREATE TABLE bare (${ENTRY_COLUMNS_SQL}, PRIMARY KEY (workspace_id, entry_id))`);
+  const ins2 = bare2.prepare(upsertSql("bare"));
+  t = performance.now();
+  for (let i = 0; i < entries.length; i += 2000) bare2.transaction(() => entries.slice(i, i + 2000).forEach((e) => ins2.run(entryToRow(e))))();
+  const bareMs = since(t);
+  report.add({
+    name: `full push + pull of ${N} over HTTP`,
+    value: N / (fullMs / 1000),
+    unit: "entries/s",
+    higherIsBetter: true,
+    baseline: { name: "bare batched INSERT", value: N / (bareMs / 1000) },
+    note: `push ${(pushMs / 1000).toFixed(1)} s, pull ${((fullMs - pushMs) / 1000).toFixed(1)} s`,
+  });
   server.close();
   server.closeAllConnections();
   clientA.close();
   clientB.close();
   serverDb.close();
-  seedServerDb.close();
-  seedClientDb.close();
-
-  // ---- table
-  const w = [44, 16, 16, 8];
-  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join("  ");
-  process.stdout.write(`\nbrain benchmark: ${N} entries, ${source}\nratio = how many times better picortex is than the seed approach in this run\n\n`);
-  process.stdout.write(line(["metric", "picortex", "seed approach", "ratio"]) + "\n");
-  process.stdout.write(line(w.map((n) => "-".repeat(n))) + "\n");
-  for (const r of rows) process.stdout.write(line(r) + "\n");
-  process.stdout.write(`\nbuild ${N} entries (batched, informational): picortex ${buildOurs.toFixed(0)} ms (with FTS index), seed ${buildSeed.toFixed(0)} ms\n`);
+  bare2.close();
+  bareDb.close();
+  report.note("CPU time is the work a recall does, without the wait for a core on a loaded machine; wall-clock p99 includes that wait");
+  report.finish();
 }
 
 main()

@@ -1,14 +1,18 @@
 /**
- * Portal benchmark (not a test): output throughput, keystroke echo latency and server
- * RSS with 20 clients during a burst, for three ways of reaching the SAME tmux session
- * on this machine, all over loopback, measured in one run:
+ * Portal benchmark (not a test): the portal as shipped (default config, bundled like a
+ * release, its own process) against a raw node-pty attached to the same tmux session in
+ * the same run, all over loopback:
  *
- *   raw       a tmux client in a node-pty, no web layer (the limit)
- *   picortex  the portal (bundled like a release, separate process), WebSocket client that acks
- *   wetty     wetty from npm (separate process), socket.io client that commits
+ *   throughput     a burst of --mb MB through tmux, interleaved rounds      goal <= 1.1x raw's time
+ *   echo latency   --keys keystrokes (>= 1000), interleaved blocks          goal p99 <= 1.5 ms or raw + 0.3 ms; p50 <= 0.6 ms
+ *   memory         RSS before, between and after --bursts bursts, 1 and --clients clients
+ *                                                                           goal: bursts 2..N add <= 10 MiB
+ *   per client     runtime RSS + tmux client process per connected tab (picks maxClients)
+ *   yes + ^C       ms until the next command's output (behaviour is tested; figure here)
  *
- * Usage: npx tsx bench/portal/run.ts [--mb 100] [--keys 200] [--clients 20] [--no-wetty]
- * wetty is installed on first use into bench/results/wetty (gitignored).
+ * Usage: npx tsx bench/portal/run.ts [--mb 100] [--keys 1000] [--clients 20] [--bursts 6] [--rounds 3] [--wetty]
+ * Results: printed beside goals and the raw baseline, and written to bench/results/portal-*.json.
+ * wetty (opt-in) is installed on first use into bench/results/wetty (gitignored).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,7 +20,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildPortalAssets } from "../../agent-runtime/portal/assets.js";
+import { portalConfigSchema } from "../../agent-runtime/config/portal.js";
 import { COLS, ROWS, connectPortal, connectRaw, connectWetty, type BenchClient } from "./clients.js";
+import { Report, atMost, percentile } from "../lib/report.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const RESULTS = join(ROOT, "bench", "results");
@@ -26,9 +32,10 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const MB = arg("mb", 100);
-const KEYS = arg("keys", 200);
+const KEYS = arg("keys", 1000);
 const CLIENTS = arg("clients", 20);
-const WITH_WETTY = !process.argv.includes("--no-wetty");
+const BURSTS = arg("bursts", 6);
+const WITH_WETTY = process.argv.includes("--wetty");
 /** Throughput and latency run in interleaved rounds (raw, picortex, wetty, raw, …); medians are reported. */
 const ROUNDS = arg("rounds", 3);
 
@@ -89,16 +96,6 @@ const markerCommand = (prefix: string) => {
   return { cmd: `echo ${prefix}-$((${n}+1))`, marker: `${prefix}-${n + 1}` };
 };
 
-interface Figures {
-  ctrlC: number;
-  mbPerSec: number;
-  deliveredMiB: number;
-  p50: number;
-  p99: number;
-  rssIdle: number;
-  rssPeak: number;
-}
-
 async function throughput(client: BenchClient): Promise<{ mbPerSec: number; deliveredMiB: number }> {
   const w = markerWatch(client);
   await sleep(300);
@@ -114,13 +111,13 @@ async function throughput(client: BenchClient): Promise<{ mbPerSec: number; deli
   return { mbPerSec: MB / secs, deliveredMiB: (w.bytes() - before) / 1048576 };
 }
 
-async function latency(client: BenchClient): Promise<{ p50: number; p99: number }> {
+async function latency(client: BenchClient, keys: number): Promise<number[]> {
   let waiting: (() => void) | undefined;
   client.onData(() => waiting?.());
   client.write("\x15clear\r");
   await sleep(500);
   const samples: number[] = [];
-  for (let i = 0; i < KEYS; i++) {
+  for (let i = 0; i < keys; i++) {
     const got = new Promise<void>((res) => (waiting = res));
     const t0 = performance.now();
     client.write(i % 60 === 59 ? "\x15" : "x"); // ^U now and then keeps the line short
@@ -131,9 +128,7 @@ async function latency(client: BenchClient): Promise<{ p50: number; p99: number 
   }
   client.write("\x15");
   await sleep(200); // let tmux take the ^U before this client detaches
-  samples.sort((a, b) => a - b);
-  const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
-  return { p50: q(0.5), p99: q(0.99) };
+  return samples;
 }
 
 /**
@@ -155,21 +150,39 @@ async function ctrlC(client: BenchClient): Promise<number> {
   return ms;
 }
 
-/** Peak RSS of `pid` while `clients` all receive a burst to its end marker. */
-async function burstRss(pid: number, connect: () => Promise<BenchClient>, burstMb = 20): Promise<{ rssIdle: number; rssPeak: number }> {
-  const clients: BenchClient[] = [];
-  for (let i = 0; i < CLIENTS; i++) clients.push(await connect());
-  const watches = clients.map(markerWatch);
+/** RSS of `pid` plus its tmux client children (each tab's `tmux attach-session` process). */
+function tabsRssMiB(pid: number): { runtime: number; tmuxClients: number; count: number } {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-o", "rss=,args=", "--ppid", String(pid)], { encoding: "utf8" });
+  } catch {
+    /* no children */
+  }
+  const rows = out.split("\n").filter((l) => /tmux/.test(l) && /attach-session/.test(l));
+  return { runtime: rssMiB(pid), tmuxClients: rows.reduce((a, l) => a + Number(l.trim().split(/\s+/)[0]) / 1024, 0), count: rows.length };
+}
+
+/** Runs `bursts` bursts of `mb` MB to `clients` connected tabs; RSS of the runtime before, after each, and at its peak. */
+async function burstSeries(pid: number, connect: () => Promise<BenchClient>, clients: number, bursts: number, mb: number): Promise<{ before: number; after: number[]; peak: number }> {
+  const tabs: BenchClient[] = [];
+  for (let i = 0; i < clients; i++) tabs.push(await connect());
+  const watches = tabs.map(markerWatch);
   await sleep(500);
-  const rssIdle = rssMiB(pid);
-  let rssPeak = rssIdle;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(pid))), 20);
-  const { cmd, marker } = markerCommand("BURST");
-  clients[0]!.write(`\x15head -c ${Math.round((burstMb * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
-  await Promise.all(watches.map((w) => w.until(marker)));
+  const before = rssMiB(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 50);
+  const after: number[] = [];
+  for (let b = 0; b < bursts; b++) {
+    const { cmd, marker } = markerCommand("BURST");
+    tabs[0]!.write(`\x15head -c ${Math.round((mb * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
+    await Promise.all(watches.map((w) => w.until(marker)));
+    await sleep(300);
+    after.push(rssMiB(pid));
+    say(`  burst ${b + 1}/${bursts} to ${clients} client(s): RSS ${after[after.length - 1]!.toFixed(1)} MiB`);
+  }
   clearInterval(sampler);
-  for (const c of clients) await c.close();
-  return { rssIdle, rssPeak };
+  for (const c of tabs) await c.close();
+  return { before, after, peak };
 }
 
 async function main(): Promise<void> {
@@ -210,7 +223,8 @@ async function main(): Promise<void> {
         server: { hosts: ["127.0.0.1"], port: pcPort },
         turns: { enabled: false },
         brain: { enabled: false },
-        portal: { session, tmuxSocket: socket, tmuxConfig: "/dev/null", command: ["env", "PS1=b$ ", "sh"], assetsDir, maxClients: 64 },
+        // Shipped defaults for everything that shapes performance (maxClients, watermarks, heartbeat).
+        portal: { session, tmuxSocket: socket, tmuxConfig: "/dev/null", command: ["env", "PS1=b$ ", "sh"], assetsDir },
       }),
     );
     const pc = spawn(process.execPath, [bundle, "portal", "start", "--foreground", "--config", configFile], { stdio: ["ignore", "ignore", "ignore"], cwd: ROOT });
@@ -267,100 +281,121 @@ process.stdin.on("data", () => process.exit(0));
 `,
     );
 
-    const results: Record<string, Figures> = {};
-    const systems: Array<[string, () => Promise<BenchClient>, number | undefined]> = [
-      ["raw", () => connectRaw(attach), undefined],
-      ["picortex", () => connectPortal(pcUrl, cookie), pc.pid],
-      ...(wettyUrl ? ([["wetty", () => connectWetty(wettyUrl!, WETTY_DIR), wettyPid]] as Array<[string, () => Promise<BenchClient>, number | undefined]>) : []),
+    const report = new Report("portal", { mb: MB, keys: KEYS, clients: CLIENTS, bursts: BURSTS, rounds: ROUNDS, tmux: execFileSync("tmux", ["-V"], { encoding: "utf8" }).trim() });
+    report.note(`picortex runs with the shipped defaults (maxClients ${portalConfigSchema.parse({}).maxClients}, watermarks ${portalConfigSchema.parse({}).highWatermarkBytes / 1024}/${portalConfigSchema.parse({}).lowWatermarkBytes / 1024} KiB); only the session, socket, command and assets are set`);
+    const systems: Array<[string, () => Promise<BenchClient>]> = [
+      ["raw", () => connectRaw(attach)],
+      ["picortex", () => connectPortal(pcUrl, cookie)],
+      ...(wettyUrl ? ([["wetty", () => connectWetty(wettyUrl!, WETTY_DIR)]] as Array<[string, () => Promise<BenchClient>]>) : []),
     ];
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const tput: Record<string, Array<{ mbPerSec: number; deliveredMiB: number }>> = {};
-    const lat: Record<string, Array<{ p50: number; p99: number }>> = {};
+    const secs: Record<string, number[]> = {};
+    const echo: Record<string, number[]> = {};
     const ctrl: Record<string, number[]> = {};
     // Interleaved rounds, so background load on a shared machine hits every system alike.
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, connect] of systems) {
-        say(`round ${round}/${ROUNDS} ${name}: throughput (${MB} MB through tmux), echo latency (${KEYS} keys)`);
+        say(`round ${round}/${ROUNDS} ${name}: ${MB} MB through tmux, ${Math.ceil(KEYS / ROUNDS)} keystrokes, yes + ^C`);
         let c = await connect();
         const t = await throughput(c);
-        (tput[name] ??= []).push(t);
+        (secs[name] ??= []).push(MB / t.mbPerSec);
         await c.close();
         c = await connect();
-        const l = await latency(c);
-        (lat[name] ??= []).push(l);
+        (echo[name] ??= []).push(...(await latency(c, Math.ceil(KEYS / ROUNDS))));
         await c.close();
         c = await connect();
-        const cc = await ctrlC(c);
-        (ctrl[name] ??= []).push(cc);
+        (ctrl[name] ??= []).push(await ctrlC(c));
         await c.close();
-        say(`  ${t.mbPerSec.toFixed(1)} MB/s, ${t.deliveredMiB.toFixed(2)} MiB delivered, echo p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ^C→prompt ${cc.toFixed(0)} ms`);
+        say(`  ${t.mbPerSec.toFixed(1)} MB/s, ${t.deliveredMiB.toFixed(2)} MiB delivered`);
       }
     }
-    for (const [name, connect, pid] of systems) {
-      const t = { mbPerSec: median(tput[name]!.map((x) => x.mbPerSec)), deliveredMiB: median(tput[name]!.map((x) => x.deliveredMiB)) };
-      const l = { p50: median(lat[name]!.map((x) => x.p50)), p99: median(lat[name]!.map((x) => x.p99)), ctrlC: median(ctrl[name]!) };
-      say(`${name}: RSS with ${CLIENTS} clients during a 20 MB burst`);
-      let r: { rssIdle: number; rssPeak: number };
-      if (pid !== undefined) r = await burstRss(pid, connect);
-      else {
-        const { cmd, marker } = markerCommand("BURST");
-        const host = spawn(process.execPath, [rawHost, String(CLIENTS), marker, ...attach], { stdio: ["pipe", "pipe", "inherit"] });
-        children.push(host);
-        let outText = "";
-        const waitFor = (word: string) =>
-          new Promise<void>((res) => {
-            const check = () => outText.includes(word) && res();
-            host.stdout!.on("data", (d: Buffer) => ((outText += d.toString()), check()));
-            check();
-          });
-        await waitFor("ready");
-        await sleep(500);
-        const rssIdle = rssMiB(host.pid!);
-        let rssPeak = rssIdle;
-        const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(host.pid!))), 20);
-        const driver = await connectRaw(attach);
-        driver.write(`\x15head -c ${Math.round((20e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
-        await waitFor("done");
-        clearInterval(sampler);
-        await driver.close();
-        host.stdin!.write("quit\n");
-        r = { rssIdle, rssPeak };
-      }
-      results[name] = { ...t, ...l, ...r };
+    const raw = { secs: median(secs.raw!), p50: percentile(echo.raw!, 50), p99: percentile(echo.raw!, 99) };
+    for (const [name] of systems) {
+      if (name === "raw") continue;
+      const mine = median(secs[name]!);
+      report.add({
+        name: `${name}: ${MB} MB burst through tmux, median of ${ROUNDS}`,
+        value: mine,
+        unit: "s",
+        baseline: { name: "raw node-pty", value: raw.secs },
+        ...(name === "picortex" ? { goal: atMost(mine / raw.secs, 1.1, "x raw") } : {}),
+        note: `each round: ${secs[name]!.map((x) => x.toFixed(2)).join(", ")} s; raw ${secs.raw!.map((x) => x.toFixed(2)).join(", ")} s`,
+      });
+      const p99 = percentile(echo[name]!, 99);
+      const p50 = percentile(echo[name]!, 50);
+      report.add({
+        name: `${name}: echo p99 (${echo[name]!.length} samples)`,
+        value: p99,
+        unit: "ms",
+        baseline: { name: "raw node-pty", value: raw.p99 },
+        ...(name === "picortex" ? { goal: { text: `<= 1.5 ms or <= raw + 0.3 (${(raw.p99 + 0.3).toFixed(2)}) ms`, met: p99 <= 1.5 || p99 <= raw.p99 + 0.3 } } : {}),
+      });
+      report.add({
+        name: `${name}: echo p50 (${echo[name]!.length} samples)`,
+        value: p50,
+        unit: "ms",
+        baseline: { name: "raw node-pty", value: raw.p50 },
+        ...(name === "picortex" ? { goal: atMost(p50, 0.6, "ms") } : {}),
+      });
+      report.add({ name: `${name}: yes then ^C, until the next output`, value: median(ctrl[name]!), unit: "ms", baseline: { name: "raw node-pty", value: median(ctrl.raw!) } });
     }
 
-    // --- report
-    const f = (n: number, d = 1) => n.toFixed(d);
-    const rows = Object.entries(results).map(([name, r]) => [
-      name,
-      f(r.mbPerSec),
-      f(r.deliveredMiB, 2),
-      f(r.p50, 2),
-      f(r.p99, 2),
-      f(r.ctrlC, 0),
-      f(r.rssIdle),
-      f(r.rssPeak),
-    ]);
-    const head = ["system", "MB/s (source)", "MiB delivered", "echo p50 ms", "echo p99 ms", "yes+^C→prompt ms", `RSS idle MiB`, `RSS peak MiB (${CLIENTS} clients, burst)`];
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
-    const outLines = [
-      `portal bench: ${MB} MB through tmux ${COLS}x${ROWS}, ${KEYS} keystrokes, medians of ${ROUNDS} interleaved rounds; ${CLIENTS} clients for RSS; node ${process.version}, ${new Date().toISOString()}`,
-      line(head),
-      ...rows.map(line),
-      "",
-    ];
-    const pcR = results.picortex!;
-    for (const base of ["raw", "wetty"]) {
-      const b = results[base];
-      if (!b) continue;
-      outLines.push(
-        `picortex vs ${base}: throughput ×${f(pcR.mbPerSec / b.mbPerSec, 2)}, echo p50 ×${f(pcR.p50 / b.p50, 2)}, p99 ×${f(pcR.p99 / b.p99, 2)}, ^C ×${f(pcR.ctrlC / b.ctrlC, 2)}, peak RSS ×${f(pcR.rssPeak / b.rssPeak, 2)}  (throughput >1 is better; latency and RSS <1 are better)`,
-      );
+    // --- memory per connected tab: runtime RSS and the tab's tmux client process.
+    {
+      await sleep(500);
+      const idle = tabsRssMiB(pc.pid!);
+      const tabs: BenchClient[] = [];
+      for (let i = 0; i < CLIENTS; i++) tabs.push(await connectPortal(pcUrl, cookie));
+      await sleep(1000);
+      const busy = tabsRssMiB(pc.pid!);
+      for (const t of tabs) await t.close();
+      const runtimePer = (busy.runtime - idle.runtime) / CLIENTS;
+      const tmuxPer = busy.count > 0 ? busy.tmuxClients / busy.count : 0;
+      const perTab = runtimePer + tmuxPer;
+      const cap = portalConfigSchema.parse({}).maxClients;
+      report.add({ name: `memory per connected tab (runtime ${runtimePer.toFixed(2)} + tmux client ${tmuxPer.toFixed(2)} MiB)`, value: perTab, unit: "MiB" });
+      report.add({ name: `memory of maxClients (${cap}) tabs at that rate`, value: perTab * cap, unit: "MiB", goal: atMost(perTab * cap, 256, "MiB") });
     }
-    const report = outLines.join("\n");
-    process.stdout.write(report + "\n");
-    writeFileSync(join(RESULTS, `portal-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`), report + "\n");
+
+    // --- RSS under repeated bursts, 1 and CLIENTS tabs.
+    for (const n of [1, CLIENTS]) {
+      say(`picortex: ${BURSTS} bursts of ${MB} MB to ${n} client(s)`);
+      const r = await burstSeries(pc.pid!, () => connectPortal(pcUrl, cookie), n, BURSTS, MB);
+      const growth = r.after[r.after.length - 1]! - r.after[0]!;
+      report.add({
+        name: `runtime RSS growth over bursts 2..${BURSTS}, ${n} client(s)`,
+        value: growth,
+        unit: "MiB",
+        goal: atMost(growth, 10, "MiB"),
+        note: `RSS before ${r.before.toFixed(1)}, after each burst ${r.after.map((x) => x.toFixed(1)).join(", ")}, peak ${r.peak.toFixed(1)} MiB`,
+      });
+    }
+    // The raw limit's memory: one plain node process holding CLIENTS tmux clients in node-ptys.
+    {
+      const { cmd, marker } = markerCommand("BURST");
+      const host = spawn(process.execPath, [rawHost, String(CLIENTS), marker, ...attach], { stdio: ["pipe", "pipe", "inherit"] });
+      children.push(host);
+      let outText = "";
+      const waitFor = (word: string) =>
+        new Promise<void>((res) => {
+          const check = () => outText.includes(word) && res();
+          host.stdout!.on("data", (d: Buffer) => ((outText += d.toString()), check()));
+          check();
+        });
+      await waitFor("ready");
+      await sleep(500);
+      const rssIdle = rssMiB(host.pid!);
+      let rssPeak = rssIdle;
+      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(host.pid!))), 50);
+      const driver = await connectRaw(attach);
+      driver.write(`\x15head -c ${Math.round((MB * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
+      await waitFor("done");
+      clearInterval(sampler);
+      await driver.close();
+      host.stdin!.write("quit\n");
+      report.note(`raw node-pty host with ${CLIENTS} tmux clients: RSS ${rssIdle.toFixed(1)} MiB idle, ${rssPeak.toFixed(1)} MiB peak during one ${MB} MB burst`);
+    }
+    report.finish();
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
     try {

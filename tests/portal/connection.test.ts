@@ -75,7 +75,10 @@ class FakePty implements TerminalProcess {
   resume(): void {
     this.paused = false;
   }
-  kill(): void {}
+  kills = 0;
+  kill(): void {
+    this.kills++;
+  }
   onData(listener: (d: Buffer) => void): void {
     this.dataListener = listener;
   }
@@ -134,6 +137,7 @@ describe("PortalConnection (scripted socket and pty)", () => {
     pty.emit(1000);
     expect(conn.stats().pausedForBuffer).toBe(true);
     expect(pty.paused).toBe(true);
+    await new Promise((r) => setImmediate(r)); // output is coalesced and sent after this turn
     expect(ws.callbacks.length).toBeGreaterThan(0); // a completion callback watches for the drain
     ws.bufferedAmount = 0;
     for (const cb of ws.callbacks.splice(0)) cb();
@@ -157,5 +161,52 @@ describe("PortalConnection (scripted socket and pty)", () => {
     expect(ro.pty.resizes).toEqual([]);
     const errors = ro.ws.sent.filter((b) => b[0] === ServerType.ERROR);
     expect(errors).toHaveLength(2);
+  });
+
+  it("counts a paused client as stalled only while it shows no sign of reading", async () => {
+    const { ws, pty, conn } = await live("rw", { high: 100_000, low: 20_000 });
+    const t0 = Date.now();
+    expect(conn.stalledMs(t0 + 60_000)).toBe(0); // not paused: never stalled
+    for (let i = 0; i < 11; i++) pty.emit(10_000);
+    expect(conn.paused).toBe(true);
+    expect(conn.stalledMs(Date.now() + 5_000)).toBeGreaterThanOrEqual(4_900);
+    // Its socket draining is a sign of life...
+    ws.bufferedAmount = 50_000;
+    conn.stalledMs(Date.now());
+    ws.bufferedAmount = 10_000;
+    expect(conn.stalledMs(Date.now())).toBeLessThan(1_000);
+    // ...and so is any message (a pong too).
+    ws.client(ackFrame(10_000));
+    expect(conn.stalledMs(Date.now())).toBeLessThan(1_000);
+    ws.emit("pong");
+    expect(conn.stalledMs(Date.now())).toBeLessThan(1_000);
+  });
+
+  it("releases the pty exactly once, whichever way the tab goes", async () => {
+    const a = await live("rw");
+    a.ws.emit("error", new Error("ECONNRESET"));
+    a.ws.emit("close");
+    a.conn.terminate();
+    expect(a.pty.kills).toBe(1);
+    const b = await live("rw");
+    for (let i = 0; i < 20; i++) b.pty.emit(10_000); // paused by flow control
+    b.conn.terminate();
+    expect(b.pty.kills).toBe(1);
+    expect(b.conn.stalledMs(Date.now() + 60_000)).toBe(0); // closed: no longer counted
+  });
+
+  it("coalesces the chunks read in one turn into one OUTPUT frame, in order", async () => {
+    const { ws, pty } = await live("rw");
+    await new Promise((r) => setImmediate(r));
+    const before = ws.sent.length;
+    pty.emit(100);
+    pty.emit(200);
+    pty.emit(300);
+    expect(ws.sent.length).toBe(before); // nothing sent mid-turn
+    await new Promise((r) => setImmediate(r));
+    const frames = ws.sent.slice(before);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]![0]).toBe(ServerType.OUTPUT);
+    expect(frames[0]!.length).toBe(1 + 600);
   });
 });
