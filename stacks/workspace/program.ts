@@ -3,6 +3,9 @@
  * point stays two lines and tests can drive it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
@@ -27,12 +30,42 @@ export interface WorkspaceOutputs {
   releaseHash: pulumi.Output<string>;
 }
 
+/**
+ * The repository root: the directory holding Pulumi.yaml. The engine runs the program
+ * from the directory of its `main` (stacks/workspace/), and an Automation API inline
+ * program runs from wherever its caller is, so no config path is ever resolved against
+ * process.cwd().
+ */
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface WorkspaceProgramOptions {
+  /** Directory holding Pulumi.yaml; relative config paths resolve against it. Default PROJECT_ROOT. */
+  projectRoot?: string;
+}
+
+/**
+ * A path from stack config (e.g. picortex:releaseManifest "dist/release/latest.json"):
+ * absolute as given, or relative to the project root (the directory holding Pulumi.yaml,
+ * where the README's commands run). Refused when relative and no project root is known.
+ */
+export function resolveConfigPath(key: string, value: string, projectRoot: string | undefined): string {
+  if (isAbsolute(value)) return value;
+  if (!projectRoot || !existsSync(join(projectRoot, "Pulumi.yaml"))) {
+    throw new WorkspaceConfigError([
+      `picortex:${key} ${JSON.stringify(value)} is a relative path, and there is no project root (a directory holding Pulumi.yaml${projectRoot ? `; ${projectRoot} has none` : ""}) to resolve it against: give an absolute path`,
+    ]);
+  }
+  return resolve(projectRoot, value);
+}
+
 export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
+  options: WorkspaceProgramOptions = {},
 ): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment } {
   // Validate the deploy inputs before creating anything.
-  const release = config.releaseManifest ? readReleaseManifest(config.releaseManifest) : undefined;
+  const projectRoot = options.projectRoot ?? PROJECT_ROOT;
+  const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
   if (release && !secrets.adminPrivateKey) {
     throw new WorkspaceConfigError([
       "picortex:adminPrivateKey is required when picortex:releaseManifest is set: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",

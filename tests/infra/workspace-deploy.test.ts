@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseWorkspaceConfig, WorkspaceConfigError } from "../../stacks/workspace/config.js";
-import { workspaceProgram } from "../../stacks/workspace/program.js";
+import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/workspace/program.js";
 import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
 
 const hash = "abcdef0123456789abcdef01";
@@ -69,5 +69,49 @@ describe("workspace stack with a release manifest", () => {
   it("refuses a release without the admin's private key, before creating anything", () => {
     expect(() => workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: manifest }), {})).toThrow(WorkspaceConfigError);
     expect(() => workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: join(dir, "missing.json") }), {})).toThrow(/Build one with/);
+  });
+});
+
+describe("config paths resolve against the project root, never the cwd (issue 21 item 1)", () => {
+  // The engine runs the program from the directory of `main` (stacks/workspace/), and the
+  // README says `pulumi config set picortex:releaseManifest dist/release/latest.json`.
+  const project = join(dir, "project");
+  const elsewhere = join(project, "stacks", "workspace");
+  beforeAll(() => {
+    mkdirSync(join(project, "dist", "release"), { recursive: true });
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(project, "Pulumi.yaml"), "name: picortex\nruntime: nodejs\nmain: stacks/workspace/index.ts\n");
+    writeFileSync(join(project, "dist", "release", "latest.json"), JSON.stringify({ hash, tarball: `${hash}.tar.gz` }));
+    writeFileSync(join(project, "dist", "release", `${hash}.tar.gz`), "tarball");
+  });
+
+  it("finds the README's relative manifest while the process runs from stacks/workspace/", async () => {
+    const cwd = process.cwd();
+    process.chdir(elsewhere);
+    try {
+      const p = workspaceProgram(
+        parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: "dist/release/latest.json" }),
+        { adminPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n") },
+        { projectRoot: project },
+      );
+      expect(await valueOf(p.outputs.releaseHash)).toBe(hash);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it("resolves absolute paths as given and relative ones under the root", () => {
+    expect(resolveConfigPath("releaseManifest", "/abs/x.json", project)).toBe("/abs/x.json");
+    expect(resolveConfigPath("releaseManifest", "dist/release/latest.json", project)).toBe(join(project, "dist/release/latest.json"));
+  });
+
+  it("refuses a relative path when no project root holds Pulumi.yaml, saying what to do", () => {
+    expect(() => resolveConfigPath("releaseManifest", "dist/release/latest.json", elsewhere)).toThrow(WorkspaceConfigError);
+    expect(() => resolveConfigPath("releaseManifest", "dist/release/latest.json", undefined)).toThrow(/give an absolute path/);
+  });
+
+  it("defaults the project root to the repository's (the directory of Pulumi.yaml whose main is this stack)", () => {
+    expect(existsSync(join(PROJECT_ROOT, "Pulumi.yaml"))).toBe(true);
+    expect(readFileSync(join(PROJECT_ROOT, "Pulumi.yaml"), "utf8")).toMatch(/^main: stacks\/workspace\/index\.ts$/m);
   });
 });
