@@ -10,7 +10,8 @@
  *   settings    uploads runtime-settings.json (secret, over stdin) and, on a config-only
  *               change, re-activates the running release so the new settings apply
  *   upload      remote.CopyToRemote of <hash>.tar.gz to ~<admin>/incoming/
- *   release     `picortex-release install <hash> && … activate <hash>`; delete: `uninstall <hash>`
+ *   release     `picortex-release install <hash> && … activate <hash>`; delete: nothing by
+ *               default (a destroy never needs the host), `uninstall <hash>` with uninstallOnDelete
  *
  * Replacement: `upload` and `release` are replaced when the bundle hash changes, and
  * `settings` when the config hash changes. When `redeployOn` (the server id) changes,
@@ -37,6 +38,8 @@ export interface RuntimeConnectionArgs {
   adminUser?: string;
   /** The admin's private key (OpenSSH format). Wrapped in pulumi.secret here. */
   privateKey: pulumi.Input<string>;
+  /** Its passphrase, when it has one (secret). */
+  privateKeyPassword?: pulumi.Input<string>;
   /** The host's public key line (`ssh-ed25519 AAAA…`). Without it the host key is NOT checked. */
   hostKey?: pulumi.Input<string>;
 }
@@ -62,6 +65,14 @@ export interface RuntimeDeploymentArgs {
    * server keeps its tailnet name, so without this nothing would redeploy to it.
    */
   redeployOn?: pulumi.Input<string | number>[];
+  /**
+   * Run `picortex-release uninstall <hash>` when the release resource is deleted (default
+   * false). Off for the workspace stack: destroying the server removes everything anyway,
+   * and a destroy must never need the host (it is often unreachable, the usual reason to
+   * tear down; issue 21 item 3). A replacement's delete would only touch the rollback
+   * target, which uninstall keeps.
+   */
+  uninstallOnDelete?: boolean;
 }
 
 export interface ReleaseRef {
@@ -158,7 +169,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
         // the triggers: a replacement would run the old resource's `uninstall <hash>`
         // against the same host name, i.e. on the new machine, after activating there.
         create: machine.length ? pulumi.all(machine).apply((m) => createOnMachine(cmds.create, m)) : cmds.create,
-        delete: cmds.delete,
+        ...(args.uninstallOnDelete ? { delete: cmds.delete } : {}),
         triggers: [hash],
         logging: "stdoutAndStderr",
       },
@@ -272,6 +283,7 @@ export function connectionArgs(c: RuntimeConnectionArgs, admin: string): command
     port: c.port ?? 22,
     user: admin,
     privateKey: pulumi.secret(c.privateKey),
+    ...(c.privateKeyPassword !== undefined ? { privateKeyPassword: pulumi.secret(c.privateKeyPassword) } : {}),
     ...(c.hostKey !== undefined ? { hostKey: c.hostKey } : {}),
     // The readiness poll already waited; these only absorb a brief sshd restart.
     dialErrorLimit: 20,

@@ -10,8 +10,15 @@
  *   Apply one deliberately with `pulumi up --replace <server urn>` or the flag.
  * - sshKeys is ignored after creation: rotating the operator key updates the SshKey
  *   resource but must not rebuild the host (rotate authorized_keys on the box instead).
- * - image and location always replace (that is what they mean); protection blocks it.
+ * - image and location always replace (that is what they mean); protection blocks it
+ *   AT PREVIEW: with `protection` the server also carries Pulumi's `protect` option, and
+ *   the engine refuses to plan a replacement (or a delete) of a protected resource before
+ *   any step runs. Without it, a replacement of a Hetzner-protected server ran
+ *   delete-first (explicit name), shut the server down, then had the delete refused:
+ *   production stayed off (issue 21 item 2).
  * - deleteProtection always equals rebuildProtection (Hetzner requires it).
+ * - Lifting protection is an in-place update of the server alone (`pulumi up --target
+ *   <serverUrn>`, docs/deploy.md): it needs neither the host nor the deploy.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
@@ -34,7 +41,7 @@ export interface WorkspaceHostArgs {
   /** From TailnetAccess (secret). */
   tailscaleAuthKey: pulumi.Input<string>;
   tailscaleTags: string[];
-  /** `tailscale up --ssh` (default true). */
+  /** `tailscale up --ssh` (default false: sshd on the tailnet address is the SSH boundary). */
   tailscaleSsh?: boolean;
   /** Enable delete + rebuild protection on the server (both, always equal). */
   protection?: boolean;
@@ -42,7 +49,15 @@ export interface WorkspaceHostArgs {
   applyTemplateChanges?: boolean;
   /** Extra Hetzner labels (validated). */
   labels?: Record<string, string>;
+  /**
+   * A fixed SSH host key for the server (cloud-init `ssh_keys`), so deploy connections
+   * can pin it from the first one: the private half (secret) and its public line.
+   */
+  sshHostKey?: { privateKey: pulumi.Input<string>; publicKey: string };
 }
+
+/** Stands in for the secret host key wherever a render must not hold it (hash, shape check). */
+export const HOST_KEY_PLACEHOLDER = "-----BEGIN OPENSSH PRIVATE KEY-----\nPLACEHOLDER\n-----END OPENSSH PRIVATE KEY-----\n";
 
 export class WorkspaceHost extends pulumi.ComponentResource {
   readonly server: hcloud.Server;
@@ -51,6 +66,8 @@ export class WorkspaceHost extends pulumi.ComponentResource {
   /** The rendered cloud-config with the Tailscale key (secret). */
   readonly userData: pulumi.Output<string>;
   readonly serverId: pulumi.Output<string>;
+  /** The server's URN: `pulumi up --target <urn>` lifts protection without touching anything else. */
+  readonly serverUrn: pulumi.Output<string>;
   readonly ipv4Address: pulumi.Output<string>;
   readonly ipv6Address: pulumi.Output<string>;
   readonly hostname: string;
@@ -73,7 +90,8 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       profile: "production",
       image: args.image,
       // Shape check only; the real key is applied below inside the secret output.
-      tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true },
+      tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
+      ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
     });
     const labels = buildLabels("workspace-host", args.labels);
     const protection = args.protection ?? false;
@@ -81,8 +99,13 @@ export class WorkspaceHost extends pulumi.ComponentResource {
     // 2. Compute (pure).
     const firewall = renderFirewall(vars.firewall);
     this.templateHash = hostRotationKey(args);
+    const hostKey = args.sshHostKey;
     const userData = pulumi.secret(
-      pulumi.output(args.tailscaleAuthKey).apply((authKey) => renderHost({ ...vars, tailscale: { ...vars.tailscale!, authKey } }).cloudConfig),
+      pulumi
+        .all([args.tailscaleAuthKey, hostKey ? hostKey.privateKey : ""])
+        .apply(([authKey, privateKey]) =>
+          renderHost({ ...vars, tailscale: { ...vars.tailscale!, authKey }, ...(hostKey ? { sshHostKey: { privateKey, publicKey: hostKey.publicKey } } : {}) }).cloudConfig,
+        ),
     );
 
     // 3. Children, each parented to this component.
@@ -113,6 +136,8 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       },
       {
         parent: this,
+        // Engine-level protection: a replace or delete is refused at plan time (preview).
+        protect: protection,
         additionalSecretOutputs: ["userData"],
         ignoreChanges: args.applyTemplateChanges ? ["sshKeys"] : ["userData", "sshKeys"],
       },
@@ -123,6 +148,7 @@ export class WorkspaceHost extends pulumi.ComponentResource {
     this.firewall = fw;
     this.sshKey = sshKey;
     this.serverId = server.id;
+    this.serverUrn = server.urn;
     this.ipv4Address = server.ipv4Address;
     this.ipv6Address = server.ipv6Address;
     this.hostname = vars.hostname;
@@ -149,7 +175,13 @@ export class WorkspaceHost extends pulumi.ComponentResource {
  * host (with a placeholder key), image and location. The stack passes it to
  * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
  */
-export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh">): string {
-  const rendered = renderHost({ ...args.template, profile: "production", image: args.image, tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true } });
+export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh"> & { sshHostKey?: { publicKey: string } }): string {
+  const rendered = renderHost({
+    ...args.template,
+    profile: "production",
+    image: args.image,
+    tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
+    ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
+  });
   return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
 }

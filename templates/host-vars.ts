@@ -94,6 +94,19 @@ export const hostVarsSchema = z
         ssh: z.boolean().default(true),
       })
       .optional(),
+    /**
+     * The host's SSH host key (Ed25519, OpenSSH format), written by cloud-init `ssh_keys`
+     * instead of generating one, so the deploy can pin it before the first connection.
+     * Unset: cloud-init generates host keys as usual (and the output has no ssh_keys).
+     */
+    sshHostKey: z
+      .object({
+        privateKey: z
+          .string()
+          .regex(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/, "sshHostKey.privateKey must be an OpenSSH private key (scripts/host-key.ts makes one)"),
+        publicKey: z.string().superRefine(refine(sshPublicKeyProblem)).refine((k) => k.startsWith("ssh-ed25519 "), "sshHostKey.publicKey must be an ssh-ed25519 key"),
+      })
+      .optional(),
     /** Firewall (Hetzner, public interface only). Nothing inbound by default. */
     firewall: z
       .object({

@@ -24,6 +24,8 @@ export interface CloudConfigInput {
   hostname: string;
   groups: string[];
   users: CloudConfigUser[];
+  /** cc_ssh `ssh_keys` (e.g. ed25519_private / ed25519_public): fixed host keys; unset = generated. */
+  sshKeys?: Record<string, string>;
   /** Undefined: the packages module is left out (offline-test). */
   packages?: string[];
   files: HostFile[];
@@ -62,6 +64,11 @@ export function renderCloudConfig(input: CloudConfigInput): string {
   set("preserve_hostname", false);
   set("ssh_pwauth", false);
   set("disable_root", true);
+  if (input.sshKeys) {
+    const keys = new YAMLMap();
+    for (const [k, v] of Object.entries(input.sshKeys)) keys.add(doc.createPair(k, block(v.endsWith("\n") || !v.includes("\n") ? v : v + "\n")));
+    set("ssh_keys", keys);
+  }
   set("groups", input.groups);
   // `default` first, or the image's default user (and the cloud's SSH keys) is lost.
   set("users", ["default", ...input.users]);

@@ -202,6 +202,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     hostname: vars.hostname,
     groups: [vars.opsGroup, vars.chatGroup],
     users,
+    sshKeys: vars.sshHostKey ? { ed25519_private: vars.sshHostKey.privateKey, ed25519_public: vars.sshHostKey.publicKey.trim() } : undefined,
     packages: production ? BASE_PACKAGES : undefined,
     files,
     runcmd,

@@ -9,6 +9,7 @@ import { workspaceStack } from "./stack.js";
 const out = workspaceStack() as Record<string, pulumi.Output<any> | any>;
 
 export const serverId: pulumi.Output<string> = out.serverId;
+export const serverUrn: pulumi.Output<string> = out.serverUrn;
 export const ipv4Address: pulumi.Output<string> = out.ipv4Address;
 export const ipv6Address: pulumi.Output<string> = out.ipv6Address;
 export const tailnetHostname: string = out.tailnetHostname;
@@ -16,5 +17,6 @@ export const adminUser: string = out.adminUser;
 export const runtimeUrl: string = out.runtimeUrl;
 export const firewallRules = out.firewallRules;
 export const releaseHash: pulumi.Output<string> = out.releaseHash;
+export const sshHostPublicKey: string = out.sshHostPublicKey;
 /** Read by every chat stack (stacks/chat) to call the runtime API; stays secret in state. */
 export const runtimeApiToken: pulumi.Output<string> | undefined = out.runtimeApiToken;

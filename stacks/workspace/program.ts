@@ -9,25 +9,35 @@ import { fileURLToPath } from "node:url";
 import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
-import { WorkspaceConfigError, type WorkspaceConfig } from "./config.js";
+import { checkWorkspaceSecrets, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
-/** Secret settings (pulumi.Config#getSecret), only needed when the stack deploys the runtime. */
-export interface WorkspaceSecrets {
-  adminPrivateKey?: pulumi.Output<string>;
-  anthropicApiKey?: pulumi.Output<string>;
-  apiToken?: pulumi.Output<string>;
-}
+/**
+ * Secret settings as plain strings (readWorkspaceSecrets): checked here at preview
+ * (token format, key pair, host key), then wrapped in pulumi.secret before any use.
+ */
+export type WorkspaceSecrets = WorkspaceSecretValues;
 
 export interface WorkspaceOutputs {
   serverId: pulumi.Output<string>;
+  /** `pulumi up --target "$(pulumi stack output serverUrn)"` lifts protection alone. */
+  serverUrn: pulumi.Output<string>;
   ipv4Address: pulumi.Output<string>;
   ipv6Address: pulumi.Output<string>;
   tailnetHostname: string;
   adminUser: string;
   runtimeUrl: string;
-  firewallRules: WorkspaceHost["firewallRules"];
-  /** The deployed release's hash, or "" when the stack manages the host only. */
+  /** The operator's SSH allowlist is not for PR comments: secret. */
+  firewallRules: pulumi.Output<WorkspaceHost["firewallRules"]>;
+  /**
+   * The release this stack deploys (from the manifest), or "" for host only. Known at
+   * preview and independent of the deploy's outcome, so the stack outputs are recorded
+   * even when the deploy step fails (issue 21 item 5).
+   */
   releaseHash: pulumi.Output<string>;
+  /** The host's SSH host key the deploy pins ("" when none is configured). */
+  sshHostPublicKey: string;
+  /** Runtime API token for the chat stacks (secret); undefined when not set. */
+  runtimeApiToken?: pulumi.Output<string>;
 }
 
 /**
@@ -66,11 +76,8 @@ export function workspaceProgram(
   // Validate the deploy inputs before creating anything.
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
-  if (release && !secrets.adminPrivateKey) {
-    throw new WorkspaceConfigError([
-      "picortex:adminPrivateKey is required when picortex:releaseManifest is set: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
-    ]);
-  }
+  const checked = checkWorkspaceSecrets(config, secrets);
+  const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
 
   const template: WorkspaceHostTemplateVars = {
     hostname: config.hostname,
@@ -82,14 +89,22 @@ export function workspaceProgram(
       allowSshFromAnywhere: config.allowSshFromAnywhere,
     },
   };
-  const placement = { template, image: config.image, location: config.location, tailscaleTags: config.tailscaleTags, tailscaleSsh: config.tailscaleSsh };
+  const sshHostKey = secrets.sshHostKey !== undefined ? { privateKey: pulumi.secret(secrets.sshHostKey), publicKey: checked.hostPublicKey! } : undefined;
+  const placement = {
+    template,
+    image: config.image,
+    location: config.location,
+    tailscaleTags: config.tailscaleTags,
+    tailscaleSsh: config.tailscaleSsh,
+    ...(sshHostKey ? { sshHostKey } : {}),
+  };
 
   const tailnet = new TailnetAccess("tailnet", {
     hostname: config.hostname,
     tags: config.tailscaleTags,
     expirySeconds: config.tailscaleKeyExpirySeconds,
     // A change that would replace the server also mints a fresh key (a spent key cannot join).
-    rotation: hostRotationKey(placement),
+    rotation: hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) }),
   });
 
   const host = new WorkspaceHost("workspace", {
@@ -110,14 +125,17 @@ export function workspaceProgram(
           connection: {
             host: config.deployVia === "tailnet" ? host.hostname : host.ipv4Address,
             adminUser: host.adminUser,
-            privateKey: secrets.adminPrivateKey!,
+            privateKey: secret(secrets.adminPrivateKey)!,
+            ...(secrets.adminPrivateKeyPassword !== undefined ? { privateKeyPassword: secret(secrets.adminPrivateKeyPassword) } : {}),
+            // Pinned: checkWorkspaceSecrets refuses a deploy without a host key.
+            hostKey: checked.hostPublicKey!,
           },
           release,
           // A replaced server (same tailnet name) gets the release again.
           redeployOn: [host.serverId],
           settings:
-            secrets.anthropicApiKey || secrets.apiToken
-              ? { anthropicApiKey: secrets.anthropicApiKey, apiToken: secrets.apiToken }
+            secrets.anthropicApiKey !== undefined || secrets.apiToken !== undefined
+              ? { anthropicApiKey: secret(secrets.anthropicApiKey?.trim()), apiToken: secret(secrets.apiToken) }
               : undefined,
         },
         { dependsOn: [host] },
@@ -130,13 +148,16 @@ export function workspaceProgram(
     runtime,
     outputs: {
       serverId: host.serverId,
+      serverUrn: host.serverUrn,
       ipv4Address: host.ipv4Address,
       ipv6Address: host.ipv6Address,
       tailnetHostname: host.hostname,
       adminUser: host.adminUser,
       runtimeUrl: host.runtimeUrl,
-      firewallRules: host.firewallRules,
-      releaseHash: runtime ? runtime.releaseHash : pulumi.output(""),
+      firewallRules: pulumi.secret(host.firewallRules),
+      releaseHash: pulumi.output(release ? release.hash : ""),
+      sshHostPublicKey: checked.hostPublicKey ?? "",
+      ...(secrets.apiToken !== undefined ? { runtimeApiToken: pulumi.secret(secrets.apiToken) } : {}),
     },
   };
 }

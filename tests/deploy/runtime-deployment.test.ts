@@ -252,11 +252,13 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
     expect(byName(resources, "runtime-cloud-init").inputs.create).toBe(mod.CLOUD_INIT_WAIT_COMMAND);
   });
 
-  it("installs, activates and uninstalls the release by hash, replaced only when the hash changes", () => {
+  it("installs and activates the release by hash, replaced only when the hash changes; its delete never needs the host", () => {
     const rel = byName(resources, "runtime-release").inputs;
     expect(rel.create).toBe(mod.createOnMachine(mod.releaseCommands(HASH).create, ["server-42"]));
     expect(rel.create).toMatch(/^sudo -n \/usr\/local\/sbin\/picortex-release install 0123456789abcdef && sudo -n \/usr\/local\/sbin\/picortex-release activate 0123456789abcdef # machine [a-f0-9]{16}$/);
-    expect(rel.delete).toBe(mod.releaseCommands(HASH).delete);
+    // A destroy must not need the host (issue 21 item 3): no delete command by default.
+    expect(rel.delete).toBeUndefined();
+    for (const r of resources.filter((x) => x.type.startsWith("command:remote:"))) expect(r.inputs.delete, r.name).toBeUndefined();
     // Only the bundle hash replaces it (a replacement's delete would uninstall on the new machine).
     expect(rel.triggers).toEqual([HASH]);
     const up = byName(resources, "runtime-upload").inputs;
@@ -293,6 +295,12 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
       }
     }
     expect(await pulumi.isSecret(deployment.configHash)).toBe(true);
+  });
+
+  it("uninstalls on delete only when asked (uninstallOnDelete)", async () => {
+    new mod.RuntimeDeployment("rd-uninstall", { connection: { host: "h", privateKey: "k", hostKey: "ssh-ed25519 AAAA h" }, release: { hash: HASH, tarballPath: join(work, `${HASH}.tar.gz`) }, uninstallOnDelete: true });
+    await settle();
+    expect(byName(resources, "rd-uninstall-release").inputs.delete).toBe(mod.releaseCommands(HASH).delete);
   });
 
   it("validates its arguments with actionable errors", () => {

@@ -9,7 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseWorkspaceConfig, WorkspaceConfigError } from "../../stacks/workspace/config.js";
 import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/workspace/program.js";
-import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
+import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
+
+const TEST_SSH_PUBLIC_KEY = TEST_ADMIN_KEY.publicKey;
+const deploySecrets = { adminPrivateKey: TEST_ADMIN_KEY.privateKey, sshHostKey: TEST_HOST_KEY.privateKey, apiToken: TEST_API_TOKEN };
 
 const hash = "abcdef0123456789abcdef01";
 const dir = mkdtempSync(join(tmpdir(), "picortex-deploy-wiring-"));
@@ -40,10 +43,10 @@ beforeAll(async () => {
     false,
   );
   program = workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: manifest }), {
-    adminPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n"),
-    anthropicApiKey: pulumi.secret("sk-ant-mock-0123456789"),
+    ...deploySecrets,
+    anthropicApiKey: "sk-ant-mock-0123456789",
   });
-  await valueOf(program.outputs.releaseHash);
+  await valueOf(program.runtime!.activation);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,6 +62,8 @@ describe("workspace stack with a release manifest", () => {
     const conn = connection && "value" in connection ? connection.value : connection;
     expect(conn.host).toBe("picortex");
     expect(conn.user).toBe("pcadmin");
+    // The host key is pinned (issue 21 item 7).
+    expect(conn.hostKey).toBe(TEST_HOST_KEY.publicKey.split(" ").slice(0, 2).join(" "));
     expect(await valueOf(program.outputs.releaseHash)).toBe(hash);
     // A replaced server (new id, same tailnet name) gets the release again: the server id
     // is among the readiness step's triggers.
@@ -91,7 +96,7 @@ describe("config paths resolve against the project root, never the cwd (issue 21
     try {
       const p = workspaceProgram(
         parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: "dist/release/latest.json" }),
-        { adminPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n") },
+        deploySecrets,
         { projectRoot: project },
       );
       expect(await valueOf(p.outputs.releaseHash)).toBe(hash);
