@@ -264,3 +264,32 @@ describe("the real Automation API backend", () => {
   });
 });
 
+
+describe("failures read as one line of cause and the next step (issue 21 item 9)", () => {
+  it("does not print the CLI's whole output with the inline program in it, even repeated", async () => {
+    const { chatApiScript } = await import("../../components/chat-workspace.js");
+    const script = chatApiScript("create");
+    const cliOutput = [
+      "Updating (chat-team-alpha):",
+      " +  command:local:Command team-alpha-chat creating (0s) " + script,
+      "picortex chat: cannot reach the runtime at http://picortex:7420 (ENOTFOUND): is this machine on the tailnet and the workspace stack up?",
+      "error: exit status 1: running " + JSON.stringify(script),
+      "Diagnostics:\n  command:local:Command (team-alpha-chat):\n    error: " + script,
+      "error: update failed",
+    ].join("\n");
+    class Failing extends FakeBackend {
+      override async createOrSelectStack(name: string): Promise<ChatStackHandle> {
+        const h = await super.createOrSelectStack(name);
+        return { ...h, up: async () => { throw new Error(cliOutput); } };
+      }
+    }
+    const r = await cli(new Failing(), ["create", "team-alpha", "--workspace-stack", "prod"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot reach the runtime at http://picortex:7420");
+    expect(r.stderr).toContain("next: is this machine on the tailnet");
+    expect(r.stderr).not.toContain("const action");
+    expect(r.stderr.length).toBeLessThan(600);
+    const j = await cli(new Failing(), ["create", "team-alpha", "--workspace-stack", "prod", "--json"]);
+    expect(JSON.parse(j.stdout).error.message).not.toContain("const action");
+  });
+});
