@@ -71,6 +71,11 @@ export interface RenderedHost {
 }
 
 const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "nftables", "unattended-upgrades"];
+/** What the first runcmd steps need before anything else is installed (the packages module). */
+const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
+
+/** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
+export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
 
 export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets()): RenderedHost {
   const vars = parseHostVars(input);
@@ -156,7 +161,12 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     },
   ];
 
-  const curl = (output: string, url: string) => ["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--output", output, url];
+  const curl = (output: string, url: string) => ["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--retry-all-errors", "--output", output, url];
+  // Network steps are retried with a growing pause (a fixed shell text; the command is
+  // passed as arguments, never spliced in), and apt waits for the dpkg lock that
+  // unattended-upgrades often holds on first boot.
+  const retry = ["sh", "-c", RETRY_SCRIPT, "retry"];
+  const apt = (...args: string[]) => [...retry, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5", "-o", "DPkg::Lock::Timeout=600", ...args];
   const runcmd: Array<string[] | string> = [
     // A fixed statement, not input: stop at the first failing step so `cloud-init status` reports the error.
     "set -eu",
@@ -166,12 +176,12 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   ];
   if (production && vars.tailscale) {
     runcmd.push(
-      curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      // 1. Join the tailnet first: the host is reachable over the tailnet (and the deploy
+      //    can wait for it) before the long installs, and the one-time key is spent at once.
       curl(TAILSCALE_KEYRING, tailscaleKeyUrl(vars.image)),
-      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`, `${APT_STAGING_DIR}/tailscale.sources`],
-      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"],
-      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends", "nodejs", "tailscale"],
-      ["npm", "install", "--global", "--prefix", "/usr/local", "--no-fund", "--no-audit", `@anthropic-ai/claude-code@${vars.claudeCodeVersion}`],
+      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/tailscale.sources`],
+      apt("update"),
+      apt("install", "-y", "--no-install-recommends", "tailscale"),
       [
         "tailscale",
         "up",
@@ -182,8 +192,14 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
         ...(vars.tailscale.ssh ? ["--ssh"] : []),
       ],
       ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
+      // 2. Then everything else.
+      curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`],
+      apt("update"),
+      apt("install", "-y", "--no-install-recommends", "nodejs", ...BASE_PACKAGES),
+      [...retry, "npm", "install", "--global", "--prefix", "/usr/local", "--no-fund", "--no-audit", `@anthropic-ai/claude-code@${vars.claudeCodeVersion}`],
       ["systemctl", "enable", "--now", LISTEN_ADDRESS_UNIT],
-      // nftables comes from the packages module, so the guard is production-only.
+      // nftables comes with the base packages, so the guard is production-only.
       ["systemctl", "enable", "--now", METADATA_GUARD_UNIT],
     );
   }
@@ -191,7 +207,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   runcmd.push(["systemctl", "enable", RUNTIME_UNIT]);
 
   const skipped = production
-    ? "production profile: installs Node.js LTS, Tailscale and Claude Code, then joins the tailnet."
+    ? "production profile: installs Tailscale and joins the tailnet first, then Node.js LTS,\nthe base packages and Claude Code; network steps are retried."
     : "offline-test profile: SKIPPED because they need the internet: the packages module\n(and so the nftables metadata guard), NodeSource Node.js, Tailscale install and\n`tailscale up`, npm install of Claude Code.\nThe test image must already contain node, tmux, sudo and the claude binary.";
 
   const cloudConfig = renderCloudConfig({
@@ -203,7 +219,8 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     groups: [vars.opsGroup, vars.chatGroup],
     users,
     sshKeys: vars.sshHostKey ? { ed25519_private: vars.sshHostKey.privateKey, ed25519_public: vars.sshHostKey.publicKey.trim() } : undefined,
-    packages: production ? BASE_PACKAGES : undefined,
+    // Only what the first steps need: the rest is installed after the tailnet join.
+    packages: production ? BOOTSTRAP_PACKAGES : undefined,
     files,
     runcmd,
     runcmdComment: skipped,
