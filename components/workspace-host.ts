@@ -176,12 +176,14 @@ export class WorkspaceHost extends pulumi.ComponentResource {
  * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
  */
 export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh"> & { sshHostKey?: { publicKey: string } }): string {
+  // Uncompressed: gzip bytes depend on the deploying machine's zlib, and a hash that moved
+  // with them would rotate the key (and, with applyTemplateChanges, the server) for nothing.
   const rendered = renderHost({
     ...args.template,
     profile: "production",
     image: args.image,
     tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
     ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
-  });
+  }, undefined, { compressFiles: false });
   return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
 }

@@ -32,6 +32,8 @@ export interface CloudConfigInput {
   /** Each step is an argv array (no shell), or a fixed shell statement such as `set -eu`. */
   runcmd: Array<string[] | string>;
   runcmdComment: string;
+  /** false: write every file as a literal block (no gzip), e.g. for hashing. Default true. */
+  compress?: boolean;
 }
 
 /** cloud-init runs write_files before it creates users; files owned by them must wait. */
@@ -85,7 +87,7 @@ export function renderCloudConfig(input: CloudConfigInput): string {
     entry.add(doc.createPair("owner", f.owner));
     entry.add(doc.createPair("permissions", f.mode));
     if (needsDefer(f.owner)) entry.add(doc.createPair("defer", true));
-    if (Buffer.byteLength(f.content) > COMPRESS_ABOVE_BYTES) {
+    if (input.compress !== false && Buffer.byteLength(f.content) > COMPRESS_ABOVE_BYTES) {
       entry.add(doc.createPair("encoding", "gz+b64"));
       entry.add(doc.createPair("content", gzipSync(f.content, { level: 9 }).toString("base64")));
     } else {

@@ -77,7 +77,16 @@ const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
 /** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
 export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
 
-export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets()): RenderedHost {
+export interface RenderHostOptions {
+  /**
+   * false: no gzip in the output (files as literal blocks). The bytes then depend on the
+   * input only, not on this machine's zlib: what the replacement hash is computed from.
+   * Such output is not for Hetzner (it may exceed the user_data limit). Default true.
+   */
+  compressFiles?: boolean;
+}
+
+export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets(), options: RenderHostOptions = {}): RenderedHost {
   const vars = parseHostVars(input);
   const production = vars.profile === "production";
   const firewall = renderFirewall(vars.firewall);
@@ -224,9 +233,10 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     files,
     runcmd,
     runcmdComment: skipped,
+    compress: options.compressFiles ?? true,
   });
 
-  if (Buffer.byteLength(cloudConfig) > HETZNER_USER_DATA_LIMIT) {
+  if (options.compressFiles !== false && Buffer.byteLength(cloudConfig) > HETZNER_USER_DATA_LIMIT) {
     throw new Error(`cloud-config is ${Buffer.byteLength(cloudConfig)} bytes, over Hetzner's ${HETZNER_USER_DATA_LIMIT}-byte user_data limit`);
   }
 
