@@ -54,7 +54,17 @@ export interface WorkspaceHostArgs {
    * can pin it from the first one: the private half (secret) and its public line.
    */
   sshHostKey?: { privateKey: pulumi.Input<string>; publicKey: string };
+  /**
+   * A Hetzner Volume (ext4) for /srv/picortex and /var/lib/picortex, so chats and the
+   * brain survive a replaced server. Protected like the server; 0 or unset: none.
+   */
+  dataVolumeSizeGb?: number;
 }
+
+/** The device path Hetzner gives an attached volume. */
+export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
+/** Stands in for the volume id in the replacement hash (unknown before the first up). */
+const VOLUME_PLACEHOLDER = volumeDevice("ID");
 
 /** Stands in for the secret host key wherever a render must not hold it (hash, shape check). */
 export const HOST_KEY_PLACEHOLDER = "-----BEGIN OPENSSH PRIVATE KEY-----\nPLACEHOLDER\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -63,11 +73,16 @@ export class WorkspaceHost extends pulumi.ComponentResource {
   readonly server: hcloud.Server;
   readonly firewall: hcloud.Firewall;
   readonly sshKey: hcloud.SshKey;
+  /** The data volume and its attachment, when dataVolumeSizeGb is set. */
+  readonly volume?: hcloud.Volume;
+  readonly volumeAttachment?: hcloud.VolumeAttachment;
   /** The rendered cloud-config with the Tailscale key (secret). */
   readonly userData: pulumi.Output<string>;
   readonly serverId: pulumi.Output<string>;
   /** The server's URN: `pulumi up --target <urn>` lifts protection without touching anything else. */
   readonly serverUrn: pulumi.Output<string>;
+  /** Every resource `protection` guards (server, data volume): the targets that lift it. */
+  readonly protectedUrns: pulumi.Output<string[]>;
   readonly ipv4Address: pulumi.Output<string>;
   readonly ipv6Address: pulumi.Output<string>;
   readonly hostname: string;
@@ -92,23 +107,42 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       // Shape check only; the real key is applied below inside the secret output.
       tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
       ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
+      ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
     });
+    const sizeGb = args.dataVolumeSizeGb ?? 0;
+    if (!Number.isInteger(sizeGb) || (sizeGb !== 0 && (sizeGb < 10 || sizeGb > 10240))) {
+      throw new Error(`WorkspaceHost ${name}: dataVolumeSizeGb ${sizeGb} is out of range: Hetzner volumes are 10 to 10240 GB (0 = no volume)`);
+    }
     const labels = buildLabels("workspace-host", args.labels);
     const protection = args.protection ?? false;
 
     // 2. Compute (pure).
     const firewall = renderFirewall(vars.firewall);
     this.templateHash = hostRotationKey(args);
+    // 3. Children, each parented to this component.
+    // The volume exists before the server, so its id can go into userData (cloud-init waits
+    // for the device). Protected like the server: a location change would replace it.
+    const volume = sizeGb
+      ? new hcloud.Volume(
+          `${name}-data`,
+          { size: sizeGb, location: args.location, format: "ext4", labels, deleteProtection: protection, automount: false },
+          { parent: this, protect: protection },
+        )
+      : undefined;
     const hostKey = args.sshHostKey;
     const userData = pulumi.secret(
       pulumi
-        .all([args.tailscaleAuthKey, hostKey ? hostKey.privateKey : ""])
-        .apply(([authKey, privateKey]) =>
-          renderHost({ ...vars, tailscale: { ...vars.tailscale!, authKey }, ...(hostKey ? { sshHostKey: { privateKey, publicKey: hostKey.publicKey } } : {}) }).cloudConfig,
+        .all([args.tailscaleAuthKey, hostKey ? hostKey.privateKey : "", volume ? volume.id : ""])
+        .apply(([authKey, privateKey, volumeId]) =>
+          renderHost({
+            ...vars,
+            tailscale: { ...vars.tailscale!, authKey },
+            ...(hostKey ? { sshHostKey: { privateKey, publicKey: hostKey.publicKey } } : {}),
+            ...(volume ? { dataVolume: { device: volumeDevice(volumeId) } } : {}),
+          }).cloudConfig,
         ),
     );
 
-    // 3. Children, each parented to this component.
     const sshKey = new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this });
     const fw = new hcloud.Firewall(
       `${name}-firewall`,
@@ -143,12 +177,21 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       },
     );
 
+    // Attached right after the server exists; first boot waits for the device. A replaced
+    // server (delete-first) loses the attachment with it, and the new one gets it again.
+    const attachment = volume
+      ? new hcloud.VolumeAttachment(`${name}-data-attachment`, { serverId: server.id.apply(Number), volumeId: volume.id.apply(Number), automount: false }, { parent: this })
+      : undefined;
+
+    this.volume = volume;
+    this.volumeAttachment = attachment;
     this.server = server;
     this.userData = userData;
     this.firewall = fw;
     this.sshKey = sshKey;
     this.serverId = server.id;
     this.serverUrn = server.urn;
+    this.protectedUrns = pulumi.all(volume ? [server.urn, volume.urn] : [server.urn]);
     this.ipv4Address = server.ipv4Address;
     this.ipv6Address = server.ipv6Address;
     this.hostname = vars.hostname;
@@ -175,7 +218,9 @@ export class WorkspaceHost extends pulumi.ComponentResource {
  * host (with a placeholder key), image and location. The stack passes it to
  * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
  */
-export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh"> & { sshHostKey?: { publicKey: string } }): string {
+export function hostRotationKey(
+  args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh" | "dataVolumeSizeGb"> & { sshHostKey?: { publicKey: string } },
+): string {
   // Uncompressed: gzip bytes depend on the deploying machine's zlib, and a hash that moved
   // with them would rotate the key (and, with applyTemplateChanges, the server) for nothing.
   const rendered = renderHost({
@@ -184,6 +229,7 @@ export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "imag
     image: args.image,
     tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
     ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
+    ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
   }, undefined, { compressFiles: false });
   return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
 }

@@ -74,6 +74,36 @@ const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git"
 /** What the first runcmd steps need before anything else is installed (the packages module). */
 const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
 
+/** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
+export const DATA_MOUNT = "/mnt/picortex-data";
+export const DATA_BINDS = [
+  ["srv", "/srv/picortex"],
+  ["lib", "/var/lib/picortex"],
+] as const;
+
+/** Waits up to 5 minutes for "$1" to appear (the volume is attached just after the server exists). */
+export const WAIT_FOR_DEVICE_SCRIPT = 'i=0; until [ -b "$1" ]; do i=$((i + 1)); [ "$i" -gt 150 ] && { echo "volume $1 not attached after 300 s" >&2; exit 1; }; sleep 2; done';
+
+/**
+ * Mounts the data volume ("$1", ext4) at $DATA_MOUNT and bind-mounts each directory from it,
+ * through /etc/fstab (so reboots mount them too; nofail keeps a missing volume from
+ * blocking boot). Idempotent: safe to run again. Fixed text; the device arrives as "$1".
+ */
+export const MOUNT_DATA_SCRIPT = [
+  "set -eu",
+  'dev="$1"',
+  `m=${DATA_MOUNT}`,
+  'mkdir -p "$m"',
+  'grep -q "^[^#]* $m " /etc/fstab || echo "$dev $m ext4 discard,nofail,defaults 0 2" >> /etc/fstab',
+  'mountpoint -q "$m" || mount "$m"',
+  `for pair in ${DATA_BINDS.map(([a, b]) => `${a}:${b}`).join(" ")}; do`,
+  '  src="$m/${pair%%:*}"; dst="${pair#*:}"',
+  '  mkdir -p "$src" "$dst"',
+  '  grep -q "^[^#]* $dst " /etc/fstab || echo "$src $dst none bind,nofail,x-systemd.requires-mounts-for=$m 0 0" >> /etc/fstab',
+  '  mountpoint -q "$dst" || mount "$dst"',
+  "done",
+].join("\n");
+
 /** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
 export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
 
@@ -179,6 +209,13 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   const runcmd: Array<string[] | string> = [
     // A fixed statement, not input: stop at the first failing step so `cloud-init status` reports the error.
     "set -eu",
+    // The data volume first: everything below writes into /srv/picortex and /var/lib/picortex.
+    ...(vars.dataVolume
+      ? [
+          ["sh", "-c", WAIT_FOR_DEVICE_SCRIPT, "wait-for-volume", vars.dataVolume.device],
+          ["sh", "-c", MOUNT_DATA_SCRIPT, "mount-data", vars.dataVolume.device],
+        ]
+      : []),
     ["systemd-tmpfiles", "--create", TMPFILES_PATH],
     ["systemctl", "daemon-reload"],
     ["systemctl", "try-reload-or-restart", "ssh.service"],

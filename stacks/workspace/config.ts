@@ -148,7 +148,18 @@ export const CONFIG_KEYS = {
   protection: {
     schema: z.boolean().default(true),
     kind: "object",
-    description: "Hetzner delete + rebuild protection on the server. Set false (and `pulumi up`) before `pulumi destroy`.",
+    description:
+      "Hetzner delete (+ rebuild) protection AND Pulumi `protect` on the server and data volume: a change that would replace them fails at preview. Before `pulumi destroy`: npx tsx scripts/unprotect.ts (a targeted up that never needs the host).",
+  },
+  dataVolumeSizeGb: {
+    schema: z
+      .number()
+      .int()
+      .refine((n) => n === 0 || (n >= 10 && n <= 10240), "Hetzner volumes are 10 to 10240 GB (0 = no volume: chats and the brain then live on the root disk)")
+      .default(20),
+    kind: "object",
+    description:
+      "Size of the Hetzner Volume holding /srv/picortex (chats) and /var/lib/picortex (runtime state, brain), so they survive a replaced server. Protected like the server; growing it is in place. 0 = none.",
   },
   applyTemplateChanges: {
     schema: z.boolean().default(false),

@@ -10,6 +10,7 @@ const out = workspaceStack() as Record<string, pulumi.Output<any> | any>;
 
 export const serverId: pulumi.Output<string> = out.serverId;
 export const serverUrn: pulumi.Output<string> = out.serverUrn;
+export const protectedUrns: pulumi.Output<string[]> = out.protectedUrns;
 export const ipv4Address: pulumi.Output<string> = out.ipv4Address;
 export const ipv6Address: pulumi.Output<string> = out.ipv6Address;
 export const tailnetHostname: string = out.tailnetHostname;

@@ -21,6 +21,8 @@ export interface WorkspaceOutputs {
   serverId: pulumi.Output<string>;
   /** `pulumi up --target "$(pulumi stack output serverUrn)"` lifts protection alone. */
   serverUrn: pulumi.Output<string>;
+  /** URNs of every resource `protection` guards: scripts/unprotect.ts targets them. */
+  protectedUrns: pulumi.Output<string[]>;
   ipv4Address: pulumi.Output<string>;
   ipv6Address: pulumi.Output<string>;
   tailnetHostname: string;
@@ -96,6 +98,7 @@ export function workspaceProgram(
     location: config.location,
     tailscaleTags: config.tailscaleTags,
     tailscaleSsh: config.tailscaleSsh,
+    dataVolumeSizeGb: config.dataVolumeSizeGb,
     ...(sshHostKey ? { sshHostKey } : {}),
   };
 
@@ -149,6 +152,7 @@ export function workspaceProgram(
     outputs: {
       serverId: host.serverId,
       serverUrn: host.serverUrn,
+      protectedUrns: host.protectedUrns,
       ipv4Address: host.ipv4Address,
       ipv6Address: host.ipv6Address,
       tailnetHostname: host.hostname,

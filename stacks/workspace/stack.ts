@@ -24,6 +24,7 @@ export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<st
   return {
     serverId: outputs.serverId,
     serverUrn: outputs.serverUrn,
+    protectedUrns: outputs.protectedUrns,
     ipv4Address: outputs.ipv4Address,
     ipv6Address: outputs.ipv6Address,
     tailnetHostname: outputs.tailnetHostname,

@@ -140,15 +140,14 @@ describe("manual destroy", () => {
     expect(destroy).toBeDefined();
     // Delete protection is lifted only on request, before the destroy, with the stack name from env.
     const ws = wf.jobs["destroy-workspace"]!.steps;
-    const lift = ws.findIndex((s) => s.run?.includes("picortex:protection false"));
+    const lift = ws.findIndex((s) => s.run?.includes("scripts/unprotect.ts"));
     expect(lift).toBeGreaterThan(-1);
     expect((ws[lift] as Step & { if?: string }).if).toBe("inputs.lift-protection");
     expect(ws[lift]!.run).toContain('--stack "$STACK"');
     expect(ws[lift]!.run).not.toContain("${{");
     // Issue 21 item 3: the up that lifts protection targets the server alone, so no deploy
     // step runs and the host is never contacted; the workspace job does not join the tailnet.
-    expect(ws[lift]!.run).toMatch(/pulumi up --yes --skip-preview --stack "\$STACK" --target "\$urn"/);
-    expect(ws[lift]!.run).toContain("pulumi stack output serverUrn");
+    expect(ws[lift]!.run).toBe('npx tsx scripts/unprotect.ts --stack "$STACK"');
     expect(ws.some((s) => s.uses?.startsWith("tailscale/github-action@"))).toBe(false);
     expect(lift).toBeLessThan(ws.findIndex((s) => s.with?.command === "destroy"));
     // The chats job installs the CLI only (no command) for scripts/chat.ts.

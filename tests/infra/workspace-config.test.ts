@@ -45,6 +45,7 @@ describe("workspace stack config", () => {
       sshAllowlist: [],
       allowSshFromAnywhere: false,
       protection: true,
+      dataVolumeSizeGb: 20,
       applyTemplateChanges: false,
       sshHostPublicKey: "",
       releaseManifest: "",

@@ -72,8 +72,13 @@ describe("item 2: a protected server cannot be replaced or deleted: the engine r
     expect(plain(unprot!.inputs)).toMatchObject({ deleteProtection: false, rebuildProtection: false });
   });
 
-  it("protects only the server: the SSH key, firewall and auth key stay replaceable", () => {
-    for (const r of resources.filter((x) => x.custom && x.type !== "hcloud:index/server:Server")) expect(r.protect, r.name).toBe(false);
+  it("protects the server and the data volume only: the SSH key, firewall, attachment and auth key stay replaceable", () => {
+    const guarded = ["hcloud:index/server:Server", "hcloud:index/volume:Volume"];
+    const [vol, unvol] = resources.filter((r) => r.type === "hcloud:index/volume:Volume");
+    expect(vol!.protect).toBe(true);
+    expect(plain(vol!.inputs)).toMatchObject({ deleteProtection: true });
+    expect(unvol!.protect).toBe(false);
+    for (const r of resources.filter((x) => x.custom && !guarded.includes(x.type))) expect(r.protect, r.name).toBe(false);
   });
 
   it("exports the server URN so `pulumi up --target` can lift protection alone", async () => {
