@@ -59,6 +59,12 @@ export interface WorkspaceHostArgs {
    * brain survive a replaced server. Protected like the server; 0 or unset: none.
    */
   dataVolumeSizeGb?: number;
+  /**
+   * Name or id of an SSH key already in the Hetzner project. Hetzner keys are unique by
+   * fingerprint, so registering the operator's key again fails when it is there
+   * (`uniqueness_error`); set this to reuse it instead of creating one.
+   */
+  existingSshKey?: string;
 }
 
 /** The device path Hetzner gives an attached volume. */
@@ -72,7 +78,8 @@ export const HOST_KEY_PLACEHOLDER = "-----BEGIN OPENSSH PRIVATE KEY-----\nPLACEH
 export class WorkspaceHost extends pulumi.ComponentResource {
   readonly server: hcloud.Server;
   readonly firewall: hcloud.Firewall;
-  readonly sshKey: hcloud.SshKey;
+  /** The operator key registered with Hetzner; undefined when an existing one is reused. */
+  readonly sshKey?: hcloud.SshKey;
   /** The data volume and its attachment, when dataVolumeSizeGb is set. */
   readonly volume?: hcloud.Volume;
   readonly volumeAttachment?: hcloud.VolumeAttachment;
@@ -143,7 +150,11 @@ export class WorkspaceHost extends pulumi.ComponentResource {
         ),
     );
 
-    const sshKey = new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this });
+    // Delete-first: a create-first replacement with the same public key would fail on
+    // Hetzner's fingerprint uniqueness. Safe because the server ignores sshKeys changes.
+    const sshKey = args.existingSshKey
+      ? undefined
+      : new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this, deleteBeforeReplace: true });
     const fw = new hcloud.Firewall(
       `${name}-firewall`,
       // An empty rule list is the point: Hetzner then drops every inbound connection.
@@ -157,7 +168,7 @@ export class WorkspaceHost extends pulumi.ComponentResource {
         serverType: args.serverType,
         image: args.image,
         location: args.location,
-        sshKeys: [sshKey.id],
+        sshKeys: [sshKey ? sshKey.id : args.existingSshKey!],
         // The provider wants numeric ids.
         firewallIds: [fw.id.apply(Number)],
         userData,

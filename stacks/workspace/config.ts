@@ -166,6 +166,15 @@ export const CONFIG_KEYS = {
     kind: "object",
     description: "Replace the server when the rendered cloud-config changes. Default false: template edits never silently rebuild a host (its chats live on it).",
   },
+  existingSshKey: {
+    schema: z
+      .string()
+      .refine((v) => v === "" || /^[A-Za-z0-9][A-Za-z0-9@._ -]{0,63}$/.test(v), "must be the name or numeric id of an SSH key in your Hetzner project (hcloud ssh-key list)")
+      .default(""),
+    kind: "string",
+    description:
+      "Name or id of an SSH key already in the Hetzner project to reuse instead of registering sshPublicKey again (Hetzner refuses a second key with the same fingerprint). Empty = register it.",
+  },
   sshHostPublicKey: {
     schema: z
       .string()

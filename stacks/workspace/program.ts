@@ -117,6 +117,7 @@ export function workspaceProgram(
     protection: config.protection,
     applyTemplateChanges: config.applyTemplateChanges,
     labels: config.labels,
+    ...(config.existingSshKey ? { existingSshKey: config.existingSshKey } : {}),
   });
   for (const warning of host.warnings) pulumi.log.warn(warning, host);
 

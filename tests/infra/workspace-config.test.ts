@@ -47,6 +47,7 @@ describe("workspace stack config", () => {
       protection: true,
       dataVolumeSizeGb: 20,
       applyTemplateChanges: false,
+      existingSshKey: "",
       sshHostPublicKey: "",
       releaseManifest: "",
       deployVia: "tailnet",

@@ -43,6 +43,7 @@ const problemsOf = (fn: () => unknown): string => {
 let resources: RecordedResource[];
 let program: ReturnType<typeof workspaceProgram>;
 let unprotected: ReturnType<typeof workspaceProgram>;
+let reusing: ReturnType<typeof workspaceProgram>;
 
 beforeAll(async () => {
   writeFileSync(manifest, JSON.stringify({ hash, tarball: `${hash}.tar.gz` }));
@@ -58,14 +59,16 @@ beforeAll(async () => {
   process.on("unhandledRejection", () => {});
   program = workspaceProgram(parseWorkspaceConfig(deploy), secrets);
   unprotected = workspaceProgram(parseWorkspaceConfig({ ...deploy, protection: false, hostname: "picortex-b" }), secrets);
+  reusing = workspaceProgram(parseWorkspaceConfig({ ...deploy, hostname: "picortex-c", existingSshKey: "operator@laptop" }), secrets);
   await settle();
 });
 
 const servers = () => resources.filter((r) => r.type === "hcloud:index/server:Server");
+const serverNamed = (name: string) => servers().find((r) => (plain(r.inputs) as { name: string }).name === name)!;
 
 describe("item 2: a protected server cannot be replaced or deleted: the engine refuses at preview", () => {
   it("marks the server `protect` when picortex:protection is on, with Hetzner's protections paired", () => {
-    const [prot, unprot] = servers();
+    const [prot, unprot] = [serverNamed("picortex"), serverNamed("picortex-b")];
     expect(prot!.protect).toBe(true);
     expect(plain(prot!.inputs)).toMatchObject({ deleteProtection: true, rebuildProtection: true });
     expect(unprot!.protect).toBe(false);
@@ -74,15 +77,31 @@ describe("item 2: a protected server cannot be replaced or deleted: the engine r
 
   it("protects the server and the data volume only: the SSH key, firewall, attachment and auth key stay replaceable", () => {
     const guarded = ["hcloud:index/server:Server", "hcloud:index/volume:Volume"];
-    const [vol, unvol] = resources.filter((r) => r.type === "hcloud:index/volume:Volume");
-    expect(vol!.protect).toBe(true);
-    expect(plain(vol!.inputs)).toMatchObject({ deleteProtection: true });
-    expect(unvol!.protect).toBe(false);
+    const vols = resources.filter((r) => r.type === "hcloud:index/volume:Volume");
+    expect(vols).toHaveLength(3);
+    expect(vols.filter((v) => v.protect)).toHaveLength(2);
+    expect(vols.filter((v) => !v.protect).map((v) => plain(v.inputs))).toEqual([expect.objectContaining({ deleteProtection: false })]);
+    for (const v of vols.filter((x) => x.protect)) expect(plain(v.inputs)).toMatchObject({ deleteProtection: true });
     for (const r of resources.filter((x) => x.custom && !guarded.includes(x.type))) expect(r.protect, r.name).toBe(false);
   });
 
   it("exports the server URN so `pulumi up --target` can lift protection alone", async () => {
     expect(await valueOf(program.outputs.serverUrn)).toMatch(/::picortex:host:WorkspaceHost\$hcloud:index\/server:Server::workspace-server$/);
+  });
+});
+
+describe("item 13: the operator's key may already be in the Hetzner project", () => {
+  it("reuses an existing key by name instead of registering it again (Hetzner refuses a duplicate fingerprint)", () => {
+    expect(reusing.host.sshKey).toBeUndefined();
+    const server = servers().find((r) => (plain(r.inputs) as { name: string }).name === "picortex-c")!;
+    expect(plain(server.inputs.sshKeys)).toEqual(["operator@laptop"]);
+    expect(resources.filter((r) => r.type === "hcloud:index/sshKey:SshKey")).toHaveLength(2);
+  });
+
+  it("replaces a registered key delete-first, so the same fingerprint never exists twice", () => {
+    for (const key of resources.filter((r) => r.type === "hcloud:index/sshKey:SshKey")) expect(key.deleteBeforeReplace, key.name).toBe(true);
+    // The server ignores sshKeys changes, so a key replacement never rebuilds it.
+    for (const s of servers()) expect(s.ignoreChanges).toContain("sshKeys");
   });
 });
 
@@ -122,7 +141,7 @@ describe("item 7: the host key is generated, injected by cloud-init and pinned",
   });
 
   it("writes the same key through cloud-init ssh_keys, inside the secret userData", () => {
-    const server = servers()[0]!;
+    const server = serverNamed("picortex");
     expect(isSecretValue(server.inputs.userData)).toBe(true);
     const doc = parse(String(plain(server.inputs.userData)));
     expect(doc.ssh_keys.ed25519_private).toBe(TEST_HOST_KEY.privateKey);

@@ -70,7 +70,7 @@ beforeAll(async () => {
   tailnet = program.tailnet;
   stack = program.outputs;
   // Attach resource objects and parent types (from the URN's type chain).
-  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey, tailnet.key, host.volume!, host.volumeAttachment!];
+  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey!, tailnet.key, host.volume!, host.volumeAttachment!];
   for (const obj of objects) {
     const urn = await valueOf(obj.urn);
     const chain = urn.split("::")[2]!.split("$");
