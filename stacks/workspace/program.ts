@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
+import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
 import { checkWorkspaceSecrets, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
@@ -53,6 +54,12 @@ export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export interface WorkspaceProgramOptions {
   /** Directory holding Pulumi.yaml; relative config paths resolve against it. Default PROJECT_ROOT. */
   projectRoot?: string;
+  /**
+   * The Tailscale credentials the provider uses (stack.ts reads them from tailscale:*
+   * config and TAILSCALE_* environment). With them, the host's old tailnet device is
+   * removed on destroy and before a replacement (TailnetDeviceCleanup).
+   */
+  tailnetCredentials?: TailnetCredentials;
 }
 
 /**
@@ -74,7 +81,7 @@ export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
   options: WorkspaceProgramOptions = {},
-): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment } {
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup } {
   // Validate the deploy inputs before creating anything.
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
@@ -121,6 +128,17 @@ export function workspaceProgram(
   });
   for (const warning of host.warnings) pulumi.log.warn(warning, host);
 
+  // The old tailnet node goes when the server goes (destroy) or before it is replaced, so
+  // a new node joins under the plain name that runtimeUrl and the deploy use (item 10).
+  const c = options.tailnetCredentials;
+  const deviceCleanup =
+    c && (c.apiKey || (c.oauthClientId && c.oauthClientSecret))
+      ? new TailnetDeviceCleanup("tailnet-device", { hostname: config.hostname, tags: config.tailscaleTags, serverId: host.serverId, credentials: c })
+      : undefined;
+  if (!deviceCleanup) {
+    pulumi.log.warn("no Tailscale credentials found in tailscale:* config or TAILSCALE_* environment: the host's tailnet device will not be removed on destroy or replacement", host);
+  }
+
   // The runtime, through the host's one privileged entry point (picortex-release).
   const runtime = release
     ? new RuntimeDeployment(
@@ -150,6 +168,7 @@ export function workspaceProgram(
     host,
     tailnet,
     runtime,
+    deviceCleanup,
     outputs: {
       serverId: host.serverId,
       serverUrn: host.serverUrn,

@@ -11,6 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, SECRET_KEYS, WorkspaceConfigError, readWorkspaceConfig, readWorkspaceSecrets } from "./config.js";
 import { workspaceProgram, type WorkspaceProgramOptions } from "./program.js";
+import type { TailnetCredentials } from "../../components/tailnet-device.js";
 
 export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<string, unknown> {
   const config = new pulumi.Config("picortex");
@@ -20,7 +21,7 @@ export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<st
   // Secrets are read raw (getConfig, no "use getSecret" warning) only to be checked at
   // preview; the program wraps each in pulumi.secret before any use.
   const secrets = readWorkspaceSecrets({ get: (key) => pulumi.runtime.getConfig(`picortex:${key}`) });
-  const { outputs } = workspaceProgram(readWorkspaceConfig(config), secrets, options);
+  const { outputs } = workspaceProgram(readWorkspaceConfig(config), secrets, { tailnetCredentials: tailnetCredentials((k) => pulumi.runtime.getConfig(k), process.env), ...options });
   return {
     serverId: outputs.serverId,
     serverUrn: outputs.serverUrn,
@@ -63,4 +64,23 @@ export function tailscaleCredentialProblem(get: (fullKey: string) => string | un
   ].filter(Boolean);
   if (apiKey.length === 0 || oauth.length === 0) return null;
   return `Tailscale credentials conflict: an API key (${apiKey.join(", ")}) and an OAuth client (${oauth.join(", ")}) are both set, and the provider refuses that. Use the OAuth client only: pulumi config rm tailscale:apiKey (and unset TAILSCALE_API_KEY)`;
+}
+
+/** The credentials the tailscale provider itself would use: its config first, then its environment variables. */
+export function tailnetCredentials(get: (fullKey: string) => string | undefined, env: Record<string, string | undefined>): TailnetCredentials | undefined {
+  const pick = (key: string, envName: string) => get(`tailscale:${key}`) || env[envName] || undefined;
+  const creds: TailnetCredentials = {
+    oauthClientId: pick("oauthClientId", "TAILSCALE_OAUTH_CLIENT_ID"),
+    oauthClientSecret: pick("oauthClientSecret", "TAILSCALE_OAUTH_CLIENT_SECRET"),
+    apiKey: pick("apiKey", "TAILSCALE_API_KEY"),
+    tailnet: pick("tailnet", "TAILSCALE_TAILNET"),
+    baseUrl: pick("baseUrl", "TAILSCALE_BASE_URL"),
+  };
+  if (creds.oauthClientId && creds.oauthClientSecret) delete creds.apiKey;
+  else if (creds.apiKey) {
+    delete creds.oauthClientId;
+    delete creds.oauthClientSecret;
+  } else return undefined;
+  for (const k of Object.keys(creds) as Array<keyof TailnetCredentials>) if (creds[k] === undefined) delete creds[k];
+  return creds;
 }

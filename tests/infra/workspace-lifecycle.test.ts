@@ -19,7 +19,8 @@ import { parse } from "yaml";
 import { recordResources, settle, plain, isSecretValue, type RecordedResource } from "../deploy/helpers/recording-mocks.js";
 import { checkWorkspaceSecrets, parseWorkspaceConfig, WorkspaceConfigError, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
 import { workspaceProgram } from "../../stacks/workspace/program.js";
-import { rejectUnknownKeys, tailscaleCredentialProblem } from "../../stacks/workspace/stack.js";
+import { rejectUnknownKeys, tailnetCredentials, tailscaleCredentialProblem } from "../../stacks/workspace/stack.js";
+import { DEVICE_CLEANUP_SCRIPT } from "../../components/tailnet-device.js";
 import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
 import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
 
@@ -57,7 +58,9 @@ beforeAll(async () => {
   });
   // Unhandled rejections from the failing deploy resources are the point of item 5.
   process.on("unhandledRejection", () => {});
-  program = workspaceProgram(parseWorkspaceConfig(deploy), secrets);
+  program = workspaceProgram(parseWorkspaceConfig(deploy), secrets, {
+    tailnetCredentials: { oauthClientId: "ts-client-id", oauthClientSecret: "ts-client-secret-value", tailnet: "example.com" },
+  });
   unprotected = workspaceProgram(parseWorkspaceConfig({ ...deploy, protection: false, hostname: "picortex-b" }), secrets);
   reusing = workspaceProgram(parseWorkspaceConfig({ ...deploy, hostname: "picortex-c", existingSshKey: "operator@laptop" }), secrets);
   await settle();
@@ -90,6 +93,29 @@ describe("item 2: a protected server cannot be replaced or deleted: the engine r
   });
 });
 
+describe("item 10: the old tailnet device goes with the server", () => {
+  it("removes it on destroy and BEFORE a replacement (delete-first, triggered by the server id), with the credentials secret", async () => {
+    const cmd = resources.find((r) => r.type === "command:local:Command" && r.name === "tailnet-device-cleanup")!;
+    expect(cmd, "the cleanup command").toBeDefined();
+    expect(cmd.deleteBeforeReplace).toBe(true);
+    expect(plain(cmd.inputs.triggers)).toEqual(["workspace-server-id"]);
+    expect(cmd.inputs.delete).toBe(DEVICE_CLEANUP_SCRIPT);
+    const env = cmd.inputs.environment as Record<string, unknown>;
+    expect(isSecretValue(env) || isSecretValue(env.PICORTEX_TS_CLIENT_SECRET)).toBe(true);
+    expect(plain(env)).toMatchObject({ PICORTEX_TS_HOSTNAME: "picortex", PICORTEX_TS_TAGS: "tag:picortex", PICORTEX_TS_TAILNET: "example.com" });
+    expect(JSON.stringify([cmd.inputs.create, cmd.inputs.delete, plain(cmd.inputs.triggers)])).not.toContain("ts-client-secret-value");
+    expect(program.deviceCleanup).toBeDefined();
+    expect(unprotected.deviceCleanup, "no credentials, no cleanup (a warning says so)").toBeUndefined();
+  });
+
+  it("uses the credential the provider uses: config first, then environment; OAuth over an API key", () => {
+    const get = (v: Record<string, string>) => (k: string) => v[k];
+    expect(tailnetCredentials(get({}), {})).toBeUndefined();
+    expect(tailnetCredentials(get({ "tailscale:oauthClientId": "i", "tailscale:oauthClientSecret": "s" }), { TAILSCALE_TAILNET: "t" })).toEqual({ oauthClientId: "i", oauthClientSecret: "s", tailnet: "t" });
+    expect(tailnetCredentials(get({}), { TAILSCALE_API_KEY: "k", TAILSCALE_BASE_URL: "http://127.0.0.1:9" })).toEqual({ apiKey: "k", baseUrl: "http://127.0.0.1:9" });
+  });
+});
+
 describe("item 13: the operator's key may already be in the Hetzner project", () => {
   it("reuses an existing key by name instead of registering it again (Hetzner refuses a duplicate fingerprint)", () => {
     expect(reusing.host.sshKey).toBeUndefined();
@@ -107,7 +133,8 @@ describe("item 13: the operator's key may already be in the Hetzner project", ()
 
 describe("item 3: tearing down never needs the host", () => {
   it("declares no delete command on any deploy step (destroy runs nothing over SSH)", () => {
-    const steps = resources.filter((r) => r.type.startsWith("command:"));
+    // Deploy steps only: the tailnet device cleanup (item 10) talks to the Tailscale API, not the host.
+    const steps = resources.filter((r) => r.type.startsWith("command:") && r.name !== "tailnet-device-cleanup");
     expect(steps.length).toBeGreaterThan(0);
     for (const r of steps) expect((plain(r.inputs) as { delete?: string }).delete, r.name).toBeUndefined();
   });
