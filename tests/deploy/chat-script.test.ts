@@ -293,3 +293,15 @@ describe("failures read as one line of cause and the next step (issue 21 item 9)
     expect(JSON.parse(j.stdout).error.message).not.toContain("const action");
   });
 });
+
+describe("destroying a chat stack from a fresh checkout (issue 21 item 15)", () => {
+  it("recovers the secrets provider settings destroy needs from the state in the backend", async () => {
+    const { stackSettingsFromState } = await import("../../scripts/lib/automation-backend.js");
+    const salt = "v1:ThS5UPPOkzU=:v1:Fm5oWbqGmW8pTMJj:2cxqo8JUtbTMbX1QU6X5p4zS1v7R0g==";
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "passphrase", state: { salt } } } })).toEqual({ encryptionSalt: salt });
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "service", state: {} } } })).toBeUndefined();
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "cloud", state: { url: "awskms://alias/x" } } } })).toEqual({ secretsProvider: "awskms://alias/x" });
+    expect(stackSettingsFromState({ deployment: {} })).toBeUndefined();
+    expect(() => stackSettingsFromState({ deployment: { secrets_providers: { type: "passphrase", state: {} } } })).toThrow(/restore its Pulumi/);
+  });
+});
