@@ -12,13 +12,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { recordResources, settle, plain, isSecretValue, type RecordedResource } from "../deploy/helpers/recording-mocks.js";
-import { checkWorkspaceSecrets, parseWorkspaceConfig, WorkspaceConfigError, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
-import { workspaceProgram } from "../../stacks/workspace/program.js";
+import { CONFIG_KEYS, SECRET_KEYS, checkWorkspaceSecrets, parseWorkspaceConfig, WorkspaceConfigError, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
+import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/workspace/program.js";
+import { LATEST_MANIFEST } from "../../scripts/lib/bundle-release.js";
 import { rejectUnknownKeys, tailnetCredentials, tailscaleCredentialProblem } from "../../stacks/workspace/stack.js";
 import { DEVICE_CLEANUP_SCRIPT } from "../../components/tailnet-device.js";
 import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
@@ -237,5 +238,43 @@ describe("item 4: one Tailscale credential kind, checked at preview", () => {
   it("accepts either kind alone", () => {
     expect(tailscaleCredentialProblem(cfg({ "tailscale:oauthClientId": "i", "tailscale:oauthClientSecret": "s" }), { TAILSCALE_OAUTH_CLIENT_ID: "i", TAILSCALE_OAUTH_CLIENT_SECRET: "s" })).toBeNull();
     expect(tailscaleCredentialProblem(cfg({ "tailscale:apiKey": "k" }), {})).toBeNull();
+  });
+});
+
+describe("the README's deploy commands, as written", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Deploying a workspace"), readme.indexOf("### Chats as stacks"));
+  const commands = [...section.matchAll(/```bash\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split("\n")).map((l) => l.replace(/\s+#.*$/, "").trim()).filter(Boolean);
+  const sets = commands.filter((c) => /pulumi config set /.test(c));
+
+  it("sets only keys the stack or its providers know, secrets always from stdin (never argv or history)", () => {
+    const known = new Set([...Object.keys(CONFIG_KEYS), ...Object.keys(SECRET_KEYS)].map((k) => `picortex:${k}`));
+    const providerKeys = new Set(["hcloud:token", "tailscale:oauthClientId", "tailscale:oauthClientSecret", "tailscale:tailnet"]);
+    expect(sets.length).toBeGreaterThan(5);
+    for (const c of sets) {
+      const m = /pulumi config set (--secret )?(\S+)(.*)$/.exec(c)!;
+      const [, secret, key, rest] = m;
+      expect(known.has(key!) || providerKeys.has(key!), `${key} in: ${c}`).toBe(true);
+      if (secret) expect(rest!.trim() === "" || rest!.trim().startsWith("<"), `secret ${key} must come from stdin: ${c}`).toBe(true);
+      if (key!.startsWith("picortex:") && Object.keys(SECRET_KEYS).includes(key!.slice(9))) expect(secret, `${key} is a secret`).toBeDefined();
+    }
+    // One Tailscale credential kind (item 4).
+    expect(section).not.toContain("tailscale:apiKey");
+  });
+
+  it("uses an API token recipe the host accepts, and a manifest path the bundler writes, relative to the project root", () => {
+    expect(section).toContain("openssl rand -hex 32 | pulumi config set --secret picortex:apiToken");
+    for (const c of commands) expect(c).not.toMatch(/rand -base64/);
+    // `openssl rand -hex 32` prints 64 hex characters: within the host's pattern.
+    expect(() => checkWorkspaceSecrets(parseWorkspaceConfig(deploy), { ...secrets, apiToken: "ab".repeat(32) })).not.toThrow();
+    const manifestSet = sets.find((c) => c.includes("picortex:releaseManifest"))!;
+    expect(manifestSet).toContain("dist/release/latest.json");
+    expect(resolveConfigPath("releaseManifest", "dist/release/latest.json", PROJECT_ROOT)).toBe(join(PROJECT_ROOT, "dist", "release", LATEST_MANIFEST));
+  });
+
+  it("tears down with the targeted unprotect, not an up that re-runs the deploy", () => {
+    const teardown = readme.slice(readme.indexOf("### Tear everything down"));
+    expect(teardown).toContain("npx tsx scripts/unprotect.ts");
+    expect(teardown).not.toMatch(/protection false && pulumi up && pulumi destroy/);
   });
 });
