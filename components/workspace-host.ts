@@ -65,6 +65,13 @@ export interface WorkspaceHostArgs {
    * (`uniqueness_error`); set this to reuse it instead of creating one.
    */
   existingSshKey?: string;
+  /**
+   * Bump (2, 3, …) to rebuild the server on purpose: the server is replaced (Pulumi
+   * `replacementTrigger`) and, through the rotation hash, so is the auth key, so the new
+   * server joins with a fresh one. `pulumi up --replace <server>` alone would reuse the
+   * spent key. Default 1; protection refuses it at preview like any replacement.
+   */
+  generation?: number;
 }
 
 /** The device path Hetzner gives an attached volume. */
@@ -116,6 +123,8 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
       ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
     });
+    const generation = args.generation ?? 1;
+    if (!Number.isInteger(generation) || generation < 1) throw new Error(`WorkspaceHost ${name}: generation must be a whole number from 1, got ${generation}`);
     const sizeGb = args.dataVolumeSizeGb ?? 0;
     if (!Number.isInteger(sizeGb) || (sizeGb !== 0 && (sizeGb < 10 || sizeGb > 10240))) {
       throw new Error(`WorkspaceHost ${name}: dataVolumeSizeGb ${sizeGb} is out of range: Hetzner volumes are 10 to 10240 GB (0 = no volume)`);
@@ -183,6 +192,8 @@ export class WorkspaceHost extends pulumi.ComponentResource {
         parent: this,
         // Engine-level protection: a replace or delete is refused at plan time (preview).
         protect: protection,
+        // Set only from generation 2 on, so existing stacks see no new trigger.
+        ...((args.generation ?? 1) > 1 ? { replacementTrigger: String(args.generation) } : {}),
         additionalSecretOutputs: ["userData"],
         ignoreChanges: args.applyTemplateChanges ? ["sshKeys"] : ["userData", "sshKeys"],
       },
@@ -230,7 +241,7 @@ export class WorkspaceHost extends pulumi.ComponentResource {
  * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
  */
 export function hostRotationKey(
-  args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh" | "dataVolumeSizeGb"> & { sshHostKey?: { publicKey: string } },
+  args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh" | "dataVolumeSizeGb" | "generation"> & { sshHostKey?: { publicKey: string } },
 ): string {
   // Uncompressed: gzip bytes depend on the deploying machine's zlib, and a hash that moved
   // with them would rotate the key (and, with applyTemplateChanges, the server) for nothing.
@@ -242,5 +253,7 @@ export function hostRotationKey(
     ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
     ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
   }, undefined, { compressFiles: false });
-  return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
+  const h = createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location);
+  if ((args.generation ?? 1) > 1) h.update(`\0generation ${args.generation}`);
+  return h.digest("hex").slice(0, 12);
 }

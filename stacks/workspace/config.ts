@@ -161,6 +161,12 @@ export const CONFIG_KEYS = {
     description:
       "Size of the Hetzner Volume holding /srv/picortex (chats) and /var/lib/picortex (runtime state, brain), so they survive a replaced server. Protected like the server; growing it is in place. 0 = none.",
   },
+  hostGeneration: {
+    schema: z.number().int().min(1, "starts at 1").default(1),
+    kind: "object",
+    description:
+      "Bump it (2, 3, …) to rebuild the server on purpose: the server AND its one-time tailnet auth key are replaced together (`pulumi up --replace` on the server alone would boot it with the spent key). Refused at preview while protection is on.",
+  },
   applyTemplateChanges: {
     schema: z.boolean().default(false),
     kind: "object",

@@ -106,6 +106,7 @@ export function workspaceProgram(
     tailscaleTags: config.tailscaleTags,
     tailscaleSsh: config.tailscaleSsh,
     dataVolumeSizeGb: config.dataVolumeSizeGb,
+    generation: config.hostGeneration,
     ...(sshHostKey ? { sshHostKey } : {}),
   };
 

@@ -46,6 +46,7 @@ describe("workspace stack config", () => {
       allowSshFromAnywhere: false,
       protection: true,
       dataVolumeSizeGb: 20,
+      hostGeneration: 1,
       applyTemplateChanges: false,
       existingSshKey: "",
       sshHostPublicKey: "",

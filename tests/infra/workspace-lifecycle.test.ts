@@ -22,6 +22,7 @@ import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/
 import { LATEST_MANIFEST } from "../../scripts/lib/bundle-release.js";
 import { rejectUnknownKeys, tailnetCredentials, tailscaleCredentialProblem } from "../../stacks/workspace/stack.js";
 import { DEVICE_CLEANUP_SCRIPT } from "../../components/tailnet-device.js";
+import { hostRotationKey } from "../../components/workspace-host.js";
 import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
 import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
 
@@ -63,7 +64,7 @@ beforeAll(async () => {
     tailnetCredentials: { oauthClientId: "ts-client-id", oauthClientSecret: "ts-client-secret-value", tailnet: "example.com" },
   });
   unprotected = workspaceProgram(parseWorkspaceConfig({ ...deploy, protection: false, hostname: "picortex-b" }), secrets);
-  reusing = workspaceProgram(parseWorkspaceConfig({ ...deploy, hostname: "picortex-c", existingSshKey: "operator@laptop" }), secrets);
+  reusing = workspaceProgram(parseWorkspaceConfig({ ...deploy, hostname: "picortex-c", existingSshKey: "operator@laptop", hostGeneration: 2 }), secrets);
   await settle();
 });
 
@@ -114,6 +115,20 @@ describe("item 10: the old tailnet device goes with the server", () => {
     expect(tailnetCredentials(get({}), {})).toBeUndefined();
     expect(tailnetCredentials(get({ "tailscale:oauthClientId": "i", "tailscale:oauthClientSecret": "s" }), { TAILSCALE_TAILNET: "t" })).toEqual({ oauthClientId: "i", oauthClientSecret: "s", tailnet: "t" });
     expect(tailnetCredentials(get({}), { TAILSCALE_API_KEY: "k", TAILSCALE_BASE_URL: "http://127.0.0.1:9" })).toEqual({ apiKey: "k", baseUrl: "http://127.0.0.1:9" });
+  });
+});
+
+describe("item 10: a deliberate rebuild replaces the server and its auth key together", () => {
+  it("sets no replacement trigger at generation 1 (existing stacks see nothing new), and the generation from 2 on", () => {
+    expect(serverNamed("picortex").replacementTrigger).toBeUndefined();
+    expect(serverNamed("picortex-c").replacementTrigger).toBe("2");
+  });
+
+  it("rotates the auth key with the generation, so the new server never boots with the spent key", () => {
+    const placement = { template: { hostname: "picortex", adminSshPublicKey: TEST_SSH_PUBLIC_KEY }, image: "ubuntu-24.04" as const, location: "nbg1", tailscaleTags: ["tag:picortex"] };
+    expect(hostRotationKey({ ...placement, generation: 1 })).toBe(hostRotationKey(placement));
+    expect(hostRotationKey({ ...placement, generation: 2 })).not.toBe(hostRotationKey(placement));
+    expect(hostRotationKey({ ...placement, generation: 3 })).not.toBe(hostRotationKey({ ...placement, generation: 2 }));
   });
 });
 

@@ -21,6 +21,8 @@ export interface RecordedResource {
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
   ignoreChanges: string[];
+  /** The `replacementTrigger` option, as plain JSON (undefined when unset). */
+  replacementTrigger?: unknown;
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -47,6 +49,8 @@ interface RegisterRequest {
   getRetainondelete(): boolean | undefined;
   getDeletebeforereplace(): boolean;
   getIgnorechangesList(): string[];
+  hasReplacementTrigger?(): boolean;
+  getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
 }
 
 export async function recordResources(
@@ -67,7 +71,7 @@ export async function recordResources(
     };
     proto.__recording = true;
   }
-  type Meta = Pick<RecordedResource, "parent" | "dependencies" | "custom" | "protect" | "retainOnDelete" | "deleteBeforeReplace" | "ignoreChanges">;
+  type Meta = Pick<RecordedResource, "parent" | "dependencies" | "custom" | "protect" | "retainOnDelete" | "deleteBeforeReplace" | "ignoreChanges" | "replacementTrigger">;
   const pending = new Map<string, Meta>();
   (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord = (req) => {
     pending.set(`${req.getType()}::${req.getName()}`, {
@@ -78,6 +82,7 @@ export async function recordResources(
       retainOnDelete: req.getRetainondelete() === true,
       deleteBeforeReplace: req.getDeletebeforereplace(),
       ignoreChanges: req.getIgnorechangesList(),
+      replacementTrigger: req.hasReplacementTrigger?.() ? req.getReplacementTrigger?.()?.toJavaScript() : undefined,
     });
   };
   await pulumi.runtime.setMocks(
