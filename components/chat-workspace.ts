@@ -46,8 +46,11 @@ export class ChatWorkspace extends pulumi.ComponentResource {
         create: chatApiScript("create"),
         delete: chatApiScript("delete"),
         environment: chatApiEnvironment({ chatId: id, runtimeUrl: args.runtimeUrl, apiToken: args.apiToken, budgetTokens: args.budgetTokens, onDelete }),
-        // A different chat or runtime is a different chat: replace, never edit in place.
-        triggers: [id, args.runtimeUrl],
+        // Only a different chat id is a different chat. A new runtime URL or budget is an
+        // update: `create` runs again (no `update` command) and adopts the chat. Replacing
+        // on the URL ran create-before-delete: the new resource adopted the chat, then the
+        // old one's delete archived it, so the chat deleted itself (issue 21 item 16).
+        triggers: [id],
         // The program prints progress on stderr and the chat view on stdout; neither holds secrets.
         logging: "stderr",
         addPreviousOutputInEnv: false,
@@ -131,6 +134,11 @@ const fail = (what, r) => { console.error("picortex chat: " + what + " failed wi
       r = await call("GET", "/v1/chats/" + id);
       if (r.status !== 200 || r.json.status !== "ready") fail("adopting the existing chat " + id + " (status " + (r.json && r.json.status) + ")", r);
       console.error("picortex chat: " + id + " already exists and is ready; adopted");
+      if (body.budgetTokens !== undefined && r.json.budgetTokens !== body.budgetTokens) {
+        r = await call("PUT", "/v1/chats/" + id + "/budget", { budgetTokens: body.budgetTokens });
+        if (r.status !== 200) fail("setting the budget of " + id, r);
+        console.error("picortex chat: budget of " + id + " set to " + body.budgetTokens);
+      }
     } else if (r.status !== 201) fail("creating chat " + id, r);
     process.stdout.write(JSON.stringify({ id: r.json.id, status: r.json.status, isolation: r.json.isolation }) + "\\n");
   } else {

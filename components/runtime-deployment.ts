@@ -10,7 +10,8 @@
  *   settings    uploads runtime-settings.json (secret, over stdin) and, on a config-only
  *               change, re-activates the running release so the new settings apply
  *   upload      remote.CopyToRemote of <hash>.tar.gz to ~<admin>/incoming/
- *   release     `picortex-release install <hash> && … activate <hash>`; delete: `uninstall <hash>`
+ *   release     `picortex-release install <hash> && … activate <hash>`; delete: nothing by
+ *               default (a destroy never needs the host), `uninstall <hash>` with uninstallOnDelete
  *
  * Replacement: `upload` and `release` are replaced when the bundle hash changes, and
  * `settings` when the config hash changes. When `redeployOn` (the server id) changes,
@@ -37,6 +38,8 @@ export interface RuntimeConnectionArgs {
   adminUser?: string;
   /** The admin's private key (OpenSSH format). Wrapped in pulumi.secret here. */
   privateKey: pulumi.Input<string>;
+  /** Its passphrase, when it has one (secret). */
+  privateKeyPassword?: pulumi.Input<string>;
   /** The host's public key line (`ssh-ed25519 AAAA…`). Without it the host key is NOT checked. */
   hostKey?: pulumi.Input<string>;
 }
@@ -62,6 +65,14 @@ export interface RuntimeDeploymentArgs {
    * server keeps its tailnet name, so without this nothing would redeploy to it.
    */
   redeployOn?: pulumi.Input<string | number>[];
+  /**
+   * Run `picortex-release uninstall <hash>` when the release resource is deleted (default
+   * false). Off for the workspace stack: destroying the server removes everything anyway,
+   * and a destroy must never need the host (it is often unreachable, the usual reason to
+   * tear down; issue 21 item 3). A replacement's delete would only touch the rollback
+   * target, which uninstall keeps.
+   */
+  uninstallOnDelete?: boolean;
 }
 
 export interface ReleaseRef {
@@ -158,7 +169,7 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
         // the triggers: a replacement would run the old resource's `uninstall <hash>`
         // against the same host name, i.e. on the new machine, after activating there.
         create: machine.length ? pulumi.all(machine).apply((m) => createOnMachine(cmds.create, m)) : cmds.create,
-        delete: cmds.delete,
+        ...(args.uninstallOnDelete ? { delete: cmds.delete } : {}),
         triggers: [hash],
         logging: "stdoutAndStderr",
       },
@@ -272,6 +283,7 @@ export function connectionArgs(c: RuntimeConnectionArgs, admin: string): command
     port: c.port ?? 22,
     user: admin,
     privateKey: pulumi.secret(c.privateKey),
+    ...(c.privateKeyPassword !== undefined ? { privateKeyPassword: pulumi.secret(c.privateKeyPassword) } : {}),
     ...(c.hostKey !== undefined ? { hostKey: c.hostKey } : {}),
     // The readiness poll already waited; these only absorb a brief sshd restart.
     dialErrorLimit: 20,
@@ -300,19 +312,33 @@ export const READINESS_SCRIPT = `
 const net = require("node:net");
 const host = process.env.PICORTEX_SSH_HOST, port = Number(process.env.PICORTEX_SSH_PORT || 22);
 const attempts = Number(process.env.PICORTEX_READY_ATTEMPTS || 60), delay = Number(process.env.PICORTEX_READY_DELAY_MS || 5000);
+const dnsAttempts = Number(process.env.PICORTEX_READY_DNS_ATTEMPTS || 24);
+const DNS = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_NODATA"]);
 const probe = () => new Promise((resolve) => {
   const s = net.connect({ host, port, timeout: 10000 });
   let buf = "";
-  const done = (ok) => { s.destroy(); resolve(ok); };
-  s.on("data", (d) => { buf += d; if (buf.startsWith("SSH-")) done(true); });
-  s.on("timeout", () => done(false));
-  s.on("error", () => done(false));
-  s.on("close", () => resolve(false));
+  const done = (r) => { s.destroy(); resolve(r); };
+  s.on("data", (d) => { buf += d; if (buf.startsWith("SSH-")) done("up"); });
+  s.on("timeout", () => done("down"));
+  s.on("error", (e) => done(DNS.has(e.code) ? "dns" : "down"));
+  s.on("close", () => resolve("down"));
 });
 (async () => {
+  let dnsFailures = 0;
   for (let i = 1; i <= attempts; i++) {
-    if (await probe()) { console.error("ssh on " + host + ":" + port + " is up (attempt " + i + ")"); return; }
-    console.error("waiting for ssh on " + host + ":" + port + " (attempt " + i + "/" + attempts + ")");
+    const r = await probe();
+    if (r === "up") { console.error("ssh on " + host + ":" + port + " is up (attempt " + i + ")"); return; }
+    if (r === "dns") {
+      dnsFailures++;
+      console.error("cannot resolve " + host + " (attempt " + dnsFailures + "/" + dnsAttempts + "): the host has not joined the tailnet yet, or this machine does not use MagicDNS");
+      if (dnsFailures >= dnsAttempts) {
+        console.error("cannot resolve " + host + ": check that this machine is on the tailnet with MagicDNS (tailscale status), and that the host joined (Tailscale admin console, or cloud-init on the Hetzner console); then pulumi up again");
+        process.exit(1);
+      }
+    } else {
+      dnsFailures = 0;
+      console.error("waiting for ssh on " + host + ":" + port + " (attempt " + i + "/" + attempts + ")");
+    }
     if (i < attempts) await new Promise((r) => setTimeout(r, delay));
   }
   console.error("ssh on " + host + ":" + port + " did not answer after " + attempts + " attempts: is the host up and are you on the tailnet (or is your IP allowlisted)?");

@@ -54,7 +54,7 @@ export class TailnetAccess extends pulumi.ComponentResource {
 
     // 2. Compute.
     const tags = [...new Set(args.tags)].sort();
-    const description = pulumi.interpolate`picortex ${args.hostname} ${args.rotation ?? ""}`.apply((d) => d.trim().slice(0, 50));
+    const description = pulumi.output(args.rotation ?? "").apply((rotation) => keyDescription(args.hostname, rotation));
 
     // 3. Children.
     const key = new tailscale.TailnetKey(
@@ -79,4 +79,19 @@ export class TailnetAccess extends pulumi.ComponentResource {
     // 4. Outputs.
     this.registerOutputs({ authKey: this.authKey, tags, hostname: args.hostname });
   }
+}
+
+/** Tailscale caps key descriptions at 50 characters. */
+export const KEY_DESCRIPTION_MAX = 50;
+
+/**
+ * `picortex <hostname> <rotation>`, at most 50 characters. The rotation hash must survive
+ * whole (it is what makes a rebuilt host get a fresh key), so a long host name is what
+ * gets shortened; up to 28 characters nothing changes (issue 21 item 19).
+ */
+export function keyDescription(hostname: string, rotation: string): string {
+  const full = `picortex ${hostname} ${rotation}`.trim();
+  if (full.length <= KEY_DESCRIPTION_MAX || rotation === "") return full.slice(0, KEY_DESCRIPTION_MAX);
+  const room = KEY_DESCRIPTION_MAX - "picortex ".length - 1 - rotation.length;
+  return `picortex ${hostname.slice(0, Math.max(0, room))} ${rotation}`.slice(-KEY_DESCRIPTION_MAX);
 }

@@ -10,8 +10,15 @@
  *   Apply one deliberately with `pulumi up --replace <server urn>` or the flag.
  * - sshKeys is ignored after creation: rotating the operator key updates the SshKey
  *   resource but must not rebuild the host (rotate authorized_keys on the box instead).
- * - image and location always replace (that is what they mean); protection blocks it.
+ * - image and location always replace (that is what they mean); protection blocks it
+ *   AT PREVIEW: with `protection` the server also carries Pulumi's `protect` option, and
+ *   the engine refuses to plan a replacement (or a delete) of a protected resource before
+ *   any step runs. Without it, a replacement of a Hetzner-protected server ran
+ *   delete-first (explicit name), shut the server down, then had the delete refused:
+ *   production stayed off (issue 21 item 2).
  * - deleteProtection always equals rebuildProtection (Hetzner requires it).
+ * - Lifting protection is an in-place update of the server alone (`pulumi up --target
+ *   <serverUrn>`, docs/deploy.md): it needs neither the host nor the deploy.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
@@ -34,7 +41,7 @@ export interface WorkspaceHostArgs {
   /** From TailnetAccess (secret). */
   tailscaleAuthKey: pulumi.Input<string>;
   tailscaleTags: string[];
-  /** `tailscale up --ssh` (default true). */
+  /** `tailscale up --ssh` (default false: sshd on the tailnet address is the SSH boundary). */
   tailscaleSsh?: boolean;
   /** Enable delete + rebuild protection on the server (both, always equal). */
   protection?: boolean;
@@ -42,15 +49,54 @@ export interface WorkspaceHostArgs {
   applyTemplateChanges?: boolean;
   /** Extra Hetzner labels (validated). */
   labels?: Record<string, string>;
+  /**
+   * A fixed SSH host key for the server (cloud-init `ssh_keys`), so deploy connections
+   * can pin it from the first one: the private half (secret) and its public line.
+   */
+  sshHostKey?: { privateKey: pulumi.Input<string>; publicKey: string };
+  /**
+   * A Hetzner Volume (ext4) for /srv/picortex and /var/lib/picortex, so chats and the
+   * brain survive a replaced server. Protected like the server; 0 or unset: none.
+   */
+  dataVolumeSizeGb?: number;
+  /**
+   * Name or id of an SSH key already in the Hetzner project. Hetzner keys are unique by
+   * fingerprint, so registering the operator's key again fails when it is there
+   * (`uniqueness_error`); set this to reuse it instead of creating one.
+   */
+  existingSshKey?: string;
+  /**
+   * Bump (2, 3, …) to rebuild the server on purpose: the server is replaced (Pulumi
+   * `replacementTrigger`) and, through the rotation hash, so is the auth key, so the new
+   * server joins with a fresh one. `pulumi up --replace <server>` alone would reuse the
+   * spent key. Default 1; protection refuses it at preview like any replacement.
+   */
+  generation?: number;
 }
+
+/** The device path Hetzner gives an attached volume. */
+export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
+/** Stands in for the volume id in the replacement hash (unknown before the first up). */
+const VOLUME_PLACEHOLDER = volumeDevice("ID");
+
+/** Stands in for the secret host key wherever a render must not hold it (hash, shape check). */
+export const HOST_KEY_PLACEHOLDER = "-----BEGIN OPENSSH PRIVATE KEY-----\nPLACEHOLDER\n-----END OPENSSH PRIVATE KEY-----\n";
 
 export class WorkspaceHost extends pulumi.ComponentResource {
   readonly server: hcloud.Server;
   readonly firewall: hcloud.Firewall;
-  readonly sshKey: hcloud.SshKey;
+  /** The operator key registered with Hetzner; undefined when an existing one is reused. */
+  readonly sshKey?: hcloud.SshKey;
+  /** The data volume and its attachment, when dataVolumeSizeGb is set. */
+  readonly volume?: hcloud.Volume;
+  readonly volumeAttachment?: hcloud.VolumeAttachment;
   /** The rendered cloud-config with the Tailscale key (secret). */
   readonly userData: pulumi.Output<string>;
   readonly serverId: pulumi.Output<string>;
+  /** The server's URN: `pulumi up --target <urn>` lifts protection without touching anything else. */
+  readonly serverUrn: pulumi.Output<string>;
+  /** Every resource `protection` guards (server, data volume): the targets that lift it. */
+  readonly protectedUrns: pulumi.Output<string[]>;
   readonly ipv4Address: pulumi.Output<string>;
   readonly ipv6Address: pulumi.Output<string>;
   readonly hostname: string;
@@ -73,20 +119,51 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       profile: "production",
       image: args.image,
       // Shape check only; the real key is applied below inside the secret output.
-      tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true },
+      tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
+      ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
+      ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
     });
+    const generation = args.generation ?? 1;
+    if (!Number.isInteger(generation) || generation < 1) throw new Error(`WorkspaceHost ${name}: generation must be a whole number from 1, got ${generation}`);
+    const sizeGb = args.dataVolumeSizeGb ?? 0;
+    if (!Number.isInteger(sizeGb) || (sizeGb !== 0 && (sizeGb < 10 || sizeGb > 10240))) {
+      throw new Error(`WorkspaceHost ${name}: dataVolumeSizeGb ${sizeGb} is out of range: Hetzner volumes are 10 to 10240 GB (0 = no volume)`);
+    }
     const labels = buildLabels("workspace-host", args.labels);
     const protection = args.protection ?? false;
 
     // 2. Compute (pure).
     const firewall = renderFirewall(vars.firewall);
     this.templateHash = hostRotationKey(args);
+    // 3. Children, each parented to this component.
+    // The volume exists before the server, so its id can go into userData (cloud-init waits
+    // for the device). Protected like the server: a location change would replace it.
+    const volume = sizeGb
+      ? new hcloud.Volume(
+          `${name}-data`,
+          { size: sizeGb, location: args.location, format: "ext4", labels, deleteProtection: protection, automount: false },
+          { parent: this, protect: protection },
+        )
+      : undefined;
+    const hostKey = args.sshHostKey;
     const userData = pulumi.secret(
-      pulumi.output(args.tailscaleAuthKey).apply((authKey) => renderHost({ ...vars, tailscale: { ...vars.tailscale!, authKey } }).cloudConfig),
+      pulumi
+        .all([args.tailscaleAuthKey, hostKey ? hostKey.privateKey : "", volume ? volume.id : ""])
+        .apply(([authKey, privateKey, volumeId]) =>
+          renderHost({
+            ...vars,
+            tailscale: { ...vars.tailscale!, authKey },
+            ...(hostKey ? { sshHostKey: { privateKey, publicKey: hostKey.publicKey } } : {}),
+            ...(volume ? { dataVolume: { device: volumeDevice(volumeId) } } : {}),
+          }).cloudConfig,
+        ),
     );
 
-    // 3. Children, each parented to this component.
-    const sshKey = new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this });
+    // Delete-first: a create-first replacement with the same public key would fail on
+    // Hetzner's fingerprint uniqueness. Safe because the server ignores sshKeys changes.
+    const sshKey = args.existingSshKey
+      ? undefined
+      : new hcloud.SshKey(`${name}-admin-key`, { publicKey: vars.adminSshPublicKey.trim(), labels }, { parent: this, deleteBeforeReplace: true });
     const fw = new hcloud.Firewall(
       `${name}-firewall`,
       // An empty rule list is the point: Hetzner then drops every inbound connection.
@@ -100,7 +177,7 @@ export class WorkspaceHost extends pulumi.ComponentResource {
         serverType: args.serverType,
         image: args.image,
         location: args.location,
-        sshKeys: [sshKey.id],
+        sshKeys: [sshKey ? sshKey.id : args.existingSshKey!],
         // The provider wants numeric ids.
         firewallIds: [fw.id.apply(Number)],
         userData,
@@ -113,16 +190,30 @@ export class WorkspaceHost extends pulumi.ComponentResource {
       },
       {
         parent: this,
+        // Engine-level protection: a replace or delete is refused at plan time (preview).
+        protect: protection,
+        // Set only from generation 2 on, so existing stacks see no new trigger.
+        ...((args.generation ?? 1) > 1 ? { replacementTrigger: String(args.generation) } : {}),
         additionalSecretOutputs: ["userData"],
         ignoreChanges: args.applyTemplateChanges ? ["sshKeys"] : ["userData", "sshKeys"],
       },
     );
 
+    // Attached right after the server exists; first boot waits for the device. A replaced
+    // server (delete-first) loses the attachment with it, and the new one gets it again.
+    const attachment = volume
+      ? new hcloud.VolumeAttachment(`${name}-data-attachment`, { serverId: server.id.apply(Number), volumeId: volume.id.apply(Number), automount: false }, { parent: this })
+      : undefined;
+
+    this.volume = volume;
+    this.volumeAttachment = attachment;
     this.server = server;
     this.userData = userData;
     this.firewall = fw;
     this.sshKey = sshKey;
     this.serverId = server.id;
+    this.serverUrn = server.urn;
+    this.protectedUrns = pulumi.all(volume ? [server.urn, volume.urn] : [server.urn]);
     this.ipv4Address = server.ipv4Address;
     this.ipv6Address = server.ipv6Address;
     this.hostname = vars.hostname;
@@ -149,7 +240,20 @@ export class WorkspaceHost extends pulumi.ComponentResource {
  * host (with a placeholder key), image and location. The stack passes it to
  * TailnetAccess as `rotation`, so a rebuilt host always gets a fresh auth key.
  */
-export function hostRotationKey(args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh">): string {
-  const rendered = renderHost({ ...args.template, profile: "production", image: args.image, tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? true } });
-  return createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location).digest("hex").slice(0, 12);
+export function hostRotationKey(
+  args: Pick<WorkspaceHostArgs, "template" | "image" | "location" | "tailscaleTags" | "tailscaleSsh" | "dataVolumeSizeGb" | "generation"> & { sshHostKey?: { publicKey: string } },
+): string {
+  // Uncompressed: gzip bytes depend on the deploying machine's zlib, and a hash that moved
+  // with them would rotate the key (and, with applyTemplateChanges, the server) for nothing.
+  const rendered = renderHost({
+    ...args.template,
+    profile: "production",
+    image: args.image,
+    tailscale: { authKey: "placeholder", tags: args.tailscaleTags, ssh: args.tailscaleSsh ?? false },
+    ...(args.sshHostKey ? { sshHostKey: { privateKey: HOST_KEY_PLACEHOLDER, publicKey: args.sshHostKey.publicKey } } : {}),
+    ...(args.dataVolumeSizeGb ? { dataVolume: { device: VOLUME_PLACEHOLDER } } : {}),
+  }, undefined, { compressFiles: false });
+  const h = createHash("sha256").update(rendered.cloudConfig).update("\0").update(args.location);
+  if ((args.generation ?? 1) > 1) h.update(`\0generation ${args.generation}`);
+  return h.digest("hex").slice(0, 12);
 }

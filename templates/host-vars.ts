@@ -94,6 +94,31 @@ export const hostVarsSchema = z
         ssh: z.boolean().default(true),
       })
       .optional(),
+    /**
+     * The host's SSH host key (Ed25519, OpenSSH format), written by cloud-init `ssh_keys`
+     * instead of generating one, so the deploy can pin it before the first connection.
+     * Unset: cloud-init generates host keys as usual (and the output has no ssh_keys).
+     */
+    sshHostKey: z
+      .object({
+        privateKey: z
+          .string()
+          .regex(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/, "sshHostKey.privateKey must be an OpenSSH private key (scripts/host-key.ts makes one)"),
+        publicKey: z.string().superRefine(refine(sshPublicKeyProblem)).refine((k) => k.startsWith("ssh-ed25519 "), "sshHostKey.publicKey must be an ssh-ed25519 key"),
+      })
+      .optional(),
+    /**
+     * A data volume (Hetzner Volume, ext4, formatted by Hetzner) that holds
+     * `/srv/picortex` (chat homes) and `/var/lib/picortex` (runtime state, brain), so they
+     * survive a replaced server. cloud-init waits for the device, mounts it at
+     * /mnt/picortex-data and bind-mounts both directories from it, before anything
+     * writes there. Unset: both live on the root disk.
+     */
+    dataVolume: z
+      .object({
+        device: z.string().regex(/^\/dev\/disk\/by-id\/[A-Za-z0-9_.:-]+$/, "dataVolume.device must be a /dev/disk/by-id/… path (e.g. /dev/disk/by-id/scsi-0HC_Volume_123)"),
+      })
+      .optional(),
     /** Firewall (Hetzner, public interface only). Nothing inbound by default. */
     firewall: z
       .object({

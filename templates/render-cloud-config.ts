@@ -24,12 +24,16 @@ export interface CloudConfigInput {
   hostname: string;
   groups: string[];
   users: CloudConfigUser[];
+  /** cc_ssh `ssh_keys` (e.g. ed25519_private / ed25519_public): fixed host keys; unset = generated. */
+  sshKeys?: Record<string, string>;
   /** Undefined: the packages module is left out (offline-test). */
   packages?: string[];
   files: HostFile[];
   /** Each step is an argv array (no shell), or a fixed shell statement such as `set -eu`. */
   runcmd: Array<string[] | string>;
   runcmdComment: string;
+  /** false: write every file as a literal block (no gzip), e.g. for hashing. Default true. */
+  compress?: boolean;
 }
 
 /** cloud-init runs write_files before it creates users; files owned by them must wait. */
@@ -62,6 +66,11 @@ export function renderCloudConfig(input: CloudConfigInput): string {
   set("preserve_hostname", false);
   set("ssh_pwauth", false);
   set("disable_root", true);
+  if (input.sshKeys) {
+    const keys = new YAMLMap();
+    for (const [k, v] of Object.entries(input.sshKeys)) keys.add(doc.createPair(k, block(v.endsWith("\n") || !v.includes("\n") ? v : v + "\n")));
+    set("ssh_keys", keys);
+  }
   set("groups", input.groups);
   // `default` first, or the image's default user (and the cloud's SSH keys) is lost.
   set("users", ["default", ...input.users]);
@@ -78,7 +87,7 @@ export function renderCloudConfig(input: CloudConfigInput): string {
     entry.add(doc.createPair("owner", f.owner));
     entry.add(doc.createPair("permissions", f.mode));
     if (needsDefer(f.owner)) entry.add(doc.createPair("defer", true));
-    if (Buffer.byteLength(f.content) > COMPRESS_ABOVE_BYTES) {
+    if (input.compress !== false && Buffer.byteLength(f.content) > COMPRESS_ABOVE_BYTES) {
       entry.add(doc.createPair("encoding", "gz+b64"));
       entry.add(doc.createPair("content", gzipSync(f.content, { level: 9 }).toString("base64")));
     } else {

@@ -71,8 +71,52 @@ export interface RenderedHost {
 }
 
 const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "nftables", "unattended-upgrades"];
+/** What the first runcmd steps need before anything else is installed (the packages module). */
+const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
 
-export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets()): RenderedHost {
+/** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
+export const DATA_MOUNT = "/mnt/picortex-data";
+export const DATA_BINDS = [
+  ["srv", "/srv/picortex"],
+  ["lib", "/var/lib/picortex"],
+] as const;
+
+/** Waits up to 5 minutes for "$1" to appear (the volume is attached just after the server exists). */
+export const WAIT_FOR_DEVICE_SCRIPT = 'i=0; until [ -b "$1" ]; do i=$((i + 1)); [ "$i" -gt 150 ] && { echo "volume $1 not attached after 300 s" >&2; exit 1; }; sleep 2; done';
+
+/**
+ * Mounts the data volume ("$1", ext4) at $DATA_MOUNT and bind-mounts each directory from it,
+ * through /etc/fstab (so reboots mount them too; nofail keeps a missing volume from
+ * blocking boot). Idempotent: safe to run again. Fixed text; the device arrives as "$1".
+ */
+export const MOUNT_DATA_SCRIPT = [
+  "set -eu",
+  'dev="$1"',
+  `m=${DATA_MOUNT}`,
+  'mkdir -p "$m"',
+  'grep -q "^[^#]* $m " /etc/fstab || echo "$dev $m ext4 discard,nofail,defaults 0 2" >> /etc/fstab',
+  'mountpoint -q "$m" || mount "$m"',
+  `for pair in ${DATA_BINDS.map(([a, b]) => `${a}:${b}`).join(" ")}; do`,
+  '  src="$m/${pair%%:*}"; dst="${pair#*:}"',
+  '  mkdir -p "$src" "$dst"',
+  '  grep -q "^[^#]* $dst " /etc/fstab || echo "$src $dst none bind,nofail,x-systemd.requires-mounts-for=$m 0 0" >> /etc/fstab',
+  '  mountpoint -q "$dst" || mount "$dst"',
+  "done",
+].join("\n");
+
+/** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
+export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
+
+export interface RenderHostOptions {
+  /**
+   * false: no gzip in the output (files as literal blocks). The bytes then depend on the
+   * input only, not on this machine's zlib: what the replacement hash is computed from.
+   * Such output is not for Hetzner (it may exceed the user_data limit). Default true.
+   */
+  compressFiles?: boolean;
+}
+
+export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAssets(), options: RenderHostOptions = {}): RenderedHost {
   const vars = parseHostVars(input);
   const production = vars.profile === "production";
   const firewall = renderFirewall(vars.firewall);
@@ -156,22 +200,34 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     },
   ];
 
-  const curl = (output: string, url: string) => ["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--output", output, url];
+  const curl = (output: string, url: string) => ["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--retry-all-errors", "--output", output, url];
+  // Network steps are retried with a growing pause (a fixed shell text; the command is
+  // passed as arguments, never spliced in), and apt waits for the dpkg lock that
+  // unattended-upgrades often holds on first boot.
+  const retry = ["sh", "-c", RETRY_SCRIPT, "retry"];
+  const apt = (...args: string[]) => [...retry, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5", "-o", "DPkg::Lock::Timeout=600", ...args];
   const runcmd: Array<string[] | string> = [
     // A fixed statement, not input: stop at the first failing step so `cloud-init status` reports the error.
     "set -eu",
+    // The data volume first: everything below writes into /srv/picortex and /var/lib/picortex.
+    ...(vars.dataVolume
+      ? [
+          ["sh", "-c", WAIT_FOR_DEVICE_SCRIPT, "wait-for-volume", vars.dataVolume.device],
+          ["sh", "-c", MOUNT_DATA_SCRIPT, "mount-data", vars.dataVolume.device],
+        ]
+      : []),
     ["systemd-tmpfiles", "--create", TMPFILES_PATH],
     ["systemctl", "daemon-reload"],
     ["systemctl", "try-reload-or-restart", "ssh.service"],
   ];
   if (production && vars.tailscale) {
     runcmd.push(
-      curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      // 1. Join the tailnet first: the host is reachable over the tailnet (and the deploy
+      //    can wait for it) before the long installs, and the one-time key is spent at once.
       curl(TAILSCALE_KEYRING, tailscaleKeyUrl(vars.image)),
-      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`, `${APT_STAGING_DIR}/tailscale.sources`],
-      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"],
-      ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends", "nodejs", "tailscale"],
-      ["npm", "install", "--global", "--prefix", "/usr/local", "--no-fund", "--no-audit", `@anthropic-ai/claude-code@${vars.claudeCodeVersion}`],
+      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/tailscale.sources`],
+      apt("update"),
+      apt("install", "-y", "--no-install-recommends", "tailscale"),
       [
         "tailscale",
         "up",
@@ -182,8 +238,14 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
         ...(vars.tailscale.ssh ? ["--ssh"] : []),
       ],
       ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
+      // 2. Then everything else.
+      curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`],
+      apt("update"),
+      apt("install", "-y", "--no-install-recommends", "nodejs", ...BASE_PACKAGES),
+      [...retry, "npm", "install", "--global", "--prefix", "/usr/local", "--no-fund", "--no-audit", `@anthropic-ai/claude-code@${vars.claudeCodeVersion}`],
       ["systemctl", "enable", "--now", LISTEN_ADDRESS_UNIT],
-      // nftables comes from the packages module, so the guard is production-only.
+      // nftables comes with the base packages, so the guard is production-only.
       ["systemctl", "enable", "--now", METADATA_GUARD_UNIT],
     );
   }
@@ -191,7 +253,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   runcmd.push(["systemctl", "enable", RUNTIME_UNIT]);
 
   const skipped = production
-    ? "production profile: installs Node.js LTS, Tailscale and Claude Code, then joins the tailnet."
+    ? "production profile: installs Tailscale and joins the tailnet first, then Node.js LTS,\nthe base packages and Claude Code; network steps are retried."
     : "offline-test profile: SKIPPED because they need the internet: the packages module\n(and so the nftables metadata guard), NodeSource Node.js, Tailscale install and\n`tailscale up`, npm install of Claude Code.\nThe test image must already contain node, tmux, sudo and the claude binary.";
 
   const cloudConfig = renderCloudConfig({
@@ -202,13 +264,16 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     hostname: vars.hostname,
     groups: [vars.opsGroup, vars.chatGroup],
     users,
-    packages: production ? BASE_PACKAGES : undefined,
+    sshKeys: vars.sshHostKey ? { ed25519_private: vars.sshHostKey.privateKey, ed25519_public: vars.sshHostKey.publicKey.trim() } : undefined,
+    // Only what the first steps need: the rest is installed after the tailnet join.
+    packages: production ? BOOTSTRAP_PACKAGES : undefined,
     files,
     runcmd,
     runcmdComment: skipped,
+    compress: options.compressFiles ?? true,
   });
 
-  if (Buffer.byteLength(cloudConfig) > HETZNER_USER_DATA_LIMIT) {
+  if (options.compressFiles !== false && Buffer.byteLength(cloudConfig) > HETZNER_USER_DATA_LIMIT) {
     throw new Error(`cloud-config is ${Buffer.byteLength(cloudConfig)} bytes, over Hetzner's ${HETZNER_USER_DATA_LIMIT}-byte user_data limit`);
   }
 

@@ -5,7 +5,9 @@
  * PULUMI_CONFIG_PASSPHRASE for a self-managed backend. Credentials come from the
  * environment, never from argv.
  */
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { LocalWorkspace, PulumiCommand, type Stack, type StackSettings } from "@pulumi/pulumi/automation/index.js";
 import type { ChatStackBackend, ChatStackHandle, ConfigValue, StackInfo, UpdateResult } from "./chat-stacks.js";
 
 export class PulumiCliMissingError extends Error {
@@ -56,6 +58,17 @@ export async function automationBackend(opts: { workDir: string; pulumiRoot?: st
       return handle(await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: opts.workDir }, { pulumiCommand }));
     },
     async selectStack(name) {
+      // A fresh checkout (CI destroy) has no stacks/chat/Pulumi.<stack>.yaml: rebuild what
+      // destroy needs (the secrets provider and its salt) from the state in the backend.
+      if (!["yaml", "yml", "json"].some((ext) => existsSync(join(opts.workDir, `Pulumi.${name}.${ext}`)))) {
+        try {
+          const settings = stackSettingsFromState(await ws.exportStack(name));
+          if (settings) await ws.saveStackSettings(name, settings);
+        } catch (err) {
+          if (/no stack named|not found/i.test(String((err as Error).message))) return undefined;
+          throw err;
+        }
+      }
       try {
         return handle(await LocalWorkspace.selectStack({ stackName: name, workDir: opts.workDir }, { pulumiCommand }));
       } catch (err) {
@@ -67,4 +80,27 @@ export async function automationBackend(opts: { workDir: string; pulumiRoot?: st
       await ws.removeStack(name);
     },
   };
+}
+
+/**
+ * What a stack's settings file must hold for `destroy` (which does not run the program)
+ * to decrypt the state: the secrets provider and, for the passphrase provider, its salt.
+ * Both are in the state itself (`secrets_providers`), so a chat stack created on another
+ * machine can be destroyed from a fresh checkout (issue 21 item 15). undefined when the
+ * state needs nothing (Pulumi Cloud's default provider) or has no secrets provider.
+ */
+export function stackSettingsFromState(deployment: { deployment?: unknown }): StackSettings | undefined {
+  const sp = (deployment.deployment as { secrets_providers?: { type?: string; state?: Record<string, unknown> } } | undefined)?.secrets_providers;
+  if (!sp?.type || sp.type === "service") return undefined;
+  if (sp.type === "passphrase") {
+    const salt = sp.state?.salt;
+    if (typeof salt !== "string" || !/^v1:\S+$/.test(salt)) throw new Error("the stack's state has a passphrase secrets provider without a usable salt: restore its Pulumi.<stack>.yaml from the machine that created it");
+    return { encryptionSalt: salt };
+  }
+  if (sp.type === "cloud") {
+    const url = sp.state?.url;
+    if (typeof url !== "string") throw new Error("the stack's state names a cloud secrets provider without its URL");
+    return { secretsProvider: url };
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * Builds a content-hashed, reproducible runtime release:
  *
- *   picortex.mjs        esbuild bundle of agent-runtime/cli/picortex.ts (ESM, node20)
+ *   picortex.mjs        esbuild bundle of agent-runtime/cli/picortex.ts (ESM, node22)
  *   portal-assets/…     static portal assets (agent-runtime/portal's buildPortalAssets), where
  *                       the portal looks for them: beside the bundled entry file
  *   package.json        the native modules only, pinned to the repository's lockfile
@@ -149,7 +149,7 @@ export async function buildRelease(opts: BundleOptions): Promise<ReleaseResult> 
     bundle: true,
     platform: "node",
     format: "esm",
-    target: "node20",
+    target: "node22",
     write: false,
     outfile: "picortex.mjs",
     // esbuild: the portal imports it lazily only to build its page when no prebuilt

@@ -2,6 +2,7 @@
  * Argument parsing and output of scripts/chat.ts, separate from the Pulumi backend so
  * tests run the whole command line against a fake backend.
  */
+import { nextStep, pulumiErrorCause } from "./pulumi-errors.js";
 import { parseArgs } from "node:util";
 import { ChatStacks, type ChatStackBackend } from "./chat-stacks.js";
 
@@ -120,9 +121,12 @@ export async function runChatCli(argv: string[], deps: ChatCliDeps): Promise<num
     }
     return usage(`unknown command ${JSON.stringify(cmd)}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (values.json) deps.stdout(JSON.stringify({ error: { name: err instanceof Error ? err.name : "Error", message } }) + "\n");
-    deps.stderr(`chat: ${message}\n`);
+    // One line of cause and the next step; the CLI's full output (with inline programs,
+    // often repeated) is kept out of the terminal and JSON.
+    const cause = pulumiErrorCause(err instanceof Error ? err.message : String(err));
+    const next = nextStep(cause);
+    if (values.json) deps.stdout(JSON.stringify({ error: { name: err instanceof Error ? err.name : "Error", message: cause, ...(next ? { next } : {}) } }) + "\n");
+    deps.stderr(`chat: ${cause}\n${next ? `chat: next: ${next}\n` : ""}`);
     return 1;
   }
 }

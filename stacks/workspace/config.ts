@@ -16,6 +16,7 @@ import {
   tailscaleTagProblem,
   labelProblem,
 } from "../../templates/validators.js";
+import { fingerprint, hostKeyPublicLine, publicKeyCore, publicKeyOfPrivateKey } from "../../components/ssh-keys.js";
 
 /** Server types Hetzner retired, and what to use instead (kube-hetzner PR #1991). */
 export const RETIRED_SERVER_TYPES: Record<string, string> = {
@@ -31,6 +32,15 @@ export const RETIRED_SERVER_TYPES: Record<string, string> = {
 };
 
 export const LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;
+/** Hetzner sells the CX (shared Intel) and CAX (Arm) lines in its EU locations only. */
+export const EU_LOCATIONS = ["fsn1", "nbg1", "hel1"] as const;
+
+/** "unsupported location for server type" at create time, caught at preview (issue 21 item 18). */
+export function placementProblem(serverType: string, location: string): string | null {
+  const line = /^(cx|cax)\d/.exec(serverType.toLowerCase())?.[1];
+  if (!line || (EU_LOCATIONS as readonly string[]).includes(location)) return null;
+  return `server type "${serverType}" is not sold in ${location}: Hetzner's ${line.toUpperCase()} line is EU-only (${EU_LOCATIONS.join(", ")}). Use an EU location, or a type sold in ${location} such as "cpx21" (3 vCPU AMD, 4 GB) or "ccx13"`;
+}
 
 const check =
   (fn: (v: string) => string | null) =>
@@ -115,9 +125,10 @@ export const CONFIG_KEYS = {
     description: "Lifetime of the single-use auth key (only first boot uses it).",
   },
   tailscaleSsh: {
-    schema: z.boolean().default(true),
+    schema: z.boolean().default(false),
     kind: "object",
-    description: "Enable Tailscale SSH (`tailscale up --ssh`): break-glass access governed by tailnet ACLs.",
+    description:
+      "Enable Tailscale SSH (`tailscale up --ssh`). Default false: Tailscale SSH would answer port 22 on the tailnet address in place of sshd, under the tailnet policy's ssh rules (whose default never matches a tagged host), so the deploy and doctor could not reach sshd. sshd, reached over the tailnet, is the one SSH boundary.",
   },
   tailscaleDirectUdp: {
     schema: z.boolean().default(false),
@@ -137,12 +148,50 @@ export const CONFIG_KEYS = {
   protection: {
     schema: z.boolean().default(true),
     kind: "object",
-    description: "Hetzner delete + rebuild protection on the server. Set false (and `pulumi up`) before `pulumi destroy`.",
+    description:
+      "Hetzner delete (+ rebuild) protection AND Pulumi `protect` on the server and data volume: a change that would replace them fails at preview. Before `pulumi destroy`: npx tsx scripts/unprotect.ts (a targeted up that never needs the host).",
+  },
+  dataVolumeSizeGb: {
+    schema: z
+      .number()
+      .int()
+      .refine((n) => n === 0 || (n >= 10 && n <= 10240), "Hetzner volumes are 10 to 10240 GB (0 = no volume: chats and the brain then live on the root disk)")
+      .default(20),
+    kind: "object",
+    description:
+      "Size of the Hetzner Volume holding /srv/picortex (chats) and /var/lib/picortex (runtime state, brain), so they survive a replaced server. Protected like the server; growing it is in place. 0 = none.",
+  },
+  hostGeneration: {
+    schema: z.number().int().min(1, "starts at 1").default(1),
+    kind: "object",
+    description:
+      "Bump it (2, 3, …) to rebuild the server on purpose: the server AND its one-time tailnet auth key are replaced together (`pulumi up --replace` on the server alone would boot it with the spent key). Refused at preview while protection is on.",
   },
   applyTemplateChanges: {
     schema: z.boolean().default(false),
     kind: "object",
     description: "Replace the server when the rendered cloud-config changes. Default false: template edits never silently rebuild a host (its chats live on it).",
+  },
+  existingSshKey: {
+    schema: z
+      .string()
+      .refine((v) => v === "" || /^[A-Za-z0-9][A-Za-z0-9@._ -]{0,63}$/.test(v), "must be the name or numeric id of an SSH key in your Hetzner project (hcloud ssh-key list)")
+      .default(""),
+    kind: "string",
+    description:
+      "Name or id of an SSH key already in the Hetzner project to reuse instead of registering sshPublicKey again (Hetzner refuses a second key with the same fingerprint). Empty = register it.",
+  },
+  sshHostPublicKey: {
+    schema: z
+      .string()
+      .superRefine((v, ctx) => {
+        const p = v === "" ? null : sshPublicKeyProblem(v);
+        if (p) ctx.addIssue({ code: "custom", message: p.replace(/paste one line.*$/, 'the line ssh-keyscan prints after the host name ("ssh-ed25519 AAAA…")') });
+      })
+      .default(""),
+    kind: "string",
+    description:
+      "Pin only: the SSH host key of a host created before picortex:sshHostKey existed (ssh-keyscan -t ed25519 <host>). New hosts use the secret sshHostKey instead.",
   },
   releaseManifest: {
     schema: z.string().default(""),
@@ -180,6 +229,8 @@ export const workspaceConfigSchema = z
   .object(shape)
   .strict()
   .superRefine((c, ctx) => {
+    const placement = placementProblem(c.serverType, c.location);
+    if (placement) ctx.addIssue({ code: "custom", path: ["serverType"], message: placement });
     if (c.deployVia === "public-ip" && c.releaseManifest !== "" && c.sshAllowlist.length === 0) {
       ctx.addIssue({
         code: "custom",
@@ -226,10 +277,97 @@ export function parseWorkspaceConfig(raw: Record<string, unknown>): WorkspaceCon
  * set with `pulumi config set --secret picortex:<key> …`.
  */
 export const SECRET_KEYS = {
-  adminPrivateKey: "OpenSSH private key of the admin (the pair of sshPublicKey); required when releaseManifest is set. Set with: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
-  anthropicApiKey: "Anthropic API key installed as /etc/picortex/credentials/anthropic-api-key (root 0600, LoadCredential) by the deploy; optional.",
-  apiToken: "Runtime API bearer token (16-256 of A-Z a-z 0-9 _ -) the chat stacks use; optional (the runtime generates one if unset).",
+  adminPrivateKey:
+    "OpenSSH private key of the admin; its public half must be picortex:sshPublicKey (checked at preview). Required when releaseManifest is set. Set with: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
+  adminPrivateKeyPassword: "Passphrase of adminPrivateKey, when it has one (a protected key without it is refused at preview).",
+  sshHostKey:
+    "The host's SSH host key (OpenSSH Ed25519, no passphrase), installed by cloud-init and pinned in every deploy connection. Required when releaseManifest is set (or pin an existing host with sshHostPublicKey). Generate: npx tsx scripts/host-key.ts | pulumi config set --secret picortex:sshHostKey",
+  anthropicApiKey: "Anthropic API key (8-512 of A-Z a-z 0-9 _ -) installed as /etc/picortex/credentials/anthropic-api-key (root 0600, LoadCredential) by the deploy; optional.",
+  apiToken:
+    "Runtime API bearer token (16-256 of A-Z a-z 0-9 _ -) the chat stacks read as the output runtimeApiToken. Required when releaseManifest is set. Set with: openssl rand -hex 32 | pulumi config set --secret picortex:apiToken",
 } as const;
+
+export type SecretKey = keyof typeof SECRET_KEYS;
+/** Raw secret values as read from config (plain strings here; the program wraps them in pulumi.secret). */
+export type WorkspaceSecretValues = Partial<Record<SecretKey, string>>;
+
+const API_TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+const ANTHROPIC_KEY = /^[A-Za-z0-9_-]{8,512}$/;
+
+/** What the checks derive from the secrets (public halves only). */
+export interface CheckedSecrets {
+  /** Public line of adminPrivateKey (`ssh-ed25519 AAAA…`), when set. */
+  adminPublicKey?: string;
+  /** The host key the deploy pins: from sshHostKey, or sshHostPublicKey. */
+  hostPublicKey?: string;
+}
+
+/**
+ * Checks the secret settings against the config, at preview, before anything exists.
+ * Messages never quote a secret value. Throws WorkspaceConfigError listing every problem.
+ */
+export function checkWorkspaceSecrets(config: WorkspaceConfig, s: WorkspaceSecretValues): CheckedSecrets {
+  const problems: string[] = [];
+  const out: CheckedSecrets = {};
+  const deploying = config.releaseManifest !== "";
+  if (s.apiToken !== undefined && !API_TOKEN.test(s.apiToken)) {
+    problems.push(
+      `picortex:apiToken must be 16-256 characters of A-Z a-z 0-9 _ - (the host refuses anything else; base64 has = + /): set a new one with  openssl rand -hex 32 | pulumi config set --secret picortex:apiToken`,
+    );
+  }
+  if (s.anthropicApiKey !== undefined && !ANTHROPIC_KEY.test(s.anthropicApiKey.trim())) {
+    problems.push("picortex:anthropicApiKey must be 8-512 characters of A-Z a-z 0-9 _ - (an Anthropic key, sk-ant-…): set it with  pulumi config set --secret picortex:anthropicApiKey < file");
+  }
+  if (s.adminPrivateKey !== undefined) {
+    try {
+      const info = publicKeyOfPrivateKey(s.adminPrivateKey, "picortex:adminPrivateKey");
+      out.adminPublicKey = info.publicKey;
+      if (publicKeyCore(info.publicKey) !== publicKeyCore(config.sshPublicKey)) {
+        problems.push(
+          `picortex:sshPublicKey (${fingerprint(config.sshPublicKey)}) is not the public half of picortex:adminPrivateKey (${info.fingerprint}), so the deploy could never log in: set it from your key with  ssh-keygen -y -f ~/.ssh/id_ed25519 | pulumi config set picortex:sshPublicKey`,
+        );
+      }
+      if (info.encrypted && s.adminPrivateKeyPassword === undefined) {
+        problems.push("picortex:adminPrivateKey has a passphrase: also set  pulumi config set --secret picortex:adminPrivateKeyPassword  (or use a deploy key without one)");
+      }
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  } else if (deploying) {
+    problems.push("picortex:adminPrivateKey is required when picortex:releaseManifest is set: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519");
+  }
+  if (s.sshHostKey !== undefined) {
+    try {
+      out.hostPublicKey = hostKeyPublicLine(s.sshHostKey);
+      if (config.sshHostPublicKey !== "" && publicKeyCore(config.sshHostPublicKey) !== publicKeyCore(out.hostPublicKey)) {
+        problems.push("picortex:sshHostPublicKey is not the public half of picortex:sshHostKey: unset one of them (pulumi config rm picortex:sshHostPublicKey)");
+      }
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  } else if (config.sshHostPublicKey !== "") {
+    out.hostPublicKey = publicKeyCore(config.sshHostPublicKey);
+  } else if (deploying) {
+    problems.push(
+      "the deploy sends your secrets over SSH and must verify the host: set picortex:sshHostKey (a new host gets it through cloud-init):  npx tsx scripts/host-key.ts | pulumi config set --secret picortex:sshHostKey  , or, for a host created before, pin its key:  pulumi config set picortex:sshHostPublicKey \"$(ssh-keyscan -t ed25519 <host> | cut -d' ' -f2-)\"",
+    );
+  }
+  if (deploying && s.apiToken === undefined) {
+    problems.push("picortex:apiToken is required when picortex:releaseManifest is set (the chat stacks read it as runtimeApiToken): openssl rand -hex 32 | pulumi config set --secret picortex:apiToken");
+  }
+  if (problems.length > 0) throw new WorkspaceConfigError(problems);
+  return out;
+}
+
+/** Reads every secret key once (raw, for the checks above). */
+export function readWorkspaceSecrets(source: { get(key: string): string | undefined }): WorkspaceSecretValues {
+  const out: WorkspaceSecretValues = {};
+  for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
+    const v = source.get(key);
+    if (v !== undefined && v !== "") out[key] = v;
+  }
+  return out;
+}
 
 /** The subset of pulumi.Config the reader needs (lets tests and `npm run render` supply values). */
 export interface ConfigSource {
@@ -263,6 +401,6 @@ export function configReferenceMarkdown(): string {
   const rows = (Object.entries(CONFIG_KEYS) as Array<[string, KeySpec]>).map(
     ([key, spec]) => `| \`picortex:${key}\` | ${spec.kind === "string" ? "string" : "YAML value"} | ${describeDefault(spec)} | ${spec.description.replace(/\|/g, "\\|")} |`,
   );
-  const secrets = Object.entries(SECRET_KEYS).map(([key, description]) => `| \`picortex:${key}\` | secret | (unset) | ${description} |`);
+  const secrets = Object.entries(SECRET_KEYS).map(([key, description]) => `| \`picortex:${key}\` | secret | (unset) | ${description.replace(/\|/g, "\\|")} |`);
   return ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |", ...rows, ...secrets, ""].join("\n");
 }

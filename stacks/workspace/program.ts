@@ -3,41 +3,90 @@
  * point stays two lines and tests can drive it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
-import { WorkspaceConfigError, type WorkspaceConfig } from "./config.js";
+import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
+import { checkWorkspaceSecrets, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
-/** Secret settings (pulumi.Config#getSecret), only needed when the stack deploys the runtime. */
-export interface WorkspaceSecrets {
-  adminPrivateKey?: pulumi.Output<string>;
-  anthropicApiKey?: pulumi.Output<string>;
-  apiToken?: pulumi.Output<string>;
-}
+/**
+ * Secret settings as plain strings (readWorkspaceSecrets): checked here at preview
+ * (token format, key pair, host key), then wrapped in pulumi.secret before any use.
+ */
+export type WorkspaceSecrets = WorkspaceSecretValues;
 
 export interface WorkspaceOutputs {
   serverId: pulumi.Output<string>;
+  /** `pulumi up --target "$(pulumi stack output serverUrn)"` lifts protection alone. */
+  serverUrn: pulumi.Output<string>;
+  /** URNs of every resource `protection` guards: scripts/unprotect.ts targets them. */
+  protectedUrns: pulumi.Output<string[]>;
   ipv4Address: pulumi.Output<string>;
   ipv6Address: pulumi.Output<string>;
   tailnetHostname: string;
   adminUser: string;
   runtimeUrl: string;
-  firewallRules: WorkspaceHost["firewallRules"];
-  /** The deployed release's hash, or "" when the stack manages the host only. */
+  /** The operator's SSH allowlist is not for PR comments: secret. */
+  firewallRules: pulumi.Output<WorkspaceHost["firewallRules"]>;
+  /**
+   * The release this stack deploys (from the manifest), or "" for host only. Known at
+   * preview and independent of the deploy's outcome, so the stack outputs are recorded
+   * even when the deploy step fails (issue 21 item 5).
+   */
   releaseHash: pulumi.Output<string>;
+  /** The host's SSH host key the deploy pins ("" when none is configured). */
+  sshHostPublicKey: string;
+  /** Runtime API token for the chat stacks (secret); undefined when not set. */
+  runtimeApiToken?: pulumi.Output<string>;
+}
+
+/**
+ * The repository root: the directory holding Pulumi.yaml. The engine runs the program
+ * from the directory of its `main` (stacks/workspace/), and an Automation API inline
+ * program runs from wherever its caller is, so no config path is ever resolved against
+ * process.cwd().
+ */
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface WorkspaceProgramOptions {
+  /** Directory holding Pulumi.yaml; relative config paths resolve against it. Default PROJECT_ROOT. */
+  projectRoot?: string;
+  /**
+   * The Tailscale credentials the provider uses (stack.ts reads them from tailscale:*
+   * config and TAILSCALE_* environment). With them, the host's old tailnet device is
+   * removed on destroy and before a replacement (TailnetDeviceCleanup).
+   */
+  tailnetCredentials?: TailnetCredentials;
+}
+
+/**
+ * A path from stack config (e.g. picortex:releaseManifest "dist/release/latest.json"):
+ * absolute as given, or relative to the project root (the directory holding Pulumi.yaml,
+ * where the README's commands run). Refused when relative and no project root is known.
+ */
+export function resolveConfigPath(key: string, value: string, projectRoot: string | undefined): string {
+  if (isAbsolute(value)) return value;
+  if (!projectRoot || !existsSync(join(projectRoot, "Pulumi.yaml"))) {
+    throw new WorkspaceConfigError([
+      `picortex:${key} ${JSON.stringify(value)} is a relative path, and there is no project root (a directory holding Pulumi.yaml${projectRoot ? `; ${projectRoot} has none` : ""}) to resolve it against: give an absolute path`,
+    ]);
+  }
+  return resolve(projectRoot, value);
 }
 
 export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
-): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment } {
+  options: WorkspaceProgramOptions = {},
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup } {
   // Validate the deploy inputs before creating anything.
-  const release = config.releaseManifest ? readReleaseManifest(config.releaseManifest) : undefined;
-  if (release && !secrets.adminPrivateKey) {
-    throw new WorkspaceConfigError([
-      "picortex:adminPrivateKey is required when picortex:releaseManifest is set: pulumi config set --secret picortex:adminPrivateKey < ~/.ssh/id_ed25519",
-    ]);
-  }
+  const projectRoot = options.projectRoot ?? PROJECT_ROOT;
+  const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
+  const checked = checkWorkspaceSecrets(config, secrets);
+  const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
 
   const template: WorkspaceHostTemplateVars = {
     hostname: config.hostname,
@@ -49,14 +98,24 @@ export function workspaceProgram(
       allowSshFromAnywhere: config.allowSshFromAnywhere,
     },
   };
-  const placement = { template, image: config.image, location: config.location, tailscaleTags: config.tailscaleTags, tailscaleSsh: config.tailscaleSsh };
+  const sshHostKey = secrets.sshHostKey !== undefined ? { privateKey: pulumi.secret(secrets.sshHostKey), publicKey: checked.hostPublicKey! } : undefined;
+  const placement = {
+    template,
+    image: config.image,
+    location: config.location,
+    tailscaleTags: config.tailscaleTags,
+    tailscaleSsh: config.tailscaleSsh,
+    dataVolumeSizeGb: config.dataVolumeSizeGb,
+    generation: config.hostGeneration,
+    ...(sshHostKey ? { sshHostKey } : {}),
+  };
 
   const tailnet = new TailnetAccess("tailnet", {
     hostname: config.hostname,
     tags: config.tailscaleTags,
     expirySeconds: config.tailscaleKeyExpirySeconds,
     // A change that would replace the server also mints a fresh key (a spent key cannot join).
-    rotation: hostRotationKey(placement),
+    rotation: hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) }),
   });
 
   const host = new WorkspaceHost("workspace", {
@@ -66,8 +125,20 @@ export function workspaceProgram(
     protection: config.protection,
     applyTemplateChanges: config.applyTemplateChanges,
     labels: config.labels,
+    ...(config.existingSshKey ? { existingSshKey: config.existingSshKey } : {}),
   });
   for (const warning of host.warnings) pulumi.log.warn(warning, host);
+
+  // The old tailnet node goes when the server goes (destroy) or before it is replaced, so
+  // a new node joins under the plain name that runtimeUrl and the deploy use (item 10).
+  const c = options.tailnetCredentials;
+  const deviceCleanup =
+    c && (c.apiKey || (c.oauthClientId && c.oauthClientSecret))
+      ? new TailnetDeviceCleanup("tailnet-device", { hostname: config.hostname, tags: config.tailscaleTags, serverId: host.serverId, credentials: c })
+      : undefined;
+  if (!deviceCleanup) {
+    pulumi.log.warn("no Tailscale credentials found in tailscale:* config or TAILSCALE_* environment: the host's tailnet device will not be removed on destroy or replacement", host);
+  }
 
   // The runtime, through the host's one privileged entry point (picortex-release).
   const runtime = release
@@ -77,14 +148,17 @@ export function workspaceProgram(
           connection: {
             host: config.deployVia === "tailnet" ? host.hostname : host.ipv4Address,
             adminUser: host.adminUser,
-            privateKey: secrets.adminPrivateKey!,
+            privateKey: secret(secrets.adminPrivateKey)!,
+            ...(secrets.adminPrivateKeyPassword !== undefined ? { privateKeyPassword: secret(secrets.adminPrivateKeyPassword) } : {}),
+            // Pinned: checkWorkspaceSecrets refuses a deploy without a host key.
+            hostKey: checked.hostPublicKey!,
           },
           release,
           // A replaced server (same tailnet name) gets the release again.
           redeployOn: [host.serverId],
           settings:
-            secrets.anthropicApiKey || secrets.apiToken
-              ? { anthropicApiKey: secrets.anthropicApiKey, apiToken: secrets.apiToken }
+            secrets.anthropicApiKey !== undefined || secrets.apiToken !== undefined
+              ? { anthropicApiKey: secret(secrets.anthropicApiKey?.trim()), apiToken: secret(secrets.apiToken) }
               : undefined,
         },
         { dependsOn: [host] },
@@ -95,15 +169,20 @@ export function workspaceProgram(
     host,
     tailnet,
     runtime,
+    deviceCleanup,
     outputs: {
       serverId: host.serverId,
+      serverUrn: host.serverUrn,
+      protectedUrns: host.protectedUrns,
       ipv4Address: host.ipv4Address,
       ipv6Address: host.ipv6Address,
       tailnetHostname: host.hostname,
       adminUser: host.adminUser,
       runtimeUrl: host.runtimeUrl,
-      firewallRules: host.firewallRules,
-      releaseHash: runtime ? runtime.releaseHash : pulumi.output(""),
+      firewallRules: pulumi.secret(host.firewallRules),
+      releaseHash: pulumi.output(release ? release.hash : ""),
+      sshHostPublicKey: checked.hostPublicKey ?? "",
+      ...(secrets.apiToken !== undefined ? { runtimeApiToken: pulumi.secret(secrets.apiToken) } : {}),
     },
   };
 }

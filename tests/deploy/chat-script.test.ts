@@ -264,3 +264,44 @@ describe("the real Automation API backend", () => {
   });
 });
 
+
+describe("failures read as one line of cause and the next step (issue 21 item 9)", () => {
+  it("does not print the CLI's whole output with the inline program in it, even repeated", async () => {
+    const { chatApiScript } = await import("../../components/chat-workspace.js");
+    const script = chatApiScript("create");
+    const cliOutput = [
+      "Updating (chat-team-alpha):",
+      " +  command:local:Command team-alpha-chat creating (0s) " + script,
+      "picortex chat: cannot reach the runtime at http://picortex:7420 (ENOTFOUND): is this machine on the tailnet and the workspace stack up?",
+      "error: exit status 1: running " + JSON.stringify(script),
+      "Diagnostics:\n  command:local:Command (team-alpha-chat):\n    error: " + script,
+      "error: update failed",
+    ].join("\n");
+    class Failing extends FakeBackend {
+      override async createOrSelectStack(name: string): Promise<ChatStackHandle> {
+        const h = await super.createOrSelectStack(name);
+        return { ...h, up: async () => { throw new Error(cliOutput); } };
+      }
+    }
+    const r = await cli(new Failing(), ["create", "team-alpha", "--workspace-stack", "prod"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot reach the runtime at http://picortex:7420");
+    expect(r.stderr).toContain("next: is this machine on the tailnet");
+    expect(r.stderr).not.toContain("const action");
+    expect(r.stderr.length).toBeLessThan(600);
+    const j = await cli(new Failing(), ["create", "team-alpha", "--workspace-stack", "prod", "--json"]);
+    expect(JSON.parse(j.stdout).error.message).not.toContain("const action");
+  });
+});
+
+describe("destroying a chat stack from a fresh checkout (issue 21 item 15)", () => {
+  it("recovers the secrets provider settings destroy needs from the state in the backend", async () => {
+    const { stackSettingsFromState } = await import("../../scripts/lib/automation-backend.js");
+    const salt = "v1:ThS5UPPOkzU=:v1:Fm5oWbqGmW8pTMJj:2cxqo8JUtbTMbX1QU6X5p4zS1v7R0g==";
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "passphrase", state: { salt } } } })).toEqual({ encryptionSalt: salt });
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "service", state: {} } } })).toBeUndefined();
+    expect(stackSettingsFromState({ deployment: { secrets_providers: { type: "cloud", state: { url: "awskms://alias/x" } } } })).toEqual({ secretsProvider: "awskms://alias/x" });
+    expect(stackSettingsFromState({ deployment: {} })).toBeUndefined();
+    expect(() => stackSettingsFromState({ deployment: { secrets_providers: { type: "passphrase", state: {} } } })).toThrow(/restore its Pulumi/);
+  });
+});

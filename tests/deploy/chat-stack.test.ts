@@ -105,6 +105,9 @@ describe("chat stack program (recording mocks)", () => {
     expect(cmd.inputs.create).toBe(chatApiScript("create"));
     expect(cmd.inputs.delete).toBe(chatApiScript("delete"));
     expect(cmd.inputs.interpreter).toEqual(["node", "-e"]);
+    // Issue 21 item 16: a new runtime URL must not replace (create-before-delete would let
+    // the old resource's delete archive the chat the new one had just adopted).
+    expect(plain(cmd.inputs.triggers)).toEqual(["team-alpha"]);
   });
 
   it("feeds the workspace outputs in through the environment, with the token secret", () => {
@@ -132,7 +135,7 @@ describe("chat stack program (recording mocks)", () => {
 
 describe("chat API program against a loopback runtime stand-in", () => {
   const TOKEN = "pct_loopback_secret_token";
-  type Chat = { id: string; status: string };
+  type Chat = { id: string; status: string; budgetTokens?: number | null };
   const chats = new Map<string, Chat>();
   const seen: string[] = [];
   let base = "";
@@ -150,12 +153,19 @@ describe("chat API program against a loopback runtime stand-in", () => {
           res.end(JSON.stringify(json));
         };
         if (req.headers.authorization !== `Bearer ${TOKEN}`) return send(401, { error: { code: "unauthorized", message: "bad token" } });
+        const b = /^\/v1\/chats\/([a-z0-9-]+)\/budget$/.exec(req.url ?? "");
+        if (b && req.method === "PUT") {
+          const chat = chats.get(b[1]!);
+          if (!chat) return send(404, { error: { message: "No chat" } });
+          chat.budgetTokens = (JSON.parse(body) as { budgetTokens: number }).budgetTokens;
+          return send(200, chat);
+        }
         const m = /^\/v1\/chats(?:\/([a-z0-9-]+))?(\?purge=1)?$/.exec(req.url ?? "");
         if (!m) return send(404, { error: { message: "no route" } });
         if (req.method === "POST") {
           const { id, budgetTokens } = JSON.parse(body) as { id: string; budgetTokens?: number };
           if (chats.has(id)) return send(409, { error: { code: "conflict", message: `Chat ${id} already exists` } });
-          chats.set(id, { id, status: "ready" });
+          chats.set(id, { id, status: "ready", budgetTokens: budgetTokens ?? null });
           return send(201, { id, status: "ready", isolation: `Linux user pc-${id}`, budgetTokens: budgetTokens ?? null });
         }
         if (req.method === "GET" && m[1]) return chats.has(m[1]) ? send(200, chats.get(m[1])) : send(404, { error: { message: "No chat" } });
@@ -192,6 +202,16 @@ describe("chat API program against a loopback runtime stand-in", () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("adopted");
     for (const out of [first, again]) expect(out.stdout + out.stderr).not.toContain(TOKEN);
+  });
+
+  it("applies a changed budget when it adopts an existing chat (issue 21 item 19)", async () => {
+    const again = await run("create", env("team-alpha", { PICORTEX_CHAT_BUDGET: "777" }));
+    expect(again.code, again.stderr).toBe(0);
+    expect(seen).toContain("PUT /v1/chats/team-alpha/budget");
+    expect(chats.get("team-alpha")!.budgetTokens).toBe(777);
+    const n = seen.length;
+    await run("create", env("team-alpha", { PICORTEX_CHAT_BUDGET: "777" }));
+    expect(seen.slice(n).filter((x) => x.startsWith("PUT"))).toEqual([]);
   });
 
   it("deletes (archiving by default, purging on request) and treats an absent chat as deleted", async () => {

@@ -162,19 +162,19 @@ describe("host-side command text, executed for real", () => {
 });
 
 describe("readiness poll (a real loopback sshd stand-in)", () => {
-  function runReadiness(port: number, attempts: number, delayMs: number) {
+  function runReadiness(port: number, attempts: number, delayMs: number, env: Record<string, string> = {}) {
     return new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = require_spawn(port, attempts, delayMs);
+      const child = require_spawn(port, attempts, delayMs, env);
       let stderr = "";
       child.stderr!.on("data", (d: Buffer) => (stderr += d));
       child.on("close", (code: number | null) => resolve({ code, stderr }));
     });
   }
-  function require_spawn(port: number, attempts: number, delayMs: number) {
+  function require_spawn(port: number, attempts: number, delayMs: number, extra: Record<string, string> = {}) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { spawn } = process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
     return spawn(process.execPath, ["-e", mod.READINESS_SCRIPT], {
-      env: { PICORTEX_SSH_HOST: "127.0.0.1", PICORTEX_SSH_PORT: String(port), PICORTEX_READY_ATTEMPTS: String(attempts), PICORTEX_READY_DELAY_MS: String(delayMs) },
+      env: { PICORTEX_SSH_HOST: "127.0.0.1", PICORTEX_SSH_PORT: String(port), PICORTEX_READY_ATTEMPTS: String(attempts), PICORTEX_READY_DELAY_MS: String(delayMs), ...extra },
       stdio: ["ignore", "ignore", "pipe"],
     });
   }
@@ -199,6 +199,16 @@ describe("readiness poll (a real loopback sshd stand-in)", () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/waiting for ssh on 127\.0\.0\.1:\d+ \(attempt 1\/20\)/);
     expect(result.stderr).toMatch(/is up \(attempt ([3-9]|1\d)\)/);
+  });
+
+  it("tells an unresolvable name from a host still booting, and gives up on it early (issue 21 item 9)", async () => {
+    // .invalid never resolves (RFC 6761). 50 attempts allowed, but DNS failures stop at 2.
+    const result = await runReadiness(22, 50, 10, { PICORTEX_SSH_HOST: "picortex.invalid", PICORTEX_READY_DNS_ATTEMPTS: "2" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("cannot resolve picortex.invalid (attempt 1/2)");
+    expect(result.stderr).toContain("MagicDNS (tailscale status)");
+    expect(result.stderr).not.toContain("waiting for ssh");
+    expect(result.stderr).not.toContain("attempt 3/");
   });
 
   it("gives up after the attempts with an actionable message; a non-ssh service does not count", async () => {
@@ -252,11 +262,13 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
     expect(byName(resources, "runtime-cloud-init").inputs.create).toBe(mod.CLOUD_INIT_WAIT_COMMAND);
   });
 
-  it("installs, activates and uninstalls the release by hash, replaced only when the hash changes", () => {
+  it("installs and activates the release by hash, replaced only when the hash changes; its delete never needs the host", () => {
     const rel = byName(resources, "runtime-release").inputs;
     expect(rel.create).toBe(mod.createOnMachine(mod.releaseCommands(HASH).create, ["server-42"]));
     expect(rel.create).toMatch(/^sudo -n \/usr\/local\/sbin\/picortex-release install 0123456789abcdef && sudo -n \/usr\/local\/sbin\/picortex-release activate 0123456789abcdef # machine [a-f0-9]{16}$/);
-    expect(rel.delete).toBe(mod.releaseCommands(HASH).delete);
+    // A destroy must not need the host (issue 21 item 3): no delete command by default.
+    expect(rel.delete).toBeUndefined();
+    for (const r of resources.filter((x) => x.type.startsWith("command:remote:"))) expect(r.inputs.delete, r.name).toBeUndefined();
     // Only the bundle hash replaces it (a replacement's delete would uninstall on the new machine).
     expect(rel.triggers).toEqual([HASH]);
     const up = byName(resources, "runtime-upload").inputs;
@@ -293,6 +305,12 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
       }
     }
     expect(await pulumi.isSecret(deployment.configHash)).toBe(true);
+  });
+
+  it("uninstalls on delete only when asked (uninstallOnDelete)", async () => {
+    new mod.RuntimeDeployment("rd-uninstall", { connection: { host: "h", privateKey: "k", hostKey: "ssh-ed25519 AAAA h" }, release: { hash: HASH, tarballPath: join(work, `${HASH}.tar.gz`) }, uninstallOnDelete: true });
+    await settle();
+    expect(byName(resources, "rd-uninstall-release").inputs.delete).toBe(mod.releaseCommands(HASH).delete);
   });
 
   it("validates its arguments with actionable errors", () => {

@@ -19,28 +19,45 @@ describe("GitHub workflows", () => {
     expect(files.sort()).toEqual(["pulumi-destroy.yml", "pulumi-preview.yml", "pulumi-up.yml"]);
   });
 
-  it.each(files)("%s pins every action to a full commit SHA (with a version comment) or an exact tag", (file) => {
+  it.each(files)("%s pins every action to a full commit SHA with a version comment (issue 21 item 20: a tag can be moved)", (file) => {
     const text = readFileSync(join(dir, file), "utf8");
     const uses = allSteps(load(file)).filter((s) => s.uses).map((s) => s.uses!);
     expect(uses.length).toBeGreaterThan(0);
     for (const u of uses) {
       const [, ref] = u.split("@");
       const sha = /^[0-9a-f]{40}$/.test(ref ?? "");
-      const exactTag = /^v\d+\.\d+\.\d+$/.test(ref ?? "");
-      expect(sha || exactTag, `${file}: ${u}`).toBe(true);
+      expect(sha, `${file}: ${u}`).toBe(true);
       if (sha) expect(text).toMatch(new RegExp(`${u.replace(/[/.]/g, "\\$&")} # v\\d+\\.\\d+\\.\\d+`));
     }
   });
 
-  it.each(files)("%s grants least privilege and reads credentials only from secrets", (file) => {
+  it.each(files)("%s grants least privilege and hands credentials only to the steps that use them (issue 21 item 20)", (file) => {
     const wf = load(file);
     expect(wf.permissions).toBeDefined();
     expect(wf.permissions.contents).toBe("read");
     for (const [k, v] of Object.entries(wf.permissions)) {
       if (v === "write") expect(`${file}:${k}`).toBe("pulumi-preview.yml:pull-requests");
     }
-    for (const key of ["PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "HCLOUD_TOKEN"]) {
-      expect(wf.env?.[key], `${file} ${key}`).toBe(`\${{ secrets.${key} }}`);
+    // No secret at workflow or job level: `npm install` (package scripts a PR can change) sees none.
+    expect(JSON.stringify(wf.env ?? {}), file).not.toContain("secrets.");
+    for (const job of Object.values(wf.jobs)) expect(JSON.stringify((job as { env?: unknown }).env ?? {}), file).not.toContain("secrets.");
+    for (const step of allSteps(wf)) {
+      const env = (step as Step & { env?: Record<string, string> }).env ?? {};
+      if (step.run?.startsWith("npm ") || step.run?.includes("scripts/bundle.ts")) expect(JSON.stringify(env), `${file}: ${step.run}`).not.toContain("secrets.");
+    }
+    for (const step of pulumiSteps(wf).filter((s) => s.with?.command)) {
+      const env = (step as Step & { env?: Record<string, string> }).env ?? {};
+      for (const key of ["PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"]) expect(env[key], `${file} ${key}`).toBe(`\${{ secrets.${key} }}`);
+      // Previews of pull requests get read-only cloud credentials; up/destroy the write ones.
+      const preview = step.with!.command === "preview";
+      expect(env.HCLOUD_TOKEN, file).toBe(preview ? "${{ secrets.HCLOUD_READ_TOKEN }}" : "${{ secrets.HCLOUD_TOKEN }}");
+      expect(env.TAILSCALE_OAUTH_CLIENT_ID, file).toBe(preview ? "${{ secrets.TAILSCALE_READ_OAUTH_CLIENT_ID }}" : "${{ secrets.TAILSCALE_OAUTH_CLIENT_ID }}");
+      // One Tailscale credential kind (item 4): never an API key next to the OAuth client.
+      expect(Object.keys(env)).not.toContain("TAILSCALE_API_KEY");
+    }
+    // Write credentials only in jobs bound to the protected environment.
+    for (const job of Object.values(wf.jobs)) {
+      if (JSON.stringify(job.steps).includes("secrets.HCLOUD_TOKEN }}")) expect(job.environment, file).toBe("production");
     }
     const text = readFileSync(join(dir, file), "utf8");
     expect(text).not.toMatch(/pull_request_target/);
@@ -122,11 +139,15 @@ describe("manual destroy", () => {
     expect(destroy).toBeDefined();
     // Delete protection is lifted only on request, before the destroy, with the stack name from env.
     const ws = wf.jobs["destroy-workspace"]!.steps;
-    const lift = ws.findIndex((s) => s.run?.includes("picortex:protection false"));
+    const lift = ws.findIndex((s) => s.run?.includes("scripts/unprotect.ts"));
     expect(lift).toBeGreaterThan(-1);
     expect((ws[lift] as Step & { if?: string }).if).toBe("inputs.lift-protection");
     expect(ws[lift]!.run).toContain('--stack "$STACK"');
     expect(ws[lift]!.run).not.toContain("${{");
+    // Issue 21 item 3: the up that lifts protection targets the server alone, so no deploy
+    // step runs and the host is never contacted; the workspace job does not join the tailnet.
+    expect(ws[lift]!.run).toBe('npx tsx scripts/unprotect.ts --stack "$STACK"');
+    expect(ws.some((s) => s.uses?.startsWith("tailscale/github-action@"))).toBe(false);
     expect(lift).toBeLessThan(ws.findIndex((s) => s.with?.command === "destroy"));
     // The chats job installs the CLI only (no command) for scripts/chat.ts.
     expect(pulumiSteps({ ...wf, jobs: { c: wf.jobs["destroy-chats"]! } }).every((s) => !s.with?.command)).toBe(true);

@@ -1,7 +1,15 @@
 /** Pure parts of the components: rotation key and up-front validation (no resources created). */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { hostRotationKey } from "../../components/workspace-host.js";
-import { TailnetAccess } from "../../components/tailnet-access.js";
+import { TailnetAccess, keyDescription } from "../../components/tailnet-access.js";
+import { renderHost } from "../../templates/render-host.js";
+
+// Another machine's zlib: same input, different gzip bytes (switchable per test).
+const zlib = vi.hoisted(() => ({ otherBuild: false }));
+vi.mock("node:zlib", async (importOriginal) => {
+  const real = await importOriginal<typeof import("node:zlib")>();
+  return { ...real, gzipSync: (...a: Parameters<typeof real.gzipSync>) => (zlib.otherBuild ? Buffer.concat([real.gzipSync(...a), Buffer.alloc(1)]) : real.gzipSync(...a)) };
+});
 import { WorkspaceHost } from "../../components/workspace-host.js";
 import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
 
@@ -20,6 +28,35 @@ describe("hostRotationKey", () => {
     expect(hostRotationKey({ ...placement, location: "fsn1" })).not.toBe(k);
     expect(hostRotationKey({ ...placement, image: "debian-12" })).not.toBe(k);
     expect(hostRotationKey({ ...placement, template: { ...placement.template, hostname: "other" } })).not.toBe(k);
+  });
+
+  it("does not depend on the deploying machine's zlib (issue 21 item 19)", () => {
+    const vars = { adminSshPublicKey: TEST_SSH_PUBLIC_KEY, tailscale: { authKey: "tskey-auth-x", tags: ["tag:picortex"] } };
+    const k = hostRotationKey(placement);
+    const before = renderHost(vars).cloudConfig;
+    zlib.otherBuild = true;
+    try {
+      // The gzip'd user data differs on that machine…
+      expect(renderHost(vars).cloudConfig).not.toBe(before);
+      // …the replacement hash does not.
+      expect(hostRotationKey(placement)).toBe(k);
+    } finally {
+      zlib.otherBuild = false;
+    }
+  });
+});
+
+describe("the auth key's description (Tailscale allows 50 characters)", () => {
+  it("keeps the whole rotation hash for long host names, and is unchanged for short ones", () => {
+    const hash = "0123456789ab";
+    expect(keyDescription("picortex", hash)).toBe(`picortex picortex ${hash}`);
+    for (const n of [28, 29, 40, 63]) {
+      const d = keyDescription("h".repeat(n), hash);
+      expect(d.length, String(n)).toBeLessThanOrEqual(50);
+      expect(d.endsWith(` ${hash}`), d).toBe(true);
+    }
+    // Two long names that differ only at the end still get different keys when the hash differs.
+    expect(keyDescription("h".repeat(60), "aaaaaaaaaaaa")).not.toBe(keyDescription("h".repeat(60), "bbbbbbbbbbbb"));
   });
 });
 

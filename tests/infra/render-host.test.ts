@@ -5,12 +5,12 @@
  */
 import { describe, expect, it, beforeAll, afterAll, afterEach } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync, copyFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync, copyFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { renderHost, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, type HostAssets } from "../../templates/render-host.js";
+import { renderHost, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, RETRY_SCRIPT, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
 import { EXPOSURE_THRESHOLDS, RUNTIME_UNIT } from "../../templates/render-units.js";
 import { METADATA_GUARD_NFT_PATH } from "../../templates/render-metadata-guard.js";
@@ -105,6 +105,43 @@ describe("cloud-config content", () => {
     expect(steps[up]).toBe(`tailscale up --auth-key=file:${TAILSCALE_AUTH_KEY_PATH} --hostname=picortex --advertise-tags=tag:picortex,tag:agents --ssh`);
     expect(steps[up + 1]).toBe(`rm -f ${TAILSCALE_AUTH_KEY_PATH}`);
     expect(host.files.find((f) => f.path === TAILSCALE_AUTH_KEY_PATH)).toMatchObject({ mode: "0600", owner: "root:root", secret: true });
+  });
+
+  it("joins the tailnet before the long installs, and retries every network step (issue 21 item 17)", () => {
+    const doc = parse(prod().cloudConfig);
+    const steps = (doc.runcmd as Array<string | string[]>).map((s) => (Array.isArray(s) ? s : [s]));
+    const at = (pred: (s: string[]) => boolean) => steps.findIndex(pred);
+    const up = at((s) => s[0] === "tailscale" && s[1] === "up");
+    const nodeInstall = at((s) => s.includes("install") && s.includes("nodejs"));
+    const npm = at((s) => s.includes("npm"));
+    expect(up).toBeGreaterThan(-1);
+    expect(up).toBeLessThan(nodeInstall);
+    expect(up).toBeLessThan(npm);
+    // Only the tailscale package is installed before the join.
+    for (const s of steps.slice(0, up)) if (s.includes("apt-get") && s.includes("install")) expect(s.slice(-1)).toEqual(["tailscale"]);
+    // The packages module holds only the bootstrap tools (it runs before runcmd).
+    expect(doc.packages).toEqual(["curl", "ca-certificates"]);
+    for (const s of steps.filter((x) => x.includes("apt-get") || x.includes("npm"))) {
+      expect(s.slice(0, 4), s.join(" ")).toEqual(["sh", "-c", RETRY_SCRIPT, "retry"]);
+    }
+    for (const s of steps.filter((x) => x.includes("apt-get"))) expect(s).toEqual(expect.arrayContaining(["DPkg::Lock::Timeout=600", "Acquire::Retries=5"]));
+    for (const s of steps.filter((x) => x[0] === "curl")) expect(s).toContain("--retry-all-errors");
+  });
+
+  it("the retry wrapper runs its arguments as one command, never as shell text, and gives up after 5 tries", () => {
+    const marker = join(work, "retry-count");
+    writeFileSync(marker, "");
+    // A command that fails until its 3rd run; its argument holds shell syntax that must stay inert.
+    const script = `echo x >> "$1"; [ "$(wc -l < "$1")" -ge 3 ]`;
+    const fast = RETRY_SCRIPT.replace("sleep $((n * 10))", "sleep 0");
+    const ok = run(["sh", "-c", fast, "retry", "sh", "-c", script, "s", marker]);
+    expect(ok.status).toBe(0);
+    expect(readFileSync(marker, "utf8").split("\n").filter(Boolean)).toHaveLength(3);
+    const inert = run(["sh", "-c", fast, "retry", "echo", "$(touch " + join(work, "pwned") + ")"]);
+    expect(inert.stdout.trim()).toBe("$(touch " + join(work, "pwned") + ")");
+    expect(existsSync(join(work, "pwned"))).toBe(false);
+    const never = run(["sh", "-c", fast, "retry", "false"]);
+    expect(never.status).toBe(1);
   });
 
   it("offline-test skips exactly the internet steps and says so in the output", () => {

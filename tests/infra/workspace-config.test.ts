@@ -40,12 +40,16 @@ describe("workspace stack config", () => {
       adminUser: "pcadmin",
       tailscaleTags: ["tag:picortex"],
       tailscaleKeyExpirySeconds: 3600,
-      tailscaleSsh: true,
+      tailscaleSsh: false,
       tailscaleDirectUdp: false,
       sshAllowlist: [],
       allowSshFromAnywhere: false,
       protection: true,
+      dataVolumeSizeGb: 20,
+      hostGeneration: 1,
       applyTemplateChanges: false,
+      existingSshKey: "",
+      sshHostPublicKey: "",
       releaseManifest: "",
       deployVia: "tailnet",
       labels: {},
@@ -59,6 +63,19 @@ describe("workspace stack config", () => {
     }
     expect(RETIRED_SERVER_TYPES.cx22).toBe("cx23");
     expect(errorOf({ ...base, serverType: "huge" })).toContain("not a Hetzner server type");
+  });
+
+  it("refuses a server type the location does not sell, at preview (CX and CAX are EU-only; issue 21 item 18)", () => {
+    for (const location of ["ash", "hil", "sin"]) {
+      for (const serverType of ["cx23", "cx33", "cax11"]) {
+        const msg = errorOf({ ...base, location, serverType });
+        expect(msg).toContain(`not sold in ${location}`);
+        expect(msg).toContain("EU-only (fsn1, nbg1, hel1)");
+      }
+      expect(parseWorkspaceConfig({ ...base, location, serverType: "cpx21" }).location).toBe(location);
+    }
+    // The default type in the default location, and every EU location, stay valid.
+    for (const location of ["fsn1", "nbg1", "hel1"]) expect(parseWorkspaceConfig({ ...base, location }).serverType).toBe("cx23");
   });
 
   it("wants a location, not a datacenter", () => {

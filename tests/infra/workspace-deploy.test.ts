@@ -4,12 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseWorkspaceConfig, WorkspaceConfigError } from "../../stacks/workspace/config.js";
-import { workspaceProgram } from "../../stacks/workspace/program.js";
-import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
+import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/workspace/program.js";
+import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
+
+const TEST_SSH_PUBLIC_KEY = TEST_ADMIN_KEY.publicKey;
+const deploySecrets = { adminPrivateKey: TEST_ADMIN_KEY.privateKey, sshHostKey: TEST_HOST_KEY.privateKey, apiToken: TEST_API_TOKEN };
 
 const hash = "abcdef0123456789abcdef01";
 const dir = mkdtempSync(join(tmpdir(), "picortex-deploy-wiring-"));
@@ -40,10 +43,10 @@ beforeAll(async () => {
     false,
   );
   program = workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: manifest }), {
-    adminPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n"),
-    anthropicApiKey: pulumi.secret("sk-ant-mock-0123456789"),
+    ...deploySecrets,
+    anthropicApiKey: "sk-ant-mock-0123456789",
   });
-  await valueOf(program.outputs.releaseHash);
+  await valueOf(program.runtime!.activation);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,6 +62,8 @@ describe("workspace stack with a release manifest", () => {
     const conn = connection && "value" in connection ? connection.value : connection;
     expect(conn.host).toBe("picortex");
     expect(conn.user).toBe("pcadmin");
+    // The host key is pinned (issue 21 item 7).
+    expect(conn.hostKey).toBe(TEST_HOST_KEY.publicKey.split(" ").slice(0, 2).join(" "));
     expect(await valueOf(program.outputs.releaseHash)).toBe(hash);
     // A replaced server (new id, same tailnet name) gets the release again: the server id
     // is among the readiness step's triggers.
@@ -69,5 +74,49 @@ describe("workspace stack with a release manifest", () => {
   it("refuses a release without the admin's private key, before creating anything", () => {
     expect(() => workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: manifest }), {})).toThrow(WorkspaceConfigError);
     expect(() => workspaceProgram(parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: join(dir, "missing.json") }), {})).toThrow(/Build one with/);
+  });
+});
+
+describe("config paths resolve against the project root, never the cwd (issue 21 item 1)", () => {
+  // The engine runs the program from the directory of `main` (stacks/workspace/), and the
+  // README says `pulumi config set picortex:releaseManifest dist/release/latest.json`.
+  const project = join(dir, "project");
+  const elsewhere = join(project, "stacks", "workspace");
+  beforeAll(() => {
+    mkdirSync(join(project, "dist", "release"), { recursive: true });
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(project, "Pulumi.yaml"), "name: picortex\nruntime: nodejs\nmain: stacks/workspace/index.ts\n");
+    writeFileSync(join(project, "dist", "release", "latest.json"), JSON.stringify({ hash, tarball: `${hash}.tar.gz` }));
+    writeFileSync(join(project, "dist", "release", `${hash}.tar.gz`), "tarball");
+  });
+
+  it("finds the README's relative manifest while the process runs from stacks/workspace/", async () => {
+    const cwd = process.cwd();
+    process.chdir(elsewhere);
+    try {
+      const p = workspaceProgram(
+        parseWorkspaceConfig({ sshPublicKey: TEST_SSH_PUBLIC_KEY, releaseManifest: "dist/release/latest.json" }),
+        deploySecrets,
+        { projectRoot: project },
+      );
+      expect(await valueOf(p.outputs.releaseHash)).toBe(hash);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it("resolves absolute paths as given and relative ones under the root", () => {
+    expect(resolveConfigPath("releaseManifest", "/abs/x.json", project)).toBe("/abs/x.json");
+    expect(resolveConfigPath("releaseManifest", "dist/release/latest.json", project)).toBe(join(project, "dist/release/latest.json"));
+  });
+
+  it("refuses a relative path when no project root holds Pulumi.yaml, saying what to do", () => {
+    expect(() => resolveConfigPath("releaseManifest", "dist/release/latest.json", elsewhere)).toThrow(WorkspaceConfigError);
+    expect(() => resolveConfigPath("releaseManifest", "dist/release/latest.json", undefined)).toThrow(/give an absolute path/);
+  });
+
+  it("defaults the project root to the repository's (the directory of Pulumi.yaml whose main is this stack)", () => {
+    expect(existsSync(join(PROJECT_ROOT, "Pulumi.yaml"))).toBe(true);
+    expect(readFileSync(join(PROJECT_ROOT, "Pulumi.yaml"), "utf8")).toMatch(/^main: stacks\/workspace\/index\.ts$/m);
   });
 });

@@ -70,7 +70,7 @@ beforeAll(async () => {
   tailnet = program.tailnet;
   stack = program.outputs;
   // Attach resource objects and parent types (from the URN's type chain).
-  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey, tailnet.key];
+  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey!, tailnet.key, host.volume!, host.volumeAttachment!];
   for (const obj of objects) {
     const urn = await valueOf(obj.urn);
     const chain = urn.split("::")[2]!.split("$");
@@ -89,6 +89,8 @@ describe("workspace stack resource graph (mocked)", () => {
         "hcloud:index/firewall:Firewall",
         "hcloud:index/server:Server",
         "hcloud:index/sshKey:SshKey",
+        "hcloud:index/volume:Volume",
+        "hcloud:index/volumeAttachment:VolumeAttachment",
         "picortex:host:WorkspaceHost",
         "picortex:tailnet:TailnetAccess",
         "tailscale:index/tailnetKey:TailnetKey",
@@ -98,7 +100,7 @@ describe("workspace stack resource graph (mocked)", () => {
 
   it("parents every child to its component", () => {
     expect(one("tailscale:index/tailnetKey:TailnetKey").parentType).toBe("picortex:tailnet:TailnetAccess");
-    for (const t of ["hcloud:index/sshKey:SshKey", "hcloud:index/firewall:Firewall", "hcloud:index/server:Server"]) {
+    for (const t of ["hcloud:index/sshKey:SshKey", "hcloud:index/firewall:Firewall", "hcloud:index/server:Server", "hcloud:index/volume:Volume", "hcloud:index/volumeAttachment:VolumeAttachment"]) {
       expect(one(t).parentType, t).toBe("picortex:host:WorkspaceHost");
     }
     expect(one("picortex:host:WorkspaceHost").parentType).toBe("(stack)");
@@ -141,13 +143,28 @@ describe("workspace stack resource graph (mocked)", () => {
     expect(doc.users[1].ssh_authorized_keys).toEqual([TEST_SSH_PUBLIC_KEY]);
   });
 
+  it("puts chats and runtime state on a protected Hetzner Volume that cloud-init mounts (issue 21 item 11)", async () => {
+    const volume = one("hcloud:index/volume:Volume");
+    const attachment = one("hcloud:index/volumeAttachment:VolumeAttachment");
+    expect(volume.inputs).toMatchObject({ size: 20, location: "nbg1", format: "ext4", deleteProtection: true, automount: false });
+    const volumeId = await valueOf((volume.resource as any).id as pulumi.Output<string>);
+    const serverId = await valueOf(host.serverId);
+    expect(attachment.inputs).toMatchObject({ volumeId: Number(volumeId), serverId: Number(serverId), automount: false });
+    const doc = parse(String(one("hcloud:index/server:Server").inputs.userData.value));
+    const steps = (doc.runcmd as Array<string | string[]>).map((s) => (Array.isArray(s) ? s : [s]));
+    const mount = steps.findIndex((s) => s.includes("mount-data"));
+    expect(steps[mount]!.at(-1)).toBe(`/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`);
+    expect(mount).toBeLessThan(steps.findIndex((s) => s[0] === "systemd-tmpfiles"));
+  });
+
   it("opens only the allowlisted SSH source in the firewall", () => {
     const fw = one("hcloud:index/firewall:Firewall");
     expect(fw.inputs.rules).toEqual([{ direction: "in", protocol: "tcp", port: "22", sourceIps: ["203.0.113.7/32"], description: "ssh bootstrap allowlist" }]);
   });
 
   it("labels every Hetzner resource validly (≤63 chars, alphanumeric ends, no hetzner.cloud/)", () => {
-    for (const r of recorded.filter((x) => x.type.startsWith("hcloud:"))) {
+    // An attachment has no labels in Hetzner's API; everything else carries them.
+    for (const r of recorded.filter((x) => x.type.startsWith("hcloud:") && x.type !== "hcloud:index/volumeAttachment:VolumeAttachment")) {
       expect(r.inputs.labels, r.type).toMatchObject({ "managed-by": "picortex", owner: "ops-team" });
       for (const [k, v] of Object.entries(r.inputs.labels as Record<string, string>)) expect(labelProblem(k, v), `${k}=${v}`).toBeNull();
     }

@@ -16,6 +16,13 @@ export interface RecordedResource {
   dependencies: string[];
   /** Inputs as the SDK serialized them: secrets appear as `{ [SECRET_SIG]: …, value }`. */
   inputs: Record<string, unknown>;
+  /** Resource options the engine acts on (from the RegisterResource request). */
+  protect: boolean;
+  retainOnDelete: boolean;
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  /** The `replacementTrigger` option, as plain JSON (undefined when unset). */
+  replacementTrigger?: unknown;
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -38,6 +45,12 @@ interface RegisterRequest {
   getParent(): string;
   getCustom(): boolean;
   getDependenciesList(): string[];
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
+  hasReplacementTrigger?(): boolean;
+  getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
 }
 
 export async function recordResources(
@@ -58,18 +71,36 @@ export async function recordResources(
     };
     proto.__recording = true;
   }
-  const pending = new Map<string, { parent: string; dependencies: string[]; custom: boolean }>();
+  type Meta = Pick<RecordedResource, "parent" | "dependencies" | "custom" | "protect" | "retainOnDelete" | "deleteBeforeReplace" | "ignoreChanges" | "replacementTrigger">;
+  const pending = new Map<string, Meta>();
   (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord = (req) => {
-    pending.set(`${req.getType()}::${req.getName()}`, { parent: req.getParent(), dependencies: req.getDependenciesList(), custom: req.getCustom() });
+    pending.set(`${req.getType()}::${req.getName()}`, {
+      parent: req.getParent(),
+      dependencies: req.getDependenciesList(),
+      custom: req.getCustom(),
+      protect: req.getProtect() === true,
+      retainOnDelete: req.getRetainondelete() === true,
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      ignoreChanges: req.getIgnorechangesList(),
+      replacementTrigger: req.hasReplacementTrigger?.() ? req.getReplacementTrigger?.()?.toJavaScript() : undefined,
+    });
   };
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        const meta = pending.get(`${args.type}::${args.name}`) ?? { parent: "", dependencies: [], custom: !!args.custom };
+        const meta: Meta = pending.get(`${args.type}::${args.name}`) ?? {
+          parent: "",
+          dependencies: [],
+          custom: !!args.custom,
+          protect: false,
+          retainOnDelete: false,
+          deleteBeforeReplace: false,
+          ignoreChanges: [],
+        };
         // Same rule as MockMonitor.newUrn, so dependency URNs match.
         const parentType = meta.parent ? meta.parent.split("::")[2]!.split("$").pop()! : "";
         const urn = `urn:pulumi:${stack}::${project}::${parentType ? parentType + "$" : ""}${args.type}::${args.name}`;
-        recorded.push({ type: args.type, name: args.name, custom: meta.custom, urn, parent: meta.parent, dependencies: meta.dependencies, inputs: args.inputs });
+        recorded.push({ ...meta, type: args.type, name: args.name, urn, inputs: args.inputs });
         return { id: `${args.name}-id`, state: { ...plain(args.inputs) as object, ...stateFor({ type: args.type, name: args.name, inputs: args.inputs }) } };
       },
       call(args) {
