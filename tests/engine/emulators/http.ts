@@ -125,6 +125,8 @@ export type Handler = (ctx: { req: IncomingMessage; method: string; path: string
 export interface LoopbackServer {
   server: Server;
   port: number;
+  /** Serves the same handler on another local address (e.g. a veth end), random port. */
+  listenAlso(host: string): Promise<{ port: number; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -150,7 +152,7 @@ export async function serveJson(opts: {
     });
     res.end(text);
   };
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://emulator.invalid");
     const method = (req.method ?? "GET").toUpperCase();
     const entry: RecordedRequest = { method, path: url.pathname, query: url.search, body: undefined, status: 0, at: new Date().toISOString() };
@@ -168,20 +170,38 @@ export async function serveJson(opts: {
         send(res, e.status, e.body, e.headers);
       }
     })();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, opts.host ?? "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    port,
-    close: () =>
+  };
+  const listen = async (host: string) => {
+    const srv = createServer(listener);
+    await new Promise<void>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(0, host, () => resolve());
+    });
+    const close = () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+        srv.closeAllConnections();
+        srv.close(() => resolve());
+      });
+    return { srv, port: (srv.address() as AddressInfo).port, close };
+  };
+  const main = await listen(opts.host ?? "127.0.0.1");
+  const extra = new Set<() => Promise<void>>();
+  return {
+    server: main.srv,
+    port: main.port,
+    listenAlso: async (host) => {
+      const l = await listen(host);
+      const close = async () => {
+        extra.delete(close);
+        await l.close();
+      };
+      extra.add(close);
+      return { port: l.port, close };
+    },
+    close: async () => {
+      await Promise.all([...extra].map((c) => c()));
+      await main.close();
+    },
   };
 }
 

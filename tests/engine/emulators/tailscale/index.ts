@@ -88,6 +88,8 @@ export interface TailscaleEmulator {
   join(req: JoinRequest, remoteAddress?: string): Promise<TailscaleDeviceRecord>;
   /** MagicDNS stand-in: tailnet addresses of the device named `name` (short or FQDN). */
   resolve(name: string): string[] | undefined;
+  /** Serves the API (and the join endpoint) on another local address, e.g. a booted host's veth end. */
+  listenOn(host: string): Promise<{ url: string; close(): Promise<void> }>;
   /** Called after every successful join (the nspawn backend routes the tailnet address). */
   onJoin(hook: JoinHook): () => void;
   fail(rule: Omit<FaultRule, "status" | "body"> & { status?: number; message?: string }): () => void;
@@ -327,6 +329,10 @@ export async function startTailscaleEmulator(opts: { apiKey?: string } = {}): Pr
       const short = name.replace(/\.$/, "").replace(new RegExp(`\\.${TAILNET_DNS_SUFFIX.replace(/\./g, "\\.")}$`), "");
       const d = [...devices.values()].find((x) => x.shortName === short);
       return d ? [...d.addresses] : undefined;
+    },
+    listenOn: async (host) => {
+      const l = await server.listenAlso(host);
+      return { url: `http://${host}:${l.port}`, close: l.close };
     },
     onJoin: (hook) => {
       hooks.add(hook);
