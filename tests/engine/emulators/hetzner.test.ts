@@ -219,6 +219,18 @@ describe("Hetzner emulator: servers", () => {
     expect((await call("GET", `/servers/${s.id}`)).body.server.status).toBe("running");
   });
 
+  it("ends an injected failing action in error, leaving the half-made server off", async () => {
+    hz.failAction("create_server", { code: "server_error", message: "host could not be provisioned" });
+    const r = await createServer();
+    const done = await waitAction(r.body.action.id);
+    expect(done).toMatchObject({ status: "error", error: { code: "server_error", message: "host could not be provisioned" } });
+    expect(done.finished).not.toBeNull();
+    await hz.settle();
+    expect((await call("GET", `/servers/${r.body.server.id}`)).body.server.status).toBe("off");
+    // Only the first: the next create succeeds.
+    expect((await waitAction((await createServer({ name: "second" })).body.action.id)).status).toBe("success");
+  });
+
   it("refuses user_data over 32 KiB and accepts exactly 32 KiB", async () => {
     const over = await createServer({ user_data: "#".repeat(32 * 1024 + 1) });
     expect(over.status).toBe(400);

@@ -78,6 +78,12 @@ export interface HetznerEmulator {
   fail(rule: Omit<FaultRule, "status" | "body"> & { status?: number; code?: string; message?: string }): () => void;
   /** The next `count` calls (any endpoint) answer 429 with Retry-After `retryAfterSeconds`. */
   rateLimit(count: number, retryAfterSeconds?: number): void;
+  /**
+   * The nth action with this command (e.g. "create_server", "start_server") from now on
+   * ends in status `error` with this code and message, after its work ran (a half-made
+   * resource, as a real failed action leaves it). Returns a remover.
+   */
+  failAction(command: string, opts?: { nth?: number; code?: string; message?: string }): () => void;
   /** Changes how long actions stay running (slow actions). */
   setActionDelay(ms: number): void;
   /** Resolves when every action has finished (success or error). */
@@ -266,6 +272,7 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
   const volumes = new Map<number, VolumeRec>();
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
+  let actionFaults: Array<{ command: string; nth: number; seen: number; code: string; message: string }> = [];
 
   // ----- actions
 
@@ -294,11 +301,15 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
       resources,
       done: Promise.resolve(),
     };
+    const fault = actionFaults.find((f) => f.command === command && ++f.seen === f.nth);
     rec.done = (async () => {
       const results = await Promise.allSettled([delay(actionDelayMs), work()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       rec.finished = Date.now();
-      if (failed) {
+      if (fault) {
+        rec.status = "error";
+        rec.error = { code: fault.code, message: fault.message };
+      } else if (failed) {
         rec.status = "error";
         rec.error = { code: "action_failed", message: String((failed.reason as Error)?.message ?? failed.reason).slice(0, 2000) };
       } else {
@@ -576,6 +587,8 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
     void create.done.then(() => {
       if (servers.get(id) !== s || s.status !== "initializing") return;
       s.status = create.status === "success" && start ? "running" : "off";
+      // A failed create leaves the server off (its machine, if one booted, is stopped).
+      if (create.status === "error") pending.add(backend.stop(id).catch(() => undefined));
     });
     const next: ActionRec[] = [];
     if (start) next.push(runAction("start_server", ref, () => create.done));
@@ -959,6 +972,13 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
     rateLimit: (count, retryAfterSeconds = 1) => {
       rateLimited = count;
       retryAfter = retryAfterSeconds;
+    },
+    failAction: (command, o = {}) => {
+      const f = { command, nth: o.nth ?? 1, seen: 0, code: o.code ?? "action_failed", message: o.message ?? "injected action failure" };
+      actionFaults.push(f);
+      return () => {
+        actionFaults = actionFaults.filter((x) => x !== f);
+      };
     },
     setActionDelay: (ms) => {
       actionDelayMs = ms;
