@@ -21,7 +21,8 @@
  *   udev symlink a real host has; the path is the same.
  * - shutdown and poweroff both stop the guest in order (systemd shutdown); the disk stays.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { NspawnMachine } from "../../../e2e/harness/nspawn.js";
 import { ensureRootfs, restoreRootfs, type RootfsImage } from "../../../e2e/harness/rootfs.js";
@@ -106,7 +107,8 @@ export class NspawnBackend implements ServerBackend {
   }
 
   private async prepareDisk(g: Guest, req: BootRequest): Promise<void> {
-    rmSync(g.rootDir, { recursive: true, force: true });
+    // Async: a whole root filesystem takes seconds to remove, and the API must keep answering.
+    await rm(g.rootDir, { recursive: true, force: true });
     mkdirSync(g.dir, { recursive: true, mode: 0o700 });
     await restoreRootfs(this.image, g.rootDir);
     installStandins(g.rootDir);
@@ -167,7 +169,7 @@ export class NspawnBackend implements ServerBackend {
     await this.stop(serverId);
     const left = await g.machine.leftovers();
     if (left.length > 0) throw new Error(`server ${serverId} left ${left.join("; ")}`);
-    rmSync(g.dir, { recursive: true, force: true });
+    await rm(g.dir, { recursive: true, force: true });
     this.guests.delete(serverId);
     for (const [vol, sid] of this.attached) if (sid === serverId) this.attached.delete(vol);
   }
@@ -221,7 +223,7 @@ export class NspawnBackend implements ServerBackend {
     const d = this.disks.get(volumeId);
     if (!d) return;
     await run(["losetup", "--detach", d.loop]);
-    rmSync(d.file, { force: true });
+    await rm(d.file, { force: true });
     this.disks.delete(volumeId);
   }
 
@@ -256,7 +258,7 @@ export class NspawnBackend implements ServerBackend {
         left.push(`volume ${id}: ${(err as Error).message}`);
       }
     }
-    if (left.length === 0) rmSync(this.workDir, { recursive: true, force: true });
+    if (left.length === 0) await rm(this.workDir, { recursive: true, force: true });
     else if (existsSync(this.workDir)) left.push(`kept ${this.workDir}`);
     return left;
   }
