@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { renderHost } from "../../../templates/render-host.js";
@@ -64,6 +64,8 @@ function sshBanner(addr: string): Promise<string> {
 
 describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and joins the tailnet", () => {
   let serverId = 0;
+  let sshKeyId = 0;
+  let adminPub = "";
   let backend: NspawnBackend;
 
   beforeAll(async () => {
@@ -75,11 +77,35 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
   }, 1_800_000);
 
   afterAll(async () => {
+    // close() must clean up a server still running (the last test leaves one), its
+    // volume's loop device, the veth and every directory, also when a test failed.
+    const workDir = backend?.workDir;
     const left = await hz?.close();
     await ts?.close();
     rmSync(keyDir, { recursive: true, force: true });
     expect(left ?? []).toEqual([]);
+    if (workDir) {
+      expect(existsSync(workDir)).toBe(false);
+      expect(execFileSync("losetup", ["--list", "--noheadings", "--output", "BACK-FILE"]).toString()).not.toContain(workDir);
+      expect(execFileSync("ip", ["-o", "link"]).toString()).not.toMatch(new RegExp(`ve-pchz${process.pid % 10000}s`));
+    }
   }, STEP_MS);
+
+  /** Creates the "picortex" server from a fresh single-use key, waits for cloud-init. */
+  async function createHost(sshKeyId: number, pub: string): Promise<{ id: number; ip: string; keyId: string }> {
+    const key = await fetch(`${ts.baseUrl}/api/v2/tailnet/-/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ts.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ capabilities: { devices: { create: { reusable: false, ephemeral: false, tags: ["tag:picortex"], preauthorized: true } } }, expirySeconds: 3600, description: "picortex picortex boot-test" }),
+    }).then((r) => r.json() as Promise<{ id: string; key: string }>);
+    const host = renderHost({ profile: "production", image: "debian-12", hostname: "picortex", adminSshPublicKey: pub, tailscale: { authKey: key.key, tags: ["tag:picortex"], ssh: true } });
+    const created = await api("POST", "/servers", { name: "picortex", server_type: "cx23", image: "debian-12", location: "nbg1", ssh_keys: [sshKeyId], user_data: host.cloudConfig, labels: {} });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.server.id as number;
+    expect((await waitAction(created.body.action.id)).status).toBe("success");
+    expect(await backend.console(id)(["cloud-init", "status", "--wait"])).toMatch(/status: done/);
+    return { id, ip: created.body.server.public_net.ipv4.ip, keyId: key.id };
+  }
 
   it("boots the production cloud-config to cloud-init done, with the tailnet joined by its own `tailscale up`", async () => {
     // What TailnetAccess asks the tailscale provider for.
@@ -95,6 +121,8 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
 
     const sshKey = await api("POST", "/ssh_keys", { name: "picortex-admin", public_key: pub, labels: {} });
     expect(sshKey.status).toBe(201);
+    sshKeyId = sshKey.body.ssh_key.id;
+    adminPub = pub;
     const fw = await api("POST", "/firewalls", { name: "picortex", rules: [], labels: {} });
     const created = await api("POST", "/servers", {
       name: "picortex",
@@ -182,5 +210,14 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
     expect(hz.snapshot().servers).toEqual([]);
     // The volume survived the server (Hetzner detaches it on delete).
     expect(hz.snapshot().volumes[0]).toMatchObject({ server: null });
+  }, STEP_MS);
+
+  it("boots a re-created host that joins as picortex-1 while the old device is registered (left running for close())", async () => {
+    const second = await createHost(sshKeyId, adminPub);
+    const devices = ts.snapshot().devices.map((d) => d.name);
+    expect(devices.sort()).toEqual([`picortex-1.${ts.tailnetDnsSuffix}`, `picortex.${ts.tailnetDnsSuffix}`]);
+    // MagicDNS's `picortex` is still the old (gone) host; `picortex-1` reaches the new one.
+    expect(await sshBanner(ts.resolve("picortex-1")![0]!)).toMatch(/^SSH-2\.0-/);
+    expect(await sshBanner(second.ip)).toMatch(/^SSH-2\.0-/);
   }, STEP_MS);
 });

@@ -66,7 +66,8 @@ export class NspawnBackend implements ServerBackend {
 
   private constructor(
     private readonly image: RootfsImage,
-    private readonly workDir: string,
+    /** Every server's and volume's files live under here; removed by close(). */
+    readonly workDir: string,
     private readonly tailscale: TailscaleEmulator | undefined,
   ) {
     this.unhook = tailscale?.onJoin(async (device, remote) => {
@@ -127,15 +128,21 @@ export class NspawnBackend implements ServerBackend {
     if (g.running) return;
     if (!g.restored) await this.prepareDisk(g, req);
     writeEmulatorConfig(g.rootDir, null);
-    await g.machine.boot({
-      rootDir: g.rootDir,
-      seedDir: join(g.dir, "seed"),
-      workDir: g.dir,
-      provisions: [
-        { source: process.execPath, target: "/usr/bin/node" },
-        { source: claudeBinary(), target: "/usr/local/bin/claude" },
-      ],
-    });
+    try {
+      await g.machine.boot({
+        rootDir: g.rootDir,
+        seedDir: join(g.dir, "seed"),
+        workDir: g.dir,
+        provisions: [
+          { source: process.execPath, target: "/usr/bin/node" },
+          { source: claudeBinary(), target: "/usr/local/bin/claude" },
+        ],
+      });
+    } catch (err) {
+      // nspawn may be running even though its veth never came up: stop it, then report.
+      await g.machine.powerOff().catch(() => undefined);
+      throw err;
+    }
     g.running = true;
     try {
       if (this.tailscale) {
