@@ -231,6 +231,21 @@ describe("Hetzner emulator: servers", () => {
     expect((await waitAction((await createServer({ name: "second" })).body.action.id)).status).toBe("success");
   });
 
+  it("rebuilds an unprotected server with new user_data and image, and reboots it", async () => {
+    const s = (await createServer({ user_data: "#cloud-config\n# v1\n" })).body.server;
+    await hz.settle();
+    const reb = await call("POST", `/servers/${s.id}/actions/rebuild`, { image: "ubuntu-24.04", user_data: "#cloud-config\n# v2\n" });
+    expect(reb.status).toBe(201);
+    expect(reb.body).toMatchObject({ action: { command: "rebuild_server" }, root_password: null });
+    expect((await waitAction(reb.body.action.id)).status).toBe("success");
+    const back = (await call("GET", `/servers/${s.id}`)).body.server;
+    expect(back).toMatchObject({ status: "running", image: { name: "ubuntu-24.04", os_flavor: "ubuntu" } });
+    expect(hz.userDataOf(s.id)).toBe("#cloud-config\n# v2\n");
+    const reboot = await call("POST", `/servers/${s.id}/actions/reboot`);
+    expect((await waitAction(reboot.body.action.id)).command).toBe("reboot_server");
+    expect((await call("POST", `/servers/${s.id}/actions/enable_backup`)).status).toBe(404);
+  });
+
   it("refuses user_data over 32 KiB and accepts exactly 32 KiB", async () => {
     const over = await createServer({ user_data: "#".repeat(32 * 1024 + 1) });
     expect(over.status).toBe(400);

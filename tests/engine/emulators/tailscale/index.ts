@@ -24,7 +24,7 @@
  * MagicDNS would: after a replacement that became `picortex-1`, `picortex` still resolves
  * to the old device until it is deleted.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { EmulatorHttpError, FaultInjector, bearerOf, isoSeconds, readJson, secretEquals, serveJson, type FaultRule, type Handled, type RecordedRequest } from "../http.js";
 
@@ -123,7 +123,8 @@ export async function startTailscaleEmulator(opts: { apiKey?: string } = {}): Pr
   let rateLimited = 0;
   let retryAfter = 1;
   let clockOffsetMs = 0;
-  let nextIp = 1;
+  // A random start, so two emulators on one machine (other sessions' runs) never route the same address.
+  let nextIp = 1 + randomInt(0, 1 << 20);
   const now = () => Date.now() + clockOffsetMs;
 
   const keyJson = (k: TailscaleKeyRecord, withSecret: boolean, expirySeconds?: number) => ({
@@ -234,7 +235,8 @@ export async function startTailscaleEmulator(opts: { apiKey?: string } = {}): Pr
     const notAllowed = tags.filter((t) => !k.tags.includes(t));
     if (notAllowed.length > 0) throw new TailscaleJoinError(403, `requested tags [${notAllowed.join(" ")}] are invalid or not permitted`);
     k.uses += 1;
-    const n = nextIp++;
+    let n = nextIp++;
+    if (n % 256 === 0) n = nextIp++;
     const id = String(1_000_000_000_000 + Math.floor(Math.random() * 1e12));
     const device: TailscaleDeviceRecord = {
       id,
