@@ -6,7 +6,8 @@ import { defineConfig } from "vitest/config";
 //
 // Two phases, run one after the other (sequence.groupOrder):
 //   host      everything that runs on this machine directly, files in parallel;
-//   machines  tests that build, mount and boot whole hosts (mmdebstrap, nspawn, qemu).
+//   machines  tests that build, mount and boot whole hosts (mmdebstrap, nspawn, qemu), and
+//             the real-engine lane (tests/engine: Pulumi CLI, provider doubles, API emulators).
 // The machines phase starts only after the host phase has finished, so no host test
 // (the key-leak grep walks /var, /tmp, /srv as a chat user) ever sees a half-built
 // root filesystem, a mounted /proc inside it, or the load of an image build.
@@ -37,6 +38,9 @@ const unitFiles = [
   "tests/portal/protocol.test.ts",
   "tests/runtime/http.test.ts",
   "tests/turns/units.test.ts",
+  // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).
+  "tests/engine/emulators/hetzner.test.ts",
+  "tests/engine/emulators/tailscale.test.ts",
 ];
 
 export default defineConfig({
@@ -59,7 +63,7 @@ export default defineConfig({
           ...shared,
           name: "host",
           include: ["tests/**/*.test.ts"],
-          exclude: ["tests/e2e/**", ...unitFiles],
+          exclude: ["tests/e2e/**", "tests/engine/**", ...unitFiles],
           sequence: { groupOrder: 0 },
         },
       },
@@ -67,7 +71,8 @@ export default defineConfig({
         test: {
           ...shared,
           name: "machines",
-          include: ["tests/e2e/**/*.test.ts"],
+          include: ["tests/e2e/**/*.test.ts", "tests/engine/**/*.test.ts"],
+          exclude: unitFiles,
           // One file at a time: each boots whole hosts, and two at once would only contend.
           poolOptions: { forks: { singleFork: true } },
           sequence: { groupOrder: 1 },

@@ -23,11 +23,18 @@ export class NspawnMachine implements Machine {
   private consolePath = "";
   private rootDir = "";
 
-  constructor() {
+  /**
+   * `slot` lets one process run several machines at once (the Hetzner emulator boots one per
+   * server): each slot gets its own name and /30 in 10.213.100-149.x, apart from the
+   * single-machine e2e range (10.213.200-249.x).
+   */
+  constructor(opts: { slot?: number } = {}) {
+    const slot = opts.slot;
+    if (slot !== undefined && (!Number.isInteger(slot) || slot < 0 || slot > 61)) throw new Error(`nspawn slot must be 0..61, got ${slot}`);
     // Short name: the host link is `ve-<name>` and must fit in 15 characters.
-    this.name = `pce2e${process.pid % 100000}`;
-    const subnet = 8 + (process.pid % 60) * 4; // network address of a /30 (multiple of 4), varies per run
-    const third = 200 + (process.pid % 50);
+    this.name = slot === undefined ? `pce2e${process.pid % 100000}` : `pchz${process.pid % 10000}s${slot}`;
+    const subnet = slot === undefined ? 8 + (process.pid % 60) * 4 : 4 + slot * 4; // network address of a /30 (multiple of 4)
+    const third = slot === undefined ? 200 + (process.pid % 50) : 100 + (process.pid % 50);
     this.hostIp = `10.213.${third}.${subnet + 1}`;
     this.guestIp = `10.213.${third}.${subnet + 2}`;
     this.network = {

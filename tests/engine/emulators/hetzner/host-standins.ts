@@ -1,0 +1,229 @@
+/**
+ * Offline stand-ins installed into a booted server's root filesystem before its first
+ * boot, so the production cloud-config (templates/render-host.ts, profile "production")
+ * runs to `done` on a host with no internet, unchanged:
+ *
+ * | cloud-config step                                   | on this host                                         |
+ * |-----------------------------------------------------|------------------------------------------------------|
+ * | packages module (`apt-get update`, `install …`)     | /usr/local/sbin/apt-get: `update` fetches nothing; `install` checks each package is installed in the image (EMULATOR_IMAGE_PACKAGES), "installs" `nodejs` (node is provisioned at /usr/bin/node) and `tailscale` (the stand-in below); anything else goes to the real apt-get |
+ * | `curl … <nodesource/tailscale signing key>`         | /usr/local/sbin/curl writes a marked placeholder for those two URLs only; every other URL runs the real curl |
+ * | `npm install --global … @anthropic-ai/claude-code@V`| /usr/local/sbin/npm checks the provisioned /usr/local/bin/claude; any other npm use fails (no npm offline) |
+ * | `tailscale up --auth-key=file:… --hostname --advertise-tags [--ssh]` | the stand-in `tailscale` POSTs the key to the Tailscale emulator's join endpoint over the veth link (URL in /etc/picortex-emulator/tailscale.json); the emulator spends the key and registers the device; the tailnet IPv4 (100.64/10) is put on host0 and routed from the test machine |
+ * | `tailscale ip -4` (picortex-listen-address)         | prints the joined address from /var/lib/tailscale-standin/state.json |
+ * | tailscaled.service                                  | a oneshot that puts the joined address back on host0 at boot |
+ *
+ * Why not the real tailscale/tailscaled (or headscale): the real daemon needs a TUN device
+ * or userspace networking plus a control server speaking the Noise protocol (headscale);
+ * building both from the Go proxy takes ~4 minutes per cold CI run and the nspawn guest
+ * has no /dev/net/tun. The stand-in keeps the part the lifecycle depends on (key spent
+ * once, expiry, tags, `<name>-1`, a reachable tailnet address) and says so in its output.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** Debian packages the production cloud-config's `packages:` list needs beyond the e2e base image. */
+export const EMULATOR_IMAGE_PACKAGES = ["build-essential", "gnupg", "nftables", "unattended-upgrades"];
+
+export const STANDIN_DIR = "/usr/local/lib/picortex-emulator";
+export const EMULATOR_CONFIG = "/etc/picortex-emulator/tailscale.json";
+export const STANDIN_STATE = "/var/lib/tailscale-standin/state.json";
+
+const APT_GET = `#!/bin/sh
+# picortex emulator stand-in for apt-get on an offline test host (tests/engine/emulators/hetzner/host-standins.ts).
+set -eu
+sub=""
+for a in "$@"; do case "$a" in -*) ;; *) sub="$a"; break ;; esac; done
+case "$sub" in
+  update)
+    echo "apt-get (picortex emulator stand-in): offline host, nothing fetched"
+    exit 0 ;;
+  install)
+    seen=0
+    for a in "$@"; do
+      case "$a" in -*) continue ;; esac
+      if [ "$seen" = 0 ]; then seen=1; continue; fi   # the word "install"
+      pkg="\${a%%=*}"
+      case "$pkg" in
+        tailscale)
+          install -m 0755 ${STANDIN_DIR}/tailscale /usr/bin/tailscale
+          install -m 0755 ${STANDIN_DIR}/tailscaled /usr/sbin/tailscaled
+          install -m 0644 ${STANDIN_DIR}/tailscaled.service /etc/systemd/system/tailscaled.service
+          systemctl daemon-reload
+          systemctl enable --now tailscaled.service
+          echo "apt-get (stand-in): installed the emulator's tailscale stand-in" ;;
+        nodejs)
+          [ -x /usr/bin/node ] || { echo "apt-get (stand-in): /usr/bin/node is not provisioned" >&2; exit 100; }
+          echo "apt-get (stand-in): nodejs is provisioned at /usr/bin/node ($(/usr/bin/node --version))" ;;
+        *)
+          if ! dpkg-query -W -f='\${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            echo "E: apt-get (picortex emulator stand-in): package $pkg is not in the offline test image; add it to EMULATOR_IMAGE_PACKAGES" >&2
+            exit 100
+          fi ;;
+      esac
+    done
+    exit 0 ;;
+  *) exec /usr/bin/apt-get "$@" ;;
+esac
+`;
+
+const CURL = `#!/bin/sh
+# picortex emulator stand-in for curl: only the two apt signing-key downloads are answered offline.
+out=""
+url=""
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--output" ] || [ "$prev" = "-o" ]; then out="$a"; fi
+  case "$a" in https://deb.nodesource.com/*|https://pkgs.tailscale.com/*) url="$a" ;; esac
+  prev="$a"
+done
+if [ -n "$url" ] && [ -n "$out" ]; then
+  printf '%s\\n' "# placeholder written by the picortex emulator's offline curl stand-in for $url" > "$out"
+  exit 0
+fi
+exec /usr/bin/curl "$@"
+`;
+
+const NPM = `#!/bin/sh
+# picortex emulator stand-in for npm: only the global Claude Code install is answered (the binary is provisioned).
+for a in "$@"; do
+  case "$a" in @anthropic-ai/claude-code@*)
+    if [ -x /usr/local/bin/claude ]; then echo "npm (stand-in): $a is provisioned at /usr/local/bin/claude"; exit 0; fi
+    echo "npm (stand-in): /usr/local/bin/claude is not provisioned" >&2; exit 1 ;;
+  esac
+done
+echo "npm (picortex emulator stand-in): no npm on this offline test host ($*)" >&2
+exit 1
+`;
+
+const TAILSCALE = `#!/usr/bin/python3
+"""picortex emulator stand-in for the tailscale CLI (tests/engine/emulators/hetzner/host-standins.ts).
+
+Supports: up (--auth-key/--authkey[=file:PATH], --hostname, --advertise-tags, --ssh), ip [-4|-6],
+status [--json], version. Joining spends the key through the Tailscale emulator's API."""
+import json, os, subprocess, sys, urllib.request, urllib.error
+
+CONFIG = "${EMULATOR_CONFIG}"
+STATE = "${STANDIN_STATE}"
+
+def load_state():
+    try:
+        with open(STATE) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+def opt(args, *names):
+    for i, a in enumerate(args):
+        for n in names:
+            if a == n and i + 1 < len(args):
+                return args[i + 1]
+            if a.startswith(n + "="):
+                return a[len(n) + 1:]
+    return None
+
+def up(args):
+    key = opt(args, "--auth-key", "--authkey")
+    if not key:
+        sys.exit("tailscale (stand-in): up needs --auth-key")
+    if key.startswith("file:"):
+        with open(key[5:]) as f:
+            key = f.read().strip()
+    hostname = opt(args, "--hostname") or os.uname().nodename
+    tags = [t for t in (opt(args, "--advertise-tags") or "").split(",") if t]
+    with open(CONFIG) as f:
+        url = json.load(f)["joinUrl"]
+    body = json.dumps({"authKey": key, "hostname": hostname, "tags": tags, "ssh": "--ssh" in args, "os": "linux"}).encode()
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            res = json.load(r)
+    except urllib.error.HTTPError as e:
+        msg = e.read().decode(errors="replace")
+        try:
+            msg = json.loads(msg)["message"]
+        except Exception:
+            pass
+        sys.exit("backend error: " + msg)
+    dev = res["device"]
+    state = {"hostname": hostname, "name": res["shortName"], "dnsName": res["dnsName"], "addresses": dev["addresses"], "id": dev["id"], "tags": dev["tags"], "ssh": dev["sshEnabled"]}
+    os.makedirs(os.path.dirname(STATE), mode=0o755, exist_ok=True)
+    tmp = STATE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, STATE)
+    subprocess.run(["ip", "addr", "replace", dev["addresses"][0] + "/32", "dev", "host0"], check=True)
+    print("tailscale (picortex emulator stand-in): joined as %s (%s)" % (res["dnsName"], dev["addresses"][0]))
+
+def main():
+    args = sys.argv[1:]
+    cmd = args[0] if args else "status"
+    st = load_state()
+    if cmd == "up":
+        up(args[1:])
+    elif cmd == "ip":
+        if not st:
+            sys.exit("tailscale (stand-in): not logged in")
+        v6 = "-6" in args
+        for a in st["addresses"]:
+            if (":" in a) == v6 or len(args) == 1:
+                print(a)
+    elif cmd == "status":
+        if "--json" in args:
+            print(json.dumps({"BackendState": "Running" if st else "NeedsLogin", "Self": None if not st else {"HostName": st["hostname"], "DNSName": st["dnsName"], "TailscaleIPs": st["addresses"], "Tags": st["tags"]}}))
+        elif not st:
+            print("Logged out."); sys.exit(1)
+        else:
+            print("%s  %s  tagged-devices  linux  -" % (st["addresses"][0], st["name"]))
+    elif cmd == "version":
+        print("1.102.5-picortex-emulator-standin")
+    else:
+        sys.exit("tailscale (picortex emulator stand-in): unsupported command " + cmd)
+
+main()
+`;
+
+const TAILSCALED = `#!/bin/sh
+# picortex emulator stand-in for tailscaled: restores the joined tailnet address on host0 at boot.
+set -eu
+if [ -f ${STANDIN_STATE} ]; then
+  addr="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["addresses"][0])' ${STANDIN_STATE})"
+  ip addr replace "$addr/32" dev host0
+fi
+`;
+
+const TAILSCALED_UNIT = `[Unit]
+Description=Tailscale node agent (picortex emulator stand-in)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/tailscaled
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+function put(rootDir: string, path: string, content: string, mode: number): void {
+  const target = join(rootDir, path);
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, content);
+  chmodSync(target, mode);
+}
+
+/** Installs the stand-ins into an extracted (not yet booted) root filesystem. */
+export function installStandins(rootDir: string): void {
+  put(rootDir, "/usr/local/sbin/apt-get", APT_GET, 0o755);
+  put(rootDir, "/usr/local/sbin/curl", CURL, 0o755);
+  put(rootDir, "/usr/local/sbin/npm", NPM, 0o755);
+  put(rootDir, `${STANDIN_DIR}/tailscale`, TAILSCALE, 0o755);
+  put(rootDir, `${STANDIN_DIR}/tailscaled`, TAILSCALED, 0o755);
+  put(rootDir, `${STANDIN_DIR}/tailscaled.service`, TAILSCALED_UNIT, 0o644);
+}
+
+/** Tells the stand-in `tailscale up` where to join (rewritten after every boot). */
+export function writeEmulatorConfig(rootDir: string, joinUrl: string | null): void {
+  put(rootDir, EMULATOR_CONFIG, JSON.stringify({ joinUrl }) + "\n", 0o644);
+}
