@@ -294,6 +294,8 @@ export function escalations(o: DoctorOptions): Array<[string, string[]]> {
     ["chmod 777 /etc/shadow", ["--", BIN.chmod, "777", "/etc/shadow"]],
     ["chmod path with ..", ["--", BIN.chmod, "0700", `${o.chatsRoot}/evil/../../../etc/shadow`]],
     ["userdel root", ["--", BIN.userdel, "root"]],
+    ["useradd directly (only the chat-user helper may)", ["--", BIN.useradd, ...home("evil"), ...tail("evil")]],
+    ["chat-user helper: merged options", ["--", ...privilegedArgv.createUser("evil").slice(0, 2), "evil --gid root"]],
     [`userdel ${o.adminUser}`, ["--", BIN.userdel, o.adminUser]],
     ["sudo -u root id", ["-u", "root", "--", "/usr/bin/id"]],
     ["sudo -u root claude", ["-u", "root", "--", o.claudePath]],
@@ -324,9 +326,8 @@ export function checkSudo(o: DoctorOptions): CheckResult[] {
   for (const { user, who } of subjects) {
     const as = isRoot ? user : undefined;
     const allowed: Array<[string, string[]]> = [
-      ["create a chat user", ["--", ...privilegedArgv.createUser(PROBE_CHAT, o.chatsRoot)]],
-      ["delete a chat user", ["--", ...privilegedArgv.deleteUser(PROBE_CHAT, true)]],
-      ["lock a chat home", ["--", ...privilegedArgv.chmodHome(PROBE_CHAT, "0000", o.chatsRoot)]],
+      ["create a chat user", ["--", ...privilegedArgv.createUser(PROBE_CHAT)]],
+      ["delete a chat user", ["--", ...privilegedArgv.deleteUser(PROBE_CHAT)]],
     ];
     if (who === "admin") allowed.push(["release helper status", ["--", RELEASE_HELPER, "status"]], ["release helper install <hash>", ["--", RELEASE_HELPER, "install", PROBE_HASH]]);
     for (const [label, args] of allowed) {

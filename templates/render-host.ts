@@ -30,7 +30,8 @@ import {
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
-import { BUILD_USER } from "../agent-runtime/host/accounts.js";
+import { BUILD_USER, CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
+import { renderChatUserHelper } from "./render-chat-user-helper.js";
 import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
 
 export type { HostVars, HostVarsInput } from "./host-vars.js";
@@ -46,13 +47,19 @@ export const TAILSCALE_AUTH_KEY_PATH = "/etc/picortex/credentials/tailscale-auth
 export interface HostAssets {
   /** templates/host/picortex-release.sh (deploy helper, installed root 0755). */
   releaseScript: string;
+  /** templates/host/picortex-chat-user.sh (chat user helper template, rendered then installed root 0755). */
+  chatUserHelperTemplate: string;
   /** templates/host/listen-address.sh. */
   listenAddressScript: string;
 }
 
 export function loadHostAssets(): HostAssets {
   const read = (name: string) => readFileSync(new URL(`./host/${name}`, import.meta.url), "utf8");
-  return { releaseScript: read("picortex-release.sh"), listenAddressScript: read("listen-address.sh") };
+  return {
+    releaseScript: read("picortex-release.sh"),
+    chatUserHelperTemplate: read("picortex-chat-user.sh"),
+    listenAddressScript: read("listen-address.sh"),
+  };
 }
 
 export interface RenderedHost {
@@ -142,6 +149,11 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     rootFile(SSHD_DROPIN_PATH, renderSshdConfig({ adminUser: vars.adminUser })),
     rootFile(TMPFILES_PATH, renderTmpfiles({ chatsRoot: vars.chatsRoot, adminUser: vars.adminUser })),
     rootFile(RELEASE_HELPER_PATH, assets.releaseScript, "0755"),
+    rootFile(
+      CHAT_USER_HELPER_PATH,
+      renderChatUserHelper({ chatsRoot: vars.chatsRoot, chatGroup: vars.chatGroup }, assets.chatUserHelperTemplate),
+      "0755",
+    ),
     rootFile(runtimeUnit.path, runtimeUnit.content),
     {
       path: RUNTIME_CONFIG_PATH,

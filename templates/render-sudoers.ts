@@ -7,12 +7,8 @@
  * so rules and callers cannot drift. tests/infra/sudoers-escalation.test.ts installs
  * this file on a real machine and proves both the allowed argv and the refusals.
  */
-import {
-  BIN,
-  CHAT_ID_SUDOERS_REGEX,
-  CHAT_USER_PREFIX,
-  ALLOWED_HOME_MODES,
-} from "../agent-runtime/host/chat-identity.js";
+import { BIN, CHAT_ID_SUDOERS_REGEX, CHAT_USER_HELPER_COMMANDS } from "../agent-runtime/host/chat-identity.js";
+import { CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
 import { linuxNameProblem, safePathProblem } from "./validators.js";
 
 /** Where cloud-init installs the deploy helper (host contract). */
@@ -31,6 +27,8 @@ export interface SudoersVars {
   claudePath: string;
   /** Defaults to RELEASE_HELPER_PATH; tests point it at a stand-in. */
   releaseHelperPath?: string;
+  /** Defaults to CHAT_USER_HELPER_PATH; tests point it at a scratch copy. */
+  chatUserHelperPath?: string;
 }
 
 export function renderSudoers(vars: SudoersVars): string {
@@ -39,38 +37,29 @@ export function renderSudoers(vars: SudoersVars): string {
     if (problem) throw new Error(`sudoers: ${problem}`);
   }
   const releaseHelperPath = vars.releaseHelperPath ?? RELEASE_HELPER_PATH;
-  for (const path of [vars.chatsRoot, vars.claudePath, releaseHelperPath]) {
+  const chatUserHelperPath = vars.chatUserHelperPath ?? CHAT_USER_HELPER_PATH;
+  for (const path of [vars.chatsRoot, vars.claudePath, releaseHelperPath, chatUserHelperPath]) {
     // Safe paths contain no regex metacharacters, so they can be embedded verbatim.
     const problem = safePathProblem(path);
     if (problem) throw new Error(`sudoers: ${problem}`);
   }
-  const id = CHAT_ID_SUDOERS_REGEX;
-  const modes = ALLOWED_HOME_MODES.join("|");
-  const user = `${CHAT_USER_PREFIX}${id}`;
-
-  // The group in the useradd rule must be the one privilegedArgv.createUser names.
-  const useradd = `^--create-home --home-dir ${vars.chatsRoot}/(${id}) --gid ${vars.chatGroup} --shell /bin/bash ${CHAT_USER_PREFIX}\\1$`;
-  const userdel = `^(--remove )?${user}$`;
-  const chmod = `^(${modes}) ${vars.chatsRoot}/${id}$`;
+  const chatUserArgs = `^(${CHAT_USER_HELPER_COMMANDS.join("|")}) ${CHAT_ID_SUDOERS_REGEX}$`;
 
   const lines = [
     "# picortex: the only privileges the agent runtime and the deploy admin have.",
-    "# Rendered by templates/render-sudoers.ts from agent-runtime/host/chat-identity.ts:",
-    "# change the renderer, never this file on the host. Checked with `visudo -cf`,",
-    "# installed root:root 0440 under a name without dots (or @includedir skips it).",
+    "# Rendered by templates/render-sudoers.ts from agent-runtime/host/: change the",
+    "# renderer, never this file on the host. Checked with `visudo -cf`, installed",
+    "# root:root 0440 under a name without dots (or @includedir skips it).",
     "#",
     "# Arguments are anchored regular expressions (sudo >= 1.9.10): `^...$` must match the",
-    "# whole argument string, and the character classes exclude spaces, dots and slashes,",
-    "# so no pattern can reach into another argument or out of the chats root.",
+    "# whole argument string. Sudo joins the arguments with spaces before matching, so a",
+    "# regex cannot tell one argument from several: root commands are therefore wrappers",
+    "# that check their own argv and build every argv they run (no useradd, userdel or",
+    "# chmod is reachable directly).",
     "",
-    "# Create a chat user: home <chatsRoot>/<id>, user pc-<id> (the backreference ties the",
-    "# two together), primary group of chat users. No -o, -u, -G, -p or other home.",
-    `Cmnd_Alias PICORTEX_CHAT_USERADD = ${BIN.useradd} ${useradd}`,
-    "# Delete a chat user (optionally with its home); never a user outside the pc- prefix.",
-    `Cmnd_Alias PICORTEX_CHAT_USERDEL = ${BIN.userdel} ${userdel}`,
-    "# Make a chat home private (0700) or lock it while it is archived (0000). No other",
-    "# mode (so no setuid bits) and no path outside the chats root.",
-    `Cmnd_Alias PICORTEX_CHAT_CHMOD = ${BIN.chmod} ${chmod}`,
+    "# Create or delete a chat user: the helper takes the chat id alone, allocates a uid",
+    "# that is never reused, and on delete removes everything the uid owned.",
+    `Cmnd_Alias PICORTEX_CHAT_USER = ${chatUserHelperPath} ${chatUserArgs}`,
     "# Run as a chat user (never root): a turn (claude), reaping a timed-out turn's processes",
     "# (pkill), unpacking settings into / archiving the home (tar). As the chat user these",
     "# can only touch what that user owns.",
@@ -79,7 +68,7 @@ export function renderSudoers(vars: SudoersVars): string {
     "# The deploy helper, with the host contract's arguments only.",
     `Cmnd_Alias PICORTEX_RELEASE = ${releaseHelperPath} ${RELEASE_ARGS_REGEX}`,
     "",
-    `%${vars.opsGroup} ALL=(root) NOPASSWD: PICORTEX_CHAT_USERADD, PICORTEX_CHAT_USERDEL, PICORTEX_CHAT_CHMOD`,
+    `%${vars.opsGroup} ALL=(root) NOPASSWD: PICORTEX_CHAT_USER`,
     "# Run-as targets are members of the chat group only (pc-<id> users have it as their",
     "# primary group); no `-g` other than the target's own groups. CWD=* lets the turn",
     "# runner start claude in the chat's fixed workspace (`sudo -D`, runTurnPrefix): the",

@@ -4,6 +4,7 @@
  */
 import { dirname } from "node:path/posix";
 import { ANTHROPIC_KEY_PATH } from "./render-units.js";
+import { CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
 
 export const TMPFILES_PATH = "/etc/tmpfiles.d/picortex.conf";
 
@@ -13,6 +14,8 @@ export function renderTmpfiles(vars: { chatsRoot: string; adminUser: string }): 
     `d ${dirname(vars.chatsRoot)} 0755 root root -`,
     "# Chat homes live here; 0711 so chat users cannot list each other.",
     `d ${vars.chatsRoot} 0711 root root -`,
+    "# The chat-user helper's uid record (root only; a chat uid is never handed out twice).",
+    `d ${CHAT_USER_STATE_DIR} 0700 root root -`,
     `d ${dirname(ANTHROPIC_KEY_PATH)} 0700 root root -`,
     "# Empty until the operator installs the key; the runtime reports a missing key clearly.",
     `f ${ANTHROPIC_KEY_PATH} 0600 root root -`,

@@ -18,6 +18,7 @@
  * The listen-address helper needs none of that, so it gets the full sandbox.
  */
 import { safePathProblem } from "./validators.js";
+import { CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
 
 export const RUNTIME_UNIT = "picortex-runtime.service";
 export const LISTEN_ADDRESS_UNIT = "picortex-listen-address.service";
@@ -134,9 +135,10 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "No option implying NoNewPrivileges may be added here (sudo would fail with",
           '"effective uid is not 0, is sudo installed setuid root?").',
           ["NoNewPrivileges", "no"],
-          "Read-only OS; writable: /etc for useradd/userdel (run through sudo), the chats root, the state dir.",
+          "Read-only OS; writable: /etc for useradd/userdel and the uid record (both by the chat-user",
+          "helper, run through sudo), the chats root, the state dir.",
           ["ProtectSystem", "strict"],
-          ["ReadWritePaths", `/etc ${vars.chatsRoot} -/var/mail -/var/log/lastlog -/var/log/faillog`],
+          ["ReadWritePaths", `/etc ${vars.chatsRoot} ${CHAT_USER_STATE_DIR} -/var/mail -/var/log/lastlog -/var/log/faillog`],
           ["ProtectHome", "yes"],
           ["PrivateTmp", "yes"],
           ["PrivateMounts", "yes"],

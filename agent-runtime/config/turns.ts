@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH } from "../host/chat-identity.js";
+import { CHAT_USER_HELPER_PATH } from "../host/accounts.js";
 
 /** Tools an unattended chat agent may use without asking (`--permission-mode dontAsk`). */
 export const DEFAULT_ALLOWED_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch"];
@@ -38,6 +39,8 @@ export const turnsConfigSchema = z
      * project's node_modules/.bin/claude when present (see resolveClaudePath).
      */
     claudePath: absolutePath.optional(),
+    /** Host mode: the root helper that creates and deletes chat users (run through sudo). */
+    chatUserHelper: absolutePath.default(CHAT_USER_HELPER_PATH),
     /** Turns running at once across chats; a CX23 has 2 vCPU / 4 GB. */
     maxParallel: z.number().int().min(1).max(64).default(2),
     turnTimeoutSeconds: z.number().int().min(1).max(24 * 3600).default(600),

@@ -4,6 +4,8 @@
  * renderer (templates/, components/) builds its anchored regular expressions from
  * the same constants, so the rules and the callers cannot drift apart.
  */
+import { CHAT_USER_HELPER_PATH } from "./accounts.js";
+
 export const CHAT_ID_PATTERN = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}$/;
 /** What sudoers may match for an id: a superset of CHAT_ID_PATTERN with no `.`, `/` or space. */
 export const CHAT_ID_SUDOERS_REGEX = "[a-z][a-z0-9-]{1,23}";
@@ -46,36 +48,28 @@ export function chatHome(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string
   return `${chatsRoot}/${assertChatId(chatId)}`;
 }
 
-/** Modes the drop-in lets the runtime set on a chat home: private, or locked while archiving. */
-export const ALLOWED_HOME_MODES = ["0700", "0000"] as const;
-export type HomeMode = (typeof ALLOWED_HOME_MODES)[number];
+/** Subcommands of the chat-user helper (the sudoers rule allows exactly these). */
+export const CHAT_USER_HELPER_COMMANDS = ["create", "delete"] as const;
 
 /**
- * Exact argv for each privileged operation (run as `sudo -n -- <argv>`). Each must be
- * accepted by the rendered sudoers rule and nothing wider.
+ * Exact argv for each privileged operation (run as `sudo -n -- <argv>`). Only the root
+ * helper (templates/host/picortex-chat-user.sh) runs as root; it takes the chat id alone
+ * and builds every useradd/userdel argv itself, owns uid allocation (a uid is never
+ * reused) and removes everything a deleted chat's uid owned.
  */
 export const privilegedArgv = {
-  createUser(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
-    return [
-      BIN.useradd,
-      "--create-home",
-      "--home-dir",
-      chatHome(chatId, chatsRoot),
-      "--gid",
-      CHAT_GROUP,
-      "--shell",
-      "/bin/bash",
-      chatUser(chatId),
-    ];
+  createUser(chatId: string, helperPath: string = CHAT_USER_HELPER_PATH): string[] {
+    return [helperPath, "create", assertChatId(chatId)];
   },
-  deleteUser(chatId: string, removeHome: boolean): string[] {
-    return removeHome ? [BIN.userdel, "--remove", chatUser(chatId)] : [BIN.userdel, chatUser(chatId)];
-  },
-  chmodHome(chatId: string, mode: HomeMode, chatsRoot = DEFAULT_CHATS_ROOT): string[] {
-    if (!ALLOWED_HOME_MODES.includes(mode)) throw new Error(`mode ${mode} is not allowed on a chat home`);
-    return [BIN.chmod, mode, chatHome(chatId, chatsRoot)];
+  deleteUser(chatId: string, helperPath: string = CHAT_USER_HELPER_PATH): string[] {
+    return [helperPath, "delete", assertChatId(chatId)];
   },
 };
+
+/** The chat's private temp dir (TMPDIR of its turns), made 0700 by the helper. */
+export function chatTmpDir(chatId: string, chatsRoot = DEFAULT_CHATS_ROOT): string {
+  return `${chatHome(chatId, chatsRoot)}/tmp`;
+}
 
 /**
  * Argv prefix to run a command as the chat's user. `-H` sets HOME to the chat home,

@@ -56,8 +56,11 @@ export interface ChatHost {
 }
 
 /** The CLI's settings for a chat: the token comes from a file only its owner can read. */
-export function renderClaudeSettings(tokenPath: string, gatewayUrl: string): string {
+export function renderClaudeSettings(tokenPath: string, gatewayUrl: string, tmpDir?: string): string {
   if (!/^[A-Za-z0-9/_.-]+$/.test(tokenPath)) throw new Error(`token path ${tokenPath} has characters unsafe in apiKeyHelper`);
+  // Host mode: the chat's own 0700 temp dir, so its files never sit in a shared /tmp
+  // (where a later chat could find them) and the CLI's per-uid dir lives there too.
+  const tmp = tmpDir ? { TMPDIR: tmpDir, CLAUDE_CODE_TMPDIR: tmpDir } : {};
   return (
     JSON.stringify(
       {
@@ -69,6 +72,7 @@ export function renderClaudeSettings(tokenPath: string, gatewayUrl: string): str
           DISABLE_AUTOUPDATER: "1",
           DISABLE_TELEMETRY: "1",
           DISABLE_ERROR_REPORTING: "1",
+          ...tmp,
         },
       },
       null,

@@ -4,11 +4,13 @@ import { finished } from "node:stream/promises";
 import {
   asChatArgv,
   chatHome,
+  chatTmpDir,
   chatUser,
   chatWorkspace,
   privilegedArgv,
   runTurnPrefix,
 } from "../host/chat-identity.js";
+import { CHAT_USER_HELPER_PATH } from "../host/accounts.js";
 import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../host/run-argv.js";
 import { renderClaudeSettings, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
 import { buildTar } from "./tar-stream.js";
@@ -23,8 +25,10 @@ function describe(argv: readonly string[], r: ArgvResult): string {
 
 /**
  * Host mode: each chat is the Linux user pc-<id> with a 0700 home under chatsRoot.
- * Every privileged step is an argv from host/chat-identity.ts run through `sudo -n`,
- * so the sudoers drop-in rendered from the same module allows exactly these.
+ * The only root step is the chat-user helper (`sudo -n -- picortex-chat-user
+ * create|delete <id>`): it allocates a uid that is never reused, makes the home 0700 at
+ * once, and on delete kills the uid's processes and removes everything it owned. All
+ * else runs as the chat user. The sudoers drop-in allows exactly these argv.
  */
 export class HostChatHost implements ChatHost {
   readonly mode = "host" as const;
@@ -32,6 +36,7 @@ export class HostChatHost implements ChatHost {
   constructor(
     readonly claudePath: string,
     private readonly chatsRoot: string,
+    private readonly chatUserHelper: string = CHAT_USER_HELPER_PATH,
   ) {}
 
   private async must(argv: string[], input?: Buffer): Promise<ArgvResult> {
@@ -42,9 +47,8 @@ export class HostChatHost implements ChatHost {
 
   async provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void> {
     progress({ step: "create_user", progress: 0.1, message: `creating Linux user pc-${chatId}` });
-    await this.must([...SUDO_N, ...privilegedArgv.createUser(chatId, this.chatsRoot)]);
+    await this.must([...SUDO_N, ...privilegedArgv.createUser(chatId, this.chatUserHelper)]);
     try {
-      await this.must([...SUDO_N, ...privilegedArgv.chmodHome(chatId, "0700", this.chatsRoot)]);
       progress({ step: "install_cli", progress: 0.4, message: `checking that pc-${chatId} can run ${this.claudePath}` });
       const version = await this.must(asChatArgv.claudeVersion(chatId, this.claudePath));
       progress({ step: "install_cli", progress: 0.5, message: `Claude Code ${version.stdout.trim().split(/\s/)[0]} available` });
@@ -52,14 +56,18 @@ export class HostChatHost implements ChatHost {
       const home = chatHome(chatId, this.chatsRoot);
       const tar = buildTar([
         { path: ".claude", mode: 0o700 },
-        { path: ".claude/settings.json", mode: 0o600, content: renderClaudeSettings(`${home}/.claude/picortex-token`, files.gatewayUrl) },
+        {
+          path: ".claude/settings.json",
+          mode: 0o600,
+          content: renderClaudeSettings(`${home}/.claude/picortex-token`, files.gatewayUrl, chatTmpDir(chatId, this.chatsRoot)),
+        },
         { path: ".claude/picortex-token", mode: 0o600, content: files.token + "\n" },
         { path: "workspace", mode: 0o700 },
       ]);
       await this.must(asChatArgv.unpackIntoHome(chatId, this.chatsRoot), tar);
     } catch (err) {
       // Leave nothing half-made behind: the chat can be created again.
-      await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]).catch(() => {});
+      await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, this.chatUserHelper)]).catch(() => {});
       throw err;
     }
     progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (user pc-${chatId})` });
@@ -84,15 +92,11 @@ export class HostChatHost implements ChatHost {
       if (r.code !== 0) throw new TurnError("provision_failed", `archiving the workspace: ${describe(argv, r)}`);
       renameSync(partial, archiveTo);
     }
-    let r = await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]);
-    if (r.code === 8) {
-      // "user is currently used by process": a process started since the reap.
-      await this.reapAll(chatId);
-      r = await runArgv([...SUDO_N, ...privilegedArgv.deleteUser(chatId, true)]);
-    }
-    if (r.code !== 0 && r.code !== 6 /* no such user: already gone */) {
-      throw new TurnError("provision_failed", describe(privilegedArgv.deleteUser(chatId, true), r));
-    }
+    // The helper kills every process of the uid, deletes the user and removes its home
+    // and everything else the uid owned (shared temp dirs, IPC).
+    const argv = [...SUDO_N, ...privilegedArgv.deleteUser(chatId, this.chatUserHelper)];
+    const r = await runArgv(argv, { timeoutMs: 5 * 60_000 });
+    if (r.code !== 0 && r.code !== 6 /* no such user: already gone */) throw new TurnError("provision_failed", describe(argv, r));
     return { archived: archiveTo !== undefined };
   }
 

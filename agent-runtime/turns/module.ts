@@ -61,7 +61,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const store = new TurnStore(ctx.db);
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
   const host: ChatHost =
-    ctx.config.mode === "host" ? new HostChatHost(claudePath, cfg.chatsRoot) : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"));
+    ctx.config.mode === "host" ? new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper) : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"));
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);

@@ -22,6 +22,7 @@ import { requireTools, run } from "./support/tools.js";
 // Stand-ins keep these expected files about THIS renderer; the real scripts are checked below.
 const fixedAssets: HostAssets = {
   releaseScript: "#!/bin/sh\n# stand-in for templates/host/picortex-release.sh in byte-for-byte tests\nexit 2\n",
+  chatUserHelperTemplate: loadHostAssets().chatUserHelperTemplate,
   listenAddressScript: loadHostAssets().listenAddressScript,
 };
 

@@ -6,10 +6,11 @@
  * command here; the attempt must fail with sudo's own refusal.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { BIN, CHAT_GROUP, privilegedArgv, runAsChatPrefix, chatUser, runTurnPrefix, asChatArgv, chatWorkspace } from "../../agent-runtime/host/chat-identity.js";
 import { renderSudoers } from "../../templates/render-sudoers.js";
+import { renderChatUserHelper } from "../../templates/render-chat-user-helper.js";
 import { RUNTIME_CAPABILITY_BOUNDING_SET } from "../../templates/render-units.js";
 import { requireRoot, requireTools, run, runBytes, type RunResult } from "./support/tools.js";
 
@@ -18,12 +19,21 @@ const base = `/srv/pctest-${suffix}`;
 const chatsRoot = `${base}/chats`;
 const claudePath = `${base}/bin/claude`;
 const releasePath = `${base}/sbin/picortex-release`;
+const helperPath = `${base}/sbin/picortex-chat-user`;
+const helperState = `${base}/chat-users`;
+// A uid range of this file's own: other test files run helpers with their own records.
+const UID_MIN = 90000;
 const opsGroup = `pcops-${suffix}`;
 const runtimeUser = `pcrt-${suffix}`;
 const adminUser = `pcad-${suffix}`;
 const dropIn = `/etc/sudoers.d/pctest${suffix}`;
 const chatA = `ta${suffix}`;
 const chatB = `tb${suffix}`;
+const chatC = `tc${suffix}`;
+const chatD = `td${suffix}`;
+const create = (id: string) => privilegedArgv.createUser(id, helperPath);
+const remove = (id: string) => privilegedArgv.deleteUser(id, helperPath);
+const uidOf = (name: string) => Number(run(["id", "-u", name]).stdout.trim());
 const hash = "0123456789abcdef0123";
 let createdChatGroup = false;
 
@@ -37,7 +47,7 @@ function policyAllows(user: string, sudoArgs: string[]): boolean {
   const cmd = dash >= 0 ? sudoArgs.slice(dash + 1) : sudoArgs;
   return run(["runuser", "-u", user, "--", BIN.sudo, "-n", ...opts, "-l", ...cmd]).status === 0;
 }
-const SUDO_REFUSAL = /a password is required|is not allowed|may not run|not allowed to execute|Sorry, user|not permitted to use the -D option/;
+const SUDO_REFUSAL = /a password is required|is not allowed|may not run|not allowed to execute|Sorry, user|not permitted to use the -D option|not allowed to set the following environment/;
 function expectRefused(user: string, sudoArgs: string[]): void {
   expect(policyAllows(user, sudoArgs), `policy must refuse ${user}: sudo ${sudoArgs.join(" ")}`).toBe(false);
   const r = sudoAs(user, sudoArgs);
@@ -50,10 +60,22 @@ function expectAllowed(user: string, sudoArgs: string[]): RunResult {
   return r;
 }
 const userExists = (name: string) => run(["getent", "passwd", name]).status === 0;
+/** SysV IPC ids (shm, msg, sem) owned or created by uid, from /proc/sysvipc. */
+function sysvIpcOf(uid: number): string[] {
+  const out: string[] = [];
+  for (const [kind, uidCol, cuidCol] of [["shm", 7, 9], ["msg", 7, 9], ["sem", 4, 6]] as const) {
+    const lines = readFileSync(`/proc/sysvipc/${kind}`, "utf8").trim().split("\n").slice(1);
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      if (Number(f[uidCol]) === uid || Number(f[cuidCol]) === uid) out.push(`${kind}:${f[1]}`);
+    }
+  }
+  return out;
+}
 
 beforeAll(() => {
   requireRoot("it installs a sudoers drop-in and creates real users");
-  requireTools("sudo", "visudo", "runuser", "useradd", "userdel", "groupadd", "groupdel", "setpriv", "getent");
+  requireTools("sudo", "visudo", "runuser", "useradd", "userdel", "groupadd", "groupdel", "setpriv", "getent", "ipcmk", "ipcrm", "pkill", "find");
   mkdirSync(`${base}/bin`, { recursive: true });
   mkdirSync(`${base}/sbin`, { recursive: true });
   mkdirSync(chatsRoot, { recursive: true });
@@ -61,7 +83,8 @@ beforeAll(() => {
   chmodSync(chatsRoot, 0o711);
   writeFileSync(claudePath, '#!/bin/sh\n[ "$1" = "--version" ] && { echo "2.1.197 (stand-in)"; exit 0; }\necho "claude-as:$(id -un):$HOME:$(pwd)"\n', { mode: 0o755 });
   writeFileSync(releasePath, '#!/bin/sh\necho "release:$*"\n', { mode: 0o755 });
-  for (const p of [claudePath, releasePath]) chownSync(p, 0, 0);
+  writeFileSync(helperPath, renderChatUserHelper({ chatsRoot, chatGroup: CHAT_GROUP, stateDir: helperState, uidMin: UID_MIN, uidMax: UID_MIN + 4999 }), { mode: 0o755 });
+  for (const p of [claudePath, releasePath, helperPath]) chownSync(p, 0, 0);
 
   const g = run(["groupadd", CHAT_GROUP]);
   createdChatGroup = g.status === 0; // 9 = already exists (another test or a real install)
@@ -70,7 +93,16 @@ beforeAll(() => {
   expect(run(["useradd", "--system", "--shell", "/usr/sbin/nologin", "--no-create-home", "--groups", opsGroup, runtimeUser]).status).toBe(0);
   expect(run(["useradd", "--create-home", "--shell", "/bin/bash", "--groups", opsGroup, adminUser]).status).toBe(0);
 
-  const text = renderSudoers({ runtimeUser, adminUser, opsGroup, chatGroup: CHAT_GROUP, chatsRoot, claudePath, releaseHelperPath: releasePath });
+  const text = renderSudoers({
+    runtimeUser,
+    adminUser,
+    opsGroup,
+    chatGroup: CHAT_GROUP,
+    chatsRoot,
+    claudePath,
+    releaseHelperPath: releasePath,
+    chatUserHelperPath: helperPath,
+  });
   const staged = `${base}/sudoers-candidate`;
   writeFileSync(staged, text, { mode: 0o440 });
   const check = run(["visudo", "-cf", staged]);
@@ -85,7 +117,7 @@ beforeAll(() => {
 afterAll(() => {
   // Remove the drop-in first so nothing below is ever reachable through it.
   rmSync(dropIn, { force: true });
-  for (const name of [chatUser(chatA), chatUser(chatB), "pc-evil0", "pc-evilg", "pc-evilp", "pc-evild", "pc-evilh"]) {
+  for (const name of [chatUser(chatA), chatUser(chatB), chatUser(chatC), chatUser(chatD), "pc-evil0", "pc-evilg", "pc-evilp", "pc-evild", "pc-evilh", "pc-evilx", "pc-abc"]) {
     if (userExists(name)) run(["userdel", "--remove", name]);
   }
   if (userExists(adminUser)) run(["userdel", "--remove", adminUser]);
@@ -97,6 +129,7 @@ afterAll(() => {
     if (primaryUsers.length === 0) run(["groupdel", CHAT_GROUP]);
   }
   rmSync(base, { recursive: true, force: true });
+  for (const d of ["/tmp", "/var/tmp", "/dev/shm"]) for (const n of [`left-${suffix}`, `deep-${suffix}`]) rmSync(`${d}/${n}`, { recursive: true, force: true });
 });
 
 describe("sudoers drop-in on a real machine", () => {
@@ -108,16 +141,25 @@ describe("sudoers drop-in on a real machine", () => {
     expect(dropIn.split("/").pop()).not.toMatch(/[.~]/);
   });
 
-  it("lets the runtime user create, lock, unlock and delete a chat user with the exact argv the runtime builds", () => {
-    const create = expectAllowed(runtimeUser, ["--", ...privilegedArgv.createUser(chatA, chatsRoot)]);
-    expect(create.status, create.stderr).toBe(0);
+  it("lets the runtime user create a chat user with the exact argv the runtime builds: a fresh uid, a 0700 home at once", () => {
+    const r = expectAllowed(runtimeUser, ["--", ...create(chatA)]);
+    expect(r.status, r.stderr).toBe(0);
     expect(userExists(chatUser(chatA))).toBe(true);
+    const uid = uidOf(chatUser(chatA));
+    expect(JSON.parse(r.stdout)).toEqual({ user: chatUser(chatA), uid, home: `${chatsRoot}/${chatA}` });
+    expect(uid).toBeGreaterThanOrEqual(UID_MIN);
+    expect(run(["id", "-gn", chatUser(chatA)]).stdout.trim()).toBe(CHAT_GROUP);
+    expect(run(["id", "-Gn", chatUser(chatA)]).stdout.trim()).toBe(CHAT_GROUP); // no other group
     const home = statSync(`${chatsRoot}/${chatA}`);
-    expect(home.isDirectory()).toBe(true);
-    expect(expectAllowed(runtimeUser, ["--", ...privilegedArgv.chmodHome(chatA, "0000", chatsRoot)]).status).toBe(0);
-    expect(statSync(`${chatsRoot}/${chatA}`).mode & 0o7777).toBe(0o000);
-    expect(expectAllowed(runtimeUser, ["--", ...privilegedArgv.chmodHome(chatA, "0700", chatsRoot)]).status).toBe(0);
-    expect(statSync(`${chatsRoot}/${chatA}`).mode & 0o7777).toBe(0o700);
+    expect([home.isDirectory(), home.uid, home.mode & 0o7777]).toEqual([true, uid, 0o700]);
+    expect(statSync(`${chatsRoot}/${chatA}/tmp`).mode & 0o7777).toBe(0o700);
+    // The allocation is recorded where only root can change it.
+    const st = statSync(helperState);
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o700]);
+    expect(Number(readFileSync(`${helperState}/next-uid`, "utf8"))).toBe(uid + 1);
+    // A second create of the same chat is refused, not repaired.
+    const again = expectAllowed(runtimeUser, ["--", ...create(chatA)]);
+    expect(again.status).toBe(3);
   });
 
   it("lets the runtime user run claude, pkill and tar as the chat user with the turn runner's exact argv", () => {
@@ -148,25 +190,65 @@ describe("sudoers drop-in on a real machine", () => {
     expectRefused(runtimeUser, ["-H", "-u", chatUser(chatA), "-D", "/", "--", BIN.tar, "--create", "--file", "/dev/null", "."]);
   });
 
-  it("keeps working under the runtime unit's capability bounding set (sudo, useradd, chmod, userdel)", () => {
+  it("keeps working under the runtime unit's capability bounding set (sudo, the chat-user helper)", () => {
     const caps = ["-all", ...RUNTIME_CAPABILITY_BOUNDING_SET.map((c) => "+" + c.replace(/^CAP_/, "").toLowerCase())].join(",");
     const gid = run(["id", "-g", runtimeUser]).stdout.trim();
     const asRuntime = (argv: string[]) =>
       run(["setpriv", `--bounding-set=${caps}`, `--reuid=${runtimeUser}`, `--regid=${gid}`, "--init-groups", "--", BIN.sudo, "-n", ...argv]);
-    const created = asRuntime(["--", ...privilegedArgv.createUser(chatB, chatsRoot)]);
+    const created = asRuntime(["--", ...create(chatB)]);
     expect(created.status, created.stderr).toBe(0);
-    expect(asRuntime(["--", ...privilegedArgv.chmodHome(chatB, "0700", chatsRoot)]).status).toBe(0);
     const turn = asRuntime(["-H", "-u", chatUser(chatB), "--", claudePath]);
     expect(turn.stdout.trim()).toMatch(new RegExp(`^claude-as:${chatUser(chatB)}:${chatsRoot}/${chatB}:`));
-    const removed = asRuntime(["--", ...privilegedArgv.deleteUser(chatB, true)]);
+    // Leave IPC behind, so the delete must remove it under this bounding set too.
+    expect(run(["runuser", "-u", chatUser(chatB), "--", "ipcmk", "-M", "4096"]).status).toBe(0);
+    const uid = uidOf(chatUser(chatB));
+    const removed = asRuntime(["--", ...remove(chatB)]);
     expect(removed.status, removed.stderr).toBe(0);
     expect(userExists(chatUser(chatB))).toBe(false);
     expect(existsSync(`${chatsRoot}/${chatB}`)).toBe(false);
+    expect(sysvIpcOf(uid)).toEqual([]);
+  });
+
+  it("never reuses a deleted chat's uid, and leaves nothing of it: files in shared temp dirs, IPC, processes", async () => {
+    expect(expectAllowed(runtimeUser, ["--", ...create(chatC)]).status).toBe(0);
+    const userC = chatUser(chatC);
+    const uidC = uidOf(userC);
+    const asC = (argv: string[]) => run(["runuser", "-u", userC, "--", ...argv]);
+    // What a chat's tools leave lying around in places every user shares.
+    const left = [`/tmp/left-${suffix}`, `/var/tmp/left-${suffix}`, `/dev/shm/left-${suffix}`, `/tmp/claude-${uidC}/session-${suffix}`];
+    expect(asC(["mkdir", "-p", `/tmp/claude-${uidC}`]).status).toBe(0);
+    for (const f of left) expect(asC(["sh", "-c", 'echo "secret of C" > "$1" && chmod 0666 "$1"', "sh", f]).status, f).toBe(0);
+    expect(asC(["mkdir", "-p", `/tmp/deep-${suffix}/a`]).status).toBe(0);
+    expect(asC(["chmod", "0777", `/tmp/deep-${suffix}`, `/tmp/deep-${suffix}/a`]).status).toBe(0);
+    expect(asC(["ipcmk", "-M", "4096"]).status).toBe(0);
+    expect(asC(["ipcmk", "-Q"]).status).toBe(0);
+    expect(asC(["ipcmk", "-S", "1"]).status).toBe(0);
+    expect(sysvIpcOf(uidC).length).toBe(3);
+    // A process that detaches from everything and would otherwise outlive the chat.
+    run(["runuser", "-u", userC, "--", "sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 &"]);
+    expect(run(["pgrep", "-U", String(uidC)]).status).toBe(0);
+
+    const del = expectAllowed(runtimeUser, ["--", ...remove(chatC)]);
+    expect(del.status, del.stderr).toBe(0);
+    expect(run(["pgrep", "-U", String(uidC)]).status, "a process of the deleted chat survived").toBe(1);
+    for (const f of [...left, `/tmp/claude-${uidC}`, `/tmp/deep-${suffix}`]) expect(existsSync(f), `${f} survived the delete`).toBe(false);
+    expect(sysvIpcOf(uidC)).toEqual([]);
+
+    // The next chat gets a new uid: nothing the old one owned can become its own.
+    expect(expectAllowed(runtimeUser, ["--", ...create(chatD)]).status).toBe(0);
+    const uidD = uidOf(chatUser(chatD));
+    expect(uidD).not.toBe(uidC);
+    expect(uidD).toBeGreaterThan(uidC);
+    const sees = run(["runuser", "-u", chatUser(chatD), "--", "find", "/tmp", "/var/tmp", "/dev/shm", "-user", String(uidD), "-not", "-path", `${chatsRoot}/*`]);
+    expect(sees.stdout.trim()).toBe("");
+    expect(expectAllowed(runtimeUser, ["--", ...remove(chatD)]).status).toBe(0);
+    // Even with the lowest uid free again, the record only moves forward.
+    expect(Number(readFileSync(`${helperState}/next-uid`, "utf8"))).toBe(uidD + 1);
   });
 
   it("lets the admin (an ops member) manage chat users and run the release helper with contract arguments", () => {
-    expect(policyAllows(adminUser, ["--", ...privilegedArgv.createUser(chatB, chatsRoot)])).toBe(true);
-    expect(policyAllows(adminUser, ["--", ...privilegedArgv.deleteUser(chatB, false)])).toBe(true);
+    expect(policyAllows(adminUser, ["--", ...create(chatB)])).toBe(true);
+    expect(policyAllows(adminUser, ["--", ...remove(chatB)])).toBe(true);
     for (const args of [["status"], ["install", hash], ["activate", hash], ["rollback"], ["rollback", hash], ["uninstall"], ["uninstall", hash]]) {
       const r = expectAllowed(adminUser, ["--", releasePath, ...args]);
       expect(r.status, r.stderr).toBe(0);
@@ -212,6 +294,16 @@ describe("sudoers drop-in on a real machine", () => {
     ["sudo -u pc-<id> -g root claude", ["-u", chatUser(chatA), "-g", "root", "--", claudePath]],
     ["sudo -u pc-<id> bash", ["-u", chatUser(chatA), "--", "/bin/bash"]],
     ["sudoedit /etc/shadow", ["-e", "/etc/shadow"]],
+    // The chat-user helper: only `create|delete <id>` reaches it.
+    ["the helper with a merged argument carrying useradd options", ["--", helperPath, "create", "evilh --gid root --shell /bin/sh"]],
+    ["the helper with an extra argument", ["--", helperPath, "create", "evilh", "--gid"]],
+    ["the helper with an option before the command", ["--", helperPath, "--gid", "root", "create", "evilh"]],
+    ["the helper with an uppercase id", ["--", helperPath, "create", "Evilh"]],
+    ["the helper with a path as id", ["--", helperPath, "create", "../../etc"]],
+    ["the helper with an id that is too long", ["--", helperPath, "create", "e".repeat(25)]],
+    ["the helper with another command", ["--", helperPath, "purge", "evilh"]],
+    ["the helper with no arguments", ["--", helperPath]],
+    ["the helper as another user", ["-u", "nobody", "--", helperPath, "create", "evilh"]],
   ];
 
   for (const [label, args] of refusals) {
@@ -232,8 +324,43 @@ describe("sudoers drop-in on a real machine", () => {
     expectRefused(adminUser, ["-u", chatUser(chatA), "--", claudePath]);
   });
 
+  it("the helper refuses what sudo's joined-string match lets through: merged argv, odd ids, non-chat accounts", () => {
+    // Sudo matches "create abc" whether it came as one argument or two: the helper checks.
+    for (const argv of [[helperPath, "create abc"], [helperPath, "delete abc"], [helperPath, `create ${chatA}`]]) {
+      expect(policyAllows(runtimeUser, ["--", ...argv]), `sudo passes ${JSON.stringify(argv)} on to the helper`).toBe(true);
+      const r = expectAllowed(runtimeUser, ["--", ...argv]);
+      expect(r.status, `${JSON.stringify(argv)}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/usage/);
+    }
+    expect(userExists("pc-abc")).toBe(false);
+    // No environment reaches it either (no SETENV): PATH or LD_PRELOAD cannot steer it.
+    for (const env of ["PATH=/tmp", "LD_PRELOAD=/tmp/x.so"]) {
+      const r = sudoAs(runtimeUser, [env, helperPath, "create", "evilh"]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(SUDO_REFUSAL);
+    }
+    expect(userExists("pc-evilh")).toBe(false);
+    // Ids the sudoers class admits but the chat-id grammar does not.
+    for (const id of ["ab-", "a--b", "a-", "zz--"]) {
+      expect(policyAllows(runtimeUser, ["--", helperPath, "create", id])).toBe(true);
+      const r = expectAllowed(runtimeUser, ["--", helperPath, "create", id]);
+      expect(r.status, `${id}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/invalid chat id/);
+      expect(userExists(`pc-${id}`)).toBe(false);
+    }
+    // A pc- account that is not a chat (made by hand, outside the chat group) is never deleted.
+    expect(run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "pc-evilx"]).status).toBe(0);
+    const r = expectAllowed(runtimeUser, ["--", helperPath, "delete", "evilx"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/not in group/);
+    expect(userExists("pc-evilx")).toBe(true);
+    // Deleting a chat that does not exist says so, and touches nothing.
+    expect(expectAllowed(runtimeUser, ["--", helperPath, "delete", "root"]).status).toBe(6);
+    expect(userExists("root")).toBe(true);
+  });
+
   it("lets the runtime user delete the chat user (home removed)", () => {
-    expect(expectAllowed(runtimeUser, ["--", ...privilegedArgv.deleteUser(chatA, true)]).status).toBe(0);
+    expect(expectAllowed(runtimeUser, ["--", ...remove(chatA)]).status).toBe(0);
     expect(userExists(chatUser(chatA))).toBe(false);
     expect(existsSync(`${chatsRoot}/${chatA}`)).toBe(false);
   });

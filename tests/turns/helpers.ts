@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { renderChatUserHelper } from "../../templates/render-chat-user-helper.js";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
@@ -129,7 +131,15 @@ function removeChatUsers(ids: string[]): void {
   }
 }
 
-export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePath: string; cleanup(ids: string[]): void } {
+/** A fresh directory under /srv whose name passes the host path grammar (lowercase, no dots). */
+function lowercaseScratchDir(prefix: string): string {
+  const suffix = randomBytes(5).toString("hex").replace(/[0-9]/g, (d) => "abcdefghij"[Number(d)]!);
+  const dir = `/srv/${prefix}-${suffix}`;
+  mkdirSync(dir, { mode: 0o755 });
+  return dir;
+}
+
+export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePath: string; chatUserHelper: string; cleanup(ids: string[]): void } {
   requireRoot();
   removeChatUsers(ids); // leftovers of an interrupted earlier run
   try {
@@ -137,7 +147,7 @@ export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePat
   } catch {
     execFileSync("groupadd", ["--system", "picortex-chats"]);
   }
-  const chatsRoot = mkdtempSync("/srv/pc-turns-test-");
+  const chatsRoot = lowercaseScratchDir("pc-turns-test");
   execFileSync("chmod", ["0755", chatsRoot]);
   // Chat users must be able to execute the CLI, as with /usr/local/bin/claude on a host.
   // The checkout's copy may sit under a directory they cannot enter (a clone in a 0700
@@ -151,13 +161,19 @@ export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePat
   // refuses `-D` even to root without it. Name without dots or @includedir skips it.
   writeFileSync(TEST_SUDOERS, `Defaults!${claudePath} runcwd=*\n`, { mode: 0o440 });
   execFileSync("visudo", ["-cf", TEST_SUDOERS]);
+  // The root helper that creates and deletes chat users, rendered for this chats root.
+  const helperDir = lowercaseScratchDir("pc-turns-helper");
+  const chatUserHelper = join(helperDir, "picortex-chat-user");
+  writeFileSync(chatUserHelper, renderChatUserHelper({ chatsRoot, chatGroup: "picortex-chats", stateDir: join(helperDir, "state"), uidMin: 95000, uidMax: 99999 }), { mode: 0o755 });
   return {
     chatsRoot,
     claudePath,
+    chatUserHelper,
     cleanup(ids) {
       removeChatUsers(ids);
       rmSync(chatsRoot, { recursive: true, force: true });
       rmSync(binDir, { recursive: true, force: true });
+      rmSync(helperDir, { recursive: true, force: true });
       rmSync(TEST_SUDOERS, { force: true });
     },
   };

@@ -15,7 +15,7 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
   beforeAll(async () => {
     fixtures = setupHostFixtures([...ids, "hm-gone", "hm-retry"]);
     // Default runner settings: warm chats on, as on a real host.
-    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { claudePath: fixtures.claudePath } });
+    rt = await startTestRuntime({ mode: "host", chatsRoot: fixtures.chatsRoot, turns: { claudePath: fixtures.claudePath, chatUserHelper: fixtures.chatUserHelper } });
   });
   afterAll(async () => {
     await rt?.close();
@@ -116,7 +116,19 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     expect(spawnSync("pgrep", ["-U", "pc-hm-alpha"]).status).toBe(1); // nothing left
   });
 
+  it("gives each chat's turns a private temp dir in its home", () => {
+    const settings = JSON.parse(asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/settings.json`]).stdout);
+    expect(settings.env.TMPDIR).toBe(`${fixtures.chatsRoot}/hm-alpha/tmp`);
+    expect(settings.env.CLAUDE_CODE_TMPDIR).toBe(`${fixtures.chatsRoot}/hm-alpha/tmp`);
+    expect(asUser("pc-hm-alpha", ["/usr/bin/stat", "-c", "%a %U", `${fixtures.chatsRoot}/hm-alpha/tmp`]).stdout.trim()).toBe("700 pc-hm-alpha");
+  });
+
   it("deletes a chat: removes the user, archives the workspace, keeps the history unless purged", async () => {
+    // What the chat leaves outside its home: a shared-temp file and a detached process.
+    const uid = execFileSync("id", ["-u", "pc-hm-beta"], { encoding: "utf8" }).trim();
+    const stray = `/tmp/hm-beta-left-${process.pid}`;
+    expect(asUser("pc-hm-beta", ["/usr/bin/sh", "-c", `echo left > ${stray}; setsid sleep 600 </dev/null >/dev/null 2>&1 &`]).status).toBe(0);
+    expect(existsSync(stray)).toBe(true);
     const del = await rt.call("DELETE", "/v1/chats/hm-beta");
     expect(del.status, del.text).toBe(200);
     expect(existsSync(del.json.archivePath)).toBe(true);
@@ -124,6 +136,8 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     expect(listing).toContain("./workspace/");
     expect(spawnSync("id", ["pc-hm-beta"]).status).not.toBe(0);
     expect(existsSync(`${fixtures.chatsRoot}/hm-beta`)).toBe(false);
+    expect(existsSync(stray)).toBe(false);
+    expect(spawnSync("pgrep", ["-U", uid]).status).toBe(1);
     const alphaTurns = await rt.call("GET", "/v1/chats/hm-alpha/messages");
     expect(alphaTurns.json.messages.length).toBe(6);
     const del2 = await rt.call("DELETE", "/v1/chats/hm-alpha?purge=1");

@@ -29,15 +29,13 @@ const sh = (argv: string[], input?: string) => {
 const sudo = (argv: string[]) => ["/usr/bin/sudo", "-n", "--", ...argv];
 const steps: Record<string, string[]> = {
   create: sudo(privilegedArgv.createUser("probe")),
-  chmodLock: sudo(privilegedArgv.chmodHome("probe", "0000")),
-  chmodOpen: sudo(privilegedArgv.chmodHome("probe", "0700")),
   unpackWorkspace: asChatArgv.unpackIntoHome("probe"),
   turn: runTurnPrefix("probe", "/usr/local/bin/claude"),
   version: asChatArgv.claudeVersion("probe", "/usr/local/bin/claude"),
   archive: asChatArgv.archiveHome("probe"),
   killAll: asChatArgv.killAll("probe"),
   escalateMustFail: ["/usr/bin/sudo", "-n", "-u", "root", "/usr/bin/id"],
-  delete: sudo(privilegedArgv.deleteUser("probe", true)),
+  delete: sudo(privilegedArgv.deleteUser("probe")),
 };
 const expected: Record<string, number> = { killAll: 1, escalateMustFail: 1 };
 
