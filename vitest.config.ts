@@ -6,7 +6,8 @@ import { defineConfig } from "vitest/config";
 //
 // Two phases, run one after the other (sequence.groupOrder):
 //   host      everything that runs on this machine directly, files in parallel;
-//   machines  tests that build, mount and boot whole hosts (mmdebstrap, nspawn, qemu).
+//   machines  tests that build, mount and boot whole hosts (mmdebstrap, nspawn, qemu), and
+//             the real-engine lane (tests/engine: Pulumi CLI, provider doubles, API emulators).
 // The machines phase starts only after the host phase has finished, so no host test
 // (the key-leak grep walks /var, /tmp, /srv as a chat user) ever sees a half-built
 // root filesystem, a mounted /proc inside it, or the load of an image build.
@@ -26,7 +27,7 @@ export default defineConfig({
           ...shared,
           name: "host",
           include: ["tests/**/*.test.ts"],
-          exclude: ["tests/e2e/**"],
+          exclude: ["tests/e2e/**", "tests/engine/**"],
           fileParallelism: true,
           sequence: { groupOrder: 0 },
         },
@@ -35,7 +36,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: "machines",
-          include: ["tests/e2e/**/*.test.ts"],
+          include: ["tests/e2e/**/*.test.ts", "tests/engine/**/*.test.ts"],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },
