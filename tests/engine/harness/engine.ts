@@ -8,7 +8,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensurePulumiCli } from "../../../scripts/lib/pulumi-toolchain.js";
+import { execFileSync } from "node:child_process";
+import { basename, dirname } from "node:path";
+import { ensurePulumiCli, pinnedVersion } from "../../../scripts/lib/pulumi-toolchain.js";
 import { REPO_ROOT } from "../providers/versions.js";
 import { installPlugins, describePlugins, type InstalledPlugin } from "./plugins.js";
 import type { DriverRequest, DriverResult } from "./driver.js";
@@ -47,9 +49,23 @@ export interface Lane {
   close(): void;
 }
 
+/**
+ * The CLI: PICORTEX_ENGINE_PULUMI names an existing binary (it must report the version
+ * tools/pulumi pins), else the toolchain cache, built when cold.
+ */
+async function pulumiCli(log: (l: string) => void): Promise<{ pulumi: string; binDir: string; version: string; built: boolean; buildSeconds?: number }> {
+  const given = process.env.PICORTEX_ENGINE_PULUMI;
+  if (!given) return ensurePulumiCli({ log });
+  const version = pinnedVersion();
+  const got = execFileSync(given, ["version"], { encoding: "utf8", env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "1" } }).trim();
+  if (got !== version) throw new Error(`PICORTEX_ENGINE_PULUMI=${given} reports ${got}, but tools/pulumi pins ${version}`);
+  if (basename(given) !== "pulumi" || dirname(given) === "") throw new Error(`PICORTEX_ENGINE_PULUMI must name a file called pulumi, got ${given}`);
+  return { pulumi: given, binDir: dirname(given), version, built: false };
+}
+
 export async function startLane(opts: { log?: (l: string) => void } = {}): Promise<Lane> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`engine-lane: ${l}\n`));
-  const cli = await ensurePulumiCli({ log });
+  const cli = await pulumiCli(log);
   const root = mkdtempSync(join(process.env.PICORTEX_ENGINE_TMP ?? tmpdir(), "picortex-engine-"));
   const home = join(root, "pulumi-home");
   const backendDir = join(root, "backend");
@@ -153,7 +169,9 @@ export async function startLane(opts: { log?: (l: string) => void } = {}): Promi
       return parts.join("\n");
     },
     close() {
-      rmSync(root, { recursive: true, force: true });
+      // PICORTEX_ENGINE_KEEP=1 keeps the backend, PULUMI_HOME and traces for inspection.
+      if (process.env.PICORTEX_ENGINE_KEEP === "1") log(`kept ${root}`);
+      else rmSync(root, { recursive: true, force: true });
     },
   };
 }

@@ -25,6 +25,8 @@ const engineproto: any = require("@pulumi/pulumi/proto/engine_pb.js");
 const enginerpc: any = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
 const structproto: any = require("google-protobuf/google/protobuf/struct_pb.js");
 const emptyproto: any = require("google-protobuf/google/protobuf/empty_pb.js");
+const anyproto: any = require("google-protobuf/google/protobuf/any_pb.js");
+const statusproto: any = require("@pulumi/pulumi/proto/status_pb.js");
 
 export const SIG = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -39,6 +41,22 @@ export class ProviderError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ProviderError";
+  }
+}
+
+/**
+ * The resource exists but failed to initialise (e.g. the server was created and its
+ * action failed): the engine keeps it in state with the error, as the bridge reports a
+ * Terraform create that failed after SetId. Without this the resource would be orphaned.
+ */
+export class PartialCreateError extends ProviderError {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly outs: Props,
+  ) {
+    super(message);
+    this.name = "PartialCreateError";
   }
 }
 
@@ -146,12 +164,25 @@ function kindOf(k: string): number {
   return K[k] ?? K.UPDATE;
 }
 
-function grpcError(err: unknown): grpc.ServiceError {
+function grpcError(err: unknown, wrapOuts?: (outs: Props) => Props): grpc.ServiceError {
   const message = err instanceof Error ? err.message : String(err);
   const e = new Error(message) as grpc.ServiceError;
   e.code = grpc.status.UNKNOWN;
   e.details = message;
   e.metadata = new grpc.Metadata();
+  if (err instanceof PartialCreateError) {
+    const detail = new provproto.ErrorResourceInitFailed();
+    detail.setId(err.id);
+    detail.setProperties(toStruct(wrapOuts ? wrapOuts(err.outs) : err.outs));
+    detail.setReasonsList([message]);
+    const any = new anyproto.Any();
+    any.pack(detail.serializeBinary(), "pulumirpc.ErrorResourceInitFailed");
+    const st = new statusproto.Status();
+    st.setCode(grpc.status.UNKNOWN);
+    st.setMessage(message);
+    st.addDetails(any);
+    e.metadata.add("grpc-status-details-bin", Buffer.from(st.serializeBinary()));
+  }
   return e;
 }
 
@@ -211,8 +242,14 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       fn(call.request)
         .then((res) => cb(null, res))
         .catch((err) => {
-          record(method, call.request?.toObject?.(), { error: String(err?.message ?? err) });
-          cb(grpcError(err));
+          record(method, { urn: call.request?.getUrn?.() }, { error: String(err?.message ?? err) });
+          let wrap: ((o: Props) => Props) | undefined;
+          if (err instanceof PartialCreateError) {
+            const secrets = new Set<string>();
+            reveal(call.request.getProperties()?.toJavaScript() ?? {}, secrets);
+            wrap = (o) => wrapOutputs(resourceFor(call.request.getUrn()), o, secrets);
+          }
+          cb(grpcError(err, wrap));
         });
     };
 

@@ -39,7 +39,7 @@
  *  R11 Read of a missing resource (404 not_found) drops it from state.
  */
 import { createHash } from "node:crypto";
-import { ProviderError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
+import { ProviderError, PartialCreateError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
 import { apiCall, ApiError, type ApiClientOptions } from "./http.js";
 
 const USER_AGENT = "hcloud-go/2.44.0";
@@ -382,8 +382,15 @@ const server: ResourceDef = {
         await waitActions(ctx, [a.action as Props]);
       }
     } catch (err) {
-      // The server exists: the bridge reports a partial create so the engine keeps its id.
-      throw err;
+      // The server exists: the bridge reports a partial create so the engine keeps its
+      // id in state (with the error) instead of orphaning the server.
+      let outs: Props = { ...inputs, userData: inputs.userData ? userDataHashSum(String(inputs.userData)) : inputs.userData };
+      try {
+        outs = serverOuts(await getServer(ctx, id), inputs);
+      } catch {
+        // keep the inputs
+      }
+      throw new PartialCreateError((err as Error).message, id, outs);
     }
     return { id, outs: serverOuts(await getServer(ctx, id), inputs) };
   },
