@@ -14,6 +14,7 @@ import { ensurePulumiCli, pinnedVersion } from "../../../scripts/lib/pulumi-tool
 import { REPO_ROOT } from "../providers/versions.js";
 import { installPlugins, describePlugins, type InstalledPlugin } from "./plugins.js";
 import type { DriverRequest, DriverResult } from "./driver.js";
+import { killPids, lanePluginPids } from "./procs.js";
 
 export const PASSPHRASE = "engine-lane-passphrase-not-a-secret";
 
@@ -101,7 +102,7 @@ export async function startLane(opts: { log?: (l: string) => void } = {}): Promi
 
   const login = await runCli(["login", `file://${backendDir}`]);
   if (login.code !== 0) throw new Error(`pulumi login failed: ${login.stderr}`);
-  const plugins = await installPlugins({ pulumi: cli.pulumi, env, scratch: join(root, "launchers") });
+  const plugins = await installPlugins({ pulumi: cli.pulumi, env, scratch: join(root, "launchers"), lane: root });
   log(`Pulumi CLI ${cli.version} (${cli.built ? `built in ${cli.buildSeconds} s` : "cached"}); providers: ${describePlugins(plugins)}`);
 
   let projects = 0;
@@ -169,6 +170,8 @@ export async function startLane(opts: { log?: (l: string) => void } = {}): Promi
       return parts.join("\n");
     },
     close() {
+      // Plugins orphaned by a killed CLI (fault scenarios): ours, found by the lane marker.
+      killPids(lanePluginPids(root));
       // PICORTEX_ENGINE_KEEP=1 keeps the backend, PULUMI_HOME and traces for inspection.
       if (process.env.PICORTEX_ENGINE_KEEP === "1") log(`kept ${root}`);
       else rmSync(root, { recursive: true, force: true });

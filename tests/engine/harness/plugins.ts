@@ -33,15 +33,17 @@ export function realProviderBinary(dir: string, pkg: string, version: string): s
   return candidates.find((c) => existsSync(c));
 }
 
-export function launcherScript(pkg: string): string {
+/** `lane` (the lane's root) is passed as a marker, so the lane can find its plugins' processes. */
+export function launcherScript(pkg: string, lane = ""): string {
   const tsx = join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs");
   const main = join(REPO_ROOT, "tests/engine/providers/main.ts");
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   // exec: the engine's kill reaches node itself, so no orphan is left behind.
-  return `#!/bin/sh\nexec ${q(process.execPath)} --import ${q(tsx)} ${q(main)} ${q(pkg)} "$@"\n`;
+  const marker = lane ? ` --picortex-lane=${q(lane)}` : "";
+  return `#!/bin/sh\nexec ${q(process.execPath)} --import ${q(tsx)} ${q(main)} ${q(pkg)}${marker} "$@"\n`;
 }
 
-export async function installPlugins(opts: { pulumi: string; env: NodeJS.ProcessEnv; scratch: string }): Promise<InstalledPlugin[]> {
+export async function installPlugins(opts: { pulumi: string; env: NodeJS.ProcessEnv; scratch: string; lane?: string }): Promise<InstalledPlugin[]> {
   const versions = pinnedProviderVersions();
   const realDir = opts.env[PROVIDERS_DIR_ENV] ?? process.env[PROVIDERS_DIR_ENV];
   const out: InstalledPlugin[] = [];
@@ -57,7 +59,7 @@ export async function installPlugins(opts: { pulumi: string; env: NodeJS.Process
       kind = "real";
     } else {
       file = join(opts.scratch, `pulumi-resource-${pkg}`);
-      writeFileSync(file, launcherScript(pkg));
+      writeFileSync(file, launcherScript(pkg, opts.lane));
       chmodSync(file, 0o755);
       kind = "double";
     }

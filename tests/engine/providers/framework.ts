@@ -195,6 +195,7 @@ function typeOf(urn: string): string {
 
 /** Serves `def` and prints the port, as every Pulumi plugin does; returns when listening. */
 export async function serve(def: ProviderDef, args: string[]): Promise<void> {
+  // Flags (e.g. the lane's --picortex-lane=<dir> marker) are not the engine address.
   const engineAddr = args.find((a) => !a.startsWith("-"));
   const engine = engineAddr ? new enginerpc.EngineClient(engineAddr, grpc.credentials.createInsecure()) : undefined;
   const trace = process.env.PICORTEX_PROVIDER_TRACE;

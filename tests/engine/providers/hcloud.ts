@@ -325,10 +325,12 @@ const server: ResourceDef = {
     if (d.diffs.includes("userData") && userDataEqual(olds.userData, news.userData)) {
       d.diffs = d.diffs.filter((k) => k !== "userData");
       d.replaces = d.replaces.filter((k) => k !== "userData");
+      delete d.detailedDiff?.userData;
     }
     for (const k of ["iso", "rescue", "placementGroupId"]) {
       if (d.diffs.includes(k) && !news[k] && !olds[k]) {
         d.diffs = d.diffs.filter((x) => x !== k);
+        delete d.detailedDiff?.[k];
       }
     }
     return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
