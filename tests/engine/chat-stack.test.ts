@@ -1,0 +1,109 @@
+/**
+ * The chat stack (stacks/chat) through the real engine, as the README drives it:
+ * `pulumi stack init chat-team-alpha`, `pulumi config set workspaceStack prod`,
+ * `pulumi up`, a second up with no change, `pulumi destroy`, and a destroy from a fresh
+ * checkout (as CI's destroy workflow has it: no Pulumi.chat-*.yaml on that machine).
+ *
+ * The workspace stack is up on the emulators (host-only); the chats are created by the
+ * REAL runtime API (agent-runtime, local mode, loopback) that ChatWorkspace's command
+ * calls. The runtime is reached through the chat stack's documented `runtimeUrl`
+ * override, because the tailnet name is not resolvable here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
+import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
+import { createLogger } from "../../agent-runtime/log.js";
+import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { setConfig, type Project } from "./harness/engine.js";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
+const claude = join(repoRoot, "node_modules/.bin/claude");
+const CHAT_STACK = "chat-team-alpha";
+
+let f: Fixture;
+let ws: Project;
+let chat: Project;
+let runtime: RunningRuntime;
+const dataDir = mkdtempSync(join(tmpdir(), "picortex-engine-chat-"));
+
+async function chatOnRuntime(id: string): Promise<{ status: number; body: Record<string, any> }> {
+  const res = await fetch(`${runtime.urls[0]}/v1/chats/${id}`, { headers: { authorization: `Bearer ${runtime.apiToken}` } });
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, any> };
+}
+
+beforeAll(async () => {
+  if (!existsSync(claude)) throw new Error(`the Claude Code CLI is required at ${claude}: run npm install`);
+  const config = loadRuntimeConfig({
+    env: {},
+    overrides: {
+      mode: "local",
+      dataDir,
+      server: { hosts: ["127.0.0.1"], port: 0 },
+      portal: { enabled: false },
+      brain: { enabled: false },
+      turns: { claudePath: claude },
+    },
+  });
+  runtime = await startRuntime(config, createLogger("engine-chat", () => {}));
+  f = await startFixture();
+  ws = await readmeWorkspaceStack(f, "prod", { "picortex:protection": "false" });
+  await setConfig(f.lane, ws, "prod", "picortex:apiToken", runtime.apiToken, { secret: true });
+  assertOk(await f.lane.run(ws, "prod", "up"), "workspace up");
+  chat = f.lane.project("chat");
+  const init = await f.lane.cli(["stack", "init", CHAT_STACK], { cwd: chat.workDir });
+  if (init.code !== 0) throw new Error(init.stderr);
+  await setConfig(f.lane, chat, CHAT_STACK, "workspaceStack", "prod");
+  await setConfig(f.lane, chat, CHAT_STACK, "runtimeUrl", runtime.urls[0]!);
+}, 30 * 60_000);
+
+afterAll(async () => {
+  if (f && ws) await f.lane.run(ws, "prod", "destroy").catch(() => undefined);
+  await f?.close();
+  await runtime?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe.sequential("chat stack on the real engine", () => {
+  it("up creates the chat through the runtime API; the token never shows", async () => {
+    const r = await f.lane.run(chat, CHAT_STACK, "up");
+    assertOk(r, "chat up");
+    expect(r.outputs?.chatId?.value).toBe("team-alpha");
+    expect(r.outputs?.linuxUser?.value).toBe("pc-team-alpha");
+    const got = await chatOnRuntime("team-alpha");
+    expect(got.status).toBe(200);
+    expect(got.body.status).toBe("ready");
+    expect(r.stdout + r.stderr).not.toContain(runtime.apiToken);
+  }, 600_000);
+
+  it("a second up changes nothing", async () => {
+    const r = await f.lane.run(chat, CHAT_STACK, "up", { expectNoChanges: true });
+    assertOk(r, "chat re-up");
+    expect(Object.keys(r.summary?.resourceChanges ?? {}).filter((k) => k !== "same")).toEqual([]);
+  }, 600_000);
+
+  it("destroy removes the chat from the runtime", async () => {
+    const r = await f.lane.run(chat, CHAT_STACK, "destroy");
+    assertOk(r, "chat destroy");
+    expect((await chatOnRuntime("team-alpha")).status).toBe(404);
+  }, 600_000);
+
+  it("a chat stack can be destroyed from a fresh checkout (CI's destroy workflow)", async () => {
+    const again = await f.lane.run(chat, CHAT_STACK, "up");
+    assertOk(again, "chat up again");
+    expect((await chatOnRuntime("team-alpha")).status).toBe(200);
+    const fresh = f.lane.project("chat");
+    const sel = await f.lane.cli(["stack", "select", CHAT_STACK], { cwd: fresh.workDir });
+    expect(sel.code, sel.stderr).toBe(0);
+    const r = await f.lane.run(fresh, CHAT_STACK, "destroy");
+    assertOk(r, "chat destroy from a fresh checkout");
+    expect((await chatOnRuntime("team-alpha")).status).toBe(404);
+  }, 600_000);
+
+  it("no secret is in plain text in the backend", () => {
+    const text = f.lane.backendText();
+    for (const s of [runtime.apiToken, f.hz.token, f.ts.apiKey]) expect(text).not.toContain(s);
+  });
+});

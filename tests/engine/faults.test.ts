@@ -1,0 +1,123 @@
+/**
+ * Faults the engine must survive, on the real engine with the workspace stack:
+ * a 429 with Retry-After (a write fails, as hcloud-go retries GETs only; reads retry),
+ * a server create that fails half-way (the server exists, its action poll failed: the
+ * provider reports a partial create, the next up finishes it instead of orphaning it),
+ * and a kill -9 of the CLI in the middle of an up, followed by `pulumi cancel`, a
+ * refresh that imports the pending create, and an up that converges.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import type { Project } from "./harness/engine.js";
+import { killPids, pulumiCliUnder } from "./harness/procs.js";
+
+const STACK = "faults";
+let f: Fixture;
+let p: Project;
+
+beforeAll(async () => {
+  f = await startFixture();
+  // Protection off so each scenario can end in a destroy.
+  p = await readmeWorkspaceStack(f, STACK, { "picortex:protection": "false" });
+}, 30 * 60_000);
+
+afterAll(async () => {
+  await f?.close();
+});
+
+const servers = () => f.hz.snapshot().servers as Array<Record<string, any>>;
+
+async function exportState(): Promise<Record<string, any>> {
+  const r = await f.lane.cli(["stack", "export", "--stack", STACK], { cwd: p.workDir });
+  if (r.code !== 0) throw new Error(`stack export: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, any>;
+}
+
+describe.sequential("faults on the real engine", () => {
+  it("429 with Retry-After on a write fails the up with the API's reason; the next up succeeds", async () => {
+    f.hz.rateLimit(1, 1);
+    const r = await f.lane.run(p, STACK, "up");
+    expect(r.ok).toBe(false);
+    expect(r.stdout + r.stderr + (r.error ?? "")).toMatch(/rate_limit_exceeded|rate limit/i);
+    const again = await f.lane.run(p, STACK, "up");
+    assertOk(again, "up after the 429");
+    expect(servers()).toHaveLength(1);
+  }, 600_000);
+
+  it("429s on reads are retried: a refresh under rate limiting succeeds", async () => {
+    f.hz.rateLimit(3, 1);
+    const r = await f.lane.run(p, STACK, "refresh", { expectNoChanges: true });
+    assertOk(r, "refresh under 429");
+  }, 600_000);
+
+  it("a server create that fails half-way is kept in state, and the next up finishes it", async () => {
+    assertOk(await f.lane.run(p, STACK, "destroy"), "destroy before the half-way create");
+    expect(servers()).toHaveLength(0);
+    // The server is created; polling its create action then fails (HTTP 500 is not retried).
+    const remove = f.hz.fail({ method: "GET", path: /^\/v1\/actions$/, status: 500, code: "server_error", message: "injected: action poll failed" });
+    const r = await f.lane.run(p, STACK, "up");
+    remove();
+    expect(r.ok).toBe(false);
+    expect(r.stdout + r.stderr + (r.error ?? "")).toContain("injected: action poll failed");
+    expect(servers()).toHaveLength(1);
+    const id = String(servers()[0]!.id);
+    // The engine kept the half-created server (with its init error), not an orphan.
+    const state = await exportState();
+    const inState = (state.deployment.resources as Array<Record<string, any>>).find((res) => res.type === "hcloud:index/server:Server");
+    expect(inState?.id).toBe(id);
+    const again = await f.lane.run(p, STACK, "up");
+    assertOk(again, "up after the half-way create");
+    expect(servers()).toHaveLength(1);
+    expect(String(servers()[0]!.id)).toBe(id);
+    const after = await exportState();
+    const server = (after.deployment.resources as Array<Record<string, any>>).find((res) => res.type === "hcloud:index/server:Server");
+    expect(server?.initErrors ?? []).toEqual([]);
+  }, 900_000);
+
+  it("kill -9 of the CLI mid-up, then cancel, refresh and up converge to one server", async () => {
+    assertOk(await f.lane.run(p, STACK, "destroy"), "destroy before the kill");
+    f.hz.setActionDelay(30_000);
+    const seen = f.hz.requests.length;
+    const run = f.lane.start(p, STACK, "up");
+    // Wait until the server create is on the wire, then kill the CLI (not the program).
+    const deadline = Date.now() + 300_000;
+    while (!f.hz.requests.slice(seen).some((q) => q.method === "POST" && q.path === "/v1/servers" && q.status < 300)) {
+      if (Date.now() > deadline) throw new Error("the up never reached POST /servers");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const clis = pulumiCliUnder(run.child.pid!);
+    expect(clis.length).toBeGreaterThan(0);
+    killPids(clis, "SIGKILL");
+    const killed = await run.done;
+    expect(killed.ok).toBe(false);
+    f.hz.setActionDelay(50);
+    await f.hz.settle();
+    expect(servers()).toHaveLength(1);
+    const orphan = String(servers()[0]!.id);
+
+    // The stack is locked by the dead update: cancel releases it.
+    const cancel = await f.lane.cli(["cancel", "--yes", "--stack", STACK], { cwd: p.workDir });
+    const state = await exportState();
+    const pending = (state.deployment.pending_operations ?? []) as Array<Record<string, any>>;
+    const pendingServer = pending.find((op) => op.resource?.type === "hcloud:index/server:Server");
+    // The interrupted create is recorded as pending: import the server the cloud has.
+    const refreshArgs = ["refresh", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive"];
+    if (pendingServer) refreshArgs.push("--import-pending-creates", pendingServer.resource.urn, orphan);
+    const refresh = await f.lane.cli(refreshArgs, { cwd: p.workDir });
+    expect({ code: refresh.code, out: refresh.stdout + refresh.stderr, cancel: cancel.stdout + cancel.stderr }).toMatchObject({ code: 0 });
+    const up = await f.lane.run(p, STACK, "up");
+    assertOk(up, "up after kill -9, cancel and refresh");
+    expect(servers()).toHaveLength(1);
+    expect(String(servers()[0]!.id)).toBe(orphan);
+    const second = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
+    assertOk(second, "zero-change up after recovery");
+  }, 1_200_000);
+
+  it("destroy leaves the emulators empty", async () => {
+    assertOk(await f.lane.run(p, STACK, "destroy"), "final destroy");
+    await f.hz.settle();
+    const snap = f.hz.snapshot();
+    expect([snap.servers, snap.sshKeys, snap.firewalls]).toEqual([[], [], []]);
+    expect(f.ts.snapshot().keys).toEqual([]);
+  }, 600_000);
+});

@@ -1,0 +1,455 @@
+/**
+ * A small Pulumi resource-provider server for the engine lane's provider doubles.
+ *
+ * It speaks the engine's gRPC protocol (pulumirpc.ResourceProvider) through the
+ * generated stubs @pulumi/pulumi ships (proto/provider_grpc_pb.js) rather than through
+ * `@pulumi/pulumi/provider`'s `main()`, because that server cannot express what the
+ * real providers answer (measured against the real hcloud provider, see README.md):
+ *   - its DiffResult has no `diffs`/`detailedDiff`, which the real providers fill;
+ *   - its Configure ignores the provider's config (hcloud:token, hcloud:endpoint…);
+ *   - it never asks the engine to send old inputs, so Diff would only see old outputs.
+ * Everything else (value encoding, secrets, unknowns) follows the wire format the SDK
+ * itself uses (sdk/nodejs/runtime/rpc.ts).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { createRequire } from "node:module";
+import { appendFileSync } from "node:fs";
+
+const require = createRequire(import.meta.url);
+// Generated CommonJS stubs; typed loosely on purpose (the .d.ts are class-heavy).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const provproto: any = require("@pulumi/pulumi/proto/provider_pb.js");
+const provrpc: any = require("@pulumi/pulumi/proto/provider_grpc_pb.js");
+const pluginproto: any = require("@pulumi/pulumi/proto/plugin_pb.js");
+const engineproto: any = require("@pulumi/pulumi/proto/engine_pb.js");
+const enginerpc: any = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
+const structproto: any = require("google-protobuf/google/protobuf/struct_pb.js");
+const emptyproto: any = require("google-protobuf/google/protobuf/empty_pb.js");
+const anyproto: any = require("google-protobuf/google/protobuf/any_pb.js");
+const statusproto: any = require("@pulumi/pulumi/proto/status_pb.js");
+
+export const SIG = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+export const ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17";
+export const ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7";
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export type Props = Record<string, any>;
+
+/** A user-facing provider error (the engine prints its message as the step's failure). */
+export class ProviderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}
+
+/**
+ * The resource exists but failed to initialise (e.g. the server was created and its
+ * action failed): the engine keeps it in state with the error, as the bridge reports a
+ * Terraform create that failed after SetId. Without this the resource would be orphaned.
+ */
+export class PartialCreateError extends ProviderError {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly outs: Props,
+  ) {
+    super(message);
+    this.name = "PartialCreateError";
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Values: secrets are unwrapped for the provider's logic and the secret paths
+// remembered, so outputs can be wrapped again.
+
+export function isSecret(v: unknown): v is { value: unknown } {
+  return !!v && typeof v === "object" && (v as Props)[SIG] === SECRET_SIG;
+}
+
+/** Deep copy with every secret unwrapped; `secretKeys` gets the top-level keys that held one. */
+export function reveal(props: Props, secretKeys?: Set<string>): Props {
+  const walk = (v: unknown, top?: string): unknown => {
+    if (isSecret(v)) {
+      if (top !== undefined) secretKeys?.add(top);
+      return walk(v.value, top);
+    }
+    if (Array.isArray(v)) return v.map((x) => walk(x, top));
+    if (v && typeof v === "object") {
+      if ((v as Props)[SIG] === ASSET_SIG || (v as Props)[SIG] === ARCHIVE_SIG) return v;
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, top)]));
+    }
+    return v;
+  };
+  return Object.fromEntries(Object.entries(props ?? {}).map(([k, v]) => [k, walk(v, k)]));
+}
+
+export function secret(v: unknown): unknown {
+  return v === undefined || v === null ? v : { [SIG]: SECRET_SIG, value: v };
+}
+
+export function containsUnknown(v: unknown): boolean {
+  if (v === UNKNOWN) return true;
+  if (Array.isArray(v)) return v.some(containsUnknown);
+  if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
+  return false;
+}
+
+/** Deep equality on plain JSON values. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}
+function canon(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canon);
+  if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Props)[k])]));
+  return v;
+}
+
+// ---------------------------------------------------------------------------------
+// Resource definitions
+
+export interface Ctx {
+  config: Props;
+  preview: boolean;
+  urn: string;
+  name: string;
+  type: string;
+  log(severity: "debug" | "info" | "warning" | "error", message: string): Promise<void>;
+}
+
+export interface DiffAnswer {
+  /** Top-level properties that differ. */
+  diffs: string[];
+  /** The ones among them that force replacement. */
+  replaces: string[];
+  deleteBeforeReplace?: boolean;
+  /** Kind per property path (default: UPDATE, or UPDATE_REPLACE when in replaces). */
+  detailedDiff?: Record<string, "ADD" | "ADD_REPLACE" | "DELETE" | "DELETE_REPLACE" | "UPDATE" | "UPDATE_REPLACE">;
+}
+
+export interface ResourceDef {
+  /** Returns the checked inputs (defaults applied) or throws failures. */
+  check(ctx: Ctx, news: Props, olds: Props, randomSeed: Buffer): { inputs: Props; failures?: { property: string; reason: string }[] };
+  diff(ctx: Ctx, id: string, oldOutputs: Props, news: Props, oldInputs: Props): DiffAnswer;
+  create(ctx: Ctx, inputs: Props): Promise<{ id: string; outs: Props }>;
+  /** null: the resource is gone (the engine drops it from state). */
+  read(ctx: Ctx, id: string, outs: Props, inputs: Props): Promise<{ id: string; outs: Props; inputs: Props } | null>;
+  update(ctx: Ctx, id: string, oldOutputs: Props, news: Props, oldInputs: Props): Promise<Props>;
+  delete(ctx: Ctx, id: string, outs: Props, oldInputs: Props): Promise<void>;
+  /** Output keys the provider's schema marks secret (always wrapped). */
+  secretOutputs?: string[];
+  /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
+  secretIfAnyInputSecret?: boolean;
+}
+
+export interface ProviderDef {
+  name: string;
+  version: string;
+  /** Validates and stores the provider config (`hcloud:token` arrives as `token`). */
+  configure(vars: Props): Props | Promise<Props>;
+  resources: Record<string, ResourceDef>;
+  invokes?: Record<string, (ctx: Ctx, args: Props) => Promise<Props>>;
+}
+
+// ---------------------------------------------------------------------------------
+// Server
+
+function toStruct(obj: Props | undefined): any {
+  return structproto.Struct.fromJavaScript(JSON.parse(JSON.stringify(obj ?? {})));
+}
+
+function kindOf(k: string): number {
+  const K = provproto.PropertyDiff.Kind;
+  return K[k] ?? K.UPDATE;
+}
+
+function grpcError(err: unknown, wrapOuts?: (outs: Props) => Props): grpc.ServiceError {
+  const message = err instanceof Error ? err.message : String(err);
+  const e = new Error(message) as grpc.ServiceError;
+  e.code = grpc.status.UNKNOWN;
+  e.details = message;
+  e.metadata = new grpc.Metadata();
+  if (err instanceof PartialCreateError) {
+    const detail = new provproto.ErrorResourceInitFailed();
+    detail.setId(err.id);
+    detail.setProperties(toStruct(wrapOuts ? wrapOuts(err.outs) : err.outs));
+    detail.setReasonsList([message]);
+    const any = new anyproto.Any();
+    any.pack(detail.serializeBinary(), "pulumirpc.ErrorResourceInitFailed");
+    const st = new statusproto.Status();
+    st.setCode(grpc.status.UNKNOWN);
+    st.setMessage(message);
+    st.addDetails(any);
+    e.metadata.add("grpc-status-details-bin", Buffer.from(st.serializeBinary()));
+  }
+  return e;
+}
+
+function nameOf(urn: string): string {
+  return urn.split("::").pop() ?? urn;
+}
+function typeOf(urn: string): string {
+  return urn.split("::")[2]?.split("$").pop() ?? "";
+}
+
+/** Serves `def` and prints the port, as every Pulumi plugin does; returns when listening. */
+export async function serve(def: ProviderDef, args: string[]): Promise<void> {
+  // Flags (e.g. the lane's --picortex-lane=<dir> marker) are not the engine address.
+  const engineAddr = args.find((a) => !a.startsWith("-"));
+  const engine = engineAddr ? new enginerpc.EngineClient(engineAddr, grpc.credentials.createInsecure()) : undefined;
+  const trace = process.env.PICORTEX_PROVIDER_TRACE;
+  let config: Props = {};
+
+  const mkCtx = (urn: string, preview: boolean): Ctx => ({
+    config,
+    preview,
+    urn,
+    name: nameOf(urn),
+    type: typeOf(urn),
+    log: (severity, message) =>
+      new Promise((resolve) => {
+        if (!engine) return resolve();
+        const req = new engineproto.LogRequest();
+        req.setSeverity({ debug: 0, info: 1, warning: 2, error: 3 }[severity]);
+        req.setMessage(message);
+        req.setUrn(urn);
+        engine.log(req, () => resolve());
+      }),
+  });
+  const resourceFor = (urn: string): ResourceDef => {
+    const t = typeOf(urn);
+    const r = def.resources[t];
+    if (!r) throw new ProviderError(`${def.name} provider double: unknown resource type ${t} (add it to tests/engine/providers/${def.name}.ts)`);
+    return r;
+  };
+  const record = (method: string, req: unknown, res: unknown) => {
+    if (trace) appendFileSync(trace, JSON.stringify({ provider: def.name, method, req, res }) + "\n");
+  };
+  /** Wraps outputs: schema-secret keys, keys whose input was secret, or everything. */
+  const wrapOutputs = (r: ResourceDef, outs: Props, secretInputs: Set<string>): Props => {
+    const anySecret = secretInputs.size > 0;
+    return Object.fromEntries(
+      Object.entries(outs).map(([k, v]) => {
+        const s = (r.secretOutputs ?? []).includes(k) || secretInputs.has(k) || (r.secretIfAnyInputSecret && anySecret);
+        return [k, s && v !== UNKNOWN ? secret(v) : v];
+      }),
+    );
+  };
+
+  const unary =
+    (method: string, fn: (req: any) => Promise<any>) =>
+    (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
+      fn(call.request)
+        .then((res) => cb(null, res))
+        .catch((err) => {
+          record(method, { urn: call.request?.getUrn?.() }, { error: String(err?.message ?? err) });
+          let wrap: ((o: Props) => Props) | undefined;
+          if (err instanceof PartialCreateError) {
+            const secrets = new Set<string>();
+            reveal(call.request.getProperties()?.toJavaScript() ?? {}, secrets);
+            wrap = (o) => wrapOutputs(resourceFor(call.request.getUrn()), o, secrets);
+          }
+          cb(grpcError(err, wrap));
+        });
+    };
+
+  const impl = {
+    getPluginInfo: unary("GetPluginInfo", async () => {
+      const r = new pluginproto.PluginInfo();
+      r.setVersion(def.version);
+      return r;
+    }),
+    getSchema: unary("GetSchema", async () => {
+      const r = new provproto.GetSchemaResponse();
+      r.setSchema("{}");
+      return r;
+    }),
+    checkConfig: unary("CheckConfig", async (req) => {
+      const r = new provproto.CheckResponse();
+      r.setInputs(req.getNews());
+      return r;
+    }),
+    diffConfig: unary("DiffConfig", async () => {
+      const r = new provproto.DiffResponse();
+      r.setChanges(provproto.DiffResponse.DiffChanges.DIFF_NONE);
+      return r;
+    }),
+    configure: unary("Configure", async (req) => {
+      const vars: Props = {};
+      req.getVariablesMap().forEach((v: string, k: string) => {
+        // Keys arrive as "<pkg>:config:<key>"; values are JSON-encoded when not strings.
+        const key = k.split(":").pop()!;
+        vars[key] = v;
+      });
+      const args = req.hasArgs() ? reveal(req.getArgs().toJavaScript()) : {};
+      config = await def.configure({ ...vars, ...args });
+      record("Configure", Object.keys(vars), "ok");
+      const r = new provproto.ConfigureResponse();
+      r.setAcceptsecrets(true);
+      r.setSupportspreview(true);
+      r.setAcceptresources(false);
+      r.setAcceptoutputs(false);
+      return r;
+    }),
+    check: unary("Check", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const secrets = new Set<string>();
+      const news = reveal(req.getNews()?.toJavaScript() ?? {}, secrets);
+      const olds = reveal(req.getOlds()?.toJavaScript() ?? {});
+      const seed = Buffer.from(req.getRandomseed_asU8?.() ?? []);
+      const { inputs, failures } = r.check(mkCtx(urn, true), news, olds, seed);
+      const wrapped = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]));
+      record("Check", { urn, news: Object.keys(news) }, { inputs: Object.keys(inputs), failures });
+      const res = new provproto.CheckResponse();
+      res.setInputs(toStruct(wrapped));
+      res.setFailuresList(
+        (failures ?? []).map((f) => {
+          const cf = new provproto.CheckFailure();
+          cf.setProperty(f.property);
+          cf.setReason(f.reason);
+          return cf;
+        }),
+      );
+      return res;
+    }),
+    diff: unary("Diff", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const olds = reveal(req.getOlds()?.toJavaScript() ?? {});
+      const news = reveal(req.getNews()?.toJavaScript() ?? {});
+      const oldInputs = req.hasOldInputs() ? reveal(req.getOldInputs().toJavaScript()) : olds;
+      const d = r.diff(mkCtx(urn, true), req.getId(), olds, news, oldInputs);
+      const res = new provproto.DiffResponse();
+      const DC = provproto.DiffResponse.DiffChanges;
+      res.setChanges(d.diffs.length > 0 ? DC.DIFF_SOME : DC.DIFF_NONE);
+      res.setDiffsList(d.diffs);
+      res.setReplacesList(d.replaces);
+      res.setDeletebeforereplace(!!d.deleteBeforeReplace && d.replaces.length > 0);
+      res.setHasdetaileddiff(true);
+      const detailed = res.getDetaileddiffMap();
+      for (const k of d.diffs) {
+        const pd = new provproto.PropertyDiff();
+        pd.setKind(kindOf(d.detailedDiff?.[k] ?? (d.replaces.includes(k) ? "UPDATE_REPLACE" : "UPDATE")));
+        pd.setInputdiff(true);
+        detailed.set(k, pd);
+      }
+      record("Diff", { urn, id: req.getId() }, d);
+      return res;
+    }),
+    create: unary("Create", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const secrets = new Set<string>();
+      const inputs = reveal(req.getProperties()?.toJavaScript() ?? {}, secrets);
+      const preview = req.getPreview();
+      const { id, outs } = await r.create(mkCtx(urn, preview), inputs);
+      record("Create", { urn, preview }, { id });
+      const res = new provproto.CreateResponse();
+      res.setId(preview ? "" : id);
+      res.setProperties(toStruct(wrapOutputs(r, outs, secrets)));
+      return res;
+    }),
+    read: unary("Read", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const secrets = new Set<string>();
+      const outs = reveal(req.getProperties()?.toJavaScript() ?? {}, secrets);
+      const inputs = req.hasInputs() ? reveal(req.getInputs().toJavaScript(), secrets) : {};
+      const got = await r.read(mkCtx(urn, false), req.getId(), outs, inputs);
+      record("Read", { urn, id: req.getId() }, got ? { id: got.id } : { gone: true });
+      const res = new provproto.ReadResponse();
+      if (!got) return res; // empty id: deleted outside Pulumi
+      res.setId(got.id);
+      res.setProperties(toStruct(wrapOutputs(r, got.outs, secrets)));
+      res.setInputs(toStruct(Object.fromEntries(Object.entries(got.inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
+      return res;
+    }),
+    update: unary("Update", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const secrets = new Set<string>();
+      const olds = reveal(req.getOlds()?.toJavaScript() ?? {});
+      const news = reveal(req.getNews()?.toJavaScript() ?? {}, secrets);
+      const oldInputs = req.hasOldInputs() ? reveal(req.getOldInputs().toJavaScript()) : olds;
+      const preview = req.getPreview();
+      const outs = await r.update(mkCtx(urn, preview), req.getId(), olds, news, oldInputs);
+      record("Update", { urn, id: req.getId(), preview }, "ok");
+      const res = new provproto.UpdateResponse();
+      res.setProperties(toStruct(wrapOutputs(r, outs, secrets)));
+      return res;
+    }),
+    delete: unary("Delete", async (req) => {
+      const urn = req.getUrn();
+      const r = resourceFor(urn);
+      const outs = reveal(req.getProperties()?.toJavaScript() ?? {});
+      const oldInputs = req.hasOldInputs() ? reveal(req.getOldInputs().toJavaScript()) : outs;
+      await r.delete(mkCtx(urn, false), req.getId(), outs, oldInputs);
+      record("Delete", { urn, id: req.getId() }, "ok");
+      return new emptyproto.Empty();
+    }),
+    invoke: unary("Invoke", async (req) => {
+      const tok = req.getTok();
+      const fn = def.invokes?.[tok];
+      if (!fn) throw new ProviderError(`${def.name} provider double: unknown function ${tok}`);
+      const out = await fn(mkCtx("", req.getPreview?.() ?? false), reveal(req.getArgs()?.toJavaScript() ?? {}));
+      record("Invoke", { tok }, "ok");
+      const res = new provproto.InvokeResponse();
+      res.setReturn(toStruct(out));
+      return res;
+    }),
+    cancel: unary("Cancel", async () => new emptyproto.Empty()),
+    attach: unary("Attach", async () => new emptyproto.Empty()),
+    getMapping: unary("GetMapping", async () => {
+      const r = new provproto.GetMappingResponse();
+      r.setProvider("");
+      return r;
+    }),
+    getMappings: unary("GetMappings", async () => new provproto.GetMappingsResponse()),
+  };
+
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
+  server.addService(provrpc.ResourceProviderService, impl as any);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  process.stdout.write(`${port}\n`);
+  // The engine closes our stdin-less process by killing it; nothing else to do.
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers shared by the doubles
+
+/**
+ * Compares each listed property of the checked new inputs with the old state, after
+ * `normalise` (default: identity). `forceNew` properties that differ go in replaces.
+ */
+export function diffProps(
+  keys: readonly string[],
+  forceNew: readonly string[],
+  olds: Props,
+  news: Props,
+  normalise: Record<string, (v: unknown) => unknown> = {},
+): DiffAnswer {
+  const diffs: string[] = [];
+  const detailedDiff: DiffAnswer["detailedDiff"] = {};
+  for (const k of keys) {
+    const n = normalise[k] ?? ((v: unknown) => v);
+    const a = n(olds[k]);
+    const b = n(news[k]);
+    if (containsUnknown(news[k]) || !deepEqual(a, b)) {
+      diffs.push(k);
+      const rep = forceNew.includes(k);
+      const absentOld = a === undefined || a === null;
+      const absentNew = b === undefined || b === null;
+      detailedDiff[k] = absentOld ? (rep ? "ADD_REPLACE" : "ADD") : absentNew ? (rep ? "DELETE_REPLACE" : "DELETE") : rep ? "UPDATE_REPLACE" : "UPDATE";
+    }
+  }
+  return { diffs, replaces: diffs.filter((k) => forceNew.includes(k)), detailedDiff };
+}
+
+/** Fills `outs` keys that are unknown until the resource exists (preview). */
+export function unknowns(keys: readonly string[]): Props {
+  return Object.fromEntries(keys.map((k) => [k, UNKNOWN]));
+}

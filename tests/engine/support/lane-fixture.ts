@@ -1,0 +1,55 @@
+/**
+ * Shared set-up of the engine scenarios: the lane, both API emulators, and a workspace
+ * stack configured the way the README's deploy recipe does it (stack init, copy the
+ * example config, set the provider credentials), plus the two settings only a lane
+ * needs: the emulators' endpoints.
+ */
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
+import { startHetznerEmulator, type HetznerEmulator } from "../emulators/hetzner/index.js";
+import { startTailscaleEmulator, type TailscaleEmulator } from "../emulators/tailscale/index.js";
+import { startLane, setConfig, type Lane, type Project } from "../harness/engine.js";
+
+export interface Fixture {
+  lane: Lane;
+  hz: HetznerEmulator;
+  ts: TailscaleEmulator;
+  close(): Promise<void>;
+}
+
+export async function startFixture(opts: { boot?: "none" | "nspawn" } = {}): Promise<Fixture> {
+  const lane = await startLane();
+  const ts = await startTailscaleEmulator();
+  const hz = await startHetznerEmulator({ boot: opts.boot ?? "none", tailscale: ts, actionDelayMs: 50 });
+  return {
+    lane,
+    hz,
+    ts,
+    async close() {
+      await hz.close();
+      await ts.close();
+      lane.close();
+    },
+  };
+}
+
+/** The README's recipe for a host-only workspace stack (no release deploy). */
+export async function readmeWorkspaceStack(f: Fixture, stack = "prod", extra: Record<string, string> = {}): Promise<Project> {
+  const p = f.lane.project("workspace");
+  const init = await f.lane.cli(["stack", "init", stack], { cwd: p.workDir });
+  if (init.code !== 0) throw new Error(`pulumi stack init ${stack}: ${init.stderr}`);
+  copyFileSync(join(p.workDir, "Pulumi.example.yaml"), join(p.workDir, `Pulumi.${stack}.yaml`));
+  await setConfig(f.lane, p, stack, "hcloud:token", f.hz.token, { secret: true });
+  await setConfig(f.lane, p, stack, "tailscale:apiKey", f.ts.apiKey, { secret: true });
+  await setConfig(f.lane, p, stack, "tailscale:tailnet", "-");
+  // Lane only: where the emulators listen.
+  await setConfig(f.lane, p, stack, "hcloud:endpoint", f.hz.endpoint);
+  await setConfig(f.lane, p, stack, "tailscale:baseUrl", f.ts.baseUrl);
+  for (const [k, v] of Object.entries(extra)) await setConfig(f.lane, p, stack, k, v);
+  return p;
+}
+
+/** Fails with the run's own output, so a failed scenario explains itself. */
+export function assertOk(r: { ok: boolean; error?: string; stdout: string; stderr: string }, what: string): void {
+  if (!r.ok) throw new Error(`${what} failed: ${r.error}\n--- stdout ---\n${r.stdout.slice(-6000)}\n--- stderr ---\n${r.stderr.slice(-3000)}`);
+}

@@ -1,0 +1,107 @@
+/**
+ * The workspace stack through the real Pulumi engine (CLI built from tools/pulumi),
+ * with provider plugins that behave like hcloud/tailscale/command and the Hetzner and
+ * Tailscale API emulators: preview --diff with every secret masked, up from nothing,
+ * a second up with zero changes, and the README's teardown leaving nothing behind and
+ * no secret in plain text in the backend.
+ *
+ * Servers are not booted here (boot "none"): the host-only stack (no releaseManifest)
+ * needs no SSH. The booted-host deploy is in deploy.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { setConfig, type Project } from "./harness/engine.js";
+
+const STACK = "prod";
+let f: Fixture;
+let p: Project;
+/** Every secret value the stack handles: none may appear in output or state. */
+const secrets: string[] = [];
+
+beforeAll(async () => {
+  f = await startFixture();
+  p = await readmeWorkspaceStack(f, STACK);
+  secrets.push(f.hz.token, f.ts.apiKey);
+}, 30 * 60_000);
+
+afterAll(async () => {
+  await f?.close();
+});
+
+describe.sequential("workspace stack on the real engine", () => {
+  it("prints which providers the lane uses", () => {
+    expect(f.lane.plugins.map((x) => x.pkg).sort()).toEqual(["command", "hcloud", "tailscale"]);
+    for (const x of f.lane.plugins) expect(x.version).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it("preview --diff plans the host with every secret masked", async () => {
+    const r = await f.lane.run(p, STACK, "preview", { diff: true });
+    assertOk(r, "preview --diff");
+    expect(r.stdout).toMatch(/\+ hcloud:index\/server:Server/);
+    expect(r.stdout).toMatch(/\+ tailscale:index\/tailnetKey:TailnetKey/);
+    expect(r.stdout).toMatch(/userData\s*:\s*\[secret\]/);
+    for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
+    expect(r.changeSummary?.create).toBeGreaterThanOrEqual(5);
+    // A preview changes nothing.
+    expect(f.hz.snapshot().servers).toHaveLength(0);
+    expect(f.ts.snapshot().keys).toHaveLength(0);
+  }, 300_000);
+
+  it("up from nothing creates the key, SSH key, firewall and protected server", async () => {
+    const r = await f.lane.run(p, STACK, "up");
+    assertOk(r, "up");
+    const snap = f.hz.snapshot();
+    expect(snap.servers).toHaveLength(1);
+    expect(snap.sshKeys).toHaveLength(1);
+    expect(snap.firewalls).toHaveLength(1);
+    const server = snap.servers[0] as Record<string, any>;
+    expect(server.name).toBe("picortex");
+    expect(server.protection).toEqual({ delete: true, rebuild: true });
+    const keys = f.ts.snapshot().keys as Array<Record<string, any>>;
+    expect(keys).toHaveLength(1);
+    // The server boots with the key the TailnetKey created, inside its userData.
+    const userData = f.hz.userDataOf(Number(server.id)) ?? "";
+    const key = /tskey-auth-[A-Za-z0-9-]+/.exec(userData)?.[0] ?? "";
+    expect(key).toContain(String(keys[0]!.id));
+    secrets.push(key);
+    expect(r.outputs?.serverId?.value).toBe(String(server.id));
+    expect(r.outputs?.runtimeUrl?.value).toBe("http://picortex:7420");
+    for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
+  }, 600_000);
+
+  it("a second up with no change changes nothing", async () => {
+    const before = f.hz.requests.filter((q) => q.method !== "GET").length;
+    const r = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
+    assertOk(r, "second up");
+    const changes = r.summary?.resourceChanges ?? {};
+    expect(Object.keys(changes).filter((k) => k !== "same")).toEqual([]);
+    expect(f.hz.requests.filter((q) => q.method !== "GET").length).toBe(before);
+  }, 600_000);
+
+  it("refresh reads every resource back without a change", async () => {
+    const r = await f.lane.run(p, STACK, "refresh", { expectNoChanges: true });
+    assertOk(r, "refresh");
+  }, 600_000);
+
+  it("README teardown: protection off, up, destroy leaves the emulators empty", async () => {
+    await setConfig(f.lane, p, STACK, "picortex:protection", "false");
+    const up = await f.lane.run(p, STACK, "up");
+    assertOk(up, "up with protection false");
+    expect((f.hz.snapshot().servers[0] as Record<string, any>).protection).toEqual({ delete: false, rebuild: false });
+    const d = await f.lane.run(p, STACK, "destroy");
+    assertOk(d, "destroy");
+    await f.hz.settle();
+    const snap = f.hz.snapshot();
+    expect(snap.servers).toEqual([]);
+    expect(snap.sshKeys).toEqual([]);
+    expect(snap.firewalls).toEqual([]);
+    expect(snap.volumes).toEqual([]);
+    expect(f.ts.snapshot().keys).toEqual([]);
+  }, 600_000);
+
+  it("no secret is in plain text anywhere in the backend (state, history, backups)", async () => {
+    const text = f.lane.backendText();
+    expect(text.length).toBeGreaterThan(0);
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+});
