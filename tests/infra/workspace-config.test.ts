@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { hostnameCandidates, hostnameIsValid, labelCandidates, labelIsValid, tagCandidates, tagIsValid } from "./support/spec-oracles.js";
 import { readFileSync } from "node:fs";
 import {
   CONFIG_KEYS,
@@ -188,26 +189,33 @@ describe("validators (property tests)", () => {
       }),
     );
   });
+  // Oracles written from the documented rules (support/spec-oracles.ts); the generators
+  // make valid values and one-edit mutations, and the counts prove both sides are hit.
   it("tags: only tag:<letter>[letters digits -] up to 63 characters", () => {
+    const seen = { ok: 0, bad: 0 };
     fc.assert(
-      fc.property(fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/), (name) => {
-        expect(tailscaleTagProblem(`tag:${name}`)).toBeNull();
+      fc.property(tagCandidates, (s) => {
+        const valid = tagIsValid(s);
+        seen[valid ? "ok" : "bad"]++;
+        expect(tailscaleTagProblem(s) === null, s).toBe(valid);
       }),
+      { numRuns: 500 },
     );
-    fc.assert(fc.property(fc.string(), (s) => (/^tag:[a-zA-Z][a-zA-Z0-9-]{0,62}$/.test(s) ? true : tailscaleTagProblem(s) !== null)));
+    expect(seen.ok).toBeGreaterThan(50);
+    expect(seen.bad).toBeGreaterThan(50);
   });
   it("labels: ≤63 characters, alphanumeric ends, hetzner.cloud/ reserved", () => {
+    const seen = { ok: 0, bad: 0 };
     fc.assert(
-      fc.property(fc.string({ maxLength: 80 }), fc.string({ maxLength: 80 }), (k, v) => {
-        const ok = labelProblem(k, v) === null;
-        if (ok) {
-          const name = k.includes("/") ? k.slice(k.indexOf("/") + 1) : k;
-          expect(name.length).toBeLessThanOrEqual(63);
-          expect(v.length).toBeLessThanOrEqual(63);
-          expect(/^[a-zA-Z0-9]/.test(name) && /[a-zA-Z0-9]$/.test(name)).toBe(true);
-        }
+      fc.property(labelCandidates, ([k, v]) => {
+        const valid = labelIsValid(k, v);
+        seen[valid ? "ok" : "bad"]++;
+        expect(labelProblem(k, v) === null, `${k}=${v}`).toBe(valid);
       }),
+      { numRuns: 500 },
     );
+    expect(seen.ok).toBeGreaterThan(50);
+    expect(seen.bad).toBeGreaterThan(50);
     expect(labelProblem("a".repeat(64), "x")).not.toBeNull();
     expect(labelProblem("x", "a".repeat(64))).not.toBeNull();
     expect(() => buildLabels("workspace-host", { "hetzner.cloud/thing": "x" })).toThrow(InvalidLabelError);
@@ -217,11 +225,17 @@ describe("validators (property tests)", () => {
     expect(sshPublicKeyProblem(TEST_SSH_PUBLIC_KEY)).toBeNull();
     expect(sshPublicKeyProblem(TEST_SSH_PUBLIC_KEY.split(" ").slice(0, 2).join(" "))).toBeNull();
     expect(sshPublicKeyProblem(TEST_SSH_PUBLIC_KEY + "\nssh-ed25519 AAAA")).toContain("single line");
+    const seen = { ok: 0, bad: 0 };
     fc.assert(
-      fc.property(fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/), (h) => {
-        expect(hostnameProblem(h)).toBeNull();
+      fc.property(hostnameCandidates, (h) => {
+        const valid = hostnameIsValid(h);
+        seen[valid ? "ok" : "bad"]++;
+        expect(hostnameProblem(h) === null, h).toBe(valid);
       }),
+      { numRuns: 500 },
     );
+    expect(seen.ok).toBeGreaterThan(50);
+    expect(seen.bad).toBeGreaterThan(50);
     expect(hostnameProblem("-x")).not.toBeNull();
   });
 });
