@@ -5,7 +5,6 @@
  * Calls to functions (invokes) are not expected: an unmocked call throws.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks.js";
 
 export interface RecordedResource {
   type: string;
@@ -61,19 +60,9 @@ export async function recordResources(
   organization = "organization",
 ): Promise<RecordedResource[]> {
   const recorded: RecordedResource[] = [];
-  const proto = MockMonitor.prototype as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => Promise<void>; __recording?: boolean };
-  if (!proto.__recording) {
-    const original = proto.registerResource;
-    proto.registerResource = async function (this: unknown, req: RegisterRequest, cb: unknown) {
-      const hook = (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord;
-      hook?.(req);
-      return original.call(this, req, cb);
-    };
-    proto.__recording = true;
-  }
   type Meta = Pick<RecordedResource, "parent" | "dependencies" | "custom" | "protect" | "retainOnDelete" | "deleteBeforeReplace" | "ignoreChanges" | "replacementTrigger">;
   const pending = new Map<string, Meta>();
-  (globalThis as { __picortexRecord?: (req: RegisterRequest) => void }).__picortexRecord = (req) => {
+  const onRegister = (req: RegisterRequest) => {
     pending.set(`${req.getType()}::${req.getName()}`, {
       parent: req.getParent(),
       dependencies: req.getDependenciesList(),
@@ -85,9 +74,8 @@ export async function recordResources(
       replacementTrigger: req.hasReplacementTrigger?.() ? req.getReplacementTrigger?.()?.toJavaScript() : undefined,
     });
   };
-  await pulumi.runtime.setMocks(
-    {
-      newResource(args) {
+  const mocks: pulumi.runtime.Mocks = {
+    newResource(args) {
         const meta: Meta = pending.get(`${args.type}::${args.name}`) ?? {
           parent: "",
           dependencies: [],
@@ -106,12 +94,19 @@ export async function recordResources(
       call(args) {
         throw new Error(`unexpected invoke ${args.token} in a mocked test`);
       },
-    },
-    project,
-    stack,
-    false,
-    organization,
-  );
+  };
+  await pulumi.runtime.setMocks(mocks, project, stack, false, organization);
+  // The Mocks interface is not told a resource's parent, dependencies or options, so this
+  // run's monitor (the public getMonitor()) hands each RegisterResource request to the
+  // recorder first. Only this one instance is decorated: the SDK's classes stay as shipped.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void>;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    onRegister(req);
+    return register(req, callback);
+  };
   return recorded;
 }
 
