@@ -107,8 +107,6 @@ export class WorkspaceHost extends pulumi.ComponentResource {
   readonly firewallRules: FirewallRule[];
   /** Operator warnings (e.g. SSH open to the internet); the stack prints them. */
   readonly warnings: string[];
-  /** Hash of the rendered host (without the Tailscale key): feeds TailnetAccess rotation. */
-  readonly templateHash: string;
 
   constructor(name: string, args: WorkspaceHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("picortex:host:WorkspaceHost", name, {}, opts);
@@ -134,7 +132,6 @@ export class WorkspaceHost extends pulumi.ComponentResource {
 
     // 2. Compute (pure).
     const firewall = renderFirewall(vars.firewall);
-    this.templateHash = hostRotationKey(args);
     // 3. Children, each parented to this component.
     // The volume exists before the server, so its id can go into userData (cloud-init waits
     // for the device). Protected like the server: a location change would replace it.

@@ -7,7 +7,6 @@
  * `pulumi.getOrganization()` returns exactly that first segment on both, so the program
  * passes it in; an explicit `workspaceOrg` config overrides it.
  */
-export const SELF_MANAGED_ORG = "organization";
 export const DEFAULT_WORKSPACE_PROJECT = "picortex";
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,100}$/;
