@@ -9,6 +9,7 @@ import { renderClaudeSettings, transcriptPath } from "../../agent-runtime/turns/
 import { claudeTurnFlags, sessionMismatch, streamJsonUserLine } from "../../agent-runtime/turns/claude-args.js";
 import { createStreamJsonReader } from "../../agent-runtime/turns/stream-json.js";
 import { buildTar } from "../../agent-runtime/turns/tar-stream.js";
+import { TarPathError } from "../../agent-runtime/host/ustar.js";
 import { turnsConfigSchema } from "../../agent-runtime/config/turns.js";
 
 const cfg = turnsConfigSchema.parse({});
@@ -86,8 +87,8 @@ describe("tar stream for provisioning", () => {
   });
 
   it("refuses entries that could escape the home", () => {
-    expect(() => buildTar([{ path: "../x", mode: 0o600, content: "" }])).toThrow(/unsafe/);
-    expect(() => buildTar([{ path: "/etc/x", mode: 0o600, content: "" }])).toThrow(/unsafe/);
+    expect(() => buildTar([{ path: "../x", mode: 0o600, content: "" }])).toThrow(TarPathError);
+    expect(() => buildTar([{ path: "/etc/x", mode: 0o600, content: "" }])).toThrow(TarPathError);
   });
 });
 
