@@ -162,11 +162,15 @@ describe("host-side command text, executed for real", () => {
 });
 
 describe("readiness poll (a real loopback sshd stand-in)", () => {
-  function runReadiness(port: number, attempts: number, delayMs: number, env: Record<string, string> = {}) {
+  /** `onStderr` sees the output so far, so a test can act on what the poll has said (never on a clock). */
+  function runReadiness(port: number, attempts: number, delayMs: number, env: Record<string, string> = {}, onStderr?: (soFar: string) => void) {
     return new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = require_spawn(port, attempts, delayMs, env);
       let stderr = "";
-      child.stderr!.on("data", (d: Buffer) => (stderr += d));
+      child.stderr!.on("data", (d: Buffer) => {
+        stderr += d;
+        onStderr?.(stderr);
+      });
       child.on("close", (code: number | null) => resolve({ code, stderr }));
     });
   }
@@ -187,13 +191,16 @@ describe("readiness poll (a real loopback sshd stand-in)", () => {
         s.close(() => res(p));
       });
     });
+    // sshd "comes up" only once the poll has reported its second failed attempt, so the
+    // success is at attempt 3 or later however slowly the machine runs.
     let server: Server | undefined;
-    const started = new Promise<void>((res) =>
-      setTimeout(() => {
+    let started: Promise<void> | undefined;
+    const result = await runReadiness(port, 20, 300, {}, (soFar) => {
+      if (started || !soFar.includes("(attempt 2/20)")) return;
+      started = new Promise<void>((res) => {
         server = createServer((sock) => sock.end("SSH-2.0-OpenSSH_9.2\r\n")).listen(port, "127.0.0.1", () => res());
-      }, 700),
-    );
-    const result = await runReadiness(port, 20, 300);
+      });
+    });
     await started;
     server?.close();
     expect(result.code).toBe(0);
