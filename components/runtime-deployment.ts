@@ -25,6 +25,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { linuxNameProblem } from "../templates/validators.js";
 
 export interface RuntimeConnectionArgs {
   /**
@@ -203,7 +204,8 @@ export function assertReleaseHash(hash: string): string {
 }
 
 export function assertLinuxName(name: string): string {
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) throw new Error(`adminUser ${JSON.stringify(name)} is not a valid Linux user name`);
+  const problem = linuxNameProblem(name);
+  if (problem) throw new Error(`adminUser: ${problem}`);
   return name;
 }
 

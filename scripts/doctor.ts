@@ -17,6 +17,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { linuxNameProblem } from "../templates/validators.js";
 import {
   BIN,
   CHAT_GROUP,
@@ -465,10 +466,10 @@ export function parseDoctorArgs(argv: string[]): { options: DoctorOptions; json:
     },
     strict: true,
   });
-  const name = /^[a-z][a-z0-9_-]{0,30}$/;
   const path = /^(?:\/[a-z0-9_.-]+)+$/;
   for (const [k, v] of [["admin-user", values["admin-user"]], ["runtime-user", values["runtime-user"]], ["ops-group", values["ops-group"]], ["chat-group", values["chat-group"]]] as const) {
-    if (!name.test(v)) throw new UsageError(`--${k} ${JSON.stringify(v)} is not a valid Linux name`);
+    const problem = linuxNameProblem(v);
+    if (problem) throw new UsageError(`--${k}: ${problem}`);
   }
   for (const [k, v] of [["chats-root", values["chats-root"]], ["claude-path", values["claude-path"]]] as const) {
     if (!path.test(v) || v.includes("..")) throw new UsageError(`--${k} ${JSON.stringify(v)} must be an absolute path without ..`);

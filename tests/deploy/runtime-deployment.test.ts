@@ -76,7 +76,7 @@ describe("release commands (byte for byte)", () => {
 
   it("uploads to the admin's incoming directory", () => {
     expect(mod.incomingPath("pcadmin", HASH)).toBe("/home/pcadmin/incoming/0123456789abcdef.tar.gz");
-    expect(() => mod.incomingPath("../root", HASH)).toThrow(/not a valid Linux user name/);
+    expect(() => mod.incomingPath("../root", HASH)).toThrow(/not a valid user\/group name/);
   });
 
   it("reads the bundle's manifest into a release reference", () => {
@@ -324,6 +324,6 @@ describe("RuntimeDeployment wiring (recording mocks)", () => {
     const base = { connection: { host: "h", privateKey: "k" }, release: { hash: HASH, tarballPath: "/x" } };
     expect(() => new mod.RuntimeDeployment("bad1", { ...base, release: { hash: "nothex!", tarballPath: "/x" } })).toThrow(/scripts\/bundle.ts printed/);
     expect(() => new mod.RuntimeDeployment("bad2", { ...base, readiness: { attempts: 0 } })).toThrow(/attempts/);
-    expect(() => new mod.RuntimeDeployment("bad3", { ...base, connection: { ...base.connection, adminUser: "Root Admin" } })).toThrow(/Linux user name/);
+    expect(() => new mod.RuntimeDeployment("bad3", { ...base, connection: { ...base.connection, adminUser: "Root Admin" } })).toThrow(/not a valid user\/group name/);
   });
 });

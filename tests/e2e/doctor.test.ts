@@ -50,7 +50,7 @@ describe("doctor", () => {
   });
 
   it("rejects bad arguments with a usage message", () => {
-    expect(() => parseDoctorArgs(["--admin-user", "root;id"])).toThrow(/not a valid Linux name/);
+    expect(() => parseDoctorArgs(["--admin-user", "root;id"])).toThrow(/not a valid user\/group name/);
     expect(() => parseDoctorArgs(["--chats-root", "/srv/../etc"])).toThrow(/absolute path/);
     expect(() => parseDoctorArgs(["--expect-files", "{}"])).toThrow(/JSON array/);
     expect(() => parseDoctorArgs(["--ssh", "host; rm -rf /"])).toThrow(/user@host/);
