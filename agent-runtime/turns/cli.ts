@@ -1,6 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { apiTokenPath } from "../store/token-file.js";
+import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
@@ -26,22 +24,19 @@ class CliError extends Error {
 
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 
-function clientConfig(opts: ClientOptions): { url: string; token: string } {
-  const url = (opts.url ?? process.env.PICORTEX_URL ?? "http://127.0.0.1:7420").replace(/\/$/, "");
-  let token = process.env.PICORTEX_API_TOKEN?.trim();
-  if (!token) {
-    const dataDir = resolve(opts.dataDir ?? process.env.PICORTEX_DATA_DIR ?? ".picortex");
-    const file = apiTokenPath(dataDir);
-    if (!existsSync(file)) {
-      throw new CliError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
-    }
-    token = readFileSync(file, "utf8").trim();
+function clientConfig(opts: ClientOptions): RuntimeClient {
+  // One data dir rule and the endpoint record: cli/endpoint.ts (issue 16 item 4).
+  try {
+    return resolveRuntimeClient(opts);
+  } catch (err) {
+    if (err instanceof ClientError) throw new CliError(err.message, err.exitCode, err.code);
+    throw err;
   }
-  return { url, token };
 }
 
 async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json"): Promise<Response> {
-  const { url, token } = clientConfig(opts);
+  const client = clientConfig(opts);
+  const { url, token } = client;
   let res: Response;
   try {
     res = await fetch(url + path, {
@@ -63,6 +58,7 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
     } catch {
       // not JSON
     }
+    if (res.status === 401) message = wrongTokenMessage(client);
     throw new CliError(message, res.status < 500 ? 2 : 1, code);
   }
   return res;
@@ -100,8 +96,8 @@ export function registerTurnsCommands(program: Command): void {
   const chat = program
     .command("chat")
     .description("Manage chats and send turns through a running runtime (each chat: its own user, workspace and Claude session).")
-    .option("--url <url>", "runtime URL (default: $PICORTEX_URL or http://127.0.0.1:7420)")
-    .option("--data-dir <dir>", "runtime data dir holding api-token (default: $PICORTEX_DATA_DIR or ./.picortex)")
+    .option("--url <url>", "runtime URL, for a runtime elsewhere (default: $PICORTEX_URL, else the running runtime's endpoint record in the data dir)")
+    .option("--data-dir <dir>", "runtime data dir holding api-token and runtime.json (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above)")
     .option("--json", "machine-readable output (one JSON document)");
 
   chat
