@@ -1,4 +1,5 @@
 import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
+import { TurnPrinter, formatChatHistory, type TurnView } from "../cli/turn-output.js";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
@@ -145,9 +146,10 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts, id: string) => {
         const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
         const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
-        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages }));
+        const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
+        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages, turns: t.turns }));
         out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
-        for (const msg of m.messages) out(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
+        for (const line of formatChatHistory(m.messages, t.turns)) out(line);
       }),
     );
 
@@ -166,17 +168,21 @@ export function registerTurnsCommands(program: Command): void {
         const turn = (await res.json()) as { id: string; eventsPath: string };
         if (!sub.wait) return void out(opts.json ? JSON.stringify(turn) : turn.id);
         const events = await request(opts, "GET", turn.eventsPath, undefined, "text/event-stream");
-        for await (const { event, data } of readSse(events)) {
-          if (event === "text" && !opts.json) process.stdout.write(data.text);
-          if (event === "turn") {
-            if (opts.json) out(JSON.stringify(data));
-            else if (data.status === "done") process.stdout.write("\n");
-            if (data.status !== "done") {
-              if (!opts.json) process.stderr.write(`picortex chat: turn ${data.status}: ${data.error?.message ?? "no reply"}\n`);
-              process.exit(1);
-            }
-          }
+        // Output and progress: cli/turn-output.ts (never an empty reply; a status line on a TTY only).
+        const printer = new TurnPrinter({
+          stdout: (t) => process.stdout.write(t),
+          stderr: (t) => process.stderr.write(t),
+          progress: Boolean(process.stderr.isTTY),
+          json: Boolean(opts.json),
+        });
+        let final: TurnView | undefined;
+        try {
+          for await (const { event, data } of readSse(events)) final = printer.handle(event, data) ?? final;
+        } finally {
+          printer.stop();
         }
+        if (!final) throw new CliError(`The runtime closed the event stream of turn ${turn.id} before it finished; see \`picortex chat show ${id}\`.`, 1, "stream_closed");
+        if (final.status !== "done") process.exit(1);
       }),
     );
 
