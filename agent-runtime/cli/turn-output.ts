@@ -139,3 +139,16 @@ export function formatChatHistory(messages: MessageView[], turns: TurnView[]): s
   }
   return lines;
 }
+
+/**
+ * What the runtime says stands in the way of this chat's turns (e.g. no Anthropic key is
+ * configured), from the chat view's `warnings` (strings, or `{message}` objects).
+ * `chat create` prints them so a chat that cannot answer is never created silently.
+ */
+export function chatWarnings(chat: unknown): string[] {
+  const w = (chat as { warnings?: unknown } | null)?.warnings;
+  if (!Array.isArray(w)) return [];
+  return w
+    .map((x) => (typeof x === "string" ? x : typeof (x as { message?: unknown })?.message === "string" ? (x as { message: string }).message : undefined))
+    .filter((x): x is string => typeof x === "string" && x.length > 0);
+}

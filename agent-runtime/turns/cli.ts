@@ -1,5 +1,5 @@
 import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
-import { TurnPrinter, formatChatHistory, type TurnView } from "../cli/turn-output.js";
+import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
@@ -116,6 +116,7 @@ export function registerTurnsCommands(program: Command): void {
           if (event === "ready" || event === "failed") {
             if (opts.json) out(JSON.stringify(data));
             else out(event === "ready" ? `chat ${data.id} ready (${data.isolation})` : `chat ${data.id} failed: ${data.error}`);
+            if (!opts.json) for (const w of chatWarnings(data)) process.stderr.write(`picortex chat: warning: ${w}\n`);
             if (event === "failed") process.exit(1);
           }
         }

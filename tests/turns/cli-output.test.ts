@@ -58,6 +58,12 @@ beforeAll(async () => {
       })();
       return;
     }
+    if (req.method === "POST" && u.pathname === "/v1/chats") {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      const ready = { id: "nokey", status: "ready", isolation: "local", warnings: ["turns cannot run: no Anthropic key is configured (export ANTHROPIC_API_KEY and restart npm start)"] };
+      res.end(`event: progress\ndata: ${JSON.stringify({ step: "user", progress: 1, message: "done" })}\n\nevent: ready\ndata: ${JSON.stringify(ready)}\n\n`);
+      return;
+    }
     if (u.pathname === "/v1/chats/broken") return json(200, { id: "broken", status: "ready", isolation: "local", usage: { inputTokens: 0, outputTokens: 0 } });
     if (u.pathname === "/v1/chats/broken/messages")
       return json(200, { messages: [{ turnId: "t1", role: "user", sender: null, text: "hello?" }] });
@@ -114,6 +120,14 @@ describe("chat send output", () => {
     expect(output).toContain("queued");
     expect(output).toContain("running");
     expect(output).toContain("slow reply");
+  });
+});
+
+describe("chat create", () => {
+  it("warns when the runtime reports that turns cannot run (e.g. no key configured)", async () => {
+    const r = await run(["create", "nokey"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("warning: turns cannot run: no Anthropic key is configured");
   });
 });
 
