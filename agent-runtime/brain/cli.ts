@@ -22,15 +22,20 @@ interface JsonFlag {
   json?: boolean;
 }
 
+/** What a CLI user does about a refused sync token (the server's message is for HTTP clients). */
+const BRAIN_TOKEN_HINT =
+  "This brain server does not know the token in $PICORTEX_BRAIN_TOKEN or ~/.picortex/brain-token (or it was revoked): on the runtime host run `picortex brain token create --workspace <id> --out FILE` and put the new token in ~/.picortex/brain-token (0600).";
+
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 
-/** Exit codes: 1 = operation failed (not found, sync failed), 2 = bad input or configuration. */
+/** Exit codes: 1 = operation failed (sync failed), 2 = bad input, unknown name or configuration. */
 function fail(err: unknown, json: boolean | undefined): never {
   let code = "error";
   let exit = 1;
   if (err instanceof BrainError) {
     code = err.code;
-    exit = err.code === "invalid_input" ? 2 : 1;
+    // A name that does not exist is the caller's input, as `chat show nope` (exit 2).
+    exit = err.code === "invalid_input" || err.code === "not_found" ? 2 : 1;
   } else if (err instanceof SyncError) {
     code = `sync_${err.kind}`;
     if (err.kind === "not_configured") exit = 2;
@@ -270,6 +275,7 @@ export function registerBrainCommands(program: Command): void {
         } catch (err) {
           if (!(err instanceof SyncError)) throw err;
           const pending = b.repo.pendingCount(c.workspaceId);
+          if (err.kind === "unauthorized") err.message = `${err.message}. ${BRAIN_TOKEN_HINT}`;
           if (o.json) out(JSON.stringify({ ok: false, direction, error: { kind: err.kind, message: err.message }, pending }));
           else process.stderr.write(`picortex brain: sync failed: ${err.message}\n  local brain is intact; ${pending} entries stay pending.\n`);
           b.close();

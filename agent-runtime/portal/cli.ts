@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { apiTokenPath } from "../store/token-file.js";
 import { ConfigError, loadRuntimeConfig, parsePort } from "../config/load.js";
 import { readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
+import { ensureWritableDataDir } from "../cli/serve.js";
 import { DATA_DIR_NAME } from "../config/data-dir.js";
 import type { RuntimeConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
@@ -125,6 +126,7 @@ export function registerPortalCommands(program: Command): void {
           throw new ConfigError("Refusing to bind the portal to every interface; pass the loopback and tailnet addresses with --host.");
         }
         const config = loadConfig(opts, hosts);
+        ensureWritableDataDir(config.dataDir);
         const tokens = ensurePortalTokens(config.dataDir, config.portal.readOnlyToken);
         if (opts.foreground) {
           const runtime = await runPortalForeground(config, createLogger("portal"));
