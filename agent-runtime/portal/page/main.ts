@@ -96,18 +96,41 @@ term.unicode.activeVersion = "11";
 term.open($("#terminal"));
 const feed = new TerminalFeed(term);
 let renderer = "dom";
-// `?renderer=dom` forces the DOM renderer (a GPU driver that draws WebGL badly).
-const wantWebgl = new URLSearchParams(location.search).get("renderer") !== "dom";
+/**
+ * The DOM renderer is the default: it draws at the right size at every devicePixelRatio.
+ * The WebGL addon, in Chromium at the ratios phones report (2, 2.625, 3), sized its canvas
+ * in CSS pixels while drawing device-pixel glyphs, so text came out DPR times too large and
+ * only a corner of the screen was visible. `?renderer=webgl` opts in, and even then the
+ * page checks the canvas after each render and falls back to the DOM renderer if the
+ * backing store does not match devicePixelRatio.
+ */
+const wantWebgl = new URLSearchParams(location.search).get("renderer") === "webgl";
 if (wantWebgl) try {
   const webgl = new WebglAddon();
-  webgl.onContextLoss(() => {
-    webgl.dispose(); // falls back to the DOM renderer
+  const fallBack = () => {
+    if (renderer !== "webgl") return;
+    webgl.dispose(); // the DOM renderer takes over
     document.body.dataset.renderer = renderer = "dom";
-  });
+  };
+  webgl.onContextLoss(fallBack);
   term.loadAddon(webgl);
   renderer = "webgl";
+  term.onRender(() => {
+    if (renderer === "webgl" && !canvasMatchesPixelRatio()) fallBack();
+  });
 } catch {
   renderer = "dom"; // no WebGL2 here: the DOM renderer is built in
+}
+
+/** Every canvas in the terminal has a backing store of its CSS size × devicePixelRatio. */
+function canvasMatchesPixelRatio(): boolean {
+  const dpr = window.devicePixelRatio || 1;
+  for (const c of document.querySelectorAll<HTMLCanvasElement>("#terminal .xterm-screen canvas")) {
+    const css = c.getBoundingClientRect();
+    if (css.width === 0) continue;
+    if (Math.abs(c.width - css.width * dpr) > dpr + 1) return false;
+  }
+  return true;
 }
 document.body.dataset.renderer = renderer;
 
@@ -296,6 +319,8 @@ void authenticate().then((ok) => {
 (window as unknown as { picortexPortal: unknown }).picortexPortal = {
   renderer: () => renderer,
   size: () => ({ cols: term.cols, rows: term.rows }),
+  canvasMatchesPixelRatio: () => canvasMatchesPixelRatio(),
+  font: () => ({ family: term.options.fontFamily, size: term.options.fontSize }),
   text: () => {
     const b = term.buffer.active;
     const out: string[] = [];
