@@ -140,6 +140,7 @@ export function registerServeCommand(program: Command): void {
             : `  API token: ${runtime.tokenCreated ? "created, " : ""}stored 0600 in ${tokenFile} (the CLI reads it from there)`,
           config.portal.enabled ? "  portal: `npx picortex portal token` prints a sign-in link (the token rides after #)" : "",
           config.turns.enabled ? "  chats:  `npx picortex chat create demo` then `npx picortex chat send demo \"hello\"`" : "",
+          config.turns.enabled ? `  upstream: ${config.turns.upstreamBaseUrl}${process.env.ANTHROPIC_BASE_URL?.trim() ? " (from ANTHROPIC_BASE_URL)" : ""}` : "",
           config.brain.enabled ? "  brain:  `npx picortex brain --help` (record, recall, sync, mcp)" : "",
           config.turns.enabled && config.mode === "local" && !secrets.anthropicApiKey && !config.turns.apiKeyFile
             ? "  note: no Anthropic key yet; export ANTHROPIC_API_KEY (or set turns.apiKeyFile) and restart, or chat turns will fail"

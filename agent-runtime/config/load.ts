@@ -42,6 +42,32 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   return out;
 }
 
+/**
+ * `ANTHROPIC_BASE_URL` in the shell that runs `npm start` is where the gateway forwards
+ * turns (as Claude Code itself would use it). It must be an http(s) URL, and it may not
+ * contradict `turns.upstreamBaseUrl` in the config file: one of them would be ignored.
+ */
+function upstreamFromEnv(env: NodeJS.ProcessEnv, fromFile: Record<string, unknown>, file: string | undefined): string | undefined {
+  const value = env.ANTHROPIC_BASE_URL?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`ANTHROPIC_BASE_URL must be an http(s) URL such as https://api.anthropic.com, not ${JSON.stringify(value)}; fix or unset it.`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`ANTHROPIC_BASE_URL must be an http(s) URL such as https://api.anthropic.com, not ${JSON.stringify(value)}; fix or unset it.`);
+  }
+  const inFile = (fromFile.turns as { upstreamBaseUrl?: unknown } | undefined)?.upstreamBaseUrl;
+  if (typeof inFile === "string" && inFile.replace(/\/+$/, "") !== value.replace(/\/+$/, "")) {
+    throw new ConfigError(
+      `ANTHROPIC_BASE_URL (${value}) and turns.upstreamBaseUrl in ${file} (${inFile}) disagree; unset ANTHROPIC_BASE_URL or change the config file, so it is clear where turns go.`,
+    );
+  }
+  return value.replace(/\/+$/, "");
+}
+
 /** The only place the runtime reads its environment. */
 export function loadRuntimeConfig(sources: ConfigSources = {}): RuntimeConfig {
   const env = sources.env ?? process.env;
@@ -63,6 +89,8 @@ export function loadRuntimeConfig(sources: ConfigSources = {}): RuntimeConfig {
   const fromEnv: Record<string, unknown> = {};
   if (env.PICORTEX_DATA_DIR) fromEnv.dataDir = env.PICORTEX_DATA_DIR;
   if (env.PICORTEX_PORT) fromEnv.server = { port: parsePort(env.PICORTEX_PORT, "PICORTEX_PORT") };
+  const upstream = upstreamFromEnv(env, fromFile, file);
+  if (upstream) fromEnv.turns = { upstreamBaseUrl: upstream };
   const merged = deepMerge(deepMerge(fromFile, fromEnv), sources.overrides ?? {});
   const cwd = sources.cwd ?? process.cwd();
   // One data dir rule (config/data-dir.ts): flag, env, file, else the nearest .picortex.

@@ -32,7 +32,7 @@ afterAll(async () => {
 /** Height in device pixels of the green tmux status line: the longest green run down any pixel column (some columns cross its text). */
 async function statusLineHeight(page: Page, png: Buffer): Promise<number> {
   return page.evaluate(
-    async ({ data, x }) => {
+    async ({ data }) => {
       const img = new Image();
       img.src = `data:image/png;base64,${data}`;
       await img.decode();
