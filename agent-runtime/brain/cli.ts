@@ -13,6 +13,7 @@ import { openBrain, openSyncClient, type OpenBrain } from "./open.js";
 import { BrainServerStore } from "./server-store.js";
 import type { RecallOptions } from "./service.js";
 import { DEFAULT_RETRY } from "./sync-client.js";
+import { registerBrainMcpInstall } from "../cli/brain-mcp.js";
 
 /**
  * `picortex brain …`: the CLI entry. It is the only brain code that touches
@@ -305,7 +306,7 @@ export function registerBrainCommands(program: Command): void {
       }),
     );
 
-  brain
+  const mcp = brain
     .command("mcp")
     .description("Serve record/recall as MCP tools over stdio (for Claude Code, Codex, OpenCode, Hermes).")
     .action(async () => {
@@ -320,6 +321,7 @@ export function registerBrainCommands(program: Command): void {
       await runBrainMcpServer(b.service);
       b.close();
     });
+  registerBrainMcpInstall(mcp); // `brain mcp install`: cli/brain-mcp.ts (issue 16 item 8)
 
   registerTokenCommands(brain);
 }
