@@ -7,7 +7,7 @@ import { CredentialLimiter, FailureLimiter } from "../http/rate-limit.js";
 import { allowedOrigins } from "./origin.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
 import { spawnTerminal } from "./pty.js";
-import { listClients, sessionExists, type TmuxTarget } from "./tmux.js";
+import { listClients, paneState, respawnPane, sessionExists, type TmuxTarget } from "./tmux.js";
 import type { ConnectionStats } from "./connection.js";
 
 export interface PortalStatus {
@@ -19,6 +19,8 @@ export interface PortalStatus {
   clients: ConnectionStats[];
   assets: "prebuilt" | "built-at-startup";
   readOnlyToken: boolean;
+  /** The session's command: `dead` once it exited (the pane is kept with its last output), with its exit status. */
+  command: { dead: boolean; exitStatus: number | null } | null;
 }
 
 export interface PortalModule extends RuntimeModule {
@@ -74,6 +76,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
     clients: sockets.stats(),
     assets: assets.source,
     readOnlyToken: tokens.readOnly !== undefined,
+    command: await paneState(target).then((p) => (p ? { dead: p.dead, exitStatus: p.status } : null)),
   });
   return {
     name: "portal",
@@ -90,6 +93,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
       session: cfg.session,
       apiAuth: ctx.apiAuth,
       status,
+      restart: () => respawnPane(target),
       log,
     }),
     upgrade: (req, socket, head) => sockets.handleUpgrade(req, socket, head),
