@@ -130,3 +130,18 @@ export function registerBrainMcpInstall(mcp: Command): void {
         );
     });
 }
+
+/**
+ * The portal session's agent gets the brain too: when the session command is Claude Code,
+ * it is started with `--mcp-config <dataDir>/portal-mcp.json` naming the same store as the
+ * chats (written here, 0600). Any other command, or one that already passes
+ * --mcp-config, is left as configured.
+ */
+export function portalCommandWithBrain(command: readonly string[], dataDir: string): string[] {
+  const [bin] = command;
+  if (!bin || bin.split("/").pop() !== "claude" || command.some((a) => a === "--mcp-config" || a.startsWith("--mcp-config="))) return [...command];
+  const file = join(dataDir, "portal-mcp.json");
+  const spec = brainMcpSpec({ PICORTEX_BRAIN_DB: join(dataDir, "brain.sqlite"), PICORTEX_WORKSPACE_ID: "local", PICORTEX_PROJECT_ID: "picortex-chats", PICORTEX_AGENT: "portal" });
+  writeFileAtomic(file, JSON.stringify({ mcpServers: { brain: spec } }, null, 2) + "\n", 0o600);
+  return [...command, "--mcp-config", file];
+}

@@ -9,6 +9,7 @@ import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
 import { spawnTerminal } from "./pty.js";
 import { listClients, paneState, respawnPane, sessionExists, type TmuxTarget } from "./tmux.js";
 import type { ConnectionStats } from "./connection.js";
+import { portalCommandWithBrain } from "../cli/brain-mcp.js";
 
 export interface PortalStatus {
   session: string;
@@ -47,7 +48,8 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
   };
   const target: TmuxTarget = {
     session: cfg.session,
-    command: cfg.command,
+    // The brain's MCP tools for the session's Claude Code (cli/brain-mcp.ts), when the brain is on.
+    command: ctx.config.brain.enabled ? portalCommandWithBrain(cfg.command, ctx.config.dataDir) : cfg.command,
     cwd: cfg.cwd,
     socket: cfg.tmuxSocket,
     config: cfg.tmuxConfig,

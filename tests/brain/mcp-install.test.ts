@@ -94,3 +94,33 @@ describe("the README's brain example", () => {
     expect(got.stdout).toContain(title);
   }, 120_000);
 });
+
+describe("the portal session's Claude Code gets the brain", () => {
+  it("starts claude with --mcp-config naming the shared store, and the real CLI offers the brain tools to the model", async () => {
+    const { portalCommandWithBrain } = await import("../../agent-runtime/cli/brain-mcp.js");
+    const { startFakeAnthropicApi } = await import("../support/fake-anthropic-api.js");
+    const dataDir = join(work, "portal-data");
+    mkdirSync(dataDir, { recursive: true });
+    const command = portalCommandWithBrain(["claude"], dataDir);
+    expect(command.slice(0, 2)).toEqual(["claude", "--mcp-config"]);
+    expect(JSON.parse(readFileSync(command[2]!, "utf8")).mcpServers.brain.env.PICORTEX_BRAIN_DB).toBe(join(dataDir, "brain.sqlite"));
+    expect(portalCommandWithBrain(["sh"], dataDir)).toEqual(["sh"]); // not Claude Code: left alone
+    expect(portalCommandWithBrain(["claude", "--mcp-config", "/x.json"], dataDir)).toEqual(["claude", "--mcp-config", "/x.json"]);
+
+    const api = await startFakeAnthropicApi();
+    try {
+      const home = join(work, "portal-home");
+      mkdirSync(home, { recursive: true });
+      const r = await run([CLAUDE, "-p", "--output-format", "json", ...command.slice(1), "--", "hello brain"], {
+        // Blocking MCP connect, so the first request already lists the tools (no timing in the test).
+        cwd: home,
+        env: { PATH: "/usr/bin:/bin", HOME: home, ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: "sk-ant-fake", ...quiet, MCP_CONNECTION_NONBLOCKING: "false" },
+      });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const tools = api.messageRequests().flatMap((q) => ((q.body as { tools?: { name: string }[] }).tools ?? []).map((t) => t.name));
+      expect(tools.some((t) => t.startsWith("mcp__brain__")), tools.join(",")).toBe(true);
+    } finally {
+      await api.close();
+    }
+  }, 120_000);
+});
