@@ -20,16 +20,27 @@ export function defaultDataDir(cwd: string = process.cwd()): string {
   return findDataDir(cwd) ?? resolve(cwd, DATA_DIR_NAME);
 }
 
-/** The nearest existing `.picortex` folder at or above `cwd`, or undefined. */
+/**
+ * Files only a runtime data dir holds. `~/.picortex` may exist for the brain client alone
+ * (brain.sqlite, brain.json, brain-token): that is not a runtime's data dir and is skipped.
+ */
+const RUNTIME_MARKERS = ["api-token", "runtime.sqlite", "runtime.json", "portal-token"];
+
+/** Whether `dir` is a data dir a runtime (serve or portal start) has used. */
+export function isRuntimeDataDir(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory() && RUNTIME_MARKERS.some((m) => existsSync(join(dir, m)));
+  } catch {
+    return false;
+  }
+}
+
+/** The nearest `.picortex` folder at or above `cwd` that a runtime created, or undefined. */
 export function findDataDir(cwd: string = process.cwd()): string | undefined {
   let dir = resolve(cwd);
   for (;;) {
     const candidate = join(dir, DATA_DIR_NAME);
-    try {
-      if (existsSync(candidate) && statSync(candidate).isDirectory()) return candidate;
-    } catch {
-      // unreadable: keep looking further up
-    }
+    if (isRuntimeDataDir(candidate)) return candidate;
     const parent = dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;

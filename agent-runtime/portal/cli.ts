@@ -5,7 +5,7 @@ import { apiTokenPath } from "../store/token-file.js";
 import { ConfigError, loadRuntimeConfig, parsePort } from "../config/load.js";
 import { readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
 import { ensureWritableDataDir } from "../cli/serve.js";
-import { DATA_DIR_NAME } from "../config/data-dir.js";
+import { DATA_DIR_NAME, isRuntimeDataDir } from "../config/data-dir.js";
 import type { RuntimeConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
@@ -89,9 +89,9 @@ function livePortal(dataDir: string): { pid: number; urls: string[]; via: "porta
 
 /** Client commands never create a data dir: from another folder they would mint tokens no runtime reads. */
 function requireDataDir(config: RuntimeConfig): void {
-  if (!existsSync(config.dataDir)) {
+  if (!isRuntimeDataDir(config.dataDir)) {
     throw new ConfigError(
-      `No picortex data dir at ${config.dataDir} (and no ${DATA_DIR_NAME} folder above the current one). Run this in the folder where you ran \`npm start\` or \`picortex portal start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
+      `No picortex runtime data dir at ${config.dataDir} (and no runtime's ${DATA_DIR_NAME} folder above the current one). Run this in the folder where you ran \`npm start\` or \`picortex portal start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
     );
   }
 }
