@@ -92,6 +92,15 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       onDelete: cfg.onDelete,
       defaultBudgetTokens: cfg.defaultBudgetTokens,
       maxTextBytes: cfg.maxTextBytes,
+      // `chat create` warns when turns cannot run (issue 16 item 1): the key reader's own message.
+      warnings: () => {
+        try {
+          realKey();
+          return [];
+        } catch (err) {
+          return [`turns cannot run yet: ${(err as Error).message}`];
+        }
+      },
       log,
     }),
   ];

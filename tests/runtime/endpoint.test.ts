@@ -86,6 +86,14 @@ describe("the endpoint record and the data dir rule", () => {
     expect(links[0]!.startsWith(`${summary.urls[0]}/portal/#token=`)).toBe(true);
   });
 
+  it("chat create warns when turns cannot run: this runtime has no Anthropic key (issue 16 item 1)", async () => {
+    const r = await run(["chat", "create", "nokey"], sub);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: turns cannot run yet: no Anthropic API key configured/);
+    const j = await run(["chat", "create", "nokey2", "--json"], sub);
+    expect(JSON.parse(j.stdout).warnings[0]).toMatch(/no Anthropic API key/);
+  });
+
   it("portal token from an unrelated folder refuses instead of minting a token in a new ./.picortex", async () => {
     const r = await run(["portal", "token"], elsewhere);
     expect(r.status).toBe(2);
