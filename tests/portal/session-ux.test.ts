@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
-import { PROMPT, startTestPortal, type TestPortal } from "./helpers.js";
+import { PROMPT, signIn, startTestPortal, type TestPortal } from "./helpers.js";
 import { tmuxEnv } from "../../agent-runtime/portal/tmux.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -43,6 +43,19 @@ describe("portal session locale", () => {
     expect(tmuxEnv({ PATH: "/bin" })).toMatchObject({ LANG: "C.UTF-8" });
     expect(tmuxEnv({ PATH: "/bin", LC_ALL: "POSIX" }).LC_ALL).toBeUndefined();
     expect(tmuxEnv({ PATH: "/bin", LANG: "de_DE.UTF-8" }).LANG).toBe("de_DE.UTF-8");
+  });
+});
+
+describe("POST /portal/api/restart", () => {
+  it("is for signed-in read-write pages of this origin only", async () => {
+    const p = await startTestPortal({ readOnlyToken: true });
+    portals.push(p);
+    const post = (headers: Record<string, string>) => fetch(`${p.url}/portal/api/restart`, { method: "POST", headers });
+    expect((await post({ origin: p.origin })).status).toBe(401);
+    const ro = await signIn(p, p.readOnlyToken!);
+    expect((await post({ origin: p.origin, cookie: ro })).status).toBe(403);
+    const rw = await signIn(p, p.token);
+    expect((await post({ origin: "http://evil.example", cookie: rw })).status).toBe(403);
   });
 });
 
