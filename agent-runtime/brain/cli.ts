@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BrainConfigError, loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
@@ -350,6 +351,12 @@ function withServerStore<O extends ServerFlags>(fn: (store: BrainServerStore, op
     const positional = actionArgs.slice(0, -2).flat() as string[];
     try {
       const config = loadRuntimeConfig({ file: opts.config, overrides: { dataDir: opts.dataDir } });
+      // The runtime's own database only: never start an empty one in some other folder.
+      if (!existsSync(join(config.dataDir, "runtime.sqlite"))) {
+        throw new ConfigError(
+          `No runtime database at ${join(config.dataDir, "runtime.sqlite")}: run this on the runtime host, in the folder where the runtime runs (or above it), or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
+        );
+      }
       const db = openDatabase(join(config.dataDir, "runtime.sqlite"));
       try {
         fn(new BrainServerStore(db), opts, positional);

@@ -44,6 +44,14 @@ describe("picortex CLI consistency", () => {
     expect(JSON.parse(r.stdout).error.code).toBe("not_found");
   });
 
+  it("brain token commands refuse a folder without a runtime database instead of creating one", async () => {
+    const r = await run(["brain", "token", "list"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("No runtime database");
+    const { existsSync } = await import("node:fs");
+    expect(existsSync(join(work, ".picortex", "runtime.sqlite"))).toBe(false);
+  });
+
   it("subcommand --help lists the options it inherits (--json, --url, --data-dir)", async () => {
     const r = await run(["chat", "send", "--help"]);
     expect(r.status).toBe(0);
