@@ -49,7 +49,9 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
   const target: TmuxTarget = {
     session: cfg.session,
     // The brain's MCP tools for the session's Claude Code (cli/brain-mcp.ts), when the brain is on.
-    command: ctx.config.brain.enabled ? portalCommandWithBrain(cfg.command, ctx.config.dataDir) : cfg.command,
+    // Local mode only: there the session runs as the runtime's user, who owns the data dir; on a
+    // host the session user may not read <dataDir> (register with `picortex brain mcp install`).
+    command: ctx.config.brain.enabled && ctx.config.mode === "local" ? portalCommandWithBrain(cfg.command, ctx.config.dataDir) : cfg.command,
     cwd: cfg.cwd,
     socket: cfg.tmuxSocket,
     config: cfg.tmuxConfig,
