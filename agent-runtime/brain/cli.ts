@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BrainConfigError, loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
@@ -13,6 +14,7 @@ import { openBrain, openSyncClient, type OpenBrain } from "./open.js";
 import { BrainServerStore } from "./server-store.js";
 import type { RecallOptions } from "./service.js";
 import { DEFAULT_RETRY } from "./sync-client.js";
+import { registerBrainMcpInstall } from "../cli/brain-mcp.js";
 
 /**
  * `picortex brain …`: the CLI entry. It is the only brain code that touches
@@ -22,15 +24,20 @@ interface JsonFlag {
   json?: boolean;
 }
 
+/** What a CLI user does about a refused sync token (the server's message is for HTTP clients). */
+const BRAIN_TOKEN_HINT =
+  "This brain server does not know the token in $PICORTEX_BRAIN_TOKEN or ~/.picortex/brain-token (or it was revoked): on the runtime host run `picortex brain token create --workspace <id> --out FILE` and put the new token in ~/.picortex/brain-token (0600).";
+
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 
-/** Exit codes: 1 = operation failed (not found, sync failed), 2 = bad input or configuration. */
+/** Exit codes: 1 = operation failed (sync failed), 2 = bad input, unknown name or configuration. */
 function fail(err: unknown, json: boolean | undefined): never {
   let code = "error";
   let exit = 1;
   if (err instanceof BrainError) {
     code = err.code;
-    exit = err.code === "invalid_input" ? 2 : 1;
+    // A name that does not exist is the caller's input, as `chat show nope` (exit 2).
+    exit = err.code === "invalid_input" || err.code === "not_found" ? 2 : 1;
   } else if (err instanceof SyncError) {
     code = `sync_${err.kind}`;
     if (err.kind === "not_configured") exit = 2;
@@ -270,6 +277,7 @@ export function registerBrainCommands(program: Command): void {
         } catch (err) {
           if (!(err instanceof SyncError)) throw err;
           const pending = b.repo.pendingCount(c.workspaceId);
+          if (err.kind === "unauthorized") err.message = `${err.message}. ${BRAIN_TOKEN_HINT}`;
           if (o.json) out(JSON.stringify({ ok: false, direction, error: { kind: err.kind, message: err.message }, pending }));
           else process.stderr.write(`picortex brain: sync failed: ${err.message}\n  local brain is intact; ${pending} entries stay pending.\n`);
           b.close();
@@ -299,7 +307,7 @@ export function registerBrainCommands(program: Command): void {
       }),
     );
 
-  brain
+  const mcp = brain
     .command("mcp")
     .description("Serve record/recall as MCP tools over stdio (for Claude Code, Codex, OpenCode, Hermes).")
     .action(async () => {
@@ -314,6 +322,7 @@ export function registerBrainCommands(program: Command): void {
       await runBrainMcpServer(b.service);
       b.close();
     });
+  registerBrainMcpInstall(mcp); // `brain mcp install`: cli/brain-mcp.ts (issue 16 item 8)
 
   registerTokenCommands(brain);
 }
@@ -342,6 +351,12 @@ function withServerStore<O extends ServerFlags>(fn: (store: BrainServerStore, op
     const positional = actionArgs.slice(0, -2).flat() as string[];
     try {
       const config = loadRuntimeConfig({ file: opts.config, overrides: { dataDir: opts.dataDir } });
+      // The runtime's own database only: never start an empty one in some other folder.
+      if (!existsSync(join(config.dataDir, "runtime.sqlite"))) {
+        throw new ConfigError(
+          `No runtime database at ${join(config.dataDir, "runtime.sqlite")}: run this on the runtime host, in the folder where the runtime runs (or above it), or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
+        );
+      }
       const db = openDatabase(join(config.dataDir, "runtime.sqlite"));
       try {
         fn(new BrainServerStore(db), opts, positional);

@@ -1,9 +1,36 @@
 import type { Command } from "commander";
-import { loadRuntimeConfig, ConfigError } from "../config/load.js";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { loadRuntimeConfig, ConfigError, parsePort } from "../config/load.js";
 import { loadRuntimeSecrets } from "../config/secrets.js";
-import { startRuntime } from "../server.js";
+import { startRuntime, RUNTIME_VERSION } from "../server.js";
 import { createLogger } from "../log.js";
 import { apiTokenPath } from "../store/token-file.js";
+import { endpointPath, readLiveEndpoint, removeEndpoint, writeEndpoint } from "./endpoint.js";
+
+/** Creates the data dir if needed and proves it writable, with a message a user can act on. */
+export function ensureWritableDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" || code === "EEXIST" ? "a file is in the way" : (err as Error).message;
+    throw new ConfigError(`Cannot use data dir ${dataDir}: ${why}. Choose a folder you can write with --data-dir DIR (or PICORTEX_DATA_DIR).`);
+  }
+}
+
+/** EADDRINUSE and friends, as a sentence with the way out. */
+export function listenErrorMessage(err: unknown, port: number): string | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code === "EADDRINUSE") {
+    return `Port ${e.port ?? port} on ${e.address ?? "127.0.0.1"} is already in use (another picortex runtime or portal? \`npx picortex portal status\` tells). Choose another port: npm start -- --port 7421 (or PICORTEX_PORT=7421 npm start).`;
+  }
+  if (e?.code === "EACCES" && e.syscall === "listen") {
+    return `Not allowed to listen on port ${e.port ?? port} (ports below 1024 need privileges). Choose another with --port (or PICORTEX_PORT).`;
+  }
+  if (e?.code === "EADDRNOTAVAIL") return `Cannot bind ${e.address}: no such local address. Check --host.`;
+  return undefined;
+}
 
 /**
  * What local mode does not protect, said plainly. A chat runs as the same Unix user as
@@ -32,8 +59,8 @@ export function registerServeCommand(program: Command): void {
     .option("-c, --config <file>", "JSON config file (default: $PICORTEX_CONFIG)")
     .option("--local", "local mode: chats run as the current user (weaker isolation, no sudo needed)")
     .option("--host <address...>", "addresses to bind (default: 127.0.0.1)")
-    .option("--port <port>", "port to listen on (default: 7420; 0 picks a free one)")
-    .option("--data-dir <dir>", "where the database and tokens live (default: ./.picortex)")
+    .option("--port <port>", "port to listen on (default: $PICORTEX_PORT, else server.port in the config, else 7420; 0 picks a free one)")
+    .option("--data-dir <dir>", "where the database, tokens and endpoint record live (default: $PICORTEX_DATA_DIR, else the nearest .picortex folder here or above, else ./.picortex)")
     .option("--json", "print the startup summary as one JSON line on stdout")
     .action(async (opts: ServeOptions) => {
       const log = createLogger();
@@ -46,10 +73,15 @@ export function registerServeCommand(program: Command): void {
             dataDir: opts.dataDir,
             server: {
               hosts: opts.host,
-              port: opts.port === undefined ? undefined : Number(opts.port),
+              port: opts.port === undefined ? undefined : parsePort(opts.port, "--port"),
             },
           },
         });
+        ensureWritableDataDir(config.dataDir);
+        const other = readLiveEndpoint(config.dataDir);
+        if (other && other.pid !== process.pid) {
+          throw new ConfigError(`A runtime already serves this data dir (pid ${other.pid} on ${other.url}); stop it first, or use another --data-dir.`);
+        }
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`picortex: ${err.message}\n`);
@@ -62,7 +94,26 @@ export function registerServeCommand(program: Command): void {
       // environment built from scratch). This does not change /proc/<pid>/environ, the
       // block the process started with: see LOCAL_MODE_EXPOSURE.
       delete process.env.ANTHROPIC_API_KEY;
-      const runtime = await startRuntime(config, log, secrets);
+      let runtime;
+      try {
+        runtime = await startRuntime(config, log, secrets);
+      } catch (err) {
+        const message = listenErrorMessage(err, config.server.port);
+        if (!message) throw err;
+        process.stderr.write(`picortex: ${message}\n`);
+        process.exit(1);
+      }
+      // The endpoint record: how every client command finds this runtime (cli/endpoint.ts).
+      writeEndpoint(config.dataDir, {
+        pid: process.pid,
+        url: runtime.urls[0]!,
+        urls: runtime.urls,
+        port: runtime.port,
+        mode: config.mode,
+        modules: runtime.modules.map((m) => m.name),
+        version: RUNTIME_VERSION,
+        startedAt: new Date().toISOString(),
+      });
       if (opts.json) {
         process.stdout.write(
           JSON.stringify({
@@ -70,6 +121,7 @@ export function registerServeCommand(program: Command): void {
             mode: config.mode,
             dataDir: config.dataDir,
             tokenFile: apiTokenPath(config.dataDir),
+            endpointFile: endpointPath(config.dataDir),
             ...(config.mode === "local" ? { isolation: LOCAL_MODE_EXPOSURE } : {}),
           }) + "\n",
         );
@@ -88,6 +140,7 @@ export function registerServeCommand(program: Command): void {
             : `  API token: ${runtime.tokenCreated ? "created, " : ""}stored 0600 in ${tokenFile} (the CLI reads it from there)`,
           config.portal.enabled ? "  portal: `npx picortex portal token` prints a sign-in link (the token rides after #)" : "",
           config.turns.enabled ? "  chats:  `npx picortex chat create demo` then `npx picortex chat send demo \"hello\"`" : "",
+          config.turns.enabled ? `  upstream: ${config.turns.upstreamBaseUrl}${process.env.ANTHROPIC_BASE_URL?.trim() ? " (from ANTHROPIC_BASE_URL)" : ""}` : "",
           config.brain.enabled ? "  brain:  `npx picortex brain --help` (record, recall, sync, mcp)" : "",
           config.turns.enabled && config.mode === "local" && !secrets.anthropicApiKey && !config.turns.apiKeyFile
             ? "  note: no Anthropic key yet; export ANTHROPIC_API_KEY (or set turns.apiKeyFile) and restart, or chat turns will fail"
@@ -97,6 +150,7 @@ export function registerServeCommand(program: Command): void {
       }
       const stop = async (signal: string) => {
         log.info(`received ${signal}, shutting down`);
+        removeEndpoint(config.dataDir);
         await runtime.close();
         process.exit(0);
       };

@@ -6,7 +6,8 @@ import { DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH } from "../host/chat-identity.j
 import { CHAT_USER_HELPER_PATH } from "../host/accounts.js";
 
 /** Tools an unattended chat agent may use without asking (`--permission-mode dontAsk`). */
-export const DEFAULT_ALLOWED_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch"];
+/** `mcp__brain`: every tool of the brain MCP server each chat is configured with (record, recall). */
+export const DEFAULT_ALLOWED_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch", "mcp__brain"];
 
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 

@@ -2,7 +2,10 @@ import type { Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiTokenPath } from "../store/token-file.js";
-import { ConfigError, loadRuntimeConfig } from "../config/load.js";
+import { ConfigError, loadRuntimeConfig, parsePort } from "../config/load.js";
+import { readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
+import { ensureWritableDataDir } from "../cli/serve.js";
+import { DATA_DIR_NAME, isRuntimeDataDir } from "../config/data-dir.js";
 import type { RuntimeConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
@@ -45,7 +48,7 @@ function loadConfig(opts: StartOptions, hosts?: string[]): RuntimeConfig {
     file: opts.config,
     overrides: {
       dataDir: opts.dataDir,
-      server: { hosts, port: opts.port === undefined ? undefined : Number(opts.port) },
+      server: { hosts, port: opts.port === undefined ? undefined : parsePort(opts.port, "--port") },
       // A standalone portal mounts only the portal.
       turns: { enabled: false },
       brain: { enabled: false },
@@ -72,6 +75,27 @@ function configuredUrls(config: RuntimeConfig): string[] {
   return config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${config.server.port}`);
 }
 
+/**
+ * Where the portal is served right now: a standalone `portal start` (portal.pid) or a
+ * `picortex serve` with the portal mounted (the endpoint record, runtime.json).
+ */
+function livePortal(dataDir: string): { pid: number; urls: string[]; via: "portal start" | "serve" } | undefined {
+  const standalone = readPidfile(dataDir);
+  if (standalone && processAlive(standalone.pid)) return { pid: standalone.pid, urls: standalone.urls, via: "portal start" };
+  const serve = readLiveEndpoint(dataDir);
+  if (serve && serve.modules.includes("portal")) return { pid: serve.pid, urls: serve.urls, via: "serve" };
+  return undefined;
+}
+
+/** Client commands never create a data dir: from another folder they would mint tokens no runtime reads. */
+function requireDataDir(config: RuntimeConfig): void {
+  if (!isRuntimeDataDir(config.dataDir)) {
+    throw new ConfigError(
+      `No picortex runtime data dir at ${config.dataDir} (and no runtime's ${DATA_DIR_NAME} folder above the current one). Run this in the folder where you ran \`npm start\` or \`picortex portal start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
+    );
+  }
+}
+
 export function registerPortalCommands(program: Command): void {
   const portal = program
     .command("portal")
@@ -81,7 +105,7 @@ export function registerPortalCommands(program: Command): void {
     .command("start")
     .description("Start a standalone portal server (detached; pidfile and log in the data dir).")
     .option("-c, --config <file>", "JSON runtime config file")
-    .option("--data-dir <dir>", "where tokens, pidfile and log live (default: ./.picortex)")
+    .option("--data-dir <dir>", "where tokens, pidfile and log live (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ./.picortex)")
     .option("--port <port>", "port to listen on (default: 7420)")
     .option("--host <address...>", "addresses to bind (default: 127.0.0.1 plus the tailnet address when tailscale is up; never 0.0.0.0)")
     .option("--session <name>", "tmux session name (default: picortex)")
@@ -102,6 +126,7 @@ export function registerPortalCommands(program: Command): void {
           throw new ConfigError("Refusing to bind the portal to every interface; pass the loopback and tailnet addresses with --host.");
         }
         const config = loadConfig(opts, hosts);
+        ensureWritableDataDir(config.dataDir);
         const tokens = ensurePortalTokens(config.dataDir, config.portal.readOnlyToken);
         if (opts.foreground) {
           const runtime = await runPortalForeground(config, createLogger("portal"));
@@ -137,27 +162,31 @@ export function registerPortalCommands(program: Command): void {
     .command("status")
     .description("Show whether the standalone portal runs, its addresses and its connected clients.")
     .option("-c, --config <file>", "JSON runtime config file")
-    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--data-dir <dir>", "data dir of the portal (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ./.picortex)")
     .option("--json", "print the status as one JSON line")
     .action(async (opts: CommonOptions) => {
       try {
         const config = loadConfig(opts);
         const record = readPidfile(config.dataDir);
-        const running = record !== undefined && processAlive(record.pid);
+        const current = livePortal(config.dataDir);
+        const running = current !== undefined;
         let live: unknown;
-        if (running) {
+        if (current) {
           const tokenPath = apiTokenPath(config.dataDir);
           const apiToken = existsSync(tokenPath) ? readFileSync(tokenPath, "utf8").trim() : "";
-          const res = await fetch(`${record.urls[0]}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` } }).catch(() => undefined);
-          live = res?.ok ? await res.json() : { error: `status endpoint answered ${res?.status ?? "nothing"}` };
+          const res = await fetch(`${current.urls[0]}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` } }).catch(() => undefined);
+          live = res?.ok
+            ? await res.json()
+            : { error: res?.status === 401 ? wrongTokenMessage({ dataDir: config.dataDir, url: current.urls[0]! }) : `status endpoint answered ${res?.status ?? "nothing"}` };
         }
-        const status = { running, pid: running ? record.pid : undefined, urls: running ? record.urls : [], stalePidfile: record !== undefined && !running, portal: live };
+        const stalePidfile = record !== undefined && !processAlive(record.pid);
+        const status = { running, pid: current?.pid, urls: current?.urls ?? [], via: current?.via, stalePidfile, portal: live };
         if (opts.json) out(JSON.stringify(status));
-        else if (!running) out(record ? `not running (stale pidfile for pid ${record.pid})` : "not running");
+        else if (!current) out(stalePidfile ? `not running (stale pidfile for pid ${record!.pid})` : "not running");
         else {
           const s = live as { sessionExists?: boolean; tmuxClients?: number; clients?: unknown[]; session?: string };
           out(
-            `running (pid ${record.pid}) on ${record.urls.join(", ")}\n  tmux session ${s.session ?? "?"}: ${s.sessionExists ? "alive" : "not created yet"}, ${s.tmuxClients ?? 0} tmux clients, ${s.clients?.length ?? 0} browser connections`,
+            `running (pid ${current.pid}, ${current.via === "serve" ? "in picortex serve" : "standalone"}) on ${current.urls.join(", ")}\n  tmux session ${s.session ?? "?"}: ${s.sessionExists ? "alive" : "not created yet"}, ${s.tmuxClients ?? 0} tmux clients, ${s.clients?.length ?? 0} browser connections`,
           );
         }
         if (!running) process.exitCode = 3;
@@ -170,7 +199,7 @@ export function registerPortalCommands(program: Command): void {
     .command("stop")
     .description("Stop the standalone portal (the tmux session and the agent keep running).")
     .option("-c, --config <file>", "JSON runtime config file")
-    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--data-dir <dir>", "data dir of the portal (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ./.picortex)")
     .option("--json", "print the result as one JSON line")
     .action(async (opts: CommonOptions) => {
       try {
@@ -187,19 +216,29 @@ export function registerPortalCommands(program: Command): void {
     .command("token")
     .description("Print the portal token (created on first use) and sign-in links that carry it after '#'.")
     .option("-c, --config <file>", "JSON runtime config file")
-    .option("--data-dir <dir>", "data dir of the portal (default: ./.picortex)")
+    .option("--data-dir <dir>", "data dir of the portal (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ./.picortex)")
     .option("--read-only", "print the read-only viewer token instead (created if missing)")
     .option("--json", "print {token, links} as one JSON line")
     .action((opts: TokenOptions) => {
       try {
         const config = loadConfig(opts);
+        requireDataDir(config);
         const tokens = ensurePortalTokens(config.dataDir, Boolean(opts.readOnly) || config.portal.readOnlyToken);
         const token = opts.readOnly ? tokens.readOnly! : tokens.readWrite;
-        const record = readPidfile(config.dataDir);
-        const urls = record && processAlive(record.pid) ? record.urls : configuredUrls(config);
-        const result = { token, role: opts.readOnly ? "read-only" : "read-write", links: links(urls, token) };
+        const current = livePortal(config.dataDir);
+        const urls = current ? current.urls : configuredUrls(config);
+        const result = { token, role: opts.readOnly ? "read-only" : "read-write", links: links(urls, token), running: current !== undefined };
         if (opts.json) out(JSON.stringify(result));
-        else out([token, ...result.links.map((l) => `  ${l}`)].join("\n"));
+        else
+          out(
+            [
+              token,
+              ...result.links.map((l) => `  ${l}`),
+              current ? "" : "  (no portal is running for this data dir; the links use the configured port: start it with `npm start` or `picortex portal start`)",
+            ]
+              .filter(Boolean)
+              .join("\n"),
+          );
       } catch (err) {
         fail(err, opts.json);
       }

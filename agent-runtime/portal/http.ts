@@ -23,6 +23,8 @@ export interface PortalHttpOptions {
   /** The runtime API token check (shared rate limit), for the status and token endpoints. */
   apiAuth: ApiTokenGuard;
   status: () => unknown;
+  /** Runs the session's command again in its (dead) pane. */
+  restart: () => Promise<void>;
   log: Logger;
 }
 
@@ -194,6 +196,22 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
         if (token === undefined) throw notFound("The read-only viewer token is off: set portal.readOnlyToken in the runtime config.");
         o.log.info("portal token issued to an API client", { client, role });
         return { role, token };
+      },
+    },
+    {
+      // The page's Restart button: runs the session's command again in its dead pane.
+      // Signed-in read-write pages only, same-origin only.
+      method: "POST",
+      path: "/portal/api/restart",
+      handler: async ({ req, res }) => {
+        baseHeaders(res);
+        checkOrigin(req);
+        const role = roleOf(req);
+        if (!role) throw unauthorized("No portal session; open the portal link with the token.");
+        if (role !== "rw") throw forbidden("A read-only viewer cannot restart the session.");
+        await o.restart();
+        o.log.info("portal session command restarted", { client: req.socket.remoteAddress ?? "unknown" });
+        return { ok: true };
       },
     },
     {

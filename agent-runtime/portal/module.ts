@@ -7,8 +7,9 @@ import { CredentialLimiter, FailureLimiter } from "../http/rate-limit.js";
 import { allowedOrigins } from "./origin.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
 import { spawnTerminal } from "./pty.js";
-import { listClients, sessionExists, type TmuxTarget } from "./tmux.js";
+import { listClients, paneState, respawnPane, sessionExists, type TmuxTarget } from "./tmux.js";
 import type { ConnectionStats } from "./connection.js";
+import { portalCommandWithBrain } from "../cli/brain-mcp.js";
 
 export interface PortalStatus {
   session: string;
@@ -19,6 +20,8 @@ export interface PortalStatus {
   clients: ConnectionStats[];
   assets: "prebuilt" | "built-at-startup";
   readOnlyToken: boolean;
+  /** The session's command: `dead` once it exited (the pane is kept with its last output), with its exit status. */
+  command: { dead: boolean; exitStatus: number | null } | null;
 }
 
 export interface PortalModule extends RuntimeModule {
@@ -45,7 +48,10 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
   };
   const target: TmuxTarget = {
     session: cfg.session,
-    command: cfg.command,
+    // The brain's MCP tools for the session's Claude Code (cli/brain-mcp.ts), when the brain is on.
+    // Local mode only: there the session runs as the runtime's user, who owns the data dir; on a
+    // host the session user may not read <dataDir> (register with `picortex brain mcp install`).
+    command: ctx.config.brain.enabled && ctx.config.mode === "local" ? portalCommandWithBrain(cfg.command, ctx.config.dataDir) : cfg.command,
     cwd: cfg.cwd,
     socket: cfg.tmuxSocket,
     config: cfg.tmuxConfig,
@@ -74,6 +80,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
     clients: sockets.stats(),
     assets: assets.source,
     readOnlyToken: tokens.readOnly !== undefined,
+    command: await paneState(target).then((p) => (p ? { dead: p.dead, exitStatus: p.status } : null)),
   });
   return {
     name: "portal",
@@ -90,6 +97,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
       session: cfg.session,
       apiAuth: ctx.apiAuth,
       status,
+      restart: () => respawnPane(target),
       log,
     }),
     upgrade: (req, socket, head) => sockets.handleUpgrade(req, socket, head),

@@ -48,6 +48,14 @@ export function tmuxEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv
   const rest: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && TERMINAL_ENV.test(k)) rest[k] = v;
   if (!rest.SHELL || NON_LOGIN_SHELL.test(rest.SHELL)) rest.SHELL = "/bin/sh";
+  // tmux draws UTF-8 only for clients whose locale says so; a service started without one
+  // (systemd sets no LANG) would show `_` for Claude Code's symbols. C.UTF-8 is built into glibc.
+  const locale = rest.LC_ALL || rest.LC_CTYPE || rest.LANG || "";
+  if (!/utf-?8/i.test(locale)) {
+    delete rest.LC_ALL;
+    rest.LANG = "C.UTF-8";
+    rest.LC_CTYPE = "C.UTF-8";
+  }
   return rest;
 }
 
@@ -91,7 +99,19 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
         String(size.rows),
         ...(t.cwd ? ["-c", t.cwd] : []),
         "--",
-        ...t.command,
+        // tmux splits its argv into commands at arguments ending in ";": escape those.
+        ...t.command.map((a) => (a.endsWith(";") ? `${a.slice(0, -1)}\\;` : a)),
+        // Same command queue as the creation, so it holds even for a command that exits at
+        // once: a command that FAILS leaves its pane (dead) with its last output and tmux's
+        // "Pane is dead (status N)" line, instead of the session ending and every tab
+        // respawning it in a loop. A clean exit (status 0) still ends the session.
+        ";",
+        "set-option",
+        "-w",
+        "-t",
+        `=${t.session}:`,
+        "remain-on-exit",
+        "failed",
       ]);
       created = true;
     } catch (err) {
@@ -163,4 +183,20 @@ export async function listClients(t: TmuxTarget): Promise<TmuxClientInfo[]> {
       const [tty, ro, pid] = line.split("\t");
       return { tty: tty ?? "", readOnly: ro === "1", pid: Number(pid) };
     });
+}
+
+/** Whether the session's command has exited (the pane is kept dead by remain-on-exit), and its status. */
+export async function paneState(t: TmuxTarget): Promise<{ dead: boolean; status: number | null } | undefined> {
+  try {
+    const out = (await runTmux(t, ["display-message", "-p", "-t", `=${t.session}:`, "#{pane_dead} #{pane_dead_status}"])).trim();
+    const [dead, status] = out.split(" ");
+    return { dead: dead === "1", status: dead === "1" && status !== undefined && status !== "" ? Number(status) : null };
+  } catch {
+    return undefined; // no session
+  }
+}
+
+/** Starts the session's command again in its dead pane (the portal's Restart button). */
+export async function respawnPane(t: TmuxTarget): Promise<void> {
+  await runTmux(t, ["respawn-pane", "-k", "-t", `=${t.session}:`, ...(t.cwd ? ["-c", t.cwd] : []), "--", ...t.command]);
 }

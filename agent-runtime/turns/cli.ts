@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { apiTokenPath } from "../store/token-file.js";
+import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
+import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
@@ -26,22 +25,19 @@ class CliError extends Error {
 
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 
-function clientConfig(opts: ClientOptions): { url: string; token: string } {
-  const url = (opts.url ?? process.env.PICORTEX_URL ?? "http://127.0.0.1:7420").replace(/\/$/, "");
-  let token = process.env.PICORTEX_API_TOKEN?.trim();
-  if (!token) {
-    const dataDir = resolve(opts.dataDir ?? process.env.PICORTEX_DATA_DIR ?? ".picortex");
-    const file = apiTokenPath(dataDir);
-    if (!existsSync(file)) {
-      throw new CliError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
-    }
-    token = readFileSync(file, "utf8").trim();
+function clientConfig(opts: ClientOptions): RuntimeClient {
+  // One data dir rule and the endpoint record: cli/endpoint.ts (issue 16 item 4).
+  try {
+    return resolveRuntimeClient(opts);
+  } catch (err) {
+    if (err instanceof ClientError) throw new CliError(err.message, err.exitCode, err.code);
+    throw err;
   }
-  return { url, token };
 }
 
 async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json"): Promise<Response> {
-  const { url, token } = clientConfig(opts);
+  const client = clientConfig(opts);
+  const { url, token } = client;
   let res: Response;
   try {
     res = await fetch(url + path, {
@@ -63,6 +59,7 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
     } catch {
       // not JSON
     }
+    if (res.status === 401) message = wrongTokenMessage(client);
     throw new CliError(message, res.status < 500 ? 2 : 1, code);
   }
   return res;
@@ -100,8 +97,8 @@ export function registerTurnsCommands(program: Command): void {
   const chat = program
     .command("chat")
     .description("Manage chats and send turns through a running runtime (each chat: its own user, workspace and Claude session).")
-    .option("--url <url>", "runtime URL (default: $PICORTEX_URL or http://127.0.0.1:7420)")
-    .option("--data-dir <dir>", "runtime data dir holding api-token (default: $PICORTEX_DATA_DIR or ./.picortex)")
+    .option("--url <url>", "runtime URL, for a runtime elsewhere (default: $PICORTEX_URL, else the running runtime's endpoint record in the data dir)")
+    .option("--data-dir <dir>", "runtime data dir holding api-token and runtime.json (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above)")
     .option("--json", "machine-readable output (one JSON document)");
 
   chat
@@ -119,6 +116,7 @@ export function registerTurnsCommands(program: Command): void {
           if (event === "ready" || event === "failed") {
             if (opts.json) out(JSON.stringify(data));
             else out(event === "ready" ? `chat ${data.id} ready (${data.isolation})` : `chat ${data.id} failed: ${data.error}`);
+            if (!opts.json) for (const w of chatWarnings(data)) process.stderr.write(`picortex chat: warning: ${w}\n`);
             if (event === "failed") process.exit(1);
           }
         }
@@ -149,9 +147,10 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts, id: string) => {
         const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
         const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
-        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages }));
+        const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
+        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages, turns: t.turns }));
         out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
-        for (const msg of m.messages) out(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
+        for (const line of formatChatHistory(m.messages, t.turns)) out(line);
       }),
     );
 
@@ -170,17 +169,21 @@ export function registerTurnsCommands(program: Command): void {
         const turn = (await res.json()) as { id: string; eventsPath: string };
         if (!sub.wait) return void out(opts.json ? JSON.stringify(turn) : turn.id);
         const events = await request(opts, "GET", turn.eventsPath, undefined, "text/event-stream");
-        for await (const { event, data } of readSse(events)) {
-          if (event === "text" && !opts.json) process.stdout.write(data.text);
-          if (event === "turn") {
-            if (opts.json) out(JSON.stringify(data));
-            else if (data.status === "done") process.stdout.write("\n");
-            if (data.status !== "done") {
-              if (!opts.json) process.stderr.write(`picortex chat: turn ${data.status}: ${data.error?.message ?? "no reply"}\n`);
-              process.exit(1);
-            }
-          }
+        // Output and progress: cli/turn-output.ts (never an empty reply; a status line on a TTY only).
+        const printer = new TurnPrinter({
+          stdout: (t) => process.stdout.write(t),
+          stderr: (t) => process.stderr.write(t),
+          progress: Boolean(process.stderr.isTTY),
+          json: Boolean(opts.json),
+        });
+        let final: TurnView | undefined;
+        try {
+          for await (const { event, data } of readSse(events)) final = printer.handle(event, data) ?? final;
+        } finally {
+          printer.stop();
         }
+        if (!final) throw new CliError(`The runtime closed the event stream of turn ${turn.id} before it finished; see \`picortex chat show ${id}\`.`, 1, "stream_closed");
+        if (final.status !== "done") process.exit(1);
       }),
     );
 

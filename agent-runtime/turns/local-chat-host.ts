@@ -5,6 +5,7 @@ import { runArgv, HOST_COMMAND_ENV } from "../host/run-argv.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { renderClaudeSettings, transcriptPath, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
 import { TurnError } from "./errors.js";
+import { claudeJsonPath, writeMcpServer, type McpServerSpec } from "../cli/brain-mcp.js";
 
 /**
  * Local mode: every chat runs as the current user, with its own HOME, config dir and
@@ -17,6 +18,8 @@ export class LocalChatHost implements ChatHost {
   constructor(
     readonly claudePath: string,
     private readonly chatsDir: string,
+    /** The brain MCP server for a chat (cli/brain-mcp.ts), written into its Claude config; none when the brain is off. */
+    private readonly brainMcp?: (chatId: string) => McpServerSpec,
   ) {}
 
   home(chatId: string): string {
@@ -44,6 +47,8 @@ export class LocalChatHost implements ChatHost {
     const tokenPath = join(this.configDir(chatId), "picortex-token");
     writeFileAtomic(tokenPath, files.token + "\n", 0o600);
     writeFileAtomic(join(this.configDir(chatId), "settings.json"), renderClaudeSettings(tokenPath, files.gatewayUrl), 0o600);
+    // The brain's record/recall tools, by absolute path (user-scope file of this chat's config dir).
+    if (this.brainMcp) writeMcpServer(claudeJsonPath(this.configDir(chatId)), "brain", this.brainMcp(chatId));
     progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (local mode)` });
   }
 

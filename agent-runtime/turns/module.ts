@@ -8,6 +8,7 @@ import { TurnEvents } from "./events.js";
 import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
+import { chatBrainMcp } from "../cli/brain-mcp.js";
 import { turnsRoutes } from "./routes.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
@@ -61,7 +62,9 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const store = new TurnStore(ctx.db);
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
   const host: ChatHost =
-    ctx.config.mode === "host" ? new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper) : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"));
+    ctx.config.mode === "host"
+      ? new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper)
+      : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"), ctx.config.brain.enabled ? chatBrainMcp(ctx.config.dataDir) : undefined);
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
@@ -89,6 +92,15 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       onDelete: cfg.onDelete,
       defaultBudgetTokens: cfg.defaultBudgetTokens,
       maxTextBytes: cfg.maxTextBytes,
+      // `chat create` warns when turns cannot run (issue 16 item 1): the key reader's own message.
+      warnings: () => {
+        try {
+          realKey();
+          return [];
+        } catch (err) {
+          return [`turns cannot run yet: ${(err as Error).message}`];
+        }
+      },
       log,
     }),
   ];

@@ -55,6 +55,8 @@ export interface RoutesDeps {
   onDelete: "archive" | "remove";
   defaultBudgetTokens: number | undefined;
   maxTextBytes: number;
+  /** What stands in the way of running turns now (e.g. no key configured); `chat create` shows it. */
+  warnings?: () => string[];
   log: Logger;
 }
 
@@ -152,13 +154,13 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         if (wantsSse(ctx)) {
           const send = startSse(ctx.res);
           const final = await provision(chat, token, (e) => send("progress", e));
-          send(final.status === "ready" ? "ready" : "failed", view(final));
+          send(final.status === "ready" ? "ready" : "failed", { ...view(final), warnings: d.warnings?.() ?? [] });
           ctx.res.end();
           return undefined;
         }
         const final = await provision(chat, token, () => {});
         if (final.status !== "ready") throw new HttpError(500, "provision_failed", `Provisioning chat ${chat.id} failed: ${final.error}`);
-        return new Reply(201, view(final));
+        return new Reply(201, { ...view(final), warnings: d.warnings?.() ?? [] });
       },
     },
     {

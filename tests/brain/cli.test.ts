@@ -93,7 +93,7 @@ describe("picortex brain CLI", { timeout: 240_000 }, () => {
     const show = await cli(["brain", "show", id, "--json"], e);
     expect(show.json).toEqual({ entry: { ...entryShape, id } });
     const missing = await cli(["brain", "show", id.slice(0, -1), "--json"], e);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2); // a name that does not exist is a usage error, as `chat show nope` (issue 16 item 10)
     expect(missing.json).toEqual({ error: { code: "not_found", message: expect.stringContaining("No brain entry") } });
 
     const sup = await cli(["brain", "supersede", id, "--title", "Retry with decorrelated jitter", "--conclusion", "better than full jitter", "--json"], e);
@@ -226,6 +226,7 @@ describe("picortex brain CLI", { timeout: 240_000 }, () => {
       const sync = await cli(["brain", "sync", "--json"], e);
       expect(sync.code).toBe(1);
       expect(sync.json.error.kind).toBe("unauthorized");
+      expect(sync.json.error.message).toContain("brain token create"); // what a CLI user does, not an HTTP recipe
       expect(sync.stderr).not.toMatch(/retrying/);
     });
   });

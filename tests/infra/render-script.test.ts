@@ -1,6 +1,6 @@
 /** `npm run render` end to end: a real process, real files, real exit codes. */
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./support/tools.js";
@@ -58,5 +58,40 @@ describe("npm run render", () => {
     const r = render("--help");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Usage: npm run render");
+  });
+});
+
+describe("npm run render --out safety (issue 16 item 5)", () => {
+  it("refuses to delete a folder that is not a previous render, and keeps every file in it", () => {
+    const dir = join(work, "precious");
+    mkdirSync(join(dir, ".git"), { recursive: true });
+    writeFileSync(join(dir, "notes.txt"), "mine");
+    writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/main\n");
+    const r = render("--out", dir, "--json");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("not a previous render");
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("mine");
+    expect(existsSync(join(dir, ".git", "HEAD"))).toBe(true);
+    expect(existsSync(join(dir, "user-data.yaml"))).toBe(false);
+  });
+
+  it("refuses a file as --out", () => {
+    const file = join(work, "a-file");
+    writeFileSync(file, "keep");
+    const r = render("--out", file);
+    expect(r.status).toBe(2);
+    expect(readFileSync(file, "utf8")).toBe("keep");
+  });
+
+  it("uses an empty folder, and replaces a previous render (marker file) on the next run", () => {
+    const dir = join(work, "empty-then-rerender");
+    mkdirSync(dir);
+    expect(render("--out", dir, "--json").status).toBe(0);
+    expect(existsSync(join(dir, ".picortex-render"))).toBe(true);
+    writeFileSync(join(dir, "stale.txt"), "from an older render");
+    const again = render("--out", dir, "--json");
+    expect(again.status, again.stderr).toBe(0);
+    expect(existsSync(join(dir, "stale.txt"))).toBe(false);
+    expect(existsSync(join(dir, "user-data.yaml"))).toBe(true);
   });
 });

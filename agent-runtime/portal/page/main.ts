@@ -36,7 +36,7 @@ const statusEl = $("#status");
 const noticeEl = $("#notice");
 const sessionEl = $("#session");
 
-type State = "connecting" | "connected" | "read-only" | "reconnecting" | "ended" | "error";
+type State = "connecting" | "connected" | "read-only" | "reconnecting" | "ended" | "exited" | "error";
 function setState(state: State, text: string): void {
   statusEl.dataset.state = state;
   statusEl.textContent = text;
@@ -96,18 +96,41 @@ term.unicode.activeVersion = "11";
 term.open($("#terminal"));
 const feed = new TerminalFeed(term);
 let renderer = "dom";
-// `?renderer=dom` forces the DOM renderer (a GPU driver that draws WebGL badly).
-const wantWebgl = new URLSearchParams(location.search).get("renderer") !== "dom";
+/**
+ * The DOM renderer is the default: it draws at the right size at every devicePixelRatio.
+ * The WebGL addon, in Chromium at the ratios phones report (2, 2.625, 3), sized its canvas
+ * in CSS pixels while drawing device-pixel glyphs, so text came out DPR times too large and
+ * only a corner of the screen was visible. `?renderer=webgl` opts in, and even then the
+ * page checks the canvas after each render and falls back to the DOM renderer if the
+ * backing store does not match devicePixelRatio.
+ */
+const wantWebgl = new URLSearchParams(location.search).get("renderer") === "webgl";
 if (wantWebgl) try {
   const webgl = new WebglAddon();
-  webgl.onContextLoss(() => {
-    webgl.dispose(); // falls back to the DOM renderer
+  const fallBack = () => {
+    if (renderer !== "webgl") return;
+    webgl.dispose(); // the DOM renderer takes over
     document.body.dataset.renderer = renderer = "dom";
-  });
+  };
+  webgl.onContextLoss(fallBack);
   term.loadAddon(webgl);
   renderer = "webgl";
+  term.onRender(() => {
+    if (renderer === "webgl" && !canvasMatchesPixelRatio()) fallBack();
+  });
 } catch {
   renderer = "dom"; // no WebGL2 here: the DOM renderer is built in
+}
+
+/** Every canvas in the terminal has a backing store of its CSS size × devicePixelRatio. */
+function canvasMatchesPixelRatio(): boolean {
+  const dpr = window.devicePixelRatio || 1;
+  for (const c of document.querySelectorAll<HTMLCanvasElement>("#terminal .xterm-screen canvas")) {
+    const css = c.getBoundingClientRect();
+    if (css.width === 0) continue;
+    if (Math.abs(c.width - css.width * dpr) > dpr + 1) return false;
+  }
+  return true;
 }
 document.body.dataset.renderer = renderer;
 
@@ -137,6 +160,77 @@ let unacked = 0;
 let ackTimer: number | undefined;
 /** Bumped for every new socket, so stale write callbacks from a previous one are ignored. */
 let generation = 0;
+/** READY received on the current socket: input goes to the session. */
+let live = false;
+/** Set when reconnecting gave up (repeated fast failures); the Restart button clears it. */
+let stopped: string | undefined;
+/** When the current socket became live, and how many sessions in a row ended soon after. */
+let liveSince = 0;
+let fastEnds = 0;
+/** Sessions that end within this long of connecting count as fast failures; after MAX_FAST_ENDS the page stops. */
+const FAST_END_MS = 10_000;
+const MAX_FAST_ENDS = 3;
+
+const disconnectedEl = $("#disconnected");
+function refusedInput(): void {
+  disconnectedEl.hidden = false;
+  disconnectedEl.dataset.refused = "true";
+  disconnectedEl.querySelector(".why")!.textContent = "Not connected: what you typed was NOT sent. Type it again once the terminal is back.";
+}
+function showDisconnected(on: boolean, why = ""): void {
+  disconnectedEl.hidden = !on;
+  if (!on) delete disconnectedEl.dataset.refused;
+  else if (!disconnectedEl.dataset.refused) disconnectedEl.querySelector(".why")!.textContent = why;
+}
+
+/** A Restart button in the notice area: `action` runs once, then the notice goes away. */
+function offerRestart(text: string, action: () => Promise<void> | void): void {
+  noticeEl.hidden = false;
+  noticeEl.textContent = text + " ";
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = "restart";
+  b.textContent = "Restart";
+  b.addEventListener("click", () => {
+    b.disabled = true;
+    void Promise.resolve(action()).finally(() => notice(undefined));
+  });
+  noticeEl.appendChild(b);
+}
+
+/** The session's command exited: tmux keeps its pane (remain-on-exit) with the last output; say so and offer a restart. */
+let exitCheck: number | undefined;
+let commandDead = false;
+function checkCommandExit(): void {
+  if (exitCheck !== undefined) return;
+  exitCheck = window.setTimeout(async () => {
+    exitCheck = undefined;
+    const b = term.buffer.active;
+    let tail = "";
+    for (let i = Math.max(0, b.length - term.rows); i < b.length; i++) tail += (b.getLine(i)?.translateToString(true) ?? "") + "\n";
+    if (!/Pane is dead/.test(tail)) {
+      if (commandDead) {
+        commandDead = false;
+        setState(readOnly ? "read-only" : "connected", readOnly ? "read-only" : "connected");
+      }
+      return;
+    }
+    const res = await fetch("api/status", { credentials: "same-origin", cache: "no-store" }).catch(() => undefined);
+    const st = res?.ok ? ((await res.json()) as { command?: { dead: boolean; exitStatus: number | null } | null }) : undefined;
+    if (!st?.command?.dead || commandDead) return;
+    commandDead = true;
+    const code = st.command.exitStatus;
+    setState("exited", `command exited${code === null ? "" : ` (status ${code})`}`);
+    if (readOnly) notice(`The session's command exited${code === null ? "" : ` with status ${code}`}; its last output is above.`);
+    else
+      offerRestart(`The session's command exited${code === null ? "" : ` with status ${code}`}; its last output is above.`, async () => {
+        await fetch("api/restart", { method: "POST", credentials: "same-origin", cache: "no-store" });
+        commandDead = false;
+        setState("connected", "connected");
+        term.focus();
+      });
+  }, 400);
+}
 
 function send(data: Uint8Array): void {
   if (ws?.readyState === WebSocket.OPEN) ws.send(data);
@@ -164,6 +258,11 @@ const extraKeys = mountExtraKeys($("#keys"), {
 
 function sendInput(data: string): void {
   if (readOnly) return;
+  if (ws?.readyState !== WebSocket.OPEN || !live) {
+    // Never dropped silently: the keys typed while the link is down are refused, visibly.
+    refusedInput();
+    return;
+  }
   const bytes = new TextEncoder().encode(data);
   for (let off = 0; off < bytes.length; off += LIMITS.maxMessageBytes - 1) {
     send(frame(ClientType.INPUT, bytes.subarray(off, off + LIMITS.maxMessageBytes - 1)));
@@ -205,6 +304,7 @@ function connect(): void {
         feed.output(payload, () => {
           if (gen === generation) processed(payload.length);
         });
+        checkCommandExit();
         break;
       }
       case ServerType.READY: {
@@ -214,7 +314,10 @@ function connect(): void {
         feed.reset();
         unacked = 0;
         backoffMs = 500;
-        notice(undefined);
+        live = true;
+        liveSince = Date.now();
+        showDisconnected(false);
+        if (!commandDead) notice(undefined);
         sessionEl.textContent = `tmux: ${info.session}`;
         setState(readOnly ? "read-only" : "connected", readOnly ? "read-only" : "connected");
         term.options.disableStdin = readOnly;
@@ -225,9 +328,14 @@ function connect(): void {
       case ServerType.HISTORY:
         feed.history(decodeText(payload));
         break;
-      case ServerType.EXIT:
+      case ServerType.EXIT: {
+        live = false;
+        const reason = (JSON.parse(decodeText(payload)) as { reason?: string }).reason ?? "";
+        fastEnds = Date.now() - liveSince < FAST_END_MS ? fastEnds + 1 : 0;
         setState("ended", "session ended");
+        if (fastEnds >= MAX_FAST_ENDS) stopped = `The session ended ${fastEnds} times within seconds of starting (${reason}). Reconnecting stopped.`;
         break;
+      }
       case ServerType.ERROR:
         notice((JSON.parse(decodeText(payload)) as { message: string }).message);
         window.setTimeout(() => notice(undefined), 4000);
@@ -239,6 +347,18 @@ function connect(): void {
   socket.onclose = (ev) => {
     if (ws !== socket) return;
     ws = undefined;
+    live = false;
+    if (stopped) {
+      // A command that keeps failing at once: do not respawn it forever; let the user decide.
+      setState("error", "stopped");
+      showDisconnected(true, stopped);
+      offerRestart(stopped, () => {
+        stopped = undefined;
+        fastEnds = 0;
+        connect();
+      });
+      return;
+    }
     if (ev.code === CloseCode.IDLE) {
       // Closed for idleness: reconnecting on our own would defeat the cap. Wait for the user.
       setState("ended", "idle: tap to reconnect");
@@ -265,6 +385,7 @@ async function scheduleReconnect(): Promise<void> {
     return;
   }
   setState("reconnecting", `reconnecting in ${Math.round(backoffMs / 100) / 10} s`);
+  showDisconnected(true, "Disconnected from the session; reconnecting. Keys typed now are not sent.");
   reconnectTimer = window.setTimeout(connect, backoffMs);
   backoffMs = Math.min(backoffMs * 2, 10_000);
 }
@@ -296,6 +417,8 @@ void authenticate().then((ok) => {
 (window as unknown as { picortexPortal: unknown }).picortexPortal = {
   renderer: () => renderer,
   size: () => ({ cols: term.cols, rows: term.rows }),
+  canvasMatchesPixelRatio: () => canvasMatchesPixelRatio(),
+  font: () => ({ family: term.options.fontFamily, size: term.options.fontSize }),
   text: () => {
     const b = term.buffer.active;
     const out: string[] = [];

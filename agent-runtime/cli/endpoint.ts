@@ -1,0 +1,142 @@
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../store/atomic-file.js";
+import { apiTokenPath } from "../store/token-file.js";
+import { loadRuntimeConfig, ConfigError } from "../config/load.js";
+
+/**
+ * The endpoint record: a running `picortex serve` writes `<dataDir>/runtime.json`
+ * (atomically, 0600) once it listens, and removes it when it stops. Every client command
+ * (chat, brain, portal token/status) reads it to find where the runtime listens, so the
+ * port is chosen in one place (`serve --port` / PICORTEX_PORT / server.port) only.
+ */
+export interface EndpointRecord {
+  pid: number;
+  /** The first URL is the one clients use (loopback by default). */
+  url: string;
+  urls: string[];
+  port: number;
+  mode: "host" | "local";
+  modules: string[];
+  version: string;
+  startedAt: string;
+}
+
+export const endpointPath = (dataDir: string) => join(dataDir, "runtime.json");
+
+export function writeEndpoint(dataDir: string, record: EndpointRecord): void {
+  writeFileAtomic(endpointPath(dataDir), JSON.stringify(record) + "\n", 0o600);
+}
+
+export function readEndpoint(dataDir: string): EndpointRecord | undefined {
+  const path = endpointPath(dataDir);
+  if (!existsSync(path)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(path, "utf8")) as EndpointRecord;
+    return typeof r.pid === "number" && typeof r.url === "string" ? r : undefined;
+  } catch {
+    return undefined; // hand-edited or unreadable: as if absent
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The record of a runtime that is running now; a stale record (dead pid) reads as none. */
+export function readLiveEndpoint(dataDir: string): EndpointRecord | undefined {
+  const r = readEndpoint(dataDir);
+  return r && pidAlive(r.pid) ? r : undefined;
+}
+
+/** Removes the record only if it is this process's (a newer runtime may have replaced it). */
+export function removeEndpoint(dataDir: string, pid = process.pid): void {
+  if (readEndpoint(dataDir)?.pid === pid) rmSync(endpointPath(dataDir), { force: true });
+}
+
+export class ClientError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly code = "error",
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientFlags {
+  url?: string;
+  dataDir?: string;
+  config?: string;
+}
+
+export interface RuntimeClient {
+  url: string;
+  token: string;
+  dataDir: string;
+  /** How the URL was found: flag/env, the endpoint record, or nothing (then a usage error). */
+  source: "flag" | "env" | "endpoint";
+}
+
+/**
+ * Where a client command finds the runtime: `--url`/$PICORTEX_URL for a runtime elsewhere,
+ * else the endpoint record in the data dir (data dir rule: config/data-dir.ts). The token
+ * comes from $PICORTEX_API_TOKEN or `<dataDir>/api-token`, never from argv.
+ */
+export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): RuntimeClient {
+  let dataDir: string;
+  try {
+    dataDir = loadRuntimeConfig({ file: flags.config, overrides: { dataDir: flags.dataDir }, env, cwd }).dataDir;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ClientError(err.message, 2, "config");
+    throw err;
+  }
+  const explicit = flags.url ?? env.PICORTEX_URL;
+  let url: string;
+  let source: RuntimeClient["source"];
+  if (explicit) {
+    try {
+      const u = new URL(explicit);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http(s)");
+    } catch {
+      throw new ClientError(`${flags.url ? "--url" : "PICORTEX_URL"} must be an http(s) URL such as http://127.0.0.1:7420, not ${JSON.stringify(explicit)}`, 2, "usage");
+    }
+    url = explicit;
+    source = flags.url ? "flag" : "env";
+  } else {
+    const record = readLiveEndpoint(dataDir);
+    if (!record) {
+      const stale = readEndpoint(dataDir);
+      throw new ClientError(
+        existsSync(dataDir)
+          ? `The runtime is not running${stale ? ` (pid ${stale.pid} has exited)` : ""}: no live endpoint record in ${endpointPath(dataDir)}. Start it with \`npm start\` (or \`picortex serve\`), or pass --url for a runtime elsewhere.`
+          : `No picortex data dir found (looked for .picortex in ${cwd} and its parents). Run this in the folder where you ran \`npm start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR), or --url for a runtime elsewhere.`,
+        1,
+        "not_running",
+      );
+    }
+    url = record.url;
+    source = "endpoint";
+  }
+  let token = env.PICORTEX_API_TOKEN?.trim();
+  if (!token) {
+    const file = apiTokenPath(dataDir);
+    if (!existsSync(file)) {
+      throw new ClientError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
+    }
+    token = readFileSync(file, "utf8").trim();
+  }
+  return { url: url.replace(/\/$/, ""), token, dataDir, source };
+}
+
+/** What a CLI user should do when the runtime refuses the token (the server's message is for HTTP clients). */
+export function wrongTokenMessage(client: Pick<RuntimeClient, "dataDir" | "url">, env: NodeJS.ProcessEnv = process.env): string {
+  return env.PICORTEX_API_TOKEN?.trim()
+    ? `The runtime at ${client.url} rejected the token in PICORTEX_API_TOKEN. Unset it to use ${apiTokenPath(client.dataDir)}, or set it to the token the runtime printed at start.`
+    : `The runtime at ${client.url} rejected the token in ${apiTokenPath(client.dataDir)}: it belongs to another runtime. Pass --data-dir with the data dir of the runtime you mean (\`npm start\` prints it), or set PICORTEX_API_TOKEN.`;
+}
