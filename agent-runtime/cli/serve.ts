@@ -1,5 +1,5 @@
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import type { Command } from "commander";
-import { accessSync, constants, mkdirSync } from "node:fs";
 import { loadRuntimeConfig, ConfigError, parsePort } from "../config/load.js";
 import { loadRuntimeSecrets } from "../config/secrets.js";
 import { startRuntime, RUNTIME_VERSION } from "../server.js";
@@ -36,12 +36,54 @@ export function listenErrorMessage(err: unknown, port: number): string | undefin
  * What local mode does not protect, said plainly. A chat runs as the same Unix user as
  * the runtime, so it can read whatever that user can: the API token and database in the
  * data dir, a key file, and the environment every process of that user started with
- * (/proc/<pid>/environ). An exported ANTHROPIC_API_KEY stays in the environment block of
- * the runtime and of the shell, npm and tsx processes that started it; no process can
- * take it back out of its ancestors. Host mode (a Linux user per chat) is the boundary.
+ * (/proc/<pid>/environ). The runtime overwrites an exported ANTHROPIC_API_KEY in its own
+ * environment block, but the npm, tsx or shell processes that started it keep theirs, and
+ * no process can take it back out of its ancestors. Host mode (a Linux user per chat) is
+ * the boundary.
  */
+/**
+ * Overwrites the values of `names` in the environment block the process started with
+ * (the memory /proc/<pid>/environ reads), through /proc/self/mem. `delete process.env.X`
+ * only unlinks the variable from libc's list; the bytes stay readable by every process
+ * of the same user. Linux only; returns false when it could not be done.
+ */
+export function scrubInitialEnvironment(names: readonly string[]): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after "(comm)": index 0 is field 3 (state); env_start and env_end are fields 50 and 51.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).trim().split(" ");
+    const start = Number(fields[47]);
+    const end = Number(fields[48]);
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start || end - start > 16 * 1024 * 1024) return false;
+    const fd = openSync("/proc/self/mem", "r+");
+    try {
+      const block = Buffer.alloc(end - start);
+      if (readSync(fd, block, 0, block.length, start) !== block.length) return false;
+      let changed = false;
+      for (let at = 0; at < block.length; ) {
+        let stop = block.indexOf(0, at);
+        if (stop < 0) stop = block.length;
+        const entry = block.toString("latin1", at, stop);
+        const eq = entry.indexOf("=");
+        if (eq > 0 && names.includes(entry.slice(0, eq))) {
+          block.fill("*".charCodeAt(0), at + eq + 1, stop);
+          changed = true;
+        }
+        at = stop + 1;
+      }
+      if (changed && writeSync(fd, block, 0, block.length, start) !== block.length) return false;
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 export const LOCAL_MODE_EXPOSURE =
-  "Not a security boundary: a chat's agent can read anything your user can, including the API token in the data dir and an exported ANTHROPIC_API_KEY (from /proc/<pid>/environ of this runtime and the shell/npm that started it). Use host mode for agents you do not trust.";
+  "Not a security boundary: a chat's agent can read anything your user can, including the API token in the data dir and an exported ANTHROPIC_API_KEY from /proc/<pid>/environ of the npm/tsx/shell processes that started this runtime (the runtime overwrites its own copy). Use host mode for agents you do not trust.";
 
 interface ServeOptions {
   config?: string;
@@ -91,9 +133,12 @@ export function registerServeCommand(program: Command): void {
       }
       const secrets = loadRuntimeSecrets();
       // No child of the runtime inherits the key from here on (chats already get an
-      // environment built from scratch). This does not change /proc/<pid>/environ, the
-      // block the process started with: see LOCAL_MODE_EXPOSURE.
+      // environment built from scratch), and the copy in the environment block this
+      // process started with (what /proc/<pid>/environ shows) is overwritten. The
+      // processes that started this one keep theirs: see LOCAL_MODE_EXPOSURE.
       delete process.env.ANTHROPIC_API_KEY;
+      const scrubbed = scrubInitialEnvironment(["ANTHROPIC_API_KEY"]);
+      if (secrets.anthropicApiKey && !scrubbed) log.warn("could not overwrite ANTHROPIC_API_KEY in this process's /proc/<pid>/environ");
       let runtime;
       try {
         runtime = await startRuntime(config, log, secrets);
