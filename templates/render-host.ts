@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { parseHostVars, type HostVars, type HostVarsInput } from "./host-vars.js";
 import type { HostFile } from "./host-file.js";
 import { renderSudoers, SUDOERS_DROPIN_PATH, RELEASE_HELPER_PATH } from "./render-sudoers.js";
-import { renderRuntimeUnit, renderListenAddressUnit, LISTEN_ADDRESS_SCRIPT_PATH, RUNTIME_CONFIG_PATH, RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, STATE_DIR } from "./render-units.js";
+import { renderAgentUnit, renderRuntimeUnit, renderListenAddressUnit, LISTEN_ADDRESS_SCRIPT_PATH, RUNTIME_CONFIG_PATH, RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, STATE_DIR } from "./render-units.js";
 import { renderRuntimeConfig } from "./render-runtime-config.js";
 import { renderSshdConfig, SSHD_DROPIN_PATH } from "./render-sshd.js";
 import { renderTmpfiles, TMPFILES_PATH } from "./render-tmpfiles.js";
@@ -30,7 +30,7 @@ import {
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
-import { BUILD_USER, CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
+import { AGENT_HOME, AGENT_SESSION, AGENT_UNIT, AGENT_USER, BUILD_USER, CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
 import { renderChatUserHelper } from "./render-chat-user-helper.js";
 import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
 
@@ -130,6 +130,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
 
   const runtimeUnit = renderRuntimeUnit({ runtimeUser: vars.runtimeUser, chatsRoot: vars.chatsRoot, tailnetListen: production });
   const listenUnit = renderListenAddressUnit();
+  const agentUnit = renderAgentUnit({ session: AGENT_SESSION, claudePath: vars.claudePath });
   const guardUnit = renderMetadataGuardUnit();
   const rootFile = (path: string, content: string, mode = "0644"): HostFile => ({ path, content, mode, owner: "root:root" });
 
@@ -155,6 +156,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       "0755",
     ),
     rootFile(runtimeUnit.path, runtimeUnit.content),
+    rootFile(agentUnit.path, agentUnit.content),
     {
       path: RUNTIME_CONFIG_PATH,
       content: renderRuntimeConfig({
@@ -197,6 +199,16 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       lock_passwd: true,
       system: true,
       homedir: STATE_DIR,
+      no_create_home: true,
+    },
+    {
+      // The portal's agent (tmux + Claude Code): no sudo rule, no ops group, its own home.
+      name: AGENT_USER,
+      gecos: "picortex portal agent (no sudo)",
+      shell: "/bin/bash",
+      lock_passwd: true,
+      system: true,
+      homedir: AGENT_HOME,
       no_create_home: true,
     },
     {
@@ -263,6 +275,8 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   }
   // Enabled now, started by the first `picortex-release activate` (ConditionPathExists until then).
   runcmd.push(["systemctl", "enable", RUNTIME_UNIT]);
+  // The agent's session lives in its own unit (so a runtime restart never ends it).
+  runcmd.push(["systemctl", "enable", "--now", "--no-block", AGENT_UNIT]);
 
   const skipped = production
     ? "production profile: installs Tailscale and joins the tailnet first, then Node.js LTS,\nthe base packages and Claude Code; network steps are retried."
@@ -295,6 +309,6 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     files,
     firewallRules: firewall.rules,
     warnings: firewall.warnings,
-    units: production ? [RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, METADATA_GUARD_UNIT] : [RUNTIME_UNIT],
+    units: production ? [RUNTIME_UNIT, AGENT_UNIT, LISTEN_ADDRESS_UNIT, METADATA_GUARD_UNIT] : [RUNTIME_UNIT, AGENT_UNIT],
   };
 }

@@ -4,6 +4,7 @@
  */
 import { runtimeConfigSchema } from "../agent-runtime/config/schema.js";
 import { STATE_DIR } from "./render-units.js";
+import { AGENT_SESSION, AGENT_TMUX_SOCKET, AGENT_USER } from "../agent-runtime/host/accounts.js";
 
 export interface RuntimeConfigVars {
   runtimePort: number;
@@ -23,6 +24,9 @@ export function renderRuntimeConfig(vars: RuntimeConfigVars): string {
     // (<host>.<tailnet>.ts.net) or `tailscale serve` origin goes in server.allowedOrigins.
     server: { hosts: ["127.0.0.1"], port: vars.runtimePort, allowedOrigins: [`http://${vars.hostname}:${vars.runtimePort}`] },
     turns: { chatsRoot: vars.chatsRoot, claudePath: vars.claudePath },
+    // The portal attaches to the agent's session (picortex-agent.service) as the agent
+    // account, through sudo: the runtime never runs a tmux server or client as itself.
+    portal: { session: AGENT_SESSION, runAs: AGENT_USER, tmuxSocket: AGENT_TMUX_SOCKET },
   };
   const parsed = runtimeConfigSchema.safeParse(config);
   if (!parsed.success) {

@@ -8,7 +8,7 @@
  * this file on a real machine and proves both the allowed argv and the refusals.
  */
 import { BIN, CHAT_ID_SUDOERS_REGEX, CHAT_USER_HELPER_COMMANDS } from "../agent-runtime/host/chat-identity.js";
-import { CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
+import { AGENT_RUNTIME_DIR, AGENT_USER, CHAT_USER_HELPER_PATH, TMUX_PATH } from "../agent-runtime/host/accounts.js";
 import { linuxNameProblem, safePathProblem } from "./validators.js";
 
 /** Where cloud-init installs the deploy helper (host contract). */
@@ -29,16 +29,21 @@ export interface SudoersVars {
   releaseHelperPath?: string;
   /** Defaults to CHAT_USER_HELPER_PATH; tests point it at a scratch copy. */
   chatUserHelperPath?: string;
+  /** The portal agent's account (AGENT_USER) and its tmux socket dir (AGENT_RUNTIME_DIR). */
+  agentUser?: string;
+  agentRuntimeDir?: string;
 }
 
 export function renderSudoers(vars: SudoersVars): string {
-  for (const name of [vars.runtimeUser, vars.adminUser, vars.opsGroup, vars.chatGroup]) {
+  const agentUser = vars.agentUser ?? AGENT_USER;
+  const agentRuntimeDir = vars.agentRuntimeDir ?? AGENT_RUNTIME_DIR;
+  for (const name of [vars.runtimeUser, vars.adminUser, vars.opsGroup, vars.chatGroup, agentUser]) {
     const problem = linuxNameProblem(name);
     if (problem) throw new Error(`sudoers: ${problem}`);
   }
   const releaseHelperPath = vars.releaseHelperPath ?? RELEASE_HELPER_PATH;
   const chatUserHelperPath = vars.chatUserHelperPath ?? CHAT_USER_HELPER_PATH;
-  for (const path of [vars.chatsRoot, vars.claudePath, releaseHelperPath, chatUserHelperPath]) {
+  for (const path of [vars.chatsRoot, vars.claudePath, releaseHelperPath, chatUserHelperPath, agentRuntimeDir]) {
     // Safe paths contain no regex metacharacters, so they can be embedded verbatim.
     const problem = safePathProblem(path);
     if (problem) throw new Error(`sudoers: ${problem}`);
@@ -65,6 +70,9 @@ export function renderSudoers(vars: SudoersVars): string {
     "# can only touch what that user owns.",
     `Cmnd_Alias PICORTEX_CLAUDE = ${vars.claudePath}`,
     `Cmnd_Alias PICORTEX_CHAT_TOOLS = ${BIN.pkill}, ${BIN.tar}`,
+    "# The portal's tmux (server, commands, clients) as the agent account, on its socket",
+    "# only. The agent has no rule of its own: it can run nothing through sudo.",
+    `Cmnd_Alias PICORTEX_AGENT_TMUX = ${TMUX_PATH} ^-S ${agentRuntimeDir}/tmux[.]sock( .*)?$`,
     "# The deploy helper, with the host contract's arguments only.",
     `Cmnd_Alias PICORTEX_RELEASE = ${releaseHelperPath} ${RELEASE_ARGS_REGEX}`,
     "",
@@ -75,6 +83,7 @@ export function renderSudoers(vars: SudoersVars): string {
     "# runtime cannot enter the 0700 home itself, and --resume is keyed by the cwd.",
     `${vars.runtimeUser} ALL=(%${vars.chatGroup}) CWD=* NOPASSWD: PICORTEX_CLAUDE`,
     `${vars.runtimeUser} ALL=(%${vars.chatGroup}) NOPASSWD: PICORTEX_CHAT_TOOLS`,
+    `${vars.runtimeUser} ALL=(${agentUser}) NOPASSWD: PICORTEX_AGENT_TMUX`,
     `${vars.adminUser} ALL=(root) NOPASSWD: PICORTEX_RELEASE`,
     "",
   ];

@@ -18,7 +18,7 @@
  * The listen-address helper needs none of that, so it gets the full sandbox.
  */
 import { safePathProblem } from "./validators.js";
-import { CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
+import { AGENT_HOME, AGENT_RUNTIME_DIR, AGENT_TMUX_SOCKET, AGENT_UNIT, AGENT_USER, CHAT_USER_STATE_DIR, TMUX_PATH } from "../agent-runtime/host/accounts.js";
 
 export const RUNTIME_UNIT = "picortex-runtime.service";
 export const LISTEN_ADDRESS_UNIT = "picortex-listen-address.service";
@@ -41,6 +41,9 @@ export const EXPOSURE_THRESHOLDS: Record<string, number> = {
   [LISTEN_ADDRESS_UNIT]: 2.0,
   // Root with CAP_NET_ADMIN and the host network namespace (it must filter it): ≤ 3.0.
   "picortex-metadata-guard.service": 3.0,
+  // The operator's agent: a general-purpose shell and Claude Code with network access
+  // (JIT, so no MemoryDenyWriteExecute): everything else is locked, no capabilities.
+  [AGENT_UNIT]: 2.0,
 };
 
 /**
@@ -126,8 +129,9 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "The real Anthropic key reaches only this process, as $CREDENTIALS_DIRECTORY/anthropic-api-key.",
           "tmpfiles creates an empty root-only file so a missing key is a clear runtime error, not a unit failure.",
           ["LoadCredential", `anthropic-api-key:${ANTHROPIC_KEY_PATH}`],
+          "0700: the portal's agent and the chats are other accounts and must read none of it.",
           ["StateDirectory", "picortex"],
-          ["StateDirectoryMode", "0750"],
+          ["StateDirectoryMode", "0700"],
           ["Restart", "on-failure"],
           ["RestartSec", "2s"],
           ["TimeoutStopSec", "30s"],
@@ -222,4 +226,87 @@ export function renderListenAddressUnit(): RenderedUnit {
     ["picortex-listen-address.service: rendered by templates/render-units.ts; edit the renderer, not this file."],
   );
   return { name: LISTEN_ADDRESS_UNIT, path: `/etc/systemd/system/${LISTEN_ADDRESS_UNIT}`, content };
+}
+
+export interface AgentUnitVars {
+  /** The session name the portal attaches to (portal.session). */
+  session: string;
+  /** The agent's command, e.g. the Claude Code CLI. */
+  claudePath: string;
+}
+
+/**
+ * The portal's agent: a tmux server (session `picortex`) running Claude Code as the
+ * unprivileged `picortex-agent` account, in its own cgroup (a runtime restart no longer
+ * ends it) and sandbox. No sudo (NoNewPrivileges, and no sudoers rule), no access to the
+ * runtime's state (0700, another owner). The runtime attaches through
+ * `sudo -n -u picortex-agent -- tmux -S <socket> …`; when the agent exits, the session
+ * ends and systemd starts a fresh one.
+ */
+export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
+  const claudeProblem = safePathProblem(vars.claudePath);
+  if (claudeProblem) throw new Error(`agent unit: ${claudeProblem}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(vars.session)) throw new Error(`agent unit: invalid tmux session name ${JSON.stringify(vars.session).slice(0, 40)}`);
+  const tmux = `${TMUX_PATH} -S ${AGENT_TMUX_SOCKET}`;
+  const content = unitFile(
+    [
+      [
+        "Unit",
+        [
+          ["Description", "picortex portal agent (tmux session as the unprivileged agent account)"],
+          ["After", "network-online.target"],
+          ["Wants", "network-online.target"],
+        ],
+      ],
+      [
+        "Service",
+        [
+          "tmux forks its server and the client exits: the server is the main process.",
+          ["Type", "forking"],
+          ["User", AGENT_USER],
+          ["Group", AGENT_USER],
+          ["Environment", `HOME=${AGENT_HOME}`],
+          ["WorkingDirectory", AGENT_HOME],
+          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${vars.claudePath}`],
+          ["ExecStop", `${tmux} kill-server`],
+          "The agent exiting ends the session (and the server): start a fresh one.",
+          ["Restart", "always"],
+          ["RestartSec", "5s"],
+          `The socket dir: ${AGENT_RUNTIME_DIR}, 0700, the agent's own.`,
+          ["RuntimeDirectory", AGENT_RUNTIME_DIR.replace(/^\/run\//, "")],
+          ["RuntimeDirectoryMode", "0700"],
+          ["StateDirectory", AGENT_HOME.replace(/^\/var\/lib\//, "")],
+          ["StateDirectoryMode", "0700"],
+          "--- Sandbox: no privilege at all (sudo cannot work here), its home the only writable place.",
+          ["NoNewPrivileges", "yes"],
+          ["CapabilityBoundingSet", ""],
+          ["AmbientCapabilities", ""],
+          ["ProtectSystem", "strict"],
+          ["ProtectHome", "yes"],
+          ["PrivateTmp", "yes"],
+          ["PrivateDevices", "yes"],
+          ["ProtectProc", "invisible"],
+          ["ProtectClock", "yes"],
+          ["ProtectHostname", "yes"],
+          ["ProtectKernelLogs", "yes"],
+          ["ProtectKernelModules", "yes"],
+          ["ProtectKernelTunables", "yes"],
+          ["ProtectControlGroups", "yes"],
+          ["RestrictNamespaces", "yes"],
+          ["RestrictRealtime", "yes"],
+          ["RestrictSUIDSGID", "yes"],
+          ["LockPersonality", "yes"],
+          ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"],
+          ["SystemCallArchitectures", "native"],
+          ["SystemCallFilter", "@system-service"],
+          ["KeyringMode", "private"],
+          ["RemoveIPC", "yes"],
+          ["UMask", "0077"],
+        ],
+      ],
+      ["Install", [["WantedBy", "multi-user.target"]]],
+    ],
+    [`${AGENT_UNIT}: rendered by templates/render-units.ts; edit the renderer, not this file.`],
+  );
+  return { name: AGENT_UNIT, path: `/etc/systemd/system/${AGENT_UNIT}`, content };
 }

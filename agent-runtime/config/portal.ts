@@ -18,6 +18,15 @@ export const portalConfigSchema = z
      * Tests and side-by-side setups use a private socket so they never touch a user's tmux.
      */
     tmuxSocket: z.string().min(1).optional(),
+    /**
+     * Run the tmux server and every client as this account (`sudo -n -u <runAs> -- tmux -S
+     * <tmuxSocket> …`), never as the runtime user. On a host: `picortex-agent`, whose
+     * session picortex-agent.service starts. Needs tmuxSocket.
+     */
+    runAs: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "runAs must be a Linux user name")
+      .optional(),
     /** tmux config file (`tmux -f`); unset: tmux's default lookup. */
     tmuxConfig: z.string().min(1).optional(),
     /**
@@ -58,6 +67,10 @@ export const portalConfigSchema = z
   .refine((c) => c.lowWatermarkBytes < c.highWatermarkBytes, {
     message: "portal.lowWatermarkBytes must be below portal.highWatermarkBytes",
     path: ["lowWatermarkBytes"],
+  })
+  .refine((c) => !c.runAs || c.tmuxSocket !== undefined, {
+    message: "portal.runAs needs portal.tmuxSocket (the sudo rule for the agent account names the socket)",
+    path: ["tmuxSocket"],
   });
 
 export type PortalConfig = z.infer<typeof portalConfigSchema>;

@@ -24,6 +24,8 @@ export const AGENT_HOME = "/var/lib/picortex-agent";
 export const AGENT_RUNTIME_DIR = "/run/picortex-agent";
 export const AGENT_TMUX_SOCKET = `${AGENT_RUNTIME_DIR}/tmux.sock`;
 export const AGENT_UNIT = "picortex-agent.service";
+/** The tmux session the agent unit creates and the portal attaches to (portal.session). */
+export const AGENT_SESSION = "picortex";
 export const TMUX_PATH = "/usr/bin/tmux";
 
 /** The root helper that creates and deletes chat users (it builds every argv itself). */

@@ -13,7 +13,7 @@ import {
   type ReadyInfo,
 } from "./protocol.js";
 import type { PortalRole } from "./session-cookie.js";
-import { attachArgs, ensureSession, historyBufferName, takeBuffer, tmuxEnv, type TmuxTarget } from "./tmux.js";
+import { attachArgs, ensureSession, historyBufferName, takeBuffer, tmuxEnv, tmuxInvocation, type TmuxTarget } from "./tmux.js";
 import type { SpawnOptions, TerminalProcess } from "./pty.js";
 
 export interface ConnectionOptions {
@@ -223,12 +223,15 @@ export class PortalConnection {
     await ensureSession(t, { cols: hello.cols, rows: hello.rows });
     if (this.state === "closed") return;
     const buffer = this.o.historyLines > 0 ? historyBufferName() : undefined;
+    const args = attachArgs(t, { readOnly: this.o.role === "ro", historyBuffer: buffer, historyLines: this.o.historyLines });
+    // As another account (portal.runAs) the client runs through sudo, from "/".
+    const inv = t.runAs ? tmuxInvocation(t, args) : { file: "tmux", args };
     const pty = this.o.spawn({
-      file: "tmux",
-      args: attachArgs(t, { readOnly: this.o.role === "ro", historyBuffer: buffer, historyLines: this.o.historyLines }),
+      file: inv.file,
+      args: inv.args,
       cols: hello.cols,
       rows: hello.rows,
-      cwd: t.cwd,
+      cwd: t.runAs ? "/" : t.cwd,
       env: tmuxEnv(t.env),
     });
     this.pty = pty;

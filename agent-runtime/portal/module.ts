@@ -56,6 +56,7 @@ export const mountPortal: ModuleFactory = async (ctx: ModuleContext): Promise<Po
     socket: cfg.tmuxSocket,
     config: cfg.tmuxConfig,
     windowSize: cfg.windowSize,
+    runAs: cfg.runAs,
   };
   const sockets = new PortalSockets({
     cookies,

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { TMUX_PATH } from "../host/accounts.js";
+import { BIN } from "../host/chat-identity.js";
 
 /** How the portal reaches its tmux server and session. Argv only; never a shell string. */
 export interface TmuxTarget {
@@ -12,6 +14,22 @@ export interface TmuxTarget {
   config?: string;
   windowSize: "largest" | "latest" | "smallest";
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run every tmux process (server, commands, and the clients the portal attaches) as
+   * this account, through `sudo -n -u <runAs> -- /usr/bin/tmux -S <socket> …` (the
+   * drop-in allows exactly that shape). On a host this is `picortex-agent`: the agent
+   * then holds none of the runtime's rights, and a hostile agent that drives its tmux
+   * server (e.g. `detach-client -E <cmd>`, which makes a client run a command) only ever
+   * reaches clients running as itself.
+   */
+  runAs?: string;
+}
+
+/** The file and argv that run `tmux <args>` for this target (as runAs when set). */
+export function tmuxInvocation(t: Pick<TmuxTarget, "socket" | "config" | "runAs">, args: readonly string[]): { file: string; args: string[] } {
+  if (!t.runAs) return { file: "tmux", args: [...tmuxBase(t), ...args] };
+  if (!t.socket) throw new TmuxError("portal.runAs needs portal.tmuxSocket: the sudo rule names the socket");
+  return { file: BIN.sudo, args: ["-n", "-u", t.runAs, "--", TMUX_PATH, ...tmuxBase(t), ...args] };
 }
 
 export class TmuxError extends Error {
@@ -60,9 +78,12 @@ export function tmuxEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv
 }
 
 /** Runs one tmux invocation (possibly several `;`-separated commands) and returns stdout. */
-export function runTmux(t: Pick<TmuxTarget, "socket" | "config" | "env">, args: readonly string[]): Promise<string> {
+export function runTmux(t: Pick<TmuxTarget, "socket" | "config" | "env" | "runAs">, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("tmux", [...tmuxBase(t), ...args], { env: tmuxEnv(t.env), timeout: 10_000 }, (err, stdout, stderr) => {
+    const inv = tmuxInvocation(t, args);
+    // As another account, start from "/": the runtime's cwd (its 0700 state dir) is not
+    // the agent's to enter.
+    execFile(inv.file, inv.args, { env: tmuxEnv(t.env), timeout: 10_000, cwd: t.runAs ? "/" : undefined }, (err, stdout, stderr) => {
       if (err) reject(new TmuxError(`tmux ${args[0]} failed`, String(stderr) || err.message));
       else resolve(String(stdout));
     });
@@ -132,13 +153,14 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
  * so no pane output can fall between the capture and the attach: the history plus the
  * redraw that follows are exactly the session, with nothing lost or repeated.
  */
+/** Arguments after `tmux -S … -f …` (tmuxInvocation adds those) when t.runAs is set; else after `tmux`. */
 export function attachArgs(t: TmuxTarget, opts: { readOnly: boolean; historyBuffer?: string; historyLines: number }): string[] {
   const capture =
     opts.historyBuffer && opts.historyLines > 0
       ? ["capture-pane", "-e", "-S", `-${opts.historyLines}`, "-E", "-1", "-b", opts.historyBuffer, "-t", `=${t.session}:`, ";"]
       : [];
   return [
-    ...tmuxBase(t),
+    ...(t.runAs ? [] : tmuxBase(t)),
     ...capture,
     "attach-session",
     "-t",
