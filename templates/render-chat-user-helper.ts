@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { CHAT_USER_PREFIX } from "../agent-runtime/host/chat-identity.js";
 import { CHAT_UID_MAX, CHAT_UID_MIN, CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
 import { linuxNameProblem, safePathProblem } from "./validators.js";
+import { stripShellComments } from "./shell-script.js";
 
 export interface ChatUserHelperVars {
   chatsRoot: string;
@@ -48,16 +49,5 @@ export function renderChatUserHelper(vars: ChatUserHelperVars, template: string 
     if (v === undefined) throw new Error(`chat user helper template: unknown placeholder ${whole}`);
     return v;
   });
-  return stripComments(out);
-}
-
-/**
- * Drops full-line comments (not the shebang) and blank lines: the host copy must fit in
- * user_data beside everything else; the documented source is templates/host/. The
- * helper has no heredoc or quoted multi-line string, so no line is data.
- */
-function stripComments(script: string): string {
-  const [shebang, ...rest] = script.split("\n");
-  const kept = rest.filter((line) => line.trim() !== "" && !/^\s*#/.test(line));
-  return [shebang, "# picortex-chat-user: rendered from templates/host/picortex-chat-user.sh (comments there).", ...kept, ""].join("\n");
+  return stripShellComments(out, "templates/host/picortex-chat-user.sh");
 }

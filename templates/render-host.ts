@@ -32,6 +32,12 @@ import {
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
 import { AGENT_HOME, AGENT_SESSION, AGENT_UNIT, AGENT_USER, BUILD_USER, CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
 import { renderChatUserHelper } from "./render-chat-user-helper.js";
+import { stripShellComments } from "./shell-script.js";
+
+/** /usr/local/sbin/picortex-release as installed: the script without its comments. */
+export function renderReleaseHelper(script: string = loadHostAssets().releaseScript): string {
+  return stripShellComments(script, "templates/host/picortex-release.sh");
+}
 import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
 
 export type { HostVars, HostVarsInput } from "./host-vars.js";
@@ -149,7 +155,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     ),
     rootFile(SSHD_DROPIN_PATH, renderSshdConfig({ adminUser: vars.adminUser })),
     rootFile(TMPFILES_PATH, renderTmpfiles({ chatsRoot: vars.chatsRoot, adminUser: vars.adminUser })),
-    rootFile(RELEASE_HELPER_PATH, assets.releaseScript, "0755"),
+    rootFile(RELEASE_HELPER_PATH, renderReleaseHelper(assets.releaseScript), "0755"),
     rootFile(
       CHAT_USER_HELPER_PATH,
       renderChatUserHelper({ chatsRoot: vars.chatsRoot, chatGroup: vars.chatGroup }, assets.chatUserHelperTemplate),

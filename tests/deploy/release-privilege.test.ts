@@ -13,10 +13,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
+import { renderReleaseHelper } from "../../templates/render-host.js";
 import { buildTar, releaseHash, type TarEntry } from "../../scripts/lib/deterministic-tar.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
-const SCRIPT = join(repoRoot, "templates/host/picortex-release.sh");
+// The helper exactly as a host gets it (rendered: the source without its comments).
+const SCRIPT_SOURCE = join(repoRoot, "templates/host/picortex-release.sh");
+const SCRIPT = join(mkdtempSync(join(tmpdir(), "picortex-release-script-")), "picortex-release");
+writeFileSync(SCRIPT, renderReleaseHelper(readFileSync(SCRIPT_SOURCE, "utf8")), { mode: 0o755 });
 
 if (process.getuid?.() !== 0) {
   throw new Error("tests/deploy/release-privilege.test.ts must run as root (it attacks picortex-release as another user); run it via `bash .ci/run`");
@@ -175,6 +179,7 @@ afterAll(() => {
     }
   }
   rmSync(root, { recursive: true, force: true });
+  rmSync(join(SCRIPT, ".."), { recursive: true, force: true });
 });
 
 /** A fresh canary for each attack, so one success cannot hide or fake another. */
@@ -280,7 +285,7 @@ setTimeout(() => process.exit(0), 300);
 describe("picortex-release host facts", () => {
   it("defaults to the dedicated build account named in agent-runtime/host/accounts.ts", async () => {
     const { BUILD_USER } = await import("../../agent-runtime/host/accounts.js");
-    const text = readFileSync(SCRIPT, "utf8");
+    const text = readFileSync(SCRIPT_SOURCE, "utf8");
     expect(text).toContain(`BUILD_USER="${BUILD_USER}"`);
     expect(text).toContain(`BUILD_USER="\${PICORTEX_RELEASE_BUILD_USER:-${BUILD_USER}}"`);
   });

@@ -10,11 +10,15 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
+import { renderReleaseHelper } from "../../templates/render-host.js";
 import { buildTar, releaseHash, type TarEntry } from "../../scripts/lib/deterministic-tar.js";
 import { buildRelease } from "../../scripts/lib/bundle-release.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
-const SCRIPT = join(repoRoot, "templates/host/picortex-release.sh");
+// The helper exactly as a host gets it (rendered: the source without its comments).
+const SCRIPT_SOURCE = join(repoRoot, "templates/host/picortex-release.sh");
+const SCRIPT = join(mkdtempSync(join(tmpdir(), "picortex-release-script-")), "picortex-release");
+writeFileSync(SCRIPT, renderReleaseHelper(readFileSync(SCRIPT_SOURCE, "utf8")), { mode: 0o755 });
 
 if (process.getuid?.() !== 0) {
   throw new Error("tests/deploy/release-script.test.ts must run as root (it runs picortex-release with runuser and chown); run it via `bash .ci/run` or as root");
@@ -126,6 +130,7 @@ afterAll(() => {
     }
   }
   rmSync(root, { recursive: true, force: true });
+  rmSync(join(SCRIPT, ".."), { recursive: true, force: true });
 });
 
 describe("picortex-release argument validation", () => {

@@ -4,13 +4,13 @@
  * systemd-analyze), plus the runtime's own config schema.
  */
 import { describe, expect, it, beforeAll, afterAll, afterEach } from "vitest";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, chmodSync, cpSync, linkSync, realpathSync, copyFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { renderHost, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, RETRY_SCRIPT, type HostAssets } from "../../templates/render-host.js";
+import { renderHost, renderReleaseHelper, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, RETRY_SCRIPT, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
 import { EXPOSURE_THRESHOLDS, RUNTIME_UNIT } from "../../templates/render-units.js";
 import { METADATA_GUARD_NFT_PATH } from "../../templates/render-metadata-guard.js";
@@ -75,11 +75,16 @@ describe("cloud-config content", () => {
     expect(doc.groups).toEqual(["picortex-ops", "picortex-chats"]);
   });
 
-  it("installs the deploy engineer's release helper verbatim at /usr/local/sbin/picortex-release, root 0755", () => {
+  it("installs the deploy engineer's release helper (its source without comments) at /usr/local/sbin/picortex-release, root 0755", () => {
     const host = prod();
     const f = host.files.find((x) => x.path === "/usr/local/sbin/picortex-release");
     expect(f).toMatchObject({ mode: "0755", owner: "root:root" });
-    expect(f!.content).toBe(readFileSync(new URL("../../templates/host/picortex-release.sh", import.meta.url), "utf8"));
+    const source = readFileSync(new URL("../../templates/host/picortex-release.sh", import.meta.url), "utf8");
+    expect(f!.content).toBe(renderReleaseHelper(source));
+    // Only comment and blank lines went: every other line is there, in order.
+    const code = source.split("\n").filter((l, i) => i === 0 || (l.trim() !== "" && !/^\s*#/.test(l)));
+    expect(f!.content.split("\n").filter((l) => !l.startsWith("# Rendered from") && l !== "")).toEqual(code.filter((l) => l !== ""));
+    expect(execFileSync("bash", ["-n"], { input: f!.content }).toString()).toBe("");
     const entry = parse(host.cloudConfig).write_files.find((w: { path: string }) => w.path === f!.path);
     const decoded = entry.encoding === "gz+b64" ? gunzipSync(Buffer.from(entry.content, "base64")).toString("utf8") : entry.content;
     expect(decoded).toBe(f!.content);
