@@ -3,8 +3,9 @@
  * with `systemd-analyze security --offline=true` against the thresholds below.
  *
  * Design (see docs/workspace-stack.md, "Runtime sandbox"): the runtime MUST be able to
- * run sudo (host contract: chat users are managed with `sudo -n useradd/userdel/chmod`
- * and turns run as `sudo -u pc-<id>`). So the runtime unit sets NoNewPrivileges=no and
+ * run sudo (host contract: chat users are managed with `sudo -n picortex-chat-user
+ * create|delete <id>`, turns run as `sudo -u pc-<id>`, the portal's tmux as
+ * `sudo -u picortex-agent`). So the runtime unit sets NoNewPrivileges=no and
  * avoids every option that implies it for a non-root User= (systemd 252 list:
  * LockPersonality, MemoryDenyWriteExecute, PrivateDevices, ProtectClock, ProtectHostname,
  * ProtectKernelLogs/Modules/Tunables, RestrictAddressFamilies, RestrictNamespaces,
@@ -296,9 +297,13 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           ["RestrictRealtime", "yes"],
           ["RestrictSUIDSGID", "yes"],
           ["LockPersonality", "yes"],
-          ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"],
+          "AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it.",
+          ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
           ["SystemCallArchitectures", "native"],
+          "A call outside the set fails with EPERM instead of killing the agent (the CLI's runtime",
+          "may probe newer calls, e.g. io_uring, and fall back).",
           ["SystemCallFilter", "@system-service"],
+          ["SystemCallErrorNumber", "EPERM"],
           ["KeyringMode", "private"],
           ["RemoveIPC", "yes"],
           ["UMask", "0077"],

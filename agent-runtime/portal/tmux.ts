@@ -137,7 +137,16 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
       created = true;
     } catch (err) {
       // Two tabs connecting at once: the other one created it first; that is fine.
-      if (!(err instanceof TmuxError && /duplicate session/.test(err.message))) throw err;
+      if (err instanceof TmuxError && /duplicate session/.test(err.message)) {
+        // fall through to the options below
+      } else if (t.runAs) {
+        // On a host the agent's own unit owns the session (the runtime's sandbox cannot
+        // create the socket): say where to look rather than tmux's socket error.
+        throw new TmuxError(
+          `the agent session "${t.session}" is not running as ${t.runAs} and could not be started from the portal; its unit starts it (systemctl status picortex-agent.service)`,
+          err instanceof TmuxError ? err.stderr : String(err),
+        );
+      } else throw err;
     }
   }
   await runTmux(t, ["set-option", "-w", "-t", `=${t.session}:`, "window-size", t.windowSize]);
