@@ -24,7 +24,7 @@ describe("npm run render", () => {
     expect(cloudConfig.startsWith("#cloud-config\n")).toBe(true);
     expect(summary.userDataBytes).toBe(Buffer.byteLength(cloudConfig));
     for (const f of summary.files) expect(existsSync(join(out, "files", f.path)), f.path).toBe(true);
-    expect(readFileSync(join(out, "files/etc/sudoers.d/picortex"), "utf8")).toContain("Cmnd_Alias PICORTEX_CHAT_USERADD");
+    expect(readFileSync(join(out, "files/etc/sudoers.d/picortex"), "utf8")).toContain("Cmnd_Alias PICORTEX_CHAT_USER = ");
     expect(JSON.parse(readFileSync(join(out, "firewall-rules.json"), "utf8"))).toEqual([]);
     // Same bytes as the library renders for the same input.
     const exampleKey = readFileSync(join(root, "Pulumi.example.yaml"), "utf8").match(/picortex:sshPublicKey: (.*)/)![1]!;
