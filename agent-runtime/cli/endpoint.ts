@@ -5,7 +5,7 @@ import { apiTokenPath } from "../store/token-file.js";
 import { loadRuntimeConfig, ConfigError } from "../config/load.js";
 
 /**
- * The endpoint record: a running `picortex serve` writes `<dataDir>/runtime.json`
+ * The endpoint record: a running `picortex serve` writes `<dataDir>/endpoint.json`
  * (atomically, 0600) once it listens, and removes it when it stops. Every client command
  * (chat, brain, portal token/status) reads it to find where the runtime listens, so the
  * port is chosen in one place (`serve --port` / PICORTEX_PORT / server.port) only.
@@ -22,7 +22,7 @@ export interface EndpointRecord {
   startedAt: string;
 }
 
-export const endpointPath = (dataDir: string) => join(dataDir, "runtime.json");
+export const endpointPath = (dataDir: string) => join(dataDir, "endpoint.json");
 
 export function writeEndpoint(dataDir: string, record: EndpointRecord): void {
   writeFileAtomic(endpointPath(dataDir), JSON.stringify(record) + "\n", 0o600);

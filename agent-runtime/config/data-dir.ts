@@ -24,7 +24,7 @@ export function defaultDataDir(cwd: string = process.cwd()): string {
  * Files only a runtime data dir holds. `~/.picortex` may exist for the brain client alone
  * (brain.sqlite, brain.json, brain-token): that is not a runtime's data dir and is skipped.
  */
-const RUNTIME_MARKERS = ["api-token", "runtime.sqlite", "runtime.json", "portal-token"];
+const RUNTIME_MARKERS = ["api-token", "runtime.sqlite", "endpoint.json", "portal-token"];
 
 /** Whether `dir` is a data dir a runtime (serve or portal start) has used. */
 export function isRuntimeDataDir(dir: string): boolean {

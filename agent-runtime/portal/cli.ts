@@ -77,7 +77,7 @@ function configuredUrls(config: RuntimeConfig): string[] {
 
 /**
  * Where the portal is served right now: a standalone `portal start` (portal.pid) or a
- * `picortex serve` with the portal mounted (the endpoint record, runtime.json).
+ * `picortex serve` with the portal mounted (the endpoint record, endpoint.json).
  */
 function livePortal(dataDir: string): { pid: number; urls: string[]; via: "portal start" | "serve" } | undefined {
   const standalone = readPidfile(dataDir);

@@ -98,7 +98,7 @@ export function registerTurnsCommands(program: Command): void {
     .command("chat")
     .description("Manage chats and send turns through a running runtime (each chat: its own user, workspace and Claude session).")
     .option("--url <url>", "runtime URL, for a runtime elsewhere (default: $PICORTEX_URL, else the running runtime's endpoint record in the data dir)")
-    .option("--data-dir <dir>", "runtime data dir holding api-token and runtime.json (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above)")
+    .option("--data-dir <dir>", "runtime data dir holding api-token and endpoint.json (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above)")
     .option("--json", "machine-readable output (one JSON document)");
 
   chat

@@ -63,7 +63,7 @@ afterAll(() => {
 describe("the endpoint record and the data dir rule", () => {
   it("serve without --data-dir uses ./.picortex and records where it listens (url, pid), 0600", () => {
     expect(summary.dataDir).toBe(dataDir);
-    const path = join(dataDir, "runtime.json");
+    const path = join(dataDir, "endpoint.json");
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const record = JSON.parse(readFileSync(path, "utf8"));
     expect(record).toMatchObject({ pid: server.pid, url: summary.urls[0], mode: "local" });
@@ -136,7 +136,7 @@ describe("the endpoint record and the data dir rule", () => {
   it("the record goes away when the runtime stops, and clients then say it is not running", async () => {
     server.kill("SIGTERM");
     await new Promise((r) => server.once("exit", r));
-    expect(existsSync(join(dataDir, "runtime.json"))).toBe(false);
+    expect(existsSync(join(dataDir, "endpoint.json"))).toBe(false);
     const r = await run(["chat", "list"], sub);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("not running");
