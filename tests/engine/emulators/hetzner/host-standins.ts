@@ -31,15 +31,25 @@ export const STANDIN_STATE = "/var/lib/tailscale-standin/state.json";
 const APT_GET = `#!/bin/sh
 # picortex emulator stand-in for apt-get on an offline test host (tests/engine/emulators/hetzner/host-standins.ts).
 set -eu
+# Options that take their value as the next argument (-o Acquire::Retries=5, -c FILE, -t REL, -a ARCH).
+takes_value() { case "$1" in -o|-c|-t|-a|--option|--config-file|--target-release|--host-architecture) return 0 ;; *) return 1 ;; esac; }
 sub=""
-for a in "$@"; do case "$a" in -*) ;; *) sub="$a"; break ;; esac; done
+skip=0
+for a in "$@"; do
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  if takes_value "$a"; then skip=1; continue; fi
+  case "$a" in -*) ;; *) sub="$a"; break ;; esac
+done
 case "$sub" in
   update)
     echo "apt-get (picortex emulator stand-in): offline host, nothing fetched"
     exit 0 ;;
   install)
     seen=0
+    skip=0
     for a in "$@"; do
+      if [ "$skip" = 1 ]; then skip=0; continue; fi
+      if takes_value "$a"; then skip=1; continue; fi
       case "$a" in -*) continue ;; esac
       if [ "$seen" = 0 ]; then seen=1; continue; fi   # the word "install"
       pkg="\${a%%=*}"
