@@ -4,7 +4,9 @@
  * templates/render-host.ts renders; cloud-init reaches `done`; its own `tailscale up`
  * step spends the single-use key through the Tailscale emulator, and the device's tailnet
  * address is reachable from this machine; a Volume is a real formatted disk in the guest
- * at Hetzner's path, mounted by the cloud-config's data-volume steps; poweroff/poweron keep the disk; delete and close() leave nothing.
+ * at Hetzner's path, mounted by the cloud-config's data-volume steps; poweroff/poweron keep
+ * the disk and the volume's data; a re-created host joins as `picortex-1`; delete and
+ * close() leave nothing.
  *
  * Needs root and the e2e packages (bash .ci/run); run under the shared lock:
  *   flock /tmp/picortex-system.lock npx vitest run tests/engine/emulators/boot.test.ts
