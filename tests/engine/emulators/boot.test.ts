@@ -4,7 +4,9 @@
  * templates/render-host.ts renders; cloud-init reaches `done`; its own `tailscale up`
  * step spends the single-use key through the Tailscale emulator, and the device's tailnet
  * address is reachable from this machine; a Volume is a real formatted disk in the guest
- * at Hetzner's path; poweroff/poweron keep the disk; delete and close() leave nothing.
+ * at Hetzner's path, mounted by the cloud-config's data-volume steps; poweroff/poweron keep
+ * the disk and the volume's data; a re-created host joins as `picortex-1`; delete and
+ * close() leave nothing.
  *
  * Needs root and the e2e packages (bash .ci/run); run under the shared lock:
  *   flock /tmp/picortex-system.lock npx vitest run tests/engine/emulators/boot.test.ts
@@ -14,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { renderHost } from "../../../templates/render-host.js";
+import { DATA_MOUNT, renderHost } from "../../../templates/render-host.js";
 import { requireHarness } from "../../e2e/harness/requirements.js";
 import { startHetznerEmulator, type HetznerEmulator } from "./hetzner/index.js";
 import { startTailscaleEmulator, type TailscaleEmulator } from "./tailscale/index.js";
@@ -65,6 +67,8 @@ function sshBanner(addr: string): Promise<string> {
 describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and joins the tailnet", () => {
   let serverId = 0;
   let sshKeyId = 0;
+  let volumeId = 0;
+  let volumeDevice = "";
   let adminPub = "";
   let backend: NspawnBackend;
 
@@ -117,7 +121,14 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
     const keyPath = join(keyDir, "admin");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "hz-boot", "-f", keyPath]);
     const pub = readFileSync(`${keyPath}.pub`, "utf8").trim();
-    const host = renderHost({ profile: "production", image: "debian-12", hostname: "picortex", adminSshPublicKey: pub, tailscale: { authKey: key.key, tags: ["tag:picortex"], ssh: true } });
+    // The data volume first (as the stack declares it), then the server, then the attachment:
+    // the cloud-config waits for the device and mounts it (issue 21 item 11).
+    const vol = await api("POST", "/volumes", { name: "picortex-data", size: 10, location: "nbg1", format: "ext4", labels: {} });
+    expect(vol.status).toBe(201);
+    volumeId = vol.body.volume.id;
+    volumeDevice = vol.body.volume.linux_device;
+    expect((await waitAction(vol.body.action.id)).status).toBe("success");
+    const host = renderHost({ profile: "production", image: "debian-12", hostname: "picortex", adminSshPublicKey: pub, tailscale: { authKey: key.key, tags: ["tag:picortex"], ssh: true }, dataVolume: { device: volumeDevice } });
 
     const sshKey = await api("POST", "/ssh_keys", { name: "picortex-admin", public_key: pub, labels: {} });
     expect(sshKey.status).toBe(201);
@@ -140,6 +151,8 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
     const ip = created.body.server.public_net.ipv4.ip;
     const action = await waitAction(created.body.action.id);
     expect(action.status, JSON.stringify(action.error)).toBe("success");
+    const att = await api("POST", `/volumes/${volumeId}/actions/attach`, { server: serverId, automount: false });
+    expect((await waitAction(att.body.action.id)).status).toBe("success");
     expect((await api("GET", `/servers/${serverId}`)).body.server.status).toBe("running");
 
     let status = "";
@@ -168,18 +181,13 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
     expect(listen).toContain(tailnetIp);
   }, STEP_MS);
 
-  it("attaches a formatted Volume the guest sees at Hetzner's device path", async () => {
-    const v = await api("POST", "/volumes", { name: "picortex-data", size: 10, location: "nbg1", format: "ext4", labels: {} });
-    expect(v.status).toBe(201);
-    expect((await waitAction(v.body.action.id)).status).toBe("success");
-    const att = await api("POST", `/volumes/${v.body.volume.id}/actions/attach`, { server: serverId, automount: false });
-    expect((await waitAction(att.body.action.id)).status).toBe("success");
-    const dev = v.body.volume.linux_device;
-    const type = await backend.console(serverId)(["blkid", "-o", "value", "-s", "TYPE", dev]);
+  it("gives the guest the formatted Volume at Hetzner's device path, mounted by the cloud-config", async () => {
+    const type = await backend.console(serverId)(["blkid", "-o", "value", "-s", "TYPE", volumeDevice]);
     expect(type.trim()).toBe("ext4");
-    await backend.console(serverId)(["mkdir", "-p", "/mnt/vol"]);
-    await backend.console(serverId)(["mount", dev, "/mnt/vol"]);
-    await backend.console(serverId)(["sh", "-c", "echo kept > /mnt/vol/marker && umount /mnt/vol"]);
+    await backend.console(serverId)(["mountpoint", "-q", DATA_MOUNT]);
+    await backend.console(serverId)(["mountpoint", "-q", "/srv/picortex"]);
+    await backend.console(serverId)(["sh", "-c", "echo kept > /srv/picortex/marker"]);
+    expect((await api("GET", `/servers/${serverId}`)).body.server.volumes).toEqual([volumeId]);
   }, STEP_MS);
 
   it("keeps the disk across poweroff and poweron, and routes the tailnet address again", async () => {
@@ -192,6 +200,18 @@ describe("Hetzner emulator, nspawn backend: a server boots its cloud-config and 
     expect(status).toMatch(/status: done/);
     // Same instance: cloud-init did not run again, the admin user and the joined state are still there.
     expect(await backend.console(serverId)(["getent", "passwd", "pcadmin"])).toContain("pcadmin");
+    // The volume is mounted again at boot (fstab) and kept what was written.
+    const marker = await backend.console(serverId)(["cat", "/srv/picortex/marker"]).catch(async (err: Error) => {
+      const c = backend.console(serverId);
+      const diag = await Promise.all([
+        c(["ls", "-l", "/dev/disk/by-id"]).catch((e: Error) => e.message),
+        c(["findmnt", "-l"]).catch((e: Error) => e.message),
+        c(["cat", "/etc/fstab"]).catch((e: Error) => e.message),
+        c(["journalctl", "-b", "--no-pager", "-n", "40", "-u", "mnt-picortex\\x2ddata.mount", "-u", "srv-picortex.mount"]).catch((e: Error) => e.message),
+      ]);
+      throw new Error(`${err.message}\n--- diagnostics ---\n${diag.join("\n---\n")}`);
+    });
+    expect(marker.trim()).toBe("kept");
     const tailnetIp = ts.resolve("picortex")![0]!;
     expect(await sshBanner(tailnetIp)).toMatch(/^SSH-2\.0-/);
     expect(ts.snapshot().devices).toHaveLength(1);

@@ -62,6 +62,7 @@ describe("Tailscale emulator: keys", () => {
   });
 
   it("accepts Bearer and basic auth with the API key and refuses anything else", async () => {
+    expect((await call("GET", "/api/v2/tailnet/example.com/devices")).status).toBe(200);
     expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Basic ${Buffer.from(`${ts.apiKey}:`).toString("base64")}`)).status).toBe(200);
     const bad = await call("GET", "/api/v2/tailnet/-/devices", undefined, "Bearer tskey-api-nope");
     expect(bad.status).toBe(401);

@@ -11,6 +11,7 @@
  * | `tailscale up --auth-key=file:… --hostname --advertise-tags [--ssh]` | the stand-in `tailscale` POSTs the key to the Tailscale emulator's join endpoint over the veth link (URL in /etc/picortex-emulator/tailscale.json); the emulator spends the key and registers the device; the tailnet IPv4 (100.64/10) is put on host0 and routed from the test machine |
  * | `tailscale ip -4` (picortex-listen-address)         | prints the joined address from /var/lib/tailscale-standin/state.json |
  * | tailscaled.service                                  | a oneshot that puts the joined address back on host0 at boot |
+ * | /etc/fstab device entries at a reboot               | picortex-emulator-fstab-devices.service mounts them (systemd ignores fstab device entries in a container) |
  *
  * Why not the real tailscale/tailscaled (or headscale): the real daemon needs a TUN device
  * or userspace networking plus a control server speaking the Noise protocol (headscale);
@@ -18,7 +19,7 @@
  * has no /dev/net/tun. The stand-in keeps the part the lifecycle depends on (key spent
  * once, expiry, tags, `<name>-1`, a reachable tailnet address) and says so in its output.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** Debian packages the production cloud-config's `packages:` list needs beyond the e2e base image. */
@@ -31,15 +32,25 @@ export const STANDIN_STATE = "/var/lib/tailscale-standin/state.json";
 const APT_GET = `#!/bin/sh
 # picortex emulator stand-in for apt-get on an offline test host (tests/engine/emulators/hetzner/host-standins.ts).
 set -eu
+# Options that take their value as the next argument (-o Acquire::Retries=5, -c FILE, -t REL, -a ARCH).
+takes_value() { case "$1" in -o|-c|-t|-a|--option|--config-file|--target-release|--host-architecture) return 0 ;; *) return 1 ;; esac; }
 sub=""
-for a in "$@"; do case "$a" in -*) ;; *) sub="$a"; break ;; esac; done
+skip=0
+for a in "$@"; do
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  if takes_value "$a"; then skip=1; continue; fi
+  case "$a" in -*) ;; *) sub="$a"; break ;; esac
+done
 case "$sub" in
   update)
     echo "apt-get (picortex emulator stand-in): offline host, nothing fetched"
     exit 0 ;;
   install)
     seen=0
+    skip=0
     for a in "$@"; do
+      if [ "$skip" = 1 ]; then skip=0; continue; fi
+      if takes_value "$a"; then skip=1; continue; fi
       case "$a" in -*) continue ;; esac
       if [ "$seen" = 0 ]; then seen=1; continue; fi   # the word "install"
       pkg="\${a%%=*}"
@@ -206,6 +217,37 @@ ExecStart=/usr/sbin/tailscaled
 WantedBy=multi-user.target
 `;
 
+/**
+ * systemd-fstab-generator skips fstab entries for block devices inside a container
+ * ("Running in a container, ignoring fstab device entry"), so the data volume the
+ * cloud-config put in /etc/fstab would not be mounted at a reboot, as it is on a real
+ * server. This unit does that one thing before the local mounts (the bind mounts that
+ * depend on it) run.
+ */
+const FSTAB_DEVICES_UNIT = `[Unit]
+Description=Mount fstab block-device entries (picortex emulator: systemd skips them in a container)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=local-fs-pre.target
+Wants=local-fs-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${STANDIN_DIR}/mount-fstab-devices
+
+[Install]
+WantedBy=local-fs.target
+`;
+
+const MOUNT_FSTAB_DEVICES = `#!/bin/sh
+# picortex emulator: mount /etc/fstab entries whose device is /dev/disk/by-id/… (systemd skips them in a container).
+awk '$1 ~ /^\\/dev\\/disk\\/by-id\\// && $2 != "none" { print $2 }' /etc/fstab | while read -r m; do
+  mountpoint -q "$m" || mount "$m" || echo "cannot mount $m" >&2
+done
+exit 0
+`;
+
 function put(rootDir: string, path: string, content: string, mode: number): void {
   const target = join(rootDir, path);
   mkdirSync(dirname(target), { recursive: true });
@@ -221,6 +263,11 @@ export function installStandins(rootDir: string): void {
   put(rootDir, `${STANDIN_DIR}/tailscale`, TAILSCALE, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscaled`, TAILSCALED, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscaled.service`, TAILSCALED_UNIT, 0o644);
+  put(rootDir, `${STANDIN_DIR}/mount-fstab-devices`, MOUNT_FSTAB_DEVICES, 0o755);
+  put(rootDir, "/etc/systemd/system/picortex-emulator-fstab-devices.service", FSTAB_DEVICES_UNIT, 0o644);
+  const wants = join(rootDir, "etc/systemd/system/local-fs.target.wants");
+  mkdirSync(wants, { recursive: true });
+  symlinkSync("/etc/systemd/system/picortex-emulator-fstab-devices.service", join(wants, "picortex-emulator-fstab-devices.service"));
 }
 
 /** Tells the stand-in `tailscale up` where to join (rewritten after every boot). */

@@ -17,8 +17,10 @@
  * - Volumes: a sparse file per volume (`mkfs.<format>` on create when `format` is given,
  *   as Hetzner does), attached to a loop device; attaching makes the block device node
  *   `/dev/disk/by-id/scsi-0HC_Volume_<id>` inside the running guest (mknod through
- *   nsenter: nspawn has no hotplug), and again at every boot. It is a device node, not the
- *   udev symlink a real host has; the path is the same.
+ *   nsenter: nspawn has no hotplug); a volume attached when the server boots is
+ *   bind-mounted at that path by nspawn from the start, so systemd's fstab mounts find it
+ *   (device units do not exist in a container, so nothing waits for it). It is a device
+ *   node, not the udev symlink a real host has; the path is the same.
  * - shutdown and poweroff both stop the guest in order (systemd shutdown); the disk stays.
  */
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -46,6 +48,8 @@ interface Guest {
   joinListener?: { url: string; close(): Promise<void> };
   /** Tailnet addresses routed to this guest. */
   tailnetIps: Set<string>;
+  /** Volumes bind-mounted at this boot (hot-attached ones are mknod'ed instead). */
+  bound: Set<number>;
 }
 
 interface Disk {
@@ -92,7 +96,7 @@ export class NspawnBackend implements ServerBackend {
     if (slot > 61) throw new Error("the nspawn backend runs at most 62 servers per emulator");
     const machine = new NspawnMachine({ slot });
     const dir = join(this.workDir, `server-${serverId}`);
-    this.guests.set(serverId, { serverId, slot, machine, dir, rootDir: join(dir, "rootfs"), restored: false, running: false, instance: 0, tailnetIps: new Set() });
+    this.guests.set(serverId, { serverId, slot, machine, dir, rootDir: join(dir, "rootfs"), restored: false, running: false, instance: 0, tailnetIps: new Set(), bound: new Set() });
     return machine.sshEndpoint().host;
   }
 
@@ -128,6 +132,10 @@ export class NspawnBackend implements ServerBackend {
     if (g.running) return;
     if (!g.restored) await this.prepareDisk(g, req);
     writeEmulatorConfig(g.rootDir, null);
+    // Volumes attached before the boot are there from its first instant (bind-mounted device
+    // nodes), as on a real server: systemd mounts fstab entries before anything could mknod.
+    const atBoot = [...this.attached].filter(([, sid]) => sid === req.id).map(([vol]) => vol);
+    g.bound = new Set(atBoot);
     try {
       await g.machine.boot({
         rootDir: g.rootDir,
@@ -136,6 +144,7 @@ export class NspawnBackend implements ServerBackend {
         provisions: [
           { source: process.execPath, target: "/usr/bin/node" },
           { source: claudeBinary(), target: "/usr/local/bin/claude" },
+          ...atBoot.map((vol) => ({ source: this.disks.get(vol)!.loop, target: this.devicePath(vol) })),
         ],
       });
     } catch (err) {
@@ -150,7 +159,6 @@ export class NspawnBackend implements ServerBackend {
         writeEmulatorConfig(g.rootDir, `${g.joinListener.url}/emulator/join`);
       }
       for (const addr of g.tailnetIps) await this.route(g, addr);
-      for (const [vol, sid] of this.attached) if (sid === req.id) await this.plugDisk(g, vol);
     } catch (err) {
       await this.stop(req.id).catch(() => undefined);
       throw err;
@@ -223,7 +231,11 @@ export class NspawnBackend implements ServerBackend {
   async detachVolume(volumeId: number, serverId: number, running: boolean): Promise<void> {
     this.attached.delete(volumeId);
     const g = this.guests.get(serverId);
-    if (running && g?.running) await g.machine.console(["rm", "-f", this.devicePath(volumeId)]);
+    if (running && g?.running) {
+      // A volume bound at boot is a mount point in the guest: unmount it before removing.
+      if (g.bound.delete(volumeId)) await g.machine.console(["umount", this.devicePath(volumeId)]).catch(() => undefined);
+      await g.machine.console(["rm", "-f", this.devicePath(volumeId)]);
+    }
   }
 
   async deleteVolume(volumeId: number): Promise<void> {

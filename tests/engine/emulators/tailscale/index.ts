@@ -260,6 +260,8 @@ export async function startTailscaleEmulator(opts: { apiKey?: string } = {}): Pr
 
   const route = async (method: string, path: string, body: unknown, req: IncomingMessage): Promise<Handled> => {
     let m: RegExpExecArray | null;
+    // Any tailnet name is this one tailnet ("-" is the API key's own, as the providers default).
+    path = path.replace(/^\/api\/v2\/tailnet\/[^/]+\//, "/api/v2/tailnet/-/");
     if (method === "POST" && path === "/api/v2/tailnet/-/keys") return createKey(body);
     if (method === "GET" && path === "/api/v2/tailnet/-/keys") {
       return { status: 200, body: { keys: [...keys.values()].filter((k) => k.revoked === null).map((k) => ({ id: k.id, description: k.description })) } };
