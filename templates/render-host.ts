@@ -22,6 +22,9 @@ import { renderTmpfiles, TMPFILES_PATH } from "./render-tmpfiles.js";
 import { renderFirewall, type FirewallRule } from "./render-firewall.js";
 import {
   APT_STAGING_DIR,
+  NODESOURCE_KEY_FINGERPRINT,
+  TAILSCALE_KEY_FINGERPRINT,
+  VERIFY_KEY_SCRIPT,
   NODESOURCE_KEY_URL,
   NODESOURCE_KEYRING,
   TAILSCALE_KEYRING,
@@ -85,7 +88,7 @@ export interface RenderedHost {
 
 const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "nftables", "unattended-upgrades"];
 /** What the first runcmd steps need before anything else is installed (the packages module). */
-const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
+const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates", "gnupg"];
 
 /** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
 export const DATA_MOUNT = "/mnt/picortex-data";
@@ -255,6 +258,8 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       // 1. Join the tailnet first: the host is reachable over the tailnet (and the deploy
       //    can wait for it) before the long installs, and the one-time key is spent at once.
       curl(TAILSCALE_KEYRING, tailscaleKeyUrl(vars.image)),
+      // Trusted only if it is the one pinned key (not whatever the download returned).
+      ["sh", "-c", VERIFY_KEY_SCRIPT, "verify-key", TAILSCALE_KEYRING, TAILSCALE_KEY_FINGERPRINT],
       ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/tailscale.sources`],
       apt("update"),
       apt("install", "-y", "--no-install-recommends", "tailscale"),
@@ -270,6 +275,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
       // 2. Then everything else.
       curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      ["sh", "-c", VERIFY_KEY_SCRIPT, "verify-key", NODESOURCE_KEYRING, NODESOURCE_KEY_FINGERPRINT],
       ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`],
       apt("update"),
       apt("install", "-y", "--no-install-recommends", "nodejs", ...BASE_PACKAGES),

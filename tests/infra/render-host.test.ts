@@ -126,7 +126,7 @@ describe("cloud-config content", () => {
     // Only the tailscale package is installed before the join.
     for (const s of steps.slice(0, up)) if (s.includes("apt-get") && s.includes("install")) expect(s.slice(-1)).toEqual(["tailscale"]);
     // The packages module holds only the bootstrap tools (it runs before runcmd).
-    expect(doc.packages).toEqual(["curl", "ca-certificates"]);
+    expect(doc.packages).toEqual(["curl", "ca-certificates", "gnupg"]);
     for (const s of steps.filter((x) => x.includes("apt-get") || x.includes("npm"))) {
       expect(s.slice(0, 4), s.join(" ")).toEqual(["sh", "-c", RETRY_SCRIPT, "retry"]);
     }
