@@ -120,6 +120,9 @@ export const MOUNT_DATA_SCRIPT = [
   "done",
 ].join("\n");
 
+/** Runs "$@" unless this node is already on the tailnet (`tailscale status` succeeds only when logged in and running). */
+export const JOIN_ONCE_SCRIPT = 'if tailscale status >/dev/null 2>&1; then echo "already on the tailnet" >&2; else exec "$@"; fi';
+
 /** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
 export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
 
@@ -264,6 +267,12 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       apt("update"),
       apt("install", "-y", "--no-install-recommends", "tailscale"),
       [
+        // Skipped when already joined, so the whole runcmd script can be run again after a
+        // failure further down (the key file is gone by then, and the node is up).
+        "sh",
+        "-c",
+        JOIN_ONCE_SCRIPT,
+        "join",
         "tailscale",
         "up",
         // `file:` keeps the key out of the process list; the file is removed right after.
