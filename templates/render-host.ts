@@ -90,6 +90,9 @@ const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git"
 /** What the first runcmd steps need before anything else is installed (the packages module). */
 const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates", "gnupg"];
 
+/** The device path Hetzner gives an attached volume. */
+export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
+
 /** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
 export const DATA_MOUNT = "/mnt/picortex-data";
 export const DATA_BINDS = [
