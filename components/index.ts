@@ -4,3 +4,5 @@ export { TailnetAccess, type TailnetAccessArgs } from "./tailnet-access.js";
 export { buildLabels, InvalidLabelError, MANAGED_BY_LABEL } from "./labels.js";
 export { RuntimeDeployment, readReleaseManifest, type RuntimeDeploymentArgs, type RuntimeConnectionArgs, type RuntimeSettingsArgs, type ReleaseRef } from "./runtime-deployment.js";
 export { ChatWorkspace, type ChatWorkspaceArgs } from "./chat-workspace.js";
+export { TailnetDeviceCleanup, type TailnetDeviceCleanupArgs, type TailnetCredentials } from "./tailnet-device.js";
+export { generateHostKey, publicKeyOfPrivateKey, SshKeyError } from "./ssh-keys.js";

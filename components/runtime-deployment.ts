@@ -314,7 +314,7 @@ export const READINESS_SCRIPT = `
 const net = require("node:net");
 const host = process.env.PICORTEX_SSH_HOST, port = Number(process.env.PICORTEX_SSH_PORT || 22);
 const attempts = Number(process.env.PICORTEX_READY_ATTEMPTS || 60), delay = Number(process.env.PICORTEX_READY_DELAY_MS || 5000);
-const dnsAttempts = Number(process.env.PICORTEX_READY_DNS_ATTEMPTS || 24);
+const dnsAttempts = Number(process.env.PICORTEX_READY_DNS_ATTEMPTS || 36);
 const DNS = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_NODATA"]);
 const probe = () => new Promise((resolve) => {
   const s = net.connect({ host, port, timeout: 10000 });

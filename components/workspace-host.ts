@@ -23,7 +23,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
 import { createHash } from "node:crypto";
-import { renderHost, type HostVarsInput } from "../templates/render-host.js";
+import { renderHost, volumeDevice, type HostVarsInput } from "../templates/render-host.js";
 import { parseHostVars, type HostVars } from "../templates/host-vars.js";
 import { renderFirewall, type FirewallRule } from "../templates/render-firewall.js";
 import { buildLabels } from "./labels.js";
@@ -74,8 +74,7 @@ export interface WorkspaceHostArgs {
   generation?: number;
 }
 
-/** The device path Hetzner gives an attached volume. */
-export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
+export { volumeDevice };
 /** Stands in for the volume id in the replacement hash (unknown before the first up). */
 const VOLUME_PLACEHOLDER = volumeDevice("ID");
 

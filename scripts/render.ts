@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { renderHost } from "../templates/render-host.js";
+import { renderHost, volumeDevice } from "../templates/render-host.js";
 import { configReferenceMarkdown, readWorkspaceConfig, WorkspaceConfigError, type ConfigSource } from "../stacks/workspace/config.js";
 import { HostVarsError } from "../templates/host-vars.js";
 
@@ -147,6 +147,8 @@ function main(argv: string[]): number {
     adminSshPublicKey: config.sshPublicKey,
     tailscale: profile === "production" ? { authKey: PLACEHOLDER_KEY, tags: config.tailscaleTags, ssh: config.tailscaleSsh } : undefined,
     firewall: { tailscaleDirectUdp: config.tailscaleDirectUdp, sshAllowlist: config.sshAllowlist, allowSshFromAnywhere: config.allowSshFromAnywhere },
+    // The volume's id exists only after pulumi up: a placeholder device stands in.
+    ...(config.dataVolumeSizeGb > 0 ? { dataVolume: { device: volumeDevice("ID") } } : {}),
   });
 
   prepareOut(out);

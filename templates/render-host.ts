@@ -22,6 +22,9 @@ import { renderTmpfiles, TMPFILES_PATH } from "./render-tmpfiles.js";
 import { renderFirewall, type FirewallRule } from "./render-firewall.js";
 import {
   APT_STAGING_DIR,
+  NODESOURCE_KEY_FINGERPRINT,
+  TAILSCALE_KEY_FINGERPRINT,
+  VERIFY_KEY_SCRIPT,
   NODESOURCE_KEY_URL,
   NODESOURCE_KEYRING,
   TAILSCALE_KEYRING,
@@ -85,7 +88,10 @@ export interface RenderedHost {
 
 const BASE_PACKAGES = ["sudo", "tmux", "curl", "ca-certificates", "gnupg", "git", "build-essential", "python3", "nftables", "unattended-upgrades"];
 /** What the first runcmd steps need before anything else is installed (the packages module). */
-const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates"];
+const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates", "gnupg"];
+
+/** The device path Hetzner gives an attached volume. */
+export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
 
 /** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
 export const DATA_MOUNT = "/mnt/picortex-data";
@@ -116,6 +122,9 @@ export const MOUNT_DATA_SCRIPT = [
   '  mountpoint -q "$dst" || mount "$dst"',
   "done",
 ].join("\n");
+
+/** Runs "$@" unless this node is already on the tailnet (`tailscale status` succeeds only when logged in and running). */
+export const JOIN_ONCE_SCRIPT = 'if tailscale status >/dev/null 2>&1; then echo "already on the tailnet" >&2; else exec "$@"; fi';
 
 /** Runs "$@" up to 5 times, 10 s, 20 s, … apart. Fixed text: the command arrives as arguments. */
 export const RETRY_SCRIPT = 'n=1; until "$@"; do [ "$n" -ge 5 ] && exit 1; sleep $((n * 10)); n=$((n + 1)); done';
@@ -255,10 +264,18 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       // 1. Join the tailnet first: the host is reachable over the tailnet (and the deploy
       //    can wait for it) before the long installs, and the one-time key is spent at once.
       curl(TAILSCALE_KEYRING, tailscaleKeyUrl(vars.image)),
+      // Trusted only if it is the one pinned key (not whatever the download returned).
+      ["sh", "-c", VERIFY_KEY_SCRIPT, "verify-key", TAILSCALE_KEYRING, TAILSCALE_KEY_FINGERPRINT],
       ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/tailscale.sources`],
       apt("update"),
       apt("install", "-y", "--no-install-recommends", "tailscale"),
       [
+        // Skipped when already joined, so the whole runcmd script can be run again after a
+        // failure further down (the key file is gone by then, and the node is up).
+        "sh",
+        "-c",
+        JOIN_ONCE_SCRIPT,
+        "join",
         "tailscale",
         "up",
         // `file:` keeps the key out of the process list; the file is removed right after.
@@ -270,6 +287,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       ["rm", "-f", TAILSCALE_AUTH_KEY_PATH],
       // 2. Then everything else.
       curl(NODESOURCE_KEYRING, NODESOURCE_KEY_URL),
+      ["sh", "-c", VERIFY_KEY_SCRIPT, "verify-key", NODESOURCE_KEYRING, NODESOURCE_KEY_FINGERPRINT],
       ["install", "-m", "0644", "-t", "/etc/apt/sources.list.d", `${APT_STAGING_DIR}/nodesource.sources`],
       apt("update"),
       apt("install", "-y", "--no-install-recommends", "nodejs", ...BASE_PACKAGES),

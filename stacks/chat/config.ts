@@ -38,6 +38,12 @@ export class ChatStackConfigError extends Error {
   }
 }
 
+/** This project's keys (`<project>:<key>`) from all stack config, without the prefix. */
+export function projectConfig(all: Record<string, string>, project: string): Record<string, unknown> {
+  const prefix = `${project}:`;
+  return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
 /** `raw` holds the project's config keys without the `picortex-chat:` prefix. */
 export function parseChatStackConfig(raw: Record<string, unknown>, stackName: string): ChatStackConfig {
   const parsed = chatStackConfigSchema.safeParse(raw);

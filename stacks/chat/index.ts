@@ -5,18 +5,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ChatWorkspace } from "../../components/chat-workspace.js";
-import { parseChatStackConfig, WORKSPACE_OUTPUTS } from "./config.js";
+import { parseChatStackConfig, projectConfig, WORKSPACE_OUTPUTS } from "./config.js";
 import { workspaceStackName } from "./stack-reference.js";
 
-const CONFIG_KEYS = ["chatId", "workspaceStack", "workspaceOrg", "workspaceProject", "budgetTokens", "onDelete", "runtimeUrl"] as const;
-
-const cfg = new pulumi.Config();
-const raw: Record<string, unknown> = {};
-for (const key of CONFIG_KEYS) {
-  const v = cfg.get(key);
-  if (v !== undefined) raw[key] = v;
-}
-const config = parseChatStackConfig(raw, pulumi.getStack());
+// Every key of this project's namespace, so a misspelled one is an error (the schema is
+// strict), not silently ignored (issue 21 item 19).
+const config = parseChatStackConfig(projectConfig(pulumi.runtime.allConfig(), pulumi.getProject()), pulumi.getStack());
 
 export const workspaceStack = workspaceStackName({
   org: config.workspaceOrg ?? pulumi.getOrganization(),

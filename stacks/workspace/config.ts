@@ -229,6 +229,14 @@ export const workspaceConfigSchema = z
   .object(shape)
   .strict()
   .superRefine((c, ctx) => {
+    if (c.tailscaleSsh && c.deployVia === "tailnet" && c.releaseManifest !== "") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tailscaleSsh"],
+        message:
+          "Tailscale SSH answers port 22 on the tailnet address in place of sshd, under your tailnet policy's ssh rules (the default never matches a tagged host), so the deploy over the tailnet would never reach sshd: keep picortex:tailscaleSsh false (sshd is the SSH door), or deploy with deployVia public-ip",
+      });
+    }
     const placement = placementProblem(c.serverType, c.location);
     if (placement) ctx.addIssue({ code: "custom", path: ["serverType"], message: placement });
     if (c.deployVia === "public-ip" && c.releaseManifest !== "" && c.sshAllowlist.length === 0) {

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { recordResources, settle, byName, isSecretValue, plain, type RecordedResource } from "./helpers/recording-mocks.js";
 import { workspaceStackName, StackNameError } from "../../stacks/chat/stack-reference.js";
-import { parseChatStackConfig, ChatStackConfigError } from "../../stacks/chat/config.js";
+import { projectConfig, parseChatStackConfig, ChatStackConfigError } from "../../stacks/chat/config.js";
 import { chatApiScript, assertRuntimeUrl } from "../../components/chat-workspace.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -35,6 +35,12 @@ describe("chat stack config", () => {
       chatId: "team-alpha",
     });
   });
+  it("refuses a misspelled key of the project instead of ignoring it (issue 21 item 19)", () => {
+    const raw = projectConfig({ "picortex-chat:workspaceStack": "prod", "picortex-chat:budgetToken": "5", "command:x": "y" }, "picortex-chat");
+    expect(raw).toEqual({ workspaceStack: "prod", budgetToken: "5" });
+    expect(() => parseChatStackConfig(raw, "chat-x1")).toThrow(/budgetToken/);
+  });
+
   it("coerces budgetTokens from the string Pulumi config gives", () => {
     expect(parseChatStackConfig({ workspaceStack: "prod", budgetTokens: "5000" }, "chat-x1").budgetTokens).toBe(5000);
   });

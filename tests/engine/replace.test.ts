@@ -3,8 +3,9 @@
  * - a template change with applyTemplateChanges: the server is replaced delete-first
  *   (explicit name) and the replacement boots with the CURRENT userData carrying a
  *   fresh auth key (the key rotates with the template hash);
- * - `pulumi up --replace <server urn>` with no input change: a new server that joins
- *   with a key that is not spent;
+ * - a deliberate rebuild (picortex:hostGeneration bumped): a new server that joins with
+ *   a key that is not spent (a bare `--replace` of the server changes no input, so it
+ *   cannot rotate the key; docs/deploy.md);
  * - an image change on a protected server is refused before anything is shut down.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -42,8 +43,8 @@ describe.sequential("server replacement on the real engine", () => {
     const [before] = servers();
     const oldKey = authKeyIn(before!.id);
     expect(oldKey).toBeTruthy();
-    // A template change: Tailscale SSH off changes the rendered cloud-config.
-    await setConfig(f.lane, p, STACK, "picortex:tailscaleSsh", "false");
+    // A template change: Tailscale SSH on (off by default) changes the rendered cloud-config.
+    await setConfig(f.lane, p, STACK, "picortex:tailscaleSsh", "true");
     const r = await f.lane.run(p, STACK, "up");
     assertOk(r, "up with the template change");
     const after = servers();
@@ -52,7 +53,11 @@ describe.sequential("server replacement on the real engine", () => {
     const newKey = authKeyIn(after[0]!.id);
     expect(newKey).toBeTruthy();
     expect(newKey).not.toBe(oldKey);
-    expect(f.hz.userDataOf(Number(after[0]!.id))).not.toMatch(/--ssh/);
+    expect(f.hz.userDataOf(Number(after[0]!.id))).toMatch(/--ssh/);
+    // The data volume survives the replacement: the same volume, attached to the new server.
+    const vols = f.hz.snapshot().volumes as Array<Record<string, any>>;
+    expect(vols).toHaveLength(1);
+    expect(vols[0]!.server).toBe(after[0]!.id);
     // The old key is gone from the tailnet; exactly the new one remains.
     expect(f.ts.snapshot().keys).toHaveLength(1);
     // Delete-first: the old server's DELETE came before the new server's POST.
@@ -63,11 +68,12 @@ describe.sequential("server replacement on the real engine", () => {
     expect(del).toBeLessThan(post);
   }, 900_000);
 
-  it("up --replace of the server (no input change) gives a new server with a key that is not spent", async () => {
+  it("a deliberate rebuild (hostGeneration bumped) gives a new server with a key that is not spent", async () => {
     const [before] = servers();
-    const urn = await serverUrn(p, STACK);
-    const r = await f.lane.run(p, STACK, "up", { replace: [urn] });
-    assertOk(r, "up --replace <server>");
+    expect(await serverUrn(p, STACK)).toMatch(/workspace-server$/);
+    await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
+    const r = await f.lane.run(p, STACK, "up");
+    assertOk(r, "up with hostGeneration 2");
     const after = servers();
     expect(after).toHaveLength(1);
     expect(after[0]!.id).not.toBe(before!.id);

@@ -47,14 +47,18 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(f.ts.snapshot().keys).toHaveLength(0);
   }, 300_000);
 
-  it("up from nothing creates the key, SSH key, firewall and protected server", async () => {
+  it("up from nothing creates the key, SSH key, firewall, protected data volume and protected server", async () => {
     const r = await f.lane.run(p, STACK, "up");
     assertOk(r, "up");
     const snap = f.hz.snapshot();
     expect(snap.servers).toHaveLength(1);
     expect(snap.sshKeys).toHaveLength(1);
     expect(snap.firewalls).toHaveLength(1);
+    expect(snap.volumes).toHaveLength(1);
     const server = snap.servers[0] as Record<string, any>;
+    const vol = snap.volumes[0] as Record<string, any>;
+    expect(vol.protection).toEqual({ delete: true });
+    expect(vol.server).toBe(server.id);
     expect(server.name).toBe("picortex");
     expect(server.protection).toEqual({ delete: true, rebuild: true });
     const keys = f.ts.snapshot().keys as Array<Record<string, any>>;
@@ -83,11 +87,20 @@ describe.sequential("workspace stack on the real engine", () => {
     assertOk(r, "refresh");
   }, 600_000);
 
-  it("README teardown: protection off, up, destroy leaves the emulators empty", async () => {
+  it("README teardown: protection off on the protected resources alone (targeted up, as scripts/unprotect.ts), destroy leaves the emulators empty", async () => {
+    const out = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
+    assertOk(out, "up (reads protectedUrns)");
+    const targets = out.outputs?.protectedUrns?.value as string[];
+    expect(targets.map((u) => u.split("::").pop())).toEqual(["workspace-server", "workspace-data"]);
     await setConfig(f.lane, p, STACK, "picortex:protection", "false");
-    const up = await f.lane.run(p, STACK, "up");
-    assertOk(up, "up with protection false");
+    const before = f.hz.requests.length;
+    const up = await f.lane.run(p, STACK, "up", { target: targets });
+    assertOk(up, "targeted up with protection false");
     expect((f.hz.snapshot().servers[0] as Record<string, any>).protection).toEqual({ delete: false, rebuild: false });
+    expect((f.hz.snapshot().volumes[0] as Record<string, any>).protection).toEqual({ delete: false });
+    // Only protection changes reached the API: nothing else was touched.
+    const writes = f.hz.requests.slice(before).filter((q) => q.method !== "GET").map((q) => q.path);
+    expect(writes.every((w) => w.endsWith("/actions/change_protection")), writes.join(", ")).toBe(true);
     const d = await f.lane.run(p, STACK, "destroy");
     assertOk(d, "destroy");
     await f.hz.settle();

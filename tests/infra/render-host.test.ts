@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
-import { renderHost, renderReleaseHelper, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, RETRY_SCRIPT, type HostAssets } from "../../templates/render-host.js";
+import { renderHost, renderReleaseHelper, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, TAILSCALE_AUTH_KEY_PATH, RETRY_SCRIPT, JOIN_ONCE_SCRIPT, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
 import { EXPOSURE_THRESHOLDS, RUNTIME_UNIT } from "../../templates/render-units.js";
 import { METADATA_GUARD_NFT_PATH } from "../../templates/render-metadata-guard.js";
@@ -107,8 +107,8 @@ describe("cloud-config content", () => {
     const doc = parse(host.cloudConfig);
     const steps = (doc.runcmd as Array<string | string[]>).map((s) => (Array.isArray(s) ? s.join(" ") : s));
     expect(steps.join("\n")).not.toContain(TEST_TAILSCALE_KEY);
-    const up = steps.findIndex((s) => s.startsWith("tailscale up"));
-    expect(steps[up]).toBe(`tailscale up --auth-key=file:${TAILSCALE_AUTH_KEY_PATH} --hostname=picortex --advertise-tags=tag:picortex,tag:agents --ssh`);
+    const up = steps.findIndex((s) => s.includes("tailscale up"));
+    expect(steps[up]).toBe(`sh -c ${JOIN_ONCE_SCRIPT} join tailscale up --auth-key=file:${TAILSCALE_AUTH_KEY_PATH} --hostname=picortex --advertise-tags=tag:picortex,tag:agents --ssh`);
     expect(steps[up + 1]).toBe(`rm -f ${TAILSCALE_AUTH_KEY_PATH}`);
     expect(host.files.find((f) => f.path === TAILSCALE_AUTH_KEY_PATH)).toMatchObject({ mode: "0600", owner: "root:root", secret: true });
   });
@@ -117,7 +117,7 @@ describe("cloud-config content", () => {
     const doc = parse(prod().cloudConfig);
     const steps = (doc.runcmd as Array<string | string[]>).map((s) => (Array.isArray(s) ? s : [s]));
     const at = (pred: (s: string[]) => boolean) => steps.findIndex(pred);
-    const up = at((s) => s[0] === "tailscale" && s[1] === "up");
+    const up = at((s) => s.includes("tailscale") && s.includes("up"));
     const nodeInstall = at((s) => s.includes("install") && s.includes("nodejs"));
     const npm = at((s) => s.includes("npm"));
     expect(up).toBeGreaterThan(-1);
@@ -126,12 +126,29 @@ describe("cloud-config content", () => {
     // Only the tailscale package is installed before the join.
     for (const s of steps.slice(0, up)) if (s.includes("apt-get") && s.includes("install")) expect(s.slice(-1)).toEqual(["tailscale"]);
     // The packages module holds only the bootstrap tools (it runs before runcmd).
-    expect(doc.packages).toEqual(["curl", "ca-certificates"]);
+    expect(doc.packages).toEqual(["curl", "ca-certificates", "gnupg"]);
     for (const s of steps.filter((x) => x.includes("apt-get") || x.includes("npm"))) {
       expect(s.slice(0, 4), s.join(" ")).toEqual(["sh", "-c", RETRY_SCRIPT, "retry"]);
     }
     for (const s of steps.filter((x) => x.includes("apt-get"))) expect(s).toEqual(expect.arrayContaining(["DPkg::Lock::Timeout=600", "Acquire::Retries=5"]));
     for (const s of steps.filter((x) => x[0] === "curl")) expect(s).toContain("--retry-all-errors");
+  });
+
+  it("the join step is skipped once the node is on the tailnet, so first boot can be re-run (issue 21 item 17)", () => {
+    const bin = join(work, "ts-bin");
+    mkdirSync(bin, { recursive: true });
+    const log = join(work, "ts.log");
+    writeFileSync(join(bin, "tailscale"), `#!/bin/sh\necho "$*" >> ${log}\n[ "$1" = status ] && exit "$TS_STATUS"\nexit 0\n`);
+    chmodSync(join(bin, "tailscale"), 0o755);
+    const env = (status: string) => ({ ...process.env, PATH: `${bin}:${process.env.PATH}`, TS_STATUS: status });
+    writeFileSync(log, "");
+    expect(run(["sh", "-c", JOIN_ONCE_SCRIPT, "join", "tailscale", "up", "--auth-key=file:/x"], { env: env("1") }).status).toBe(0);
+    expect(readFileSync(log, "utf8")).toBe("status\nup --auth-key=file:/x\n");
+    writeFileSync(log, "");
+    const again = run(["sh", "-c", JOIN_ONCE_SCRIPT, "join", "tailscale", "up", "--auth-key=file:/x"], { env: env("0") });
+    expect(again.status).toBe(0);
+    expect(again.stderr).toContain("already on the tailnet");
+    expect(readFileSync(log, "utf8")).toBe("status\n");
   });
 
   it("the retry wrapper runs its arguments as one command, never as shell text, and gives up after 5 tries", () => {

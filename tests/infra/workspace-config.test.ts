@@ -79,6 +79,12 @@ describe("workspace stack config", () => {
     for (const location of ["fsn1", "nbg1", "hel1"]) expect(parseWorkspaceConfig({ ...base, location }).serverType).toBe("cx23");
   });
 
+  it("refuses Tailscale SSH with a deploy over the tailnet: it would take port 22 from sshd (issue 21 item 12)", () => {
+    expect(errorOf({ ...base, tailscaleSsh: true, releaseManifest: "dist/release/latest.json" })).toContain("picortex:tailscaleSsh");
+    expect(parseWorkspaceConfig({ ...base, tailscaleSsh: true }).tailscaleSsh).toBe(true);
+    expect(parseWorkspaceConfig({ ...base, tailscaleSsh: true, releaseManifest: "x.json", deployVia: "public-ip", sshAllowlist: ["203.0.113.7/32"] }).tailscaleSsh).toBe(true);
+  });
+
   it("wants a location, not a datacenter", () => {
     expect(errorOf({ ...base, location: "fsn1-dc14" })).toContain('set the location instead: "fsn1"');
     expect(errorOf({ ...base, location: "mars1" })).toContain("unknown location");

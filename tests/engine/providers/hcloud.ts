@@ -37,6 +37,14 @@
  *  R10 Actions are awaited by polling GET /actions?id=…&sort=status&sort=id
  *     (action_waiter.go); an action in status "error" fails the step with its message.
  *  R11 Read of a missing resource (404 not_found) drops it from state.
+ *  R12 Volume (internal/volume/resource.go): size grows in place (actions/resize),
+ *     labels and name (PUT), delete_protection (actions/change_protection), server_id
+ *     (attach/detach); location and format ForceNew; computed linux_device. Create:
+ *     POST /volumes, wait for action + next_actions, change_protection when set. Delete:
+ *     detach first when attached, then DELETE (a protected volume fails it).
+ *  R13 VolumeAttachment (internal/volume/attachment_resource.go): server_id, volume_id
+ *     and automount are ForceNew; id is the volume id; create = actions/attach, delete =
+ *     actions/detach; Read drops it when the volume is attached elsewhere or nowhere.
  */
 import { createHash } from "node:crypto";
 import { ProviderError, PartialCreateError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
@@ -459,6 +467,130 @@ const server: ResourceDef = {
   secretOutputs: [],
 };
 
+// ---- Volume (R12) and VolumeAttachment (R13) -----------------------------------------
+
+const volumeOuts = (v: Props, inputs: Props): Props => ({
+  ...inputs,
+  automount: inputs.automount ?? false,
+  deleteProtection: !!(v.protection as Props | undefined)?.delete,
+  format: v.format ?? inputs.format,
+  labels: v.labels ?? {},
+  linuxDevice: v.linux_device,
+  location: (v.location as Props | undefined)?.name ?? inputs.location,
+  name: v.name,
+  serverId: v.server === null || v.server === undefined ? 0 : Number(v.server),
+  size: v.size,
+});
+
+const volume: ResourceDef = {
+  check(ctx, news, olds, seed) {
+    const failures = typeof news.size === "number" ? [] : [{ property: "size", reason: "Missing required property 'size'" }];
+    return { inputs: autoname(ctx, news, olds, seed), failures };
+  },
+  diff(_ctx, _id, olds, news) {
+    const present = ["name", "size", "labels", "deleteProtection", "location", "format", "serverId", "automount"].filter(
+      (k) => !(["location", "serverId", "format"].includes(k) && news[k] === undefined),
+    );
+    const d = diffProps(present, ["location", "format"], olds, news, { labels: (v) => v ?? {}, deleteProtection: (v) => !!v, automount: (v) => !!v });
+    return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
+  },
+  async create(ctx, inputs) {
+    if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["linuxDevice", "serverId", ...(inputs.location ? [] : ["location"])]) } };
+    const res = await api(ctx, "POST", "/volumes", {
+      name: inputs.name,
+      size: inputs.size,
+      labels: inputs.labels ?? {},
+      ...(inputs.serverId ? { server: Number(inputs.serverId) } : { location: inputs.location }),
+      ...(inputs.format ? { format: inputs.format } : {}),
+      automount: !!inputs.automount,
+    });
+    const v = res.volume as Props;
+    const id = String(v.id);
+    await waitActions(ctx, [res.action as Props, ...((res.next_actions as Props[]) ?? [])]);
+    if (inputs.deleteProtection) {
+      const a = await api(ctx, "POST", `/volumes/${id}/actions/change_protection`, { delete: true });
+      await waitActions(ctx, [a.action as Props]);
+    }
+    return { id, outs: { ...volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, inputs), __defaults: inputs.__defaults } };
+  },
+  async read(ctx, id, outs, inputs) {
+    try {
+      const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
+      const o = volumeOuts(v, outs);
+      return { id, outs: o, inputs: { ...inputs, name: o.name, labels: o.labels, size: o.size, deleteProtection: o.deleteProtection } };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  },
+  async update(ctx, id, olds, news) {
+    if (ctx.preview) return { ...olds, ...news };
+    if (olds.name !== news.name || JSON.stringify(olds.labels ?? {}) !== JSON.stringify(news.labels ?? {})) {
+      await api(ctx, "PUT", `/volumes/${id}`, { name: news.name, labels: news.labels ?? {} });
+    }
+    if (Number(olds.size) !== Number(news.size)) {
+      await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/resize`, { size: news.size })).action as Props]);
+    }
+    if (!!olds.deleteProtection !== !!news.deleteProtection) {
+      await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/change_protection`, { delete: !!news.deleteProtection })).action as Props]);
+    }
+    return { ...volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, news), __defaults: news.__defaults };
+  },
+  async delete(ctx, id) {
+    try {
+      const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
+      if (v.server !== null && v.server !== undefined) {
+        await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/detach`, {})).action as Props]);
+      }
+      await api(ctx, "DELETE", `/volumes/${id}`);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  },
+};
+
+const volumeAttachment: ResourceDef = {
+  check(_ctx, news) {
+    const failures = ["serverId", "volumeId"].filter((k) => news[k] === undefined).map((k) => ({ property: k, reason: `Missing required property '${k}'` }));
+    return { inputs: { automount: false, ...news }, failures };
+  },
+  diff(_ctx, _id, olds, news) {
+    const d = diffProps(["serverId", "volumeId", "automount"], ["serverId", "volumeId", "automount"], olds, news, { serverId: Number, volumeId: Number, automount: (v) => !!v });
+    return { ...d, deleteBeforeReplace: false };
+  },
+  async create(ctx, inputs) {
+    if (ctx.preview) return { id: "", outs: { ...inputs } };
+    const id = String(inputs.volumeId);
+    const a = await api(ctx, "POST", `/volumes/${id}/actions/attach`, { server: Number(inputs.serverId), automount: !!inputs.automount });
+    await waitActions(ctx, [a.action as Props]);
+    return { id, outs: { ...inputs } };
+  },
+  async read(ctx, id, outs, inputs) {
+    try {
+      const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
+      if (v.server === null || Number(v.server) !== Number(outs.serverId)) return null;
+      return { id, outs, inputs };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  },
+  async update(_ctx, _id, olds, news) {
+    return { ...olds, ...news };
+  },
+  async delete(ctx, id, outs) {
+    try {
+      const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
+      if (v.server === null || Number(v.server) !== Number(outs.serverId)) return;
+      await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/detach`, {})).action as Props]);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  },
+};
+
 export const hcloudProvider = (version: string): ProviderDef => ({
   name: "hcloud",
   version,
@@ -474,5 +606,7 @@ export const hcloudProvider = (version: string): ProviderDef => ({
     "hcloud:index/sshKey:SshKey": sshKey,
     "hcloud:index/firewall:Firewall": firewall,
     "hcloud:index/server:Server": server,
+    "hcloud:index/volume:Volume": volume,
+    "hcloud:index/volumeAttachment:VolumeAttachment": volumeAttachment,
   },
 });
