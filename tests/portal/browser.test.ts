@@ -158,8 +158,16 @@ describe("portal page reconnects by itself", () => {
     // Drop every tmux client of the session while output is flowing (like a network cut):
     // the page must reconnect on its own, and acks for the old connection must not leak
     // into the new one (the server would close it with a protocol error).
+    // The page may drop and come back between two polls on a loaded machine, so the page
+    // itself records that it left "connected" (an observer set up before the drop).
+    await page.evaluate(() => {
+      const w = window as unknown as { __leftConnected?: boolean };
+      new MutationObserver(() => {
+        if (document.body.dataset.state !== "connected") w.__leftConnected = true;
+      }).observe(document.body, { attributes: true, attributeFilter: ["data-state"] });
+    });
     await p.tmux(["detach-client", "-s", "=pcx-test"]);
-    await page.waitForFunction(() => document.body.dataset.state !== "connected", undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => (window as unknown as { __leftConnected?: boolean }).__leftConnected === true, undefined, { timeout: 30_000 });
     await page.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
     await page.keyboard.type("echo back-$((5*9))");
     await page.keyboard.press("Enter");
