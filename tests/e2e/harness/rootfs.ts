@@ -46,7 +46,13 @@ const BASE_PACKAGES = [
  * here because the guest has no internet; cloud-init's own apt step then finds them
  * installed. The toolchain lets `picortex-release install` rebuild native modules.
  */
-const HOST_PACKAGES = ["g++", "make", "git", "curl", "psmisc", "less", "jq", "acl"];
+const HOST_PACKAGES = [
+  "g++", "make", "git", "curl", "psmisc", "less", "jq", "acl",
+  // The production cloud-config's `packages:` beyond the above, which the engine lane's
+  // booted servers install (tests/engine/emulators): in the one image, so a cold run
+  // builds one image, not two.
+  "build-essential", "gnupg", "nftables", "unattended-upgrades",
+];
 
 export function packageList(extra: readonly string[] = []): string[] {
   return [...new Set([...BASE_PACKAGES, ...HOST_PACKAGES, ...extra])].sort();
