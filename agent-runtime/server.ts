@@ -1,12 +1,10 @@
 import { createServer, type Server } from "node:http";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
-import { join } from "node:path";
 import { HostAllowlist } from "./http/host-check.js";
 import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
-import { openDatabase } from "./store/database.js";
-import { apiTokenPath, ensureTokenFile } from "./store/token-file.js";
+import { openRuntimeState } from "./store/data-dir.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
@@ -29,7 +27,8 @@ export interface RunningRuntime {
 /**
  * The data dir holds the database and the tokens: 0700, and the database 0600, whatever
  * was there before (an older runtime, a hand-made 0755 dir, a 0644 file). SQLite creates
- * its -wal and -shm files with the database file's mode.
+ * its -wal and -shm files with the database file's mode. Runs after the state checks
+ * (openRuntimeState), so it never creates an empty database in place of a lost one.
  */
 export function makePrivate(dataDir: string, dbPath: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -38,21 +37,20 @@ export function makePrivate(dataDir: string, dbPath: string): void {
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
-/** Reads the API token, creating it (0600, atomically) on first start. */
-export function ensureApiToken(dataDir: string): { token: string; created: boolean } {
-  // 16 characters is the floor the deploy accepts for an operator-chosen token.
-  return ensureTokenFile(apiTokenPath(dataDir), "pct_", 16);
+export interface StartOptions {
+  /** Initialise a missing database or API token even though the data dir has held state. */
+  init?: boolean;
 }
 
 export async function startRuntime(
   config: RuntimeConfig,
   log: Logger = createLogger(),
   secrets: RuntimeSecrets = {},
+  options: StartOptions = {},
 ): Promise<RunningRuntime> {
-  const dbPath = join(config.dataDir, "runtime.sqlite");
-  makePrivate(config.dataDir, dbPath);
-  const db = openDatabase(dbPath);
-  const { token: apiToken, created } = ensureApiToken(config.dataDir);
+  // Refuses (DataDirError) a data dir whose database or token went missing or is damaged.
+  const { db, apiToken, tokenCreated: created, fresh } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
+  if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
   let port = config.server.port;
   const ctx: ModuleContext = {
     config,

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BrainConfigError, loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
@@ -352,7 +352,8 @@ function withServerStore<O extends ServerFlags>(fn: (store: BrainServerStore, op
     try {
       const config = loadRuntimeConfig({ file: opts.config, overrides: { dataDir: opts.dataDir } });
       // The runtime's own database only: never start an empty one in some other folder.
-      if (!existsSync(join(config.dataDir, "runtime.sqlite"))) {
+      // Nor one beside a lost one (0 bytes): that would hide the loss (see store/data-dir.ts).
+      if (!existsSync(join(config.dataDir, "runtime.sqlite")) || statSync(join(config.dataDir, "runtime.sqlite")).size === 0) {
         throw new ConfigError(
           `No runtime database at ${join(config.dataDir, "runtime.sqlite")}: run this on the runtime host, in the folder where the runtime runs (or above it), or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
         );

@@ -31,6 +31,10 @@ export function listenErrorMessage(err: unknown, port: number): string | undefin
   if (e?.code === "EADDRNOTAVAIL") return `Cannot bind ${e.address}: no such local address. Check --host.`;
   return undefined;
 }
+import { DataDirError } from "../store/data-dir.js";
+
+/** Exit status when the data dir is refused (missing/damaged state): not worth a restart loop. */
+export const EXIT_DATA_DIR = 3;
 
 /**
  * What local mode does not protect, said plainly. A chat runs as the same Unix user as
@@ -92,6 +96,7 @@ interface ServeOptions {
   port?: string;
   dataDir?: string;
   json?: boolean;
+  init?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -104,6 +109,7 @@ export function registerServeCommand(program: Command): void {
     .option("--port <port>", "port to listen on (default: $PICORTEX_PORT, else server.port in the config, else 7420; 0 picks a free one)")
     .option("--data-dir <dir>", "where the database, tokens and endpoint record live (default: $PICORTEX_DATA_DIR, else the nearest .picortex folder here or above, else ./.picortex)")
     .option("--json", "print the startup summary as one JSON line on stdout")
+    .option("--init", "initialise a missing database or API token even though the data dir has held state (starts with no chats)")
     .action(async (opts: ServeOptions) => {
       const log = createLogger();
       let config;
@@ -141,8 +147,12 @@ export function registerServeCommand(program: Command): void {
       if (secrets.anthropicApiKey && !scrubbed) log.warn("could not overwrite ANTHROPIC_API_KEY in this process's /proc/<pid>/environ");
       let runtime;
       try {
-        runtime = await startRuntime(config, log, secrets);
+        runtime = await startRuntime(config, log, secrets, { init: opts.init });
       } catch (err) {
+        if (err instanceof DataDirError) {
+          process.stderr.write(`picortex: refusing to start: ${err.message}\n`);
+          process.exit(EXIT_DATA_DIR);
+        }
         const message = listenErrorMessage(err, config.server.port);
         if (!message) throw err;
         process.stderr.write(`picortex: ${message}\n`);
@@ -168,6 +178,8 @@ export function registerServeCommand(program: Command): void {
             tokenFile: apiTokenPath(config.dataDir),
             endpointFile: endpointPath(config.dataDir),
             ...(config.mode === "local" ? { isolation: LOCAL_MODE_EXPOSURE } : {}),
+            // A token made now is in tokenFile (0600); say so, so a --json caller knows to read it.
+            tokenCreated: runtime.tokenCreated,
           }) + "\n",
         );
       } else {
