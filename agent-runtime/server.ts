@@ -5,6 +5,7 @@ import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
 import { openRuntimeState } from "./store/data-dir.js";
+import { DiskHealth } from "./store/disk.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
@@ -52,9 +53,11 @@ export async function startRuntime(
   const { db, apiToken, tokenCreated: created, fresh } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
   if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
   let port = config.server.port;
+  const disk = new DiskHealth(config.dataDir);
   const ctx: ModuleContext = {
     config,
     db,
+    disk,
     log,
     apiAuth: new ApiTokenGuard(apiToken),
     secrets,
@@ -68,11 +71,14 @@ export async function startRuntime(
   const modules: RuntimeModule[] = [];
   for (const factory of factories) modules.push(await factory(ctx));
 
-  const router = new Router((m) => log.error(m));
+  // A full disk fails the write that hit it with 507, mapped here once for every module.
+  const router = new Router((m) => log.error(m), (err) => disk.classify(err));
   router.add({
     method: "GET",
     path: "/healthz",
-    handler: () => ({ ok: true, version: RUNTIME_VERSION, mode: config.mode, modules: modules.map((m) => m.name) }),
+    // `ok` is "the process serves"; a full disk is reported beside it (reads still work),
+    // so a deploy's health gate does not roll back a release for lack of space.
+    handler: () => ({ ok: true, version: RUNTIME_VERSION, mode: config.mode, modules: modules.map((m) => m.name), disk: disk.status() }),
   });
   for (const m of modules) if (m.routes) router.add(...m.routes);
 
@@ -89,7 +95,10 @@ export async function startRuntime(
         (handled) => {
           if (!handled) notFoundHandler(res, new URL(req.url ?? "/", "http://x").pathname);
         },
-        (err) => sendJson(res, 500, { error: { code: "internal", message: String(err) } }),
+        (err) => {
+          const full = disk.classify(err);
+          sendJson(res, full ? 507 : 500, { error: full ? { code: full.code, message: full.message } : { code: "internal", message: String(err) } });
+        },
       );
     });
     server.on("upgrade", (req, socket, head) => {

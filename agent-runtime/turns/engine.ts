@@ -35,6 +35,10 @@ export class TurnEngine {
   private readonly busy = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   private stopped = false;
+  private pendingRecover = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** How often held work is tried again while the disk is full. */
+  diskRetryMs = 2000;
 
   constructor(
     private readonly store: TurnStore,
@@ -47,17 +51,78 @@ export class TurnEngine {
 
   /** After a crash: turns left `running` are retried once or reported as interrupted. */
   async recover(): Promise<void> {
+    this.pendingRecover = false;
     for (const turn of this.store.runningTurns()) {
       // The old runtime's claude may still be running (its group was detached): stop it
       // before anything else touches that session.
       await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
-      if (this.config.retryInterrupted && turn.attempts < 2) {
-        this.store.requeueInterrupted(turn.id);
-        this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
-      } else {
-        this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
-        this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+      try {
+        if (this.config.retryInterrupted && turn.attempts < 2) {
+          this.store.requeueInterrupted(turn.id);
+          this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
+        } else {
+          this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
+          this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+        }
+      } catch (err) {
+        // A full disk: the turn stays `running` (its chat waits) and recovery runs again later.
+        if (!this.store.disk?.classify(err)) throw err;
+        this.log.warn("disk full: recovering an interrupted turn waits for space", { turnId: turn.id });
+        this.pendingRecover = true;
+        this.retryLater();
+        return;
       }
+    }
+  }
+
+  /** While the disk is full, tries held work again every few seconds (no restart needed). */
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void (async () => {
+        try {
+          if (!this.store.flushHeldUsage()) return this.retryLater();
+          if (this.pendingRecover) await this.recover();
+          if (!this.pendingRecover) this.kick();
+        } catch (err) {
+          this.log.error("retrying held work failed", { error: String(err) });
+          this.retryLater();
+        }
+      })();
+    }, this.diskRetryMs);
+    this.retryTimer.unref?.();
+  }
+
+  /**
+   * Commits a turn's final state. While the disk is full the result is held in memory and
+   * the write retried, so a finished turn is never lost or failed for lack of space;
+   * false when the engine stopped first (the turn stays `running` and the next start retries it).
+   */
+  private async persist(turnId: string, write: () => void): Promise<boolean> {
+    for (let warned = false; ; ) {
+      try {
+        write();
+        this.store.disk?.ok();
+        this.store.flushHeldUsage(); // usage the gateway could not write meanwhile
+        return true;
+      } catch (err) {
+        if (!this.store.disk?.classify(err)) throw err;
+        if (!warned) this.log.warn("disk full: holding a finished turn until it can be saved", { turnId });
+        warned = true;
+      }
+      if (this.stopped) return false;
+      await new Promise((r) => setTimeout(r, this.diskRetryMs));
+    }
+  }
+
+  /** Runs a write whose loss is harmless (a pid, a hint); a full disk only logs. */
+  private bestEffort(what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (!this.store.disk?.classify(err)) throw err;
+      this.log.warn(`disk full: could not record ${what}`);
     }
   }
 
@@ -86,8 +151,20 @@ export class TurnEngine {
   }
 
   private async run(turn: TurnRow): Promise<void> {
+    try {
+      await this.runTurn(turn);
+    } catch (err) {
+      // Nothing here may reject: an unhandled rejection would take the whole runtime down.
+      if (this.store.disk?.classify(err)) {
+        this.log.warn("disk full: turn waits for space", { turnId: turn.id, chatId: turn.chat_id });
+        this.retryLater();
+      } else this.log.error("turn runner failed", { turnId: turn.id, chatId: turn.chat_id, error: String((err as Error)?.stack ?? err) });
+    }
+  }
+
+  private async runTurn(turn: TurnRow): Promise<void> {
     const useWarm = !!this.warm && ((this.config.warm.enabled && this.config.warm.maxWarm > 0 && this.warm.admits(turn.chat_id)) || this.warm.has(turn.chat_id));
-    this.store.markRunning(turn.id, useWarm ? "warm" : "cold");
+    this.store.markRunning(turn.id, useWarm ? "warm" : "cold"); // a full disk leaves it queued
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
     const stillRunning = () => this.store.getTurn(turn.id)?.status === "running";
@@ -95,12 +172,12 @@ export class TurnEngine {
       const { reply, usage } = await this.execute(turn, useWarm);
       if (this.stopped) return; // leave it `running`: the next start retries it
       if (!stillRunning()) return;
-      this.store.finishTurn(turn.id, reply, usage);
+      if (!(await this.persist(turn.id, () => this.store.finishTurn(turn.id, reply, usage)))) return;
       this.events.emit(turn.id, { type: "done", status: "done", reply });
     } catch (err) {
       if (this.stopped || !stillRunning()) return;
       const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
-      this.store.failTurn(turn.id, e.code, e.message);
+      if (!(await this.persist(turn.id, () => this.store.failTurn(turn.id, e.code, e.message)))) return;
       this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chat_id, code: e.code });
       this.events.emit(turn.id, { type: "done", status: "failed", error: { code: e.code, message: e.message } });
     }
@@ -143,10 +220,10 @@ export class TurnEngine {
     prompt = this.lostExchangeRecap(turn) + prompt;
     let streamed = "";
     const hooks: TurnHooks = {
-      onSpawn: (pid) => this.store.setPid(turn.id, pid),
+      onSpawn: (pid) => this.bestEffort("a turn's pid", () => this.store.setPid(turn.id, pid)),
       onInit: () => {
         const chat = this.store.getChat(turn.chat_id);
-        if (chat && !chat.session_started) this.store.markSessionStarted(turn.chat_id, true);
+        if (chat && !chat.session_started) this.bestEffort("a started session", () => this.store.markSessionStarted(turn.chat_id, true));
       },
       onText: (text) => {
         streamed += text;
@@ -179,7 +256,7 @@ export class TurnEngine {
       const result = outcome.result;
       const mismatch = sessionMismatch(outcome.stderr, result?.text ?? "");
       if ((!result || result.isError) && mismatch && attempt === 0) {
-        this.store.markSessionStarted(chat.id, mismatch === "in_use");
+        this.bestEffort("the session flag", () => this.store.markSessionStarted(chat.id, mismatch === "in_use"));
         if (useWarm) await this.warm!.evict(chat.id, "session flag mismatch");
         continue;
       }
@@ -201,6 +278,7 @@ export class TurnEngine {
   /** Stops scheduling; running turns' processes are killed and stay `running` for the next start. */
   async close(): Promise<void> {
     this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
     await this.warm?.close();
   }

@@ -59,7 +59,7 @@ function keyReader(keyFile: string | undefined, fromEnv: string | undefined, mod
 export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const cfg = ctx.config.turns;
   const log = ctx.log.child("turns");
-  const store = new TurnStore(ctx.db);
+  const store = new TurnStore(ctx.db, ctx.disk);
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
   const host: ChatHost =
     ctx.config.mode === "host"

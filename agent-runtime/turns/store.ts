@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
+import type { DiskHealth } from "../store/disk.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
 
 export type ChatStatus = "provisioning" | "ready" | "failed" | "deleted";
@@ -56,7 +57,13 @@ export interface MessageRow {
 
 /** Every SQL statement of the turns module; each state change is one transaction. */
 export class TurnStore {
-  constructor(private readonly db: Db) {
+  /** Token usage that could not be written (disk full), added on the next write that can. */
+  private readonly heldUsage = new Map<string, { input: number; output: number }>();
+
+  constructor(
+    private readonly db: Db,
+    readonly disk?: DiskHealth,
+  ) {
     migrate(db, "turns", TURNS_MIGRATIONS);
   }
 
@@ -121,10 +128,36 @@ export class TurnStore {
     this.db.prepare("UPDATE turn_chats SET session_started = ? WHERE id = ?").run(started ? 1 : 0, id);
   }
 
-  addUsage(id: string, input: number, output: number): void {
-    this.db
-      .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
-      .run(input, output, id);
+  /**
+   * Adds a chat's token usage. The answer it was metered from has already been streamed,
+   * so a full disk must not lose it or fail anything: it is held in memory and added by
+   * the next call that can write (or `flushHeldUsage`). Returns false while held.
+   */
+  addUsage(id: string, input: number, output: number): boolean {
+    const held = this.heldUsage.get(id);
+    const total = { input: input + (held?.input ?? 0), output: output + (held?.output ?? 0) };
+    try {
+      this.db
+        .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
+        .run(total.input, total.output, id);
+    } catch (err) {
+      if (!this.disk?.classify(err)) throw err;
+      this.heldUsage.set(id, total);
+      return false;
+    }
+    this.heldUsage.delete(id);
+    this.disk?.ok();
+    return true;
+  }
+
+  /** Writes usage held back by a full disk; true when nothing is held any more. */
+  flushHeldUsage(): boolean {
+    for (const id of [...this.heldUsage.keys()]) if (!this.addUsage(id, 0, 0)) return false;
+    return true;
+  }
+
+  get heldUsageCount(): number {
+    return this.heldUsage.size;
   }
 
   setBudget(id: string, budget: number | null): void {
