@@ -44,6 +44,11 @@ export const turnsConfigSchema = z
     chatUserHelper: absolutePath.default(CHAT_USER_HELPER_PATH),
     /** Turns running at once across chats; a CX23 has 2 vCPU / 4 GB. */
     maxParallel: z.number().int().min(1).max(64).default(2),
+    /**
+     * Chats provisioned at once; the rest wait in a queue (with progress). Each runs
+     * `claude --version` (a Node process of ~100-150 MB resident, see docs/turns.md).
+     */
+    maxParallelProvision: z.number().int().min(1).max(32).default(2),
     turnTimeoutSeconds: z.number().int().min(1).max(24 * 3600).default(600),
     /** After SIGTERM to a timed-out turn's process group, wait this long before SIGKILL. */
     killGraceSeconds: z.number().int().min(0).max(60).default(3),

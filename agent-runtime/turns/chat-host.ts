@@ -3,7 +3,7 @@
  * host mode (a Linux user per chat, through the scoped sudoers rules) and local mode
  * (the current user, a private HOME per chat: weaker isolation, no sudo needed).
  */
-export type ProvisionStep = "create_user" | "install_cli" | "configure_api" | "complete";
+export type ProvisionStep = "queued" | "resume" | "create_user" | "install_cli" | "configure_api" | "complete";
 
 export interface ProvisionEvent {
   step: ProvisionStep;

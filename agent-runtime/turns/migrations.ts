@@ -50,4 +50,7 @@ export const TURNS_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX turn_messages_chat ON turn_messages(chat_id, id);
   `,
+  // 2: provisioning survives a crash: each attempt is counted before it touches the host,
+  // so a restart resumes (rolls back, then redoes) a chat left `provisioning`, a bounded number of times.
+  `ALTER TABLE turn_chats ADD COLUMN provision_attempts INTEGER NOT NULL DEFAULT 0;`,
 ];

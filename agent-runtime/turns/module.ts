@@ -9,6 +9,7 @@ import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
+import { Provisioner } from "./provisioner.js";
 import { turnsRoutes } from "./routes.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
@@ -18,6 +19,7 @@ export const DEFAULT_HOST_GATEWAY_PORT = 7419;
 
 export interface TurnsModule extends RuntimeModule {
   engine: TurnEngine;
+  provisioner: Provisioner;
   store: TurnStore;
   host: ChatHost;
   warm: WarmPool | undefined;
@@ -79,10 +81,12 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
   };
+  const provisioner = new Provisioner(store, host, gatewayUrl, () => engine.kick(), log, cfg.maxParallelProvision);
   const routes = [
     ...turnsRoutes({
       store,
       engine,
+      provisioner,
       events,
       host,
       warm,
@@ -108,6 +112,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     name: "turns",
     routes,
     engine,
+    provisioner,
     store,
     host,
     warm,
@@ -118,8 +123,11 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();
+      // Chats a crash left `provisioning`: resumed in the background, through the queue.
+      void provisioner.resumeAll();
     },
     async close() {
+      provisioner.close();
       await engine.close();
       await gateway?.close();
     },

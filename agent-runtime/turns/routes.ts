@@ -9,6 +9,7 @@ import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
 import type { TurnEngine } from "./engine.js";
+import type { Provisioner } from "./provisioner.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
 import { type ChatRow, type TurnRow, type TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
@@ -45,6 +46,7 @@ export function turnBodySchema(maxTextBytes: number) {
 export interface RoutesDeps {
   store: TurnStore;
   engine: TurnEngine;
+  provisioner: Provisioner;
   events: TurnEvents;
   host: ChatHost;
   warm: WarmPool | undefined;
@@ -124,22 +126,6 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
     return turn;
   };
 
-  const provision = async (chat: ChatRow, token: string, onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> => {
-    const gatewayUrl = d.gatewayUrl();
-    try {
-      await d.host.provision(chat.id, { token, gatewayUrl }, (e) => {
-        d.store.appendProvisionLog(chat.id, e);
-        onEvent(e);
-      });
-      d.store.setChatStatus(chat.id, "ready");
-      d.engine.kick();
-    } catch (err) {
-      d.store.setChatStatus(chat.id, "failed", (err as Error).message);
-      d.log.warn("chat provisioning failed", { chatId: chat.id, error: (err as Error).message });
-    }
-    return d.store.getChat(chat.id)!;
-  };
-
   return [
     {
       method: "POST",
@@ -147,18 +133,18 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
       handler: async (ctx) => {
         auth(ctx);
         const body = await ctx.body(createChatBody, 4096);
-        const token = generateToken("pcc_");
         const budget = body.budgetTokens === undefined ? (d.defaultBudgetTokens ?? null) : body.budgetTokens;
-        const chat = d.store.createChat(body.id, hashToken(token), budget);
+        // The real token is made by each provisioning attempt; this placeholder is never handed out.
+        const chat = d.store.createChat(body.id, hashToken(generateToken("pcc_")), budget);
         if (!chat) throw conflict(`Chat ${body.id} already exists; delete it first or pick another id.`);
         if (wantsSse(ctx)) {
           const send = startSse(ctx.res);
-          const final = await provision(chat, token, (e) => send("progress", e));
+          const final = await d.provisioner.provision(chat.id, (e) => send("progress", e));
           send(final.status === "ready" ? "ready" : "failed", { ...view(final), warnings: d.warnings?.() ?? [] });
           ctx.res.end();
           return undefined;
         }
-        const final = await provision(chat, token, () => {});
+        const final = await d.provisioner.provision(chat.id);
         if (final.status !== "ready") throw new HttpError(500, "provision_failed", `Provisioning chat ${chat.id} failed: ${final.error}`);
         return new Reply(201, { ...view(final), warnings: d.warnings?.() ?? [] });
       },

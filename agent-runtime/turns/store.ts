@@ -17,6 +17,7 @@ export interface ChatRow {
   used_input_tokens: number;
   used_output_tokens: number;
   provision_log: string;
+  provision_attempts: number;
   error: string | null;
   archive_path: string | null;
   created_at: number;
@@ -79,7 +80,7 @@ export class TurnStore {
         this.db
           .prepare(
             `UPDATE turn_chats SET status='provisioning', session_id=?, session_started=0, token_hash=?, budget_tokens=?,
-             used_input_tokens=0, used_output_tokens=0, provision_log='[]', error=NULL, archive_path=NULL, created_at=?, deleted_at=NULL WHERE id=?`,
+             used_input_tokens=0, used_output_tokens=0, provision_log='[]', provision_attempts=0, error=NULL, archive_path=NULL, created_at=?, deleted_at=NULL WHERE id=?`,
           )
           .run(randomUUID(), tokenHash, budgetTokens, now, id);
       } else {
@@ -122,6 +123,21 @@ export class TurnStore {
     const log = JSON.parse(row.provision_log) as unknown[];
     log.push(event);
     this.db.prepare("UPDATE turn_chats SET provision_log = ? WHERE id = ?").run(JSON.stringify(log), id);
+  }
+
+  /**
+   * Starts a provisioning attempt: counts it and sets the token the chat's files will
+   * hold, committed before anything touches the host. Returns the attempt number.
+   */
+  beginProvisionAttempt(id: string, tokenHash: string): number {
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE turn_chats SET provision_attempts = provision_attempts + 1, token_hash = ? WHERE id = ? AND status = 'provisioning'").run(tokenHash, id);
+      return this.getChat(id)?.provision_attempts ?? 0;
+    })();
+  }
+
+  provisioningChats(): ChatRow[] {
+    return this.db.prepare("SELECT * FROM turn_chats WHERE status = 'provisioning' ORDER BY created_at, id").all() as ChatRow[];
   }
 
   markSessionStarted(id: string, started: boolean): void {
