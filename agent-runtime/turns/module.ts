@@ -10,7 +10,7 @@ import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
 import { Provisioner } from "./provisioner.js";
-import { turnsRoutes } from "./routes.js";
+import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
 
@@ -119,6 +119,11 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     ledger,
     gatewayUrl,
     async start() {
+      try {
+        store.pruneIdempotency(IDEMPOTENCY_TTL_MS);
+      } catch (err) {
+        if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
+      }
       gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }, gatewayPort);
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();

@@ -19,6 +19,7 @@ export class Provisioner {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   private closed = false;
+  private readonly inflight = new Map<string, Promise<ChatRow>>();
 
   constructor(
     private readonly store: TurnStore,
@@ -55,8 +56,21 @@ export class Provisioner {
     else this.active--;
   }
 
+  /** The provisioning of `chatId` under way in this process, if any (a resent create waits for it). */
+  pending(chatId: string): Promise<ChatRow> | undefined {
+    return this.inflight.get(chatId);
+  }
+
   /** Provisions a chat in `provisioning` (new, or resumed after a restart); resolves with its final row. */
-  async provision(chatId: string, onEvent: (e: ProvisionEvent) => void = () => {}, resumed = false): Promise<ChatRow> {
+  provision(chatId: string, onEvent: (e: ProvisionEvent) => void = () => {}, resumed = false): Promise<ChatRow> {
+    const run = this.run(chatId, onEvent, resumed).finally(() => {
+      if (this.inflight.get(chatId) === run) this.inflight.delete(chatId);
+    });
+    this.inflight.set(chatId, run);
+    return run;
+  }
+
+  private async run(chatId: string, onEvent: (e: ProvisionEvent) => void, resumed: boolean): Promise<ChatRow> {
     await this.slot(chatId, onEvent);
     try {
       if (this.closed) return this.store.getChat(chatId)!;

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
@@ -106,6 +107,25 @@ function startSse(res: ServerResponse): (event: string, data: unknown) => void {
   };
 }
 
+/** Client-chosen key that makes a create safe to resend (RFC draft "Idempotency-Key" header). */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+/** How long a key is remembered: far longer than any client retries for. */
+export const IDEMPOTENCY_TTL_MS = 7 * 24 * 3600 * 1000;
+
+function idempotencyKey(ctx: RequestContext): string | undefined {
+  const raw = ctx.req.headers["idempotency-key"];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !IDEMPOTENCY_KEY.test(raw)) {
+    throw badRequest("Idempotency-Key must be 8-128 characters: letters, digits, '.', '_', ':' or '-' (e.g. a UUID).");
+  }
+  return raw;
+}
+
+const requestHash = (body: unknown) => createHash("sha256").update(JSON.stringify(body)).digest("hex");
+
+const keyReused = (key: string, what: string) =>
+  new HttpError(422, "idempotency_key_reused", `Idempotency-Key ${key} was already used for a different ${what}; send a new key with a new request.`);
+
 const wantsSse = (ctx: RequestContext) => String(ctx.req.headers.accept ?? "").includes("text/event-stream");
 const FINISHED = new Set(["done", "failed", "interrupted"]);
 
@@ -134,8 +154,29 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         auth(ctx);
         const body = await ctx.body(createChatBody, 4096);
         const budget = body.budgetTokens === undefined ? (d.defaultBudgetTokens ?? null) : body.budgetTokens;
+        const key = idempotencyKey(ctx);
+        const hash = requestHash(body);
+        const prior = key ? d.store.idempotent("chat", key) : undefined;
+        if (key && prior) {
+          // A resend of a create that was accepted: its outcome, not a second chat or a 409.
+          if (prior.requestHash !== hash) throw keyReused(key, "chat creation");
+          ctx.res.setHeader("idempotent-replayed", "true");
+          const now = d.store.getChat(prior.resultId);
+          const final = (now?.status === "provisioning" ? await d.provisioner.pending(prior.resultId) : undefined) ?? d.store.getChat(prior.resultId)!;
+          if (wantsSse(ctx)) {
+            const send = startSse(ctx.res);
+            send(final.status === "ready" ? "ready" : final.status === "provisioning" ? "progress" : "failed", view(final));
+            ctx.res.end();
+            return undefined;
+          }
+          return new Reply(final.status === "ready" ? 201 : final.status === "provisioning" ? 202 : 500, view(final));
+        }
         // The real token is made by each provisioning attempt; this placeholder is never handed out.
-        const chat = d.store.createChat(body.id, hashToken(generateToken("pcc_")), budget);
+        const chat = d.store.atomically(() => {
+          const created = d.store.createChat(body.id, hashToken(generateToken("pcc_")), budget);
+          if (created && key) d.store.recordIdempotency("chat", key, hash, created.id);
+          return created;
+        });
         if (!chat) throw conflict(`Chat ${body.id} already exists; delete it first or pick another id.`);
         if (wantsSse(ctx)) {
           const send = startSse(ctx.res);
@@ -225,8 +266,17 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         auth(ctx);
         const chat = chatParam(ctx);
         const body = await ctx.body(turnBodySchema(d.maxTextBytes), d.maxTextBytes * 2 + 4096);
+        const key = idempotencyKey(ctx);
+        const hash = requestHash(body);
+        const prior = key ? d.store.idempotent(`turn:${chat.id}`, key) : undefined;
+        if (key && prior) {
+          // The same message resent (the answer to the first send was lost): the first turn, not a second one.
+          if (prior.requestHash !== hash) throw keyReused(key, `turn in chat ${chat.id}`);
+          ctx.res.setHeader("idempotent-replayed", "true");
+          return new Reply(202, { ...turnView(d.store.getTurn(prior.resultId)!), eventsPath: `/v1/chats/${chat.id}/turns/${prior.resultId}/events` });
+        }
         if (chat.status !== "ready") throw conflict(`Chat ${chat.id} is ${chat.status}; turns can only be sent to a ready chat.`);
-        const turn = d.store.enqueueTurn(chat.id, body.text, body.sender ?? null);
+        const turn = d.store.enqueueTurn(chat.id, body.text, body.sender ?? null, key ? { key, requestHash: hash } : undefined);
         d.engine.kick();
         return new Reply(202, { ...turnView(d.store.getTurn(turn.id)!), eventsPath: `/v1/chats/${chat.id}/turns/${turn.id}/events` });
       },

@@ -201,11 +201,39 @@ export class TurnStore {
 
   // ---- turns -------------------------------------------------------------
 
-  /** Accepts a turn: the row (and the user message) are committed before the API answers. */
-  enqueueTurn(chatId: string, text: string, sender: string | null): TurnRow {
+  // ---- idempotency keys ----------------------------------------------------
+
+  /** The result recorded for an idempotency key, if any. */
+  idempotent(scope: string, key: string): { requestHash: string; resultId: string } | undefined {
+    const row = this.db.prepare("SELECT request_hash, result_id FROM turn_idempotency WHERE scope = ? AND key = ?").get(scope, key) as
+      | { request_hash: string; result_id: string }
+      | undefined;
+    return row && { requestHash: row.request_hash, resultId: row.result_id };
+  }
+
+  recordIdempotency(scope: string, key: string, requestHash: string, resultId: string): void {
+    this.db.prepare("INSERT INTO turn_idempotency (key, scope, request_hash, result_id, created_at) VALUES (?, ?, ?, ?, ?)").run(key, scope, requestHash, resultId, Date.now());
+  }
+
+  /** Forgets keys older than `maxAgeMs` (a client resends within minutes, not weeks). */
+  pruneIdempotency(maxAgeMs: number): number {
+    return this.db.prepare("DELETE FROM turn_idempotency WHERE created_at < ?").run(Date.now() - maxAgeMs).changes;
+  }
+
+  /** Runs `fn` in one transaction (an idempotency check and the write it guards). */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /**
+   * Accepts a turn: the row (and the user message, and its idempotency key) are
+   * committed together before the API answers.
+   */
+  enqueueTurn(chatId: string, text: string, sender: string | null, idempotency?: { key: string; requestHash: string }): TurnRow {
     const id = `t_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
     const now = Date.now();
     this.db.transaction(() => {
+      if (idempotency) this.recordIdempotency(`turn:${chatId}`, idempotency.key, idempotency.requestHash, id);
       this.db
         .prepare("INSERT INTO turn_turns (id, chat_id, text, sender, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)")
         .run(id, chatId, text, sender, now);
