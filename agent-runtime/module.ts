@@ -30,6 +30,8 @@ export interface RuntimeModule {
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
   /** Starts background work once the server listens (queue recovery, timers). */
   start?: () => Promise<void> | void;
+  /** A clean stop begins (SIGTERM): finish in-flight work within the module's grace period. */
+  drain?: () => Promise<void> | void;
   close(): Promise<void> | void;
 }
 

@@ -22,6 +22,8 @@ export interface RunningRuntime {
   apiToken: string;
   tokenCreated: boolean;
   modules: RuntimeModule[];
+  /** Clean stop: let modules finish in-flight work (bounded by their grace periods), then close. */
+  stop(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,19 @@ export async function startRuntime(
   for (const m of modules) await m.start?.();
 
   const urls = config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${port}`);
+  const close = async () => {
+    for (const m of [...modules].reverse()) await m.close();
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+    db.close();
+  };
   return {
     config,
     urls,
@@ -128,18 +143,10 @@ export async function startRuntime(
     apiToken,
     tokenCreated: created,
     modules,
-    async close() {
-      for (const m of [...modules].reverse()) await m.close();
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
-      db.close();
+    async stop() {
+      await Promise.all(modules.map((m) => m.drain?.()));
+      await close();
     },
+    close,
   };
 }

@@ -208,7 +208,9 @@ export function registerServeCommand(program: Command): void {
       const stop = async (signal: string) => {
         log.info(`received ${signal}, shutting down`);
         removeEndpoint(config.dataDir);
-        await runtime.close();
+        // Running turns get turns.stopGraceSeconds to finish; a second signal stops at once.
+        process.once(signal as NodeJS.Signals, () => void runtime.close().then(() => process.exit(0)));
+        await runtime.stop();
         process.exit(0);
       };
       process.once("SIGINT", () => void stop("SIGINT"));

@@ -15,8 +15,9 @@ import type { WarmPool } from "./warm-pool.js";
  */
 export function retryPrompt(text: string): string {
   return (
-    "[picortex: the runtime restarted while you were answering the next message. If it already appears above, " +
-    "answer it once now; do not answer it twice.]\n\n" +
+    "[picortex: the runtime restarted while you were answering the next message, so this is a retry. " +
+    "You may already have acted on it in part (run commands, changed files) before the restart: check the current state " +
+    "before repeating any action. If it already appears above, answer it once now; do not answer it twice.]\n\n" +
     text
   );
 }
@@ -35,6 +36,8 @@ export class TurnEngine {
   private readonly busy = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   private stopped = false;
+  /** SIGTERM: no new turn starts; running ones may finish (see drain). */
+  private draining = false;
   private pendingRecover = false;
   private retryTimer: NodeJS.Timeout | undefined;
   /** How often held work is tried again while the disk is full. */
@@ -127,7 +130,7 @@ export class TurnEngine {
   }
 
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.draining) return;
     while (this.running.size < this.config.maxParallel) {
       const turn = this.store.nextRunnable(this.busy);
       if (!turn) return;
@@ -275,10 +278,40 @@ export class TurnEngine {
     throw new TurnError("claude_failed", "claude rejected both --session-id and --resume for this chat's session.");
   }
 
-  /** Stops scheduling; running turns' processes are killed and stay `running` for the next start. */
+  /**
+   * A clean stop (SIGTERM): starts no new turn and waits up to `graceMs` for the running
+   * ones to finish. Resolves with how many were still running when the grace ran out.
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.draining = true;
+    if (this.running.size > 0) {
+      this.log.info("stopping: letting running turns finish", { running: this.running.size, graceSeconds: graceMs / 1000 });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    return this.running.size;
+  }
+
+  /**
+   * Stops scheduling; running turns' processes are killed. After a clean stop (drain)
+   * they are queued again without counting the attempt; otherwise they stay `running`
+   * for the next start's crash recovery.
+   */
   async close(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.draining) {
+      for (const turn of this.store.runningTurns()) {
+        await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+        try {
+          this.store.requeueAfterStop(turn.id);
+          this.log.warn("stopping: a turn did not finish within the grace period; it runs again (as a retry) after the restart", { turnId: turn.id });
+        } catch (err) {
+          this.log.warn("stopping: could not requeue a turn; crash recovery will retry it", { turnId: turn.id, error: String(err) });
+        }
+      }
+    }
     for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
     await this.warm?.close();
   }

@@ -131,6 +131,9 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       // Chats a crash left `provisioning`: resumed in the background, through the queue.
       void provisioner.resumeAll();
     },
+    async drain() {
+      await engine.drain(cfg.stopGraceSeconds * 1000);
+    },
     async close() {
       provisioner.close();
       await engine.close();

@@ -318,6 +318,16 @@ export class TurnStore {
     return this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[];
   }
 
+  /**
+   * A turn stopped by a clean shutdown (its grace period ran out): queued again as a
+   * retry, and the attempt it was on is not counted (a deploy is not a failure).
+   */
+  requeueAfterStop(id: string): void {
+    this.db
+      .prepare("UPDATE turn_turns SET status='queued', retry_of_interrupted=1, attempts = MAX(attempts - 1, 0), pid=NULL WHERE id=? AND status='running'")
+      .run(id);
+  }
+
   requeueInterrupted(id: string): void {
     this.db.prepare("UPDATE turn_turns SET status='queued', retry_of_interrupted=1, pid=NULL WHERE id=?").run(id);
   }

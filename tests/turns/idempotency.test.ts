@@ -1,88 +1,11 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
-import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
-import { CLAUDE, REPO, startTestRuntime } from "./helpers.js";
-
-const CLI = join(REPO, "agent-runtime/cli/picortex.ts");
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** A runtime as its own process on a fixed port, so it can be killed and come back at the same URL. */
-class RuntimeProcess {
-  child!: ChildProcess;
-  readonly url: string;
-  readonly dataDir: string;
-  private readonly configFile: string;
-
-  constructor(dir: string, fake: FakeAnthropicApi, port: number) {
-    this.dataDir = join(dir, "data");
-    this.url = `http://127.0.0.1:${port}`;
-    writeFileSync(join(dir, "key"), "sk-ant-test-idem\n", { mode: 0o600 });
-    this.configFile = join(dir, "runtime.json");
-    writeFileSync(
-      this.configFile,
-      JSON.stringify({
-        mode: "local",
-        dataDir: this.dataDir,
-        server: { hosts: ["127.0.0.1"], port },
-        portal: { enabled: false },
-        brain: { enabled: false },
-        turns: { claudePath: CLAUDE, upstreamBaseUrl: fake.url, apiKeyFile: join(dir, "key"), killGraceSeconds: 1, warm: { enabled: false } },
-      }),
-    );
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--config", this.configFile, "--json"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    this.child.stderr!.on("data", (c) => (stderr += c));
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: this.child.stdout! }).once("line", () => resolve());
-      this.child.once("exit", (code) => reject(new Error(`runtime exited (${code}):\n${stderr}`)));
-    });
-  }
-
-  async kill9(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((r) => this.child.once("exit", r));
-    this.child.kill("SIGKILL");
-    await exited;
-  }
-
-  token(): string {
-    return readFileSync(join(this.dataDir, "api-token"), "utf8").trim();
-  }
-
-  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { authorization: `Bearer ${this.token()}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json().catch(() => undefined)) as any, replayed: res.headers.get("idempotent-replayed") };
-  }
-}
+import { startFakeAnthropicApi } from "../support/fake-anthropic-api.js";
+import { REPO, startTestRuntime } from "./helpers.js";
+import { CLI, RuntimeProcess, freePort, until } from "./runtime-process.js";
 
 describe("idempotent submissions", { timeout: 240_000 }, () => {
   const cleanups: Array<() => Promise<void> | void> = [];
