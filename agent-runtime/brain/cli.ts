@@ -272,6 +272,12 @@ export function registerBrainCommands(program: Command): void {
         const direction = o.push ? "push" : o.pull ? "pull" : "both";
         try {
           const r = await client.sync(direction);
+          if (r.clockSkewMs) {
+            const min = Math.round(Math.abs(r.clockSkewMs) / 60_000);
+            process.stderr.write(
+              `picortex brain: this machine's clock is ${min} min ${r.clockSkewMs < 0 ? "behind" : "ahead of"} the brain server's; pushed entries were given the server's time. Fix the clock (e.g. \`timedatectl set-ntp true\`).\n`,
+            );
+          }
           if (o.json) out(JSON.stringify({ ok: true, direction, ...r }));
           else out(`Synced with ${c.serverUrl}: pushed ${r.pushed} (${r.pushIgnored} already there), pulled ${r.pulled}; ${r.pending} pending.`);
         } catch (err) {
