@@ -51,6 +51,11 @@ export interface ChatHost {
    * that window would lose the turn from Claude's memory; the runner waits for it.
    */
   transcriptHas?(chatId: string, sessionId: string, text: string): boolean;
+  /**
+   * Why the session's transcript is unusable (e.g. "3 of 40 lines unreadable"), or
+   * undefined when it is fine or the runtime cannot read it (host mode).
+   */
+  transcriptDamage?(chatId: string, sessionId: string): string | undefined;
   /** Whether the session's transcript exists; undefined when the runtime cannot look (host mode). */
   transcriptExists(chatId: string, sessionId: string): boolean | undefined;
 }

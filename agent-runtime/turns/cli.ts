@@ -208,6 +208,7 @@ export function registerTurnsCommands(program: Command): void {
         const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
         if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages, turns: t.turns }));
         out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
+        if (c.notice) out(`notice: ${c.notice}`);
         for (const line of formatChatHistory(m.messages, t.turns)) out(line);
       }),
     );

@@ -22,6 +22,15 @@ export function retryPrompt(text: string): string {
   );
 }
 
+/** How much of the history a new session is given when its transcript was lost. */
+const RECAP_EXCHANGES = 10;
+const RECAP_MAX_CHARS = 20_000;
+
+/** A stored reply without the runtime's notice in front (what the model itself answered). */
+function modelReply(chat: ChatRow, reply: string): string {
+  return chat.notice && reply.startsWith(chat.notice + "\n\n") ? reply.slice(chat.notice.length + 2) : reply;
+}
+
 function tail(s: string, n = 400): string {
   const t = s.trim();
   return t.length > n ? "…" + t.slice(-n) : t;
@@ -198,12 +207,37 @@ export class TurnEngine {
     const chat = this.store.getChat(turn.chat_id);
     const prev = this.store.previousDoneTurn(turn.chat_id, turn.seq);
     if (!chat || !prev?.reply || !chat.session_started) return "";
-    if (this.host.transcriptHas(chat.id, chat.session_id, prev.reply.slice(0, 200))) return "";
+    if (this.host.transcriptHas(chat.id, chat.session_id, modelReply(chat, prev.reply).slice(0, 200))) return "";
     this.log.warn("previous exchange missing from the transcript; recapping it", { chatId: chat.id, turnId: prev.id });
     return (
       "[picortex: your process stopped before it saved the last exchange. For context, the previous message was:\n" +
-      `${prev.text}\n-- and you answered:\n${prev.reply}\n-- end of recap]\n\n`
+      `${prev.text}\n-- and you answered:\n${modelReply(chat, prev.reply)}\n-- end of recap]\n\n`
     );
+  }
+
+  /** Starts a new Claude session for a chat whose transcript is unusable; returns the notice for the user. */
+  private replaceSession(chat: ChatRow, turn: TurnRow, why: string): string {
+    const kept = this.store.recentExchanges(chat.id, turn.seq, RECAP_EXCHANGES).length;
+    const notice =
+      `[picortex: this chat's Claude transcript was damaged (${why}), so Claude continues in a new session ` +
+      `with a recap of the last ${kept} exchange${kept === 1 ? "" : "s"} from picortex's history; ` +
+      `anything else from before (tool results, files it read) is forgotten. The old transcript is kept for inspection.]`;
+    this.store.replaceSession(chat.id, notice);
+    this.log.warn("chat transcript damaged; continuing in a new session with a recap", { chatId: chat.id, oldSession: chat.session_id, why });
+    return notice;
+  }
+
+  /** The recent conversation from the durable history, for a new session (bounded). */
+  private historyRecap(turn: TurnRow): string {
+    const turns = this.store.recentExchanges(turn.chat_id, turn.seq, RECAP_EXCHANGES);
+    if (turns.length === 0) return "";
+    let body = "";
+    for (const t of turns.reverse()) {
+      const piece = `user: ${t.text}\nyou: ${t.reply ?? ""}\n\n`.replace(/^(user: [^]*?\nyou: )\[picortex: this chat's Claude transcript was damaged[^\]]*\]\n\n/, "$1");
+      if (body.length + piece.length > RECAP_MAX_CHARS) break;
+      body = piece + body;
+    }
+    return `[picortex: your earlier transcript of this chat was lost. The recent conversation, for context:\n\n${body}-- end of recap]\n\n`;
   }
 
   private checkBudget(chat: ChatRow): void {
@@ -219,8 +253,20 @@ export class TurnEngine {
   private async execute(turn: TurnRow, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
     // Never start a process on this session while an evicted one is still flushing it.
     await this.warm?.settled(turn.chat_id);
-    let prompt = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
-    prompt = this.lostExchangeRecap(turn) + prompt;
+    const base = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    let prompt = this.lostExchangeRecap(turn) + base;
+    let notice: string | undefined;
+    // A transcript Claude cannot read makes it forget the chat (or refuse it): start a new
+    // session with a recap from the runtime's own history, and tell the user.
+    const startChat = this.store.getChat(turn.chat_id);
+    let damage = startChat ? this.host.transcriptDamage?.(startChat.id, startChat.session_id) : undefined;
+    if (startChat && !damage && startChat.session_started === 1 && this.host.transcriptExists(startChat.id, startChat.session_id) === false && this.store.previousDoneTurn(startChat.id, turn.seq)) {
+      damage = "the transcript file is missing";
+    }
+    if (startChat && damage) {
+      notice = this.replaceSession(startChat, turn, `${damage}`);
+      prompt = this.historyRecap(turn) + base;
+    }
     let streamed = "";
     const hooks: TurnHooks = {
       onSpawn: (pid) => this.bestEffort("a turn's pid", () => this.store.setPid(turn.id, pid)),
@@ -233,8 +279,10 @@ export class TurnEngine {
         this.events.emit(turn.id, { type: "text", text });
       },
     };
-    // At most one switch of session flag: the CLI tells us which one was right.
-    for (let attempt = 0; attempt < 2; attempt++) {
+    // At most one switch of session flag (the CLI tells us which one was right), and one
+    // new session when the CLI cannot find a conversation it had.
+    let replaced = !!notice;
+    for (let attempt = 0; attempt < 3; attempt++) {
       const chat = this.store.getChat(turn.chat_id);
       if (!chat || chat.status !== "ready") throw new TurnError("chat_not_ready", `Chat ${turn.chat_id} is not ready (${chat?.status ?? "missing"}).`);
       this.checkBudget(chat);
@@ -258,6 +306,14 @@ export class TurnEngine {
       }
       const result = outcome.result;
       const mismatch = sessionMismatch(outcome.stderr, result?.text ?? "");
+      if ((!result || result.isError) && mismatch === "not_found" && resume && !replaced) {
+        // Resumed a session whose transcript exists (or existed) and Claude found no conversation: it is lost.
+        notice = this.replaceSession(chat, turn, "Claude could not find its conversation (the transcript is missing or unreadable)");
+        prompt = this.historyRecap(turn) + base;
+        replaced = true;
+        if (useWarm) await this.warm!.evict(chat.id, "transcript lost");
+        continue;
+      }
       if ((!result || result.isError) && mismatch && attempt === 0) {
         this.bestEffort("the session flag", () => this.store.markSessionStarted(chat.id, mismatch === "in_use"));
         if (useWarm) await this.warm!.evict(chat.id, "session flag mismatch");
@@ -273,7 +329,8 @@ export class TurnEngine {
         const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
         throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
       }
-      return { reply: result.text || streamed, usage: result.usage };
+      const reply = result.text || streamed;
+      return { reply: notice ? `${notice}\n\n${reply}` : reply, usage: result.usage };
     }
     throw new TurnError("claude_failed", "claude rejected both --session-id and --resume for this chat's session.");
   }

@@ -65,4 +65,6 @@ export const TURNS_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX turn_idempotency_age ON turn_idempotency(created_at);
   `,
+  // 4: a chat whose Claude transcript was damaged or lost gets a new session; the notice says so.
+  `ALTER TABLE turn_chats ADD COLUMN notice TEXT;`,
 ];

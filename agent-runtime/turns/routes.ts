@@ -75,6 +75,7 @@ export function chatView(chat: ChatRow, warm: boolean, mode: string) {
     usage: { inputTokens: chat.used_input_tokens, outputTokens: chat.used_output_tokens },
     provisioning: JSON.parse(chat.provision_log) as ProvisionEvent[],
     error: chat.error,
+    notice: chat.notice,
     archivePath: chat.archive_path,
     createdAt: new Date(chat.created_at).toISOString(),
     deletedAt: chat.deleted_at ? new Date(chat.deleted_at).toISOString() : null,

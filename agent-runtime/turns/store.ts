@@ -18,6 +18,8 @@ export interface ChatRow {
   used_output_tokens: number;
   provision_log: string;
   provision_attempts: number;
+  /** Something the user should know about the chat (e.g. its transcript was damaged and replaced). */
+  notice: string | null;
   error: string | null;
   archive_path: string | null;
   created_at: number;
@@ -138,6 +140,20 @@ export class TurnStore {
 
   provisioningChats(): ChatRow[] {
     return this.db.prepare("SELECT * FROM turn_chats WHERE status = 'provisioning' ORDER BY created_at, id").all() as ChatRow[];
+  }
+
+  /** Gives the chat a new Claude session (its transcript was damaged or lost), with a notice for the user. */
+  replaceSession(id: string, notice: string): string {
+    const sessionId = randomUUID();
+    this.db.prepare("UPDATE turn_chats SET session_id = ?, session_started = 0, notice = ? WHERE id = ?").run(sessionId, notice, id);
+    return sessionId;
+  }
+
+  /** The last `limit` answered exchanges before `beforeSeq`, oldest first. */
+  recentExchanges(chatId: string, beforeSeq: number, limit: number): TurnRow[] {
+    return (
+      this.db.prepare("SELECT * FROM turn_turns WHERE chat_id = ? AND seq < ? AND status = 'done' ORDER BY seq DESC LIMIT ?").all(chatId, beforeSeq, limit) as TurnRow[]
+    ).reverse();
   }
 
   markSessionStarted(id: string, started: boolean): void {
