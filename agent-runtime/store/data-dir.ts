@@ -114,12 +114,20 @@ export function openRuntimeState(
     throw err;
   }
   if (!existsSync(initializedMarkerPath(dataDir))) {
-    writeFileAtomic(
-      initializedMarkerPath(dataDir),
-      `This data dir holds a picortex runtime's state since ${new Date().toISOString()}.\n` +
-        "While this file exists, a missing runtime.sqlite or api-token stops the runtime instead of being recreated empty.\n",
-      0o600,
-    );
+    try {
+      writeFileAtomic(
+        initializedMarkerPath(dataDir),
+        `This data dir holds a picortex runtime's state since ${new Date().toISOString()}.\n` +
+          "While this file exists, a missing runtime.sqlite or api-token stops the runtime instead of being recreated empty.\n",
+        0o600,
+      );
+    } catch (err) {
+      // A full disk must not stop a start (the database itself is the main evidence); written next start.
+      if ((err as NodeJS.ErrnoException).code !== "ENOSPC") {
+        db.close();
+        throw err;
+      }
+    }
   }
   return { db, apiToken: token.token, fresh, tokenCreated: token.created };
 }
