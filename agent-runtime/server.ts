@@ -52,10 +52,14 @@ export async function startRuntime(
   options: StartOptions = {},
 ): Promise<RunningRuntime> {
   // Refuses (DataDirError) a data dir whose database or token went missing or is damaged.
-  const { db, apiToken, tokenCreated: created, fresh } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
+  const { db, apiToken, tokenCreated: created, fresh, exclusive } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
   if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
-  let port = config.server.port;
   const disk = new DiskHealth(config.dataDir);
+  if (exclusive) {
+    disk.classify(Object.assign(new Error("disk full at start"), { code: "SQLITE_FULL" }));
+    log.warn("disk full at start: the database is open in exclusive mode (reads work, writes fail with 507 until there is room); restart once space is back so `picortex backup` and `brain token` can open it", { dataDir: config.dataDir });
+  }
+  let port = config.server.port;
   const ctx: ModuleContext = {
     config,
     db,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { generateToken } from "../http/auth.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { openDatabase, type Db } from "./database.js";
+import { DiskHealth } from "./disk.js";
 import { apiTokenPath } from "./token-file.js";
 
 /** The runtime database inside a data dir. */
@@ -48,6 +49,8 @@ export interface OpenedState {
   /** The database was created now (first start, or --init). */
   fresh: boolean;
   tokenCreated: boolean;
+  /** Opened with exclusive locking because the disk was full (no other process can open it until a restart). */
+  exclusive: boolean;
 }
 
 /**
@@ -81,11 +84,22 @@ export function openRuntimeState(
   }
 
   let db: Db;
+  let exclusive = false;
   try {
     opts.prepare?.(dbPath);
     db = openDatabase(dbPath);
   } catch (err) {
-    throw new DataDirError(`The runtime database ${dbPath} cannot be opened (${(err as Error).message}). ${recoveryHint(dataDir)}`, dbPath);
+    const full = new DiskHealth(dataDir).classify(err);
+    if (!full) throw new DataDirError(`The runtime database ${dbPath} cannot be opened (${(err as Error).message}). ${recoveryHint(dataDir)}`, dbPath);
+    // A full disk: SQLite could not create its shared-memory file. Open without one
+    // (exclusive locking) so the runtime serves reads, health and the portal, and
+    // writes fail with 507 until there is room, instead of a crash loop.
+    try {
+      db = openDatabase(dbPath, { exclusive: true });
+      exclusive = true;
+    } catch (again) {
+      throw new DataDirError(`${full.message} The runtime database ${dbPath} cannot even be opened for reading (${(again as Error).message}).`, dbPath);
+    }
   }
   if (!fresh) {
     let problems: string[];
@@ -129,7 +143,7 @@ export function openRuntimeState(
       }
     }
   }
-  return { db, apiToken: token.token, fresh, tokenCreated: token.created };
+  return { db, apiToken: token.token, fresh, tokenCreated: token.created, exclusive };
 }
 
 /**

@@ -93,7 +93,7 @@ describe("disk full: a real full filesystem under the data dir", { timeout: 300_
     cleanups.push(() => void child.kill("SIGKILL"));
     let stderr = "";
     child.stderr!.on("data", (c) => (stderr += c));
-    const url = await new Promise<string>((resolve, reject) => {
+    let url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once("line", (l) => resolve(JSON.parse(l).urls[0]));
       child.once("exit", (code) => reject(new Error(`runtime exited (${code}):\n${stderr}`)));
     });
@@ -177,5 +177,33 @@ describe("disk full: a real full filesystem under the data dir", { timeout: 300_
     expect((await call("GET", "/healthz")).json.disk.full).toBe(false);
     expect(exited).toBeUndefined();
     expect(stderr).not.toMatch(/SqliteError|uncaught/i);
+
+    // A restart while the disk is full (a deploy, a reboot) comes up and serves reads
+    // instead of crash-looping; writes get 507 until there is room, then work again.
+    const stopped = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    expect(await stopped).toBe(0);
+    expect(fillUp(filler)).toBeGreaterThan(0);
+    const again: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "serve", "--config", configFile, "--json"], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    cleanups.push(() => void again.kill("SIGKILL"));
+    let stderr2 = "";
+    again.stderr!.on("data", (c) => (stderr2 += c));
+    url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: again.stdout! }).once("line", (l) => resolve(JSON.parse(l).urls[0]));
+      again.once("exit", (code) => reject(new Error(`runtime exited (${code}) on a full disk:\n${stderr2}`)));
+    });
+    const h2 = await call("GET", "/healthz");
+    expect(h2.status).toBe(200);
+    expect(h2.json.disk.full).toBe(true);
+    expect((await call("GET", "/v1/chats/full-a/turns")).json.turns).toHaveLength(3);
+    expect((await call("POST", "/v1/chats/full-a/turns", { text: "still no room" })).status).toBe(507);
+    unlinkSync(filler);
+    const later = await call("POST", "/v1/chats/full-a/turns", { text: "room again" });
+    expect(later.status).toBe(202);
+    expect((await turnDone(later.json.id)).status).toBe("done");
+    expect(again.exitCode).toBeNull();
   });
 });
