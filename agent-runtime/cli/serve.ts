@@ -159,16 +159,22 @@ export function registerServeCommand(program: Command): void {
         process.exit(1);
       }
       // The endpoint record: how every client command finds this runtime (cli/endpoint.ts).
-      writeEndpoint(config.dataDir, {
-        pid: process.pid,
-        url: runtime.urls[0]!,
-        urls: runtime.urls,
-        port: runtime.port,
-        mode: config.mode,
-        modules: runtime.modules.map((m) => m.name),
-        version: RUNTIME_VERSION,
-        startedAt: new Date().toISOString(),
-      });
+      try {
+        writeEndpoint(config.dataDir, {
+          pid: process.pid,
+          url: runtime.urls[0]!,
+          urls: runtime.urls,
+          port: runtime.port,
+          mode: config.mode,
+          modules: runtime.modules.map((m) => m.name),
+          version: RUNTIME_VERSION,
+          startedAt: new Date().toISOString(),
+        });
+      } catch (err) {
+        // A full disk must not stop a start that otherwise works (issue 18): clients then need --url.
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+        log.warn(`disk full: could not write the endpoint record ${endpointPath(config.dataDir)}; clients need --url ${runtime.urls[0]} until the next start`);
+      }
       if (opts.json) {
         process.stdout.write(
           JSON.stringify({

@@ -193,7 +193,7 @@ describe("disk full: a real full filesystem under the data dir", { timeout: 300_
     again.stderr!.on("data", (c) => (stderr2 += c));
     url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: again.stdout! }).once("line", (l) => resolve(JSON.parse(l).urls[0]));
-      again.once("exit", (code) => reject(new Error(`runtime exited (${code}) on a full disk:\n${stderr2}`)));
+      again.once("exit", (code) => setTimeout(() => reject(new Error(`runtime exited (${code}) on a full disk:\n${stderr2}`)), 200));
     });
     const h2 = await call("GET", "/healthz");
     expect(h2.status).toBe(200);
