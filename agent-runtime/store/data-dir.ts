@@ -27,7 +27,7 @@ export const MIN_API_TOKEN_LENGTH = 16;
 
 /** Files that only exist once a runtime has run in this data dir. */
 function stateEvidence(dataDir: string): string[] {
-  const names = ["initialized", "runtime.sqlite-wal", "portal-token", "portal-readonly-token", "chats", "archives"];
+  const names = ["initialized", "runtime.sqlite-wal", "endpoint.json", "portal-token", "portal-readonly-token", "chats", "archives"];
   return names.filter((n) => existsSync(join(dataDir, n)));
 }
 

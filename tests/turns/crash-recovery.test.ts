@@ -59,7 +59,7 @@ describe("durability: kill -9 of a real runtime process", { timeout: 240_000 }, 
     const dataDir = mkdtempSync(join(tmpdir(), "pc-crash-"));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }));
     writeFileSync(join(dataDir, "key"), "sk-ant-test-crash\n", { mode: 0o600 });
-    const configFile = join(dataDir, "config.json"); // not runtime.json: serve writes its endpoint record there
+    const configFile = join(dataDir, "runtime.json");
     writeFileSync(
       configFile,
       JSON.stringify({
