@@ -6,11 +6,14 @@ import type { Db } from "./store/database.js";
 import type { Logger } from "./log.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
 import type { ApiTokenGuard } from "./http/api-token-guard.js";
+import type { DiskHealth } from "./store/disk.js";
 
 /** What every runtime module (portal, turns, brain) receives: its dependencies, nothing global. */
 export interface ModuleContext {
   config: RuntimeConfig;
   db: Db;
+  /** Whether the data dir's disk is full; writers report failures to it, /healthz shows it. */
+  disk: DiskHealth;
   log: Logger;
   /** Checks the API token on a request (constant time, failures rate-limited per client). */
   apiAuth: ApiTokenGuard;
@@ -27,6 +30,8 @@ export interface RuntimeModule {
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
   /** Starts background work once the server listens (queue recovery, timers). */
   start?: () => Promise<void> | void;
+  /** A clean stop begins (SIGTERM): finish in-flight work within the module's grace period. */
+  drain?: () => Promise<void> | void;
   close(): Promise<void> | void;
 }
 

@@ -1,12 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
-import { join } from "node:path";
 import { HostAllowlist } from "./http/host-check.js";
 import type { RuntimeConfig } from "./config/schema.js";
 import { Router, notFoundHandler, sendJson } from "./http/router.js";
 import { ApiTokenGuard } from "./http/api-token-guard.js";
-import { openDatabase } from "./store/database.js";
-import { apiTokenPath, ensureTokenFile } from "./store/token-file.js";
+import { openRuntimeState } from "./store/data-dir.js";
+import { DiskHealth } from "./store/disk.js";
 import { createLogger, type Logger } from "./log.js";
 import type { ModuleContext, RuntimeModule } from "./module.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
@@ -23,13 +22,16 @@ export interface RunningRuntime {
   apiToken: string;
   tokenCreated: boolean;
   modules: RuntimeModule[];
+  /** Clean stop: let modules finish in-flight work (bounded by their grace periods), then close. */
+  stop(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * The data dir holds the database and the tokens: 0700, and the database 0600, whatever
  * was there before (an older runtime, a hand-made 0755 dir, a 0644 file). SQLite creates
- * its -wal and -shm files with the database file's mode.
+ * its -wal and -shm files with the database file's mode. Runs after the state checks
+ * (openRuntimeState), so it never creates an empty database in place of a lost one.
  */
 export function makePrivate(dataDir: string, dbPath: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -38,25 +40,30 @@ export function makePrivate(dataDir: string, dbPath: string): void {
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
-/** Reads the API token, creating it (0600, atomically) on first start. */
-export function ensureApiToken(dataDir: string): { token: string; created: boolean } {
-  // 16 characters is the floor the deploy accepts for an operator-chosen token.
-  return ensureTokenFile(apiTokenPath(dataDir), "pct_", 16);
+export interface StartOptions {
+  /** Initialise a missing database or API token even though the data dir has held state. */
+  init?: boolean;
 }
 
 export async function startRuntime(
   config: RuntimeConfig,
   log: Logger = createLogger(),
   secrets: RuntimeSecrets = {},
+  options: StartOptions = {},
 ): Promise<RunningRuntime> {
-  const dbPath = join(config.dataDir, "runtime.sqlite");
-  makePrivate(config.dataDir, dbPath);
-  const db = openDatabase(dbPath);
-  const { token: apiToken, created } = ensureApiToken(config.dataDir);
+  // Refuses (DataDirError) a data dir whose database or token went missing or is damaged.
+  const { db, apiToken, tokenCreated: created, fresh, exclusive } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
+  if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
+  const disk = new DiskHealth(config.dataDir);
+  if (exclusive) {
+    disk.classify(Object.assign(new Error("disk full at start"), { code: "SQLITE_FULL" }));
+    log.warn("disk full at start: the database is open in exclusive mode (reads work, writes fail with 507 until there is room); restart once space is back so `picortex backup` and `brain token` can open it", { dataDir: config.dataDir });
+  }
   let port = config.server.port;
   const ctx: ModuleContext = {
     config,
     db,
+    disk,
     log,
     apiAuth: new ApiTokenGuard(apiToken),
     secrets,
@@ -70,11 +77,14 @@ export async function startRuntime(
   const modules: RuntimeModule[] = [];
   for (const factory of factories) modules.push(await factory(ctx));
 
-  const router = new Router((m) => log.error(m));
+  // A full disk fails the write that hit it with 507, mapped here once for every module.
+  const router = new Router((m) => log.error(m), (err) => disk.classify(err));
   router.add({
     method: "GET",
     path: "/healthz",
-    handler: () => ({ ok: true, version: RUNTIME_VERSION, mode: config.mode, modules: modules.map((m) => m.name) }),
+    // `ok` is "the process serves"; a full disk is reported beside it (reads still work),
+    // so a deploy's health gate does not roll back a release for lack of space.
+    handler: () => ({ ok: true, version: RUNTIME_VERSION, mode: config.mode, modules: modules.map((m) => m.name), disk: disk.status() }),
   });
   for (const m of modules) if (m.routes) router.add(...m.routes);
 
@@ -91,7 +101,10 @@ export async function startRuntime(
         (handled) => {
           if (!handled) notFoundHandler(res, new URL(req.url ?? "/", "http://x").pathname);
         },
-        (err) => sendJson(res, 500, { error: { code: "internal", message: String(err) } }),
+        (err) => {
+          const full = disk.classify(err);
+          sendJson(res, full ? 507 : 500, { error: full ? { code: full.code, message: full.message } : { code: "internal", message: String(err) } });
+        },
       );
     });
     server.on("upgrade", (req, socket, head) => {
@@ -114,6 +127,19 @@ export async function startRuntime(
   for (const m of modules) await m.start?.();
 
   const urls = config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${port}`);
+  const close = async () => {
+    for (const m of [...modules].reverse()) await m.close();
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+    db.close();
+  };
   return {
     config,
     urls,
@@ -121,18 +147,10 @@ export async function startRuntime(
     apiToken,
     tokenCreated: created,
     modules,
-    async close() {
-      for (const m of [...modules].reverse()) await m.close();
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
-      db.close();
+    async stop() {
+      await Promise.all(modules.map((m) => m.drain?.()));
+      await close();
     },
+    close,
   };
 }

@@ -392,13 +392,32 @@ function httpGet(port: number, path: string): Promise<{ status: number; body: st
   });
 }
 
+/** What /healthz says, as checks: the process serves, and its data dir's disk has room. */
+export function runtimeHealthChecks(status: number, text: string): CheckResult[] {
+  let body: { ok?: boolean; disk?: { full?: boolean; path?: string; freeBytes?: number | null; message?: string | null } };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    return [{ name: "runtime /healthz", ok: false, detail: `${status} ${text.slice(0, 200)}` }];
+  }
+  const out: CheckResult[] = [{ name: "runtime /healthz", ok: status === 200 && body.ok === true, detail: `${status} ${text.slice(0, 200)}` }];
+  if (body.disk) {
+    out.push({
+      name: "runtime data disk",
+      ok: body.disk.full !== true,
+      detail: body.disk.full ? (body.disk.message ?? `disk full: ${body.disk.path}`) : `${body.disk.path}: ${Math.floor((body.disk.freeBytes ?? 0) / 1048576)} MiB free`,
+      hint: body.disk.full ? `free space on the filesystem of ${body.disk.path} (e.g. old archives, journal logs); the runtime recovers without a restart` : undefined,
+    });
+  }
+  return out;
+}
+
 export async function checkRuntime(o: DoctorOptions): Promise<CheckResult[]> {
   const active = sh(["systemctl", "is-active", RUNTIME_UNIT]).stdout.trim();
   const out: CheckResult[] = [{ name: `${RUNTIME_UNIT} active`, ok: active === "active", detail: active, hint: `journalctl -u ${RUNTIME_UNIT}` }];
   try {
     const r = await httpGet(o.runtimePort, "/healthz");
-    const body = JSON.parse(r.body) as { ok?: boolean; version?: string; modules?: string[] };
-    out.push({ name: "runtime /healthz", ok: r.status === 200 && body.ok === true, detail: `${r.status} ${r.body.slice(0, 200)}` });
+    out.push(...runtimeHealthChecks(r.status, r.body));
   } catch (err) {
     out.push({ name: "runtime /healthz", ok: false, detail: String((err as Error).message), hint: `is the runtime listening on 127.0.0.1:${o.runtimePort}?` });
   }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BrainConfigError, loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
@@ -272,6 +272,12 @@ export function registerBrainCommands(program: Command): void {
         const direction = o.push ? "push" : o.pull ? "pull" : "both";
         try {
           const r = await client.sync(direction);
+          if (r.clockSkewMs) {
+            const min = Math.round(Math.abs(r.clockSkewMs) / 60_000);
+            process.stderr.write(
+              `picortex brain: this machine's clock is ${min} min ${r.clockSkewMs < 0 ? "behind" : "ahead of"} the brain server's; pushed entries were given the server's time. Fix the clock (e.g. \`timedatectl set-ntp true\`).\n`,
+            );
+          }
           if (o.json) out(JSON.stringify({ ok: true, direction, ...r }));
           else out(`Synced with ${c.serverUrl}: pushed ${r.pushed} (${r.pushIgnored} already there), pulled ${r.pulled}; ${r.pending} pending.`);
         } catch (err) {
@@ -352,7 +358,8 @@ function withServerStore<O extends ServerFlags>(fn: (store: BrainServerStore, op
     try {
       const config = loadRuntimeConfig({ file: opts.config, overrides: { dataDir: opts.dataDir } });
       // The runtime's own database only: never start an empty one in some other folder.
-      if (!existsSync(join(config.dataDir, "runtime.sqlite"))) {
+      // Nor one beside a lost one (0 bytes): that would hide the loss (see store/data-dir.ts).
+      if (!existsSync(join(config.dataDir, "runtime.sqlite")) || statSync(join(config.dataDir, "runtime.sqlite")).size === 0) {
         throw new ConfigError(
           `No runtime database at ${join(config.dataDir, "runtime.sqlite")}: run this on the runtime host, in the folder where the runtime runs (or above it), or pass --data-dir DIR (or PICORTEX_DATA_DIR).`,
         );

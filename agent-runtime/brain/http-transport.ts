@@ -38,6 +38,22 @@ export class HttpSyncTransport implements SyncTransport {
     return this.post("/v1/brain/pull", request, pullResponseSchema);
   }
 
+  /** The server's clock from the `Date` header of its health endpoint (1 s resolution), at the request's midpoint. */
+  async serverTime(): Promise<number | undefined> {
+    const doFetch = this.options.fetch ?? fetch;
+    try {
+      const sent = Date.now();
+      const res = await doFetch(this.base + "/healthz", { signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) });
+      await res.arrayBuffer().catch(() => undefined);
+      const date = Date.parse(res.headers.get("date") ?? "");
+      if (!Number.isFinite(date)) return undefined;
+      // The header is truncated to the second (add half of one) and was stamped mid-way (add half the round trip).
+      return date + 500 + (Date.now() - sent) / 2;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async post<T extends z.ZodType>(path: string, body: unknown, schema: T): Promise<z.infer<T>> {
     const doFetch = this.options.fetch ?? fetch;
     let res: Response;

@@ -13,9 +13,19 @@ export interface RetryPolicy {
   random?: () => number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 4000 };
+/**
+ * 8 attempts, backoff 0.5 s doubling to 8 s with "equal jitter" (at least half of each
+ * step): at least ~16 s and at most ~32 s of retrying, so a server restart (~1.5 s, plus
+ * systemd's RestartSec) or a deploy is waited out instead of failing the sync.
+ */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 500, maxDelayMs: 8000 };
+
+/** A replica clock further than this from the server's is corrected on push (and reported). */
+export const CLOCK_SKEW_TOLERANCE_MS = 2 * 60_000;
 
 export interface SyncReport {
+  /** This machine's clock minus the server's, when it is off by more than the tolerance. */
+  clockSkewMs?: number;
   pushed: number;
   pushIgnored: number;
   pulled: number;
@@ -33,17 +43,32 @@ export interface SyncStatus {
   lastError: string | null;
 }
 
-/** Exponential backoff with full jitter, for errors that may pass (unreachable, 5xx, 429). */
+/**
+ * Exponential backoff with equal jitter (half the step fixed, half random), for errors
+ * that may pass (unreachable, 5xx, 429). The final error says how long it tried.
+ */
 export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy, onRetry?: (err: SyncError, delayMs: number) => void): Promise<T> {
   const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = policy.random ?? Math.random;
+  let waited = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof SyncError) || !err.retryable || attempt >= policy.attempts) throw err;
-      const delay = Math.round(random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+      if (!(err instanceof SyncError) || !err.retryable) throw err;
+      if (attempt >= policy.attempts) {
+        if (attempt === 1) throw err;
+        throw new SyncError(
+          err.kind,
+          `${err.message} (gave up after ${attempt} attempts over ${(waited / 1000).toFixed(1)} s; nothing was lost: run \`picortex brain sync\` again once the server is back, or raise --retries)`,
+          err.status,
+          { cause: err },
+        );
+      }
+      const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.round(step / 2 + random() * (step / 2));
       onRetry?.(err, delay);
+      waited += delay;
       await sleep(delay);
     }
   }
@@ -101,11 +126,26 @@ export class BrainSyncClient {
     };
   }
 
-  async push(): Promise<{ pushed: number; ignored: number }> {
+  /**
+   * This replica's clock minus the server's (ms) when it is off by more than the
+   * tolerance, else 0. A replica an hour behind would otherwise push entries whose
+   * updatedAt is an hour in the past, and `recall --since 30m` elsewhere would miss them.
+   */
+  async clockSkew(): Promise<number> {
+    const server = await this.transport.serverTime?.();
+    if (server === undefined) return 0;
+    const skew = this.now() - server;
+    return Math.abs(skew) > CLOCK_SKEW_TOLERANCE_MS ? Math.round(skew) : 0;
+  }
+
+  async push(skewMs = 0): Promise<{ pushed: number; ignored: number }> {
     let pushed = 0;
     let ignored = 0;
     for (;;) {
-      const batch = this.repo.pendingPush(this.workspaceId, MAX_PUSH_ENTRIES);
+      const pending = this.repo.pendingPush(this.workspaceId, MAX_PUSH_ENTRIES);
+      // Times are put on the server's clock for everyone else; the version (HLC), which
+      // decides conflicts, is sent unchanged, so this never changes which edit wins.
+      const batch = skewMs === 0 ? pending : pending.map((e) => ({ ...e, createdAt: Math.max(0, e.createdAt - skewMs), updatedAt: Math.max(0, e.updatedAt - skewMs) }));
       if (batch.length === 0) break;
       const sent = batch.map((e) => ({ entryId: e.entryId, version: e.version }));
       // The key is derived from exactly what is sent, so a retry after a lost response,
@@ -164,17 +204,18 @@ export class BrainSyncClient {
   async sync(direction: "both" | "push" | "pull" = "both"): Promise<SyncReport> {
     try {
       const repaired = direction === "pull" ? 0 : this.repairClock();
-      const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push();
+      const skew = direction === "pull" ? 0 : await this.clockSkew();
+      const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push(skew);
       const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor, reset: false } : await this.pull();
       // After a server reset, give it back everything this replica holds.
       if (q.reset && direction === "both") {
-        const again = await this.push();
+        const again = await this.push(skew);
         p.pushed += again.pushed;
         p.ignored += again.ignored;
       }
       this.repo.setMeta(`last_sync_at:${this.workspaceId}`, String(this.now()));
       this.repo.setMeta(`last_error:${this.workspaceId}`, "");
-      return { pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId), repaired };
+      return { ...(skew ? { clockSkewMs: skew } : {}), pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId), repaired };
     } catch (err) {
       this.repo.setMeta(`last_error:${this.workspaceId}`, `${new Date(this.now()).toISOString()} ${(err as Error).message}`);
       throw err;

@@ -57,4 +57,6 @@ export type PullResponse = z.infer<typeof pullResponseSchema>;
 export interface SyncTransport {
   push(request: PushRequest): Promise<PushResponse>;
   pull(request: PullRequest): Promise<PullResponse>;
+  /** The server's wall clock (ms), when the transport can tell; used to correct a skewed replica's updatedAt. */
+  serverTime?(): Promise<number | undefined>;
 }

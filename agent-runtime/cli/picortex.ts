@@ -4,6 +4,7 @@ import { registerServeCommand } from "./serve.js";
 import { registerPortalCommands } from "../portal/cli.js";
 import { registerBrainCommands } from "../brain/cli.js";
 import { registerTurnsCommands } from "../turns/cli.js";
+import { registerStateCommands } from "./state.js";
 import { RUNTIME_VERSION } from "../server.js";
 
 /** Exit codes, the same for every command: 0 ok, 1 the operation failed, 2 usage or configuration. */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerPortalCommands(program);
   registerBrainCommands(program);
   registerTurnsCommands(program);
+  registerStateCommands(program);
   return program;
 }
 

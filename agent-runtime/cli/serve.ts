@@ -31,6 +31,10 @@ export function listenErrorMessage(err: unknown, port: number): string | undefin
   if (e?.code === "EADDRNOTAVAIL") return `Cannot bind ${e.address}: no such local address. Check --host.`;
   return undefined;
 }
+import { DataDirError } from "../store/data-dir.js";
+
+/** Exit status when the data dir is refused (missing/damaged state): not worth a restart loop. */
+export const EXIT_DATA_DIR = 3;
 
 /**
  * What local mode does not protect, said plainly. A chat runs as the same Unix user as
@@ -92,6 +96,7 @@ interface ServeOptions {
   port?: string;
   dataDir?: string;
   json?: boolean;
+  init?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -104,6 +109,7 @@ export function registerServeCommand(program: Command): void {
     .option("--port <port>", "port to listen on (default: $PICORTEX_PORT, else server.port in the config, else 7420; 0 picks a free one)")
     .option("--data-dir <dir>", "where the database, tokens and endpoint record live (default: $PICORTEX_DATA_DIR, else the nearest .picortex folder here or above, else ./.picortex)")
     .option("--json", "print the startup summary as one JSON line on stdout")
+    .option("--init", "initialise a missing database or API token even though the data dir has held state (starts with no chats)")
     .action(async (opts: ServeOptions) => {
       const log = createLogger();
       let config;
@@ -141,24 +147,34 @@ export function registerServeCommand(program: Command): void {
       if (secrets.anthropicApiKey && !scrubbed) log.warn("could not overwrite ANTHROPIC_API_KEY in this process's /proc/<pid>/environ");
       let runtime;
       try {
-        runtime = await startRuntime(config, log, secrets);
+        runtime = await startRuntime(config, log, secrets, { init: opts.init });
       } catch (err) {
+        if (err instanceof DataDirError) {
+          process.stderr.write(`picortex: refusing to start: ${err.message}\n`);
+          process.exit(EXIT_DATA_DIR);
+        }
         const message = listenErrorMessage(err, config.server.port);
         if (!message) throw err;
         process.stderr.write(`picortex: ${message}\n`);
         process.exit(1);
       }
       // The endpoint record: how every client command finds this runtime (cli/endpoint.ts).
-      writeEndpoint(config.dataDir, {
-        pid: process.pid,
-        url: runtime.urls[0]!,
-        urls: runtime.urls,
-        port: runtime.port,
-        mode: config.mode,
-        modules: runtime.modules.map((m) => m.name),
-        version: RUNTIME_VERSION,
-        startedAt: new Date().toISOString(),
-      });
+      try {
+        writeEndpoint(config.dataDir, {
+          pid: process.pid,
+          url: runtime.urls[0]!,
+          urls: runtime.urls,
+          port: runtime.port,
+          mode: config.mode,
+          modules: runtime.modules.map((m) => m.name),
+          version: RUNTIME_VERSION,
+          startedAt: new Date().toISOString(),
+        });
+      } catch (err) {
+        // A full disk must not stop a start that otherwise works (issue 18): clients then need --url.
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+        log.warn(`disk full: could not write the endpoint record ${endpointPath(config.dataDir)}; clients need --url ${runtime.urls[0]} until the next start`);
+      }
       if (opts.json) {
         process.stdout.write(
           JSON.stringify({
@@ -168,6 +184,8 @@ export function registerServeCommand(program: Command): void {
             tokenFile: apiTokenPath(config.dataDir),
             endpointFile: endpointPath(config.dataDir),
             ...(config.mode === "local" ? { isolation: LOCAL_MODE_EXPOSURE } : {}),
+            // A token made now is in tokenFile (0600); say so, so a --json caller knows to read it.
+            tokenCreated: runtime.tokenCreated,
           }) + "\n",
         );
       } else {
@@ -196,7 +214,9 @@ export function registerServeCommand(program: Command): void {
       const stop = async (signal: string) => {
         log.info(`received ${signal}, shutting down`);
         removeEndpoint(config.dataDir);
-        await runtime.close();
+        // Running turns get turns.stopGraceSeconds to finish; a second signal stops at once.
+        process.once(signal as NodeJS.Signals, () => void runtime.close().then(() => process.exit(0)));
+        await runtime.stop();
         process.exit(0);
       };
       process.once("SIGINT", () => void stop("SIGINT"));

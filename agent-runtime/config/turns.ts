@@ -44,9 +44,20 @@ export const turnsConfigSchema = z
     chatUserHelper: absolutePath.default(CHAT_USER_HELPER_PATH),
     /** Turns running at once across chats; a CX23 has 2 vCPU / 4 GB. */
     maxParallel: z.number().int().min(1).max(64).default(2),
+    /**
+     * Chats provisioned at once; the rest wait in a queue (with progress). Each runs
+     * `claude --version` (a Node process of ~100-150 MB resident, see docs/turns.md).
+     */
+    maxParallelProvision: z.number().int().min(1).max(32).default(2),
     turnTimeoutSeconds: z.number().int().min(1).max(24 * 3600).default(600),
     /** After SIGTERM to a timed-out turn's process group, wait this long before SIGKILL. */
     killGraceSeconds: z.number().int().min(0).max(60).default(3),
+    /**
+     * On SIGTERM, running turns get this long to finish before they are stopped (and
+     * queued again, not counted as an attempt). It must fit the unit's TimeoutStopSec
+     * (30 s) with room for killGraceSeconds and closing: 20 + 3 + margin < 30.
+     */
+    stopGraceSeconds: z.number().int().min(0).max(600).default(20),
     /** Upstream Messages API the gateway forwards to. */
     upstreamBaseUrl: z.string().url().default("https://api.anthropic.com"),
     /**

@@ -119,7 +119,11 @@ function compile(route: Route): CompiledRoute {
 export class Router {
   private readonly routes: CompiledRoute[] = [];
 
-  constructor(private readonly log: (message: string) => void = () => {}) {}
+  constructor(
+    private readonly log: (message: string) => void = () => {},
+    /** Turns an untyped failure into a typed one (e.g. SQLITE_FULL into a 507 "disk full"). */
+    private readonly mapError: (err: unknown) => HttpError | undefined = () => undefined,
+  ) {}
 
   add(...routes: Route[]): this {
     for (const route of routes) this.routes.push(compile(route));
@@ -169,8 +173,10 @@ export class Router {
         } else if (result instanceof Reply) sendJson(res, result.status, result.body);
         else sendJson(res, 200, result);
       }
-    } catch (err) {
+    } catch (caught) {
+      const err = caught instanceof HttpError ? caught : (this.mapError(caught) ?? caught);
       if (!(err instanceof HttpError)) this.log(`error on ${req.method} ${url.pathname}: ${(err as Error)?.stack ?? err}`);
+      else if (err.status >= 500) this.log(`${err.code} on ${req.method} ${url.pathname}: ${err.message}`);
       sendError(res, err);
     }
     return true;

@@ -8,13 +8,22 @@ export type Db = Database.Database;
  * Opens a SQLite database in WAL mode with settings that favour durability:
  * `synchronous=FULL` so a committed row survives `kill -9` and power loss.
  */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, opts: { exclusive?: boolean } = {}): Db {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
+  // Exclusive locking keeps the WAL index in memory, so no -shm file has to be created:
+  // the way to open (and serve reads from) a database on a full disk. Other processes
+  // cannot open it meanwhile.
+  try {
+    if (opts.exclusive) db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+  } catch (err) {
+    db.close(); // never leave a half-opened connection holding a lock
+    throw err;
+  }
   return db;
 }
 

@@ -3,7 +3,7 @@
  * host mode (a Linux user per chat, through the scoped sudoers rules) and local mode
  * (the current user, a private HOME per chat: weaker isolation, no sudo needed).
  */
-export type ProvisionStep = "create_user" | "install_cli" | "configure_api" | "complete";
+export type ProvisionStep = "queued" | "resume" | "create_user" | "install_cli" | "configure_api" | "complete";
 
 export interface ProvisionEvent {
   step: ProvisionStep;
@@ -51,6 +51,11 @@ export interface ChatHost {
    * that window would lose the turn from Claude's memory; the runner waits for it.
    */
   transcriptHas?(chatId: string, sessionId: string, text: string): boolean;
+  /**
+   * Why the session's transcript is unusable (e.g. "3 of 40 lines unreadable"), or
+   * undefined when it is fine or the runtime cannot read it (host mode).
+   */
+  transcriptDamage?(chatId: string, sessionId: string): string | undefined;
   /** Whether the session's transcript exists; undefined when the runtime cannot look (host mode). */
   transcriptExists(chatId: string, sessionId: string): boolean | undefined;
 }

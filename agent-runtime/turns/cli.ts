@@ -1,5 +1,6 @@
 import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
 import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
+import { randomUUID } from "node:crypto";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
 
@@ -35,14 +36,14 @@ function clientConfig(opts: ClientOptions): RuntimeClient {
   }
 }
 
-async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json"): Promise<Response> {
+async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json", extraHeaders: Record<string, string> = {}): Promise<Response> {
   const client = clientConfig(opts);
   const { url, token } = client;
   let res: Response;
   try {
     res = await fetch(url + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, accept, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: { authorization: `Bearer ${token}`, accept, ...(body === undefined ? {} : { "content-type": "application/json" }), ...extraHeaders },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
@@ -63,6 +64,63 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
     throw new CliError(message, res.status < 500 ? 2 : 1, code);
   }
   return res;
+}
+
+/** How long `chat send` keeps following its turn through runtime restarts before giving up. */
+const FOLLOW_TIMEOUT_MS = Number(process.env.PICORTEX_FOLLOW_TIMEOUT_MS ?? 15 * 60_000);
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries a request the runtime never answered (it is restarting); safe for idempotent ones only. */
+async function retryWhileRestarting(send: () => Promise<Response>): Promise<Response> {
+  const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await send();
+    } catch (err) {
+      const e = err as CliError;
+      const restarting = e.code === "unreachable" || /^http_50[234]$/.test(e.code);
+      if (!restarting || Date.now() + delay > deadline) throw err;
+      if (!process.env.PICORTEX_QUIET_RETRY) process.stderr.write(`picortex chat: ${e.message}; retrying in ${delay} ms\n`);
+      await pause(delay);
+    }
+  }
+}
+
+/**
+ * Follows a turn's event stream to its final state. When the stream breaks (the runtime
+ * restarted), it reconnects and keeps following: the turn is durable and is run again
+ * after a restart, so the final result arrives later instead of "terminated".
+ * `onEvent` returns the final turn; `onReconnect` is told whether text was shown before.
+ */
+async function followTurn(
+  opts: ClientOptions,
+  eventsPath: string,
+  onEvent: (event: string, data: any) => TurnView | undefined,
+  onReconnect: (sawText: boolean) => void,
+): Promise<TurnView | undefined> {
+  let sawText = false;
+  let warned = false;
+  const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      const events = await request(opts, "GET", eventsPath, undefined, "text/event-stream");
+      if (warned) onReconnect(sawText);
+      for await (const { event, data } of readSse(events)) {
+        if (event === "text") sawText = true;
+        const final = onEvent(event, data);
+        if (final) return final;
+      }
+    } catch (err) {
+      const e = err as CliError;
+      // The runtime was up a moment ago: while it restarts it is unreachable, or (between a
+      // clean stop and the next start) has no endpoint record; both pass.
+      if (e instanceof CliError && e.code !== "unreachable" && e.code !== "not_running" && !e.code.startsWith("http_5")) throw err;
+    }
+    if (Date.now() + delay > deadline) throw new CliError(`Lost the runtime while following the turn (${eventsPath}) and it did not come back within ${Math.round(FOLLOW_TIMEOUT_MS / 1000)} s; check it with \`picortex chat show\`.`, 1, "unreachable");
+    if (!warned && !process.env.PICORTEX_QUIET_RETRY) process.stderr.write(`\npicortex chat: the connection to the runtime broke; following the turn until it finishes\n`);
+    warned = true;
+    await pause(delay);
+  }
 }
 
 /** Yields `{event, data}` from the runtime's SSE streams, whose data is always JSON. */
@@ -150,6 +208,7 @@ export function registerTurnsCommands(program: Command): void {
         const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
         if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages, turns: t.turns }));
         out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
+        if (c.notice) out(`notice: ${c.notice}`);
         for (const line of formatChatHistory(m.messages, t.turns)) out(line);
       }),
     );
@@ -165,20 +224,30 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts, id: string, words: string[]) => {
         const sub = chat.commands.find((c) => c.name() === "send")!.opts() as { sender?: string; wait: boolean };
         const text = words.length === 1 && words[0] === "-" ? await readStdin() : words.join(" ");
-        const res = await request(opts, "POST", `/v1/chats/${encodeURIComponent(id)}/turns`, { text, ...(sub.sender ? { sender: sub.sender } : {}) });
+        const body = { text, ...(sub.sender ? { sender: sub.sender } : {}) };
+        // One key per `send`: a resend after a lost answer (runtime restart) gets the same turn back.
+        const key = { "idempotency-key": randomUUID() };
+        const res = await retryWhileRestarting(() => request(opts, "POST", `/v1/chats/${encodeURIComponent(id)}/turns`, body, "application/json", key));
         const turn = (await res.json()) as { id: string; eventsPath: string };
         if (!sub.wait) return void out(opts.json ? JSON.stringify(turn) : turn.id);
-        const events = await request(opts, "GET", turn.eventsPath, undefined, "text/event-stream");
         // Output and progress: cli/turn-output.ts (never an empty reply; a status line on a TTY only).
-        const printer = new TurnPrinter({
-          stdout: (t) => process.stdout.write(t),
-          stderr: (t) => process.stderr.write(t),
-          progress: Boolean(process.stderr.isTTY),
-          json: Boolean(opts.json),
-        });
+        const newPrinter = () =>
+          new TurnPrinter({
+            stdout: (t) => process.stdout.write(t),
+            stderr: (t) => process.stderr.write(t),
+            progress: Boolean(process.stderr.isTTY),
+            json: Boolean(opts.json),
+          });
+        let printer = newPrinter();
         let final: TurnView | undefined;
         try {
-          for await (const { event, data } of readSse(events)) final = printer.handle(event, data) ?? final;
+          // Follows the turn across runtime restarts (issue 18): after a reconnect a fresh
+          // printer prints the final reply whole, since the turn may be answered again.
+          final = await followTurn(opts, turn.eventsPath, (event, data) => printer.handle(event, data), (sawText) => {
+            printer.stop();
+            if (sawText && !opts.json) process.stdout.write("\n");
+            printer = newPrinter();
+          });
         } finally {
           printer.stop();
         }

@@ -15,10 +15,20 @@ import type { WarmPool } from "./warm-pool.js";
  */
 export function retryPrompt(text: string): string {
   return (
-    "[picortex: the runtime restarted while you were answering the next message. If it already appears above, " +
-    "answer it once now; do not answer it twice.]\n\n" +
+    "[picortex: the runtime restarted while you were answering the next message, so this is a retry. " +
+    "You may already have acted on it in part (run commands, changed files) before the restart: check the current state " +
+    "before repeating any action. If it already appears above, answer it once now; do not answer it twice.]\n\n" +
     text
   );
+}
+
+/** How much of the history a new session is given when its transcript was lost. */
+const RECAP_EXCHANGES = 10;
+const RECAP_MAX_CHARS = 20_000;
+
+/** A stored reply without the runtime's notice in front (what the model itself answered). */
+function modelReply(chat: ChatRow, reply: string): string {
+  return chat.notice && reply.startsWith(chat.notice + "\n\n") ? reply.slice(chat.notice.length + 2) : reply;
 }
 
 function tail(s: string, n = 400): string {
@@ -35,6 +45,12 @@ export class TurnEngine {
   private readonly busy = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   private stopped = false;
+  /** SIGTERM: no new turn starts; running ones may finish (see drain). */
+  private draining = false;
+  private pendingRecover = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** How often held work is tried again while the disk is full. */
+  diskRetryMs = 2000;
 
   constructor(
     private readonly store: TurnStore,
@@ -47,22 +63,83 @@ export class TurnEngine {
 
   /** After a crash: turns left `running` are retried once or reported as interrupted. */
   async recover(): Promise<void> {
+    this.pendingRecover = false;
     for (const turn of this.store.runningTurns()) {
       // The old runtime's claude may still be running (its group was detached): stop it
       // before anything else touches that session.
       await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
-      if (this.config.retryInterrupted && turn.attempts < 2) {
-        this.store.requeueInterrupted(turn.id);
-        this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
-      } else {
-        this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
-        this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+      try {
+        if (this.config.retryInterrupted && turn.attempts < 2) {
+          this.store.requeueInterrupted(turn.id);
+          this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
+        } else {
+          this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
+          this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+        }
+      } catch (err) {
+        // A full disk: the turn stays `running` (its chat waits) and recovery runs again later.
+        if (!this.store.disk?.classify(err)) throw err;
+        this.log.warn("disk full: recovering an interrupted turn waits for space", { turnId: turn.id });
+        this.pendingRecover = true;
+        this.retryLater();
+        return;
       }
     }
   }
 
+  /** While the disk is full, tries held work again every few seconds (no restart needed). */
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void (async () => {
+        try {
+          if (!this.store.flushHeldUsage()) return this.retryLater();
+          if (this.pendingRecover) await this.recover();
+          if (!this.pendingRecover) this.kick();
+        } catch (err) {
+          this.log.error("retrying held work failed", { error: String(err) });
+          this.retryLater();
+        }
+      })();
+    }, this.diskRetryMs);
+    this.retryTimer.unref?.();
+  }
+
+  /**
+   * Commits a turn's final state. While the disk is full the result is held in memory and
+   * the write retried, so a finished turn is never lost or failed for lack of space;
+   * false when the engine stopped first (the turn stays `running` and the next start retries it).
+   */
+  private async persist(turnId: string, write: () => void): Promise<boolean> {
+    for (let warned = false; ; ) {
+      try {
+        write();
+        this.store.disk?.ok();
+        this.store.flushHeldUsage(); // usage the gateway could not write meanwhile
+        return true;
+      } catch (err) {
+        if (!this.store.disk?.classify(err)) throw err;
+        if (!warned) this.log.warn("disk full: holding a finished turn until it can be saved", { turnId });
+        warned = true;
+      }
+      if (this.stopped) return false;
+      await new Promise((r) => setTimeout(r, this.diskRetryMs));
+    }
+  }
+
+  /** Runs a write whose loss is harmless (a pid, a hint); a full disk only logs. */
+  private bestEffort(what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (!this.store.disk?.classify(err)) throw err;
+      this.log.warn(`disk full: could not record ${what}`);
+    }
+  }
+
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.draining) return;
     while (this.running.size < this.config.maxParallel) {
       const turn = this.store.nextRunnable(this.busy);
       if (!turn) return;
@@ -86,8 +163,20 @@ export class TurnEngine {
   }
 
   private async run(turn: TurnRow): Promise<void> {
+    try {
+      await this.runTurn(turn);
+    } catch (err) {
+      // Nothing here may reject: an unhandled rejection would take the whole runtime down.
+      if (this.store.disk?.classify(err)) {
+        this.log.warn("disk full: turn waits for space", { turnId: turn.id, chatId: turn.chat_id });
+        this.retryLater();
+      } else this.log.error("turn runner failed", { turnId: turn.id, chatId: turn.chat_id, error: String((err as Error)?.stack ?? err) });
+    }
+  }
+
+  private async runTurn(turn: TurnRow): Promise<void> {
     const useWarm = !!this.warm && ((this.config.warm.enabled && this.config.warm.maxWarm > 0 && this.warm.admits(turn.chat_id)) || this.warm.has(turn.chat_id));
-    this.store.markRunning(turn.id, useWarm ? "warm" : "cold");
+    this.store.markRunning(turn.id, useWarm ? "warm" : "cold"); // a full disk leaves it queued
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
     const stillRunning = () => this.store.getTurn(turn.id)?.status === "running";
@@ -95,12 +184,12 @@ export class TurnEngine {
       const { reply, usage } = await this.execute(turn, useWarm);
       if (this.stopped) return; // leave it `running`: the next start retries it
       if (!stillRunning()) return;
-      this.store.finishTurn(turn.id, reply, usage);
+      if (!(await this.persist(turn.id, () => this.store.finishTurn(turn.id, reply, usage)))) return;
       this.events.emit(turn.id, { type: "done", status: "done", reply });
     } catch (err) {
       if (this.stopped || !stillRunning()) return;
       const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
-      this.store.failTurn(turn.id, e.code, e.message);
+      if (!(await this.persist(turn.id, () => this.store.failTurn(turn.id, e.code, e.message)))) return;
       this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chat_id, code: e.code });
       this.events.emit(turn.id, { type: "done", status: "failed", error: { code: e.code, message: e.message } });
     }
@@ -118,12 +207,37 @@ export class TurnEngine {
     const chat = this.store.getChat(turn.chat_id);
     const prev = this.store.previousDoneTurn(turn.chat_id, turn.seq);
     if (!chat || !prev?.reply || !chat.session_started) return "";
-    if (this.host.transcriptHas(chat.id, chat.session_id, prev.reply.slice(0, 200))) return "";
+    if (this.host.transcriptHas(chat.id, chat.session_id, modelReply(chat, prev.reply).slice(0, 200))) return "";
     this.log.warn("previous exchange missing from the transcript; recapping it", { chatId: chat.id, turnId: prev.id });
     return (
       "[picortex: your process stopped before it saved the last exchange. For context, the previous message was:\n" +
-      `${prev.text}\n-- and you answered:\n${prev.reply}\n-- end of recap]\n\n`
+      `${prev.text}\n-- and you answered:\n${modelReply(chat, prev.reply)}\n-- end of recap]\n\n`
     );
+  }
+
+  /** Starts a new Claude session for a chat whose transcript is unusable; returns the notice for the user. */
+  private replaceSession(chat: ChatRow, turn: TurnRow, why: string): string {
+    const kept = this.store.recentExchanges(chat.id, turn.seq, RECAP_EXCHANGES).length;
+    const notice =
+      `[picortex: this chat's Claude transcript was damaged (${why}), so Claude continues in a new session ` +
+      `with a recap of the last ${kept} exchange${kept === 1 ? "" : "s"} from picortex's history; ` +
+      `anything else from before (tool results, files it read) is forgotten. The old transcript is kept for inspection.]`;
+    this.store.replaceSession(chat.id, notice);
+    this.log.warn("chat transcript damaged; continuing in a new session with a recap", { chatId: chat.id, oldSession: chat.session_id, why });
+    return notice;
+  }
+
+  /** The recent conversation from the durable history, for a new session (bounded). */
+  private historyRecap(turn: TurnRow): string {
+    const turns = this.store.recentExchanges(turn.chat_id, turn.seq, RECAP_EXCHANGES);
+    if (turns.length === 0) return "";
+    let body = "";
+    for (const t of turns.reverse()) {
+      const piece = `user: ${t.text}\nyou: ${t.reply ?? ""}\n\n`.replace(/^(user: [^]*?\nyou: )\[picortex: this chat's Claude transcript was damaged[^\]]*\]\n\n/, "$1");
+      if (body.length + piece.length > RECAP_MAX_CHARS) break;
+      body = piece + body;
+    }
+    return `[picortex: your earlier transcript of this chat was lost. The recent conversation, for context:\n\n${body}-- end of recap]\n\n`;
   }
 
   private checkBudget(chat: ChatRow): void {
@@ -139,22 +253,36 @@ export class TurnEngine {
   private async execute(turn: TurnRow, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
     // Never start a process on this session while an evicted one is still flushing it.
     await this.warm?.settled(turn.chat_id);
-    let prompt = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
-    prompt = this.lostExchangeRecap(turn) + prompt;
+    const base = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    let prompt = this.lostExchangeRecap(turn) + base;
+    let notice: string | undefined;
+    // A transcript Claude cannot read makes it forget the chat (or refuse it): start a new
+    // session with a recap from the runtime's own history, and tell the user.
+    const startChat = this.store.getChat(turn.chat_id);
+    let damage = startChat ? this.host.transcriptDamage?.(startChat.id, startChat.session_id) : undefined;
+    if (startChat && !damage && startChat.session_started === 1 && this.host.transcriptExists(startChat.id, startChat.session_id) === false && this.store.previousDoneTurn(startChat.id, turn.seq)) {
+      damage = "the transcript file is missing";
+    }
+    if (startChat && damage) {
+      notice = this.replaceSession(startChat, turn, `${damage}`);
+      prompt = this.historyRecap(turn) + base;
+    }
     let streamed = "";
     const hooks: TurnHooks = {
-      onSpawn: (pid) => this.store.setPid(turn.id, pid),
+      onSpawn: (pid) => this.bestEffort("a turn's pid", () => this.store.setPid(turn.id, pid)),
       onInit: () => {
         const chat = this.store.getChat(turn.chat_id);
-        if (chat && !chat.session_started) this.store.markSessionStarted(turn.chat_id, true);
+        if (chat && !chat.session_started) this.bestEffort("a started session", () => this.store.markSessionStarted(turn.chat_id, true));
       },
       onText: (text) => {
         streamed += text;
         this.events.emit(turn.id, { type: "text", text });
       },
     };
-    // At most one switch of session flag: the CLI tells us which one was right.
-    for (let attempt = 0; attempt < 2; attempt++) {
+    // At most one switch of session flag (the CLI tells us which one was right), and one
+    // new session when the CLI cannot find a conversation it had.
+    let replaced = !!notice;
+    for (let attempt = 0; attempt < 3; attempt++) {
       const chat = this.store.getChat(turn.chat_id);
       if (!chat || chat.status !== "ready") throw new TurnError("chat_not_ready", `Chat ${turn.chat_id} is not ready (${chat?.status ?? "missing"}).`);
       this.checkBudget(chat);
@@ -178,8 +306,16 @@ export class TurnEngine {
       }
       const result = outcome.result;
       const mismatch = sessionMismatch(outcome.stderr, result?.text ?? "");
+      if ((!result || result.isError) && mismatch === "not_found" && resume && !replaced) {
+        // Resumed a session whose transcript exists (or existed) and Claude found no conversation: it is lost.
+        notice = this.replaceSession(chat, turn, "Claude could not find its conversation (the transcript is missing or unreadable)");
+        prompt = this.historyRecap(turn) + base;
+        replaced = true;
+        if (useWarm) await this.warm!.evict(chat.id, "transcript lost");
+        continue;
+      }
       if ((!result || result.isError) && mismatch && attempt === 0) {
-        this.store.markSessionStarted(chat.id, mismatch === "in_use");
+        this.bestEffort("the session flag", () => this.store.markSessionStarted(chat.id, mismatch === "in_use"));
         if (useWarm) await this.warm!.evict(chat.id, "session flag mismatch");
         continue;
       }
@@ -193,14 +329,46 @@ export class TurnEngine {
         const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
         throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
       }
-      return { reply: result.text || streamed, usage: result.usage };
+      const reply = result.text || streamed;
+      return { reply: notice ? `${notice}\n\n${reply}` : reply, usage: result.usage };
     }
     throw new TurnError("claude_failed", "claude rejected both --session-id and --resume for this chat's session.");
   }
 
-  /** Stops scheduling; running turns' processes are killed and stay `running` for the next start. */
+  /**
+   * A clean stop (SIGTERM): starts no new turn and waits up to `graceMs` for the running
+   * ones to finish. Resolves with how many were still running when the grace ran out.
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.draining = true;
+    if (this.running.size > 0) {
+      this.log.info("stopping: letting running turns finish", { running: this.running.size, graceSeconds: graceMs / 1000 });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    return this.running.size;
+  }
+
+  /**
+   * Stops scheduling; running turns' processes are killed. After a clean stop (drain)
+   * they are queued again without counting the attempt; otherwise they stay `running`
+   * for the next start's crash recovery.
+   */
   async close(): Promise<void> {
     this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.draining) {
+      for (const turn of this.store.runningTurns()) {
+        await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+        try {
+          this.store.requeueAfterStop(turn.id);
+          this.log.warn("stopping: a turn did not finish within the grace period; it runs again (as a retry) after the restart", { turnId: turn.id });
+        } catch (err) {
+          this.log.warn("stopping: could not requeue a turn; crash recovery will retry it", { turnId: turn.id, error: String(err) });
+        }
+      }
+    }
     for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
     await this.warm?.close();
   }

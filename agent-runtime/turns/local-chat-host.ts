@@ -110,6 +110,26 @@ export class LocalChatHost implements ChatHost {
     }
   }
 
+  transcriptDamage(chatId: string, sessionId: string): string | undefined {
+    let text: string;
+    try {
+      text = readFileSync(transcriptPath(this.configDir(chatId), this.workspace(chatId), sessionId), "utf8");
+    } catch {
+      return undefined;
+    }
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
+    // The last line may be cut by a crash mid-write; Claude Code skips that one itself.
+    let bad = 0;
+    lines.forEach((l, i) => {
+      try {
+        JSON.parse(l);
+      } catch {
+        if (i < lines.length - 1) bad++;
+      }
+    });
+    return bad > 0 ? `${bad} of ${lines.length} lines of its transcript are unreadable` : undefined;
+  }
+
   transcriptExists(chatId: string, sessionId: string): boolean {
     return existsSync(transcriptPath(this.configDir(chatId), this.workspace(chatId), sessionId));
   }

@@ -50,4 +50,21 @@ export const TURNS_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX turn_messages_chat ON turn_messages(chat_id, id);
   `,
+  // 2: provisioning survives a crash: each attempt is counted before it touches the host,
+  // so a restart resumes (rolls back, then redoes) a chat left `provisioning`, a bounded number of times.
+  `ALTER TABLE turn_chats ADD COLUMN provision_attempts INTEGER NOT NULL DEFAULT 0;`,
+  // 3: idempotency keys for turn and chat creation: a resent request gets the first one's result.
+  `
+  CREATE TABLE turn_idempotency (
+    key TEXT NOT NULL,
+    scope TEXT NOT NULL,             -- "chat" (creation) or "turn:<chat id>"
+    request_hash TEXT NOT NULL,      -- sha256 of the request body: a different body with the same key is refused
+    result_id TEXT NOT NULL,         -- the chat id or turn id the first request created
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+  ) STRICT;
+  CREATE INDEX turn_idempotency_age ON turn_idempotency(created_at);
+  `,
+  // 4: a chat whose Claude transcript was damaged or lost gets a new session; the notice says so.
+  `ALTER TABLE turn_chats ADD COLUMN notice TEXT;`,
 ];

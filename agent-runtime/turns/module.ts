@@ -9,7 +9,8 @@ import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
-import { turnsRoutes } from "./routes.js";
+import { Provisioner } from "./provisioner.js";
+import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
 
@@ -18,6 +19,7 @@ export const DEFAULT_HOST_GATEWAY_PORT = 7419;
 
 export interface TurnsModule extends RuntimeModule {
   engine: TurnEngine;
+  provisioner: Provisioner;
   store: TurnStore;
   host: ChatHost;
   warm: WarmPool | undefined;
@@ -59,7 +61,7 @@ function keyReader(keyFile: string | undefined, fromEnv: string | undefined, mod
 export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const cfg = ctx.config.turns;
   const log = ctx.log.child("turns");
-  const store = new TurnStore(ctx.db);
+  const store = new TurnStore(ctx.db, ctx.disk);
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
   const host: ChatHost =
     ctx.config.mode === "host"
@@ -79,10 +81,12 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
   };
+  const provisioner = new Provisioner(store, host, gatewayUrl, () => engine.kick(), log, cfg.maxParallelProvision);
   const routes = [
     ...turnsRoutes({
       store,
       engine,
+      provisioner,
       events,
       host,
       warm,
@@ -108,18 +112,30 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     name: "turns",
     routes,
     engine,
+    provisioner,
     store,
     host,
     warm,
     ledger,
     gatewayUrl,
     async start() {
+      try {
+        store.pruneIdempotency(IDEMPOTENCY_TTL_MS);
+      } catch (err) {
+        if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
+      }
       gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }, gatewayPort);
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();
+      // Chats a crash left `provisioning`: resumed in the background, through the queue.
+      void provisioner.resumeAll();
+    },
+    async drain() {
+      await engine.drain(cfg.stopGraceSeconds * 1000);
     },
     async close() {
+      provisioner.close();
       await engine.close();
       await gateway?.close();
     },

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
@@ -9,6 +10,7 @@ import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
 import type { TurnEngine } from "./engine.js";
+import type { Provisioner } from "./provisioner.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
 import { type ChatRow, type TurnRow, type TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
@@ -45,6 +47,7 @@ export function turnBodySchema(maxTextBytes: number) {
 export interface RoutesDeps {
   store: TurnStore;
   engine: TurnEngine;
+  provisioner: Provisioner;
   events: TurnEvents;
   host: ChatHost;
   warm: WarmPool | undefined;
@@ -72,6 +75,7 @@ export function chatView(chat: ChatRow, warm: boolean, mode: string) {
     usage: { inputTokens: chat.used_input_tokens, outputTokens: chat.used_output_tokens },
     provisioning: JSON.parse(chat.provision_log) as ProvisionEvent[],
     error: chat.error,
+    notice: chat.notice,
     archivePath: chat.archive_path,
     createdAt: new Date(chat.created_at).toISOString(),
     deletedAt: chat.deleted_at ? new Date(chat.deleted_at).toISOString() : null,
@@ -104,6 +108,25 @@ function startSse(res: ServerResponse): (event: string, data: unknown) => void {
   };
 }
 
+/** Client-chosen key that makes a create safe to resend (RFC draft "Idempotency-Key" header). */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+/** How long a key is remembered: far longer than any client retries for. */
+export const IDEMPOTENCY_TTL_MS = 7 * 24 * 3600 * 1000;
+
+function idempotencyKey(ctx: RequestContext): string | undefined {
+  const raw = ctx.req.headers["idempotency-key"];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !IDEMPOTENCY_KEY.test(raw)) {
+    throw badRequest("Idempotency-Key must be 8-128 characters: letters, digits, '.', '_', ':' or '-' (e.g. a UUID).");
+  }
+  return raw;
+}
+
+const requestHash = (body: unknown) => createHash("sha256").update(JSON.stringify(body)).digest("hex");
+
+const keyReused = (key: string, what: string) =>
+  new HttpError(422, "idempotency_key_reused", `Idempotency-Key ${key} was already used for a different ${what}; send a new key with a new request.`);
+
 const wantsSse = (ctx: RequestContext) => String(ctx.req.headers.accept ?? "").includes("text/event-stream");
 const FINISHED = new Set(["done", "failed", "interrupted"]);
 
@@ -124,22 +147,6 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
     return turn;
   };
 
-  const provision = async (chat: ChatRow, token: string, onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> => {
-    const gatewayUrl = d.gatewayUrl();
-    try {
-      await d.host.provision(chat.id, { token, gatewayUrl }, (e) => {
-        d.store.appendProvisionLog(chat.id, e);
-        onEvent(e);
-      });
-      d.store.setChatStatus(chat.id, "ready");
-      d.engine.kick();
-    } catch (err) {
-      d.store.setChatStatus(chat.id, "failed", (err as Error).message);
-      d.log.warn("chat provisioning failed", { chatId: chat.id, error: (err as Error).message });
-    }
-    return d.store.getChat(chat.id)!;
-  };
-
   return [
     {
       method: "POST",
@@ -147,18 +154,39 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
       handler: async (ctx) => {
         auth(ctx);
         const body = await ctx.body(createChatBody, 4096);
-        const token = generateToken("pcc_");
         const budget = body.budgetTokens === undefined ? (d.defaultBudgetTokens ?? null) : body.budgetTokens;
-        const chat = d.store.createChat(body.id, hashToken(token), budget);
+        const key = idempotencyKey(ctx);
+        const hash = requestHash(body);
+        const prior = key ? d.store.idempotent("chat", key) : undefined;
+        if (key && prior) {
+          // A resend of a create that was accepted: its outcome, not a second chat or a 409.
+          if (prior.requestHash !== hash) throw keyReused(key, "chat creation");
+          ctx.res.setHeader("idempotent-replayed", "true");
+          const now = d.store.getChat(prior.resultId);
+          const final = (now?.status === "provisioning" ? await d.provisioner.pending(prior.resultId) : undefined) ?? d.store.getChat(prior.resultId)!;
+          if (wantsSse(ctx)) {
+            const send = startSse(ctx.res);
+            send(final.status === "ready" ? "ready" : final.status === "provisioning" ? "progress" : "failed", view(final));
+            ctx.res.end();
+            return undefined;
+          }
+          return new Reply(final.status === "ready" ? 201 : final.status === "provisioning" ? 202 : 500, view(final));
+        }
+        // The real token is made by each provisioning attempt; this placeholder is never handed out.
+        const chat = d.store.atomically(() => {
+          const created = d.store.createChat(body.id, hashToken(generateToken("pcc_")), budget);
+          if (created && key) d.store.recordIdempotency("chat", key, hash, created.id);
+          return created;
+        });
         if (!chat) throw conflict(`Chat ${body.id} already exists; delete it first or pick another id.`);
         if (wantsSse(ctx)) {
           const send = startSse(ctx.res);
-          const final = await provision(chat, token, (e) => send("progress", e));
+          const final = await d.provisioner.provision(chat.id, (e) => send("progress", e));
           send(final.status === "ready" ? "ready" : "failed", { ...view(final), warnings: d.warnings?.() ?? [] });
           ctx.res.end();
           return undefined;
         }
-        const final = await provision(chat, token, () => {});
+        const final = await d.provisioner.provision(chat.id);
         if (final.status !== "ready") throw new HttpError(500, "provision_failed", `Provisioning chat ${chat.id} failed: ${final.error}`);
         return new Reply(201, { ...view(final), warnings: d.warnings?.() ?? [] });
       },
@@ -239,8 +267,17 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         auth(ctx);
         const chat = chatParam(ctx);
         const body = await ctx.body(turnBodySchema(d.maxTextBytes), d.maxTextBytes * 2 + 4096);
+        const key = idempotencyKey(ctx);
+        const hash = requestHash(body);
+        const prior = key ? d.store.idempotent(`turn:${chat.id}`, key) : undefined;
+        if (key && prior) {
+          // The same message resent (the answer to the first send was lost): the first turn, not a second one.
+          if (prior.requestHash !== hash) throw keyReused(key, `turn in chat ${chat.id}`);
+          ctx.res.setHeader("idempotent-replayed", "true");
+          return new Reply(202, { ...turnView(d.store.getTurn(prior.resultId)!), eventsPath: `/v1/chats/${chat.id}/turns/${prior.resultId}/events` });
+        }
         if (chat.status !== "ready") throw conflict(`Chat ${chat.id} is ${chat.status}; turns can only be sent to a ready chat.`);
-        const turn = d.store.enqueueTurn(chat.id, body.text, body.sender ?? null);
+        const turn = d.store.enqueueTurn(chat.id, body.text, body.sender ?? null, key ? { key, requestHash: hash } : undefined);
         d.engine.kick();
         return new Reply(202, { ...turnView(d.store.getTurn(turn.id)!), eventsPath: `/v1/chats/${chat.id}/turns/${turn.id}/events` });
       },

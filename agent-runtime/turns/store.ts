@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
+import type { DiskHealth } from "../store/disk.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
 
 export type ChatStatus = "provisioning" | "ready" | "failed" | "deleted";
@@ -16,6 +17,9 @@ export interface ChatRow {
   used_input_tokens: number;
   used_output_tokens: number;
   provision_log: string;
+  provision_attempts: number;
+  /** Something the user should know about the chat (e.g. its transcript was damaged and replaced). */
+  notice: string | null;
   error: string | null;
   archive_path: string | null;
   created_at: number;
@@ -56,7 +60,13 @@ export interface MessageRow {
 
 /** Every SQL statement of the turns module; each state change is one transaction. */
 export class TurnStore {
-  constructor(private readonly db: Db) {
+  /** Token usage that could not be written (disk full), added on the next write that can. */
+  private readonly heldUsage = new Map<string, { input: number; output: number }>();
+
+  constructor(
+    private readonly db: Db,
+    readonly disk?: DiskHealth,
+  ) {
     migrate(db, "turns", TURNS_MIGRATIONS);
   }
 
@@ -72,7 +82,7 @@ export class TurnStore {
         this.db
           .prepare(
             `UPDATE turn_chats SET status='provisioning', session_id=?, session_started=0, token_hash=?, budget_tokens=?,
-             used_input_tokens=0, used_output_tokens=0, provision_log='[]', error=NULL, archive_path=NULL, created_at=?, deleted_at=NULL WHERE id=?`,
+             used_input_tokens=0, used_output_tokens=0, provision_log='[]', provision_attempts=0, error=NULL, archive_path=NULL, created_at=?, deleted_at=NULL WHERE id=?`,
           )
           .run(randomUUID(), tokenHash, budgetTokens, now, id);
       } else {
@@ -117,14 +127,69 @@ export class TurnStore {
     this.db.prepare("UPDATE turn_chats SET provision_log = ? WHERE id = ?").run(JSON.stringify(log), id);
   }
 
+  /**
+   * Starts a provisioning attempt: counts it and sets the token the chat's files will
+   * hold, committed before anything touches the host. Returns the attempt number.
+   */
+  beginProvisionAttempt(id: string, tokenHash: string): number {
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE turn_chats SET provision_attempts = provision_attempts + 1, token_hash = ? WHERE id = ? AND status = 'provisioning'").run(tokenHash, id);
+      return this.getChat(id)?.provision_attempts ?? 0;
+    })();
+  }
+
+  provisioningChats(): ChatRow[] {
+    return this.db.prepare("SELECT * FROM turn_chats WHERE status = 'provisioning' ORDER BY created_at, id").all() as ChatRow[];
+  }
+
+  /** Gives the chat a new Claude session (its transcript was damaged or lost), with a notice for the user. */
+  replaceSession(id: string, notice: string): string {
+    const sessionId = randomUUID();
+    this.db.prepare("UPDATE turn_chats SET session_id = ?, session_started = 0, notice = ? WHERE id = ?").run(sessionId, notice, id);
+    return sessionId;
+  }
+
+  /** The last `limit` answered exchanges before `beforeSeq`, oldest first. */
+  recentExchanges(chatId: string, beforeSeq: number, limit: number): TurnRow[] {
+    return (
+      this.db.prepare("SELECT * FROM turn_turns WHERE chat_id = ? AND seq < ? AND status = 'done' ORDER BY seq DESC LIMIT ?").all(chatId, beforeSeq, limit) as TurnRow[]
+    ).reverse();
+  }
+
   markSessionStarted(id: string, started: boolean): void {
     this.db.prepare("UPDATE turn_chats SET session_started = ? WHERE id = ?").run(started ? 1 : 0, id);
   }
 
-  addUsage(id: string, input: number, output: number): void {
-    this.db
-      .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
-      .run(input, output, id);
+  /**
+   * Adds a chat's token usage. The answer it was metered from has already been streamed,
+   * so a full disk must not lose it or fail anything: it is held in memory and added by
+   * the next call that can write (or `flushHeldUsage`). Returns false while held.
+   */
+  addUsage(id: string, input: number, output: number): boolean {
+    const held = this.heldUsage.get(id);
+    const total = { input: input + (held?.input ?? 0), output: output + (held?.output ?? 0) };
+    try {
+      this.db
+        .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
+        .run(total.input, total.output, id);
+    } catch (err) {
+      if (!this.disk?.classify(err)) throw err;
+      this.heldUsage.set(id, total);
+      return false;
+    }
+    this.heldUsage.delete(id);
+    this.disk?.ok();
+    return true;
+  }
+
+  /** Writes usage held back by a full disk; true when nothing is held any more. */
+  flushHeldUsage(): boolean {
+    for (const id of [...this.heldUsage.keys()]) if (!this.addUsage(id, 0, 0)) return false;
+    return true;
+  }
+
+  get heldUsageCount(): number {
+    return this.heldUsage.size;
   }
 
   setBudget(id: string, budget: number | null): void {
@@ -152,11 +217,39 @@ export class TurnStore {
 
   // ---- turns -------------------------------------------------------------
 
-  /** Accepts a turn: the row (and the user message) are committed before the API answers. */
-  enqueueTurn(chatId: string, text: string, sender: string | null): TurnRow {
+  // ---- idempotency keys ----------------------------------------------------
+
+  /** The result recorded for an idempotency key, if any. */
+  idempotent(scope: string, key: string): { requestHash: string; resultId: string } | undefined {
+    const row = this.db.prepare("SELECT request_hash, result_id FROM turn_idempotency WHERE scope = ? AND key = ?").get(scope, key) as
+      | { request_hash: string; result_id: string }
+      | undefined;
+    return row && { requestHash: row.request_hash, resultId: row.result_id };
+  }
+
+  recordIdempotency(scope: string, key: string, requestHash: string, resultId: string): void {
+    this.db.prepare("INSERT INTO turn_idempotency (key, scope, request_hash, result_id, created_at) VALUES (?, ?, ?, ?, ?)").run(key, scope, requestHash, resultId, Date.now());
+  }
+
+  /** Forgets keys older than `maxAgeMs` (a client resends within minutes, not weeks). */
+  pruneIdempotency(maxAgeMs: number): number {
+    return this.db.prepare("DELETE FROM turn_idempotency WHERE created_at < ?").run(Date.now() - maxAgeMs).changes;
+  }
+
+  /** Runs `fn` in one transaction (an idempotency check and the write it guards). */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /**
+   * Accepts a turn: the row (and the user message, and its idempotency key) are
+   * committed together before the API answers.
+   */
+  enqueueTurn(chatId: string, text: string, sender: string | null, idempotency?: { key: string; requestHash: string }): TurnRow {
     const id = `t_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
     const now = Date.now();
     this.db.transaction(() => {
+      if (idempotency) this.recordIdempotency(`turn:${chatId}`, idempotency.key, idempotency.requestHash, id);
       this.db
         .prepare("INSERT INTO turn_turns (id, chat_id, text, sender, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)")
         .run(id, chatId, text, sender, now);
@@ -239,6 +332,16 @@ export class TurnStore {
   /** After a crash: turns left `running`. */
   runningTurns(): TurnRow[] {
     return this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[];
+  }
+
+  /**
+   * A turn stopped by a clean shutdown (its grace period ran out): queued again as a
+   * retry, and the attempt it was on is not counted (a deploy is not a failure).
+   */
+  requeueAfterStop(id: string): void {
+    this.db
+      .prepare("UPDATE turn_turns SET status='queued', retry_of_interrupted=1, attempts = MAX(attempts - 1, 0), pid=NULL WHERE id=? AND status='running'")
+      .run(id);
   }
 
   requeueInterrupted(id: string): void {

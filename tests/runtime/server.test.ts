@@ -36,17 +36,18 @@ describe("runtime server", () => {
 });
 
 describe("API token file", () => {
-  it("tightens a token file loosened by hand and replaces one too short to be a secret", async () => {
-    const { ensureApiToken } = await import("../../agent-runtime/server.js");
+  it("tightens a token file loosened by hand; replaces one too short only while initialising", async () => {
+    const { readApiToken } = await import("../../agent-runtime/store/data-dir.js");
     const { writeFileSync, chmodSync } = await import("node:fs");
     const dir = mkdtempSync(join(tmpdir(), "pcx-tok-"));
     const path = join(dir, "api-token");
     writeFileSync(path, "operator-chosen-token-1234\n");
     chmodSync(path, 0o644);
-    expect(ensureApiToken(dir)).toEqual({ token: "operator-chosen-token-1234", created: false });
+    expect(readApiToken(dir, false)).toEqual({ token: "operator-chosen-token-1234", created: false });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     writeFileSync(path, "short\n");
-    const replaced = ensureApiToken(dir);
+    expect(() => readApiToken(dir, false)).toThrowError(/truncated.*token rotate/);
+    const replaced = readApiToken(dir, true);
     expect(replaced.created).toBe(true);
     expect(replaced.token).toMatch(/^pct_.{40,}$/);
   });

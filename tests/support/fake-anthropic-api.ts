@@ -27,6 +27,8 @@ export interface FakeReplyScript {
   error?: { status: number; type?: string; message?: string };
   /** Accept the request and never answer (until close). */
   hang?: boolean;
+  /** Hold the reply until this settles (a test decides when the upstream answers). */
+  gate?: Promise<unknown>;
   /** Reply text instead of the default echo. */
   text?: string;
   /** Split the text into this many text_delta events (default 3). */
@@ -136,6 +138,7 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
     record.lastUserText = texts[texts.length - 1] ?? "";
     record.messageCount = Array.isArray((body as { messages?: unknown[] })?.messages) ? (body as { messages: unknown[] }).messages.length : 0;
     if (script.delayMs) await new Promise((r) => setTimeout(r, script.delayMs));
+    if (script.gate) await script.gate;
     if (script.hang) return; // the socket stays open until the client gives up or close()
     if (script.error) {
       const status = script.error.status;
