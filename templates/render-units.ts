@@ -135,6 +135,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["StateDirectoryMode", "0700"],
           ["Restart", "on-failure"],
           ["RestartSec", "2s"],
+          "Exit 3 = state refused (missing or damaged database or token): restarting cannot fix it.",
+          ["RestartPreventExitStatus", "3"],
           ["TimeoutStopSec", "30s"],
           "--- Sandbox. It must leave sudo working: see templates/render-units.ts and docs/workspace-stack.md.",
           "No option implying NoNewPrivileges may be added here (sudo would fail with",
