@@ -15,8 +15,8 @@
  *       pc-bench-load-NN and removes them after.
  *
  * Run: npx tsx bench/turns/index.ts   (root needed for (b) and host mode; N via BENCH_TURNS_N)
- * Host mode creates Linux users: on a shared machine, run it under the shared lock
- * (`flock /tmp/picortex-system.lock npx tsx bench/turns/index.ts`).
+ * Host mode creates Linux users, so it holds the shared lock /tmp/picortex-system.lock
+ * (through flock) while it runs, and only then.
  */
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -228,10 +228,36 @@ async function main(): Promise<void> {
   // (d) host mode: a real Linux user per chat and real sudo, as a host runs.
   const why = MODES.has("host") ? hostModeUnavailable() : "not selected (BENCH_TURNS_MODES)";
   if (why) report.note(`host mode SKIPPED: ${why}`);
-  else await hostSeries(fake);
+  else await withSystemLock(() => hostSeries(fake));
 
   await fake.close();
   report.finish();
+}
+
+/**
+ * Host mode creates Linux users and a sudoers drop-in: on a machine shared with other
+ * sessions it takes the shared lock (/tmp/picortex-system.lock) for exactly that part, held
+ * by a `flock … cat` child that lets go when its stdin closes.
+ */
+async function withSystemLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lockFile = process.env.PICORTEX_SYSTEM_LOCK ?? "/tmp/picortex-system.lock";
+  if (!existsSync("/usr/bin/flock")) {
+    report.note("host mode ran without the shared system lock (no /usr/bin/flock)");
+    return fn();
+  }
+  const holder = spawn("/usr/bin/flock", [lockFile, "sh", "-c", "echo locked; exec cat"], { stdio: ["pipe", "pipe", "inherit"] });
+  say(`host mode: waiting for ${lockFile}`);
+  await new Promise<void>((res, rej) => {
+    holder.stdout!.on("data", (d: Buffer) => d.toString().includes("locked") && res());
+    holder.once("exit", (code) => rej(new Error(`flock exited ${code}`)));
+  });
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    holder.stdin!.end();
+    say(`host mode: released ${lockFile} after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
 }
 
 function hostModeUnavailable(): string | undefined {
