@@ -8,7 +8,7 @@
  *   (b) the seed design: a fresh SSH session per turn (private loopback sshd), vs ours
  *   (c) warm-chat turn latency vs a cold turn
  *   (d) 20 chats x 5 turns with default settings, all posted at once: wall vs the ideal,
- *       (turns / maxParallel) x a cold turn's p50 measured just before that run, every run
+ *       (turns / maxParallel) x a cold turn's p50 probed before and after that run, every run
  *       reported (BENCH_TURNS_RUNS, default 3), goal <= 1.2x in each; in local mode, and in
  *       host mode (a real Linux user per chat, real sudo) when run as root with useradd and
  *       sudo present, else it says why it skipped. Host mode creates users
@@ -342,12 +342,11 @@ async function loadSeries(mode: string, t: LoadTarget): Promise<void> {
   const ratios: number[] = [];
   const TURNS = chats.length * 5;
   for (let r = 1; r <= RUNS; r++) {
-    // The ideal, measured right before the run so the machine's load is the same for both:
-    // every turn cold, maxParallel at a time, no queueing overhead.
+    // The ideal: every turn cold, maxParallel at a time, no queueing overhead. A cold turn is
+    // probed 3 times just before the run and 3 times just after, so load that drifts during
+    // the run weighs on both sides alike.
     const probes: number[] = [];
     for (let i = 0; i < 3; i++) probes.push(await t.coldTurn());
-    const coldP50 = pct(probes, 50);
-    const idealMs = (TURNS / t.maxParallel) * coldP50;
     let peakClaude = 0;
     const sampler = setInterval(() => (peakClaude = Math.max(peakClaude, claudeRssUnder(t.chatsDir))), 200);
     const t0 = performance.now();
@@ -359,6 +358,9 @@ async function loadSeries(mode: string, t: LoadTarget): Promise<void> {
     }
     const wall = performance.now() - t0;
     clearInterval(sampler);
+    for (let i = 0; i < 3; i++) probes.push(await t.coldTurn());
+    const coldP50 = pct(probes, 50);
+    const idealMs = (TURNS / t.maxParallel) * coldP50;
     const failed = (await Promise.all(chats.map((c) => api("GET", `/v1/chats/${c}/turns`)))).flatMap((x) => x.turns).filter((x: any) => x.status !== "done").length;
     ratios.push(wall / idealMs);
     say(`(d) ${mode} run ${r}/${RUNS}: 20 chats x 5 turns ${(wall / 1000).toFixed(1)} s, ideal ${(idealMs / 1000).toFixed(1)} s -> ${(wall / idealMs).toFixed(2)}x; ${failed} not done; peak claude RSS ${peakClaude.toFixed(0)} MiB`);
@@ -367,7 +369,7 @@ async function loadSeries(mode: string, t: LoadTarget): Promise<void> {
       value: wall / idealMs,
       unit: "x",
       goal: atMost(wall / idealMs, 1.2, "x"),
-      note: `wall ${(wall / 1000).toFixed(1)} s; ideal ${(idealMs / 1000).toFixed(1)} s = ${TURNS} turns / maxParallel ${t.maxParallel} x cold turn p50 ${coldP50.toFixed(0)} ms (3 probes just before: ${probes.map((x) => x.toFixed(0)).join(", ")} ms); ${failed} turns not done; peak claude RSS ${peakClaude.toFixed(0)} MiB`,
+      note: `wall ${(wall / 1000).toFixed(1)} s; ideal ${(idealMs / 1000).toFixed(1)} s = ${TURNS} turns / maxParallel ${t.maxParallel} x cold turn p50 ${coldP50.toFixed(0)} ms (probes before and after: ${probes.map((x) => x.toFixed(0)).join(", ")} ms); ${failed} turns not done; peak claude RSS ${peakClaude.toFixed(0)} MiB`,
     });
   }
   report.add({ name: `${mode} mode: 20 chats x 5 turns, worst of ${RUNS} runs`, value: Math.max(...ratios), unit: "x", goal: atMost(Math.max(...ratios), 1.2, "x"), note: `median ${percentile(ratios, 50).toFixed(2)}x` });
