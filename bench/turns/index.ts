@@ -279,7 +279,7 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
       server: { hosts: ["127.0.0.1"], port: 0 },
       portal: { enabled: false },
       brain: { enabled: false },
-      turns: { claudePath: fixtures.claudePath, upstreamBaseUrl: fake.url, apiKeyFile: join(dataDir, "anthropic-api-key"), chatsRoot: fixtures.chatsRoot },
+      turns: { claudePath: fixtures.claudePath, chatUserHelper: fixtures.chatUserHelper, upstreamBaseUrl: fake.url, apiKeyFile: join(dataDir, "anthropic-api-key"), chatsRoot: fixtures.chatsRoot },
     },
   });
   const runtime = await startRuntime(config, createLogger("bench", () => {}));
