@@ -268,7 +268,9 @@ function hostModeUnavailable(): string | undefined {
 
 async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
   const ids = Array.from({ length: 20 }, (_, i) => `bench-load-${String(i).padStart(2, "0")}`);
-  const fixtures = setupHostFixtures(ids);
+  // A 21st chat that never has a warm process: its turns are the cold probes of the ideal.
+  const probe = "bench-load-probe";
+  const fixtures = setupHostFixtures([...ids, probe]);
   const dataDir = mkdtempSync(join(tmpdir(), "pc-bench-host-"));
   writeFileSync(join(dataDir, "anthropic-api-key"), "sk-ant-bench\n", { mode: 0o600 });
   const config = loadRuntimeConfig({
@@ -286,6 +288,7 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
   try {
     const url = runtime.urls[0]!;
     const headers = { authorization: `Bearer ${runtime.apiToken}`, "content-type": "application/json" };
+    let probeCreated = false;
     await loadSeries("host", {
       url,
       headers,
@@ -295,12 +298,17 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
         const r = await fetch(url + "/v1/chats", { method: "POST", headers, body: JSON.stringify({ id }) });
         if (r.status !== 201) throw new Error(`creating chat ${id}: ${r.status} ${await r.text()}`);
       },
-      // A cold turn of one of the chats, as its own user through sudo, measured through the runtime.
+      // A cold turn of the probe chat, as its own user through sudo, measured through the runtime.
       coldTurn: async () => {
         runtime.config.turns.warm.enabled = false;
         try {
+          if (!probeCreated) {
+            probeCreated = true;
+            const r = await fetch(url + "/v1/chats", { method: "POST", headers, body: JSON.stringify({ id: probe }) });
+            if (r.status !== 201) throw new Error(`creating chat ${probe}: ${r.status} ${await r.text()}`);
+          }
           const t0 = performance.now();
-          const posted = (await (await fetch(url + `/v1/chats/${ids[0]}/turns`, { method: "POST", headers, body: JSON.stringify({ text: "ideal probe" }) })).json()) as any;
+          const posted = (await (await fetch(url + `/v1/chats/${probe}/turns`, { method: "POST", headers, body: JSON.stringify({ text: "ideal probe" }) })).json()) as any;
           const body = await (await fetch(url + posted.eventsPath, { headers: { ...headers, accept: "text/event-stream" } })).text();
           if (!body.includes('"status":"done"')) throw new Error(`host cold turn failed: ${body.slice(-400)}`);
           return performance.now() - t0;
@@ -312,7 +320,7 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
     });
   } finally {
     await runtime.close();
-    fixtures.cleanup(ids);
+    fixtures.cleanup([...ids, probe]);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
