@@ -271,6 +271,11 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
   // A 21st chat that never has a warm process: its turns are the cold probes of the ideal.
   const probe = "bench-load-probe";
   const fixtures = setupHostFixtures([...ids, probe]);
+  // Our own copy of the fixtures' sudoers line (CWD for the CLI), under our own name, so a
+  // test elsewhere that removes the shared fixture file mid-run cannot break these turns.
+  const sudoers = "/etc/sudoers.d/picortex-bench-turns";
+  writeFileSync(sudoers, `Defaults!${fixtures.claudePath} runcwd=*\n`, { mode: 0o440 });
+  execFileSync("visudo", ["-cf", sudoers]);
   const dataDir = mkdtempSync(join(tmpdir(), "pc-bench-host-"));
   writeFileSync(join(dataDir, "anthropic-api-key"), "sk-ant-bench\n", { mode: 0o600 });
   const config = loadRuntimeConfig({
@@ -321,6 +326,7 @@ async function hostSeries(fake: FakeAnthropicApi): Promise<void> {
   } finally {
     await runtime.close();
     fixtures.cleanup([...ids, probe]);
+    rmSync(sudoers, { force: true });
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
