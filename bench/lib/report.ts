@@ -71,7 +71,9 @@ export class Report {
 
   /** Prints the table (with the previous run's value where there is one) and writes the JSON record. */
   finish(out: (s: string) => void = (s) => process.stdout.write(s + "\n")): string {
-    const previous = readPrevious(this.bench);
+    // Compared only with a run of the same sizes: a short run is no reference for a full one.
+    const prior = readPrevious(this.bench);
+    const previous = prior && JSON.stringify(prior.params ?? {}) === JSON.stringify(this.params) ? prior : undefined;
     const load = { start: this.loadStart.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)), cores: cpus().length };
     const num = (v: number | null) => (v === null || !Number.isFinite(v) ? "n/a" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
     const rows = this.figures.map((f) => {
@@ -117,11 +119,11 @@ export class Report {
   }
 }
 
-function readPrevious(bench: string): { figures: Figure[] } | undefined {
+function readPrevious(bench: string): { figures: Figure[]; params?: Record<string, unknown> } | undefined {
   const file = join(RESULTS_DIR, `${bench}-latest.json`);
   if (!existsSync(file)) return undefined;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as { figures: Figure[] };
+    return JSON.parse(readFileSync(file, "utf8")) as { figures: Figure[]; params?: Record<string, unknown> };
   } catch {
     return undefined;
   }

@@ -42,7 +42,8 @@ function freeze(c: TestClient): void {
   (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 }
 
-const FLOOD = "i=0; while [ $i -lt 400 ]; do head -c 30000 /dev/urandom | od -An -tx1 -w64; i=$((i+1)); done; echo flood-over\r";
+/** Output until stopped (^C), however long the tabs take to fill on a loaded machine. */
+const FLOOD = "while :; do head -c 30000 /dev/urandom | od -An -tx1 -w64; done";
 
 async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promise<TestClient[]> {
   const tabs: TestClient[] = [];
@@ -50,7 +51,7 @@ async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promis
   await eventually(async () => (await portal.tmuxClients()).length === n, `${n} tmux clients attached`, 60_000);
   for (const t of tabs) freeze(t);
   // One writer floods the session; every frozen tab fills its socket and watermark.
-  await portal.tmux(["send-keys", "-t", "=pcx-test:", FLOOD.replace(/\r$/, ""), "Enter"]);
+  await portal.tmux(["send-keys", "-t", "=pcx-test:", FLOOD, "Enter"]);
   await eventually(
     async () => {
       const stats = (await portal.portal.status()).clients;
@@ -59,6 +60,7 @@ async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promis
     "every frozen tab paused by flow control",
     120_000,
   );
+  await portal.tmux(["send-keys", "-t", "=pcx-test:", "C-c"]);
   return tabs;
 }
 
