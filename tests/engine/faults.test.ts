@@ -102,7 +102,8 @@ describe.sequential("faults on the real engine", () => {
     const pendingServer = pending.find((op) => op.resource?.type === "hcloud:index/server:Server");
     // The interrupted create is recorded as pending: import the server the cloud has.
     const refreshArgs = ["refresh", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive"];
-    if (pendingServer) refreshArgs.push("--import-pending-creates", pendingServer.resource.urn, orphan);
+    // A [URN ID] pair, one value per flag (stringArray).
+    if (pendingServer) refreshArgs.push("--import-pending-creates", pendingServer.resource.urn, "--import-pending-creates", orphan);
     const refresh = await f.lane.cli(refreshArgs, { cwd: p.workDir });
     expect({ code: refresh.code, out: refresh.stdout + refresh.stderr, cancel: cancel.stdout + cancel.stderr }).toMatchObject({ code: 0 });
     const up = await f.lane.run(p, STACK, "up");
