@@ -4,7 +4,8 @@
  * a server create that fails half-way (the server exists, its action poll failed: the
  * provider reports a partial create, the next up finishes it instead of orphaning it),
  * and a kill -9 of the CLI in the middle of an up, followed by `pulumi cancel`, a
- * refresh that imports the pending create, and an up that converges.
+ * refresh that clears the pending create, removal of the orphaned server, and an up
+ * that converges.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
@@ -97,19 +98,27 @@ describe.sequential("faults on the real engine", () => {
 
     // The stack is locked by the dead update: cancel releases it.
     const cancel = await f.lane.cli(["cancel", "--yes", "--stack", STACK], { cwd: p.workDir });
+    expect(cancel.code, cancel.stderr).toBe(0);
     const state = await exportState();
     const pending = (state.deployment.pending_operations ?? []) as Array<Record<string, any>>;
-    const pendingServer = pending.find((op) => op.resource?.type === "hcloud:index/server:Server");
-    // The interrupted create is recorded as pending: import the server the cloud has.
-    const refreshArgs = ["refresh", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive"];
-    // A [URN ID] pair, one value per flag (stringArray).
-    if (pendingServer) refreshArgs.push("--import-pending-creates", pendingServer.resource.urn, "--import-pending-creates", orphan);
-    const refresh = await f.lane.cli(refreshArgs, { cwd: p.workDir });
-    expect({ code: refresh.code, out: refresh.stdout + refresh.stderr, cancel: cancel.stdout + cancel.stderr }).toMatchObject({ code: 0 });
+    expect(pending.map((op) => `${op.type} ${op.resource?.type}`)).toContain("creating hcloud:index/server:Server");
+    // Measured with CLI 3.274.1: `refresh --import-pending-creates <urn> <id>` marks the
+    // operation "importing" and the refresh then drops it without reading the server
+    // (no Read reaches the provider), so it cannot adopt the orphan. The recovery that
+    // works: clear the pending create, remove the orphan (the operator does it in the
+    // Hetzner console; here through the API), and up again.
+    const refresh = await f.lane.cli(["refresh", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive", "--clear-pending-creates"], { cwd: p.workDir });
+    expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
+    const blocked = await f.lane.run(p, STACK, "up");
+    expect(blocked.ok).toBe(false);
+    expect(blocked.stdout + blocked.stderr).toContain("uniqueness_error");
+    const del = await fetch(`${f.hz.endpoint}/servers/${orphan}`, { method: "DELETE", headers: { authorization: `Bearer ${f.hz.token}` } });
+    expect(del.status).toBeLessThan(300);
+    await f.hz.settle();
     const up = await f.lane.run(p, STACK, "up");
-    assertOk(up, "up after kill -9, cancel and refresh");
+    assertOk(up, "up after kill -9, cancel, refresh and removing the orphan");
     expect(servers()).toHaveLength(1);
-    expect(String(servers()[0]!.id)).toBe(orphan);
+    expect(String(servers()[0]!.id)).not.toBe(orphan);
     const second = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
     assertOk(second, "zero-change up after recovery");
   }, 1_200_000);
