@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
+import { unprotectCommands } from "../../scripts/unprotect.js";
 
 const STACK = "prod";
 let f: Fixture;
@@ -87,13 +88,13 @@ describe.sequential("workspace stack on the real engine", () => {
     assertOk(r, "refresh");
   }, 600_000);
 
-  it("README teardown: protection off on the protected resources alone (targeted up, as scripts/unprotect.ts), destroy leaves the emulators empty", async () => {
-    const out = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
-    assertOk(out, "up (reads protectedUrns)");
-    const targets = out.outputs?.protectedUrns?.value as string[];
-    expect(targets.map((u) => u.split("::").pop())).toEqual(["workspace-server", "workspace-data"]);
+  it("README teardown (scripts/unprotect.ts's steps, then destroy) leaves the emulators empty", async () => {
+    // scripts/unprotect.ts: protection false, then `pulumi up --target` the protected URNs only.
     await setConfig(f.lane, p, STACK, "picortex:protection", "false");
-    const before = f.hz.requests.length;
+    const out = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
+    const [args] = unprotectCommands(STACK, JSON.parse(out.stdout));
+    const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
+    expect(targets.length).toBeGreaterThan(0);
     const up = await f.lane.run(p, STACK, "up", { target: targets });
     assertOk(up, "targeted up with protection false");
     expect((f.hz.snapshot().servers[0] as Record<string, any>).protection).toEqual({ delete: false, rebuild: false });
