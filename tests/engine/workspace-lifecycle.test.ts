@@ -48,7 +48,7 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(f.ts.snapshot().keys).toHaveLength(0);
   }, 300_000);
 
-  it("up from nothing creates the key, SSH key, firewall, protected data volume and protected server", async () => {
+  it("up from nothing creates the key, SSH key, firewall, data volume and protected server", async () => {
     const r = await f.lane.run(p, STACK, "up");
     assertOk(r, "up");
     const snap = f.hz.snapshot();
@@ -62,6 +62,9 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(vol.server).toBe(server.id);
     expect(server.name).toBe("picortex");
     expect(server.protection).toEqual({ delete: true, rebuild: true });
+    // The data volume (chat homes, brain database) is attached to the server.
+    expect(snap.volumes).toHaveLength(1);
+    expect((snap.volumes[0] as Record<string, any>).server).toBe(server.id);
     const keys = f.ts.snapshot().keys as Array<Record<string, any>>;
     expect(keys).toHaveLength(1);
     // The server boots with the key the TailnetKey created, inside its userData.
