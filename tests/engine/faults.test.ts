@@ -54,10 +54,22 @@ describe.sequential("faults on the real engine", () => {
   it("a server create that fails half-way is kept in state, and the next up finishes it", async () => {
     assertOk(await f.lane.run(p, STACK, "destroy"), "destroy before the half-way create");
     expect(servers()).toHaveLength(0);
-    // The server is created; polling its create action then fails (HTTP 500 is not retried).
+    // The server is created; polling its create action then fails (HTTP 500 is not
+    // retried). The fault is armed once POST /servers has answered, so the data volume's
+    // and firewall's own actions (earlier in the same up) are not hit.
+    f.hz.setActionDelay(5_000);
+    const seen = f.hz.requests.length;
+    const run = f.lane.start(p, STACK, "up");
+    const deadline = Date.now() + 300_000;
+    while (!f.hz.requests.slice(seen).some((q) => q.method === "POST" && q.path === "/v1/servers" && q.status < 300)) {
+      if (Date.now() > deadline) throw new Error("the up never reached POST /servers");
+      await new Promise((res) => setTimeout(res, 100));
+    }
     const remove = f.hz.fail({ method: "GET", path: /^\/v1\/actions$/, status: 500, code: "server_error", message: "injected: action poll failed" });
-    const r = await f.lane.run(p, STACK, "up");
+    const r = await run.done;
     remove();
+    f.hz.setActionDelay(50);
+    await f.hz.settle();
     expect(r.ok).toBe(false);
     expect(r.stdout + r.stderr + (r.error ?? "")).toContain("injected: action poll failed");
     expect(servers()).toHaveLength(1);
