@@ -98,6 +98,7 @@ describe.sequential("workspace stack on the real engine", () => {
     const [args] = unprotectCommands(STACK, JSON.parse(out.stdout));
     const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
     expect(targets.length).toBeGreaterThan(0);
+    const before = f.hz.requests.length;
     const up = await f.lane.run(p, STACK, "up", { target: targets });
     assertOk(up, "targeted up with protection false");
     expect((f.hz.snapshot().servers[0] as Record<string, any>).protection).toEqual({ delete: false, rebuild: false });

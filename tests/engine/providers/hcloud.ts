@@ -37,14 +37,7 @@
  *  R10 Actions are awaited by polling GET /actions?id=…&sort=status&sort=id
  *     (action_waiter.go); an action in status "error" fails the step with its message.
  *  R11 Read of a missing resource (404 not_found) drops it from state.
- *  R12 Volume (internal/volume/resource.go): size grows in place (actions/resize),
- *     labels and name (PUT), delete_protection (actions/change_protection), server_id
- *     (attach/detach); location and format ForceNew; computed linux_device. Create:
- *     POST /volumes, wait for action + next_actions, change_protection when set. Delete:
- *     detach first when attached, then DELETE (a protected volume fails it).
- *  R13 VolumeAttachment (internal/volume/attachment_resource.go): server_id, volume_id
- *     and automount are ForceNew; id is the volume id; create = actions/attach, delete =
- *     actions/detach; Read drops it when the volume is attached elsewhere or nowhere.
+ *  R12, R13 Volume and VolumeAttachment: see their section below.
  */
 import { createHash } from "node:crypto";
 import { ProviderError, PartialCreateError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
@@ -473,8 +466,8 @@ const server: ResourceDef = {
 //     (location Optional+Computed); name, labels (PUT), size (actions/resize, grow only)
 //     and delete_protection (actions/change_protection) update in place; computed
 //     linux_device. Delete detaches an attached volume first, then DELETE.
-// R13 hcloud_volume_attachment (internal/volume/attachment_resource.go): volume_id and
-//     server_id ForceNew; id = the volume id; create POSTs actions/attach {server,
+// R13 hcloud_volume_attachment (internal/volume/attachment_resource.go): volume_id,
+//     server_id and automount ForceNew; id = the volume id; create POSTs actions/attach {server,
 //     automount}; read drops it when the volume is no longer attached to that server;
 //     delete POSTs actions/detach.
 
@@ -564,7 +557,7 @@ const volumeAttachment: ResourceDef = {
     return { inputs: { ...news, __defaults: [] } };
   },
   diff(_ctx, _id, olds, news) {
-    return { ...diffProps(["volumeId", "serverId", "automount"], ["volumeId", "serverId"], olds, news, { volumeId: Number, serverId: Number, automount: (v) => !!v }), deleteBeforeReplace: false };
+    return { ...diffProps(["volumeId", "serverId", "automount"], ["volumeId", "serverId", "automount"], olds, news, { volumeId: Number, serverId: Number, automount: (v) => !!v }), deleteBeforeReplace: false };
   },
   async create(ctx, inputs) {
     const id = String(inputs.volumeId);
