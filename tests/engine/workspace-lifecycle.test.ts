@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
+import { unprotectCommands } from "../../scripts/unprotect.js";
 
 const STACK = "prod";
 let f: Fixture;
@@ -47,7 +48,7 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(f.ts.snapshot().keys).toHaveLength(0);
   }, 300_000);
 
-  it("up from nothing creates the key, SSH key, firewall, protected data volume and protected server", async () => {
+  it("up from nothing creates the key, SSH key, firewall, data volume and protected server", async () => {
     const r = await f.lane.run(p, STACK, "up");
     assertOk(r, "up");
     const snap = f.hz.snapshot();
@@ -61,6 +62,9 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(vol.server).toBe(server.id);
     expect(server.name).toBe("picortex");
     expect(server.protection).toEqual({ delete: true, rebuild: true });
+    // The data volume (chat homes, brain database) is attached to the server.
+    expect(snap.volumes).toHaveLength(1);
+    expect((snap.volumes[0] as Record<string, any>).server).toBe(server.id);
     const keys = f.ts.snapshot().keys as Array<Record<string, any>>;
     expect(keys).toHaveLength(1);
     // The server boots with the key the TailnetKey created, inside its userData.
@@ -87,12 +91,13 @@ describe.sequential("workspace stack on the real engine", () => {
     assertOk(r, "refresh");
   }, 600_000);
 
-  it("README teardown: protection off on the protected resources alone (targeted up, as scripts/unprotect.ts), destroy leaves the emulators empty", async () => {
-    const out = await f.lane.run(p, STACK, "up", { expectNoChanges: true });
-    assertOk(out, "up (reads protectedUrns)");
-    const targets = out.outputs?.protectedUrns?.value as string[];
-    expect(targets.map((u) => u.split("::").pop())).toEqual(["workspace-server", "workspace-data"]);
+  it("README teardown (scripts/unprotect.ts's steps, then destroy) leaves the emulators empty", async () => {
+    // scripts/unprotect.ts: protection false, then `pulumi up --target` the protected URNs only.
     await setConfig(f.lane, p, STACK, "picortex:protection", "false");
+    const out = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
+    const [args] = unprotectCommands(STACK, JSON.parse(out.stdout));
+    const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
+    expect(targets.length).toBeGreaterThan(0);
     const before = f.hz.requests.length;
     const up = await f.lane.run(p, STACK, "up", { target: targets });
     assertOk(up, "targeted up with protection false");

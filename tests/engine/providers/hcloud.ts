@@ -37,14 +37,7 @@
  *  R10 Actions are awaited by polling GET /actions?id=…&sort=status&sort=id
  *     (action_waiter.go); an action in status "error" fails the step with its message.
  *  R11 Read of a missing resource (404 not_found) drops it from state.
- *  R12 Volume (internal/volume/resource.go): size grows in place (actions/resize),
- *     labels and name (PUT), delete_protection (actions/change_protection), server_id
- *     (attach/detach); location and format ForceNew; computed linux_device. Create:
- *     POST /volumes, wait for action + next_actions, change_protection when set. Delete:
- *     detach first when attached, then DELETE (a protected volume fails it).
- *  R13 VolumeAttachment (internal/volume/attachment_resource.go): server_id, volume_id
- *     and automount are ForceNew; id is the volume id; create = actions/attach, delete =
- *     actions/detach; Read drops it when the volume is attached elsewhere or nowhere.
+ *  R12, R13 Volume and VolumeAttachment: see their section below.
  */
 import { createHash } from "node:crypto";
 import { ProviderError, PartialCreateError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
@@ -467,51 +460,63 @@ const server: ResourceDef = {
   secretOutputs: [],
 };
 
-// ---- Volume (R12) and VolumeAttachment (R13) -----------------------------------------
+
+// ---- Volume and VolumeAttachment -------------------------------------------------
+// R12 hcloud_volume (internal/volume/resource.go): location and format ForceNew
+//     (location Optional+Computed); name, labels (PUT), size (actions/resize, grow only)
+//     and delete_protection (actions/change_protection) update in place; computed
+//     linux_device. Delete detaches an attached volume first, then DELETE.
+// R13 hcloud_volume_attachment (internal/volume/attachment_resource.go): volume_id,
+//     server_id and automount ForceNew; id = the volume id; create POSTs actions/attach {server,
+//     automount}; read drops it when the volume is no longer attached to that server;
+//     delete POSTs actions/detach.
 
 const volumeOuts = (v: Props, inputs: Props): Props => ({
   ...inputs,
   automount: inputs.automount ?? false,
   deleteProtection: !!(v.protection as Props | undefined)?.delete,
-  format: v.format ?? inputs.format,
+  format: v.format ?? inputs.format ?? "",
   labels: v.labels ?? {},
-  linuxDevice: v.linux_device,
+  linuxDevice: v.linux_device ?? "",
   location: (v.location as Props | undefined)?.name ?? inputs.location,
   name: v.name,
-  serverId: v.server === null || v.server === undefined ? 0 : Number(v.server),
+  serverId: v.server ?? 0,
   size: v.size,
 });
 
 const volume: ResourceDef = {
   check(ctx, news, olds, seed) {
     const failures = typeof news.size === "number" ? [] : [{ property: "size", reason: "Missing required property 'size'" }];
-    return { inputs: autoname(ctx, news, olds, seed), failures };
+    return { inputs: { deleteProtection: false, ...autoname(ctx, news, olds, seed) }, failures };
   },
   diff(_ctx, _id, olds, news) {
-    const present = ["name", "size", "labels", "deleteProtection", "location", "format", "serverId", "automount"].filter(
-      (k) => !(["location", "serverId", "format"].includes(k) && news[k] === undefined),
-    );
-    const d = diffProps(present, ["location", "format"], olds, news, { labels: (v) => v ?? {}, deleteProtection: (v) => !!v, automount: (v) => !!v });
+    const keys = ["name", "size", "labels", "format", "deleteProtection", "automount", ...(news.location !== undefined ? ["location"] : []), ...(news.serverId !== undefined ? ["serverId"] : [])];
+    const d = diffProps(keys, ["location", "format"], olds, news, { labels: (v) => v ?? {}, automount: (v) => !!v });
     return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
   },
   async create(ctx, inputs) {
-    if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["linuxDevice", "serverId", ...(inputs.location ? [] : ["location"])]) } };
+    if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["linuxDevice", ...(inputs.location ? [] : ["location"])]) } };
     const res = await api(ctx, "POST", "/volumes", {
       name: inputs.name,
       size: inputs.size,
+      ...(inputs.location ? { location: inputs.location } : {}),
+      ...(inputs.serverId ? { server: Number(inputs.serverId) } : {}),
       labels: inputs.labels ?? {},
-      ...(inputs.serverId ? { server: Number(inputs.serverId) } : { location: inputs.location }),
-      ...(inputs.format ? { format: inputs.format } : {}),
       automount: !!inputs.automount,
+      ...(inputs.format ? { format: inputs.format } : {}),
     });
     const v = res.volume as Props;
     const id = String(v.id);
-    await waitActions(ctx, [res.action as Props, ...((res.next_actions as Props[]) ?? [])]);
-    if (inputs.deleteProtection) {
-      const a = await api(ctx, "POST", `/volumes/${id}/actions/change_protection`, { delete: true });
-      await waitActions(ctx, [a.action as Props]);
+    try {
+      await waitActions(ctx, [res.action as Props, ...((res.next_actions as Props[]) ?? [])].filter(Boolean));
+      if (inputs.deleteProtection) {
+        const a = await api(ctx, "POST", `/volumes/${id}/actions/change_protection`, { delete: true });
+        await waitActions(ctx, [a.action as Props]);
+      }
+    } catch (err) {
+      throw new PartialCreateError((err as Error).message, id, volumeOuts(v, inputs));
     }
-    return { id, outs: { ...volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, inputs), __defaults: inputs.__defaults } };
+    return { id, outs: volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, inputs) };
   },
   async read(ctx, id, outs, inputs) {
     try {
@@ -528,65 +533,59 @@ const volume: ResourceDef = {
     if (olds.name !== news.name || JSON.stringify(olds.labels ?? {}) !== JSON.stringify(news.labels ?? {})) {
       await api(ctx, "PUT", `/volumes/${id}`, { name: news.name, labels: news.labels ?? {} });
     }
-    if (Number(olds.size) !== Number(news.size)) {
+    if (Number(news.size) !== Number(olds.size)) {
       await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/resize`, { size: news.size })).action as Props]);
     }
     if (!!olds.deleteProtection !== !!news.deleteProtection) {
       await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/change_protection`, { delete: !!news.deleteProtection })).action as Props]);
     }
-    return { ...volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, news), __defaults: news.__defaults };
+    return volumeOuts((await api(ctx, "GET", `/volumes/${id}`)).volume as Props, news);
   },
   async delete(ctx, id) {
     try {
       const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
-      if (v.server !== null && v.server !== undefined) {
-        await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/detach`, {})).action as Props]);
-      }
+      if (v.server) await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/detach`, {})).action as Props]);
       await api(ctx, "DELETE", `/volumes/${id}`);
     } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
+      if (!isNotFound(err)) throw err;
     }
   },
 };
 
 const volumeAttachment: ResourceDef = {
   check(_ctx, news) {
-    const failures = ["serverId", "volumeId"].filter((k) => news[k] === undefined).map((k) => ({ property: k, reason: `Missing required property '${k}'` }));
-    return { inputs: { automount: false, ...news }, failures };
+    return { inputs: { ...news, __defaults: [] } };
   },
   diff(_ctx, _id, olds, news) {
-    const d = diffProps(["serverId", "volumeId", "automount"], ["serverId", "volumeId", "automount"], olds, news, { serverId: Number, volumeId: Number, automount: (v) => !!v });
-    return { ...d, deleteBeforeReplace: false };
+    return { ...diffProps(["volumeId", "serverId", "automount"], ["volumeId", "serverId", "automount"], olds, news, { volumeId: Number, serverId: Number, automount: (v) => !!v }), deleteBeforeReplace: false };
   },
   async create(ctx, inputs) {
-    if (ctx.preview) return { id: "", outs: { ...inputs } };
     const id = String(inputs.volumeId);
+    if (ctx.preview) return { id: "", outs: inputs };
     const a = await api(ctx, "POST", `/volumes/${id}/actions/attach`, { server: Number(inputs.serverId), automount: !!inputs.automount });
     await waitActions(ctx, [a.action as Props]);
-    return { id, outs: { ...inputs } };
+    return { id, outs: { automount: !!inputs.automount, serverId: Number(inputs.serverId), volumeId: Number(inputs.volumeId) } };
   },
   async read(ctx, id, outs, inputs) {
     try {
       const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
-      if (v.server === null || Number(v.server) !== Number(outs.serverId)) return null;
-      return { id, outs, inputs };
+      if (!v.server || Number(v.server) !== Number(outs.serverId)) return null;
+      return { id, outs: { ...outs, serverId: Number(v.server), volumeId: Number(v.id) }, inputs };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
   },
   async update(_ctx, _id, olds, news) {
-    return { ...olds, ...news };
+    return { ...olds, automount: !!news.automount };
   },
-  async delete(ctx, id, outs) {
+  async delete(ctx, id) {
     try {
       const v = (await api(ctx, "GET", `/volumes/${id}`)).volume as Props;
-      if (v.server === null || Number(v.server) !== Number(outs.serverId)) return;
+      if (!v.server) return;
       await waitActions(ctx, [(await api(ctx, "POST", `/volumes/${id}/actions/detach`, {})).action as Props]);
     } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
+      if (!isNotFound(err)) throw err;
     }
   },
 };

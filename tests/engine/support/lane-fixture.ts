@@ -4,7 +4,8 @@
  * example config, set the provider credentials), plus the two settings only a lane
  * needs: the emulators' endpoints.
  */
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { startHetznerEmulator, type HetznerEmulator } from "../emulators/hetzner/index.js";
 import { startTailscaleEmulator, type TailscaleEmulator } from "../emulators/tailscale/index.js";
@@ -33,12 +34,26 @@ export async function startFixture(opts: { boot?: "none" | "nspawn" } = {}): Pro
   };
 }
 
-/** The README's recipe for a host-only workspace stack (no release deploy). */
+/** An operator's SSH key pair, made with ssh-keygen as the README assumes one exists. */
+export function operatorKey(dir: string): { privateKey: string; publicKey: string } {
+  const file = join(dir, `id_ed25519-${process.pid}-${Date.now()}`);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "operator@lane", "-f", file]);
+  return { privateKey: readFileSync(file, "utf8"), publicKey: readFileSync(`${file}.pub`, "utf8").trim() };
+}
+
+/**
+ * The README's recipe for a host-only workspace stack (no release deploy): stack init,
+ * copy the example config, the operator's public key, the provider credentials on stdin.
+ * One deviation: the Tailscale credential is an API key (tailscale:apiKey, which the
+ * stack accepts as the one kind of credential) because the Tailscale API emulator has
+ * no OAuth token endpoint yet; the README uses an OAuth client.
+ */
 export async function readmeWorkspaceStack(f: Fixture, stack = "prod", extra: Record<string, string> = {}): Promise<Project> {
   const p = f.lane.project("workspace");
   const init = await f.lane.cli(["stack", "init", stack], { cwd: p.workDir });
   if (init.code !== 0) throw new Error(`pulumi stack init ${stack}: ${init.stderr}`);
   copyFileSync(join(p.workDir, "Pulumi.example.yaml"), join(p.workDir, `Pulumi.${stack}.yaml`));
+  await setConfig(f.lane, p, stack, "picortex:sshPublicKey", operatorKey(p.workDir).publicKey);
   await setConfig(f.lane, p, stack, "hcloud:token", f.hz.token, { secret: true });
   await setConfig(f.lane, p, stack, "tailscale:apiKey", f.ts.apiKey, { secret: true });
   await setConfig(f.lane, p, stack, "tailscale:tailnet", "-");
