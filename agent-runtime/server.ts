@@ -12,6 +12,8 @@ import type { RuntimeSecrets } from "./config/secrets.js";
 import { mountPortal } from "./portal/module.js";
 import { mountTurns } from "./turns/module.js";
 import { mountBrain } from "./brain/module.js";
+import { mountBridges } from "./bridges/module.js";
+import type { TurnsModule } from "./turns/module.js";
 
 export const RUNTIME_VERSION = "0.1.0";
 
@@ -73,6 +75,9 @@ export async function startRuntime(
     config.turns.enabled ? mountTurns : undefined,
     config.brain.enabled ? mountBrain : undefined,
     config.portal.enabled ? mountPortal : undefined,
+    config.bridges.telegram.enabled || config.bridges.webhook.enabled
+      ? (c: ModuleContext) => mountBridges(c, modules.find((m) => m.name === "turns") as TurnsModule | undefined)
+      : undefined,
   ].filter((f) => f !== undefined);
   const modules: RuntimeModule[] = [];
   for (const factory of factories) modules.push(await factory(ctx));

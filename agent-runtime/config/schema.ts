@@ -2,6 +2,7 @@ import { z } from "zod";
 import { portalConfigSchema } from "./portal.js";
 import { turnsConfigSchema } from "./turns.js";
 import { brainConfigSchema } from "./brain.js";
+import { bridgesConfigSchema } from "./bridges.js";
 
 /**
  * The runtime's whole configuration. Parsed once, at the entry point; every module
@@ -33,6 +34,8 @@ export const runtimeConfigSchema = z
     portal: portalConfigSchema.prefault({}),
     turns: turnsConfigSchema.prefault({}),
     brain: brainConfigSchema.prefault({}),
+    /** Messaging bridges (Telegram, signed webhook); each is off unless configured. */
+    bridges: bridgesConfigSchema.prefault({}),
   })
   .strict();
 

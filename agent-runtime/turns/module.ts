@@ -11,6 +11,9 @@ import { LocalChatHost } from "./local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
 import { Provisioner } from "./provisioner.js";
 import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
+import type { ProvisionEvent } from "./chat-host.js";
+import { generateToken, hashToken } from "../http/auth.js";
+import type { ChatRow } from "./store.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
 
@@ -27,6 +30,14 @@ export interface TurnsModule extends RuntimeModule {
   ledger: BudgetLedger;
   /** The URL chats use for the key gateway. */
   gatewayUrl(): string;
+  /** Per-turn progress (and, with subscribeAll, every turn's) for in-process consumers such as the bridges. */
+  events: TurnEvents;
+  /**
+   * Creates a chat in `provisioning` (synchronously, so a caller can queue turns for it in
+   * the same transaction) and returns it with a function that provisions it (through the
+   * provisioner's queue); undefined when the chat already exists and is not deleted/failed.
+   */
+  createChat(id: string, budgetTokens: number | null | undefined): { chat: ChatRow; provision(onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> } | undefined;
 }
 
 /** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
@@ -118,6 +129,12 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     warm,
     ledger,
     gatewayUrl,
+    events,
+    createChat(id, budgetTokens) {
+      const chat = store.createChat(id, hashToken(generateToken("pcc_")), budgetTokens === undefined ? (cfg.defaultBudgetTokens ?? null) : budgetTokens);
+      if (!chat) return undefined;
+      return { chat, provision: (onEvent) => provisioner.provision(chat.id, onEvent) };
+    },
     async start() {
       try {
         store.pruneIdempotency(IDEMPOTENCY_TTL_MS);

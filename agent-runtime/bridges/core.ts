@@ -1,0 +1,377 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "../log.js";
+import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import type { TurnsModule } from "../turns/module.js";
+import type { TurnEvent } from "../turns/events.js";
+import { splitMessage, turnText, type QuotedMessage } from "./format.js";
+import type { BridgeStore, LinkRow, OutboxRow, Platform } from "./store.js";
+
+/** A platform's way out: send one chunk (resolving to the platform's message id), show typing. */
+export interface Deliverer {
+  readonly platform: Platform;
+  /** Max characters of one message on this platform. */
+  readonly maxMessage: number;
+  send(row: OutboxRow): Promise<string>;
+  typing?(platformChatId: string): Promise<void>;
+  /** Best-effort, not durable: provisioning progress and similar notices. */
+  notice?(platformChatId: string, text: string, editOf?: string): Promise<string | undefined>;
+}
+
+/** A failed delivery: `retryAfterMs` from the platform (429), `permanent` when retrying cannot help. */
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    readonly permanent = false,
+  ) {
+    super(message);
+    this.name = "DeliveryError";
+  }
+}
+
+export interface InboundMessage {
+  platform: Platform;
+  /** The platform's unique id of this update (Telegram update_id, webhook message id): the dedup key. */
+  updateId: string;
+  platformChatId: string;
+  chatTitle: string | null;
+  messageId: string | null;
+  /** Platform-prefixed stable sender id ("tg:12345"). */
+  senderId: string;
+  senderName: string;
+  text: string;
+  kind: "message" | "edit" | "member" | "rename";
+  addressed: boolean;
+  command?: { name: string; args: string };
+  /** Whether the sender may use admin commands (checked before ingest; async on the platform). */
+  senderIsAdmin?: boolean;
+}
+
+export type IngestStatus = "duplicate" | "context" | "queued" | "command" | "ignored" | "paused";
+
+export interface IngestResult {
+  status: IngestStatus;
+  turnId?: string;
+  chatId?: string;
+}
+
+export interface LinkPolicy {
+  /** picortex chat id for a platform chat, or undefined when the chat is not allowed. */
+  chatIdFor(platformChatId: string): string | undefined;
+  defaultMode: "addressed" | "all";
+}
+
+const ADMIN_COMMANDS = new Set(["pause", "resume", "budget", "mode"]);
+const FINISHED = new Set(["done", "failed", "interrupted"]);
+
+/**
+ * Platform-independent bridge: inbound messages become turns of the linked chat (created on
+ * first contact), finished turns' replies go through a durable outbox. Ingest is one SQLite
+ * transaction (dedup row, context, turn, and the caller's offset), so an update is
+ * acknowledged only once its turn is queued; the outbox marks a chunk sent only after the
+ * platform confirmed it, so a restart resends exactly the unconfirmed chunks.
+ */
+export class BridgeCore {
+  private readonly deliverers = new Map<Platform, Deliverer>();
+  private readonly policies = new Map<Platform, LinkPolicy>();
+  private readonly lastSent = new Map<string, number>();
+  private readonly typingTimers = new Map<string, NodeJS.Timeout>();
+  private readonly provisioning = new Set<string>();
+  private wakeUp: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly store: BridgeStore,
+    private readonly turns: TurnsModule,
+    private readonly log: Logger,
+    private readonly opts: { budgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
+  ) {}
+
+  register(d: Deliverer, policy: LinkPolicy): void {
+    this.deliverers.set(d.platform, d);
+    this.policies.set(d.platform, policy);
+  }
+
+  start(): void {
+    this.unsubscribe = this.turns.events.subscribeAll((turnId, e) => this.onTurnEvent(turnId, e));
+    // A chat a crash left `provisioning` is resumed by the turns module's provisioner; a link
+    // committed just before a crash whose chat was not created yet gets its chat now.
+    for (const link of this.store.listLinks()) {
+      if (!this.turns.store.getChat(link.chat_id)) this.ensureChat(link);
+
+    }
+    this.sweep();
+    this.loop = this.deliveryLoop();
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    for (const t of this.typingTimers.values()) clearInterval(t);
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  // ---- inbound -------------------------------------------------------------
+
+  /**
+   * Records one inbound update and, when it addresses the agent (or the chat answers
+   * everything), queues a turn carrying the context since the last one. `inTx` runs in the
+   * same transaction (the Telegram offset), so a crash never acknowledges an unqueued update.
+   */
+  ingest(m: InboundMessage, inTx?: () => void): IngestResult {
+    const policy = this.policies.get(m.platform);
+    if (!policy) throw new Error(`no ${m.platform} bridge registered`);
+    let provisionLink: LinkRow | undefined;
+    const result = this.store.tx((): IngestResult => {
+      inTx?.();
+      if (this.store.hasInbound(m.platform, m.updateId)) return { status: "duplicate" };
+      let link = this.store.getLink(m.platform, m.platformChatId);
+      if (!link) {
+        const chatId = policy.chatIdFor(m.platformChatId);
+        if (!chatId || !CHAT_ID_PATTERN.test(chatId)) {
+          this.record(m, "ignored", null);
+          return { status: "ignored" };
+        }
+        this.store.insertLink({ platform: m.platform, platform_chat_id: m.platformChatId, chat_id: chatId, title: m.chatTitle, mode: policy.defaultMode });
+        link = this.store.getLink(m.platform, m.platformChatId)!;
+      } else if (m.chatTitle && m.chatTitle !== link.title) {
+        this.store.updateLink(m.platform, m.platformChatId, { title: m.chatTitle });
+      }
+      const chat = this.turns.store.getChat(link.chat_id);
+      if (!chat || chat.status === "deleted" || chat.status === "failed") provisionLink = link;
+
+      if (m.command && ADMIN_COMMANDS.has(m.command.name)) {
+        this.record(m, "command", null);
+        this.reply(`c_${m.platform}_${m.updateId}`, m, this.runCommand(link, m));
+        return { status: "command", chatId: link.chat_id };
+      }
+      const answer = m.kind === "message" && (m.addressed || link.mode === "all");
+      if (!answer || link.paused) {
+        this.record(m, "context", null);
+        if (answer && link.paused && m.addressed) {
+          this.reply(`p_${m.platform}_${m.updateId}`, m, "The agent of this chat is paused; a group admin can /resume it. Your message is kept as context.");
+          return { status: "paused", chatId: link.chat_id };
+        }
+        return { status: "context", chatId: link.chat_id };
+      }
+      const context = this.store.pendingContext(m.platform, m.platformChatId);
+      const quoted: QuotedMessage[] = context.map((c) => ({ senderId: c.sender_id ?? "?", senderName: c.sender_name ?? "?", text: c.text, kind: c.kind }));
+      quoted.push({ senderId: m.senderId, senderName: m.senderName, text: m.text, addressed: true });
+      const text = turnText(m.platform, link.title, quoted);
+      const turn = this.turns.store.enqueueTurn(link.chat_id, text, m.senderId.slice(0, 64));
+      this.store.assignContext(m.platform, m.platformChatId, turn.id);
+      this.record(m, "queued", turn.id);
+      this.store.insertBridgeTurn({ turn_id: turn.id, platform: m.platform, platform_chat_id: m.platformChatId, reply_to: m.messageId, sender_id: m.senderId });
+      return { status: "queued", turnId: turn.id, chatId: link.chat_id };
+    });
+    if (provisionLink) this.ensureChat(provisionLink);
+    if (result.status === "queued") this.turns.engine.kick();
+    if (result.status === "command" || result.status === "paused") this.wake();
+    return result;
+  }
+
+  private record(m: InboundMessage, status: string, turnId: string | null): void {
+    this.store.insertInbound({
+      platform: m.platform,
+      update_id: m.updateId,
+      platform_chat_id: m.platformChatId,
+      message_id: m.messageId,
+      sender_id: m.senderId,
+      sender_name: m.senderName,
+      kind: m.kind,
+      text: m.text,
+      status,
+      turn_id: turnId,
+    });
+  }
+
+  /** A reply that is not a turn's (commands, notices): durable like any other, keyed by the update. */
+  private reply(key: string, m: InboundMessage, text: string): void {
+    const d = this.deliverers.get(m.platform)!;
+    this.store.enqueueReply(key, m.platform, m.platformChatId, m.messageId, splitMessage(text, d.maxMessage));
+  }
+
+  private runCommand(link: LinkRow, m: InboundMessage): string {
+    const cmd = m.command!;
+    const chat = this.turns.store.getChat(link.chat_id);
+    const used = chat ? chat.used_input_tokens + chat.used_output_tokens : 0;
+    const budgetLine = () => {
+      const c = this.turns.store.getChat(link.chat_id);
+      const u = c ? c.used_input_tokens + c.used_output_tokens : 0;
+      return c?.budget_tokens ? `Budget: ${u} of ${c.budget_tokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
+    };
+    if (cmd.name === "budget" && !cmd.args) return budgetLine();
+    if (!m.senderIsAdmin) return `Only a group admin can use /${cmd.name} here.`;
+    switch (cmd.name) {
+      case "pause":
+        this.store.updateLink(link.platform, link.platform_chat_id, { paused: 1 });
+        return "Paused: I keep reading, but answer nothing until an admin sends /resume.";
+      case "resume":
+        this.store.updateLink(link.platform, link.platform_chat_id, { paused: 0 });
+        return "Resumed.";
+      case "mode": {
+        if (cmd.args !== "all" && cmd.args !== "addressed") return `Reply mode is ${link.mode}. Use /mode addressed (answer mentions, replies and commands) or /mode all.`;
+        this.store.updateLink(link.platform, link.platform_chat_id, { mode: cmd.args });
+        return `Reply mode is now ${cmd.args}.`;
+      }
+      case "budget": {
+        const mm = /^(\+)?(\d{1,12})$/.exec(cmd.args);
+        if (!mm || !chat) return "Use /budget to see the budget, /budget <tokens> to set it, or /budget +<tokens> to extend it.";
+        const n = Number(mm[2]);
+        const next = mm[1] ? (chat.budget_tokens ?? used) + n : n;
+        if (next < 1) return "A budget must be at least 1 token.";
+        this.turns.store.setBudget(chat.id, next);
+        return budgetLine();
+      }
+    }
+    return `Unknown command /${cmd.name}.`;
+  }
+
+  /** Creates (or re-creates) the linked chat and provisions it, telling the platform chat how it goes. */
+  private ensureChat(link: LinkRow): void {
+    if (this.provisioning.has(link.chat_id)) return;
+    const created = this.turns.createChat(link.chat_id, this.opts.budgetTokens);
+    if (!created) return;
+    this.provisioning.add(link.chat_id);
+    const d = this.deliverers.get(link.platform);
+    let noticeId: Promise<string | undefined> = d?.notice
+      ? d.notice(link.platform_chat_id, "Setting up this chat's agent (first contact)…").catch(() => undefined)
+      : Promise.resolve(undefined);
+    void created
+      .provision((e) => {
+        if (!d?.notice) return;
+        noticeId = noticeId.then((id) => d.notice!(link.platform_chat_id, `Setting up this chat's agent: ${e.message} (${Math.round(e.progress * 100)}%)`, id).then((x) => x ?? id).catch(() => id));
+      })
+      .then(async (chat) => {
+        this.provisioning.delete(link.chat_id);
+        if (chat.status === "ready") {
+          await noticeId.then((id) => d?.notice?.(link.platform_chat_id, "This chat's agent is ready.", id)).catch(() => {});
+          return;
+        }
+        // Its queued turns can never run: fail them, so each gets an answer in the chat.
+        for (const t of this.turns.store.listTurns(chat.id)) if (t.status === "queued") this.turns.store.failTurn(t.id, "provision_failed", `Setting up this chat failed: ${chat.error}`);
+        this.sweep();
+      });
+  }
+
+  // ---- outbound ------------------------------------------------------------
+
+  private onTurnEvent(turnId: string, e: TurnEvent): void {
+    if (e.type === "status" && e.status === "running") {
+      const bt = this.store.getBridgeTurn(turnId);
+      const d = bt && this.deliverers.get(bt.platform);
+      if (!bt || !d?.typing) return;
+      const tick = () => void d.typing!(bt.platform_chat_id).catch(() => {});
+      tick();
+      // Telegram's typing indicator lasts about 5 s: renew it while the turn runs.
+      this.typingTimers.set(turnId, setInterval(tick, 4000));
+    } else if (e.type === "done") {
+      const t = this.typingTimers.get(turnId);
+      if (t) clearInterval(t);
+      this.typingTimers.delete(turnId);
+      this.outboxTurn(turnId);
+    }
+  }
+
+  /** Finished bridge turns whose reply is not in the outbox yet (after a restart, or a missed event). */
+  sweep(): void {
+    for (const bt of this.store.unoutboxedTurns()) this.outboxTurn(bt.turn_id);
+  }
+
+  private outboxTurn(turnId: string): void {
+    const bt = this.store.getBridgeTurn(turnId);
+    if (!bt || bt.outboxed) return;
+    const turn = this.turns.store.getTurn(turnId);
+    if (!turn || !FINISHED.has(turn.status)) return;
+    const d = this.deliverers.get(bt.platform);
+    const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.error_code ?? "unknown error"}`;
+    this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, splitMessage(text, d?.maxMessage ?? 4096));
+    this.wake();
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Resolves when nothing is pending (tests). */
+  async drained(timeoutMs = 60_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.store.outbox().some((r) => r.status === "pending") || this.store.unoutboxedTurns().length) {
+      if (Date.now() > until) throw new Error("bridge outbox not drained");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async deliveryLoop(): Promise<void> {
+    while (!this.stopped) {
+      let worked = false;
+      try {
+        worked = await this.deliverDue();
+      } catch (err) {
+        this.log.error("bridge delivery loop", { error: String((err as Error).message) });
+      }
+      if (this.stopped) return;
+      if (worked) continue;
+      const next = this.store.nextDueAt();
+      const wait = next === undefined ? 1000 : Math.max(10, Math.min(1000, next - Date.now()));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        this.wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+      this.sweep();
+    }
+  }
+
+  private async deliverDue(): Promise<boolean> {
+    const now = Date.now();
+    let worked = false;
+    for (const row of this.store.dueChunks(now)) {
+      if (this.stopped) return worked;
+      const d = this.deliverers.get(row.platform);
+      if (!d) continue;
+      const key = `${row.platform}:${row.platform_chat_id}`;
+      const spacing = this.opts.minIntervalMs(row.platform) - (Date.now() - (this.lastSent.get(key) ?? 0));
+      if (spacing > 0) {
+        this.store.deferChat(row.platform, row.platform_chat_id, Date.now() + spacing);
+        continue;
+      }
+      worked = true;
+      try {
+        const id = await d.send(row);
+        this.lastSent.set(key, Date.now());
+        this.store.markSent(row.turn_id, row.chunk, id);
+      } catch (err) {
+        if (this.stopped) return worked;
+        const e = err instanceof DeliveryError ? err : new DeliveryError(String((err as Error)?.message ?? err));
+        if (e.retryAfterMs !== undefined) {
+          // Rate limited: the whole chat waits, and the attempt does not count.
+          this.log.warn("bridge rate limited", { platform: row.platform, retryAfterMs: e.retryAfterMs });
+          this.store.deferChat(row.platform, row.platform_chat_id, Date.now() + e.retryAfterMs);
+          continue;
+        }
+        const giveUp = e.permanent || row.attempts + 1 >= this.opts.maxAttempts;
+        const backoff = Math.min(60_000, 500 * 2 ** row.attempts);
+        this.store.failAttempt(row.turn_id, row.chunk, e.message, Date.now() + backoff, giveUp);
+        this.log.warn(giveUp ? "bridge delivery failed; giving up on this chunk" : "bridge delivery failed; will retry", {
+          platform: row.platform,
+          turnId: row.turn_id,
+          chunk: row.chunk,
+          error: e.message,
+        });
+      }
+    }
+    return worked;
+  }
+}
+
+/** Stable short hash (dedup keys). */
+export function shortHash(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 24);
+}

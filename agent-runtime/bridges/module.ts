@@ -1,0 +1,60 @@
+import type { ModuleContext, RuntimeModule } from "../module.js";
+import type { TurnsModule } from "../turns/module.js";
+import { BridgeCore } from "./core.js";
+import { BridgeStore } from "./store.js";
+import { TelegramBridge, readBotToken } from "./telegram.js";
+import { WebhookBridge, readWebhookSecret } from "./webhook.js";
+
+export interface BridgesModule extends RuntimeModule {
+  core: BridgeCore;
+  telegram: TelegramBridge | undefined;
+  webhook: WebhookBridge | undefined;
+}
+
+/** Messaging bridges on top of the turns module (which must be mounted before). */
+export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined): BridgesModule {
+  const cfg = ctx.config.bridges;
+  if (!turns) throw new Error("bridges need the turns module: set turns.enabled to true (or turn the bridges off).");
+  const log = ctx.log.child("bridges");
+  const store = new BridgeStore(ctx.db);
+  const core = new BridgeCore(store, turns, log, {
+    budgetTokens: cfg.budgetTokens,
+    maxAttempts: cfg.maxAttempts,
+    minIntervalMs: (p) => (p === "telegram" ? cfg.telegram.minIntervalMs : 0),
+  });
+  const telegram = cfg.telegram.enabled ? new TelegramBridge(cfg.telegram, readBotToken(cfg.telegram.tokenFile!), core, log.child("telegram")) : undefined;
+  const webhook = cfg.webhook.enabled ? new WebhookBridge(cfg.webhook, readWebhookSecret(cfg.webhook.secretFile!), core, log.child("webhook")) : undefined;
+  return {
+    name: "bridges",
+    core,
+    telegram,
+    webhook,
+    routes: [
+      ...(webhook?.routes() ?? []),
+      {
+        method: "GET",
+        path: "/v1/bridges",
+        handler: (rc) => {
+          ctx.apiAuth.check(rc.req);
+          return {
+            telegram: telegram ? telegram.status : null,
+            webhook: webhook ? { enabled: true, callback: !!cfg.webhook.callbackUrl } : null,
+            links: store.listLinks().map((l) => ({ platform: l.platform, platformChatId: l.platform_chat_id, chatId: l.chat_id, title: l.title, mode: l.mode, paused: l.paused === 1 })),
+            outbox: {
+              pending: store.outbox().filter((r) => r.status === "pending").length,
+              failed: store.outbox().filter((r) => r.status === "failed").length,
+            },
+          };
+        },
+      },
+    ],
+    start() {
+      core.start();
+      telegram?.start();
+    },
+    async close() {
+      await telegram?.close();
+      await core.close();
+    },
+  };
+}

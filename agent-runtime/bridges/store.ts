@@ -1,0 +1,201 @@
+import type { Db } from "../store/database.js";
+import { migrate } from "../store/database.js";
+import { BRIDGES_MIGRATIONS } from "./migrations.js";
+
+export type Platform = "telegram" | "webhook";
+
+export interface LinkRow {
+  platform: Platform;
+  platform_chat_id: string;
+  chat_id: string;
+  title: string | null;
+  mode: "addressed" | "all";
+  paused: number;
+  privacy_notice_sent: number;
+  created_at: number;
+}
+
+export interface InboundRow {
+  platform: Platform;
+  update_id: string;
+  platform_chat_id: string;
+  message_id: string | null;
+  sender_id: string | null;
+  sender_name: string | null;
+  kind: string;
+  text: string;
+  status: string;
+  turn_id: string | null;
+  created_at: number;
+}
+
+export interface BridgeTurnRow {
+  turn_id: string;
+  platform: Platform;
+  platform_chat_id: string;
+  reply_to: string | null;
+  sender_id: string | null;
+  outboxed: number;
+  created_at: number;
+}
+
+export interface OutboxRow {
+  rowid: number;
+  turn_id: string;
+  chunk: number;
+  chunks: number;
+  platform: Platform;
+  platform_chat_id: string;
+  reply_to: string | null;
+  text: string;
+  status: "pending" | "sent" | "failed";
+  platform_message_id: string | null;
+  attempts: number;
+  next_attempt_at: number;
+  error: string | null;
+}
+
+/** Every SQL statement of the bridges module. Callers group them in `tx` where they must commit together. */
+export class BridgeStore {
+  constructor(readonly db: Db) {
+    migrate(db, "bridges", BRIDGES_MIGRATIONS);
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  getState(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM bridge_state WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setState(key: string, value: string): void {
+    this.db.prepare("INSERT INTO bridge_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  getLink(platform: Platform, platformChatId: string): LinkRow | undefined {
+    return this.db.prepare("SELECT * FROM bridge_links WHERE platform = ? AND platform_chat_id = ?").get(platform, platformChatId) as LinkRow | undefined;
+  }
+
+  listLinks(): LinkRow[] {
+    return this.db.prepare("SELECT * FROM bridge_links ORDER BY created_at").all() as LinkRow[];
+  }
+
+  insertLink(l: Omit<LinkRow, "paused" | "privacy_notice_sent" | "created_at">): void {
+    this.db
+      .prepare("INSERT INTO bridge_links (platform, platform_chat_id, chat_id, title, mode, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(l.platform, l.platform_chat_id, l.chat_id, l.title, l.mode, Date.now());
+  }
+
+  updateLink(platform: Platform, platformChatId: string, set: Partial<Pick<LinkRow, "title" | "mode" | "paused" | "privacy_notice_sent">>): void {
+    for (const [k, v] of Object.entries(set)) {
+      if (!["title", "mode", "paused", "privacy_notice_sent"].includes(k)) throw new Error(`not a link column: ${k}`);
+      this.db.prepare(`UPDATE bridge_links SET ${k} = ? WHERE platform = ? AND platform_chat_id = ?`).run(v, platform, platformChatId);
+    }
+  }
+
+  /** A group upgraded to a supergroup keeps its chat: the link moves to the new id. */
+  moveLink(platform: Platform, from: string, to: string): void {
+    this.db.prepare("UPDATE bridge_links SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
+    this.db.prepare("UPDATE bridge_inbound SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
+    this.db.prepare("UPDATE bridge_outbox SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ? AND status = 'pending'").run(to, platform, from);
+  }
+
+  hasInbound(platform: Platform, updateId: string): boolean {
+    return !!this.db.prepare("SELECT 1 FROM bridge_inbound WHERE platform = ? AND update_id = ?").get(platform, updateId);
+  }
+
+  insertInbound(r: Omit<InboundRow, "created_at">): void {
+    this.db
+      .prepare(
+        `INSERT INTO bridge_inbound (platform, update_id, platform_chat_id, message_id, sender_id, sender_name, kind, text, status, turn_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(r.platform, r.update_id, r.platform_chat_id, r.message_id, r.sender_id, r.sender_name, r.kind, r.text, r.status, r.turn_id, Date.now());
+  }
+
+  /** Context not yet given to a turn, oldest first. */
+  pendingContext(platform: Platform, platformChatId: string, limit = 50): InboundRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM (SELECT rowid AS r, * FROM bridge_inbound WHERE platform = ? AND platform_chat_id = ? AND status = 'context' AND turn_id IS NULL ORDER BY rowid DESC LIMIT ?) ORDER BY r`,
+      )
+      .all(platform, platformChatId, limit) as InboundRow[];
+  }
+
+  assignContext(platform: Platform, platformChatId: string, turnId: string): void {
+    this.db
+      .prepare("UPDATE bridge_inbound SET turn_id = ? WHERE platform = ? AND platform_chat_id = ? AND status = 'context' AND turn_id IS NULL")
+      .run(turnId, platform, platformChatId);
+  }
+
+  insertBridgeTurn(r: Omit<BridgeTurnRow, "outboxed" | "created_at">): void {
+    this.db
+      .prepare("INSERT INTO bridge_turns (turn_id, platform, platform_chat_id, reply_to, sender_id, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(r.turn_id, r.platform, r.platform_chat_id, r.reply_to, r.sender_id, Date.now());
+  }
+
+  getBridgeTurn(turnId: string): BridgeTurnRow | undefined {
+    return this.db.prepare("SELECT * FROM bridge_turns WHERE turn_id = ?").get(turnId) as BridgeTurnRow | undefined;
+  }
+
+  unoutboxedTurns(): BridgeTurnRow[] {
+    return this.db.prepare("SELECT * FROM bridge_turns WHERE outboxed = 0 ORDER BY created_at").all() as BridgeTurnRow[];
+  }
+
+  /** Puts a reply's chunks in the outbox once (keyed by turn id and chunk), in one transaction. */
+  enqueueReply(key: string, platform: Platform, platformChatId: string, replyTo: string | null, chunks: string[]): void {
+    this.tx(() => {
+      const ins = this.db.prepare(
+        `INSERT INTO bridge_outbox (turn_id, chunk, chunks, platform, platform_chat_id, reply_to, text, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(turn_id, chunk) DO NOTHING`,
+      );
+      chunks.forEach((text, i) => ins.run(key, i, chunks.length, platform, platformChatId, i === 0 ? replyTo : null, text, Date.now()));
+      this.db.prepare("UPDATE bridge_turns SET outboxed = 1 WHERE turn_id = ?").run(key);
+    });
+  }
+
+  /**
+   * Chunks ready to send: pending, due, and the first pending chunk of their platform chat
+   * (replies reach a chat in order, chunk after chunk).
+   */
+  dueChunks(now: number): OutboxRow[] {
+    return this.db
+      .prepare(
+        `SELECT o.rowid AS rowid, o.* FROM bridge_outbox o
+         WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM bridge_outbox p WHERE p.platform = o.platform AND p.platform_chat_id = o.platform_chat_id
+                           AND p.status = 'pending' AND p.rowid < o.rowid)
+         ORDER BY o.rowid LIMIT 32`,
+      )
+      .all(now) as OutboxRow[];
+  }
+
+  nextDueAt(): number | undefined {
+    return (this.db.prepare("SELECT MIN(next_attempt_at) AS t FROM bridge_outbox WHERE status = 'pending'").get() as { t: number | null }).t ?? undefined;
+  }
+
+  markSent(turnId: string, chunk: number, platformMessageId: string): void {
+    this.db
+      .prepare("UPDATE bridge_outbox SET status = 'sent', platform_message_id = ?, sent_at = ?, error = NULL WHERE turn_id = ? AND chunk = ?")
+      .run(platformMessageId, Date.now(), turnId, chunk);
+  }
+
+  deferChat(platform: Platform, platformChatId: string, until: number): void {
+    this.db
+      .prepare("UPDATE bridge_outbox SET next_attempt_at = MAX(next_attempt_at, ?) WHERE platform = ? AND platform_chat_id = ? AND status = 'pending'")
+      .run(until, platform, platformChatId);
+  }
+
+  failAttempt(turnId: string, chunk: number, error: string, nextAt: number, give_up: boolean): void {
+    this.db
+      .prepare("UPDATE bridge_outbox SET attempts = attempts + 1, error = ?, next_attempt_at = ?, status = ? WHERE turn_id = ? AND chunk = ?")
+      .run(error.slice(0, 500), nextAt, give_up ? "failed" : "pending", turnId, chunk);
+  }
+
+  outbox(turnId?: string): OutboxRow[] {
+    return (turnId
+      ? this.db.prepare("SELECT rowid AS rowid, * FROM bridge_outbox WHERE turn_id = ? ORDER BY chunk").all(turnId)
+      : this.db.prepare("SELECT rowid AS rowid, * FROM bridge_outbox ORDER BY rowid").all()) as OutboxRow[];
+  }
+}

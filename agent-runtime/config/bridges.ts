@@ -1,0 +1,66 @@
+import { z } from "zod";
+
+const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
+const replyMode = z.enum(["addressed", "all"]);
+
+/** Telegram group (or private chat) id as Telegram writes it, e.g. "-1001234567890". */
+const telegramChatId = z.string().regex(/^-?\d{1,20}$/, "a Telegram chat id such as -1001234567890");
+
+export const telegramBridgeSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** File holding the bot token (the systemd credential on a host); never in config, argv or logs. */
+    tokenFile: absolutePath.optional(),
+    /** Bot API root; the tests point it at a loopback fake. */
+    apiRoot: z.string().url().default("https://api.telegram.org"),
+    /** Long-polling timeout (getUpdates `timeout`). */
+    pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
+    /** `any`: every group the bot is added to gets a chat; a list: only these Telegram chat ids. */
+    allowChats: z.union([z.literal("any"), z.array(telegramChatId)]).default("any"),
+    /** Telegram chat id → picortex chat id (default: tg-<id>, with `n` for a negative id). */
+    chatMap: z.record(telegramChatId, z.string()).default({}),
+    /** Default reply mode of a new chat: answer only when addressed, or to every message. */
+    defaultMode: replyMode.default("addressed"),
+    /** Telegram user ids that may use /pause, /resume, /budget and /mode in any chat (besides group admins). */
+    adminUserIds: z.array(z.number().int()).default([]),
+    /** Minimum spacing of messages to one chat (Telegram allows about 1/s per chat). */
+    minIntervalMs: z.number().int().min(0).max(60_000).default(1000),
+  })
+  .strict();
+
+export const webhookBridgeSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** File holding the shared HMAC secret (at least 32 characters). */
+    secretFile: absolutePath.optional(),
+    /** Where replies are POSTed (signed the same way). Without it replies are only in the chat history. */
+    callbackUrl: z.string().url().optional(),
+    /** Accepted clock difference of a request's timestamp. */
+    windowSeconds: z.number().int().min(5).max(3600).default(300),
+    defaultMode: replyMode.default("addressed"),
+    /** Conversation id → picortex chat id (default: wh-<sanitised id>). */
+    chatMap: z.record(z.string().min(1).max(128), z.string()).default({}),
+  })
+  .strict();
+
+export const bridgesConfigSchema = z
+  .object({
+    telegram: telegramBridgeSchema.prefault({}),
+    webhook: webhookBridgeSchema.prefault({}),
+    /** Budget (tokens) of a chat the bridge creates; default: turns.defaultBudgetTokens. */
+    budgetTokens: z.number().int().min(1).optional(),
+    /** Delivery attempts of one reply chunk before it is marked failed (429s do not count). */
+    maxAttempts: z.number().int().min(1).max(100).default(12),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.telegram.enabled && !c.telegram.tokenFile)
+      ctx.addIssue({ code: "custom", path: ["telegram", "tokenFile"], message: "bridges.telegram.enabled needs tokenFile: the file holding the bot token from @BotFather (mode 0600)" });
+    if (c.webhook.enabled && !c.webhook.secretFile)
+      ctx.addIssue({ code: "custom", path: ["webhook", "secretFile"], message: "bridges.webhook.enabled needs secretFile: a file holding a random secret of at least 32 characters (e.g. `openssl rand -hex 32`)" });
+  });
+
+export type BridgesConfig = z.infer<typeof bridgesConfigSchema>;
+export type TelegramBridgeConfig = z.infer<typeof telegramBridgeSchema>;
+export type WebhookBridgeConfig = z.infer<typeof webhookBridgeSchema>;
+export type ReplyMode = z.infer<typeof replyMode>;
