@@ -39,6 +39,8 @@ export interface TestRuntimeOptions {
   fake?: FakeAnthropicApi;
   /** Start without any Anthropic key (no key file, no ANTHROPIC_API_KEY). */
   noKey?: boolean;
+  /** Extra top-level config sections (e.g. bridges); `dataDir` is passed so files can live there. */
+  config?: (dataDir: string) => Record<string, unknown>;
 }
 
 export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRuntime> {
@@ -63,6 +65,7 @@ export async function startTestRuntime(o: TestRuntimeOptions): Promise<TestRunti
         ...(o.chatsRoot ? { chatsRoot: o.chatsRoot } : {}),
         ...(o.turns ?? {}),
       },
+      ...(o.config?.(dataDir) ?? {}),
     },
   });
   const lines: string[] = [];

@@ -1,0 +1,143 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
+import { BridgeCore } from "../../agent-runtime/bridges/core.js";
+import { BridgeStore } from "../../agent-runtime/bridges/store.js";
+import { TelegramBridge } from "../../agent-runtime/bridges/telegram.js";
+import { telegramBridgeSchema } from "../../agent-runtime/config/bridges.js";
+import { createLogger } from "../../agent-runtime/log.js";
+import { openDatabase } from "../../agent-runtime/store/database.js";
+import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
+
+const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
+const GROUP = -1001234567890;
+const CHAT = "tg-n1001234567890";
+const alice = { id: 1001, name: "Alice" };
+const bob = { id: 1002, name: "Bob" };
+
+describe("Telegram group through real turns (fake Bot API, real claude CLI)", { timeout: 300_000 }, () => {
+  let tg: FakeTelegram;
+  let rt: TestRuntime;
+  let bridges: BridgesModule;
+  const replies = (messageId: number) => tg.sent.filter((s) => s.replyTo === messageId);
+
+  beforeAll(async () => {
+    tg = await startFakeTelegram({ token: TOKEN });
+    tg.admins.set(String(GROUP), [alice.id]);
+    rt = await startTestRuntime({
+      mode: "local",
+      turns: { warm: { enabled: false } },
+      config: (dataDir) => {
+        const tokenFile = join(dataDir, "telegram-token");
+        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
+        return { bridges: { telegram: { enabled: true, tokenFile, apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0 } } };
+      },
+    });
+    bridges = rt.runtime.modules.find((m) => m.name === "bridges") as BridgesModule;
+  });
+  afterAll(async () => {
+    await rt?.close();
+    await tg?.close();
+  });
+
+  it("keeps unaddressed messages as context and answers a mention, replying to it, with who said what", async () => {
+    const first = tg.groupMessage(GROUP, alice, "the deploy is at 5pm");
+    await tg.waitFor(() => tg.pending() === 0, 60_000, "offset to confirm the first update");
+    // First contact created the chat, with progress shown in the group.
+    await tg.waitFor(() => tg.sent.some((s) => s.text.includes("Setting up")), 60_000, "provisioning notice");
+    for (let i = 0; i < 600 && (await rt.call("GET", `/v1/chats/${CHAT}`)).json?.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await rt.call("GET", `/v1/chats/${CHAT}`)).json.provisioning.at(-1).step).toBe("complete");
+    await tg.waitFor(() => tg.edits.some((e) => e.text.includes("ready")), 60_000, "ready notice");
+    expect((await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns).toEqual([]);
+    expect(replies(first.messageId)).toEqual([]);
+
+    const ask = tg.groupMessage(GROUP, bob, "@picortex_test_bot when is the deploy?");
+    await tg.waitFor(() => replies(ask.messageId).length === 1, 180_000, "the reply to the mention");
+    const turns = (await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns;
+    expect(turns).toHaveLength(1);
+    expect(turns[0].sender).toBe("tg:1002");
+    const lines = turns[0].text.split("\n");
+    expect(JSON.parse(lines[1])).toEqual({ from: "Alice", id: "tg:1001", text: "the deploy is at 5pm" });
+    expect(JSON.parse(lines[2])).toEqual({ from: "Bob", id: "tg:1002", addressed: true, text: "@picortex_test_bot when is the deploy?" });
+    // The model saw the quoted context, and the group got the model's reply.
+    expect(rt.fake.messageRequests().at(-1)!.lastUserText).toContain('"from":"Alice"');
+    expect(replies(ask.messageId)[0]!.text).toBe(turns[0].reply);
+    expect(tg.chatActions.some((a) => a.chatId === String(GROUP) && a.action === "typing")).toBe(true);
+  });
+
+  it("answers a reply to the bot, splits a long reply at 4096, and retries a 429 after retry_after", async () => {
+    const long = Array.from({ length: 1500 }, (_, i) => `word${i}`).join(" "); // ~10 kB
+    rt.fake.enqueue({ text: long });
+    let limited = 0;
+    tg.onSend = (body) => (String(body.text).startsWith("word0 ") && limited++ === 0 ? { status: 429, retryAfter: 1 } : "ok");
+    const botMsg = tg.sent.at(-1)!;
+    const ask = tg.groupMessage(GROUP, alice, "please list the words", { reply_to_message: { message_id: botMsg.messageId, from: { id: tg.bot.id, is_bot: true, first_name: "picortex" } } });
+    await tg.waitFor(() => tg.sent.filter((s) => s.text.includes("word1499")).length === 1, 180_000, "the last chunk");
+    const firstIdx = tg.sent.findIndex((s) => s.replyTo === ask.messageId);
+    const chunks = tg.sent.slice(firstIdx);
+    expect(long.length).toBeGreaterThan(3 * 4096);
+    expect(chunks.map((c) => c.text.length <= 4096)).toEqual([true, true, true, true]);
+    expect(chunks.map((c) => c.text).join("") === long).toBe(true); // nothing lost or repeated
+    // The 429 was retried after its retry_after, and the chunk arrived exactly once.
+    expect(tg.sendAttempts.filter((a) => a.text.startsWith("word0 ")).map((a) => a.outcome)).toEqual(["429", "ok"]);
+    expect(tg.sent.filter((s) => s.text.startsWith("word0 "))).toHaveLength(1);
+    const out = bridges.core.store.outbox().filter((r) => r.text.startsWith("word"));
+    expect(out.map((r) => [r.chunk, r.status, r.platform_message_id !== null])).toEqual([
+      [0, "sent", true],
+      [1, "sent", true],
+      [2, "sent", true],
+      [3, "sent", true],
+    ]);
+    tg.onSend = () => "ok";
+  });
+
+  it("lets only admins /pause and /resume; a paused agent keeps context and says so", async () => {
+    const nope = tg.groupMessage(GROUP, bob, "/pause");
+    await tg.waitFor(() => replies(nope.messageId).length === 1, 60_000, "refusal");
+    expect(replies(nope.messageId)[0]!.text).toMatch(/Only a group admin/);
+    const pause = tg.groupMessage(GROUP, alice, "/pause@picortex_test_bot");
+    await tg.waitFor(() => replies(pause.messageId).length === 1, 60_000, "pause ack");
+    expect(replies(pause.messageId)[0]!.text).toMatch(/^Paused/);
+    const before = (await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns.length;
+    const ask = tg.groupMessage(GROUP, bob, "@picortex_test_bot are you there?");
+    await tg.waitFor(() => replies(ask.messageId).length === 1, 60_000, "paused notice");
+    expect(replies(ask.messageId)[0]!.text).toMatch(/paused/);
+    expect((await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns.length).toBe(before);
+    const budget = tg.groupMessage(GROUP, bob, "/budget");
+    await tg.waitFor(() => replies(budget.messageId).length === 1, 60_000, "budget");
+    expect(replies(budget.messageId)[0]!.text).toMatch(/^Budget: \d+ tokens used/);
+    const resume = tg.groupMessage(GROUP, alice, "/resume");
+    await tg.waitFor(() => replies(resume.messageId).length === 1, 60_000, "resume ack");
+    const again = tg.groupMessage(GROUP, bob, "@picortex_test_bot now?");
+    await tg.waitFor(() => replies(again.messageId).length === 1, 180_000, "answer after resume");
+    const turns = (await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns;
+    // The message sent while paused reached the agent as context of the next turn.
+    expect(turns.at(-1).text).toContain('"text":"@picortex_test_bot are you there?"');
+  });
+
+  it("refuses a second poller with a plain 409 message and dedups a re-sent update", async () => {
+    const status = (await rt.call("GET", "/v1/bridges")).json;
+    expect(status.telegram).toMatchObject({ state: "polling", username: "picortex_test_bot", privacyMode: false });
+    expect(status.links).toEqual([{ platform: "telegram", platformChatId: String(GROUP), chatId: CHAT, title: "Test group", mode: "addressed", paused: false }]);
+    // Re-delivery of an update already recorded (Telegram resends what was not confirmed).
+    const u = tg.groupMessage(GROUP, alice, "@picortex_test_bot once");
+    await tg.waitFor(() => replies(u.messageId).length === 1, 180_000, "reply");
+    const n = (await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns.length;
+    const r = bridges.core.ingest({ platform: "telegram", updateId: String(u.updateId), platformChatId: String(GROUP), chatTitle: null, messageId: String(u.messageId), senderId: "tg:1001", senderName: "Alice", text: "@picortex_test_bot once", kind: "message", addressed: true });
+    expect(r.status).toBe("duplicate");
+    expect((await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns.length).toBe(n);
+
+    // A second poller on the same token (another runtime) is told plainly what is wrong.
+    const core2 = new BridgeCore(new BridgeStore(openDatabase(":memory:")), rt.turns, createLogger("t", () => {}), { maxAttempts: 1, minIntervalMs: () => 0 });
+    const second = new TelegramBridge(telegramBridgeSchema.parse({ enabled: true, tokenFile: "/x", apiRoot: tg.url, pollTimeoutSeconds: 1 }), TOKEN, core2, createLogger("t", () => {}));
+    second.start();
+    try {
+      await tg.waitFor(() => second.status.state === "conflict", 60_000, "409 conflict");
+      expect(second.status.message).toMatch(/Another process is polling this bot token \(Telegram answered 409 Conflict\)/);
+    } finally {
+      await second.close();
+    }
+  });
+});
