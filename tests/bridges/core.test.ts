@@ -1,0 +1,95 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BridgeCore, type InboundMessage } from "../../agent-runtime/bridges/core.js";
+import { BridgeStore } from "../../agent-runtime/bridges/store.js";
+import { readBotToken } from "../../agent-runtime/bridges/telegram.js";
+import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
+import { createLogger } from "../../agent-runtime/log.js";
+import { openDatabase } from "../../agent-runtime/store/database.js";
+import { TurnEvents } from "../../agent-runtime/turns/events.js";
+import type { TurnsModule } from "../../agent-runtime/turns/module.js";
+import { TurnStore } from "../../agent-runtime/turns/store.js";
+
+function setup() {
+  const db = openDatabase(":memory:");
+  const turnStore = new TurnStore(db);
+  const turns = {
+    store: turnStore,
+    events: new TurnEvents(),
+    engine: { kick: () => {} },
+    createChat: (id: string) => {
+      turnStore.createChat(id, `h-${id}`, null);
+      turnStore.setChatStatus(id, "ready");
+      return undefined;
+    },
+  } as unknown as TurnsModule;
+  const store = new BridgeStore(db);
+  const core = new BridgeCore(store, turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0 });
+  core.register({ platform: "telegram", maxMessage: 4096, send: async () => "1" }, { defaultMode: "addressed", chatIdFor: (id) => `tg-${id}` });
+  return { store, turnStore, core };
+}
+
+const msg = (updateId: string, text: string, addressed: boolean): InboundMessage => ({
+  platform: "telegram",
+  updateId,
+  platformChatId: "42",
+  chatTitle: "G",
+  messageId: updateId,
+  senderId: "tg:1",
+  senderName: "A",
+  text,
+  kind: "message",
+  addressed,
+});
+
+describe("bridge core durability", () => {
+  it("commits the offset only with the queued turn: a failure while queueing acknowledges nothing", () => {
+    const { store, turnStore, core } = setup();
+    turnStore.createChat("tg-42", "h", null);
+    const enqueue = turnStore.enqueueTurn.bind(turnStore);
+    turnStore.enqueueTurn = () => {
+      throw new Error("disk full");
+    };
+    expect(() => core.ingest(msg("10", "hi @bot", true), () => store.setState("telegram.offset", "11"))).toThrow(/disk full/);
+    expect(store.getState("telegram.offset")).toBeUndefined();
+    expect(store.hasInbound("telegram", "10")).toBe(false);
+    turnStore.enqueueTurn = enqueue;
+    // Redelivered after the fault: queued once, and a second redelivery is a duplicate.
+    expect(core.ingest(msg("10", "hi @bot", true), () => store.setState("telegram.offset", "11")).status).toBe("queued");
+    expect(store.getState("telegram.offset")).toBe("11");
+    expect(core.ingest(msg("10", "hi @bot", true)).status).toBe("duplicate");
+    expect(turnStore.listTurns("tg-42")).toHaveLength(1);
+  });
+
+  it("gives each context message to exactly one turn", () => {
+    const { turnStore, core } = setup();
+    turnStore.createChat("tg-42", "h", null);
+    core.ingest(msg("1", "one", false));
+    core.ingest(msg("2", "two", false));
+    const t1 = core.ingest(msg("3", "three @bot", true));
+    const t2 = core.ingest(msg("4", "four @bot", true));
+    const text1 = turnStore.getTurn(t1.turnId!)!.text;
+    const text2 = turnStore.getTurn(t2.turnId!)!.text;
+    expect(text1.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual(["one", "two", "three @bot"]);
+    expect(text2.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual(["four @bot"]);
+  });
+
+  it("validates the bridge config with actionable errors and keeps the token out of messages", () => {
+    const r = runtimeConfigSchema.safeParse({ bridges: { telegram: { enabled: true }, webhook: { enabled: true } } });
+    expect(r.success).toBe(false);
+    const msgs = r.error!.issues.map((i) => i.message).join("\n");
+    expect(msgs).toMatch(/tokenFile: the file holding the bot token from @BotFather/);
+    expect(msgs).toMatch(/secretFile: a file holding a random secret/);
+    const dir = mkdtempSync(join(tmpdir(), "pc-tok-"));
+    writeFileSync(join(dir, "t"), "not-a-token-SECRETPART\n");
+    expect(() => readBotToken(join(dir, "t"))).toThrow(/does not hold a Telegram bot token/);
+    try {
+      readBotToken(join(dir, "t"));
+    } catch (err) {
+      expect(String(err)).not.toContain("SECRETPART");
+    }
+    expect(() => readBotToken(join(dir, "missing"))).toThrow(/cannot read the Telegram bot token file .*ENOENT/);
+  });
+});

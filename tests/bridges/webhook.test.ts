@@ -1,0 +1,96 @@
+import { createServer, type Server } from "node:http";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, signatureMatches } from "../../agent-runtime/bridges/webhook.js";
+import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+
+const SECRET = "whsec-" + "0123456789abcdef".repeat(3);
+
+describe("signed webhook conversation through real turns", { timeout: 300_000 }, () => {
+  let rt: TestRuntime;
+  let callback: Server;
+  const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+
+  beforeAll(async () => {
+    callback = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ id: `provider-${received.length}` }));
+      });
+    });
+    await new Promise<void>((r) => callback.listen(0, "127.0.0.1", () => r()));
+    const port = (callback.address() as { port: number }).port;
+    rt = await startTestRuntime({
+      mode: "local",
+      turns: { warm: { enabled: false } },
+      config: (dataDir) => {
+        const secretFile = join(dataDir, "webhook-secret");
+        writeFileSync(secretFile, SECRET + "\n", { mode: 0o600 });
+        return { bridges: { webhook: { enabled: true, secretFile, callbackUrl: `http://127.0.0.1:${port}/hook`, windowSeconds: 300 } } };
+      },
+    });
+  });
+  afterAll(async () => {
+    await rt?.close();
+    await new Promise<void>((r) => callback?.close(() => r()));
+  });
+
+  const post = (body: string, headers: Record<string, string>) => fetch(`${rt.url}/v1/bridges/webhook`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const signed = (body: string, ts = String(Math.floor(Date.now() / 1000))) => ({ [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: signWebhook(SECRET, ts, body) });
+  const message = (id: string, text: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ id, conversation: { id: "family", title: "Family" }, sender: { id: "+15550100", name: "Mum" }, text, ...extra });
+
+  it("refuses a bad signature, a stale timestamp and a replay; answers an addressed message through the callback", async () => {
+    const ok = message("m-1", "picortex, what's for dinner?", { addressed: true });
+    // Wrong secret, tampered body, missing headers: 401, and nothing recorded.
+    const ts = String(Math.floor(Date.now() / 1000));
+    expect((await post(ok, { [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: signWebhook("x".repeat(40), ts, ok) })).status).toBe(401);
+    expect((await post(ok.replace("dinner", "lunch"), signed(ok))).status).toBe(401);
+    expect((await post(ok, {})).status).toBe(401);
+    // Correctly signed but 10 minutes old: outside the window.
+    const stale = await post(ok, signed(ok, String(Math.floor(Date.now() / 1000) - 600)));
+    expect(stale.status).toBe(401);
+    expect(((await stale.json()) as any).error.code).toBe("stale_timestamp");
+    expect((await rt.call("GET", "/v1/bridges")).json.links).toEqual([]);
+
+    // Context first, then the addressed message.
+    const ctx = message("m-0", "dinner at 7 tonight");
+    const r0 = await post(ctx, signed(ctx));
+    expect(r0.status).toBe(202);
+    expect(await r0.json()).toEqual({ status: "context", chatId: "wh-family", turnId: null });
+    const r1 = await post(ok, signed(ok));
+    expect(r1.status).toBe(202);
+    const accepted = (await r1.json()) as any;
+    expect(accepted).toMatchObject({ status: "queued", chatId: "wh-family" });
+    // The same signed request again (a replay), and the same id re-signed: refused.
+    expect((await post(ok, signed(ok))).status).toBe(409);
+
+    const turn = await rt.waitTurn("wh-family", accepted.turnId);
+    expect(turn.status).toBe("done");
+    expect(turn.text).toContain('{"from":"Mum","id":"wh:+15550100","text":"dinner at 7 tonight"}');
+    for (let i = 0; i < 600 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(received).toHaveLength(1);
+    const cb = received[0]!;
+    expect(signatureMatches(SECRET, String(cb.headers[TIMESTAMP_HEADER]), Buffer.from(cb.body), String(cb.headers[SIGNATURE_HEADER]))).toBe(true);
+    expect(cb.headers["idempotency-key"]).toBe(`${accepted.turnId}:0`);
+    expect(JSON.parse(cb.body)).toEqual({
+      type: "reply",
+      id: `${accepted.turnId}:0`,
+      conversationId: "family",
+      inReplyTo: "m-1",
+      turnId: accepted.turnId,
+      chunk: 0,
+      chunks: 1,
+      text: turn.reply,
+    });
+    // Invalid shape: a clear 400.
+    const bad = JSON.stringify({ id: "m-9", text: "hi" });
+    const rb = await post(bad, signed(bad));
+    expect(rb.status).toBe(400);
+    expect(((await rb.json()) as any).error.message).toMatch(/conversation/);
+  });
+});
