@@ -13,6 +13,7 @@ import { mountPortal } from "./portal/module.js";
 import { mountTurns } from "./turns/module.js";
 import { mountBrain } from "./brain/module.js";
 import { mountBridges } from "./bridges/module.js";
+import { mountChatView } from "./portal/chat-view.js";
 import type { TurnsModule } from "./turns/module.js";
 
 export const RUNTIME_VERSION = "0.1.0";
@@ -75,6 +76,9 @@ export async function startRuntime(
     config.turns.enabled ? mountTurns : undefined,
     config.brain.enabled ? mountBrain : undefined,
     config.portal.enabled ? mountPortal : undefined,
+    config.portal.enabled && config.turns.enabled
+      ? (c: ModuleContext) => mountChatView(c, modules.find((m) => m.name === "turns") as TurnsModule)
+      : undefined,
     config.bridges.telegram.enabled || config.bridges.webhook.enabled
       ? (c: ModuleContext) => mountBridges(c, modules.find((m) => m.name === "turns") as TurnsModule | undefined)
       : undefined,

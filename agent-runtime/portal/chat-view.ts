@@ -1,0 +1,163 @@
+import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { badRequest, conflict, forbidden, notFound, unauthorized } from "../http/errors.js";
+import { Reply, type RequestContext, type Route } from "../http/router.js";
+import type { ModuleContext, RuntimeModule } from "../module.js";
+import { chatView, turnBodySchema, turnView } from "../turns/routes.js";
+import type { TurnsModule } from "../turns/module.js";
+import type { ChatRow } from "../turns/store.js";
+import { newNonce } from "./assets.js";
+import { CHAT_VIEW_HTML, CHAT_VIEW_JS } from "./chat-view-page.js";
+import { contentSecurityPolicy } from "./http.js";
+import { allowedOrigins, originAllowed } from "./origin.js";
+import { COOKIE_NAME, SessionCookies, readCookie, type PortalRole } from "./session-cookie.js";
+import { ensurePortalTokens } from "./tokens.js";
+
+const JS_ETAG = `"${createHash("sha256").update(CHAT_VIEW_JS).digest("base64url").slice(0, 22)}"`;
+
+function baseHeaders(res: ServerResponse): void {
+  res.setHeader("referrer-policy", "no-referrer");
+  res.setHeader("x-content-type-options", "nosniff");
+  res.setHeader("x-frame-options", "DENY");
+  res.setHeader("cross-origin-opener-policy", "same-origin");
+  res.setHeader("cross-origin-resource-policy", "same-origin");
+}
+
+/**
+ * The portal's chat view: `/portal/chats/` and its `/portal/api/chats…` endpoints, on the
+ * portal's own session cookie (signed in through `/portal/#token=…`), with the same exact-Origin
+ * check on every state-changing request and the same CSP. A read-only viewer sees chats but
+ * cannot send.
+ */
+export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeModule {
+  const log = ctx.log.child("chat-view");
+  const tokens = ensurePortalTokens(ctx.config.dataDir, ctx.config.portal.readOnlyToken);
+  const cookies = new SessionCookies(tokens, ctx.config.portal.cookieMaxAgeSeconds);
+  const origins = () => allowedOrigins(ctx.config.server.hosts, Number(new URL(ctx.baseUrl()).port), ctx.config.server.allowedOrigins);
+  const role = (req: IncomingMessage): PortalRole => {
+    const r = cookies.verify(readCookie(req.headers.cookie, COOKIE_NAME));
+    if (!r) throw unauthorized("No portal session; open the portal link with the token (`picortex portal token`).");
+    return r;
+  };
+  const checkOrigin = (req: IncomingMessage) => {
+    if (!originAllowed(req.headers.origin, origins())) {
+      log.warn("chat view request refused: Origin not allowed", { origin: req.headers.origin });
+      throw forbidden("Origin not allowed. Add it to server.allowedOrigins if this is your own portal address.");
+    }
+  };
+  const chatOf = (c: RequestContext): ChatRow => {
+    const id = c.params.id ?? "";
+    if (!CHAT_ID_PATTERN.test(id)) throw badRequest("Invalid chat id.");
+    const chat = turns.store.getChat(id);
+    if (!chat || chat.status === "deleted") throw notFound(`No chat ${id}.`);
+    return chat;
+  };
+  const view = (c: ChatRow) => chatView(c, turns.warm?.has(c.id) ?? false, turns.host.mode);
+  const maxText = ctx.config.turns.maxTextBytes;
+
+  const routes: Route[] = [
+    {
+      method: "GET",
+      path: "/portal/chats",
+      handler: ({ res }) => {
+        baseHeaders(res);
+        res.writeHead(308, { location: "/portal/chats/" });
+        res.end();
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/chats/",
+      handler: ({ res }) => {
+        const nonce = newNonce();
+        const body = CHAT_VIEW_HTML.replace("__NONCE__", nonce);
+        baseHeaders(res);
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store", "content-security-policy": contentSecurityPolicy(nonce) });
+        res.end(body);
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/chat-view.js",
+      handler: ({ req, res }) => {
+        baseHeaders(res);
+        if (req.headers["if-none-match"] === JS_ETAG) {
+          res.writeHead(304, { etag: JS_ETAG });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache", etag: JS_ETAG });
+        res.end(CHAT_VIEW_JS);
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/api/chats",
+      handler: ({ req, res }) => {
+        baseHeaders(res);
+        role(req);
+        return { chats: turns.store.listChats().map((c) => ({ ...view(c), turns: turns.store.listTurns(c.id, 1000).length })) };
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/api/chats/:id",
+      handler: (c) => {
+        baseHeaders(c.res);
+        role(c.req);
+        const chat = chatOf(c);
+        return { chat: view(chat), turns: turns.store.listTurns(chat.id, 50).map(turnView) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/portal/api/chats/:id/turns",
+      handler: async (c) => {
+        baseHeaders(c.res);
+        checkOrigin(c.req);
+        if (role(c.req) !== "rw") throw forbidden("A read-only viewer cannot send messages.");
+        const chat = chatOf(c);
+        const body = await c.body(turnBodySchema(maxText).omit({ sender: true }), maxText * 2 + 1024);
+        if (chat.status !== "ready") throw conflict(`Chat ${chat.id} is ${chat.status}; messages can be sent once it is ready.`);
+        const turn = turns.store.enqueueTurn(chat.id, body.text, "portal");
+        turns.engine.kick();
+        return new Reply(202, turnView(turns.store.getTurn(turn.id)!));
+      },
+    },
+    {
+      method: "GET",
+      path: "/portal/api/chats/:id/turns/:tid/events",
+      handler: (c) => {
+        baseHeaders(c.res);
+        role(c.req);
+        const chat = chatOf(c);
+        const turn = turns.store.getTurn(c.params.tid ?? "");
+        if (!turn || turn.chat_id !== chat.id) throw notFound("No such turn.");
+        c.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
+        const send = (event: string, data: unknown) => {
+          if (!c.res.writableEnded) c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        };
+        const finish = () => {
+          send("turn", turnView(turns.store.getTurn(turn.id)!));
+          c.res.end();
+        };
+        const unsubscribe = turns.events.subscribe(turn.id, (e) => {
+          if (e.type === "done") {
+            unsubscribe();
+            finish();
+          } else send(e.type, e);
+        });
+        c.res.on("close", unsubscribe);
+        const now = turns.store.getTurn(turn.id)!;
+        if (["done", "failed", "interrupted"].includes(now.status)) {
+          unsubscribe();
+          finish();
+        } else send("status", { type: "status", status: now.status });
+        return undefined;
+      },
+    },
+  ];
+  return { name: "chat-view", routes, close() {} };
+}
