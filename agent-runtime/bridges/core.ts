@@ -148,6 +148,10 @@ export class BridgeCore {
         this.reply(`c_${m.platform}_${m.updateId}`, m, this.runCommand(link, m));
         return { status: "command", chatId: link.chat_id };
       }
+      if (m.kind === "edit" && m.messageId && m.text.trim()) {
+        const edited = this.applyEdit(link, m);
+        if (edited) return edited;
+      }
       const answer = m.kind === "message" && (m.addressed || link.mode === "all");
       if (!answer || link.paused) {
         this.record(m, "context", null);
@@ -171,6 +175,43 @@ export class BridgeCore {
     if (result.status === "queued") this.turns.engine.kick();
     if (result.status === "command" || result.status === "paused") this.wake();
     return result;
+  }
+
+  /**
+   * An edit of a message not yet given to a running turn replaces it (in the queued turn's
+   * text, or in the pending context); after its turn started, the edit is kept as a marked
+   * follow-up (`"event":"edit"` context). Never re-runs anything.
+   */
+  private applyEdit(link: LinkRow, m: InboundMessage): IngestResult | undefined {
+    const original = this.store.findMessage(m.platform, m.platformChatId, m.messageId!);
+    if (!original || original.text === m.text) {
+      if (original) {
+        this.record(m, "ignored", null); // metadata-only edit
+        return { status: "ignored", chatId: link.chat_id };
+      }
+      return undefined;
+    }
+    if (original.turn_id === null && original.status === "context") {
+      this.store.setInboundText(m.platform, original.update_id, m.text);
+      this.record(m, "ignored", null);
+      return { status: "context", chatId: link.chat_id };
+    }
+    if (original.turn_id) {
+      const carried = this.store.turnMessages(original.turn_id);
+      const quoted: QuotedMessage[] = carried.map((c) => ({
+        senderId: c.sender_id ?? "?",
+        senderName: c.sender_name ?? "?",
+        text: c.update_id === original.update_id ? m.text : c.text,
+        kind: c.kind,
+        addressed: c.status === "queued",
+      }));
+      if (this.turns.store.replaceQueuedText(original.turn_id, turnText(m.platform, link.title, quoted))) {
+        this.store.setInboundText(m.platform, original.update_id, m.text);
+        this.record(m, "ignored", original.turn_id);
+        return { status: "queued", chatId: link.chat_id, turnId: original.turn_id };
+      }
+    }
+    return undefined; // its turn started: recorded below as an edit (context for the next turn)
   }
 
   private record(m: InboundMessage, status: string, turnId: string | null): void {

@@ -129,6 +129,22 @@ export class BridgeStore {
       .run(turnId, platform, platformChatId);
   }
 
+  /** The recorded message (not edit) with this platform message id. */
+  findMessage(platform: Platform, platformChatId: string, messageId: string): InboundRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM bridge_inbound WHERE platform = ? AND platform_chat_id = ? AND message_id = ? AND kind = 'message' ORDER BY rowid DESC LIMIT 1")
+      .get(platform, platformChatId, messageId) as InboundRow | undefined;
+  }
+
+  setInboundText(platform: Platform, updateId: string, text: string): void {
+    this.db.prepare("UPDATE bridge_inbound SET text = ? WHERE platform = ? AND update_id = ?").run(text, platform, updateId);
+  }
+
+  /** Every message a turn carried (its context and its trigger), oldest first. */
+  turnMessages(turnId: string): InboundRow[] {
+    return this.db.prepare("SELECT * FROM bridge_inbound WHERE turn_id = ? ORDER BY rowid").all(turnId) as InboundRow[];
+  }
+
   insertBridgeTurn(r: Omit<BridgeTurnRow, "outboxed" | "created_at">): void {
     this.db
       .prepare("INSERT INTO bridge_turns (turn_id, platform, platform_chat_id, reply_to, sender_id, created_at) VALUES (?, ?, ?, ?, ?, ?)")

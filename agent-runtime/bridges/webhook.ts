@@ -52,8 +52,9 @@ export const webhookMessageSchema = z
     text: z.string().min(1).max(16_000).refine((t) => !t.includes("\u0000"), "text must not contain NUL"),
     /** The provider saw the agent addressed (a mention in its own syntax); commands and direct chats always are. */
     addressed: z.boolean().default(false),
-    /** An edit of an earlier message: recorded as context, never re-runs a turn. */
+    /** An edit of the message `editOf`: replaces it if its turn has not started, else a marked follow-up; never re-runs a turn. */
     edit: z.boolean().default(false),
+    editOf: printable(128).optional(),
   })
   .strict();
 
@@ -113,7 +114,7 @@ export class WebhookBridge implements Deliverer {
             updateId: m.id,
             platformChatId: m.conversation.id,
             chatTitle: m.conversation.title ?? null,
-            messageId: m.id,
+            messageId: m.edit && m.editOf ? m.editOf : m.id,
             senderId: `wh:${m.sender.id}`,
             senderName: m.sender.name,
             text: m.text,

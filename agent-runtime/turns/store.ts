@@ -344,6 +344,19 @@ export class TurnStore {
       .run(id);
   }
 
+  /**
+   * Replaces the text of a turn that has not started (a bridge message edited before its turn
+   * ran). False when it already started: the edit then becomes a follow-up.
+   */
+  replaceQueuedText(id: string, text: string): boolean {
+    return this.db.transaction(() => {
+      const r = this.db.prepare("UPDATE turn_turns SET text = ? WHERE id = ? AND status = 'queued' AND attempts = 0 AND retry_of_interrupted = 0").run(text, id);
+      if (r.changes === 0) return false;
+      this.db.prepare("UPDATE turn_messages SET text = ? WHERE turn_id = ? AND role = 'user'").run(text, id);
+      return true;
+    })();
+  }
+
   requeueInterrupted(id: string): void {
     this.db.prepare("UPDATE turn_turns SET status='queued', retry_of_interrupted=1, pid=NULL WHERE id=?").run(id);
   }

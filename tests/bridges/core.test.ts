@@ -76,6 +76,30 @@ describe("bridge core durability", () => {
     expect(text2.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual(["four @bot"]);
   });
 
+  it("applies an edit before its turn starts, keeps a later one as a marked follow-up, ignores a metadata-only edit", () => {
+    const { turnStore, core } = setup();
+    turnStore.createChat("tg-42", "h", null);
+    const edit = (updateId: string, messageId: string, text: string): InboundMessage => ({ ...msg(updateId, text, false), messageId, kind: "edit" });
+    core.ingest(msg("1", "teh deploy is at 5", false));
+    expect(core.ingest(edit("2", "1", "the deploy is at 5")).status).toBe("context");
+    const q = core.ingest(msg("3", "@bot when? (typo)", true));
+    expect(core.ingest(edit("4", "3", "@bot when is it?")).status).toBe("queued");
+    const texts = () => turnStore.getTurn(q.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l));
+    expect(texts()).toEqual([
+      { from: "A", id: "tg:1", text: "the deploy is at 5" },
+      { from: "A", id: "tg:1", addressed: true, text: "@bot when is it?" },
+    ]);
+    expect(turnStore.listMessages("tg-42").filter((m) => m.role === "user").map((m) => m.text)).toEqual([turnStore.getTurn(q.turnId!)!.text]);
+    expect(core.ingest(edit("5", "3", "@bot when is it?")).status).toBe("ignored"); // same text: nothing changes
+    turnStore.markRunning(q.turnId!, "cold");
+    expect(core.ingest(edit("6", "3", "@bot when is it, exactly?")).status).toBe("context");
+    expect(texts()[1].text).toBe("@bot when is it?");
+    const next = core.ingest(msg("7", "@bot thanks", true));
+    const carried = turnStore.getTurn(next.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l));
+    expect(carried[0]).toEqual({ from: "A", id: "tg:1", event: "edit", text: "@bot when is it, exactly?" });
+    expect(turnStore.listTurns("tg-42")).toHaveLength(2);
+  });
+
   it("validates the bridge config with actionable errors and keeps the token out of messages", () => {
     const r = runtimeConfigSchema.safeParse({ bridges: { telegram: { enabled: true }, webhook: { enabled: true } } });
     expect(r.success).toBe(false);
