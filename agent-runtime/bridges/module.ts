@@ -53,8 +53,10 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
       telegram?.start();
     },
     async close() {
+      // The core stops first, so a send the abort below cuts short is not counted as a failed attempt.
+      const stopping = core.close();
       await telegram?.close();
-      await core.close();
+      await stopping;
     },
   };
 }

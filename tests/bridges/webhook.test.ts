@@ -56,6 +56,7 @@ describe("signed webhook conversation through real turns", { timeout: 300_000 },
     expect(stale.status).toBe(401);
     expect(((await stale.json()) as any).error.code).toBe("stale_timestamp");
     expect((await rt.call("GET", "/v1/bridges")).json.links).toEqual([]);
+    expect((await fetch(`${rt.url}/v1/bridges`)).status).toBe(401); // the status needs the API token
 
     // Context first, then the addressed message.
     const ctx = message("m-0", "dinner at 7 tonight");
