@@ -3,7 +3,7 @@ import type { Logger } from "../log.js";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
 import type { TurnsModule } from "../turns/module.js";
 import type { TurnEvent } from "../turns/events.js";
-import { splitMessage, turnText, type QuotedMessage } from "./format.js";
+import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";
 import type { BridgeStore, LinkRow, OutboxRow, Platform } from "./store.js";
 
 /** A platform's way out: send one chunk (resolving to the platform's message id), show typing. */
@@ -242,7 +242,15 @@ export class BridgeCore {
     const budgetLine = () => {
       const c = this.turns.store.getChat(link.chat_id);
       const u = c ? c.used_input_tokens + c.used_output_tokens : 0;
-      return c?.budget_tokens ? `Budget: ${u} of ${c.budget_tokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
+      const head = c?.budget_tokens ? `Budget: ${u} of ${c.budget_tokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
+      // Usage attributed to the member whose message triggered each turn.
+      const members = c
+        ? this.turns.store
+            .usageBySender(c.id)
+            .slice(0, 10)
+            .map((r) => `${cleanName(this.store.senderName(link.platform, link.platform_chat_id, r.sender) ?? r.sender, 32)}: ${r.tokens} tokens, ${r.turns} turn${r.turns === 1 ? "" : "s"}`)
+        : [];
+      return members.length ? `${head}\nBy member:\n${members.join("\n")}` : head;
     };
     if (cmd.name === "budget" && !cmd.args) return budgetLine();
     if (!m.senderIsAdmin) return `Only a group admin can use /${cmd.name} here.`;

@@ -136,6 +136,15 @@ export class BridgeStore {
       .get(platform, platformChatId, messageId) as InboundRow | undefined;
   }
 
+  /** The latest display name a sender used in a platform chat. */
+  senderName(platform: Platform, platformChatId: string, senderId: string): string | undefined {
+    return (
+      this.db
+        .prepare("SELECT sender_name FROM bridge_inbound WHERE platform = ? AND platform_chat_id = ? AND sender_id = ? ORDER BY rowid DESC LIMIT 1")
+        .get(platform, platformChatId, senderId) as { sender_name: string } | undefined
+    )?.sender_name;
+  }
+
   setInboundText(platform: Platform, updateId: string, text: string): void {
     this.db.prepare("UPDATE bridge_inbound SET text = ? WHERE platform = ? AND update_id = ?").run(text, platform, updateId);
   }

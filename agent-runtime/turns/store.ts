@@ -334,6 +334,16 @@ export class TurnStore {
     return this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[];
   }
 
+  /** Tokens used per sender of a chat's turns (the member whose message triggered each turn), most first. */
+  usageBySender(chatId: string): Array<{ sender: string; tokens: number; turns: number }> {
+    return this.db
+      .prepare(
+        `SELECT sender, SUM(COALESCE(input_tokens,0) + COALESCE(output_tokens,0)) AS tokens, COUNT(*) AS turns
+         FROM turn_turns WHERE chat_id = ? AND sender IS NOT NULL GROUP BY sender ORDER BY tokens DESC, sender`,
+      )
+      .all(chatId) as Array<{ sender: string; tokens: number; turns: number }>;
+  }
+
   /**
    * A turn stopped by a clean shutdown (its grace period ran out): queued again as a
    * retry, and the attempt it was on is not counted (a deploy is not a failure).

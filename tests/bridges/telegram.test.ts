@@ -108,6 +108,8 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
     const budget = tg.groupMessage(GROUP, bob, "/budget");
     await tg.waitFor(() => replies(budget.messageId).length === 1, 60_000, "budget");
     expect(replies(budget.messageId)[0]!.text).toMatch(/^Budget: \d+ tokens used/);
+    // Usage attributed to the member whose message triggered each turn.
+    expect(replies(budget.messageId)[0]!.text).toMatch(/\nBy member:\nBob: \d+ tokens, 1 turn\nAlice: \d+ tokens, 1 turn$|\nBy member:\nAlice: \d+ tokens, 1 turn\nBob: \d+ tokens, 1 turn$/);
     const resume = tg.groupMessage(GROUP, alice, "/resume");
     await tg.waitFor(() => replies(resume.messageId).length === 1, 60_000, "resume ack");
     const again = tg.groupMessage(GROUP, bob, "@picortex_test_bot now?");
