@@ -13,9 +13,13 @@ export interface Deliverer {
   readonly maxMessage: number;
   send(row: OutboxRow): Promise<string>;
   typing?(platformChatId: string): Promise<void>;
+  /** Best-effort: marks the triggering message seen → working → done/failed (Telegram: a reaction). */
+  mark?(platformChatId: string, messageId: string, state: MessageState): Promise<void>;
   /** Best-effort, not durable: provisioning progress and similar notices. */
   notice?(platformChatId: string, text: string, editOf?: string): Promise<string | undefined>;
 }
+
+export type MessageState = "seen" | "working" | "done" | "failed";
 
 /** A failed delivery: `retryAfterMs` from the platform (429), `permanent` when retrying cannot help. */
 export class DeliveryError extends Error {
@@ -77,6 +81,8 @@ export class BridgeCore {
   private readonly lastSent = new Map<string, number>();
   private readonly typingTimers = new Map<string, NodeJS.Timeout>();
   private readonly provisioning = new Set<string>();
+  /** Marks of one message go out in order (each waits for the previous). */
+  private readonly marks = new Map<string, Promise<void>>();
   private wakeUp: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private stopped = false;
@@ -172,6 +178,7 @@ export class BridgeCore {
       return { status: "queued", turnId: turn.id, chatId: link.chat_id };
     });
     if (provisionLink) this.ensureChat(provisionLink);
+    if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
     if (result.status === "queued") this.turns.engine.kick();
     if (result.status === "command" || result.status === "paused") this.wake();
     return result;
@@ -308,9 +315,23 @@ export class BridgeCore {
 
   // ---- outbound ------------------------------------------------------------
 
+  private mark(platform: Platform, platformChatId: string, messageId: string, state: MessageState): void {
+    const d = this.deliverers.get(platform);
+    if (!d?.mark) return;
+    const key = `${platform}:${platformChatId}:${messageId}`;
+    const next = (this.marks.get(key) ?? Promise.resolve())
+      .then(() => d.mark!(platformChatId, messageId, state))
+      .catch(() => {});
+    this.marks.set(key, next);
+    void next.then(() => {
+      if (this.marks.get(key) === next) this.marks.delete(key);
+    });
+  }
+
   private onTurnEvent(turnId: string, e: TurnEvent): void {
     if (e.type === "status" && e.status === "running") {
       const bt = this.store.getBridgeTurn(turnId);
+      if (bt?.reply_to) this.mark(bt.platform, bt.platform_chat_id, bt.reply_to, "working");
       const d = bt && this.deliverers.get(bt.platform);
       if (!bt || !d?.typing) return;
       const tick = () => void d.typing!(bt.platform_chat_id).catch(() => {});
@@ -338,6 +359,7 @@ export class BridgeCore {
     const d = this.deliverers.get(bt.platform);
     const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.error_code ?? "unknown error"}`;
     this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, splitMessage(text, d?.maxMessage ?? 4096));
+    if (bt.reply_to) this.mark(bt.platform, bt.platform_chat_id, bt.reply_to, turn.status === "done" ? "done" : "failed");
     this.wake();
   }
 

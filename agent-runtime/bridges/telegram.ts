@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Api, GrammyError, HttpError } from "grammy";
 import type { TelegramBridgeConfig } from "../config/bridges.js";
 import type { Logger } from "../log.js";
-import { DeliveryError, type BridgeCore, type Deliverer, type InboundMessage } from "./core.js";
+import { DeliveryError, type BridgeCore, type Deliverer, type InboundMessage, type MessageState } from "./core.js";
 import { TELEGRAM_MAX_MESSAGE, cleanName, commandOf, defaultChatId, isAddressed, splitMessage, type TelegramEntity } from "./format.js";
 import type { OutboxRow } from "./store.js";
 
@@ -262,6 +262,11 @@ export class TelegramBridge implements Deliverer {
     } catch (err) {
       throw toDeliveryError(err, this.core, row);
     }
+  }
+
+  async mark(chatId: string, messageId: string, state: MessageState): Promise<void> {
+    const emoji = ({ seen: "👀", working: "✍", done: "👍", failed: "👎" } as const)[state];
+    await this.api.setMessageReaction(chatId, Number(messageId), [{ type: "emoji", emoji }], {}, this.apiSignal);
   }
 
   async typing(chatId: string): Promise<void> {

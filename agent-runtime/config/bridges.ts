@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+
+const chatId = z.string().regex(CHAT_ID_PATTERN, "a picortex chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter");
 
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 const replyMode = z.enum(["addressed", "all"]);
@@ -18,7 +21,7 @@ export const telegramBridgeSchema = z
     /** `any`: every group the bot is added to gets a chat; a list: only these Telegram chat ids. */
     allowChats: z.union([z.literal("any"), z.array(telegramChatId)]).default("any"),
     /** Telegram chat id → picortex chat id (default: tg-<id>, with `n` for a negative id). */
-    chatMap: z.record(telegramChatId, z.string()).default({}),
+    chatMap: z.record(telegramChatId, chatId).default({}),
     /** Default reply mode of a new chat: answer only when addressed, or to every message. */
     defaultMode: replyMode.default("addressed"),
     /** Telegram user ids that may use /pause, /resume, /budget and /mode in any chat (besides group admins). */
@@ -39,7 +42,7 @@ export const webhookBridgeSchema = z
     windowSeconds: z.number().int().min(5).max(3600).default(300),
     defaultMode: replyMode.default("addressed"),
     /** Conversation id → picortex chat id (default: wh-<sanitised id>). */
-    chatMap: z.record(z.string().min(1).max(128), z.string()).default({}),
+    chatMap: z.record(z.string().min(1).max(128), chatId).default({}),
   })
   .strict();
 

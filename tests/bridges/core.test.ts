@@ -106,6 +106,8 @@ describe("bridge core durability", () => {
     const msgs = r.error!.issues.map((i) => i.message).join("\n");
     expect(msgs).toMatch(/tokenFile: the file holding the bot token from @BotFather/);
     expect(msgs).toMatch(/secretFile: a file holding a random secret/);
+    const map = runtimeConfigSchema.safeParse({ bridges: { telegram: { chatMap: { "-100": "Family Chat" } } } });
+    expect(map.error!.issues[0]!.message).toMatch(/a picortex chat id: 2-24 lowercase letters/);
     const dir = mkdtempSync(join(tmpdir(), "pc-tok-"));
     writeFileSync(join(dir, "t"), "not-a-token-SECRETPART\n");
     expect(() => readBotToken(join(dir, "t"))).toThrow(/does not hold a Telegram bot token/);

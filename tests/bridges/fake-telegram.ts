@@ -1,7 +1,7 @@
 /**
  * A loopback fake of the Telegram Bot API, enough for grammY and the bridge:
  * getMe, getUpdates (offset confirms, long-poll timeout, 409 for a second poller),
- * sendMessage, editMessageText, sendChatAction, getChatAdministrators, deleteWebhook.
+ * sendMessage, editMessageText, sendChatAction, setMessageReaction, getChatAdministrators, deleteWebhook.
  *
  *   const tg = await startFakeTelegram({ token });
  *   tg.onSend = (body, n) => (n === 1 ? { status: 429, retryAfter: 1 } : "ok");
@@ -36,6 +36,8 @@ export interface FakeTelegram {
   sent: SentMessage[];
   edits: Array<{ chatId: string; messageId: number; text: string }>;
   chatActions: Array<{ chatId: string; action: string }>;
+  /** setMessageReaction calls: the emoji set on a message, in order. */
+  reactions: Array<{ chatId: string; messageId: number; emoji: string }>;
   /** Every sendMessage attempt (including refused and hung ones). */
   sendAttempts: Array<{ chatId: string; text: string; outcome: string }>;
   /** getUpdates requests: offset and whether 409 was returned. */
@@ -85,6 +87,7 @@ export async function startFakeTelegram(o: { token: string; bot?: { id: number; 
     sent: [],
     edits: [],
     chatActions: [],
+    reactions: [],
     sendAttempts: [],
     polls: [],
     onSend: () => "ok",
@@ -216,6 +219,11 @@ export async function startFakeTelegram(o: { token: string; bot?: { id: number; 
       case "sendChatAction":
         fake.chatActions.push({ chatId: String(body.chat_id), action: String(body.action) });
         return ok(res, true);
+      case "setMessageReaction": {
+        const r = (body.reaction as Array<{ emoji?: string }> | undefined)?.[0];
+        fake.reactions.push({ chatId: String(body.chat_id), messageId: Number(body.message_id), emoji: String(r?.emoji ?? "") });
+        return ok(res, true);
+      }
       case "getChatAdministrators":
         return ok(res, (fake.admins.get(String(body.chat_id)) ?? []).map((id) => ({ status: "administrator", user: { id, is_bot: false, first_name: `admin ${id}` } })));
       default:

@@ -65,6 +65,10 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
     expect(rt.fake.messageRequests().at(-1)!.lastUserText).toContain('"from":"Alice"');
     expect(replies(ask.messageId)[0]!.text).toBe(turns[0].reply);
     expect(tg.chatActions.some((a) => a.chatId === String(GROUP) && a.action === "typing")).toBe(true);
+    // The triggering message is marked seen → working → done.
+    await tg.waitFor(() => tg.reactions.filter((r) => r.messageId === ask.messageId).length === 3, 30_000, "reactions");
+    expect(tg.reactions.filter((r) => r.messageId === ask.messageId).map((r) => r.emoji)).toEqual(["👀", "✍", "👍"]);
+    expect(tg.reactions.filter((r) => r.messageId === first.messageId)).toEqual([]);
   });
 
   it("answers a reply to the bot, splits a long reply at 4096, and retries a 429 after retry_after", async () => {
