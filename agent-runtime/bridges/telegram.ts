@@ -241,6 +241,7 @@ export class TelegramBridge implements Deliverer {
   /** Tells a group once, durably, that privacy mode hides its messages (only when it is on). */
   private privacyNotice(chatId: string, key: string): void {
     if (!this.me || this.me.canReadAll) return;
+    if (this.cfg.allowChats !== "any" && !this.cfg.allowChats.includes(chatId)) return; // not a group we serve
     const link = this.core.store.getLink("telegram", chatId);
     const noticeKey = `privacy.${chatId}`;
     if (link?.privacy_notice_sent || this.core.store.getState(noticeKey)) return;
