@@ -3,7 +3,7 @@
  * users, DNS rebinding against the loopback API, and malformed % escapes answered 500.
  */
 import { request } from "node:http";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -53,10 +53,15 @@ describe("runtime hardening", { timeout: 60_000 }, () => {
     const parent = mkdtempSync(join(tmpdir(), "pcx-hard-"));
     dirs.push(parent);
     const dataDir = join(parent, "data");
-    mkdirSync(dataDir, { mode: 0o755 });
+    // A real earlier runtime's state (an empty database file would be refused as a
+    // damaged one), then loosened as a careless copy or umask would leave it.
+    await start(dataDir);
+    await runtime!.close();
+    runtime = undefined;
     chmodSync(dataDir, 0o755);
-    writeFileSync(join(dataDir, "runtime.sqlite"), "", { mode: 0o644 });
-    chmodSync(join(dataDir, "runtime.sqlite"), 0o644);
+    for (const f of ["runtime.sqlite", "runtime.sqlite-wal"]) if (existsSync(join(dataDir, f))) chmodSync(join(dataDir, f), 0o644);
+    expect(mode(dataDir)).toBe(0o755);
+    expect(mode(join(dataDir, "runtime.sqlite"))).toBe(0o644);
     await start(dataDir);
     expect(mode(dataDir)).toBe(0o700);
     expect(mode(join(dataDir, "runtime.sqlite"))).toBe(0o600);
