@@ -100,8 +100,18 @@ describe("the endpoint record and the data dir rule", () => {
     expect(r.stderr).toContain("--data-dir");
     expect(existsSync(join(elsewhere, ".picortex"))).toBe(false);
     const chat = await run(["chat", "list"], elsewhere);
-    expect(chat.status).not.toBe(0);
+    expect(chat.status).toBe(2); // the same code as portal token: a configuration problem
     expect(chat.stderr).toContain("npm start");
+  });
+
+  it("a data dir named by PICORTEX_DATA_DIR or --data-dir that does not exist is named in the message", async () => {
+    const nope = join(elsewhere, "nope");
+    const env = await run(["chat", "list"], elsewhere, { PICORTEX_DATA_DIR: nope });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain(`PICORTEX_DATA_DIR=${nope} names a folder that does not exist`);
+    const flag = await run(["chat", "list", "--data-dir", nope], elsewhere);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain(`--data-dir ${nope} names a folder that does not exist`);
   });
 
   it("a wrong token says what a CLI user should do, not an HTTP header recipe", async () => {
