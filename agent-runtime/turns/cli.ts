@@ -30,7 +30,7 @@ const CHAT_ID_HELP = "chat id: 2-24 lowercase letters, digits and single hyphens
 /** The chat-id grammar, checked before any request, so the message is about the argument, not an HTTP body. */
 function checkChatId(id: string): string {
   if (!CHAT_ID_PATTERN.test(id)) {
-    throw new CliError(`${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`, 2, "invalid_input");
+    throw new CliError(`${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`, 2, "bad_request");
   }
   return id;
 }
