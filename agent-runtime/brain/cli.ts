@@ -22,7 +22,11 @@ import { registerBrainMcpInstall } from "../cli/brain-mcp.js";
  */
 interface JsonFlag {
   json?: boolean;
+  dataDir?: string;
 }
+
+/** The data dir flag every local-store brain command takes (the store rule: config/brain.ts). */
+const DATA_DIR_HELP = "the runtime data dir whose brain.sqlite to use (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ~/.picortex)";
 
 /** What a CLI user does about a refused sync token (the server's message is for HTTP clients). */
 const BRAIN_TOKEN_HINT =
@@ -59,7 +63,7 @@ function withBrain<O extends JsonFlag>(fn: (brain: OpenBrain, config: BrainClien
     const positional = actionArgs.slice(0, -2).flat() as string[];
     let brain: OpenBrain | undefined;
     try {
-      const config = loadBrainClientConfig(process.env, process.cwd());
+      const config = loadBrainClientConfig(process.env, process.cwd(), { dataDir: opts.dataDir });
       brain = openBrain(config, (w) => process.stderr.write(`picortex brain: warning: ${w}\n`));
       await fn(brain, config, opts, positional);
     } catch (err) {
@@ -170,7 +174,7 @@ export function registerBrainCommands(program: Command): void {
     .description("Shared, compounding knowledge: record what agents learn, recall it before planning, sync it through the runtime.")
     .addHelpText(
       "after",
-      "\nScope: project id per repo (git origin), workspace id per org. Local store: $PICORTEX_BRAIN_DB or ~/.picortex/brain.sqlite.\nSync: $PICORTEX_BRAIN_URL + token in $PICORTEX_BRAIN_TOKEN or ~/.picortex/brain-token (0600).",
+      "\nLocal store: $PICORTEX_BRAIN_DB, else <data dir>/brain.sqlite by the data dir rule of every client (--data-dir, $PICORTEX_DATA_DIR, the nearest .picortex: the store the chats use), else ~/.picortex/brain.sqlite.\nScope: workspace id per org; project id per repo (git origin), or the chats' (picortex-chats) in a runtime's store.\nSync: $PICORTEX_BRAIN_URL + token in $PICORTEX_BRAIN_TOKEN or ~/.picortex/brain-token (0600).",
     );
 
   addRecordFlags(brain.command("record").description("Record an experiment, decision, insight or note."), true)
@@ -316,10 +320,11 @@ export function registerBrainCommands(program: Command): void {
   const mcp = brain
     .command("mcp")
     .description("Serve record/recall as MCP tools over stdio (for Claude Code, Codex, OpenCode, Hermes).")
-    .action(async () => {
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .action(async (o: { dataDir?: string }) => {
       let config: BrainClientConfig;
       try {
-        config = loadBrainClientConfig(process.env, process.cwd());
+        config = loadBrainClientConfig(process.env, process.cwd(), { dataDir: o.dataDir });
       } catch (err) {
         fail(err, false);
       }
@@ -329,6 +334,10 @@ export function registerBrainCommands(program: Command): void {
       b.close();
     });
   registerBrainMcpInstall(mcp); // `brain mcp install`: cli/brain-mcp.ts (issue 16 item 8)
+  for (const sub of brain.commands) {
+    if (sub.name() === "token" || sub.name() === "mcp") continue;
+    sub.option("--data-dir <dir>", DATA_DIR_HELP);
+  }
 
   registerTokenCommands(brain);
 }

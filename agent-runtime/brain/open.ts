@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
 import type { BrainClientConfig } from "../config/brain.js";
 import { readBrainToken } from "../config/brain.js";
 import { SyncError } from "./errors.js";
@@ -26,8 +28,23 @@ export function ensureNodeId(repo: SqliteBrainRepository): string {
   return id;
 }
 
+/**
+ * Creates a new store file 0600 (in a 0700 folder) before SQLite opens it: SQLite creates
+ * the -wal and -shm files with the database file's permissions, so all three stay private
+ * whatever the umask. An existing file is left as it is.
+ */
+export function createPrivate(dbPath: string): void {
+  mkdirSync(dirname(dbPath), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(dbPath, "wx", 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+}
+
 /** Opens the local brain described by the client config (the CLI and MCP server both use this). */
 export function openBrain(config: BrainClientConfig, warn?: (message: string) => void): OpenBrain {
+  createPrivate(config.dbPath);
   const repo = SqliteBrainRepository.open(config.dbPath, warn);
   const nodeId = ensureNodeId(repo);
   const clock = new HybridLogicalClock(nodeId);

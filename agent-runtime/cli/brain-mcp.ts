@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../store/atomic-file.js";
+import { RUNTIME_BRAIN_PROJECT, loadBrainClientConfig } from "../config/brain.js";
 
 /**
  * How Claude Code starts the brain MCP server, with absolute paths only. `npx picortex`
@@ -74,7 +75,7 @@ export function chatBrainEnv(opts: { dbPath: string; workspaceId: string; chatId
  * it learns"); each entry names the chat that recorded it.
  */
 export function chatBrainMcp(dataDir: string): (chatId: string) => McpServerSpec {
-  return (chatId) => brainMcpSpec({ ...chatBrainEnv({ dbPath: join(dataDir, "brain.sqlite"), workspaceId: "local", chatId }), PICORTEX_PROJECT_ID: "picortex-chats" });
+  return (chatId) => brainMcpSpec({ ...chatBrainEnv({ dbPath: join(dataDir, "brain.sqlite"), workspaceId: "local", chatId }), PICORTEX_PROJECT_ID: RUNTIME_BRAIN_PROJECT });
 }
 
 export const claudeJsonPath = (configDir: string) => join(configDir, ".claude.json");
@@ -98,9 +99,11 @@ export function registerBrainMcpInstall(mcp: Command): void {
     .option("-s, --scope <scope>", "user (one memory for every project of this account), local (this project, you only) or project (.mcp.json)", "user")
     .option("--name <name>", "server name in Claude Code", "brain")
     .option("--claude <path>", "the claude executable (default: claude on PATH)")
-    .option("--print", "print the `claude mcp add` command instead of running it")
-    .option("--json", "print {command, args} as JSON")
-    .action((o: { scope: string; name: string; claude?: string; print?: boolean; json?: boolean }) => {
+    .option("--data-dir <dir>", "the runtime data dir whose brain.sqlite the server uses (default: the brain store rule, see `picortex brain --help`)")
+    .option("--print", "print the `claude mcp add` command instead of running it (nothing is installed)")
+    .option("--json", "print the result as JSON: {name, scope, command, args, env} after installing, {command, args} with --print")
+    .addHelpText("after", "\nRe-running it replaces an existing registration of the same name and scope (claude mcp remove, then add).")
+    .action((o: { scope: string; name: string; claude?: string; print?: boolean; json?: boolean; dataDir?: string }) => {
       const fail = (message: string, code: number): never => {
         if (o.json) process.stdout.write(JSON.stringify({ error: { code: code === 2 ? "usage" : "error", message } }) + "\n");
         else process.stderr.write(`picortex brain mcp install: ${message}\n`);
@@ -108,7 +111,16 @@ export function registerBrainMcpInstall(mcp: Command): void {
       };
       if (o.scope !== "user" && o.scope !== "local" && o.scope !== "project") fail(`--scope must be user, local or project, not ${JSON.stringify(o.scope)}`, 2);
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.name)) fail("--name uses letters, digits, _ and - (1-64)", 2);
-      const spec = brainMcpSpec();
+      // The same store the CLI (and, in a runtime's folder, the chats) use, pinned by absolute
+      // path: Claude Code starts the server from any folder, where the rule would find another.
+      let storeEnv: Record<string, string>;
+      try {
+        const c = loadBrainClientConfig(process.env, process.cwd(), { dataDir: o.dataDir });
+        storeEnv = { PICORTEX_BRAIN_DB: c.dbPath, ...(c.dbSource === "data-dir" && c.projectSource === "runtime" ? { PICORTEX_PROJECT_ID: c.projectId } : {}) };
+      } catch (err) {
+        return fail((err as Error).message, 2);
+      }
+      const spec = brainMcpSpec(storeEnv);
       const args = claudeMcpAddArgs(spec, { name: o.name, scope: o.scope as "user" | "local" | "project" });
       let claude: string;
       try {
@@ -120,13 +132,15 @@ export function registerBrainMcpInstall(mcp: Command): void {
         process.stdout.write(o.json ? JSON.stringify({ command: claude, args }) + "\n" : [claude, ...args].map((a) => (/^[A-Za-z0-9_./=:@-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ") + "\n");
         return;
       }
+      // Idempotent: drop a registration of the same name in this scope first (absent is fine).
+      spawnSync(claude, ["mcp", "remove", "--scope", o.scope, o.name], { encoding: "utf8", timeout: 60_000 });
       const r = spawnSync(claude, args, { encoding: "utf8", timeout: 60_000 });
       if (r.error) fail(`could not run ${claude}: ${r.error.message}`, 1);
       if (r.status !== 0) fail(`claude mcp add failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`, 1);
-      if (o.json) process.stdout.write(JSON.stringify({ name: o.name, scope: o.scope, command: spec.command, args: spec.args }) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ name: o.name, scope: o.scope, command: spec.command, args: spec.args, env: spec.env }) + "\n");
       else
         process.stdout.write(
-          `Registered MCP server "${o.name}" (${o.scope} scope): ${spec.command} ${spec.args.join(" ")}\n  check it with: claude mcp get ${o.name}\n`,
+          `Registered MCP server "${o.name}" (${o.scope} scope): ${spec.command} ${spec.args.join(" ")}\n  store: ${spec.env.PICORTEX_BRAIN_DB}\n  check it with: claude mcp get ${o.name}\n`,
         );
     });
 }

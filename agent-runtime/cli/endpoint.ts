@@ -112,12 +112,22 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
     const record = readLiveEndpoint(dataDir);
     if (!record) {
       const stale = readEndpoint(dataDir);
+      if (existsSync(dataDir)) {
+        throw new ClientError(
+          `The runtime is not running${stale ? ` (pid ${stale.pid} has exited)` : ""}: no live endpoint record in ${endpointPath(dataDir)}. Start it with \`npm start\` (or \`picortex serve\`), or pass --url for a runtime elsewhere.`,
+          1,
+          "not_running",
+        );
+      }
+      // No data dir is a configuration problem (exit 2, as every command): say which setting
+      // named the missing folder, or where the search looked.
+      const named = flags.dataDir ? `--data-dir ${flags.dataDir}` : env.PICORTEX_DATA_DIR ? `PICORTEX_DATA_DIR=${env.PICORTEX_DATA_DIR}` : undefined;
       throw new ClientError(
-        existsSync(dataDir)
-          ? `The runtime is not running${stale ? ` (pid ${stale.pid} has exited)` : ""}: no live endpoint record in ${endpointPath(dataDir)}. Start it with \`npm start\` (or \`picortex serve\`), or pass --url for a runtime elsewhere.`
+        named
+          ? `No picortex data dir at ${dataDir}: ${named} names a folder that does not exist. Point it at the folder \`npm start\` uses (./.picortex in the clone), or unset it to use the nearest .picortex.`
           : `No picortex data dir found (looked for .picortex in ${cwd} and its parents). Run this in the folder where you ran \`npm start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR), or --url for a runtime elsewhere.`,
-        1,
-        "not_running",
+        2,
+        "config",
       );
     }
     url = record.url;

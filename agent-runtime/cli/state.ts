@@ -18,7 +18,7 @@ const dataDirOf = (o: StateFlags) => loadRuntimeConfig({ file: o.config, overrid
 
 /** The database a backup/restore command acts on: the runtime's, or this machine's brain replica. */
 function databaseOf(o: StateFlags): { path: string; what: string; table: string } {
-  if (o.brain) return { path: loadBrainClientConfig(process.env, process.cwd()).dbPath, what: "brain replica", table: "brain_entries" };
+  if (o.brain) return { path: loadBrainClientConfig(process.env, process.cwd(), { dataDir: o.dataDir }).dbPath, what: "brain replica", table: "brain_entries" };
   return { path: runtimeDbPath(dataDirOf(o)), what: "runtime database", table: "schema_migrations" };
 }
 
@@ -43,7 +43,7 @@ export function registerStateCommands(program: Command): void {
       .option("--json", "print the result as JSON");
 
   flags(program.command("backup <file>").description("Copy the runtime database (chats, turns, brain server, tokens) to <file> with SQLite's online backup API; safe while the runtime runs."))
-    .option("--brain", "back up this machine's brain replica (~/.picortex/brain.sqlite) instead")
+    .option("--brain", "back up this machine's local brain store instead (the brain store rule: see `picortex brain --help`)")
     .action((file: string, o: StateFlags) =>
       run(async () => {
         const db = databaseOf(o);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import { findDataDir, isRuntimeDataDir } from "./data-dir.js";
 
 /** The runtime's brain section: whether this runtime serves the sync endpoints. */
 export const brainConfigSchema = z
@@ -39,7 +40,9 @@ export interface BrainClientConfig {
   workspaceId: string;
   projectId: string;
   /** How the project id was found, for `status` (env, git remote, git directory, directory). */
-  projectSource: "env" | "git-remote" | "git-dir" | "dir";
+  projectSource: "env" | "git-remote" | "git-dir" | "dir" | "runtime";
+  /** Where dbPath came from, for `status` and `mcp install`. */
+  dbSource: "env" | "data-dir" | "file" | "home";
   agent: string;
   serverUrl?: string;
   /** The token itself when given by $PICORTEX_BRAIN_TOKEN, else read from `tokenFile` at sync time. */
@@ -118,11 +121,25 @@ function safeId(s: string): string {
   return s.replace(/[^A-Za-z0-9._:/-]/g, "-").slice(0, 128);
 }
 
+/** The project id every chat of a local runtime records under (cli/brain-mcp.ts chatBrainMcp). */
+export const RUNTIME_BRAIN_PROJECT = "picortex-chats";
+
 /**
- * The only place the brain client reads its environment. Precedence: env, then the
- * config file, then defaults (`~/.picortex/brain.sqlite`, workspace `local`).
+ * The only place the brain client reads its environment. The local store, first match:
+ *
+ *   1. `$PICORTEX_BRAIN_DB` (what the runtime gives each chat's MCP server), else
+ *   2. `<data dir>/brain.sqlite` for `--data-dir DIR`, else `$PICORTEX_DATA_DIR` (must be an
+ *      existing runtime data dir), else
+ *   3. `db` in `~/.picortex/brain.json`, else
+ *   4. `<nearest .picortex>/brain.sqlite`: the runtime data dir rule of every client
+ *      (config/data-dir.ts), so inside the clone `brain record`/`recall` use the store the
+ *      chats use, under the chats' project id (`picortex-chats`), else
+ *   5. `~/.picortex/brain.sqlite` (outside any runtime's folder).
+ *
+ * Workspace defaults to `local`; the project id to the repo's (git origin), or the chats'
+ * one when the store is a runtime's (2 and 4); `$PICORTEX_PROJECT_ID` overrides both.
  */
-export function loadBrainClientConfig(env: NodeJS.ProcessEnv, cwd: string): BrainClientConfig {
+export function loadBrainClientConfig(env: NodeJS.ProcessEnv, cwd: string, opts: { dataDir?: string } = {}): BrainClientConfig {
   const home = env.HOME || homedir();
   const filePath = env.PICORTEX_BRAIN_CONFIG || join(home, ".picortex", "brain.json");
   let file: z.infer<typeof brainClientFileSchema> = {};
@@ -146,11 +163,39 @@ export function loadBrainClientConfig(env: NodeJS.ProcessEnv, cwd: string): Brai
     if (!r.success) throw new BrainConfigError(`${name}=${JSON.stringify(value)}: ${r.error.issues[0]!.message}`);
     return r.data;
   };
+  let dbPath: string;
+  let dbSource: BrainClientConfig["dbSource"];
+  const explicitDir = opts.dataDir ? { dir: opts.dataDir, via: "--data-dir" } : env.PICORTEX_DATA_DIR ? { dir: env.PICORTEX_DATA_DIR, via: "PICORTEX_DATA_DIR" } : undefined;
+  if (env.PICORTEX_BRAIN_DB) {
+    dbPath = resolve(cwd, env.PICORTEX_BRAIN_DB);
+    dbSource = "env";
+  } else if (explicitDir) {
+    const dir = resolve(cwd, explicitDir.dir);
+    if (!isRuntimeDataDir(dir)) {
+      throw new BrainConfigError(
+        `${explicitDir.via} ${explicitDir.dir}: ${existsSync(dir) ? "is not a picortex runtime data dir (no api-token, runtime.sqlite or endpoint.json in it)" : "does not exist"}. Point it at the folder \`npm start\` uses (./.picortex in the clone), or leave it unset.`,
+      );
+    }
+    dbPath = join(dir, "brain.sqlite");
+    dbSource = "data-dir";
+  } else if (file.db) {
+    dbPath = resolve(file.db);
+    dbSource = "file";
+  } else {
+    const found = findDataDir(cwd);
+    dbPath = found ? join(found, "brain.sqlite") : join(home, ".picortex", "brain.sqlite");
+    dbSource = found ? "data-dir" : "home";
+  }
   const envProject = check("PICORTEX_PROJECT_ID", env.PICORTEX_PROJECT_ID, scopeId);
-  const project = envProject ? { projectId: envProject, source: "env" as const } : resolveProjectId(cwd);
+  const project = envProject
+    ? { projectId: envProject, source: "env" as const }
+    : dbSource === "data-dir"
+      ? { projectId: RUNTIME_BRAIN_PROJECT, source: "runtime" as const }
+      : resolveProjectId(cwd);
   const serverUrl = check("PICORTEX_BRAIN_URL", env.PICORTEX_BRAIN_URL, z.string().url()) ?? file.serverUrl;
   return {
-    dbPath: resolve(env.PICORTEX_BRAIN_DB || file.db || join(home, ".picortex", "brain.sqlite")),
+    dbPath,
+    dbSource,
     workspaceId: check("PICORTEX_WORKSPACE_ID", env.PICORTEX_WORKSPACE_ID, scopeId) ?? file.workspaceId ?? "local",
     projectId: project.projectId,
     projectSource: project.source,

@@ -96,6 +96,25 @@ function requireDataDir(config: RuntimeConfig): void {
   }
 }
 
+/**
+ * A data dir whose endpoint record names a runtime that does not take this data dir's API
+ * token (a copied or hand-edited record, another runtime's folder) would get a portal token
+ * that runtime never accepts: refuse before minting one. An unreachable runtime is not
+ * proof of anything, so only a 401 refuses.
+ */
+async function requireOwnRuntime(dataDir: string): Promise<void> {
+  const serve = readLiveEndpoint(dataDir);
+  if (!serve) return;
+  const tokenPath = apiTokenPath(dataDir);
+  const apiToken = existsSync(tokenPath) ? readFileSync(tokenPath, "utf8").trim() : "";
+  const res = await fetch(`${serve.url}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` }, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+  if (res?.status === 401) {
+    throw new ConfigError(
+      `The runtime this data dir's endpoint record names (pid ${serve.pid} on ${serve.url}) does not take its API token (${tokenPath}): it is another runtime's, and would reject a portal token minted here. Pass --data-dir with the data dir that runtime uses (\`npm start\` prints it), or start this one's own runtime.`,
+    );
+  }
+}
+
 export function registerPortalCommands(program: Command): void {
   const portal = program
     .command("portal")
@@ -126,6 +145,14 @@ export function registerPortalCommands(program: Command): void {
           throw new ConfigError("Refusing to bind the portal to every interface; pass the loopback and tailnet addresses with --host.");
         }
         const config = loadConfig(opts, hosts);
+        // One portal per data dir: a `picortex serve` with the portal mounted already runs the
+        // tmux session; a second server on it would fight over the same session and tokens.
+        const serving = readLiveEndpoint(config.dataDir);
+        if (serving?.modules.includes("portal")) {
+          throw new ConfigError(
+            `picortex serve (pid ${serving.pid}) already serves the portal for ${config.dataDir} on ${serving.urls.join(", ")}: open it with the link from \`picortex portal token\`, or stop that runtime first (or use another --data-dir).`,
+          );
+        }
         ensureWritableDataDir(config.dataDir);
         const tokens = ensurePortalTokens(config.dataDir, config.portal.readOnlyToken);
         if (opts.foreground) {
@@ -219,10 +246,11 @@ export function registerPortalCommands(program: Command): void {
     .option("--data-dir <dir>", "data dir of the portal (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above, else ./.picortex)")
     .option("--read-only", "print the read-only viewer token instead (created if missing)")
     .option("--json", "print {token, links} as one JSON line")
-    .action((opts: TokenOptions) => {
+    .action(async (opts: TokenOptions) => {
       try {
         const config = loadConfig(opts);
         requireDataDir(config);
+        await requireOwnRuntime(config.dataDir);
         const tokens = ensurePortalTokens(config.dataDir, Boolean(opts.readOnly) || config.portal.readOnlyToken);
         const token = opts.readOnly ? tokens.readOnly! : tokens.readWrite;
         const current = livePortal(config.dataDir);

@@ -3,6 +3,7 @@ import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../
 import { randomUUID } from "node:crypto";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
+import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
 
 /**
  * `picortex chat …`: a thin client of the runtime's turns API. The API token comes
@@ -22,6 +23,16 @@ class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+const CHAT_ID_HELP = "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha)";
+
+/** The chat-id grammar, checked before any request, so the message is about the argument, not an HTTP body. */
+function checkChatId(id: string): string {
+  if (!CHAT_ID_PATTERN.test(id)) {
+    throw new CliError(`${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`, 2, "bad_request");
+  }
+  return id;
 }
 
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
@@ -162,10 +173,11 @@ export function registerTurnsCommands(program: Command): void {
   chat
     .command("create")
     .description("Create a chat: provisions its user, home and Claude settings, showing progress.")
-    .argument("<id>", "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter")
+    .argument("<id>", CHAT_ID_HELP)
     .option("--budget <tokens>", "token budget (input + output) for this chat")
     .action(
       action(async (opts, id: string) => {
+        checkChatId(id);
         const budget = (chat.commands.find((c) => c.name() === "create")!.opts() as { budget?: string }).budget;
         const body = { id, ...(budget ? { budgetTokens: Number(budget) } : {}) };
         const res = await request(opts, "POST", "/v1/chats", body, "text/event-stream");
@@ -200,9 +212,10 @@ export function registerTurnsCommands(program: Command): void {
   chat
     .command("show")
     .description("Show a chat and its recent messages.")
-    .argument("<id>")
+    .argument("<id>", CHAT_ID_HELP)
     .action(
       action(async (opts, id: string) => {
+        checkChatId(id);
         const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
         const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
         const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
@@ -216,12 +229,13 @@ export function registerTurnsCommands(program: Command): void {
   chat
     .command("send")
     .description("Send a turn and print the reply as it streams (text from the arguments, or stdin with `-`).")
-    .argument("<id>")
+    .argument("<id>", CHAT_ID_HELP)
     .argument("<text...>", "the message; `-` reads it from stdin")
     .option("--sender <name>", "who wrote it (shown in the history)")
     .option("--no-wait", "only queue the turn and print its id")
     .action(
       action(async (opts, id: string, words: string[]) => {
+        checkChatId(id);
         const sub = chat.commands.find((c) => c.name() === "send")!.opts() as { sender?: string; wait: boolean };
         const text = words.length === 1 && words[0] === "-" ? await readStdin() : words.join(" ");
         const body = { text, ...(sub.sender ? { sender: sub.sender } : {}) };
@@ -259,10 +273,11 @@ export function registerTurnsCommands(program: Command): void {
   chat
     .command("budget")
     .description("Set (or with `none`, remove) a chat's token budget.")
-    .argument("<id>")
+    .argument("<id>", CHAT_ID_HELP)
     .argument("<tokens>", "a positive integer, or `none`")
     .action(
       action(async (opts, id: string, tokens: string) => {
+        checkChatId(id);
         const budgetTokens = tokens === "none" ? null : Number(tokens);
         if (budgetTokens !== null && !(Number.isInteger(budgetTokens) && budgetTokens > 0)) throw new CliError("tokens must be a positive integer or `none`", 2, "invalid_input");
         const c = (await (await request(opts, "PUT", `/v1/chats/${encodeURIComponent(id)}/budget`, { budgetTokens })).json()) as any;
@@ -273,10 +288,11 @@ export function registerTurnsCommands(program: Command): void {
   chat
     .command("delete")
     .description("Delete a chat: removes its user; archives or removes the workspace (turns.onDelete); keeps history unless --purge.")
-    .argument("<id>")
+    .argument("<id>", CHAT_ID_HELP)
     .option("--purge", "also delete the message history")
     .action(
       action(async (opts, id: string) => {
+        checkChatId(id);
         const purge = (chat.commands.find((c) => c.name() === "delete")!.opts() as { purge?: boolean }).purge;
         const r = (await (await request(opts, "DELETE", `/v1/chats/${encodeURIComponent(id)}${purge ? "?purge=1" : ""}`)).json()) as any;
         out(opts.json ? JSON.stringify(r) : `chat ${r.id} deleted${r.archivePath ? `; workspace archived to ${r.archivePath}` : ""}${r.purged ? "; history purged" : ""}`);

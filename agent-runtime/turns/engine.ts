@@ -327,7 +327,10 @@ export class TurnEngine {
       }
       if (result.isError || (outcome.code !== null && outcome.code !== 0)) {
         const budget = /budget/i.test(result.text) ? "budget_exceeded" : "claude_failed";
-        throw new TurnError(budget, `claude reported an error (${result.subtype}${outcome.code ? `, exit ${outcome.code}` : ""}): ${tail(result.text || outcome.stderr)}`);
+        // The CLI marks an API error (no key, 4xx) as subtype "success" with is_error set: name
+        // the subtype only when it says something (error_max_turns, error_during_execution…).
+        const detail = [result.subtype && result.subtype !== "success" ? result.subtype : "", outcome.code ? `exit ${outcome.code}` : ""].filter(Boolean).join(", ");
+        throw new TurnError(budget, `claude reported an error${detail ? ` (${detail})` : ""}: ${tail(result.text || outcome.stderr)}`);
       }
       const reply = result.text || streamed;
       return { reply: notice ? `${notice}\n\n${reply}` : reply, usage: result.usage };

@@ -100,8 +100,37 @@ describe("the endpoint record and the data dir rule", () => {
     expect(r.stderr).toContain("--data-dir");
     expect(existsSync(join(elsewhere, ".picortex"))).toBe(false);
     const chat = await run(["chat", "list"], elsewhere);
-    expect(chat.status).not.toBe(0);
+    expect(chat.status).toBe(2); // the same code as portal token: a configuration problem
     expect(chat.stderr).toContain("npm start");
+  });
+
+  it("a data dir named by PICORTEX_DATA_DIR or --data-dir that does not exist is named in the message", async () => {
+    const nope = join(elsewhere, "nope");
+    const env = await run(["chat", "list"], elsewhere, { PICORTEX_DATA_DIR: nope });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain(`PICORTEX_DATA_DIR=${nope} names a folder that does not exist`);
+    const flag = await run(["chat", "list", "--data-dir", nope], elsewhere);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain(`--data-dir ${nope} names a folder that does not exist`);
+  });
+
+  it("portal start refuses while serve already runs the portal on this data dir (review item 10)", async () => {
+    const r = await run(["portal", "start", "--host", "127.0.0.1", "--port", "0"], sub);
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain(`picortex serve (pid ${server.pid}) already serves the portal for ${dataDir}`);
+    expect(existsSync(join(dataDir, "portal.pid"))).toBe(false);
+  });
+
+  it("portal token refuses a data dir whose endpoint record names another runtime, minting nothing (review item 9)", async () => {
+    const other = join(work, "other", ".picortex");
+    mkdirSync(other, { recursive: true, mode: 0o700 });
+    writeFileSync(join(other, "api-token"), "pct_" + "y".repeat(40) + "\n", { mode: 0o600 });
+    writeFileSync(join(other, "endpoint.json"), readFileSync(join(dataDir, "endpoint.json")), { mode: 0o600 });
+    const r = await run(["portal", "token", "--data-dir", other], elsewhere);
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain("does not take its API token");
+    expect(r.stdout).toBe("");
+    expect(existsSync(join(other, "portal-token"))).toBe(false);
   });
 
   it("a wrong token says what a CLI user should do, not an HTTP header recipe", async () => {

@@ -36,6 +36,8 @@ describe("a turn that cannot reach a model fails at once, with a message that sa
     const t = await rt.waitTurn("nokey", await sendTurn(rt, "nokey", "hello?"), 120_000);
     expect(t.status).toBe("failed");
     expect(t.error.message).toMatch(/no Anthropic API key configured: export ANTHROPIC_API_KEY before `npm start`/);
+    // The CLI's result subtype for an API error is "success": it must not reach the user.
+    expect(t.error.message).not.toMatch(/\(success/);
     // Not retried: one request (a CLI may re-run its key helper once after a 401).
     expect(requests()).toBeGreaterThanOrEqual(1);
     expect(requests()).toBeLessThanOrEqual(2);
