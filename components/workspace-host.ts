@@ -188,8 +188,16 @@ export class WorkspaceHost extends pulumi.ComponentResource {
         parent: this,
         // Engine-level protection: a replace or delete is refused at plan time (preview).
         protect: protection,
-        // Set only from generation 2 on, so existing stacks see no new trigger.
-        ...((args.generation ?? 1) > 1 ? { replacementTrigger: String(args.generation) } : {}),
+        // Always present, from generation 1: the engine replaces on a trigger that CHANGES
+        // ("1" -> "2"), never on one that appears (unset -> "2"), so a trigger set only from
+        // generation 2 would never fire. A stack deployed before the trigger existed gets
+        // "1" with no diff (an appearing trigger is not a change).
+        replacementTrigger: String(generation),
+        // Delete-first on every replacement, also one the engine drives (a trigger change,
+        // `pulumi up --replace`): the provider asks for delete-first only when its diff
+        // names a replacing input, and a create-first replacement with the fixed name is
+        // refused by Hetzner (uniqueness_error).
+        deleteBeforeReplace: true,
         additionalSecretOutputs: ["userData"],
         ignoreChanges: args.applyTemplateChanges ? ["sshKeys"] : ["userData", "sshKeys"],
       },
@@ -198,7 +206,12 @@ export class WorkspaceHost extends pulumi.ComponentResource {
     // Attached right after the server exists; first boot waits for the device. A replaced
     // server (delete-first) loses the attachment with it, and the new one gets it again.
     const attachment = volume
-      ? new hcloud.VolumeAttachment(`${name}-data-attachment`, { serverId: server.id.apply(Number), volumeId: volume.id.apply(Number), automount: false }, { parent: this })
+      ? new hcloud.VolumeAttachment(
+          `${name}-data-attachment`,
+          { serverId: server.id.apply(Number), volumeId: volume.id.apply(Number), automount: false },
+          // A volume attaches to one server at a time: a create-first replacement would be refused.
+          { parent: this, deleteBeforeReplace: true },
+        )
       : undefined;
 
     this.volume = volume;

@@ -3,8 +3,9 @@
  * - a template change with applyTemplateChanges: the server is replaced delete-first
  *   (explicit name) and the replacement boots with the CURRENT userData carrying a
  *   fresh auth key (the key rotates with the template hash);
- * - a rebuild by picortex:hostGeneration as docs/deploy.md describes it (a known
- *   defect today, run as `it.fails`: see the comment on that test);
+ * - `pulumi up --replace <server urn>` and a rebuild by picortex:hostGeneration as
+ *   docs/deploy.md describes it: one new server, delete-first (the fixed name), and for
+ *   the rebuild a fresh, unspent key;
  * - an image change on a protected server is refused before anything is shut down.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +28,7 @@ const authKeyIn = (serverId: unknown) => /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.us
 describe.sequential("server replacement on the real engine", () => {
   let p: Project;
   const STACK = "replace";
+  let serverUrn = "";
 
   it("a template change with applyTemplateChanges replaces the server delete-first, with the current userData and a fresh key", async () => {
     p = await readmeWorkspaceStack(f, STACK, { "picortex:protection": "false", "picortex:applyTemplateChanges": "true" });
@@ -38,6 +40,7 @@ describe.sequential("server replacement on the real engine", () => {
     await setConfig(f.lane, p, STACK, "picortex:tailscaleSsh", "true");
     const r = await f.lane.run(p, STACK, "up");
     assertOk(r, "up with the template change");
+    serverUrn = String(r.outputs?.serverUrn?.value ?? "");
     const after = servers();
     expect(after).toHaveLength(1);
     expect(after[0]!.id).not.toBe(before!.id);
@@ -55,32 +58,55 @@ describe.sequential("server replacement on the real engine", () => {
     expect(del).toBeLessThan(post);
   }, 900_000);
 
-  // KNOWN DEFECT (issue 21 item 10; components/ and stacks/ are the lifecycle lane's):
-  // `it.fails` runs this specification of docs/deploy.md and passes while it fails.
-  // Measured on the real engine with the default applyTemplateChanges false:
-  //  - hostGeneration 1 -> 2 rotates the auth key but does not replace the server: the
-  //    server's replacementTrigger is only set from generation 2 on, and a trigger that
-  //    appears (unset -> "2") does not replace;
-  //  - a trigger change (or `pulumi up --replace <server urn>`) is driven by the engine,
-  //    the provider reports no replacing property and so asks for no delete-first (the
-  //    bridge sets deleteBeforeReplace only when `replaces` is non-empty): the new server
-  //    is created first and Hetzner refuses a second "picortex" (uniqueness_error).
-  // Fix: a trigger present from generation 1 (or compared against 1), and
-  // `deleteBeforeReplace: true` on the server. Then turn `it.fails` into `it`.
-  it.fails("rebuild by hostGeneration (docs/deploy.md, default applyTemplateChanges false) gives one new server with a fresh, unspent key", async () => {
+  /** Index of the old server's DELETE and of the last server POST in the emulator's request log. */
+  const deleteAndCreate = (oldId: unknown) => {
+    const reqs = f.hz.requests.map((q) => `${q.method} ${q.path}`);
+    return { del: reqs.lastIndexOf(`DELETE /v1/servers/${oldId}`), post: reqs.lastIndexOf("POST /v1/servers") };
+  };
+
+  // Engine-driven replacements (issue 21 item 10, fixed by the lanefix lane): the provider
+  // reports no replacing property for a `--replace` or a replacementTrigger change, so it
+  // asks for no delete-first; before `deleteBeforeReplace: true` on the server the engine
+  // created the new "picortex" first and Hetzner refused it (uniqueness_error).
+  it("`pulumi up --replace <server urn>` replaces the server delete-first (no uniqueness_error on the fixed name)", async () => {
+    const [before] = servers();
+    const urn = serverUrn;
+    expect(urn).toMatch(/::workspace-server$/);
+    const r = await f.lane.run(p, STACK, "up", { replace: [urn] });
+    assertOk(r, "up --replace <server urn>");
+    const after = servers();
+    expect(after).toHaveLength(1);
+    expect(after[0]!.id).not.toBe(before!.id);
+    const { del, post } = deleteAndCreate(before!.id);
+    expect(del).toBeGreaterThan(-1);
+    expect(del).toBeLessThan(post);
+    expect(f.hz.requests.filter((q) => q.method === "POST" && q.path === "/v1/servers" && q.status !== 201)).toEqual([]);
+  }, 900_000);
+
+  // Was `it.fails` (issue 21 item 10): generation 1 -> 2 only rotated the key (the trigger
+  // only existed from generation 2 on, and a trigger that appears does not replace), and
+  // the trigger-driven replacement was create-first. The trigger is now present from
+  // generation 1 and the server is deleteBeforeReplace.
+  it("rebuild by hostGeneration (docs/deploy.md, default applyTemplateChanges false) gives one new server with a fresh, unspent key", async () => {
     const [before] = servers();
     const oldKey = authKeyIn(before!.id);
+    const keysBefore = f.ts.snapshot().keys.length;
     await setConfig(f.lane, p, STACK, "picortex:applyTemplateChanges", "false");
     await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
     const r = await f.lane.run(p, STACK, "up");
     const after = servers();
     const newKey = after[0] ? authKeyIn(after[0].id) : undefined;
+    const { del, post } = deleteAndCreate(before!.id);
+    const keysAfter = f.ts.snapshot().keys.length;
     await f.lane.run(p, STACK, "destroy");
     assertOk(r, "up with hostGeneration 2");
     expect(after).toHaveLength(1);
     expect(after[0]!.id).not.toBe(before!.id);
     expect(newKey).toBeTruthy();
     expect(newKey).not.toBe(oldKey);
+    expect(keysAfter).toBe(keysBefore);
+    expect(del).toBeGreaterThan(-1);
+    expect(del).toBeLessThan(post);
   }, 900_000);
 
   it("an image change on a protected server is refused before anything is shut down", async () => {

@@ -119,9 +119,16 @@ describe("item 10: the old tailnet device goes with the server", () => {
 });
 
 describe("item 10: a deliberate rebuild replaces the server and its auth key together", () => {
-  it("sets no replacement trigger at generation 1 (existing stacks see nothing new), and the generation from 2 on", () => {
-    expect(serverNamed("picortex").replacementTrigger).toBeUndefined();
+  it("sets the generation as replacement trigger from generation 1 on (a trigger that appears never replaces, so 1 -> 2 must be a change)", () => {
+    expect(serverNamed("picortex").replacementTrigger).toBe("1");
     expect(serverNamed("picortex-c").replacementTrigger).toBe("2");
+  });
+
+  it("replaces the server and the volume attachment delete-first, also when the engine drives the replacement (fixed name, one attachment per volume)", () => {
+    for (const s of servers()) expect(s.deleteBeforeReplace).toBe(true);
+    const attachments = resources.filter((r) => r.type === "hcloud:index/volumeAttachment:VolumeAttachment");
+    expect(attachments.length).toBeGreaterThan(0);
+    for (const a of attachments) expect(a.deleteBeforeReplace, a.name).toBe(true);
   });
 
   it("rotates the auth key with the generation, so the new server never boots with the spent key", () => {

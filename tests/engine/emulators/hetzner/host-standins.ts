@@ -6,7 +6,8 @@
  * | cloud-config step                                   | on this host                                         |
  * |-----------------------------------------------------|------------------------------------------------------|
  * | packages module (`apt-get update`, `install …`)     | /usr/local/sbin/apt-get: `update` fetches nothing; `install` checks each package is installed in the image (EMULATOR_IMAGE_PACKAGES), "installs" `nodejs` (node is provisioned at /usr/bin/node) and `tailscale` (the stand-in below); anything else goes to the real apt-get |
- * | `curl … <nodesource/tailscale signing key>`         | /usr/local/sbin/curl writes a marked placeholder for those two URLs only; every other URL runs the real curl |
+ * | `curl … <nodesource/tailscale signing key>`         | /usr/local/sbin/curl writes a marked placeholder naming the pinned fingerprint for those URLs only (STANDIN_SIGNING_KEYS); every other URL runs the real curl |
+ * | pinned-key check (`gpg --show-keys --with-colons`)  | /usr/local/sbin/gpg shows a placeholder as one key with the fingerprint it names (the check itself runs unchanged); any other file or use runs the real gpg |
  * | `npm install --global … @anthropic-ai/claude-code@V`| /usr/local/sbin/npm checks the provisioned /usr/local/bin/claude; any other npm use fails (no npm offline) |
  * | `tailscale up --auth-key=file:… --hostname --advertise-tags [--ssh]` | the stand-in `tailscale` POSTs the key to the Tailscale emulator's join endpoint over the veth link (URL in /etc/picortex-emulator/tailscale.json); the emulator spends the key and registers the device; the tailnet IPv4 (100.64/10) is put on host0 and routed from the test machine |
  * | `tailscale ip -4` (picortex-listen-address)         | prints the joined address from /var/lib/tailscale-standin/state.json |
@@ -21,6 +22,8 @@
  */
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { NODESOURCE_KEY_FINGERPRINT, NODESOURCE_KEY_URL, TAILSCALE_KEY_FINGERPRINT, tailscaleKeyUrl } from "../../../../templates/render-apt-sources.js";
+import { SUPPORTED_IMAGES, type SupportedImage } from "../../../../templates/host-vars.js";
 
 /** Debian packages the production cloud-config's `packages:` list needs beyond the e2e base image. */
 export const EMULATOR_IMAGE_PACKAGES = ["build-essential", "gnupg", "nftables", "unattended-upgrades"];
@@ -77,21 +80,64 @@ case "$sub" in
 esac
 `;
 
+/**
+ * The signing keys the production cloud-config downloads, by URL, with the fingerprint it
+ * pins (templates/render-apt-sources.ts): the curl stand-in answers exactly these URLs.
+ */
+export const STANDIN_SIGNING_KEYS: ReadonlyArray<{ url: string; fingerprint: string }> = [
+  { url: NODESOURCE_KEY_URL, fingerprint: NODESOURCE_KEY_FINGERPRINT },
+  ...[...new Set((Object.keys(SUPPORTED_IMAGES) as SupportedImage[]).map((i) => tailscaleKeyUrl(i)))].map((url) => ({ url, fingerprint: TAILSCALE_KEY_FINGERPRINT })),
+];
+
+/** First line of a placeholder keyring the curl stand-in writes; the gpg stand-in recognises it. */
+export const PLACEHOLDER_KEY_MARKER = "# picortex-emulator-placeholder-signing-key";
+
 const CURL = `#!/bin/sh
-# picortex emulator stand-in for curl: only the two apt signing-key downloads are answered offline.
+# picortex emulator stand-in for curl: only the apt signing-key downloads of the production
+# cloud-config are answered offline, with a marked placeholder naming the pinned fingerprint
+# (the gpg stand-in shows it as that one key); every other URL runs the real curl.
 out=""
+fpr=""
 url=""
 prev=""
 for a in "$@"; do
   if [ "$prev" = "--output" ] || [ "$prev" = "-o" ]; then out="$a"; fi
-  case "$a" in https://deb.nodesource.com/*|https://pkgs.tailscale.com/*) url="$a" ;; esac
+  case "$a" in
+${STANDIN_SIGNING_KEYS.map((k) => `    '${k.url}') url="$a"; fpr=${k.fingerprint} ;;`).join("\n")}
+  esac
   prev="$a"
 done
 if [ -n "$url" ] && [ -n "$out" ]; then
-  printf '%s\\n' "# placeholder written by the picortex emulator's offline curl stand-in for $url" > "$out"
+  printf '%s fingerprint=%s url=%s\\n' '${PLACEHOLDER_KEY_MARKER}' "$fpr" "$url" > "$out"
+  echo "curl (picortex emulator stand-in): offline host, wrote a placeholder for $url" >&2
   exit 0
 fi
 exec /usr/bin/curl "$@"
+`;
+
+/**
+ * gpg stand-in: \`gpg … --show-keys --with-colons FILE\` on a placeholder written by the curl
+ * stand-in prints one primary key with the fingerprint the placeholder names, in gpg's
+ * colon format, so the cloud-config's pinned-key check (VERIFY_KEY_SCRIPT: exactly one
+ * \`pub:\`, its \`fpr:\` field 10 equal to the pin) runs unchanged and still fails on a
+ * wrong fingerprint or a non-placeholder file. Every other use runs the real gpg.
+ */
+const GPG = `#!/bin/sh
+# picortex emulator stand-in for gpg (tests/engine/emulators/hetzner/host-standins.ts).
+show=0
+file=""
+for a in "$@"; do
+  case "$a" in --show-keys) show=1 ;; -*) ;; *) file="$a" ;; esac
+done
+if [ "$show" = 1 ] && [ -n "$file" ] && [ -f "$file" ] && head -n 1 "$file" | grep -q '^${PLACEHOLDER_KEY_MARKER} '; then
+  fpr="$(head -n 1 "$file" | sed -n 's/.* fingerprint=\\([0-9A-F]*\\) .*/\\1/p')"
+  keyid="$(printf '%s' "$fpr" | cut -c25-40)"
+  echo "pub:-:4096:1:$keyid:1600000000:::-:::scSC::::::23::0:"
+  echo "fpr:::::::::$fpr:"
+  echo "uid:-::::1600000000::0::picortex emulator placeholder for the pinned key::::::::::0:"
+  exit 0
+fi
+exec /usr/bin/gpg "$@"
 `;
 
 const NPM = `#!/bin/sh
@@ -259,6 +305,7 @@ function put(rootDir: string, path: string, content: string, mode: number): void
 export function installStandins(rootDir: string): void {
   put(rootDir, "/usr/local/sbin/apt-get", APT_GET, 0o755);
   put(rootDir, "/usr/local/sbin/curl", CURL, 0o755);
+  put(rootDir, "/usr/local/sbin/gpg", GPG, 0o755);
   put(rootDir, "/usr/local/sbin/npm", NPM, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscale`, TAILSCALE, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscaled`, TAILSCALED, 0o755);
