@@ -1,40 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { startFakeAnthropicApi } from "../support/fake-anthropic-api.js";
-import { CLAUDE, REPO } from "../turns/helpers.js";
+import { CLAUDE } from "../turns/helpers.js";
 import { startFakeTelegram } from "./fake-telegram.js";
+import { spawnRuntimeProcess } from "../turns/runtime-process.js";
 
 const TOKEN = "987654321:AAcrashTOKENabcdefghijklmnopqrstuvw";
 const GROUP = -1009999;
 const CHAT = "tg-n1009999";
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-async function startRuntimeProcess(configFile: string): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "serve", "--config", configFile, "--json"], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stderr!.on("data", (c) => (out += c));
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once("line", (l) => {
-      resolve(l);
-      rl.on("line", (x) => (out += x + "\n"));
-    });
-    child.once("exit", (code) => reject(new Error(`runtime exited (${code}) before listening:\n${out}`)));
-  });
-  return { child, url: JSON.parse(line).urls[0], output: () => out };
-}
 
 describe("Telegram bridge across kill -9 of the runtime mid-delivery", { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -64,7 +40,7 @@ describe("Telegram bridge across kill -9 of the runtime mid-delivery", { timeout
         bridges: { telegram: { enabled: true, tokenFile: join(dataDir, "tg-token"), apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0 } },
       }),
     );
-    let rt = await startRuntimeProcess(configFile);
+    let rt = await spawnRuntimeProcess(configFile);
     const first = rt;
     cleanups.push(() => void first.child.kill("SIGKILL"));
 
@@ -89,7 +65,7 @@ describe("Telegram bridge across kill -9 of the runtime mid-delivery", { timeout
     // While it is down, another member asks; the update waits at the platform.
     const ask2 = tg.groupMessage(GROUP, { id: 6, name: "Bob" }, "@picortex_test_bot and then?");
 
-    rt = await startRuntimeProcess(configFile);
+    rt = await spawnRuntimeProcess(configFile);
     cleanups.push(() => void rt.child.kill("SIGKILL"));
     await tg.waitFor(() => tg.sent.some((s) => s.text.endsWith("word1499")), 180_000, "the rest of the long reply");
     await tg.waitFor(() => tg.sent.some((s) => s.replyTo === ask2.messageId), 180_000, "the reply to the second question");

@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { turnsConfigSchema } from "../../agent-runtime/config/turns.js";
 import { createLogger } from "../../agent-runtime/log.js";
@@ -12,28 +10,9 @@ import { TurnEngine } from "../../agent-runtime/turns/engine.js";
 import { TurnEvents } from "../../agent-runtime/turns/events.js";
 import { TurnStore } from "../../agent-runtime/turns/store.js";
 import { startFakeAnthropicApi } from "../support/fake-anthropic-api.js";
-import { CLAUDE, REPO } from "./helpers.js";
+import { CLAUDE } from "./helpers.js";
+import { spawnRuntimeProcess } from "./runtime-process.js";
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-}
-
-/** The real runtime, as its own process (node + tsx loader, no wrapper process). */
-async function startRuntimeProcess(configFile: string): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "serve", "--config", configFile, "--json"], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (c) => (stderr += c));
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`runtime exited (${code}) before listening:\n${stderr}`)));
-  });
-  return { child, url: JSON.parse(line).urls[0] };
-}
 
 /** Running (a zombie whose parent died un-reaped counts as gone). */
 const alive = (pid: number) => {
@@ -72,7 +51,7 @@ describe("durability: kill -9 of a real runtime process", { timeout: 240_000 }, 
         turns: { claudePath: CLAUDE, upstreamBaseUrl: fake.url, apiKeyFile: join(dataDir, "key"), killGraceSeconds: 1 },
       }),
     );
-    let rt = await startRuntimeProcess(configFile);
+    let rt = await spawnRuntimeProcess(configFile);
     cleanups.push(() => void rt.child.kill("SIGKILL"));
     const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
     const call = async (method: string, path: string, body?: unknown) => {
@@ -103,7 +82,7 @@ describe("durability: kill -9 of a real runtime process", { timeout: 240_000 }, 
     rt.child.kill("SIGKILL");
     await new Promise((r) => rt.child.once("exit", r));
 
-    rt = await startRuntimeProcess(configFile);
+    rt = await spawnRuntimeProcess(configFile);
     const until = Date.now() + 180_000;
     let turns: any[] = [];
     while (Date.now() < until) {

@@ -13,6 +13,7 @@ import { runtimeHealthChecks } from "../../scripts/doctor.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
 import { startFakeAnthropicApi } from "../support/fake-anthropic-api.js";
 import { CLAUDE, REPO, requireRoot } from "./helpers.js";
+import { until } from "./runtime-process.js";
 
 /** Writes until the filesystem refuses (ENOSPC), in ever smaller pieces, so not a block is left. */
 function fillUp(file: string): number {
@@ -36,15 +37,6 @@ function fillUp(file: string): number {
   return written;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("disk full: a real full filesystem under the data dir", { timeout: 300_000 }, () => {
   const cleanups: Array<() => Promise<void> | void> = [];

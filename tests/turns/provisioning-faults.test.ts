@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
@@ -10,31 +8,10 @@ import type { ChatHost, ProvisionEvent } from "../../agent-runtime/turns/chat-ho
 import { MAX_PROVISION_ATTEMPTS, Provisioner } from "../../agent-runtime/turns/provisioner.js";
 import { TurnStore } from "../../agent-runtime/turns/store.js";
 import { startFakeAnthropicApi } from "../support/fake-anthropic-api.js";
-import { CLAUDE, REPO } from "./helpers.js";
+import { CLAUDE } from "./helpers.js";
+import { spawnRuntimeProcess, until } from "./runtime-process.js";
 
-async function startRuntimeProcess(configFile: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "serve", "--config", configFile, "--json"], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (c) => (stderr += c));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`runtime exited (${code}) before listening:\n${stderr}`)));
-  });
-  return { child, url: JSON.parse(line).urls[0] };
-}
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("provisioning survives a crash", { timeout: 240_000 }, () => {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -70,7 +47,7 @@ describe("provisioning survives a crash", { timeout: 240_000 }, () => {
         turns: { claudePath: wrapper, upstreamBaseUrl: fake.url, apiKeyFile: join(dir, "key"), killGraceSeconds: 1, warm: { enabled: false } },
       }),
     );
-    let rt = await startRuntimeProcess(configFile);
+    let rt = await spawnRuntimeProcess(configFile);
     cleanups.push(() => void rt.child.kill("SIGKILL"));
     const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
     const call = async (method: string, path: string, body?: unknown) => {
@@ -94,7 +71,7 @@ describe("provisioning survives a crash", { timeout: 240_000 }, () => {
     expect((db.prepare("SELECT status, provision_attempts FROM turn_chats WHERE id = 'prov-a'").get() as any)).toEqual({ status: "provisioning", provision_attempts: 1 });
     db.close();
 
-    rt = await startRuntimeProcess(configFile);
+    rt = await spawnRuntimeProcess(configFile);
     const chat = await until("the chat to leave provisioning", async () => {
       const c = (await call("GET", "/v1/chats/prov-a")).json;
       return c.status === "provisioning" ? undefined : c;

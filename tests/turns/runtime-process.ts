@@ -27,6 +27,29 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
   }
 }
 
+/** A runtime started from a config file, as its own process: its URL once it listens, and everything it wrote. */
+export interface SpawnedRuntime {
+  child: ChildProcess;
+  url: string;
+  /** stderr (the log) and any stdout after the listening line. */
+  output: () => string;
+}
+
+export async function spawnRuntimeProcess(configFile: string): Promise<SpawnedRuntime> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--config", configFile, "--json"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stderr!.on("data", (c) => (out += c));
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once("line", (l) => {
+      resolve(l);
+      rl.on("line", (x) => (out += x + "\n"));
+    });
+    child.once("exit", (code) => reject(new Error(`runtime exited (${code}) before listening:\n${out}`)));
+  });
+  return { child, url: JSON.parse(line).urls[0], output: () => out };
+}
+
 /** A runtime as its own process on a fixed port, so it can be killed and come back at the same URL. */
 export class RuntimeProcess {
   child!: ChildProcess;
