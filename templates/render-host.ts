@@ -33,7 +33,7 @@ import {
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
-import { AGENT_HOME, AGENT_SESSION, AGENT_UNIT, AGENT_USER, BUILD_USER, CHAT_USER_HELPER_PATH } from "../agent-runtime/host/accounts.js";
+import { AGENT_HOME, AGENT_SESSION, AGENT_UNIT, AGENT_USER, BUILD_USER, CHAT_USER_HELPER_PATH, CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
 import { renderChatUserHelper } from "./render-chat-user-helper.js";
 import { stripShellComments } from "./shell-script.js";
 
@@ -93,11 +93,16 @@ const BOOTSTRAP_PACKAGES = ["curl", "ca-certificates", "gnupg"];
 /** The device path Hetzner gives an attached volume. */
 export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
 
-/** Where the data volume is mounted; /srv/picortex and /var/lib/picortex are bind mounts from it. */
+/**
+ * Where the data volume is mounted; /srv/picortex, /var/lib/picortex and the chat-user
+ * helper's uid record (root 0700, by tmpfiles) are bind mounts from it: the record must
+ * survive a server replacement with the chat homes, or old uids would be handed out again.
+ */
 export const DATA_MOUNT = "/mnt/picortex-data";
 export const DATA_BINDS = [
   ["srv", "/srv/picortex"],
   ["lib", "/var/lib/picortex"],
+  ["chat-users", CHAT_USER_STATE_DIR],
 ] as const;
 
 /** Waits up to 5 minutes for "$1" to appear (the volume is attached just after the server exists). */

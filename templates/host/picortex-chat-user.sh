@@ -14,6 +14,11 @@
 #                 STATE_DIR/next-uid, written atomically and durably before the user
 #                 exists), create pc-<id> with primary group CHAT_GROUP, and its home
 #                 CHATS_ROOT/<id> (0700, owned by the chat, with a private tmp/).
+#                 The uid is also above every chat uid owning a home (or anything
+#                 directly in one) under CHATS_ROOT, so a lost record never hands an old
+#                 chat's uid (and home) to a new chat. A home whose user is gone (server
+#                 replaced, data volume kept) is re-adopted: the user is re-created with
+#                 the uid that owns the home, if it is in the range and no account holds it.
 #                 Prints {"user","uid","home"}. Exit 3 if the user already exists.
 #   delete <id>   kill every process of the chat's uid, delete the user, then remove
 #                 everything that uid owns: its home, its files in /tmp, /var/tmp, /dev/shm
@@ -77,12 +82,32 @@ write_state() { # write_state <file> <text>
   sync -- "$STATE_DIR"
 }
 
+# The highest uid in [UID_MIN, UID_MAX] owning a chat home or anything directly in one
+# (0 if none). After a server replacement the data volume keeps the homes, owned by
+# their numeric uids, while /etc/passwd starts fresh: those uids are still taken.
+highest_home_uid() {
+  { find "$CHATS_ROOT" -xdev -mindepth 1 -maxdepth 2 -printf '%U\n' 9>&- 2>/dev/null || true; } \
+    | awk -v lo="$UID_MIN" -v hi="$UID_MAX" 'BEGIN { m = 0 } $1 >= lo && $1 <= hi && $1 > m { m = $1 } END { print m }'
+}
+
+# Records that every uid below <next> is taken (never lowers the record).
+record_next_uid() { # record_next_uid <next>
+  local cur
+  cur="$(cat -- "$STATE_DIR/next-uid" 2>/dev/null || echo 0)"
+  [[ "$cur" =~ ^[0-9]{1,10}$ ]] || cur=0
+  ((10#$cur >= $1)) || write_state "$STATE_DIR/next-uid" "$1"
+}
+
 allocate_uid() {
-  local next uid
+  local next uid floor
   next="$(cat -- "$STATE_DIR/next-uid" 2>/dev/null || echo "$UID_MIN")"
   [[ "$next" =~ ^[0-9]{1,10}$ ]] || die "$STATE_DIR/next-uid is corrupt (${next:0:20}); fix it by hand to a uid above every chat uid ever used"
   uid=$((10#$next))
   ((uid >= UID_MIN)) || uid=$UID_MIN
+  # Never below a uid that still owns a home (the record may be lost or behind).
+  floor="$(highest_home_uid)"
+  [[ "$floor" =~ ^[0-9]+$ ]] || die "could not scan $CHATS_ROOT for the uids owning chat homes"
+  ((uid > floor)) || uid=$((floor + 1))
   # Skip any uid some account already holds (e.g. created by hand).
   while getent passwd "$uid" >/dev/null; do uid=$((uid + 1)); done
   ((uid <= UID_MAX)) || die "the chat uid range $UID_MIN-$UID_MAX is used up"
@@ -93,15 +118,38 @@ allocate_uid() {
   echo "$uid"
 }
 
+# A home left without its user (the server was replaced, the data volume kept): the chat
+# is re-created with the uid that owns the home, if that uid is a chat uid nobody holds.
+readopt_home() { # readopt_home <gid>
+  local uid holder
+  [[ -d "$HOME_DIR" && ! -L "$HOME_DIR" ]] || die "$HOME_DIR exists but is not a directory; remove it first"
+  uid="$(stat -c %u -- "$HOME_DIR")"
+  ((uid >= UID_MIN && uid <= UID_MAX)) \
+    || die "$HOME_DIR is owned by uid $uid, outside the chat uid range $UID_MIN-$UID_MAX; not re-adopting it (remove it, or chown it to the chat's old uid)"
+  holder="$(getent passwd "$uid" | cut -d: -f1 || true)"
+  [[ -z "$holder" ]] \
+    || die "$HOME_DIR is owned by uid $uid, which account $holder now holds; refusing to hand it to $USER_NAME (delete $holder with this helper, or remove $HOME_DIR)"
+  record_next_uid "$((uid + 1))"
+  printf '%s readopt %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$uid" "$USER_NAME" >>"$STATE_DIR/allocations"
+  sync -- "$STATE_DIR/allocations"
+  useradd --uid "$uid" --gid "$CHAT_GROUP" --home-dir "$HOME_DIR" --no-create-home \
+    --shell /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 -- "$USER_NAME" 9>&- \
+    || die "useradd $USER_NAME failed"
+  # The chat group may have a new gid on the new server: the home and its tmp/ follow it.
+  chown -h -- "$uid:$1" "$HOME_DIR" || die "could not chown $HOME_DIR"
+  if [[ -d "$HOME_DIR/tmp" && ! -L "$HOME_DIR/tmp" ]]; then chown -h -- "$uid:$1" "$HOME_DIR/tmp"; fi
+  echo "{\"user\":\"$USER_NAME\",\"uid\":$uid,\"home\":\"$HOME_DIR\",\"readopted\":true}"
+}
+
 cmd_create() {
   if getent passwd "$USER_NAME" >/dev/null; then
     echo "picortex-chat-user: user $USER_NAME already exists" >&2
     exit 3
   fi
-  [[ ! -e "$HOME_DIR" && ! -L "$HOME_DIR" ]] || die "$HOME_DIR already exists (left over from an earlier chat?); remove it first"
   local gid uid
   gid="$(group_gid)"
   [[ -n "$gid" ]] || die "group $CHAT_GROUP does not exist"
+  if [[ -e "$HOME_DIR" || -L "$HOME_DIR" ]]; then readopt_home "$gid"; return; fi
   uid="$(allocate_uid)"
   # Fixed argv: explicit uid, the chat group as primary group, no supplementary groups,
   # no subordinate id ranges, no home created from /etc/skel (made below, 0700 at once).

@@ -46,7 +46,7 @@ describe("cloud-config with a data volume", () => {
 });
 
 describe("the mount script (real mount, private namespace)", () => {
-  it("mounts the volume and binds /srv/picortex and /var/lib/picortex from it, idempotently, through fstab", () => {
+  it("mounts the volume and binds /srv/picortex, /var/lib/picortex and the chat-user uid record from it, idempotently, through fstab", () => {
     const img = join(work, "volume.img");
     const fstab = join(work, "fstab");
     run(["truncate", "-s", "16M", img]);
@@ -60,13 +60,13 @@ describe("the mount script (real mount, private namespace)", () => {
       'mount --bind "$1" /etc/fstab',
       'sh -c "$2" mount-data "$3"',
       'sh -c "$2" mount-data "$3"', // a second run (re-running first boot) changes nothing
-      "echo chat > /srv/picortex/probe && echo brain > /var/lib/picortex/probe",
-      "cat /mnt/picortex-data/srv/probe /mnt/picortex-data/lib/probe",
+      "echo chat > /srv/picortex/probe && echo brain > /var/lib/picortex/probe && echo uids > /var/lib/picortex-chat-users/probe",
+      "cat /mnt/picortex-data/srv/probe /mnt/picortex-data/lib/probe /mnt/picortex-data/chat-users/probe",
       'for d in /srv/picortex /var/lib/picortex /mnt/picortex-data; do findmnt -n -o TARGET --mountpoint "$d"; done',
     ].join("\n");
     const r = run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner, "ns", fstab, MOUNT_DATA_SCRIPT, img]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain("chat\nbrain\n");
+    expect(r.stdout).toContain("chat\nbrain\nuids\n");
     expect(r.stdout).toContain("/srv/picortex");
     expect(r.stdout).toContain("/var/lib/picortex");
     const lines = readFileSync(fstab, "utf8").trim().split("\n");
@@ -75,6 +75,7 @@ describe("the mount script (real mount, private namespace)", () => {
       `${img} /mnt/picortex-data ext4 discard,nofail,defaults 0 2`,
       "/mnt/picortex-data/srv /srv/picortex none bind,nofail,x-systemd.requires-mounts-for=/mnt/picortex-data 0 0",
       "/mnt/picortex-data/lib /var/lib/picortex none bind,nofail,x-systemd.requires-mounts-for=/mnt/picortex-data 0 0",
+      "/mnt/picortex-data/chat-users /var/lib/picortex-chat-users none bind,nofail,x-systemd.requires-mounts-for=/mnt/picortex-data 0 0",
     ]);
   });
 

@@ -13,6 +13,8 @@ import { renderSudoers } from "../../templates/render-sudoers.js";
 import { renderChatUserHelper } from "../../templates/render-chat-user-helper.js";
 import { RUNTIME_CAPABILITY_BOUNDING_SET } from "../../templates/render-units.js";
 import { requireRoot, requireTools, run, runBytes, type RunResult } from "./support/tools.js";
+import { DATA_BINDS } from "../../templates/render-host.js";
+import { CHAT_USER_STATE_DIR } from "../../agent-runtime/host/accounts.js";
 
 const suffix = randomBytes(4).toString("hex").replace(/[0-9]/g, (d) => "abcdefghij"[Number(d)]!);
 const base = `/srv/pctest-${suffix}`;
@@ -31,6 +33,15 @@ const chatA = `ta${suffix}`;
 const chatB = `tb${suffix}`;
 const chatC = `tc${suffix}`;
 const chatD = `td${suffix}`;
+// Server replacement (same data volume, new root disk): a helper of its own.
+const replRoot = `${base}/replace`;
+const replChats = `${replRoot}/chats`;
+const replState = `${replRoot}/state`;
+const replHelper = `${base}/sbin/picortex-chat-user-replace`;
+const REPL_UID_MIN = 95000;
+const replAlice = `ra${suffix}`;
+const replBob = `rb${suffix}`;
+const replCarol = `rc${suffix}`;
 const create = (id: string) => privilegedArgv.createUser(id, helperPath);
 const remove = (id: string) => privilegedArgv.deleteUser(id, helperPath);
 const uidOf = (name: string) => Number(run(["id", "-u", name]).stdout.trim());
@@ -117,7 +128,7 @@ beforeAll(() => {
 afterAll(() => {
   // Remove the drop-in first so nothing below is ever reachable through it.
   rmSync(dropIn, { force: true });
-  for (const name of [chatUser(chatA), chatUser(chatB), chatUser(chatC), chatUser(chatD), "pc-evil0", "pc-evilg", "pc-evilp", "pc-evild", "pc-evilh", "pc-evilx", "pc-abc"]) {
+  for (const name of [chatUser(chatA), chatUser(chatB), chatUser(chatC), chatUser(chatD), chatUser(replAlice), chatUser(replBob), chatUser(replCarol), "pc-evil0", "pc-evilg", "pc-evilp", "pc-evild", "pc-evilh", "pc-evilx", "pc-abc"]) {
     if (userExists(name)) run(["userdel", "--remove", name]);
   }
   if (userExists(adminUser)) run(["userdel", "--remove", adminUser]);
@@ -363,5 +374,69 @@ describe("sudoers drop-in on a real machine", () => {
     expect(expectAllowed(runtimeUser, ["--", ...remove(chatA)]).status).toBe(0);
     expect(userExists(chatUser(chatA))).toBe(false);
     expect(existsSync(`${chatsRoot}/${chatA}`)).toBe(false);
+  });
+});
+
+describe("chat-user helper after a server replacement (data volume kept, root disk new)", () => {
+  const replace = (id: string) => {
+    // What a new root disk does: the account and the helper's record are gone, the home stays.
+    expect(run(["userdel", "--", chatUser(id)]).status).toBe(0);
+    rmSync(replState, { recursive: true, force: true });
+  };
+  const helper = (cmd: string, id: string) => run([replHelper, cmd, id]);
+
+  beforeAll(() => {
+    mkdirSync(replChats, { recursive: true });
+    chmodSync(replRoot, 0o755);
+    chmodSync(replChats, 0o711);
+    writeFileSync(replHelper, renderChatUserHelper({ chatsRoot: replChats, chatGroup: CHAT_GROUP, stateDir: replState, uidMin: REPL_UID_MIN, uidMax: REPL_UID_MIN + 99 }), { mode: 0o755 });
+    chownSync(replHelper, 0, 0);
+  });
+
+  it("keeps the uid record on the data volume (bind-mounted from it like the chat homes)", () => {
+    expect(DATA_BINDS.map(([, dst]) => dst)).toContain(CHAT_USER_STATE_DIR);
+  });
+
+  it("never gives a new chat an old chat's uid (and home); the old chat re-adopts its home and uid", () => {
+    const a = helper("create", replAlice);
+    expect(a.status, a.stderr).toBe(0);
+    const aliceUid = uidOf(chatUser(replAlice));
+    const secret = `${replChats}/${replAlice}/secret`;
+    writeFileSync(secret, "alice's transcript\n", { mode: 0o600 });
+    chownSync(secret, aliceUid, 0);
+    replace(replAlice);
+
+    const b = helper("create", replBob);
+    expect(b.status, b.stderr).toBe(0);
+    const bobUid = uidOf(chatUser(replBob));
+    expect(bobUid).toBeGreaterThan(aliceUid);
+    const steal = run(["runuser", "-u", chatUser(replBob), "--", "cat", secret]);
+    expect(steal.stdout).not.toContain("transcript");
+    expect(steal.status).not.toBe(0);
+
+    // The old chat comes back (the runtime db lists it as ready): same uid, its home intact.
+    const again = helper("create", replAlice);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ uid: aliceUid, readopted: true });
+    expect(uidOf(chatUser(replAlice))).toBe(aliceUid);
+    expect(run(["runuser", "-u", chatUser(replAlice), "--", "cat", secret]).stdout).toContain("transcript");
+    // And the re-adoption advanced the (new) record: no later chat gets a uid at or below it.
+    expect(Number(readFileSync(`${replState}/next-uid`, "utf8").trim())).toBeGreaterThan(aliceUid);
+  });
+
+  it("refuses to re-adopt a home whose uid another account holds, with what to do", () => {
+    const bobUid = uidOf(chatUser(replBob));
+    const home = `${replChats}/${replCarol}`;
+    mkdirSync(home, { mode: 0o700 });
+    chownSync(home, bobUid, 0);
+    const r = helper("create", replCarol);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`owned by uid ${bobUid}, which account ${chatUser(replBob)} now holds`));
+    expect(userExists(chatUser(replCarol))).toBe(false);
+    chownSync(home, 0, 0);
+    const r2 = helper("create", replCarol);
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toMatch(/outside the chat uid range/);
+    expect(userExists(chatUser(replCarol))).toBe(false);
   });
 });
