@@ -52,16 +52,25 @@ class UsageMeter {
   input = 0;
   output = 0;
   reported = false;
-  /** Characters of content that streamed, for an estimate when the stream is cut before any usage report. */
+  /** Characters of content that streamed, for an estimate when the stream is cut before the final usage report. */
   streamedChars = 0;
+  /** Bytes of the answer relayed so far (a non-streamed answer's estimate when its JSON is cut). */
+  relayedBytes = 0;
+  /**
+   * Whether the answer's final usage arrived: a stream's message_delta (message_start only
+   * reports the input and a placeholder output of 1), or a complete JSON body. Until then
+   * the reported output is a lower bound, not the charge.
+   */
+  complete = false;
   private buffered = "";
 
   constructor(
-    private readonly sse: boolean,
+    readonly sse: boolean,
     private readonly onUsage: (u: Usage) => void,
   ) {}
 
   feed(chunk: Buffer): void {
+    this.relayedBytes += chunk.length;
     this.buffered += chunk.toString("utf8");
     if (!this.sse) return;
     let i: number;
@@ -101,12 +110,14 @@ class UsageMeter {
       this.input = Math.max(this.input, inputOf(event.usage));
       this.output = Math.max(this.output, event.usage?.output_tokens ?? 0);
       this.reported = true;
+      this.complete = true;
     } else if (event.type === "content_block_delta") {
       this.streamedChars += (event.delta?.text ?? event.delta?.partial_json ?? event.delta?.thinking ?? "").length;
     } else if (event.type === "message") {
       this.input = inputOf(event.usage);
       this.output = event.usage?.output_tokens ?? 0;
       this.reported = true;
+      this.complete = true;
     }
     if (this.input !== before.input || this.output !== before.output) this.onUsage({ input: this.input, output: this.output });
   }
@@ -122,6 +133,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** One token per this many bytes of request body: the input estimate reserved before the real count is known. */
 const INPUT_BYTES_PER_TOKEN = 4;
+/** One token per this many characters relayed: the output estimate for an answer cut before its final usage. */
+const OUTPUT_CHARS_PER_TOKEN = 4;
 /** Largest request body the gateway buffers (the real API's own limit is 32 MB). */
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** Smallest extended-thinking budget the API accepts. */
@@ -202,10 +215,13 @@ export class Reservation {
     }
   }
 
-  /** Ends the hold. `fallback` is charged when the upstream never reported usage for an answer it did produce. */
+  /**
+   * Ends the hold. `fallback` (cumulative, like `charge`) is charged where it exceeds what
+   * was charged: the estimate for an answer whose final usage report never arrived.
+   */
   settle(fallback?: Usage): void {
     if (this.settled) return;
-    if (fallback && this.charged.input === 0 && this.charged.output === 0) this.charge(fallback);
+    if (fallback) this.charge(fallback);
     this.settled = true;
     this.ledger.release(this.chatId, this.amount);
     this.amount = 0;
@@ -337,10 +353,11 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
         return;
       }
       reservation = r.reservation;
-      if (reservation.maxTokens < (maxTokens as number)) {
-        clampMaxTokens(parsed, reservation.maxTokens);
-        body = Buffer.from(JSON.stringify(parsed), "utf8");
-      }
+      if (reservation.maxTokens < (maxTokens as number)) clampMaxTokens(parsed, reservation.maxTokens);
+      // Always forward what was parsed and reserved, never the original bytes: a body with a
+      // key twice ({"max_tokens":100000,…,"max_tokens":1}) parses to the last one here, and
+      // an upstream that kept the first would generate past the reservation.
+      body = Buffer.from(JSON.stringify(parsed), "utf8");
     }
     const target = new URL(upstream.origin);
     target.pathname = basePath + ctx.url.pathname.slice(GATEWAY_PREFIX.length);
@@ -358,8 +375,18 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
       if (meter && answered) {
         meter.end();
         reservation.charge(meter);
-        // Cut before the upstream reported any usage: charge the estimate of what was sent and streamed.
-        reservation.settle(meter.reported ? undefined : { input: reservation.inputEstimate, output: Math.ceil(meter.streamedChars / 4) });
+        if (meter.complete) reservation.settle();
+        else {
+          // Cut before the final usage report (the client hung up, or the upstream broke off):
+          // what was reported so far is only a lower bound (message_start says output 1), so
+          // charge at least the estimate of what was sent and relayed. A stream counts its
+          // content deltas; a JSON body cut mid-way counts every byte relayed.
+          const relayed = meter.sse ? meter.streamedChars : meter.relayedBytes;
+          reservation.settle({
+            input: Math.max(meter.input, reservation.inputEstimate),
+            output: Math.max(meter.output, Math.ceil(relayed / OUTPUT_CHARS_PER_TOKEN)),
+          });
+        }
       } else reservation.settle();
     };
     try {
