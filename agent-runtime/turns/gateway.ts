@@ -135,8 +135,17 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const INPUT_BYTES_PER_TOKEN = 4;
 /** One token per this many characters relayed: the output estimate for an answer cut before its final usage. */
 const OUTPUT_CHARS_PER_TOKEN = 4;
-/** Largest request body the gateway buffers (the real API's own limit is 32 MB). */
-const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+/**
+ * Largest request body the gateway buffers. The real API accepts 32 MB, but Claude Code's
+ * requests (the whole conversation, tools and system prompt) stay at a few MB; a lower cap
+ * keeps a chat from pinning tens of MB per request in the runtime's memory.
+ */
+export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** Requests one chat may have in the gateway at once (Claude Code runs a few: main loop, subagents, title). */
+export const MAX_IN_FLIGHT_PER_CHAT = 4;
+/** The gateway listener's limits for receiving a request's headers and its whole body (loopback: seconds suffice). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 /** Smallest extended-thinking budget the API accepts. */
 const MIN_THINKING_TOKENS = 1024;
 
@@ -263,6 +272,8 @@ export interface GatewayOptions {
   limiter?: CredentialLimiter;
   /** Give up on an upstream connection not made within this time (default 5 s). */
   connectTimeoutMs?: number;
+  /** Requests one chat may have in flight; more are refused with 429 (default MAX_IN_FLIGHT_PER_CHAT). */
+  maxInFlightPerChat?: number;
 }
 
 /**
@@ -308,9 +319,30 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     );
   };
 
+  const maxInFlight = o.maxInFlightPerChat ?? MAX_IN_FLIGHT_PER_CHAT;
+  const inFlight = new Map<string, number>();
+
   const forward = async (ctx: RequestContext): Promise<void> => {
     const chat = authenticate(ctx);
     if (!chat) return;
+    // Each request may buffer a body of up to MAX_REQUEST_BYTES: bound how many one chat holds.
+    const mine = inFlight.get(chat.id) ?? 0;
+    if (mine >= maxInFlight) {
+      ctx.res.setHeader("retry-after", "1");
+      apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: chat ${chat.id} already has ${mine} requests in flight (at most ${maxInFlight}); retry when one ends.`);
+      return;
+    }
+    inFlight.set(chat.id, mine + 1);
+    try {
+      await forwardFor(ctx, chat);
+    } finally {
+      const left = (inFlight.get(chat.id) ?? 1) - 1;
+      if (left > 0) inFlight.set(chat.id, left);
+      else inFlight.delete(chat.id);
+    }
+  };
+
+  const forwardFor = async (ctx: RequestContext, chat: ChatRow): Promise<void> => {
     const countsUsage = ctx.url.pathname === `${GATEWAY_PREFIX}/v1/messages`;
     if (countsUsage && chat.budget_tokens !== null && chat.used_input_tokens + chat.used_output_tokens >= chat.budget_tokens) {
       budgetRefusal(ctx, chat.id, chat.used_input_tokens + chat.used_output_tokens, chat.budget_tokens, ledger.reservedFor(chat.id));
@@ -328,7 +360,15 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     }
     let body = await readRequestBody(ctx.req);
     if (!body) {
-      apiError(ctx.res, 413, "request_too_large", `picortex gateway: request body exceeds ${MAX_REQUEST_BYTES} bytes.`);
+      // Stop reading: the rest of an oversized body is not buffered (the connection closes after the answer).
+      ctx.res.setHeader("connection", "close");
+      ctx.res.setHeader("x-should-retry", "false");
+      apiError(
+        ctx.res,
+        413,
+        "request_too_large",
+        `picortex gateway: the request body exceeds ${MAX_REQUEST_BYTES / (1024 * 1024)} MB (the gateway's limit per request); shorten the conversation (e.g. /compact) or leave out large attachments.`,
+      );
       return;
     }
     let reservation: Reservation | undefined;
@@ -485,7 +525,8 @@ export interface GatewayServer {
 export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
   const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o));
   const names = new HostAllowlist([host]);
-  const server: Server = createServer((req, res) => {
+  // A client trickling its request cannot hold a buffered body for Node's default 300 s.
+  const server: Server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     if (!names.allows(req)) {
       apiError(res, 421, "permission_error", "The picortex key gateway answers only to loopback Host names.");
       return;

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { startGatewayServer, type GatewayServer } from "../../agent-runtime/turns/gateway.js";
+import { MAX_IN_FLIGHT_PER_CHAT, MAX_REQUEST_BYTES, startGatewayServer, type GatewayServer } from "../../agent-runtime/turns/gateway.js";
 import { hashToken } from "../../agent-runtime/http/auth.js";
 import type { TurnStore } from "../../agent-runtime/turns/store.js";
 import type { Logger } from "../../agent-runtime/log.js";
@@ -168,5 +168,49 @@ describe("gateway attacks", { timeout: 60_000 }, () => {
     // Exactly one max_tokens key reaches the upstream, and it is the one that was reserved.
     expect(seen[0]?.match(/"max_tokens"/g)).toHaveLength(1);
     expect(JSON.parse(seen[0] ?? "{}").max_tokens).toBe(1);
+  });
+
+  it("refuses a body over the gateway's cap (8 MB) with 413 and a clear message, without forwarding it", async () => {
+    expect(MAX_REQUEST_BYTES).toBeLessThanOrEqual(8 * 1024 * 1024);
+    let forwarded = 0;
+    const { gw } = await setup((_req, res) => {
+      forwarded++;
+      res.writeHead(500);
+      res.end();
+    });
+    const big = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "z".repeat(MAX_REQUEST_BYTES) }] });
+    const r = await fetch(gw.url + "/v1/messages", { method: "POST", headers: { "x-api-key": TOKEN, "content-type": "application/json" }, body: big });
+    expect(r.status).toBe(413);
+    expect(await r.text()).toMatch(/exceeds 8 MB/);
+    expect(forwarded).toBe(0);
+  });
+
+  it("holds at most MAX_IN_FLIGHT_PER_CHAT requests of one chat; the next is refused with 429 until one ends", async () => {
+    const held: ServerResponse[] = [];
+    const { gw } = await setup((_req, res) => {
+      held.push(res); // the upstream holds every answer: the requests stay in flight
+    }, null);
+    const body = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    const send = () => fetch(gw.url + "/v1/messages", { method: "POST", headers: { "x-api-key": TOKEN, "content-type": "application/json" }, body });
+    const first = Array.from({ length: MAX_IN_FLIGHT_PER_CHAT }, () => send());
+    await waitFor(() => held.length === MAX_IN_FLIGHT_PER_CHAT, "the first requests to reach the upstream");
+    const over = await send();
+    expect(over.status).toBe(429);
+    expect(await over.text()).toMatch(/requests in flight/);
+    expect(held).toHaveLength(MAX_IN_FLIGHT_PER_CHAT);
+    // One ends: a new request is let through.
+    const done = JSON.stringify({ type: "message", content: [], usage: { input_tokens: 1, output_tokens: 1 } });
+    held[0]!.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(done) });
+    held[0]!.end(done);
+    const r0 = await first[0]!;
+    expect(r0.status).toBe(200);
+    await r0.text();
+    const again = send();
+    await waitFor(() => held.length === MAX_IN_FLIGHT_PER_CHAT + 1, "the next request to be forwarded");
+    for (const res of held.slice(1)) {
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(done) });
+      res.end(done);
+    }
+    for (const p of [...first.slice(1), again]) expect((await p).status).toBe(200);
   });
 });

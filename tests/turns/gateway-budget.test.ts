@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, startTestRuntime, type TestRuntime } from "./helpers.js";
+import { MAX_IN_FLIGHT_PER_CHAT } from "../../agent-runtime/turns/gateway.js";
 
 const gatewayBase = (rt: TestRuntime) => rt.turns.gatewayUrl();
 
@@ -83,7 +84,8 @@ describe("gateway budget under attack", { timeout: 120_000 }, () => {
     try {
       const body = messagesBody(50, 60); // about 120 bytes: an input estimate of ~30 tokens
       const answers = await Promise.all(
-        Array.from({ length: 12 }, () =>
+        // As many as the gateway lets one chat have in flight (more would be refused with 429).
+        Array.from({ length: MAX_IN_FLIGHT_PER_CHAT }, () =>
           fetch(gatewayBase(rt) + "/v1/messages?beta=true", {
             method: "POST",
             headers: { "x-api-key": token, "content-type": "application/json" },
