@@ -37,6 +37,14 @@ export const STATE_DIR = "/var/lib/picortex";
  * option is set. The helper has no such constraint and must score ≤ 2.0 ("OK").
  * Raising a threshold needs a written reason in docs/workspace-stack.md.
  */
+/**
+ * The runtime unit's memory limits (it holds the gateway's request bodies and every chat's
+ * Claude Code process). Sized for a Hetzner CX23 (4 GB): about 1 GB stays for the OS,
+ * tailscaled and the agent unit.
+ */
+export const RUNTIME_MEMORY_HIGH = "2560M";
+export const RUNTIME_MEMORY_MAX = "3G";
+
 export const EXPOSURE_THRESHOLDS: Record<string, number> = {
   [RUNTIME_UNIT]: 6.5,
   [LISTEN_ADDRESS_UNIT]: 2.0,
@@ -138,6 +146,10 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "Exit 3 = state refused (missing or damaged database or token): restarting cannot fix it.",
           ["RestartPreventExitStatus", "3"],
           ["TimeoutStopSec", "30s"],
+          "Memory for the runtime and every chat's Claude Code (all in this unit's cgroup), sized for a",
+          "4 GB CX23: reclaim pressure from 2.5 GB, OOM-kill inside the unit (never the host) at 3 GB.",
+          ["MemoryHigh", RUNTIME_MEMORY_HIGH],
+          ["MemoryMax", RUNTIME_MEMORY_MAX],
           "--- Sandbox. It must leave sudo working: see templates/render-units.ts and docs/workspace-stack.md.",
           "No option implying NoNewPrivileges may be added here (sudo would fail with",
           '"effective uid is not 0, is sudo installed setuid root?").',

@@ -325,6 +325,17 @@ describe("validated by the real tools", () => {
     expect(f.content).toMatch(/^User=picortex$/m);
     expect(f.content).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/picortex\/current\/picortex\.mjs serve --config \/etc\/picortex\/runtime\.json \$PICORTEX_LISTEN_ARGS$/m);
   });
+
+  it("the runtime unit bounds its memory below a CX23's 4 GB (gateway bodies and chats cannot OOM the host)", () => {
+    const f = renderHost(productionVars).files.find((x) => x.path === `/etc/systemd/system/${RUNTIME_UNIT}`)!;
+    const bytes = (v: string) => Number(v.slice(0, -1)) * { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[v.slice(-1) as "K" | "M" | "G"];
+    const high = /^MemoryHigh=(\d+[KMG])$/m.exec(f.content)?.[1];
+    const max = /^MemoryMax=(\d+[KMG])$/m.exec(f.content)?.[1];
+    expect(high).toBeDefined();
+    expect(max).toBeDefined();
+    expect(bytes(high!)).toBeLessThan(bytes(max!));
+    expect(bytes(max!)).toBeLessThanOrEqual(3 * 1024 ** 3);
+  });
 });
 
 describe("metadata guard (nftables), loaded for real in a network namespace this test creates", () => {
