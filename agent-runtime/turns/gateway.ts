@@ -274,6 +274,10 @@ export interface GatewayOptions {
   connectTimeoutMs?: number;
   /** Requests one chat may have in flight; more are refused with 429 (default MAX_IN_FLIGHT_PER_CHAT). */
   maxInFlightPerChat?: number;
+  /** The listener's limit for a request's headers (default 10 s). */
+  headersTimeoutMs?: number;
+  /** The listener's limit for a whole request, body included (default 30 s). */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -526,7 +530,15 @@ export async function startGatewayServer(o: GatewayOptions, port: number, host =
   const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o));
   const names = new HostAllowlist([host]);
   // A client trickling its request cannot hold a buffered body for Node's default 300 s.
-  const server: Server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+  const requestTimeout = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server: Server = createServer(
+    {
+      headersTimeout: Math.min(o.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout),
+      requestTimeout,
+      // How often Node checks those limits (its default, 30 s, would double them).
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+    },
+    (req, res) => {
     if (!names.allows(req)) {
       apiError(res, 421, "permission_error", "The picortex key gateway answers only to loopback Host names.");
       return;

@@ -213,4 +213,30 @@ describe("gateway attacks", { timeout: 60_000 }, () => {
     }
     for (const p of [...first.slice(1), again]) expect((await p).status).toBe(200);
   });
+
+  it("drops a client that trickles its body instead of holding it (and its buffer) for Node's default 300 s", async () => {
+    let forwarded = 0;
+    upstream = createServer((_req, res) => {
+      forwarded++;
+      res.end();
+    });
+    await new Promise<void>((r) => upstream!.listen(0, "127.0.0.1", () => r()));
+    const { store } = fakeStore(null);
+    const port = (upstream.address() as { port: number }).port;
+    gw = await startGatewayServer({ store, upstreamBaseUrl: `http://127.0.0.1:${port}`, realKey: () => "real-key", log, requestTimeoutMs: 1_500, headersTimeoutMs: 1_000 }, 0);
+    const body = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    const p = gw.port;
+    const answer = await new Promise<string>((resolve) => {
+      const s = connect(p, "127.0.0.1", () =>
+        s.write(`POST /gateway/v1/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nx-api-key: ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, -1)}`),
+      );
+      // Never sends the last byte; trickles nothing else. The gateway must end the connection.
+      let seen = "";
+      s.on("data", (c) => (seen += c.toString("utf8")));
+      s.on("error", () => resolve(seen));
+      s.on("close", () => resolve(seen));
+    });
+    expect(answer === "" || answer.startsWith("HTTP/1.1 408")).toBe(true);
+    expect(forwarded).toBe(0);
+  });
 });
