@@ -283,7 +283,10 @@ export function registerBrainCommands(program: Command): void {
             );
           }
           if (o.json) out(JSON.stringify({ ok: true, direction, ...r }));
-          else out(`Synced with ${c.serverUrl}: pushed ${r.pushed} (${r.pushIgnored} already there), pulled ${r.pulled}; ${r.pending} pending.`);
+          else
+            out(
+              `Synced with ${c.serverUrl}: pushed ${r.pushed} (${r.pushIgnored} already there${r.restamped ? `, ${r.restamped} re-stamped and pushed again` : ""}${r.superseded ? `, ${r.superseded} lost to newer edits` : ""}), pulled ${r.pulled}; ${r.pending} pending.`,
+            );
         } catch (err) {
           if (!(err instanceof SyncError)) throw err;
           const pending = b.repo.pendingCount(c.workspaceId);

@@ -74,12 +74,29 @@ export function compareVersions(a: string, b: string): number {
 export class HybridLogicalClock {
   private wall = 0;
   private counter = 0;
+  /** How far the sync server's clock is ahead of this one (0 when behind or unknown). */
+  private serverAheadMs = 0;
 
   constructor(
     readonly node: string,
     private readonly now: () => number = Date.now,
   ) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(node)) throw new Error(`Invalid HLC node id ${JSON.stringify(node)}`);
+  }
+
+  /**
+   * Takes the sync server's clock as the reference for the skew bound when it is ahead of
+   * this one. Why: the server accepts versions up to ITS clock + MAX_CLOCK_SKEW_MS; a
+   * replica trailing it by a second would otherwise refuse to follow such a version, stamp
+   * its next edit below it and lose that edit for good. `offsetMs` is server minus local.
+   */
+  followServer(offsetMs: number): void {
+    this.serverAheadMs = Number.isFinite(offsetMs) ? Math.max(0, Math.min(offsetMs, MAX_CLOCK_SKEW_MS * 100)) : 0;
+  }
+
+  /** The time the skew bound is measured from: this clock, or the server's when it is ahead. */
+  boundNow(): number {
+    return this.now() + this.serverAheadMs;
   }
 
   /** A new version for a local write, strictly greater than every version seen so far. */
@@ -98,9 +115,11 @@ export class HybridLogicalClock {
    * Folds in a version written elsewhere, so the next local write sorts after it. A
    * version beyond the skew bound (see MAX_CLOCK_SKEW_MS) is not followed: the clock
    * stays sane and the caller is told (false), so a poisoned entry cannot poison it.
+   * `leewayMs` widens the bound for a version the sync server reports holding (it accepted
+   * it against its own clock, which may lead ours by an amount we could not measure).
    */
-  observe(version: string): boolean {
-    if (isPoisoned(version, this.now())) return false;
+  observe(version: string, leewayMs = 0): boolean {
+    if (isPoisoned(version, this.boundNow() + Math.max(0, Math.min(leewayMs, MAX_CLOCK_SKEW_MS)))) return false;
     const remote = decodeHlc(version);
     if (remote.wall > this.wall || (remote.wall === this.wall && remote.counter > this.counter)) {
       this.wall = remote.wall;

@@ -59,7 +59,7 @@ export interface BrainRepository {
   /** Clears the pending flag for entries whose version is still the one pushed. */
   markPushed(workspaceId: string, pushed: Array<{ entryId: string; version: string }>): void;
   /** Applies pulled entries newest-wins and stores the cursor, in one transaction. */
-  applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number): ApplyResult;
+  applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number, boundNow?: number): ApplyResult;
   /** Marks every entry of the workspace pending and resets the cursor, in one transaction (server lost data). */
   resetSync(workspaceId: string, cursorKey: string): void;
   /** The highest version stored (at most `atMost`), so a restarted clock never issues an older one. */

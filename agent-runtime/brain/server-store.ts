@@ -80,7 +80,7 @@ export class BrainServerStore {
         );
       }
     }
-    const selectVersion = this.db.prepare("SELECT version FROM brain_server_entries WHERE workspace_id = ? AND entry_id = ?");
+    const selectVersion = this.db.prepare("SELECT version, seq FROM brain_server_entries WHERE workspace_id = ? AND entry_id = ?");
     return this.db.transaction((): PushResponse => {
       const receipt = this.db
         .prepare("SELECT response FROM brain_push_receipts WHERE workspace_id = ? AND idempotency_key = ?")
@@ -89,12 +89,14 @@ export class BrainServerStore {
       let seq = (this.db.prepare("SELECT last_seq FROM brain_server_state WHERE id = 1").get() as { last_seq: number }).last_seq;
       let applied = 0;
       let ignored = 0;
+      const newer: NonNullable<PushResponse["newer"]> = [];
       for (const entry of request.entries) {
-        const current = selectVersion.get(workspaceId, entry.entryId) as { version: string } | undefined;
+        const current = selectVersion.get(workspaceId, entry.entryId) as { version: string; seq: number } | undefined;
         // A stored version beyond the skew bound (written before versions were bounded) is
         // poisoned: any acceptable version replaces it, so the entry can be edited again.
         if (current && current.version >= entry.version && !isPoisoned(current.version, now)) {
           ignored++;
+          if (current.version > entry.version) newer.push({ entryId: entry.entryId, version: current.version, seq: current.seq });
           continue;
         }
         seq += 1;
@@ -102,7 +104,7 @@ export class BrainServerStore {
         applied++;
       }
       this.db.prepare("UPDATE brain_server_state SET last_seq = ? WHERE id = 1").run(seq);
-      const response: PushResponse = { applied, ignored, seq, replayed: false };
+      const response: PushResponse = { applied, ignored, ...(newer.length ? { newer } : {}), seq, replayed: false };
       this.db
         .prepare("INSERT INTO brain_push_receipts (workspace_id, idempotency_key, response, created_at) VALUES (?, ?, ?, ?)")
         .run(workspaceId, request.idempotencyKey, JSON.stringify(response), now);

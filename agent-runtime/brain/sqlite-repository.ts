@@ -284,10 +284,11 @@ export class SqliteBrainRepository implements BrainRepository {
     }
   }
 
-  applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number): ApplyResult {
+  applyPulled(workspaceId: string, entries: BrainEntry[], cursorKey: string, cursor: number, boundNow?: number): ApplyResult {
     let applied = 0;
     let skipped = 0;
-    const now = this.now();
+    // The skew bound is measured from the server's clock when the sync client knows it is ahead.
+    const now = Math.max(this.now(), boundNow ?? 0);
     const apply = this.db.transaction(() => {
       for (const entry of entries) {
         if (entry.workspaceId !== workspaceId) throw new Error(`Pulled entry ${entry.entryId} belongs to another workspace.`);

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { SyncError } from "./errors.js";
-import { versionCeiling, type HybridLogicalClock } from "./hlc.js";
+import { MAX_CLOCK_SKEW_MS, versionCeiling, type HybridLogicalClock } from "./hlc.js";
 import type { BrainRepository } from "./repository.js";
 import { MAX_PUSH_ENTRIES, type SyncTransport } from "./sync-protocol.js";
 
@@ -34,6 +34,16 @@ export interface SyncReport {
   pending: number;
   /** Entries re-stamped because a clock that ran ahead had written them (see repairClock). */
   repaired: number;
+  /**
+   * Local edits the server refused because it held a newer version this replica had already
+   * pulled: re-stamped above that version and pushed again (see push).
+   */
+  restamped: number;
+  /**
+   * Local edits that lost to a concurrent newer version on the server (newest wins); the
+   * pull that follows replaces them, and onWarn names them, so nothing is dropped silently.
+   */
+  superseded: number;
 }
 
 export interface SyncStatus {
@@ -94,6 +104,29 @@ export class BrainSyncClient {
     private readonly onWarn?: (message: string) => void,
   ) {}
 
+  /** Server clock minus this one (ms, ≥ 0) as last measured by sync; 0 when behind or unknown. */
+  private serverAheadMs = 0;
+
+  /** The time the skew bound is measured from: this clock, or the server's when it is ahead. */
+  private boundNow(): number {
+    return this.now() + this.serverAheadMs;
+  }
+
+  /**
+   * Reads the server's clock and makes it the reference for the skew bound (this client's
+   * and the HLC's) when it is ahead: the server accepted every version it holds against its
+   * own clock, so a replica must follow them all, however little its clock trails. The
+   * `Date` header has 1 s resolution, hence the extra second. Returns the raw offset.
+   */
+  private async measureServerClock(): Promise<number | undefined> {
+    const server = await this.transport.serverTime?.();
+    if (server === undefined || !Number.isFinite(server)) return undefined;
+    const offset = server - this.now();
+    this.serverAheadMs = Math.max(0, Math.round(offset + 1000));
+    this.clock.followServer(this.serverAheadMs);
+    return offset;
+  }
+
   /**
    * The way back for a replica whose clock ran ahead (a machine set to 2100, or versions
    * pulled before the server bounded them): entries of this workspace with a version
@@ -103,7 +136,7 @@ export class BrainSyncClient {
    * poisoned copy on the server (an acceptable version always replaces a poisoned one).
    */
   repairClock(): number {
-    const poisoned = this.repo.poisonedEntries(this.workspaceId, versionCeiling(this.now()));
+    const poisoned = this.repo.poisonedEntries(this.workspaceId, versionCeiling(this.boundNow()));
     if (poisoned.length === 0) return 0;
     this.onWarn?.(
       `${poisoned.length} entr${poisoned.length === 1 ? "y has a version" : "ies have versions"} dated beyond the allowed clock skew (e.g. ${poisoned[0]!.entryId} at ${poisoned[0]!.version}); re-stamping with this machine's clock and pushing again.`,
@@ -132,15 +165,18 @@ export class BrainSyncClient {
    * updatedAt is an hour in the past, and `recall --since 30m` elsewhere would miss them.
    */
   async clockSkew(): Promise<number> {
-    const server = await this.transport.serverTime?.();
-    if (server === undefined) return 0;
-    const skew = this.now() - server;
+    const offset = await this.measureServerClock();
+    if (offset === undefined) return 0;
+    const skew = -offset;
     return Math.abs(skew) > CLOCK_SKEW_TOLERANCE_MS ? Math.round(skew) : 0;
   }
 
-  async push(skewMs = 0): Promise<{ pushed: number; ignored: number }> {
+  async push(skewMs = 0): Promise<{ pushed: number; ignored: number; restamped: number; superseded: number }> {
     let pushed = 0;
     let ignored = 0;
+    let restamped = 0;
+    let superseded = 0;
+    let retried = false;
     for (;;) {
       const pending = this.repo.pendingPush(this.workspaceId, MAX_PUSH_ENTRIES);
       // Times are put on the server's clock for everyone else; the version (HLC), which
@@ -157,11 +193,55 @@ export class BrainSyncClient {
       this.repo.markPushed(this.workspaceId, sent);
       pushed += res.applied;
       ignored += res.ignored;
+      const again = this.settleRefused(res.newer ?? [], sent);
+      restamped += again.restamped;
+      superseded += again.superseded;
       if (batch.length === MAX_PUSH_ENTRIES) this.onProgress?.({ phase: "push", done: pushed + ignored });
       // Entries edited again mid-push stay pending; stop rather than loop on them forever.
-      if (batch.length < MAX_PUSH_ENTRIES) break;
+      // Re-stamped edits are pending again: one more pass pushes them (once, never a loop).
+      if (batch.length < MAX_PUSH_ENTRIES) {
+        if (restamped === 0 || retried) break;
+        retried = true;
+      }
     }
-    return { pushed, ignored };
+    return { pushed, ignored, restamped, superseded };
+  }
+
+  /**
+   * A push the server ignored because it holds a strictly newer version is never just
+   * marked pushed. Trigger: `newer` in the push response. If this replica had already
+   * pulled that version (its sequence is at or below our cursor) and still holds the edit
+   * it pushed, the edit was made after the newer version was seen, yet stamped below it (a
+   * clock that did not follow it, e.g. before a restart): it is re-stamped above it and
+   * pushed again, so the later edit wins everywhere. Otherwise the two edits were
+   * concurrent and newest wins: the next pull brings the newer one, and onWarn says so.
+   */
+  private settleRefused(newer: NonNullable<Awaited<ReturnType<SyncTransport["push"]>>["newer"]>, sent: Array<{ entryId: string; version: string }>): { restamped: number; superseded: number } {
+    let restamped = 0;
+    let superseded = 0;
+    if (newer.length === 0) return { restamped, superseded };
+    const cursor = Number(this.repo.getMeta(this.cursorKey) ?? "0");
+    const sentVersion = new Map(sent.map((s) => [s.entryId, s.version]));
+    const redo = [];
+    for (const n of newer) {
+      const mine = sentVersion.get(n.entryId);
+      const local = this.repo.get(this.workspaceId, n.entryId);
+      if (mine === undefined || !local || local.version !== mine || n.version <= mine) continue;
+      // The server accepted n.version against its own clock: follow it even if ours trails by
+      // more than we measured, within one more skew bound.
+      if (n.seq <= cursor && this.clock.observe(n.version, MAX_CLOCK_SKEW_MS)) {
+        redo.push({ ...local, version: this.clock.tick() });
+        restamped++;
+      } else {
+        superseded++;
+        this.onWarn?.(`Local edit of ${n.entryId} (${mine}) lost to a concurrent newer edit on the server (${n.version}); the next pull brings that one.`);
+      }
+    }
+    if (redo.length > 0) {
+      this.onWarn?.(`${redo.length} local edit${redo.length === 1 ? "" : "s"} (e.g. ${redo[0]!.entryId}) had been stamped below a version already pulled; re-stamped and pushed again.`);
+      this.repo.saveLocalAll(redo);
+    }
+    return { restamped, superseded };
   }
 
   async pull(): Promise<{ pulled: number; skipped: number; cursor: number; reset: boolean }> {
@@ -189,7 +269,7 @@ export class BrainSyncClient {
       // Every version seen moves the clock forward, so an edit made after this pull wins over
       // it; a version beyond the skew bound does not (observe refuses it), so it cannot poison the clock.
       for (const e of page.entries) this.clock.observe(e.version);
-      const result = this.repo.applyPulled(this.workspaceId, page.entries, this.cursorKey, page.cursor);
+      const result = this.repo.applyPulled(this.workspaceId, page.entries, this.cursorKey, page.cursor, this.boundNow());
       if (page.serverId !== knownServer) this.repo.setMeta(serverIdKey, page.serverId);
       pulled += result.applied;
       skipped += result.skipped;
@@ -203,19 +283,23 @@ export class BrainSyncClient {
   /** Push then pull (or one of them). Records the outcome for `status`, then rethrows any failure. */
   async sync(direction: "both" | "push" | "pull" = "both"): Promise<SyncReport> {
     try {
+      // The server's clock first: it is the reference for the skew bound in every step below.
+      const measured = await this.clockSkew();
       const repaired = direction === "pull" ? 0 : this.repairClock();
-      const skew = direction === "pull" ? 0 : await this.clockSkew();
-      const p = direction === "pull" ? { pushed: 0, ignored: 0 } : await this.push(skew);
+      const skew = direction === "pull" ? 0 : measured;
+      const p = direction === "pull" ? { pushed: 0, ignored: 0, restamped: 0, superseded: 0 } : await this.push(skew);
       const q = direction === "push" ? { pulled: 0, skipped: 0, cursor: this.status().cursor, reset: false } : await this.pull();
       // After a server reset, give it back everything this replica holds.
       if (q.reset && direction === "both") {
         const again = await this.push(skew);
         p.pushed += again.pushed;
         p.ignored += again.ignored;
+        p.restamped += again.restamped;
+        p.superseded += again.superseded;
       }
       this.repo.setMeta(`last_sync_at:${this.workspaceId}`, String(this.now()));
       this.repo.setMeta(`last_error:${this.workspaceId}`, "");
-      return { ...(skew ? { clockSkewMs: skew } : {}), pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId), repaired };
+      return { ...(skew ? { clockSkewMs: skew } : {}), pushed: p.pushed, pushIgnored: p.ignored, pulled: q.pulled, pullSkipped: q.skipped, cursor: q.cursor, pending: this.repo.pendingCount(this.workspaceId), repaired, restamped: p.restamped, superseded: p.superseded };
     } catch (err) {
       this.repo.setMeta(`last_error:${this.workspaceId}`, `${new Date(this.now()).toISOString()} ${(err as Error).message}`);
       throw err;

@@ -22,6 +22,12 @@ export const pushResponseSchema = z.object({
   applied: z.number().int().nonnegative(),
   /** Entries the server already had at this or a newer version. */
   ignored: z.number().int().nonnegative(),
+  /**
+   * The ignored entries whose server version is strictly newer than the one pushed, with
+   * that version and its sequence number, so the client never silently drops its edit
+   * (absent from servers older than this field: the client then treats none as newer).
+   */
+  newer: z.array(z.object({ entryId: z.string(), version: z.string(), seq: z.number().int().nonnegative() })).max(MAX_PUSH_ENTRIES).optional(),
   /** The server's highest sequence after this push. */
   seq: z.number().int().nonnegative(),
   replayed: z.boolean(),

@@ -87,6 +87,10 @@ export class PortalConnection {
     return this.o.id;
   }
 
+  get role(): PortalRole {
+    return this.o.role;
+  }
+
   stats(): ConnectionStats {
     return {
       id: this.o.id,

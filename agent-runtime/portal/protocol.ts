@@ -79,6 +79,8 @@ export const CloseCode = {
   HANDSHAKE_TIMEOUT: 4408,
   IDLE: 4409,
   SESSION_ENDED: 4410,
+  /** A read-only viewer closed to make room for a read-write sign-in at portal.maxClients. */
+  DISPLACED: 4429,
   SERVER_CLOSING: 4503,
 } as const;
 

@@ -92,7 +92,7 @@ export class PortalSockets {
       reject(socket, 401, "No valid portal session; open the portal link with the token again.");
       return true;
     }
-    if (this.connections.size >= this.o.maxClients && !this.giveWay()) {
+    if (this.connections.size >= this.o.maxClients && !this.giveWay() && !(role === "rw" && this.displaceViewer())) {
       reject(socket, 503, `The portal already has ${this.o.maxClients} connections (portal.maxClients).`);
       return true;
     }
@@ -168,6 +168,22 @@ export class PortalSockets {
     if (!victim) return false;
     this.o.log.warn("portal is full; dropping a client that stopped reading while paused", { client: victim.id, stalledMs: worst });
     victim.terminate();
+    return true;
+  }
+
+  /**
+   * At the cap, the read-write operator always gets in: the oldest read-only viewer is
+   * closed with DISPLACED (4429) and a reason it shows, instead of read-only links (which
+   * may be handed out widely) locking the operator out of their own agent. A viewer never
+   * displaces anyone; only read-write connections at the cap refuse an operator.
+   */
+  private displaceViewer(): boolean {
+    const victim = [...this.connections].find((c) => c.role === "ro");
+    if (!victim) return false;
+    this.o.log.warn("portal is full; closing the oldest read-only viewer for a read-write sign-in", { client: victim.id });
+    // close() tears down at once (its onClosed frees the slot), then sends the close frame.
+    victim.close(CloseCode.DISPLACED, "portal full: a read-write operator signed in (portal.maxClients)");
+    this.connections.delete(victim);
     return true;
   }
 

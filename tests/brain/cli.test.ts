@@ -195,7 +195,7 @@ describe("picortex brain CLI", { timeout: 240_000 }, () => {
       const b = env("machine-b", { PICORTEX_BRAIN_URL: rt.url, PICORTEX_BRAIN_TOKEN_FILE: tokenFile, PICORTEX_PROJECT_ID: "github.com/acme/web" });
       const rec = await cli(["brain", "record", "--title", "Zod for request validation", "--conclusion", "standardize on zod", "--kind", "decision", "--json"], a);
       const pushA = await cli(["brain", "sync", "--push", "--json"], a);
-      expect(pushA.json).toEqual({ ok: true, direction: "push", pushed: 1, pushIgnored: 0, pulled: 0, pullSkipped: 0, cursor: 0, pending: 0, repaired: 0 });
+      expect(pushA.json).toEqual({ ok: true, direction: "push", pushed: 1, pushIgnored: 0, pulled: 0, pullSkipped: 0, cursor: 0, pending: 0, repaired: 0, restamped: 0, superseded: 0 });
       const syncB = await cli(["brain", "sync", "--json"], b);
       expect(syncB.json).toMatchObject({ ok: true, direction: "both", pushed: 0, pulled: 1, pending: 0 });
       // Scope is kept as written: on B (another repo) it shows up only with --org.

@@ -45,7 +45,7 @@ describe("sync client", () => {
     })();
     const events: Array<{ phase: string; done: number }> = [];
     const client = new BrainSyncClient(a.repo, a.clock, direct(server), "ws1", NO_RETRY, Date.now, undefined, (e) => events.push(e));
-    expect(await client.push()).toEqual({ pushed: 450, ignored: 0 });
+    expect(await client.push()).toEqual({ pushed: 450, ignored: 0, restamped: 0, superseded: 0 });
     expect(events).toEqual([
       { phase: "push", done: 200 },
       { phase: "push", done: 400 },

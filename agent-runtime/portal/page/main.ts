@@ -359,9 +359,10 @@ function connect(): void {
       });
       return;
     }
-    if (ev.code === CloseCode.IDLE) {
-      // Closed for idleness: reconnecting on our own would defeat the cap. Wait for the user.
-      setState("ended", "idle: tap to reconnect");
+    if (ev.code === CloseCode.IDLE || ev.code === CloseCode.DISPLACED) {
+      // Closed for idleness, or this viewer gave its slot to the operator: reconnecting on
+      // our own would defeat the cap (or be refused). Wait for the user.
+      setState("ended", ev.code === CloseCode.IDLE ? "idle: tap to reconnect" : "viewer slot given to the operator (portal full): tap to retry");
       const again = () => {
         statusEl.removeEventListener("click", again);
         $("#terminal").removeEventListener("pointerdown", again);
