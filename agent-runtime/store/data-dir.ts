@@ -25,9 +25,12 @@ export class DataDirError extends Error {
 /** The shortest API token accepted (the floor the deploy accepts for an operator-chosen one). */
 export const MIN_API_TOKEN_LENGTH = 16;
 
-/** Files that only exist once a runtime has run in this data dir. */
+/**
+ * Files that only exist once a runtime has run in this data dir. Not the portal's tokens:
+ * `picortex portal start` writes them before its first runtime start creates the database.
+ */
 function stateEvidence(dataDir: string): string[] {
-  const names = ["initialized", "runtime.sqlite-wal", "endpoint.json", "portal-token", "portal-readonly-token", "chats", "archives"];
+  const names = ["initialized", "runtime.sqlite-wal", "endpoint.json", "chats", "archives"];
   return names.filter((n) => existsSync(join(dataDir, n)));
 }
 
