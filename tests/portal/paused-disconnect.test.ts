@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { PROMPT, TestClient, eventually, signIn, startTestPortal, upgradeStatus, type TestPortal } from "./helpers.js";
 
@@ -42,8 +44,12 @@ function freeze(c: TestClient): void {
   (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 }
 
-/** Output until stopped (^C), however long the tabs take to fill on a loaded machine. */
-const FLOOD = "while :; do head -c 30000 /dev/urandom | od -An -tx1 -w64; done";
+/**
+ * Output until stopped, however long the tabs take to fill on a loaded machine. Stopped by
+ * a file as well as ^C: a ^C that lands between two iterations does not end every shell's
+ * loop, and a flood left running buries the next tab's prompt.
+ */
+const flood = (stopFile: string) => `while [ ! -e ${stopFile} ]; do head -c 30000 /dev/urandom | od -An -tx1 -w64; done`;
 
 async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promise<TestClient[]> {
   const tabs: TestClient[] = [];
@@ -51,7 +57,8 @@ async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promis
   await eventually(async () => (await portal.tmuxClients()).length === n, `${n} tmux clients attached`, 60_000);
   for (const t of tabs) freeze(t);
   // One writer floods the session; every frozen tab fills its socket and watermark.
-  await portal.tmux(["send-keys", "-t", "=pcx-test:", FLOOD, "Enter"]);
+  const stopFile = join(mkdtempSync(join(tmpdir(), "pcx-flood-")), "stop");
+  await portal.tmux(["send-keys", "-t", "=pcx-test:", flood(stopFile), "Enter"]);
   await eventually(
     async () => {
       const stats = (await portal.portal.status()).clients;
@@ -60,6 +67,7 @@ async function frozenTabs(portal: TestPortal, cookie: string, n: number): Promis
     "every frozen tab paused by flow control",
     120_000,
   );
+  writeFileSync(stopFile, "");
   await portal.tmux(["send-keys", "-t", "=pcx-test:", "C-c"]);
   return tabs;
 }
