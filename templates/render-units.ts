@@ -281,9 +281,12 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           ["Group", AGENT_USER],
           ["Environment", `HOME=${AGENT_HOME}`],
           ["WorkingDirectory", AGENT_HOME],
-          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${vars.claudePath}`],
+          // A FAILING agent keeps its dead pane (last output and status) for the portal to show
+          // and restart, instead of a restart loop (offline, claude exits at once); a clean
+          // exit ends the session and Restart= starts a fresh one. Comment kept out of the
+          // unit: user_data is near its budget.
+          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${vars.claudePath} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
           ["ExecStop", `${tmux} kill-server`],
-          "The agent exiting ends the session (and the server): start a fresh one.",
           ["Restart", "always"],
           ["RestartSec", "5s"],
           `The socket dir: ${AGENT_RUNTIME_DIR}, 0700, the agent's own.`,

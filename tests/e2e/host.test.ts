@@ -217,7 +217,13 @@ describe(`workspace host end to end (${mode})`, () => {
         const journal = host.machine.console
           ? await host.machine.console(["journalctl", "-u", "picortex-runtime.service", "--no-pager", "-n", "40"]).catch((e: Error) => e.message)
           : "";
-        throw new Error(`${err.message}\npage state: ${state}\npage console: ${problems.join("\n")}\nruntime journal:\n${journal}`);
+        // The portal attaches to the agent's own unit: its state and log say why a session is missing.
+        const agent = host.machine.console
+          ? await host.machine
+              .console(["sh", "-c", "systemctl status picortex-agent.service --no-pager -l; journalctl -u picortex-agent.service --no-pager -n 40"])
+              .catch((e: Error) => e.message)
+          : "";
+        throw new Error(`${err.message}\npage state: ${state}\npage console: ${problems.join("\n")}\nruntime journal:\n${journal}\nagent unit:\n${agent}`);
       });
       // Whatever the session's command printed is on screen: the page is attached to tmux.
       await page.waitForFunction(
