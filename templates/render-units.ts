@@ -89,6 +89,23 @@ export interface RenderedUnit {
   content: string;
 }
 
+/**
+ * The kernel, clock and personality lockdown both root-free sandboxes share (the listen
+ * address helper and the portal agent), in one place so they cannot drift apart.
+ */
+const KERNEL_LOCKDOWN: Array<[string, string]> = [
+  ["ProtectClock", "yes"],
+  ["ProtectHostname", "yes"],
+  ["ProtectKernelLogs", "yes"],
+  ["ProtectKernelModules", "yes"],
+  ["ProtectKernelTunables", "yes"],
+  ["ProtectControlGroups", "yes"],
+  ["RestrictNamespaces", "yes"],
+  ["RestrictRealtime", "yes"],
+  ["RestrictSUIDSGID", "yes"],
+  ["LockPersonality", "yes"],
+];
+
 function unitFile(sections: Array<[string, Array<string | [string, string]>]>, header: string[]): string {
   const out: string[] = header.map((h) => `# ${h}`.trimEnd());
   for (const [name, entries] of sections) {
@@ -218,16 +235,7 @@ export function renderListenAddressUnit(): RenderedUnit {
           ["ProtectSystem", "strict"],
           ["ProtectProc", "invisible"],
           ["ProcSubset", "pid"],
-          ["ProtectClock", "yes"],
-          ["ProtectHostname", "yes"],
-          ["ProtectKernelLogs", "yes"],
-          ["ProtectKernelModules", "yes"],
-          ["ProtectKernelTunables", "yes"],
-          ["ProtectControlGroups", "yes"],
-          ["RestrictNamespaces", "yes"],
-          ["RestrictRealtime", "yes"],
-          ["RestrictSUIDSGID", "yes"],
-          ["LockPersonality", "yes"],
+          ...KERNEL_LOCKDOWN,
           ["MemoryDenyWriteExecute", "yes"],
           ["SystemCallArchitectures", "native"],
           ["SystemCallFilter", "@system-service"],
@@ -303,16 +311,7 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           ["PrivateTmp", "yes"],
           ["PrivateDevices", "yes"],
           ["ProtectProc", "invisible"],
-          ["ProtectClock", "yes"],
-          ["ProtectHostname", "yes"],
-          ["ProtectKernelLogs", "yes"],
-          ["ProtectKernelModules", "yes"],
-          ["ProtectKernelTunables", "yes"],
-          ["ProtectControlGroups", "yes"],
-          ["RestrictNamespaces", "yes"],
-          ["RestrictRealtime", "yes"],
-          ["RestrictSUIDSGID", "yes"],
-          ["LockPersonality", "yes"],
+          ...KERNEL_LOCKDOWN,
           "AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it.",
           ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
           ["SystemCallArchitectures", "native"],
