@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { z } from "zod";
+import type { IncomingMessage } from "node:http";
 import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
 import { badRequest, conflict, forbidden, notFound, unauthorized } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
@@ -8,22 +7,13 @@ import type { ModuleContext, RuntimeModule } from "../module.js";
 import { chatView, turnBodySchema, turnView } from "../turns/routes.js";
 import type { TurnsModule } from "../turns/module.js";
 import type { ChatRow } from "../turns/store.js";
-import { newNonce } from "./assets.js";
 import { CHAT_VIEW_HTML, CHAT_VIEW_JS } from "./chat-view-page.js";
-import { contentSecurityPolicy } from "./http.js";
+import { baseHeaders, pageRoutes } from "./http.js";
 import { allowedOrigins, originAllowed } from "./origin.js";
 import { COOKIE_NAME, SessionCookies, readCookie, type PortalRole } from "./session-cookie.js";
 import { ensurePortalTokens } from "./tokens.js";
 
 const JS_ETAG = `"${createHash("sha256").update(CHAT_VIEW_JS).digest("base64url").slice(0, 22)}"`;
-
-function baseHeaders(res: ServerResponse): void {
-  res.setHeader("referrer-policy", "no-referrer");
-  res.setHeader("x-content-type-options", "nosniff");
-  res.setHeader("x-frame-options", "DENY");
-  res.setHeader("cross-origin-opener-policy", "same-origin");
-  res.setHeader("cross-origin-resource-policy", "same-origin");
-}
 
 /**
  * The portal's chat view: `/portal/chats/` and its `/portal/api/chats…` endpoints, on the
@@ -58,26 +48,7 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
   const maxText = ctx.config.turns.maxTextBytes;
 
   const routes: Route[] = [
-    {
-      method: "GET",
-      path: "/portal/chats",
-      handler: ({ res }) => {
-        baseHeaders(res);
-        res.writeHead(308, { location: "/portal/chats/" });
-        res.end();
-      },
-    },
-    {
-      method: "GET",
-      path: "/portal/chats/",
-      handler: ({ res }) => {
-        const nonce = newNonce();
-        const body = CHAT_VIEW_HTML.replace("__NONCE__", nonce);
-        baseHeaders(res);
-        res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store", "content-security-policy": contentSecurityPolicy(nonce) });
-        res.end(body);
-      },
-    },
+    ...pageRoutes("/portal/chats", CHAT_VIEW_HTML),
     {
       method: "GET",
       path: "/portal/chat-view.js",

@@ -32,7 +32,7 @@ const sessionRequest = z.object({ token: z.string().min(1).max(512) }).strict();
 const tokenRequest = z.object({ role: z.enum(["read-write", "read-only"]).default("read-write") }).strict();
 
 /** Headers every portal response carries: no framing, no sniffing, never a Referer. */
-function baseHeaders(res: ServerResponse): void {
+export function baseHeaders(res: ServerResponse): void {
   res.setHeader("referrer-policy", "no-referrer");
   res.setHeader("x-content-type-options", "nosniff");
   res.setHeader("x-frame-options", "DENY");
@@ -53,6 +53,41 @@ export function contentSecurityPolicy(nonce: string): string {
     "form-action 'none'",
     "frame-ancestors 'none'",
   ].join("; ");
+}
+
+/**
+ * A portal page: `<path>` redirects to `<path>/` (a redirect keeps the #token fragment;
+ * browsers carry it over and the server never sees it), which serves `template` with a
+ * fresh script nonce under the portal's CSP.
+ */
+export function pageRoutes(path: string, template: string): Route[] {
+  return [
+    {
+      method: "GET",
+      path,
+      handler: ({ res }) => {
+        baseHeaders(res);
+        res.writeHead(308, { location: `${path}/` });
+        res.end();
+      },
+    },
+    {
+      method: "GET",
+      path: `${path}/`,
+      handler: ({ res }) => {
+        const nonce = newNonce();
+        const body = template.replace("__NONCE__", nonce);
+        baseHeaders(res);
+        res.writeHead(200, {
+          "content-type": "text/html; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          "cache-control": "no-store",
+          "content-security-policy": contentSecurityPolicy(nonce),
+        });
+        res.end(body);
+      },
+    },
+  ];
 }
 
 function isHttps(req: IncomingMessage): boolean {
@@ -76,32 +111,7 @@ export function portalRoutes(o: PortalHttpOptions): Route[] {
   };
 
   return [
-    {
-      method: "GET",
-      path: "/portal",
-      handler: ({ res }) => {
-        // A redirect keeps the #token fragment (browsers carry it over); the server never sees it.
-        baseHeaders(res);
-        res.writeHead(308, { location: "/portal/" });
-        res.end();
-      },
-    },
-    {
-      method: "GET",
-      path: "/portal/",
-      handler: ({ res }) => {
-        const nonce = newNonce();
-        const body = o.assets.indexTemplate.replace("__NONCE__", nonce);
-        baseHeaders(res);
-        res.writeHead(200, {
-          "content-type": "text/html; charset=utf-8",
-          "content-length": Buffer.byteLength(body),
-          "cache-control": "no-store",
-          "content-security-policy": contentSecurityPolicy(nonce),
-        });
-        res.end(body);
-      },
-    },
+    ...pageRoutes("/portal", o.assets.indexTemplate),
     {
       method: "GET",
       path: "/portal/assets/:file",
