@@ -125,9 +125,12 @@ describe("portal session UX", () => {
     await context.close();
   }, 120_000);
 
+  // One live shell for the three widths (not a portal from an earlier test: the exiting
+  // command's page is "connected" only for a moment before it shows "exited").
+  let shell: TestPortal | undefined;
   for (const width of [320, 360, 390]) {
     it(`key-bar buttons are at least 44 x 44 px and none is cut off at ${width} px`, async () => {
-      const p = portals[1] ?? (await portal());
+      const p = (shell ??= await portal());
       const context = await browser.newContext({ viewport: { width, height: 740 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
       const page = await context.newPage();
       await page.goto(`${p.url}/portal/#token=${p.token}`);
