@@ -314,7 +314,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   const cloudConfig = renderCloudConfig({
     headerComment: [
       `picortex workspace host (profile: ${vars.profile}, image: ${vars.image}).`,
-      "Rendered by templates/render-host.ts: byte-stable for equal input; edit the renderer, not this file.",
+      "Rendered by templates/render-host.ts (byte-stable): edit the renderer, not this file.",
     ].join("\n"),
     hostname: vars.hostname,
     groups: [vars.opsGroup, vars.chatGroup],

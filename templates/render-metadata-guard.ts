@@ -14,7 +14,7 @@ export function renderMetadataGuardRules(): string {
   return [
     "#!/usr/sbin/nft -f",
     "# picortex: only root may reach the cloud metadata service (it serves user_data).",
-    "# Rendered by templates/render-metadata-guard.ts. Declare + delete + define keeps reloads idempotent.",
+    "# From templates/render-metadata-guard.ts. Declare + delete + define: reloads are idempotent.",
     `table inet ${METADATA_GUARD_TABLE}`,
     `delete table inet ${METADATA_GUARD_TABLE}`,
     `table inet ${METADATA_GUARD_TABLE} {`,

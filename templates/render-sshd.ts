@@ -8,7 +8,7 @@ export const SSHD_DROPIN_PATH = "/etc/ssh/sshd_config.d/10-picortex.conf";
 
 export function renderSshdConfig(vars: { adminUser: string }): string {
   return [
-    "# picortex: key-only SSH, for the deploy admin only. Rendered by templates/render-sshd.ts.",
+    "# picortex: key-only SSH, deploy admin only (templates/render-sshd.ts).",
     "# Break-glass access is Tailscale SSH (tailnet ACLs) or the Hetzner console.",
     "PubkeyAuthentication yes",
     "AuthenticationMethods publickey",

@@ -19,6 +19,7 @@
  * The listen-address helper needs none of that, so it gets the full sandbox.
  */
 import { safePathProblem } from "./validators.js";
+import { systemdArgument, wrapSessionCommand } from "../agent-runtime/portal/session-command.js";
 import { AGENT_HOME, AGENT_RUNTIME_DIR, AGENT_TMUX_SOCKET, AGENT_UNIT, AGENT_USER, CHAT_USER_STATE_DIR, TMUX_PATH } from "../agent-runtime/host/accounts.js";
 
 export const RUNTIME_UNIT = "picortex-runtime.service";
@@ -293,7 +294,7 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           // and restart, instead of a restart loop (offline, claude exits at once); a clean
           // exit ends the session and Restart= starts a fresh one. Comment kept out of the
           // unit: user_data is near its budget.
-          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${vars.claudePath} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
+          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${agentPaneCommand(vars.claudePath)} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
           ["ExecStop", `${tmux} kill-server`],
           ["Restart", "always"],
           ["RestartSec", "5s"],
@@ -329,4 +330,11 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
     [`${AGENT_UNIT}: rendered by templates/render-units.ts; edit the renderer, not this file.`],
   );
   return { name: AGENT_UNIT, path: `/etc/systemd/system/${AGENT_UNIT}`, content };
+}
+
+/** The agent's pane argv, as the portal's Restart runs it too (exit status recorded: session-command.ts). */
+function agentPaneCommand(claudePath: string): string {
+  return wrapSessionCommand(TMUX_PATH, [claudePath])
+    .map((a) => (/^[\w/.@:=+-]+$/.test(a) ? a : systemdArgument(a)))
+    .join(" ");
 }

@@ -9,5 +9,5 @@ export function stripShellComments(script: string, source: string): string {
   const [shebang, ...rest] = script.split("\n");
   if (!shebang?.startsWith("#!")) throw new Error(`${source}: a host script must start with a shebang`);
   const kept = rest.filter((line) => line.trim() !== "" && !/^\s*#/.test(line));
-  return [shebang, `# Rendered from ${source} without its comments: read them there.`, ...kept, ""].join("\n");
+  return [shebang, `# From ${source}, comments stripped: read them there.`, ...kept, ""].join("\n");
 }

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { TMUX_PATH } from "../host/accounts.js";
 import { BIN } from "../host/chat-identity.js";
+import { EXIT_STATUS_OPTION, wrapSessionCommand } from "./session-command.js";
 
 /** How the portal reaches its tmux server and session. Argv only; never a shell string. */
 export interface TmuxTarget {
@@ -120,8 +121,7 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
         String(size.rows),
         ...(t.cwd ? ["-c", t.cwd] : []),
         "--",
-        // tmux splits its argv into commands at arguments ending in ";": escape those.
-        ...t.command.map((a) => (a.endsWith(";") ? `${a.slice(0, -1)}\\;` : a)),
+        ...paneCommand(t),
         // Same command queue as the creation, so it holds even for a command that exits at
         // once: a command that FAILS leaves its pane (dead) with its last output and tmux's
         // "Pane is dead (status N)" line, instead of the session ending and every tab
@@ -216,18 +216,37 @@ export async function listClients(t: TmuxTarget): Promise<TmuxClientInfo[]> {
     });
 }
 
-/** Whether the session's command has exited (the pane is kept dead by remain-on-exit), and its status. */
+/**
+ * The pane's argv: the command under the exit-recording wrapper (session-command.ts).
+ * tmux splits its argv into commands at arguments ending in ";": those are escaped.
+ */
+export function paneCommand(t: Pick<TmuxTarget, "command" | "runAs">): string[] {
+  return wrapSessionCommand(t.runAs ? TMUX_PATH : "tmux", t.command).map((a) => (a.endsWith(";") ? `${a.slice(0, -1)}\\;` : a));
+}
+
+/**
+ * Whether the session's command has exited (the pane is kept dead by remain-on-exit), and
+ * its status: tmux's own, or the wrapper's record when tmux lost it.
+ */
 export async function paneState(t: TmuxTarget): Promise<{ dead: boolean; status: number | null } | undefined> {
+  let out: string;
   try {
-    const out = (await runTmux(t, ["display-message", "-p", "-t", `=${t.session}:`, "#{pane_dead} #{pane_dead_status}"])).trim();
-    const [dead, status] = out.split(" ");
-    return { dead: dead === "1", status: dead === "1" && status !== undefined && status !== "" ? Number(status) : null };
+    out = (await runTmux(t, ["display-message", "-p", "-t", `=${t.session}:`, `#{pane_dead}|#{pane_dead_status}|#{${EXIT_STATUS_OPTION}}`])).trim();
   } catch {
     return undefined; // no session
   }
+  const [dead, tmuxStatus, recorded] = out.split("|");
+  if (dead !== "1") return { dead: false, status: null };
+  const status = /^\d+$/.test(tmuxStatus ?? "") ? tmuxStatus : recorded;
+  return { dead: true, status: status !== undefined && /^\d+$/.test(status) ? Number(status) : null };
 }
 
 /** Starts the session's command again in its dead pane (the portal's Restart button). */
 export async function respawnPane(t: TmuxTarget): Promise<void> {
-  await runTmux(t, ["respawn-pane", "-k", "-t", `=${t.session}:`, ...(t.cwd ? ["-c", t.cwd] : []), "--", ...t.command]);
+  const pane = `=${t.session}:`;
+  await runTmux(t, [
+    // The old status must not describe the new run.
+    ...["set-option", "-p", "-u", "-t", pane, EXIT_STATUS_OPTION, ";"],
+    ...["respawn-pane", "-k", "-t", pane, ...(t.cwd ? ["-c", t.cwd] : []), "--", ...paneCommand(t)],
+  ]);
 }

@@ -83,7 +83,7 @@ describe("cloud-config content", () => {
     expect(f!.content).toBe(renderReleaseHelper(source));
     // Only comment and blank lines went: every other line is there, in order.
     const code = source.split("\n").filter((l, i) => i === 0 || (l.trim() !== "" && !/^\s*#/.test(l)));
-    expect(f!.content.split("\n").filter((l) => !l.startsWith("# Rendered from") && l !== "")).toEqual(code.filter((l) => l !== ""));
+    expect(f!.content.split("\n").filter((l) => !l.startsWith("# From templates/") && l !== "")).toEqual(code.filter((l) => l !== ""));
     expect(execFileSync("bash", ["-n"], { input: f!.content }).toString()).toBe("");
     const entry = parse(host.cloudConfig).write_files.find((w: { path: string }) => w.path === f!.path);
     const decoded = entry.encoding === "gz+b64" ? gunzipSync(Buffer.from(entry.content, "base64")).toString("utf8") : entry.content;

@@ -20,6 +20,7 @@ import {
 } from "../protocol.js";
 import { mountExtraKeys } from "./extra-keys.js";
 import { TerminalFeed } from "./history.js";
+import { EXITED_TEXT } from "../session-command.js";
 
 // ---- CSP: xterm.js injects <style> elements; tag them with this page's nonce so the
 // policy can stay `style-src 'self' 'nonce-…'` instead of 'unsafe-inline'.
@@ -208,7 +209,7 @@ function checkCommandExit(): void {
     const b = term.buffer.active;
     let tail = "";
     for (let i = Math.max(0, b.length - term.rows); i < b.length; i++) tail += (b.getLine(i)?.translateToString(true) ?? "") + "\n";
-    if (!/Pane is dead/.test(tail)) {
+    if (!EXITED_TEXT.test(tail)) {
       if (commandDead) {
         commandDead = false;
         setState(readOnly ? "read-only" : "connected", readOnly ? "read-only" : "connected");
@@ -303,8 +304,9 @@ function connect(): void {
         // reconnect must not ack the new connection (the server would reject the count).
         feed.output(payload, () => {
           if (gen === generation) processed(payload.length);
+          // After xterm parsed it: the check reads the screen this output drew.
+          checkCommandExit();
         });
-        checkCommandExit();
         break;
       }
       case ServerType.READY: {
