@@ -251,6 +251,11 @@ export class NspawnBackend implements ServerBackend {
     return this.guests.get(serverId)?.machine.guestPath(path);
   }
 
+  /** This machine's address on the guest's link: a service bound there is reachable from that guest only. */
+  hostAddressForGuest(serverId: number): string {
+    return this.guest(serverId).machine.network.hostAddressForGuest;
+  }
+
   /** The running guest's root console (nsenter), for checks a test cannot make over the API. */
   console(serverId: number): (argv: readonly string[]) => Promise<string> {
     return this.guest(serverId).machine.console;
