@@ -14,7 +14,7 @@ import { automationBackend } from "./lib/automation-backend.js";
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 runChatCli(process.argv.slice(2), {
-  backend: () => automationBackend({ workDir: join(repoRoot, "stacks", "chat"), pulumiRoot: process.env.PICORTEX_PULUMI_ROOT }),
+  backend: () => automationBackend({ workDir: process.env.PICORTEX_CHAT_WORKDIR || join(repoRoot, "stacks", "chat"), pulumiRoot: process.env.PICORTEX_PULUMI_ROOT }),
   lockDir: join(repoRoot, ".picortex", "locks"),
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),

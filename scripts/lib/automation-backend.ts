@@ -1,14 +1,23 @@
 /**
  * The real ChatStackBackend: Pulumi's Automation API (LocalWorkspace) on the
- * stacks/chat program. Needs the Pulumi CLI on PATH (or `pulumiRoot`) and the usual
+ * stacks/chat program, run INLINE: this process serves the program to the CLI, so no
+ * Node.js language host is involved (the same program function `pulumi up` runs through
+ * stacks/chat/index.ts). Needs the Pulumi CLI on PATH (or `pulumiRoot`) and the usual
  * backend login: PULUMI_ACCESS_TOKEN for Pulumi Cloud, or PULUMI_BACKEND_URL plus
  * PULUMI_CONFIG_PASSPHRASE for a self-managed backend. Credentials come from the
- * environment, never from argv.
+ * environment, never from argv. `workDir` holds the project's Pulumi.yaml and the
+ * stacks' Pulumi.chat-<id>.yaml (stacks/chat by default).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, PulumiCommand, type Stack, type StackSettings } from "@pulumi/pulumi/automation/index.js";
-import type { ChatStackBackend, ChatStackHandle, ConfigValue, StackInfo, UpdateResult } from "./chat-stacks.js";
+import { CHAT_PROJECT, type ChatStackBackend, type ChatStackHandle, type ConfigValue, type StackInfo, type UpdateResult } from "./chat-stacks.js";
+import { chatStackProgram } from "../../stacks/chat/program.js";
+
+/** The inline program: the outputs `pulumi up` exports from stacks/chat/index.ts. */
+async function program(): Promise<Record<string, unknown>> {
+  return { ...chatStackProgram() };
+}
 
 export class PulumiCliMissingError extends Error {
   constructor(cause: unknown) {
@@ -49,13 +58,13 @@ export async function automationBackend(opts: { workDir: string; pulumiRoot?: st
   } catch (err) {
     throw new PulumiCliMissingError(err);
   }
-  const ws = await LocalWorkspace.create({ workDir: opts.workDir, pulumiCommand });
+  const ws = await LocalWorkspace.create({ workDir: opts.workDir, pulumiCommand, program });
   return {
     async listStacks(): Promise<StackInfo[]> {
       return (await ws.listStacks()).map((s) => ({ name: s.name, lastUpdate: s.lastUpdate, updateInProgress: s.updateInProgress, resourceCount: s.resourceCount, url: s.url }));
     },
     async createOrSelectStack(name) {
-      return handle(await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: opts.workDir }, { pulumiCommand }));
+      return handle(await LocalWorkspace.createOrSelectStack({ stackName: name, projectName: CHAT_PROJECT, program }, { workDir: opts.workDir, pulumiCommand }));
     },
     async selectStack(name) {
       // A fresh checkout (CI destroy) has no stacks/chat/Pulumi.<stack>.yaml: rebuild what
@@ -70,7 +79,7 @@ export async function automationBackend(opts: { workDir: string; pulumiRoot?: st
         }
       }
       try {
-        return handle(await LocalWorkspace.selectStack({ stackName: name, workDir: opts.workDir }, { pulumiCommand }));
+        return handle(await LocalWorkspace.selectStack({ stackName: name, projectName: CHAT_PROJECT, program }, { workDir: opts.workDir, pulumiCommand }));
       } catch (err) {
         if (/no stack named|not found/i.test(String((err as Error).message))) return undefined;
         throw err;

@@ -18,6 +18,8 @@ Commands:
                    --workspace-org <org>      Pulumi Cloud org of the workspace stack
                    --budget <tokens>          token budget for the chat
                    --on-delete archive|purge  what destroy leaves on the host (default archive)
+                   --runtime-url <url>        reach the runtime here instead of the workspace's
+                                              runtimeUrl output (e.g. an SSH port forward)
   destroy <id>   pulumi destroy the chat's stack, then remove the stack
                    --keep-stack               keep the (empty) stack and its config
   destroy --all  destroy every chat stack, one after another (teardown: before the workspace)
@@ -28,7 +30,10 @@ Options:
   -h, --help     show this help
 
 Needs the Pulumi CLI and a backend login (PULUMI_ACCESS_TOKEN, or PULUMI_BACKEND_URL
-and PULUMI_CONFIG_PASSPHRASE). Runs at most one update per stack at a time.
+and PULUMI_CONFIG_PASSPHRASE); no Node.js language host (the program runs inline).
+PICORTEX_PULUMI_ROOT: where the CLI is (<root>/bin/pulumi); PICORTEX_CHAT_WORKDIR: the
+folder with the chat project's Pulumi.yaml and stack files (default stacks/chat).
+Runs at most one update per stack at a time.
 Exit codes: 0 ok, 1 failed, 2 bad usage.`;
 
 export interface ChatCliDeps {
@@ -50,6 +55,7 @@ export async function runChatCli(argv: string[], deps: ChatCliDeps): Promise<num
         "workspace-org": { type: "string" },
         budget: { type: "string" },
         "on-delete": { type: "string" },
+        "runtime-url": { type: "string" },
         "keep-stack": { type: "boolean", default: false },
         all: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
@@ -88,6 +94,7 @@ export async function runChatCli(argv: string[], deps: ChatCliDeps): Promise<num
         workspaceOrg: values["workspace-org"],
         budgetTokens: budget,
         onDelete: onDelete as "archive" | "purge" | undefined,
+        runtimeUrl: values["runtime-url"],
       });
       emit(r, `chat ${r.id}: ${r.action} (stack ${r.stack})`);
       return 0;

@@ -128,6 +128,8 @@ export interface CreateOptions {
   workspaceProject?: string;
   budgetTokens?: number;
   onDelete?: "archive" | "purge";
+  /** Override of the workspace's runtimeUrl output (e.g. an SSH port forward). */
+  runtimeUrl?: string;
 }
 
 export interface ChatResult {
@@ -164,6 +166,10 @@ export class ChatStacks {
       c[`${CHAT_PROJECT}:budgetTokens`] = { value: String(o.budgetTokens) };
     }
     if (o.onDelete) c[`${CHAT_PROJECT}:onDelete`] = { value: o.onDelete };
+    if (o.runtimeUrl !== undefined) {
+      if (!/^https?:\/\/[^\s/?#@]+(:\d+)?\/?$/.test(o.runtimeUrl)) throw new ChatCommandError(`--runtime-url must be an http(s) URL of the runtime, like http://127.0.0.1:7420, got ${JSON.stringify(o.runtimeUrl)}`);
+      c[`${CHAT_PROJECT}:runtimeUrl`] = { value: o.runtimeUrl };
+    }
     return c;
   }
 

@@ -1,35 +1,9 @@
-/**
- * Per-chat stack: one stack instance per chat (`pulumi stack init chat-<id>`). It reads
- * the workspace stack's outputs and creates the chat on that host; `pulumi destroy`
- * deletes it (archives the home, removes the Linux user and the chat token).
- */
-import * as pulumi from "@pulumi/pulumi";
-import { ChatWorkspace } from "../../components/chat-workspace.js";
-import { parseChatStackConfig, projectConfig, WORKSPACE_OUTPUTS } from "./config.js";
-import { workspaceStackName } from "./stack-reference.js";
+/** `pulumi up` entry of the per-chat stack: the program is stacks/chat/program.ts. */
+import { chatStackProgram } from "./program.js";
 
-// Every key of this project's namespace, so a misspelled one is an error (the schema is
-// strict), not silently ignored (issue 21 item 19).
-const config = parseChatStackConfig(projectConfig(pulumi.runtime.allConfig(), pulumi.getProject()), pulumi.getStack());
+const out = chatStackProgram();
 
-export const workspaceStack = workspaceStackName({
-  org: config.workspaceOrg ?? pulumi.getOrganization(),
-  project: config.workspaceProject,
-  stack: config.workspaceStack,
-});
-const workspace = new pulumi.StackReference("workspace", { name: workspaceStack });
-
-const runtimeUrl = config.runtimeUrl ?? workspace.requireOutput(WORKSPACE_OUTPUTS.runtimeUrl).apply(String);
-const apiToken = pulumi.secret(workspace.requireOutput(WORKSPACE_OUTPUTS.apiToken).apply(String));
-
-const chat = new ChatWorkspace(config.chatId, {
-  chatId: config.chatId,
-  runtimeUrl,
-  apiToken,
-  budgetTokens: config.budgetTokens,
-  onDelete: config.onDelete,
-});
-
-export const chatId = chat.chatId;
-export const linuxUser = chat.linuxUser;
-export const chatStatus = chat.chat;
+export const workspaceStack = out.workspaceStack;
+export const chatId = out.chatId;
+export const linuxUser = out.linuxUser;
+export const chatStatus = out.chatStatus;

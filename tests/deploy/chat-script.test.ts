@@ -108,7 +108,19 @@ describe("scripts/chat.ts create", () => {
     expect((await cli(b, ["create", "ok-id", "--workspace-stack", "prod", "--on-delete", "keep"])).code).toBe(2);
     expect((await cli(b, ["frobnicate"])).code).toBe(2);
     expect((await cli(b, ["create", "ok-id", "--nope"])).code).toBe(2);
+    for (const url of ["javascript:alert(1)", "http://user:pw@host:7420", "http://h:7420/x?y", "ftp://h", "http://h 1"]) {
+      const r = await cli(b, ["create", "ok-id", "--workspace-stack", "prod", "--runtime-url", url]);
+      expect(r.code, url).toBe(1);
+      expect(r.stderr).toContain("--runtime-url must be an http(s) URL");
+    }
     expect(b.stacks.size).toBe(0);
+  });
+
+  it("--runtime-url sets the chat stack's runtimeUrl override", async () => {
+    const b = new FakeBackend();
+    const r = await cli(b, ["create", "team-alpha", "--workspace-stack", "prod", "--runtime-url", "http://127.0.0.1:17420", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(b.stacks.get("chat-team-alpha")!.config["picortex-chat:runtimeUrl"]).toEqual({ value: "http://127.0.0.1:17420" });
   });
 
   it("reports a failed update with exit 1 and a JSON error", async () => {

@@ -12,7 +12,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { spawn } from "node:child_process";
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
 import { createLogger } from "../../agent-runtime/log.js";
@@ -106,6 +107,38 @@ describe.sequential("chat stack on the real engine", () => {
     const r = await f.lane.run(fresh, CHAT_STACK, "destroy");
     assertOk(r, "chat destroy from a fresh checkout");
     expect(await chatGone("team-alpha")).toBe(true);
+  }, 600_000);
+
+  it("scripts/chat.ts create, list and destroy through its own Automation API path (inline program, no language host)", async () => {
+    const dir = f.lane.project("chat").workDir;
+    const chatTs = async (...args: string[]) => {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+        const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "scripts/chat.ts"), ...args], {
+          cwd: repoRoot,
+          env: { ...f.lane.env, PICORTEX_PULUMI_ROOT: dirname(dirname(f.lane.pulumi)), PICORTEX_CHAT_WORKDIR: dir },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d));
+        child.stderr.on("data", (d: Buffer) => (stderr += d));
+        child.on("error", fail);
+        child.on("close", (code) => done({ code, stdout, stderr }));
+      });
+      expect(r.stdout + r.stderr, "the API token in scripts/chat.ts output").not.toContain(runtime.apiToken);
+      return r;
+    };
+    const created = await chatTs("create", "team-beta", "--workspace-stack", "prod", "--runtime-url", runtime.urls[0]!, "--json");
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ id: "team-beta", stack: "chat-team-beta", action: "created", result: "succeeded" });
+    expect((await chatOnRuntime("team-beta")).body.status).toBe("ready");
+    const listed = await chatTs("list", "--json");
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(listed.stdout))).toContain("team-beta");
+    const destroyed = await chatTs("destroy", "team-beta", "--json");
+    expect(destroyed.code, destroyed.stderr).toBe(0);
+    expect(JSON.parse(destroyed.stdout)).toMatchObject({ id: "team-beta", action: "destroyed", result: "succeeded" });
+    expect(await chatGone("team-beta")).toBe(true);
   }, 600_000);
 
   it("no secret is in plain text in the backend", () => {
