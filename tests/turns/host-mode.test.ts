@@ -4,8 +4,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REAL_KEY, createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 /** Runs argv as a chat user, the way a chat's own tools (Bash) would. */
-function asUser(user: string, argv: string[]) {
-  return spawnSync("/usr/bin/sudo", ["-n", "-H", "-u", user, "--", ...argv], { encoding: "utf8" });
+// Asynchronous: a synchronous search over the whole filesystem can run longer than a
+// minute under load, and a worker blocked that long misses vitest's 60 s RPC deadline
+// ("Timeout calling onTaskUpdate" fails the whole run).
+function asUser(user: string, argv: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/sudo", ["-n", "-H", "-u", user, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ stdout, stderr, status }));
+  });
 }
 
 describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 }, () => {
@@ -65,36 +76,36 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     const last = rt.fake.messageRequests().at(-1)!;
     expect(last.userTexts).toEqual(["alpha one", "alpha two", "alpha three"]);
     // The transcript lives in the chat user's own HOME, under its fixed workspace cwd.
-    const projects = asUser("pc-hm-alpha", ["/usr/bin/ls", `${fixtures.chatsRoot}/hm-alpha/.claude/projects`]);
+    const projects = (await asUser("pc-hm-alpha", ["/usr/bin/ls", `${fixtures.chatsRoot}/hm-alpha/.claude/projects`]));
     expect(projects.stdout).toContain("workspace");
   });
 
   it("isolates chats: A cannot read or write B's workspace, and a chat cannot sudo", async () => {
     const bHome = `${fixtures.chatsRoot}/hm-beta`;
-    expect(asUser("pc-hm-alpha", ["/usr/bin/ls", bHome]).status).not.toBe(0);
-    expect(asUser("pc-hm-alpha", ["/usr/bin/cat", `${bHome}/.claude/picortex-token`]).status).not.toBe(0);
-    expect(asUser("pc-hm-alpha", ["/usr/bin/touch", `${bHome}/workspace/planted`]).status).not.toBe(0);
+    expect((await asUser("pc-hm-alpha", ["/usr/bin/ls", bHome])).status).not.toBe(0);
+    expect((await asUser("pc-hm-alpha", ["/usr/bin/cat", `${bHome}/.claude/picortex-token`])).status).not.toBe(0);
+    expect((await asUser("pc-hm-alpha", ["/usr/bin/touch", `${bHome}/workspace/planted`])).status).not.toBe(0);
     expect(existsSync(`${bHome}/workspace/planted`)).toBe(false);
-    const sudo = asUser("pc-hm-alpha", ["/usr/bin/sudo", "-n", "true"]);
+    const sudo = (await asUser("pc-hm-alpha", ["/usr/bin/sudo", "-n", "true"]));
     expect(sudo.status).not.toBe(0);
     expect(sudo.stderr).toMatch(/password is required|not allowed|may not run sudo/i);
   });
 
   it("never lets a chat see the real key: not on disk, not in its environment", async () => {
     // Everything the chat user can read in the places a key could end up.
-    const grep = asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", REAL_KEY, "/etc", "/srv", "/var", "/tmp", "/home", "/root", rt.dataDir, fixtures.chatsRoot]);
+    const grep = (await asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", REAL_KEY, "/etc", "/srv", "/var", "/tmp", "/home", "/root", rt.dataDir, fixtures.chatsRoot]));
     expect(grep.stdout.trim()).toBe("");
     expect(grep.status).not.toBe(0); // 1 or 2 (2 = some directories were unreadable, as they should be)
     // Positive control: the same search finds the chat's own token, so it really looked.
-    const ownToken = asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/picortex-token`]).stdout.trim();
+    const ownToken = (await asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/picortex-token`])).stdout.trim();
     expect(ownToken).toMatch(/^pcc_/);
-    const control = asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", ownToken, fixtures.chatsRoot]);
+    const control = (await asUser("pc-hm-alpha", ["/usr/bin/grep", "-rlsF", ownToken, fixtures.chatsRoot]));
     expect(control.stdout).toContain("picortex-token");
     // The runtime's key file exists and holds the key, but the chat cannot open it.
-    const cat = asUser("pc-hm-alpha", ["/usr/bin/cat", `${rt.dataDir}/anthropic-api-key`]);
+    const cat = (await asUser("pc-hm-alpha", ["/usr/bin/cat", `${rt.dataDir}/anthropic-api-key`]));
     expect(cat.status).not.toBe(0);
     // The environment a turn runs with (same sudo path as a turn).
-    const env = asUser("pc-hm-alpha", ["/usr/bin/env"]);
+    const env = (await asUser("pc-hm-alpha", ["/usr/bin/env"]));
     expect(env.stdout).not.toContain(REAL_KEY);
     expect(env.stdout).not.toMatch(/ANTHROPIC_API_KEY/);
     // The upstream saw the real key; the chat only ever presented its own token.
@@ -116,18 +127,18 @@ describe("host mode: a real Linux user per chat, real sudo", { timeout: 240_000 
     expect(spawnSync("pgrep", ["-U", "pc-hm-alpha"]).status).toBe(1); // nothing left
   });
 
-  it("gives each chat's turns a private temp dir in its home", () => {
-    const settings = JSON.parse(asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/settings.json`]).stdout);
+  it("gives each chat's turns a private temp dir in its home", async () => {
+    const settings = JSON.parse((await asUser("pc-hm-alpha", ["/usr/bin/cat", `${fixtures.chatsRoot}/hm-alpha/.claude/settings.json`])).stdout);
     expect(settings.env.TMPDIR).toBe(`${fixtures.chatsRoot}/hm-alpha/tmp`);
     expect(settings.env.CLAUDE_CODE_TMPDIR).toBe(`${fixtures.chatsRoot}/hm-alpha/tmp`);
-    expect(asUser("pc-hm-alpha", ["/usr/bin/stat", "-c", "%a %U", `${fixtures.chatsRoot}/hm-alpha/tmp`]).stdout.trim()).toBe("700 pc-hm-alpha");
+    expect((await asUser("pc-hm-alpha", ["/usr/bin/stat", "-c", "%a %U", `${fixtures.chatsRoot}/hm-alpha/tmp`])).stdout.trim()).toBe("700 pc-hm-alpha");
   });
 
   it("deletes a chat: removes the user, archives the workspace, keeps the history unless purged", async () => {
     // What the chat leaves outside its home: a shared-temp file and a detached process.
     const uid = execFileSync("id", ["-u", "pc-hm-beta"], { encoding: "utf8" }).trim();
     const stray = `/tmp/hm-beta-left-${process.pid}`;
-    expect(asUser("pc-hm-beta", ["/usr/bin/sh", "-c", `echo left > ${stray}; setsid sleep 600 </dev/null >/dev/null 2>&1 &`]).status).toBe(0);
+    expect((await asUser("pc-hm-beta", ["/usr/bin/sh", "-c", `echo left > ${stray}; setsid sleep 600 </dev/null >/dev/null 2>&1 &`])).status).toBe(0);
     expect(existsSync(stray)).toBe(true);
     const del = await rt.call("DELETE", "/v1/chats/hm-beta");
     expect(del.status, del.text).toBe(200);
