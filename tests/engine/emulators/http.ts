@@ -79,7 +79,8 @@ export class FaultInjector {
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function readJson(req: IncomingMessage, invalid: (message: string) => EmulatorHttpError): Promise<unknown> {
+/** The request body as text (undefined when empty), bounded by MAX_BODY_BYTES. */
+export async function readText(req: IncomingMessage, invalid: (message: string) => EmulatorHttpError): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -87,8 +88,12 @@ export async function readJson(req: IncomingMessage, invalid: (message: string) 
     if (size > MAX_BODY_BYTES) throw invalid(`request body over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) return undefined;
-  const text = Buffer.concat(chunks).toString("utf8");
+  return size === 0 ? undefined : Buffer.concat(chunks).toString("utf8");
+}
+
+export async function readJson(req: IncomingMessage, invalid: (message: string) => EmulatorHttpError): Promise<unknown> {
+  const text = await readText(req, invalid);
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -141,6 +146,11 @@ export async function serveJson(opts: {
   internalError: (err: Error) => EmulatorHttpError;
   log: RecordedRequest[];
   headers?: () => Record<string, string>;
+  /**
+   * Rewrites a log entry before anything else can read it (credentials in a body or a
+   * query string must never reach the log). The handler still gets the real body.
+   */
+  redactLog?: (entry: RecordedRequest) => void;
 }): Promise<LoopbackServer> {
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string>) => {
     const text = body === undefined ? "" : JSON.stringify(body);
@@ -156,11 +166,13 @@ export async function serveJson(opts: {
     const url = new URL(req.url ?? "/", "http://emulator.invalid");
     const method = (req.method ?? "GET").toUpperCase();
     const entry: RecordedRequest = { method, path: url.pathname, query: url.search, body: undefined, status: 0, at: new Date().toISOString() };
+    opts.redactLog?.(entry);
     opts.log.push(entry);
     void (async () => {
       try {
         const body = await opts.readBody(req);
         entry.body = body;
+        opts.redactLog?.(entry);
         const out = await opts.handle({ req, method, path: url.pathname, query: url.searchParams, body });
         entry.status = out.status;
         send(res, out.status, out.body, out.headers ?? {});

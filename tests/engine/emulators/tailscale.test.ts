@@ -135,3 +135,141 @@ describe("Tailscale emulator: devices", () => {
     expect((await join(k3.key)).body.device.name).toBe(`picortex.${ts.tailnetDnsSuffix}`);
   });
 });
+
+/** A token request as golang.org/x/oauth2/clientcredentials sends it (Basic first) or as the KB's curl does (form fields). */
+async function tokenRequest(opts: { basic?: [string, string]; form?: Record<string, string>; query?: string; contentType?: string } = {}) {
+  const headers: Record<string, string> = { "content-type": opts.contentType ?? "application/x-www-form-urlencoded" };
+  if (opts.basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(opts.basic[0])}:${encodeURIComponent(opts.basic[1])}`).toString("base64")}`;
+  const res = await fetch(`${ts.baseUrl}/api/v2/oauth/token${opts.query ?? ""}`, { method: "POST", headers, body: new URLSearchParams(opts.form ?? {}).toString() });
+  const text = await res.text();
+  return { status: res.status, contentType: res.headers.get("content-type"), body: (text ? JSON.parse(text) : undefined) as any };
+}
+
+const grant = (over: Record<string, string> = {}) => ({ grant_type: "client_credentials", ...over });
+
+describe("Tailscale emulator: OAuth client", () => {
+  it("grants an access token for the client credentials, as HTTP Basic or as form fields, with Tailscale's answer shape", async () => {
+    const viaBasic = await tokenRequest({ basic: [ts.oauthClient.id, ts.oauthClient.secret], form: grant() });
+    expect(viaBasic.status).toBe(200);
+    expect(viaBasic.contentType).toMatch(/^application\/json/);
+    expect(Object.keys(viaBasic.body).sort()).toEqual(["access_token", "expires_in", "scope", "token_type"]);
+    expect(viaBasic.body).toMatchObject({ token_type: "Bearer", expires_in: 3600, scope: "auth_keys devices:core" });
+    expect(viaBasic.body.access_token).toMatch(/^tskey-api-k[0-9A-F]+CNTRL-[0-9a-f]{32}$/);
+    // The KB's curl: form fields, no grant_type.
+    const viaForm = await tokenRequest({ form: { client_id: ts.oauthClient.id, client_secret: ts.oauthClient.secret } });
+    expect(viaForm.status).toBe(200);
+    expect(viaForm.body.access_token).not.toBe(viaBasic.body.access_token);
+    // The token works like an API key: Bearer (what oauth2.Transport sends) and Basic user.
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${viaBasic.body.access_token}`)).status).toBe(200);
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Basic ${Buffer.from(`${viaForm.body.access_token}:`).toString("base64")}`)).status).toBe(200);
+    // A narrower scope on request gives a narrower token.
+    const narrow = await tokenRequest({ basic: [ts.oauthClient.id, ts.oauthClient.secret], form: grant({ scope: "devices:core:read" }) });
+    expect(narrow.body.scope).toBe("devices:core:read");
+  });
+
+  it("refuses a wrong secret, a wrong id, a secret used as the id, a missing secret and the API key, all with Tailscale's 401", async () => {
+    const { id, secret } = ts.oauthClient;
+    const attempts = [
+      { basic: [id, `${secret.slice(0, -1)}${secret.endsWith("0") ? "1" : "0"}`] as [string, string], form: grant() },
+      { basic: [id, secret.slice(0, -1)] as [string, string], form: grant() },
+      { basic: [`${id}X`, secret] as [string, string], form: grant() },
+      { basic: [secret, id] as [string, string], form: grant() },
+      { form: grant({ client_id: id }) },
+      { form: grant({ client_id: id, client_secret: ts.apiKey }) },
+      { form: grant({ client_id: "", client_secret: "" }) },
+      { form: grant() },
+    ];
+    for (const a of attempts) {
+      const r = await tokenRequest(a);
+      expect(r.status, JSON.stringify(a.form)).toBe(401);
+      expect(r.body).toEqual({ message: "API token invalid" });
+    }
+    // Another grant type, a JSON body and credentials in the URL are refused too.
+    expect((await tokenRequest({ basic: [id, secret], form: grant({ grant_type: "password" }) })).status).toBe(400);
+    expect((await tokenRequest({ basic: [id, secret], contentType: "application/json", form: grant() })).status).toBe(400);
+    expect((await tokenRequest({ query: `?client_id=${id}&client_secret=${secret}`, form: grant() })).status).toBe(400);
+    // A scope the client was never granted.
+    const wider = await tokenRequest({ basic: [id, secret], form: grant({ scope: "all" }) });
+    expect(wider.status).toBe(400);
+    expect(ts.accessTokens()).toEqual([]);
+    // The client secret itself is no API credential.
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${secret}`)).status).toBe(401);
+  });
+
+  it("limits an access token to its scopes: keys need auth_keys, devices need devices:core (403 otherwise)", async () => {
+    const { id, secret } = ts.oauthClient;
+    const devicesOnly = (await tokenRequest({ basic: [id, secret], form: grant({ scope: "devices:core" }) })).body.access_token;
+    const keysOnly = (await tokenRequest({ basic: [id, secret], form: grant({ scope: "auth_keys" }) })).body.access_token;
+    const readOnly = (await tokenRequest({ basic: [id, secret], form: grant({ scope: "devices:core:read auth_keys:read" }) })).body.access_token;
+    const refused = { message: "calling actor does not have enough permissions to perform this function" };
+    const create = await call("POST", "/api/v2/tailnet/-/keys", keyRequest(), `Bearer ${devicesOnly}`);
+    expect(create.status).toBe(403);
+    expect(create.body).toEqual(refused);
+    expect((await call("GET", "/api/v2/tailnet/-/keys", undefined, `Bearer ${devicesOnly}`)).status).toBe(403);
+    expect(ts.snapshot().keys).toEqual([]);
+    const key = await call("POST", "/api/v2/tailnet/-/keys", keyRequest(), `Bearer ${keysOnly}`);
+    expect(key.status).toBe(200);
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${keysOnly}`)).status).toBe(403);
+    const device = (await join(key.body.key)).body.device;
+    expect((await call("DELETE", `/api/v2/device/${device.id}`, undefined, `Bearer ${keysOnly}`)).status).toBe(403);
+    // Read scopes read, and never write.
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${readOnly}`)).status).toBe(200);
+    expect((await call("GET", `/api/v2/tailnet/-/keys/${key.body.id}`, undefined, `Bearer ${readOnly}`)).status).toBe(200);
+    expect((await call("DELETE", `/api/v2/device/${device.id}`, undefined, `Bearer ${readOnly}`)).status).toBe(403);
+    expect((await call("DELETE", `/api/v2/tailnet/-/keys/${key.body.id}`, undefined, `Bearer ${readOnly}`)).status).toBe(403);
+    expect(ts.snapshot().devices).toHaveLength(1);
+    expect((await call("DELETE", `/api/v2/device/${device.id}`, undefined, `Bearer ${devicesOnly}`)).status).toBe(200);
+    expect(ts.snapshot().devices).toEqual([]);
+  });
+
+  it("refuses an untagged key, or one with a tag the client does not own, from an OAuth token (the API key may)", async () => {
+    const { id, secret } = ts.oauthClient;
+    const token = (await tokenRequest({ basic: [id, secret], form: grant() })).body.access_token;
+    const untagged = keyRequest({ capabilities: { devices: { create: { reusable: false, ephemeral: false, preauthorized: true } } } });
+    const noTags = await call("POST", "/api/v2/tailnet/-/keys", untagged, `Bearer ${token}`);
+    expect(noTags.status).toBe(400);
+    expect(noTags.body).toEqual({ message: "tailnet-owned auth key must have tags set" });
+    const emptyTags = await call("POST", "/api/v2/tailnet/-/keys", keyRequest({ capabilities: { devices: { create: { tags: [] } } } }), `Bearer ${token}`);
+    expect(emptyTags.body).toEqual({ message: "tailnet-owned auth key must have tags set" });
+    const foreign = await call("POST", "/api/v2/tailnet/-/keys", keyRequest({ capabilities: { devices: { create: { tags: ["tag:picortex", "tag:admin"] } } } }), `Bearer ${token}`);
+    expect(foreign.status).toBe(400);
+    expect(foreign.body).toEqual({ message: "requested tags [tag:picortex tag:admin] are invalid or not permitted" });
+    expect(ts.snapshot().keys).toEqual([]);
+    // The user-owned API key may create an untagged key; the OAuth client its owned tag.
+    expect((await call("POST", "/api/v2/tailnet/-/keys", untagged)).status).toBe(200);
+    expect((await call("POST", "/api/v2/tailnet/-/keys", keyRequest(), `Bearer ${token}`)).status).toBe(200);
+  });
+
+  it("expires access tokens on the emulator's clock; a fresh grant works again", async () => {
+    const { id, secret } = ts.oauthClient;
+    const token = (await tokenRequest({ basic: [id, secret], form: grant() })).body.access_token;
+    ts.advanceClock(3599);
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${token}`)).status).toBe(200);
+    ts.advanceClock(1);
+    const late = await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${token}`);
+    expect(late.status).toBe(401);
+    expect(late.body).toEqual({ message: "API token invalid" });
+    expect((await call("POST", "/api/v2/tailnet/-/keys", keyRequest(), `Bearer ${token}`)).status).toBe(401);
+    const fresh = (await tokenRequest({ basic: [id, secret], form: grant() })).body.access_token;
+    expect((await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${fresh}`)).status).toBe(200);
+  });
+
+  it("never records the client secret or an access token in the request log", async () => {
+    const { id, secret } = ts.oauthClient;
+    const a = await tokenRequest({ basic: [id, secret], form: grant({ scope: "auth_keys" }) });
+    const b = await tokenRequest({ form: grant({ client_id: id, client_secret: secret }) });
+    await tokenRequest({ form: grant({ client_id: id, client_secret: `${secret}-wrong` }) });
+    await tokenRequest({ query: `?client_secret=${secret}`, form: grant() });
+    await tokenRequest({ basic: [id, secret], contentType: "text/plain", form: grant({ client_secret: secret }) });
+    await call("GET", "/api/v2/tailnet/-/devices", undefined, `Bearer ${a.body.access_token}`);
+    await call("POST", "/api/v2/tailnet/-/keys", keyRequest(), `Bearer ${b.body.access_token}`);
+    const logged = JSON.stringify(ts.requests);
+    for (const s of [secret, secret.slice(-32), a.body.access_token, b.body.access_token]) expect(logged).not.toContain(s);
+    expect(ts.accessTokens()).toEqual([a.body.access_token, b.body.access_token]);
+    // What is kept is enough to follow the traffic.
+    const tokenCalls = ts.requests.filter((q) => q.path === "/api/v2/oauth/token");
+    expect(tokenCalls.map((q) => q.status)).toEqual([200, 200, 401, 400, 400]);
+    expect(tokenCalls[0]).toMatchObject({ query: "", body: { grant_type: "client_credentials", scope: "auth_keys" } });
+    expect(tokenCalls[1]!.body).toEqual({ grant_type: "client_credentials", client_id: id });
+  });
+});
