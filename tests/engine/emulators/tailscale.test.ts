@@ -2,8 +2,12 @@
  * The Tailscale API emulator's rules (issue 22 item 5): auth keys (single use, expiry,
  * tags, preauthorized), joins, `<name>-1` naming, device delete, field completeness.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startTailscaleEmulator, type TailscaleEmulator } from "./tailscale/index.js";
+import { tailscaleProvider, goQueryEscape } from "../providers/tailscale.js";
+import type { Ctx, Props } from "../providers/framework.js";
 
 let ts: TailscaleEmulator;
 
@@ -271,5 +275,100 @@ describe("Tailscale emulator: OAuth client", () => {
     expect(tokenCalls.map((q) => q.status)).toEqual([200, 200, 401, 400, 400]);
     expect(tokenCalls[0]).toMatchObject({ query: "", body: { grant_type: "client_credentials", scope: "auth_keys" } });
     expect(tokenCalls[1]!.body).toEqual({ grant_type: "client_credentials", client_id: id });
+  });
+});
+
+describe("the tailscale provider double with an OAuth client (rule T7: clientcredentials + ReuseTokenSource)", () => {
+  const KEY = "tailscale:index/tailnetKey:TailnetKey";
+  const ctxOf = (config: Props): Ctx => ({ config, preview: false, urn: "urn:pulumi:prod::picortex::tailscale:index/tailnetKey:TailnetKey::k", name: "k", type: KEY, log: async () => {} });
+  const keyInputs = { reusable: false, ephemeral: false, preauthorized: true, tags: ["tag:picortex"], expiry: 3600, description: "picortex" };
+  const provider = tailscaleProvider("0.29.1");
+  // The provider falls back to these: a developer's own credentials must not leak in.
+  beforeEach(() => {
+    for (const v of ["TAILSCALE_API_KEY", "TAILSCALE_OAUTH_CLIENT_ID", "TAILSCALE_OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "TAILSCALE_TAILNET", "TAILSCALE_BASE_URL"]) vi.stubEnv(v, "");
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("exchanges the client credentials once (HTTP Basic first) and reuses the token for every call until it expires", async () => {
+    const config = await provider.configure({ oauthClientId: ts.oauthClient.id, oauthClientSecret: ts.oauthClient.secret, tailnet: "-", baseUrl: ts.baseUrl });
+    const ctx = ctxOf(config);
+    const created = await provider.resources[KEY]!.create(ctx, keyInputs);
+    expect(created.outs.key).toMatch(/^tskey-auth-/);
+    expect(await provider.resources[KEY]!.read(ctx, created.id, created.outs, keyInputs)).not.toBeNull();
+    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+    const tokenCalls = ts.requests.filter((q) => q.path === "/api/v2/oauth/token");
+    expect(tokenCalls).toHaveLength(1);
+    expect(tokenCalls[0]).toMatchObject({ status: 200, body: { grant_type: "client_credentials" } });
+    // Basic, as oauth2 tries first: no client_id in the form.
+    expect((tokenCalls[0]!.body as Props).client_id).toBeUndefined();
+    expect(ts.requests.filter((q) => q.path !== "/api/v2/oauth/token").every((q) => q.status === 200)).toBe(true);
+    // The API key was never used: the emulator refuses the token once it expires, and the
+    // double, like oauth2 (the token's expiry is the provider's own clock), does not refetch early.
+    ts.advanceClock(3600);
+    await expect(provider.resources[KEY]!.read(ctx, created.id, created.outs, keyInputs)).rejects.toThrow(/API token invalid \(401\)/);
+  });
+
+  it("fetches a new token when the one it has is within oauth2's 10 s expiry delta", async () => {
+    await ts.close();
+    ts = await startTailscaleEmulator({ accessTokenTtlSeconds: 10 });
+    const ctx = ctxOf(await provider.configure({ oauthClientId: ts.oauthClient.id, oauthClientSecret: ts.oauthClient.secret, baseUrl: ts.baseUrl }));
+    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+    expect(ts.requests.filter((q) => q.path === "/api/v2/oauth/token" && q.status === 200)).toHaveLength(2);
+  });
+
+  it("fails every call with oauth2's error when the secret is wrong, after trying Basic and then the form", async () => {
+    const ctx = ctxOf(await provider.configure({ oauthClientId: ts.oauthClient.id, oauthClientSecret: `${ts.oauthClient.secret}x`, baseUrl: ts.baseUrl }));
+    const err = await provider.resources[KEY]!.create(ctx, keyInputs).catch((e: Error) => e);
+    expect(String((err as Error).message)).toBe(`Post "${ts.baseUrl}/api/v2/tailnet/-/keys": oauth2: cannot fetch token: 401 Unauthorized\nResponse: {"message":"API token invalid"}`);
+    const tokenCalls = ts.requests.filter((q) => q.path === "/api/v2/oauth/token");
+    expect(tokenCalls.map((q) => [q.status, (q.body as Props).client_id ?? "basic"])).toEqual([
+      [401, "basic"],
+      [401, ts.oauthClient.id],
+    ]);
+    expect(ts.snapshot().keys).toEqual([]);
+    expect(JSON.stringify(ts.requests)).not.toContain(ts.oauthClient.secret);
+  });
+
+  it("falls back to form fields for a token endpoint that refuses Basic, and remembers that", async () => {
+    const seen: string[] = [];
+    const srv = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        if (req.url === "/api/v2/oauth/token") {
+          const form = new URLSearchParams(body);
+          seen.push(req.headers.authorization ? "basic" : `form:${form.get("client_id")}:${form.get("scope")}`);
+          if (req.headers.authorization || form.get("client_secret") !== "s e+c/ret") {
+            res.writeHead(401, { "content-type": "application/json" }).end('{"message":"API token invalid"}');
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/json" }).end('{"access_token":"t1","token_type":"bearer","expires_in":3600}');
+          return;
+        }
+        seen.push(`api:${req.headers.authorization}`);
+        res.writeHead(200, { "content-type": "application/json" }).end('{"devices":[]}');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const ctx = ctxOf(await provider.configure({ oauthClientId: "kID", oauthClientSecret: "s e+c/ret", baseUrl: base, scopes: JSON.stringify(["devices:core", "auth_keys"]) }));
+      await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+      await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+      expect(seen).toEqual(["basic", "form:kID:devices:core auth_keys", "api:Bearer t1", "api:Bearer t1"]);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+    // url.QueryEscape, as oauth2 escapes the Basic user and password.
+    expect(goQueryEscape("a b+c/d~e-f_g.h!")).toBe("a+b%2Bc%2Fd~e-f_g.h%21");
+  });
+
+  it("refuses an API key together with an OAuth client, and an id without a secret, with the provider's messages", async () => {
+    await expect(Promise.resolve().then(() => provider.configure({ apiKey: ts.apiKey, oauthClientId: ts.oauthClient.id, oauthClientSecret: ts.oauthClient.secret }))).rejects.toThrow(/credentials are conflicting - `api_key` conflicts with 'oauth_client_id'/);
+    await expect(Promise.resolve().then(() => provider.configure({ oauthClientId: ts.oauthClient.id }))).rejects.toThrow(/'oauth_client_secret', 'identity_token', or 'audience' are mandatory with 'oauth_client_id'/);
+    await expect(Promise.resolve().then(() => provider.configure({ oauthClientSecret: ts.oauthClient.secret }))).rejects.toThrow(/argument 'oauth_client_id' is empty/);
   });
 });
