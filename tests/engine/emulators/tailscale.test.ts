@@ -283,6 +283,7 @@ describe("the tailscale provider double with an OAuth client (rule T7: clientcre
   const ctxOf = (config: Props): Ctx => ({ config, preview: false, urn: "urn:pulumi:prod::picortex::tailscale:index/tailnetKey:TailnetKey::k", name: "k", type: KEY, log: async () => {} });
   const keyInputs = { reusable: false, ephemeral: false, preauthorized: true, tags: ["tag:picortex"], expiry: 3600, description: "picortex" };
   const provider = tailscaleProvider("0.29.1");
+  const getDevices = (ctx: Ctx) => provider.invokes!["tailscale:index/getDevices:getDevices"]!(ctx, {});
   // The provider falls back to these: a developer's own credentials must not leak in.
   beforeEach(() => {
     for (const v of ["TAILSCALE_API_KEY", "TAILSCALE_OAUTH_CLIENT_ID", "TAILSCALE_OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "TAILSCALE_TAILNET", "TAILSCALE_BASE_URL"]) vi.stubEnv(v, "");
@@ -297,7 +298,7 @@ describe("the tailscale provider double with an OAuth client (rule T7: clientcre
     const created = await provider.resources[KEY]!.create(ctx, keyInputs);
     expect(created.outs.key).toMatch(/^tskey-auth-/);
     expect(await provider.resources[KEY]!.read(ctx, created.id, created.outs, keyInputs)).not.toBeNull();
-    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+    await getDevices(ctx);
     const tokenCalls = ts.requests.filter((q) => q.path === "/api/v2/oauth/token");
     expect(tokenCalls).toHaveLength(1);
     expect(tokenCalls[0]).toMatchObject({ status: 200, body: { grant_type: "client_credentials" } });
@@ -314,8 +315,8 @@ describe("the tailscale provider double with an OAuth client (rule T7: clientcre
     await ts.close();
     ts = await startTailscaleEmulator({ accessTokenTtlSeconds: 10 });
     const ctx = ctxOf(await provider.configure({ oauthClientId: ts.oauthClient.id, oauthClientSecret: ts.oauthClient.secret, baseUrl: ts.baseUrl }));
-    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
-    await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+    await getDevices(ctx);
+    await getDevices(ctx);
     expect(ts.requests.filter((q) => q.path === "/api/v2/oauth/token" && q.status === 200)).toHaveLength(2);
   });
 
@@ -356,8 +357,8 @@ describe("the tailscale provider double with an OAuth client (rule T7: clientcre
     try {
       const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
       const ctx = ctxOf(await provider.configure({ oauthClientId: "kID", oauthClientSecret: "s e+c/ret", baseUrl: base, scopes: JSON.stringify(["devices:core", "auth_keys"]) }));
-      await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
-      await provider.invokes["tailscale:index/getDevices:getDevices"]!(ctx, {});
+      await getDevices(ctx);
+      await getDevices(ctx);
       expect(seen).toEqual(["basic", "form:kID:devices:core auth_keys", "api:Bearer t1", "api:Bearer t1"]);
     } finally {
       await new Promise((r) => srv.close(r));
