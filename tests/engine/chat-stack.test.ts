@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
 import { createLogger } from "../../agent-runtime/log.js";
-import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -143,6 +143,6 @@ describe.sequential("chat stack on the real engine", () => {
 
   it("no secret is in plain text in the backend", () => {
     const text = f.lane.backendText();
-    for (const s of [runtime.apiToken, f.hz.token, f.ts.apiKey]) expect(text).not.toContain(s);
+    for (const s of [runtime.apiToken, ...credentialSecrets(f)]) expect(text).not.toContain(s);
   });
 });

@@ -21,7 +21,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { assertOk, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, credentialSecrets, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { NspawnBackend } from "./emulators/hetzner/nspawn-backend.js";
 import { requireHarness } from "../e2e/harness/requirements.js";
@@ -71,7 +71,7 @@ beforeAll(async () => {
   requireHarness("nspawn");
   f = await startFixture({ boot: "nspawn" });
   p = await readmeWorkspaceStack(f, STACK);
-  secrets.push(f.hz.token, f.ts.apiKey);
+  secrets.push(...credentialSecrets(f));
   // The README's deploy recipe: bundle, then the deploy settings (secrets on stdin).
   const release = await buildRelease({ repoRoot, outDir: join(p.workDir, "dist", "release") });
   const operator = operatorKey(p.workDir);
@@ -123,7 +123,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     // The settings travelled on stdin into root-only credentials.
     expect((await backend().console(serverId)(["cat", "/etc/picortex/credentials/anthropic-api-key"])).trim()).toBe(anthropicKey);
     expect(await backend().console(serverId)(["stat", "-c", "%U %a", "/etc/picortex/credentials/anthropic-api-key"])).toMatch(/^root 600/);
-    for (const s of secrets) expect(r.stdout + r.stderr, "a secret in the engine's output").not.toContain(s);
+    for (const s of [...secrets, ...credentialSecrets(f)]) expect(r.stdout + r.stderr, "a secret in the engine's output").not.toContain(s);
     // The runtime listens on the host's tailnet address (MagicDNS stand-in), as runtimeUrl says.
     expect(r.outputs?.runtimeUrl?.value).toBe("http://picortex:7420");
     const tailnetIp = f.ts.resolve("picortex")![0]!;
@@ -205,6 +205,8 @@ describe.sequential("booted-host deploy on the real engine", () => {
     expect(f.ts.snapshot().keys).toEqual([]);
     expect(f.ts.snapshot().devices).toEqual([]);
     const text = f.lane.backendText();
-    for (const s of secrets) expect(text).not.toContain(s);
+    // The access tokens the provider and the device cleanup were issued during the runs, too.
+    expect(f.ts.accessTokens().length).toBeGreaterThan(0);
+    for (const s of [...secrets, ...credentialSecrets(f)]) expect(text).not.toContain(s);
   }, STEP_MS);
 });

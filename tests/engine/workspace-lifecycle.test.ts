@@ -9,7 +9,7 @@
  * needs no SSH. The booted-host deploy is in deploy.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { unprotectCommands } from "../../scripts/unprotect.js";
 
@@ -18,11 +18,14 @@ let f: Fixture;
 let p: Project;
 /** Every secret value the stack handles: none may appear in output or state. */
 const secrets: string[] = [];
+/** …including the provider credentials and every access token issued so far. */
+const allSecrets = () => [...secrets, ...credentialSecrets(f)];
+let device: { id: string; nodeId: string } | undefined;
 
 beforeAll(async () => {
   f = await startFixture();
+  // The README's recipe as written: the Tailscale credential is the OAuth client.
   p = await readmeWorkspaceStack(f, STACK);
-  secrets.push(f.hz.token, f.ts.apiKey);
 }, 30 * 60_000);
 
 afterAll(async () => {
@@ -41,7 +44,7 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(r.stdout).toMatch(/\+ hcloud:index\/server:Server/);
     expect(r.stdout).toMatch(/\+ tailscale:index\/tailnetKey:TailnetKey/);
     expect(r.stdout).toMatch(/userData\s*:\s*\[secret\]/);
-    for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
+    for (const s of allSecrets()) expect(r.stdout + r.stderr).not.toContain(s);
     expect(r.changeSummary?.create).toBeGreaterThanOrEqual(5);
     // A preview changes nothing.
     expect(f.hz.snapshot().servers).toHaveLength(0);
@@ -74,7 +77,18 @@ describe.sequential("workspace stack on the real engine", () => {
     secrets.push(key);
     expect(r.outputs?.serverId?.value).toBe(String(server.id));
     expect(r.outputs?.runtimeUrl?.value).toBe("http://picortex:7420");
-    for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
+    // The provider got the key with an access token from the OAuth client: a tagged key
+    // (the API refuses an untagged one from OAuth), the client's secret exchanged once.
+    expect(keys[0]!.tags).toEqual(["tag:picortex"]);
+    const grants = f.ts.requests.filter((q) => q.path === "/api/v2/oauth/token");
+    expect(grants.length).toBeGreaterThan(0);
+    expect(grants.every((q) => q.status === 200)).toBe(true);
+    expect(f.ts.requests.filter((q) => q.path.startsWith("/api/v2/tailnet/")).every((q) => q.status < 300)).toBe(true);
+    // The host joins with that key, as its cloud-config's `tailscale up` does on a booted
+    // server (servers are not booted here): the device destroy must remove.
+    device = await f.ts.join({ authKey: key, hostname: "picortex", tags: ["tag:picortex"], ssh: false });
+    expect(f.ts.snapshot().devices).toHaveLength(1);
+    for (const s of allSecrets()) expect(r.stdout + r.stderr).not.toContain(s);
   }, 600_000);
 
   it("a second up with no change changes nothing", async () => {
@@ -115,11 +129,21 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(snap.firewalls).toEqual([]);
     expect(snap.volumes).toEqual([]);
     expect(f.ts.snapshot().keys).toEqual([]);
+    // TailnetDeviceCleanup removed the host's device with its own OAuth token
+    // (components/tailnet-device.ts: client_id/client_secret in the form).
+    expect(f.ts.snapshot().devices).toEqual([]);
+    const cleanupGrant = f.ts.requests.findIndex((q) => q.path === "/api/v2/oauth/token" && (q.body as Record<string, unknown> | undefined)?.client_id === f.ts.oauthClient.id);
+    const deleted = f.ts.requests.findIndex((q) => q.method === "DELETE" && [`/api/v2/device/${device!.nodeId}`, `/api/v2/device/${device!.id}`].includes(q.path));
+    expect(f.ts.requests[cleanupGrant]?.status).toBe(200);
+    expect(f.ts.requests[deleted]?.status).toBe(200);
+    expect(deleted).toBeGreaterThan(cleanupGrant);
+    for (const s of allSecrets()) expect(d.stdout + d.stderr).not.toContain(s);
   }, 600_000);
 
   it("no secret is in plain text anywhere in the backend (state, history, backups)", async () => {
     const text = f.lane.backendText();
     expect(text.length).toBeGreaterThan(0);
-    for (const s of secrets) expect(text).not.toContain(s);
+    expect(f.ts.accessTokens().length).toBeGreaterThan(1);
+    for (const s of allSecrets()) expect(text).not.toContain(s);
   });
 });

@@ -42,26 +42,46 @@ export function operatorKey(dir: string): { privateKey: string; publicKey: strin
 }
 
 /**
- * The README's recipe for a host-only workspace stack (no release deploy): stack init,
- * copy the example config, the operator's public key, the provider credentials on stdin.
- * One deviation: the Tailscale credential is an API key (tailscale:apiKey, which the
- * stack accepts as the one kind of credential) because the Tailscale API emulator has
- * no OAuth token endpoint yet; the README uses an OAuth client.
+ * The README's recipe for a host-only workspace stack (no release deploy), as written: stack
+ * init, copy the example config, the operator's public key, the provider credentials on
+ * stdin — the Tailscale credential being the OAuth client Pulumi.example.yaml documents
+ * (tailscale:oauthClientId / tailscale:oauthClientSecret; the emulator's client has the
+ * auth_keys and devices:core scopes and owns tag:picortex). `tailscaleCredential:
+ * "apiKey"` sets tailscale:apiKey instead, for a scenario about that path.
  */
-export async function readmeWorkspaceStack(f: Fixture, stack = "prod", extra: Record<string, string> = {}): Promise<Project> {
+export async function readmeWorkspaceStack(
+  f: Fixture,
+  stack = "prod",
+  extra: Record<string, string> = {},
+  opts: { tailscaleCredential?: "oauthClient" | "apiKey" } = {},
+): Promise<Project> {
   const p = f.lane.project("workspace");
   const init = await f.lane.cli(["stack", "init", stack], { cwd: p.workDir });
   if (init.code !== 0) throw new Error(`pulumi stack init ${stack}: ${init.stderr}`);
   copyFileSync(join(p.workDir, "Pulumi.example.yaml"), join(p.workDir, `Pulumi.${stack}.yaml`));
   await setConfig(f.lane, p, stack, "picortex:sshPublicKey", operatorKey(p.workDir).publicKey);
   await setConfig(f.lane, p, stack, "hcloud:token", f.hz.token, { secret: true });
-  await setConfig(f.lane, p, stack, "tailscale:apiKey", f.ts.apiKey, { secret: true });
+  if ((opts.tailscaleCredential ?? "oauthClient") === "oauthClient") {
+    await setConfig(f.lane, p, stack, "tailscale:oauthClientId", f.ts.oauthClient.id, { secret: true });
+    await setConfig(f.lane, p, stack, "tailscale:oauthClientSecret", f.ts.oauthClient.secret, { secret: true });
+  } else {
+    await setConfig(f.lane, p, stack, "tailscale:apiKey", f.ts.apiKey, { secret: true });
+  }
   await setConfig(f.lane, p, stack, "tailscale:tailnet", "-");
   // Lane only: where the emulators listen.
   await setConfig(f.lane, p, stack, "hcloud:endpoint", f.hz.endpoint);
   await setConfig(f.lane, p, stack, "tailscale:baseUrl", f.ts.baseUrl);
   for (const [k, v] of Object.entries(extra)) await setConfig(f.lane, p, stack, k, v);
   return p;
+}
+
+/**
+ * Every provider credential of the lane, read when called: the Hetzner token, the
+ * Tailscale API key and OAuth client secret, and every access token issued so far. None
+ * may appear in output or in the backend.
+ */
+export function credentialSecrets(f: Fixture): string[] {
+  return [f.hz.token, f.ts.apiKey, f.ts.oauthClient.secret, ...f.ts.accessTokens()];
 }
 
 /** Fails with the run's own output, so a failed scenario explains itself. */
