@@ -367,6 +367,15 @@ describe("the tailscale provider double with an OAuth client (rule T7: clientcre
     expect(goQueryEscape("a b+c/d~e-f_g.h!")).toBe("a+b%2Bc%2Fd~e-f_g.h%21");
   });
 
+  it("with an API key instead, sends it as the HTTP Basic user and never asks for a token", async () => {
+    const ctx = ctxOf(await provider.configure({ apiKey: ts.apiKey, baseUrl: ts.baseUrl }));
+    const created = await provider.resources[KEY]!.create(ctx, { ...keyInputs, tags: [] });
+    expect(created.outs.key).toMatch(/^tskey-auth-/);
+    expect(ts.requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual(["POST /api/v2/tailnet/-/keys 200"]);
+    const wrong = ctxOf(await provider.configure({ apiKey: `${ts.apiKey}x`, baseUrl: ts.baseUrl }));
+    await expect(getDevices(wrong)).rejects.toThrow("API token invalid (401)");
+  });
+
   it("refuses an API key together with an OAuth client, and an id without a secret, with the provider's messages", async () => {
     await expect(Promise.resolve().then(() => provider.configure({ apiKey: ts.apiKey, oauthClientId: ts.oauthClient.id, oauthClientSecret: ts.oauthClient.secret }))).rejects.toThrow(/credentials are conflicting - `api_key` conflicts with 'oauth_client_id'/);
     await expect(Promise.resolve().then(() => provider.configure({ oauthClientId: ts.oauthClient.id }))).rejects.toThrow(/'oauth_client_secret', 'identity_token', or 'audience' are mandatory with 'oauth_client_id'/);

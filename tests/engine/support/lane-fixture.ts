@@ -46,27 +46,18 @@ export function operatorKey(dir: string): { privateKey: string; publicKey: strin
  * init, copy the example config, the operator's public key, the provider credentials on
  * stdin — the Tailscale credential being the OAuth client Pulumi.example.yaml documents
  * (tailscale:oauthClientId / tailscale:oauthClientSecret; the emulator's client has the
- * auth_keys and devices:core scopes and owns tag:picortex). `tailscaleCredential:
- * "apiKey"` sets tailscale:apiKey instead, for a scenario about that path.
+ * auth_keys and devices:core scopes and owns tag:picortex). No scenario needs the API-key
+ * path (tailscale:apiKey); the double's API-key auth is covered in emulators/tailscale.test.ts.
  */
-export async function readmeWorkspaceStack(
-  f: Fixture,
-  stack = "prod",
-  extra: Record<string, string> = {},
-  opts: { tailscaleCredential?: "oauthClient" | "apiKey" } = {},
-): Promise<Project> {
+export async function readmeWorkspaceStack(f: Fixture, stack = "prod", extra: Record<string, string> = {}): Promise<Project> {
   const p = f.lane.project("workspace");
   const init = await f.lane.cli(["stack", "init", stack], { cwd: p.workDir });
   if (init.code !== 0) throw new Error(`pulumi stack init ${stack}: ${init.stderr}`);
   copyFileSync(join(p.workDir, "Pulumi.example.yaml"), join(p.workDir, `Pulumi.${stack}.yaml`));
   await setConfig(f.lane, p, stack, "picortex:sshPublicKey", operatorKey(p.workDir).publicKey);
   await setConfig(f.lane, p, stack, "hcloud:token", f.hz.token, { secret: true });
-  if ((opts.tailscaleCredential ?? "oauthClient") === "oauthClient") {
-    await setConfig(f.lane, p, stack, "tailscale:oauthClientId", f.ts.oauthClient.id, { secret: true });
-    await setConfig(f.lane, p, stack, "tailscale:oauthClientSecret", f.ts.oauthClient.secret, { secret: true });
-  } else {
-    await setConfig(f.lane, p, stack, "tailscale:apiKey", f.ts.apiKey, { secret: true });
-  }
+  await setConfig(f.lane, p, stack, "tailscale:oauthClientId", f.ts.oauthClient.id, { secret: true });
+  await setConfig(f.lane, p, stack, "tailscale:oauthClientSecret", f.ts.oauthClient.secret, { secret: true });
   await setConfig(f.lane, p, stack, "tailscale:tailnet", "-");
   // Lane only: where the emulators listen.
   await setConfig(f.lane, p, stack, "hcloud:endpoint", f.hz.endpoint);
