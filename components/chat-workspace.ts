@@ -9,7 +9,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { assertChatId, chatUser } from "../agent-runtime/host/chat-identity.js";
+import { assertChatId, chatUser } from "../agent-runtime/host/contract.js";
 
 export interface ChatWorkspaceArgs {
   /** Chat id (2-24 chars: lowercase letters, digits, single hyphens; starts with a letter). */

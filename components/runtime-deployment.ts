@@ -25,7 +25,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { linuxNameProblem } from "../templates/validators.js";
+import { CURRENT_RELEASE_LINK, DEFAULT_ADMIN_USER, RELEASE_HASH_PATTERN, RELEASE_HELPER_PATH, linuxNameProblem } from "../agent-runtime/host/contract.js";
 
 export interface RuntimeConnectionArgs {
   /**
@@ -186,9 +186,6 @@ export class RuntimeDeployment extends pulumi.ComponentResource {
 // ---------------------------------------------------------------------------------
 // Pure helpers: everything the component sends to the host is built here and unit-tested.
 
-export const DEFAULT_ADMIN_USER = "pcadmin";
-export const RELEASE_SCRIPT = "/usr/local/sbin/picortex-release";
-const HASH_PATTERN = /^[a-f0-9]{12,64}$/;
 
 export class ReleaseRefError extends Error {
   constructor(message: string) {
@@ -198,7 +195,7 @@ export class ReleaseRefError extends Error {
 }
 
 export function assertReleaseHash(hash: string): string {
-  if (typeof hash !== "string" || !HASH_PATTERN.test(hash))
+  if (typeof hash !== "string" || !RELEASE_HASH_PATTERN.test(hash))
     throw new ReleaseRefError(`release hash ${JSON.stringify(String(hash)).slice(0, 80)} is not 12-64 lowercase hex characters: use the hash scripts/bundle.ts printed`);
   return hash;
 }
@@ -217,9 +214,9 @@ export function incomingPath(adminUser: string, hash: string): string {
 /** The exact command lines, matching the sudoers rule `picortex-release ^(…)( [a-f0-9]{12,64})?$`. */
 export function releaseCommands(hash: string): { install: string; activate: string; create: string; delete: string } {
   const h = assertReleaseHash(hash);
-  const install = `sudo -n ${RELEASE_SCRIPT} install ${h}`;
-  const activate = `sudo -n ${RELEASE_SCRIPT} activate ${h}`;
-  return { install, activate, create: `${install} && ${activate}`, delete: `sudo -n ${RELEASE_SCRIPT} uninstall ${h}` };
+  const install = `sudo -n ${RELEASE_HELPER_PATH} install ${h}`;
+  const activate = `sudo -n ${RELEASE_HELPER_PATH} activate ${h}`;
+  return { install, activate, create: `${install} && ${activate}`, delete: `sudo -n ${RELEASE_HELPER_PATH} uninstall ${h}` };
 }
 
 /**
@@ -238,8 +235,8 @@ export const CLOUD_INIT_WAIT_COMMAND =
 export const SETTINGS_UPLOAD_COMMAND =
   'set -eu; umask 077; mkdir -p "$HOME/incoming"; cat > "$HOME/incoming/runtime-settings.json.tmp"; ' +
   'mv -f "$HOME/incoming/runtime-settings.json.tmp" "$HOME/incoming/runtime-settings.json"; ' +
-  `cur="$(basename "$(readlink /opt/picortex/current 2>/dev/null)" 2>/dev/null || true)"; ` +
-  `case "$cur" in ""|*[!a-f0-9]*) ;; *) sudo -n ${RELEASE_SCRIPT} activate "$cur" ;; esac`;
+  `cur="$(basename "$(readlink ${CURRENT_RELEASE_LINK} 2>/dev/null)" 2>/dev/null || true)"; ` +
+  `case "$cur" in ""|*[!a-f0-9]*) ;; *) sudo -n ${RELEASE_HELPER_PATH} activate "$cur" ;; esac`;
 
 /** Canonical JSON (sorted keys, no undefined) so equal settings give an equal config hash. */
 export function settingsDocument(s: { runtimeConfig?: Record<string, unknown>; anthropicApiKey?: string; apiToken?: string }): string {

@@ -17,27 +17,32 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { linuxNameProblem } from "../templates/validators.js";
 import {
+  ANTHROPIC_KEY_PATH as ANTHROPIC_KEY,
   BIN,
   CHAT_GROUP,
+  CHAT_USER_HELPER_PATH,
+  CREDENTIALS_DIR,
+  CURRENT_RELEASE_LINK,
+  CURRENT_RELEASE_TARGET_PATTERN,
+  DEFAULT_ADMIN_USER,
   DEFAULT_CHATS_ROOT,
   DEFAULT_CLAUDE_PATH,
+  LINUX_NAME_SOURCE,
   OPS_GROUP,
+  RELEASE_HELPER_PATH as RELEASE_HELPER,
+  RELEASES_ROOT,
+  RUNTIME_CONFIG_PATH as RUNTIME_CONFIG,
+  RUNTIME_UNIT,
   RUNTIME_USER,
-  privilegedArgv,
+  STATE_DIR,
+  SUDOERS_DROPIN_PATH as SUDOERS_DROPIN,
+  SYSTEMD_UNIT_DIR,
   chatUser,
-} from "../agent-runtime/host/chat-identity.js";
-
-// Host contract paths (kept literal here so this file bundles without the renderers).
-const RELEASE_HELPER = "/usr/local/sbin/picortex-release";
-const SUDOERS_DROPIN = "/etc/sudoers.d/picortex";
-const RUNTIME_CONFIG = "/etc/picortex/runtime.json";
-const CREDENTIALS_DIR = "/etc/picortex/credentials";
-const ANTHROPIC_KEY = `${CREDENTIALS_DIR}/anthropic-api-key`;
-const RUNTIME_UNIT = "picortex-runtime.service";
-const STATE_DIR = "/var/lib/picortex";
-const RELEASES_ROOT = "/opt/picortex";
+  linuxNameProblem,
+} from "../agent-runtime/host/contract.js";
+import { privilegedArgv } from "../agent-runtime/host/chat-identity.js";
+import { releaseHelperEscalations, sudoEscalations, type Escalation } from "../agent-runtime/host/escalations.js";
 
 export interface CheckResult {
   name: string;
@@ -198,11 +203,11 @@ function expectedPaths(o: DoctorOptions): ExpectedPath[] {
     { path: RELEASE_HELPER, type: "file", owner: "root", group: "root", mode: "0755" },
     { path: RUNTIME_CONFIG, type: "file", owner: "root" },
     { path: CREDENTIALS_DIR, type: "dir", owner: "root", group: "root", mode: "0700" },
-    { path: `/etc/systemd/system/${RUNTIME_UNIT}`, type: "file", owner: "root", group: "root", mode: "0644" },
+    { path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_UNIT}`, type: "file", owner: "root", group: "root", mode: "0644" },
     { path: o.chatsRoot, type: "dir", owner: "root", mode: "0711" },
     { path: RELEASES_ROOT, type: "dir", owner: "root", runtime: true },
     { path: STATE_DIR, type: "dir", owner: o.runtimeUser, runtime: true },
-    { path: `${RELEASES_ROOT}/current`, type: "symlink", owner: "root", runtime: true },
+    { path: CURRENT_RELEASE_LINK, type: "symlink", owner: "root", runtime: true },
   ];
 }
 
@@ -259,8 +264,8 @@ export function checkPaths(o: DoctorOptions): CheckResult[] {
   }
   if (o.runtime) {
     try {
-      const target = readlinkSync(`${RELEASES_ROOT}/current`);
-      out.push({ name: "current release link", ok: /^(\/opt\/picortex\/)?releases\/[a-f0-9]{12,64}$/.test(target), detail: target });
+      const target = readlinkSync(CURRENT_RELEASE_LINK);
+      out.push({ name: "current release link", ok: CURRENT_RELEASE_TARGET_PATTERN.test(target), detail: target });
     } catch (err) {
       out.push({ name: "current release link", ok: false, detail: String((err as Error).message) });
     }
@@ -281,35 +286,13 @@ function policyAllows(sudoArgs: string[], asUser?: string): Proc {
 const PROBE_CHAT = "doctor-probe";
 const PROBE_HASH = "0123456789abcdef0123456789abcdef";
 
-/** Escalations that must be refused to both the admin and the runtime user (Foundation issue). */
-export function escalations(o: DoctorOptions): Array<[string, string[]]> {
-  const home = (id: string) => ["--create-home", "--home-dir", `${o.chatsRoot}/${id}`];
-  const tail = (id: string) => ["--gid", o.chatGroup, "--shell", "/bin/bash", chatUser(id)];
-  return [
-    ["useradd -o -u 0", ["--", BIN.useradd, "-o", "-u", "0", ...home("evil"), ...tail("evil")]],
-    ["useradd -G sudo", ["--", BIN.useradd, ...home("evil"), "-G", "sudo", ...tail("evil")]],
-    ["useradd -p <hash>", ["--", BIN.useradd, "-p", "$6$x$y", ...home("evil"), ...tail("evil")]],
-    ["useradd -d /root", ["--", BIN.useradd, "--create-home", "--home-dir", "/root", ...tail("evil")]],
-    ["useradd home with ..", ["--", BIN.useradd, "--create-home", "--home-dir", `${o.chatsRoot}/../../etc`, ...tail("evil")]],
-    ["chmod u+s", ["--", BIN.chmod, "u+s", `${o.chatsRoot}/evil`]],
-    ["chmod 777 /etc/shadow", ["--", BIN.chmod, "777", "/etc/shadow"]],
-    ["chmod path with ..", ["--", BIN.chmod, "0700", `${o.chatsRoot}/evil/../../../etc/shadow`]],
-    ["userdel root", ["--", BIN.userdel, "root"]],
-    ["useradd directly (only the chat-user helper may)", ["--", BIN.useradd, ...home("evil"), ...tail("evil")]],
-    ["chat-user helper: merged options", ["--", ...privilegedArgv.createUser("evil").slice(0, 2), "evil --gid root"]],
-    [`userdel ${o.adminUser}`, ["--", BIN.userdel, o.adminUser]],
-    ["sudo -u root id", ["-u", "root", "--", "/usr/bin/id"]],
-    ["sudo -u root claude", ["-u", "root", "--", o.claudePath]],
-    ["sudo -u nobody claude", ["-u", "nobody", "--", o.claudePath]],
-    ["sudo -u pc-<id> bash", ["-u", chatUser("evil"), "--", "/bin/bash"]],
-    ["sudo -s", ["-s"]],
-    ["sudo -i", ["-i"]],
-    ["sudo bash", ["--", "/bin/bash"]],
-    ["sudoedit /etc/shadow", ["-e", "/etc/shadow"]],
-    ["release helper: path argument", ["--", RELEASE_HELPER, "install", "../../etc"]],
-    ["release helper: injected argument", ["--", RELEASE_HELPER, "activate", `${PROBE_HASH};id`]],
-    ["release helper: unknown verb", ["--", RELEASE_HELPER, "shell"]],
-  ];
+/**
+ * Escalations that must be refused to both the admin and the runtime user: the same list
+ * tests/infra/sudoers-escalation.test.ts proves refused by the real sudo.
+ */
+export function escalations(o: DoctorOptions): Escalation[] {
+  const context = { ...o, chatUserHelperPath: CHAT_USER_HELPER_PATH, chat: "evil" };
+  return [...sudoEscalations(context), ...releaseHelperEscalations(RELEASE_HELPER, PROBE_HASH)];
 }
 
 export function checkSudo(o: DoctorOptions): CheckResult[] {
@@ -448,7 +431,7 @@ Options:
   --ssh <user@host>        run on a remote host over ssh (bundles this script, pipes it to node)
   --ssh-port <port>        ssh port (default 22)
   --identity <file>        ssh private key file
-  --admin-user <name>      default pcadmin
+  --admin-user <name>      default ${DEFAULT_ADMIN_USER}
   --runtime-user <name>    default ${RUNTIME_USER}
   --ops-group <name>       default ${OPS_GROUP}
   --chat-group <name>      default ${CHAT_GROUP}
@@ -472,7 +455,7 @@ export function parseDoctorArgs(argv: string[]): { options: DoctorOptions; json:
       ssh: { type: "string" },
       "ssh-port": { type: "string", default: "22" },
       identity: { type: "string" },
-      "admin-user": { type: "string", default: "pcadmin" },
+      "admin-user": { type: "string", default: DEFAULT_ADMIN_USER },
       "runtime-user": { type: "string", default: RUNTIME_USER },
       "ops-group": { type: "string", default: OPS_GROUP },
       "chat-group": { type: "string", default: CHAT_GROUP },
@@ -512,7 +495,7 @@ export function parseDoctorArgs(argv: string[]): { options: DoctorOptions; json:
       throw new UsageError(`--expect-files must be a JSON array of {path, mode, owner}: ${(err as Error).message}`);
     }
   }
-  if (values.ssh !== undefined && !/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(values.ssh)) throw new UsageError("--ssh must look like user@host");
+  if (values.ssh !== undefined && !new RegExp(`^${LINUX_NAME_SOURCE}@[A-Za-z0-9.:-]+$`).test(values.ssh)) throw new UsageError("--ssh must look like user@host");
   return {
     help: values.help,
     json: values.json,

@@ -7,19 +7,11 @@
  * is configured to apply template changes (see docs/workspace-stack.md).
  */
 import { z } from "zod";
-import {
-  CHAT_GROUP,
-  DEFAULT_CHATS_ROOT,
-  DEFAULT_CLAUDE_PATH,
-  OPS_GROUP,
-  RUNTIME_USER,
-  CHAT_USER_PREFIX,
-} from "../agent-runtime/host/chat-identity.js";
+import { linuxNameProblem, CHAT_GROUP, DEFAULT_ADMIN_USER, DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, OPS_GROUP, RUNTIME_USER, CHAT_USER_PREFIX } from "../agent-runtime/host/contract.js";
 import {
   cidrProblem,
   hostnameProblem,
   isWholeInternet,
-  linuxNameProblem,
   safePathProblem,
   sshPublicKeyProblem,
   tailscaleTagProblem,
@@ -59,7 +51,7 @@ export const hostVarsSchema = z
     /** Host name on the tailnet and in /etc/hostname. */
     hostname: z.string().superRefine(refine(hostnameProblem)).default("picortex"),
     /** Deploy account: the operator's SSH key, member of the ops group, no general sudo. */
-    adminUser: linuxName.superRefine(refine(notChatPrefixed("admin user"))).default("pcadmin"),
+    adminUser: linuxName.superRefine(refine(notChatPrefixed("admin user"))).default(DEFAULT_ADMIN_USER),
     /** One OpenSSH public key line for the admin user. Required. */
     adminSshPublicKey: z.string().superRefine(refine(sshPublicKeyProblem)),
     /** System user the runtime service runs as (no login, no home outside its state dir). */

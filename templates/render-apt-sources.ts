@@ -5,10 +5,8 @@
  * including the packages module that runs before runcmd.
  */
 import { SUPPORTED_IMAGES, type SupportedImage } from "./host-vars.js";
+import { NODESOURCE_KEYRING, TAILSCALE_KEYRING } from "../agent-runtime/host/contract.js";
 
-export const APT_STAGING_DIR = "/usr/local/share/picortex/apt";
-export const NODESOURCE_KEYRING = "/usr/share/keyrings/picortex-nodesource.asc";
-export const TAILSCALE_KEYRING = "/usr/share/keyrings/tailscale-archive-keyring.gpg";
 export const NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key";
 
 /**

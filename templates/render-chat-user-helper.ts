@@ -4,9 +4,8 @@
  * and the runtime's argv cannot drift. Pure: the template text is passed in.
  */
 import { readFileSync } from "node:fs";
-import { CHAT_USER_PREFIX } from "../agent-runtime/host/chat-identity.js";
-import { CHAT_UID_MAX, CHAT_UID_MIN, CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
-import { linuxNameProblem, safePathProblem } from "./validators.js";
+import { CHAT_USER_PREFIX, CHAT_UID_MAX, CHAT_UID_MIN, CHAT_USER_STATE_DIR, linuxNameProblem } from "../agent-runtime/host/contract.js";
+import { safePathProblem } from "./validators.js";
 import { stripShellComments } from "./shell-script.js";
 
 export interface ChatUserHelperVars {

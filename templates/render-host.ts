@@ -14,26 +14,50 @@
 import { readFileSync } from "node:fs";
 import { parseHostVars, type HostVars, type HostVarsInput } from "./host-vars.js";
 import type { HostFile } from "./host-file.js";
-import { renderSudoers, SUDOERS_DROPIN_PATH, RELEASE_HELPER_PATH } from "./render-sudoers.js";
-import { renderAgentUnit, renderRuntimeUnit, renderListenAddressUnit, LISTEN_ADDRESS_SCRIPT_PATH, RUNTIME_CONFIG_PATH, RUNTIME_UNIT, LISTEN_ADDRESS_UNIT, STATE_DIR } from "./render-units.js";
+import { renderSudoers } from "./render-sudoers.js";
+import { renderAgentUnit, renderRuntimeUnit, renderListenAddressUnit } from "./render-units.js";
 import { renderRuntimeConfig } from "./render-runtime-config.js";
-import { renderSshdConfig, SSHD_DROPIN_PATH } from "./render-sshd.js";
-import { renderTmpfiles, TMPFILES_PATH } from "./render-tmpfiles.js";
+import { renderSshdConfig } from "./render-sshd.js";
+import { renderTmpfiles } from "./render-tmpfiles.js";
 import { renderFirewall, type FirewallRule } from "./render-firewall.js";
 import {
-  APT_STAGING_DIR,
   NODESOURCE_KEY_FINGERPRINT,
   TAILSCALE_KEY_FINGERPRINT,
   VERIFY_KEY_SCRIPT,
   NODESOURCE_KEY_URL,
-  NODESOURCE_KEYRING,
-  TAILSCALE_KEYRING,
   renderNodesourceSource,
   renderTailscaleSource,
   tailscaleKeyUrl,
 } from "./render-apt-sources.js";
 import { renderCloudConfig, type CloudConfigUser } from "./render-cloud-config.js";
-import { AGENT_HOME, AGENT_SESSION, AGENT_UNIT, AGENT_USER, BUILD_USER, CHAT_USER_HELPER_PATH, CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
+import {
+  AGENT_HOME,
+  AGENT_SESSION,
+  AGENT_UNIT,
+  AGENT_USER,
+  APT_STAGING_DIR,
+  BUILD_USER,
+  CHAT_USER_HELPER_PATH,
+  CHAT_USER_STATE_DIR,
+  DATA_MOUNT,
+  LISTEN_ADDRESS_SCRIPT_PATH,
+  LISTEN_ADDRESS_UNIT,
+  LOGIN_SHELL,
+  METADATA_GUARD_NFT_PATH,
+  METADATA_GUARD_UNIT,
+  NODESOURCE_KEYRING,
+  NOLOGIN_SHELL,
+  RELEASE_HELPER_PATH,
+  RUNTIME_CONFIG_PATH,
+  RUNTIME_UNIT,
+  SRV_DIR,
+  SSHD_DROPIN_PATH,
+  STATE_DIR,
+  SUDOERS_DROPIN_PATH,
+  TAILSCALE_AUTH_KEY_PATH,
+  TAILSCALE_KEYRING,
+  TMPFILES_PATH,
+} from "../agent-runtime/host/contract.js";
 import { renderChatUserHelper } from "./render-chat-user-helper.js";
 import { stripShellComments } from "./shell-script.js";
 
@@ -41,7 +65,7 @@ import { stripShellComments } from "./shell-script.js";
 export function renderReleaseHelper(script: string = loadHostAssets().releaseScript): string {
   return stripShellComments(script, "templates/host/picortex-release.sh");
 }
-import { renderMetadataGuardRules, renderMetadataGuardUnit, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT } from "./render-metadata-guard.js";
+import { renderMetadataGuardRules, renderMetadataGuardUnit } from "./render-metadata-guard.js";
 
 export type { HostVars, HostVarsInput } from "./host-vars.js";
 export type { HostFile } from "./host-file.js";
@@ -50,8 +74,6 @@ export type { FirewallRule } from "./render-firewall.js";
 /** Hetzner's user_data limit, and the budget we hold ourselves to (room for growth). */
 export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
 export const USER_DATA_BUDGET = 28 * 1024;
-
-export const TAILSCALE_AUTH_KEY_PATH = "/etc/picortex/credentials/tailscale-auth-key";
 
 export interface HostAssets {
   /** templates/host/picortex-release.sh (deploy helper, installed root 0755). */
@@ -98,10 +120,9 @@ export const volumeDevice = (volumeId: string | number): string => `/dev/disk/by
  * helper's uid record (root 0700, by tmpfiles) are bind mounts from it: the record must
  * survive a server replacement with the chat homes, or old uids would be handed out again.
  */
-export const DATA_MOUNT = "/mnt/picortex-data";
 export const DATA_BINDS = [
-  ["srv", "/srv/picortex"],
-  ["lib", "/var/lib/picortex"],
+  ["srv", SRV_DIR],
+  ["lib", STATE_DIR],
   ["chat-users", CHAT_USER_STATE_DIR],
 ] as const;
 
@@ -206,7 +227,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     {
       name: vars.adminUser,
       gecos: "picortex deploy admin (no general sudo)",
-      shell: "/bin/bash",
+      shell: LOGIN_SHELL,
       groups: vars.opsGroup,
       lock_passwd: true,
       ssh_authorized_keys: [vars.adminSshPublicKey.trim()],
@@ -214,7 +235,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
     {
       name: vars.runtimeUser,
       gecos: "picortex runtime service",
-      shell: "/usr/sbin/nologin",
+      shell: NOLOGIN_SHELL,
       groups: vars.opsGroup,
       lock_passwd: true,
       system: true,
@@ -225,7 +246,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       // The portal's agent (tmux + Claude Code): no sudo rule, no ops group, its own home.
       name: AGENT_USER,
       gecos: "picortex portal agent (no sudo)",
-      shell: "/bin/bash",
+      shell: LOGIN_SHELL,
       lock_passwd: true,
       system: true,
       homedir: AGENT_HOME,
@@ -236,7 +257,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       // it, so no other principal can race root's chown of the staging tree.
       name: BUILD_USER,
       gecos: "picortex release builds (no login, no sudo)",
-      shell: "/usr/sbin/nologin",
+      shell: NOLOGIN_SHELL,
       lock_passwd: true,
       system: true,
       homedir: "/nonexistent",

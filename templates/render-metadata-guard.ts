@@ -5,14 +5,14 @@
  * need it. cloud-init and tailscaled run as root and are unaffected.
  * Checked with `nft -c` and run for real in a network namespace (tests/infra).
  */
-export const METADATA_GUARD_NFT_PATH = "/etc/picortex/metadata-guard.nft";
-export const METADATA_GUARD_UNIT = "picortex-metadata-guard.service";
+import { BIN, METADATA_GUARD_NFT_PATH, METADATA_GUARD_UNIT, SYSTEMD_UNIT_DIR } from "../agent-runtime/host/contract.js";
+
 export const METADATA_GUARD_TABLE = "picortex_metadata_guard";
 export const METADATA_ADDRESS = "169.254.169.254";
 
 export function renderMetadataGuardRules(): string {
   return [
-    "#!/usr/sbin/nft -f",
+    `#!${BIN.nft} -f`,
     "# picortex: only root may reach the cloud metadata service (it serves user_data).",
     "# From templates/render-metadata-guard.ts. Declare + delete + define: reloads are idempotent.",
     `table inet ${METADATA_GUARD_TABLE}`,
@@ -41,8 +41,8 @@ export function renderMetadataGuardUnit(): { name: string; path: string; content
     "[Service]",
     "Type=oneshot",
     "RemainAfterExit=yes",
-    `ExecStart=/usr/sbin/nft -f ${METADATA_GUARD_NFT_PATH}`,
-    `ExecStop=/usr/sbin/nft delete table inet ${METADATA_GUARD_TABLE}`,
+    `ExecStart=${BIN.nft} -f ${METADATA_GUARD_NFT_PATH}`,
+    `ExecStop=${BIN.nft} delete table inet ${METADATA_GUARD_TABLE}`,
     "# Root with CAP_NET_ADMIN only; everything else locked down.",
     "CapabilityBoundingSet=CAP_NET_ADMIN",
     "NoNewPrivileges=yes",
@@ -71,5 +71,5 @@ export function renderMetadataGuardUnit(): { name: string; path: string; content
     "WantedBy=multi-user.target",
     "",
   ].join("\n");
-  return { name: METADATA_GUARD_UNIT, path: `/etc/systemd/system/${METADATA_GUARD_UNIT}`, content };
+  return { name: METADATA_GUARD_UNIT, path: `${SYSTEMD_UNIT_DIR}/${METADATA_GUARD_UNIT}`, content };
 }

@@ -3,8 +3,7 @@
  * runtime's own schema so a renderer change can never ship a config the runtime rejects.
  */
 import { runtimeConfigSchema } from "../agent-runtime/config/schema.js";
-import { STATE_DIR } from "./render-units.js";
-import { AGENT_SESSION, AGENT_TMUX_SOCKET, AGENT_USER } from "../agent-runtime/host/accounts.js";
+import { AGENT_SESSION, AGENT_TMUX_SOCKET, AGENT_USER, STATE_DIR } from "../agent-runtime/host/contract.js";
 
 export interface RuntimeConfigVars {
   runtimePort: number;

@@ -4,7 +4,6 @@
  * file is named 10-… to win over cloud-init's 50-cloud-init.conf.
  * Checked in tests with the real `sshd -t`.
  */
-export const SSHD_DROPIN_PATH = "/etc/ssh/sshd_config.d/10-picortex.conf";
 
 export function renderSshdConfig(vars: { adminUser: string }): string {
   return [

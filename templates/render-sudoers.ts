@@ -3,20 +3,23 @@
  *
  * Every argument list is an anchored POSIX ERE (sudo >= 1.9.10: `^…$` matches the whole
  * argument string joined by single spaces). The patterns are built from the constants
- * in agent-runtime/host/chat-identity.ts, the same ones the runtime's argv builders use,
+ * in agent-runtime/host/contract.ts, the same ones the runtime's argv builders use,
  * so rules and callers cannot drift. tests/infra/sudoers-escalation.test.ts installs
  * this file on a real machine and proves both the allowed argv and the refusals.
  */
-import { BIN, CHAT_ID_SUDOERS_REGEX, CHAT_USER_HELPER_COMMANDS } from "../agent-runtime/host/chat-identity.js";
-import { AGENT_RUNTIME_DIR, AGENT_USER, CHAT_USER_HELPER_PATH, TMUX_PATH } from "../agent-runtime/host/accounts.js";
-import { linuxNameProblem, safePathProblem } from "./validators.js";
-
-/** Where cloud-init installs the deploy helper (host contract). */
-export const RELEASE_HELPER_PATH = "/usr/local/sbin/picortex-release";
-/** Drop-in name: no dots and no trailing `~`, or `@includedir` silently skips it. */
-export const SUDOERS_DROPIN_PATH = "/etc/sudoers.d/picortex";
-/** Arguments the admin may pass to the release helper (host contract). */
-export const RELEASE_ARGS_REGEX = "^(install|activate|rollback|status|uninstall)( [a-f0-9]{12,64})?$";
+import {
+  AGENT_RUNTIME_DIR,
+  AGENT_USER,
+  BIN,
+  CHAT_ID_SUDOERS_REGEX,
+  CHAT_USER_HELPER_COMMANDS,
+  CHAT_USER_HELPER_PATH,
+  RELEASE_ARGS_REGEX,
+  RELEASE_HELPER_PATH,
+  TMUX_PATH,
+  linuxNameProblem,
+} from "../agent-runtime/host/contract.js";
+import { safePathProblem } from "./validators.js";
 
 export interface SudoersVars {
   runtimeUser: string;

@@ -3,10 +3,7 @@
  * with exact owners and modes on every boot (idempotent, unlike one-off mkdir).
  */
 import { dirname } from "node:path/posix";
-import { ANTHROPIC_KEY_PATH } from "./render-units.js";
-import { CHAT_USER_STATE_DIR } from "../agent-runtime/host/accounts.js";
-
-export const TMPFILES_PATH = "/etc/tmpfiles.d/picortex.conf";
+import { ANTHROPIC_KEY_PATH, CHAT_USER_STATE_DIR } from "../agent-runtime/host/contract.js";
 
 export function renderTmpfiles(vars: { chatsRoot: string; adminUser: string }): string {
   return [

@@ -20,16 +20,27 @@
  */
 import { safePathProblem } from "./validators.js";
 import { systemdArgument, wrapSessionCommand } from "../agent-runtime/portal/session-command.js";
-import { AGENT_HOME, AGENT_RUNTIME_DIR, AGENT_TMUX_SOCKET, AGENT_UNIT, AGENT_USER, CHAT_USER_STATE_DIR, TMUX_PATH } from "../agent-runtime/host/accounts.js";
-
-export const RUNTIME_UNIT = "picortex-runtime.service";
-export const LISTEN_ADDRESS_UNIT = "picortex-listen-address.service";
-export const LISTEN_ADDRESS_SCRIPT_PATH = "/usr/local/lib/picortex/listen-address";
-export const LISTEN_ENV_DIR = "picortex-listen";
-export const RUNTIME_CONFIG_PATH = "/etc/picortex/runtime.json";
-export const ANTHROPIC_KEY_PATH = "/etc/picortex/credentials/anthropic-api-key";
-export const RELEASE_ENTRY = "/opt/picortex/current/picortex.mjs";
-export const STATE_DIR = "/var/lib/picortex";
+import {
+  AGENT_HOME,
+  AGENT_RUNTIME_DIR,
+  AGENT_TMUX_SOCKET,
+  AGENT_UNIT,
+  AGENT_USER,
+  ANTHROPIC_KEY_PATH,
+  BIN,
+  CHAT_USER_STATE_DIR,
+  LISTEN_ADDRESS_SCRIPT_PATH,
+  LISTEN_ADDRESS_UNIT,
+  LISTEN_ENV_DIR,
+  LISTEN_ENV_PATH,
+  METADATA_GUARD_UNIT,
+  RELEASE_ENTRY,
+  RUNTIME_CONFIG_PATH,
+  RUNTIME_UNIT,
+  STATE_DIR,
+  SYSTEMD_UNIT_DIR,
+  TMUX_PATH,
+} from "../agent-runtime/host/contract.js";
 
 /**
  * Exposure thresholds (systemd-analyze security, 0 = locked down, 10 = unconfined).
@@ -50,7 +61,7 @@ export const EXPOSURE_THRESHOLDS: Record<string, number> = {
   [RUNTIME_UNIT]: 6.5,
   [LISTEN_ADDRESS_UNIT]: 2.0,
   // Root with CAP_NET_ADMIN and the host network namespace (it must filter it): ≤ 3.0.
-  "picortex-metadata-guard.service": 3.0,
+  [METADATA_GUARD_UNIT]: 3.0,
   // The operator's agent: a general-purpose shell and Claude Code with network access
   // (JIT, so no MemoryDenyWriteExecute): everything else is locked, no capabilities.
   [AGENT_UNIT]: 2.0,
@@ -150,8 +161,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["WorkingDirectory", STATE_DIR],
           "Loopback + tailnet address (host contract); the optional file holds `--host 127.0.0.1 <tailnet IPv4>`",
           "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
-          ["EnvironmentFile", `-/run/${LISTEN_ENV_DIR}/listen.env`],
-          ["ExecStart", `/usr/bin/node ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
+          ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
+          ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
           ["Environment", "NODE_ENV=production"],
           "The real Anthropic key reaches only this process, as $CREDENTIALS_DIRECTORY/anthropic-api-key.",
           "tmpfiles creates an empty root-only file so a missing key is a clear runtime error, not a unit failure.",
@@ -197,7 +208,7 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
     ],
     ["picortex-runtime.service: rendered by templates/render-units.ts; edit the renderer, not this file."],
   );
-  return { name: RUNTIME_UNIT, path: `/etc/systemd/system/${RUNTIME_UNIT}`, content };
+  return { name: RUNTIME_UNIT, path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_UNIT}`, content };
 }
 
 export function renderListenAddressUnit(): RenderedUnit {
@@ -216,7 +227,7 @@ export function renderListenAddressUnit(): RenderedUnit {
         "Service",
         [
           ["Type", "oneshot"],
-          "Keeps /run/picortex-listen (and listen.env) while active.",
+          `Keeps /run/${LISTEN_ENV_DIR} (and listen.env) while active.`,
           ["RemainAfterExit", "yes"],
           ["ExecStart", LISTEN_ADDRESS_SCRIPT_PATH],
           ["RuntimeDirectory", LISTEN_ENV_DIR],
@@ -248,7 +259,7 @@ export function renderListenAddressUnit(): RenderedUnit {
     ],
     ["picortex-listen-address.service: rendered by templates/render-units.ts; edit the renderer, not this file."],
   );
-  return { name: LISTEN_ADDRESS_UNIT, path: `/etc/systemd/system/${LISTEN_ADDRESS_UNIT}`, content };
+  return { name: LISTEN_ADDRESS_UNIT, path: `${SYSTEMD_UNIT_DIR}/${LISTEN_ADDRESS_UNIT}`, content };
 }
 
 export interface AgentUnitVars {
@@ -329,7 +340,7 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
     ],
     [`${AGENT_UNIT}: rendered by templates/render-units.ts; edit the renderer, not this file.`],
   );
-  return { name: AGENT_UNIT, path: `/etc/systemd/system/${AGENT_UNIT}`, content };
+  return { name: AGENT_UNIT, path: `${SYSTEMD_UNIT_DIR}/${AGENT_UNIT}`, content };
 }
 
 /** The agent's pane argv, as the portal's Restart runs it too (exit status recorded: session-command.ts). */

@@ -5,15 +5,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 
-/** Linux user/group names we create: lowercase, start with a letter, no dots (sudoers-safe). */
-export const LINUX_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,30}$/;
-
-export function linuxNameProblem(name: string): string | null {
-  if (!LINUX_NAME_PATTERN.test(name)) {
-    return `"${name.slice(0, 40)}" is not a valid user/group name: use 1-31 characters, lowercase letters, digits, "_" or "-", starting with a letter`;
-  }
-  return null;
-}
+// The Linux-name rule is part of the host contract: agent-runtime/host/contract.ts (linuxNameProblem).
 
 /** Tailscale ACL tags: `tag:` + letters, digits and dashes, starting with a letter. */
 export const TAILSCALE_TAG_PATTERN = /^tag:[a-zA-Z](?:[a-zA-Z0-9-]{0,62})$/;

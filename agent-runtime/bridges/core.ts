@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../log.js";
-import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../host/contract.js";
 import type { TurnsModule } from "../turns/module.js";
 import type { TurnEvent } from "../turns/events.js";
 import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../host/contract.js";
 
 const chatId = z.string().regex(CHAT_ID_PATTERN, "a picortex chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter");
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LINUX_NAME_PATTERN } from "../host/contract.js";
 
 /**
  * The portal: a browser terminal into one long-lived tmux session. Every key has a
@@ -25,7 +26,7 @@ export const portalConfigSchema = z
      */
     runAs: z
       .string()
-      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "runAs must be a Linux user name")
+      .regex(LINUX_NAME_PATTERN, "runAs must be a Linux user name")
       .optional(),
     /** tmux config file (`tmux -f`); unset: tmux's default lookup. */
     tmuxConfig: z.string().min(1).optional(),

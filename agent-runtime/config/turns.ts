@@ -2,8 +2,7 @@ import { accessSync, constants } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH } from "../host/chat-identity.js";
-import { CHAT_USER_HELPER_PATH } from "../host/accounts.js";
+import { DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, CHAT_USER_HELPER_PATH } from "../host/contract.js";
 
 /** Tools an unattended chat agent may use without asking (`--permission-mode dontAsk`). */
 /** `mcp__brain`: every tool of the brain MCP server each chat is configured with (record, recall). */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../host/contract.js";
 import { badRequest, conflict, forbidden, notFound, unauthorized } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { ModuleContext, RuntimeModule } from "../module.js";

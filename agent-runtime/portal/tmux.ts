@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { TMUX_PATH } from "../host/accounts.js";
-import { BIN } from "../host/chat-identity.js";
+import { TMUX_PATH, BIN } from "../host/contract.js";
 import { EXIT_STATUS_OPTION, wrapSessionCommand } from "./session-command.js";
 
 /** How the portal reaches its tmux server and session. Argv only; never a shell string. */

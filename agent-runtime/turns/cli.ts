@@ -3,7 +3,7 @@ import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../
 import { randomUUID } from "node:crypto";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
-import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../host/contract.js";
 
 /**
  * `picortex chat …`: a thin client of the runtime's turns API. The API token comes

@@ -1,22 +1,14 @@
 import { createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { finished } from "node:stream/promises";
-import {
-  asChatArgv,
-  chatHome,
-  chatTmpDir,
-  chatUser,
-  chatWorkspace,
-  privilegedArgv,
-  runTurnPrefix,
-} from "../host/chat-identity.js";
-import { CHAT_USER_HELPER_PATH } from "../host/accounts.js";
+import { BIN, chatHome, chatTmpDir, chatUser, chatWorkspace, CHAT_USER_HELPER_PATH } from "../host/contract.js";
+import { asChatArgv, privilegedArgv, runTurnPrefix } from "../host/chat-identity.js";
 import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../host/run-argv.js";
 import { renderClaudeSettings, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
 import { buildTar } from "./tar-stream.js";
 import { TurnError } from "./errors.js";
 
-const SUDO_N = ["/usr/bin/sudo", "-n", "--"];
+const SUDO_N = [BIN.sudo, "-n", "--"];
 
 function describe(argv: readonly string[], r: ArgvResult): string {
   const why = r.stderr.trim().split("\n").slice(-3).join(" | ") || `exit ${r.code ?? r.signal}`;
@@ -102,10 +94,10 @@ export class HostChatHost implements ChatHost {
 
   /** `getent passwd` needs no privilege and reads NSS like sudo and userdel do. */
   private async userExists(chatId: string): Promise<boolean> {
-    const r = await runArgv(["/usr/bin/getent", "passwd", chatUser(chatId)], { timeoutMs: 15_000 });
+    const r = await runArgv([BIN.getent, "passwd", chatUser(chatId)], { timeoutMs: 15_000 });
     if (r.code === 0) return true;
     if (r.code === 2) return false;
-    throw new TurnError("provision_failed", describe(["/usr/bin/getent", "passwd", chatUser(chatId)], r));
+    throw new TurnError("provision_failed", describe([BIN.getent, "passwd", chatUser(chatId)], r));
   }
 
   spawnSpec(chatId: string): SpawnSpec {

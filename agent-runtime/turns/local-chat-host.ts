@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { assertChatId } from "../host/chat-identity.js";
+import { BIN, assertChatId } from "../host/contract.js";
 import { runArgv, HOST_COMMAND_ENV } from "../host/run-argv.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { renderClaudeSettings, transcriptPath, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
@@ -70,7 +70,7 @@ export class LocalChatHost implements ChatHost {
       const partial = `${archiveTo}.partial`;
       rmSync(partial, { force: true });
       closeSync(openSync(partial, "wx", 0o600));
-      const r = await runArgv(["/usr/bin/tar", "--create", "--gzip", "--file", partial, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
+      const r = await runArgv([BIN.tar, "--create", "--gzip", "--file", partial, "--directory", home, "."], { timeoutMs: 10 * 60_000 });
       if (r.code !== 0) throw new TurnError("provision_failed", `archiving ${home} failed: ${r.stderr.trim()}`);
       renameSync(partial, archiveTo);
     }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveApiKeyFile, resolveClaudePath } from "../config/turns.js";
+import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
 import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
@@ -41,7 +42,7 @@ export interface TurnsModule extends RuntimeModule {
 }
 
 /** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
-const HOST_KEY_SOURCE = "/etc/picortex/credentials/anthropic-api-key";
+const HOST_KEY_SOURCE = ANTHROPIC_KEY_PATH;
 
 /**
  * Reads the real key once; it stays in this closure (never in a chat's env or files).

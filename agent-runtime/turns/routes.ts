@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
-import { CHAT_ID_PATTERN } from "../host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../host/contract.js";
 import { generateToken, hashToken } from "../http/auth.js";
 import type { ApiTokenGuard } from "../http/api-token-guard.js";
 import { HttpError, badRequest, conflict, notFound } from "../http/errors.js";

@@ -13,7 +13,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { assertChatId } from "../../agent-runtime/host/chat-identity.js";
+import { assertChatId } from "../../agent-runtime/host/contract.js";
 import { workspaceStackName } from "../../stacks/chat/stack-reference.js";
 import { CHAT_STACK_PREFIX } from "../../stacks/chat/config.js";
 

@@ -3,7 +3,7 @@
  * actionable error. Parsed once, by the program; tests call parseChatStackConfig directly.
  */
 import { z } from "zod";
-import { CHAT_ID_PATTERN } from "../../agent-runtime/host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../../agent-runtime/host/contract.js";
 
 export const CHAT_STACK_PREFIX = "chat-";
 

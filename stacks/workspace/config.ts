@@ -11,11 +11,11 @@ import {
   cidrProblem,
   hostnameProblem,
   isWholeInternet,
-  linuxNameProblem,
   sshPublicKeyProblem,
   tailscaleTagProblem,
   labelProblem,
 } from "../../templates/validators.js";
+import { CHAT_USER_PREFIX, DEFAULT_ADMIN_USER, linuxNameProblem } from "../../agent-runtime/host/contract.js";
 import { fingerprint, hostKeyPublicLine, publicKeyCore, publicKeyOfPrivateKey } from "../../components/ssh-keys.js";
 
 /** Server types Hetzner retired, and what to use instead (kube-hetzner PR #1991). */
@@ -109,8 +109,8 @@ export const CONFIG_KEYS = {
     schema: z
       .string()
       .superRefine(check(linuxNameProblem))
-      .superRefine(check((v) => (v.startsWith("pc-") ? 'must not start with "pc-" (reserved for chat users)' : null)))
-      .default("pcadmin"),
+      .superRefine(check((v) => (v.startsWith(CHAT_USER_PREFIX) ? `must not start with "${CHAT_USER_PREFIX}" (reserved for chat users)` : null)))
+      .default(DEFAULT_ADMIN_USER),
     kind: "string",
     description: "Deploy account on the host (your SSH key, no general sudo; may run picortex-release).",
   },

@@ -283,8 +283,8 @@ setTimeout(() => process.exit(0), 300);
 });
 
 describe("picortex-release host facts", () => {
-  it("defaults to the dedicated build account named in agent-runtime/host/accounts.ts", async () => {
-    const { BUILD_USER } = await import("../../agent-runtime/host/accounts.js");
+  it("defaults to the dedicated build account named in agent-runtime/host/contract.ts", async () => {
+    const { BUILD_USER } = await import("../../agent-runtime/host/contract.js");
     const text = readFileSync(SCRIPT_SOURCE, "utf8");
     expect(text).toContain(`BUILD_USER="${BUILD_USER}"`);
     expect(text).toContain(`BUILD_USER="\${PICORTEX_RELEASE_BUILD_USER:-${BUILD_USER}}"`);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { recordResources, settle, byName, isSecretValue, plain, type RecordedResource } from "./helpers/recording-mocks.js";
 import type * as RD from "../../components/runtime-deployment.js";
-import { RELEASE_ARGS_REGEX, RELEASE_HELPER_PATH } from "../../templates/render-sudoers.js";
+import { RELEASE_ARGS_REGEX, RELEASE_HASH_SOURCE, RELEASE_HELPER_PATH } from "../../agent-runtime/host/contract.js";
 import { RELEASE_HASH_LENGTH } from "../../scripts/lib/deterministic-tar.js";
 
 const work = mkdtempSync(join(tmpdir(), "picortex-rd-test-"));
@@ -55,7 +55,6 @@ describe("release commands (byte for byte)", () => {
   });
 
   it("agrees with the rendered sudoers rule and the helper's own argument check", () => {
-    expect(mod.RELEASE_SCRIPT).toBe(RELEASE_HELPER_PATH);
     const rule = new RegExp(RELEASE_ARGS_REGEX);
     const hash = "ab".repeat(RELEASE_HASH_LENGTH / 2); // what scripts/bundle.ts produces
     for (const line of Object.values(mod.releaseCommands(hash)).flatMap((c) => c.split(" && "))) {
@@ -66,6 +65,7 @@ describe("release commands (byte for byte)", () => {
     const script = readFileSync(join(import.meta.dirname, "../../templates/host/picortex-release.sh"), "utf8");
     expect(script).toContain(`picortex-release ${RELEASE_ARGS_REGEX}`); // the documented rule
     expect(script).toContain('"$HASH" =~ ^[a-f0-9]{12,64}$');
+    expect(script).toContain(`"$HASH" =~ ^${RELEASE_HASH_SOURCE}$`); // the contract's rule, not a copy of it
   });
 
   it("refuses anything that is not a hex hash (no shell injection through the hash)", () => {

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { NODESOURCE_KEY_FINGERPRINT, NODESOURCE_KEYRING, TAILSCALE_KEY_FINGERPRINT, TAILSCALE_KEYRING, VERIFY_KEY_SCRIPT } from "../../templates/render-apt-sources.js";
+import { NODESOURCE_KEY_FINGERPRINT, TAILSCALE_KEY_FINGERPRINT, VERIFY_KEY_SCRIPT } from "../../templates/render-apt-sources.js";
+import { NODESOURCE_KEYRING, TAILSCALE_KEYRING } from "../../agent-runtime/host/contract.js";
 import { renderHost } from "../../templates/render-host.js";
 import { productionVars } from "./fixtures/host-vars.js";
 import { requireTools, run } from "./support/tools.js";

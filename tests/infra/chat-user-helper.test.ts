@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHAT_ID_PATTERN } from "../../agent-runtime/host/chat-identity.js";
+import { CHAT_ID_PATTERN } from "../../agent-runtime/host/contract.js";
 import { renderChatUserHelper, loadChatUserHelperTemplate } from "../../templates/render-chat-user-helper.js";
 import { run } from "./support/tools.js";
 

@@ -8,13 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { BIN, CHAT_GROUP, privilegedArgv, runAsChatPrefix, chatUser, runTurnPrefix, asChatArgv, chatWorkspace } from "../../agent-runtime/host/chat-identity.js";
+import { BIN, CHAT_GROUP, chatUser, chatWorkspace, CHAT_USER_STATE_DIR } from "../../agent-runtime/host/contract.js";
+import { privilegedArgv, runAsChatPrefix, runTurnPrefix, asChatArgv } from "../../agent-runtime/host/chat-identity.js";
+import { releaseHelperEscalations, sudoEscalations } from "../../agent-runtime/host/escalations.js";
 import { renderSudoers } from "../../templates/render-sudoers.js";
 import { renderChatUserHelper } from "../../templates/render-chat-user-helper.js";
 import { RUNTIME_CAPABILITY_BOUNDING_SET } from "../../templates/render-units.js";
 import { requireRoot, requireTools, run, runBytes, type RunResult } from "./support/tools.js";
 import { DATA_BINDS } from "../../templates/render-host.js";
-import { CHAT_USER_STATE_DIR } from "../../agent-runtime/host/accounts.js";
 
 const suffix = randomBytes(4).toString("hex").replace(/[0-9]/g, (d) => "abcdefghij"[Number(d)]!);
 const base = `/srv/pctest-${suffix}`;
@@ -267,55 +268,8 @@ describe("sudoers drop-in on a real machine", () => {
     }
   });
 
-  const useraddTail = (id: string) => ["--gid", CHAT_GROUP, "--shell", "/bin/bash", chatUser(id)];
-  const home = (id: string) => ["--create-home", "--home-dir", `${chatsRoot}/${id}`];
-  const refusals: Array<[string, string[]]> = [
-    ["useradd -o -u 0", ["--", BIN.useradd, "-o", "-u", "0", ...home("evil0"), ...useraddTail("evil0")]],
-    ["useradd with uid 0 appended", ["--", BIN.useradd, ...home("evil0"), ...useraddTail("evil0"), "-o", "-u", "0"]],
-    ["useradd -G sudo", ["--", BIN.useradd, ...home("evilg"), "-G", "sudo", ...useraddTail("evilg")]],
-    ["useradd -G root", ["--", BIN.useradd, ...home("evilg"), "-G", "root", ...useraddTail("evilg")]],
-    ["useradd --gid root", ["--", BIN.useradd, ...home("evilg"), "--gid", "root", "--shell", "/bin/bash", "pc-evilg"]],
-    ["useradd -p <hash>", ["--", BIN.useradd, "-p", "$6$x$y", ...home("evilp"), ...useraddTail("evilp")]],
-    ["useradd -d /root", ["--", BIN.useradd, "--create-home", "--home-dir", "/root", ...useraddTail("evild")]],
-    ["useradd -d /root (short flag)", ["--", BIN.useradd, "-m", "-d", "/root", ...useraddTail("evild")]],
-    ["useradd with a home outside the chats root", ["--", BIN.useradd, "--create-home", "--home-dir", "/srv/elsewhere/evilh", ...useraddTail("evilh")]],
-    ["useradd with .. in the home", ["--", BIN.useradd, "--create-home", "--home-dir", `${chatsRoot}/../../etc`, ...useraddTail("evilh")]],
-    ["useradd whose home names another chat", ["--", BIN.useradd, ...home(chatA), ...useraddTail("evilh")]],
-    ["useradd of a non-chat user name", ["--", BIN.useradd, ...home("evilh"), "--gid", CHAT_GROUP, "--shell", "/bin/bash", "evilh"]],
-    ["chmod u+s", ["--", BIN.chmod, "u+s", `${chatsRoot}/${chatA}`]],
-    ["chmod 4755", ["--", BIN.chmod, "4755", `${chatsRoot}/${chatA}`]],
-    ["chmod 0777", ["--", BIN.chmod, "0777", `${chatsRoot}/${chatA}`]],
-    ["chmod on /etc/shadow", ["--", BIN.chmod, "0700", "/etc/shadow"]],
-    ["chmod 777 /etc/shadow", ["--", BIN.chmod, "777", "/etc/shadow"]],
-    ["chmod with .. in the path", ["--", BIN.chmod, "0700", `${chatsRoot}/${chatA}/../../../etc/shadow`]],
-    ["chmod -R", ["--", BIN.chmod, "-R", "0700", `${chatsRoot}/${chatA}`]],
-    ["chmod of two paths", ["--", BIN.chmod, "0700", `${chatsRoot}/${chatA}`, "/etc/shadow"]],
-    ["userdel root", ["--", BIN.userdel, "root"]],
-    ["userdel --remove root", ["--", BIN.userdel, "--remove", "root"]],
-    ["userdel of the admin", ["--", BIN.userdel, adminUser]],
-    ["userdel of the runtime user", ["--", BIN.userdel, runtimeUser]],
-    ["userdel --force of a chat user", ["--", BIN.userdel, "--force", chatUser(chatA)]],
-    ["sudo bash", ["--", "/bin/bash"]],
-    ["sudo -s", ["-s"]],
-    ["sudo -i", ["-i"]],
-    ["sudo -u root id", ["-u", "root", "--", "/usr/bin/id"]],
-    ["sudo -u root claude", ["-u", "root", "--", claudePath]],
-    ["sudo -u <admin> claude (non-chat user)", ["-u", adminUser, "--", claudePath]],
-    ["sudo -u nobody claude (non-chat user)", ["-u", "nobody", "--", claudePath]],
-    ["sudo -u pc-<id> -g root claude", ["-u", chatUser(chatA), "-g", "root", "--", claudePath]],
-    ["sudo -u pc-<id> bash", ["-u", chatUser(chatA), "--", "/bin/bash"]],
-    ["sudoedit /etc/shadow", ["-e", "/etc/shadow"]],
-    // The chat-user helper: only `create|delete <id>` reaches it.
-    ["the helper with a merged argument carrying useradd options", ["--", helperPath, "create", "evilh --gid root --shell /bin/sh"]],
-    ["the helper with an extra argument", ["--", helperPath, "create", "evilh", "--gid"]],
-    ["the helper with an option before the command", ["--", helperPath, "--gid", "root", "create", "evilh"]],
-    ["the helper with an uppercase id", ["--", helperPath, "create", "Evilh"]],
-    ["the helper with a path as id", ["--", helperPath, "create", "../../etc"]],
-    ["the helper with an id that is too long", ["--", helperPath, "create", "e".repeat(25)]],
-    ["the helper with another command", ["--", helperPath, "purge", "evilh"]],
-    ["the helper with no arguments", ["--", helperPath]],
-    ["the helper as another user", ["-u", "nobody", "--", helperPath, "create", "evilh"]],
-  ];
+  // The one escalation list (doctor checks the same one on a deployed host).
+  const refusals = sudoEscalations({ chatsRoot, chatGroup: CHAT_GROUP, claudePath, adminUser, runtimeUser, chatUserHelperPath: helperPath, chat: chatA });
 
   for (const [label, args] of refusals) {
     it(`refuses for the runtime user: ${label}`, () => expectRefused(runtimeUser, args));
@@ -325,9 +279,7 @@ describe("sudoers drop-in on a real machine", () => {
   }
 
   it("refuses release-helper arguments outside the contract, and the helper for anyone but the admin", () => {
-    for (const args of [["install", "../../etc"], ["install", "ABCDEF0123456789"], ["install", "abc"], ["status", "--all"], ["install", hash, hash], ["activate", `${hash};id`], ["shell"]]) {
-      expectRefused(adminUser, ["--", releasePath, ...args]);
-    }
+    for (const [, args] of releaseHelperEscalations(releasePath, hash)) expectRefused(adminUser, args);
     expectRefused(runtimeUser, ["--", releasePath, "status"]);
   });
 
