@@ -32,6 +32,7 @@ const unitFiles = [
   "tests/deploy/workflows.test.ts",
   "tests/infra/components-pure.test.ts",
   "tests/infra/host-contract.test.ts",
+  "tests/infra/host-vars-from-config.test.ts",
   "tests/infra/workspace-config.test.ts",
   "tests/infra/workspace-deploy.test.ts",
   "tests/infra/workspace-entry.test.ts",

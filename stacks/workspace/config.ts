@@ -16,6 +16,7 @@ import {
   labelProblem,
 } from "../../templates/validators.js";
 import { CHAT_USER_PREFIX, DEFAULT_ADMIN_USER, linuxNameProblem } from "../../agent-runtime/host/contract.js";
+import type { HostVarsInput } from "../../templates/host-vars.js";
 import { fingerprint, hostKeyPublicLine, publicKeyCore, publicKeyOfPrivateKey } from "../../components/ssh-keys.js";
 
 /** Server types Hetzner retired, and what to use instead (kube-hetzner PR #1991). */
@@ -381,6 +382,41 @@ export function readWorkspaceSecrets(source: { get(key: string): string | undefi
 export interface ConfigSource {
   get(key: string): string | undefined;
   getObject<T>(key: string): T | undefined;
+}
+
+/** What the host needs besides the config: values that exist only at deploy time. */
+export interface DeployTimeHostValues {
+  /** Default `production`; `offline-test` is what the e2e test boots (no tailnet join). */
+  profile?: "production" | "offline-test";
+  /** The tailnet join key (production only): TailnetAccess creates it during `pulumi up`. */
+  tailscaleAuthKey?: string;
+  /** The data volume's device (only when the config asks for a volume): its id exists after the volume does. */
+  dataVolumeDevice?: string;
+}
+
+/**
+ * The one mapping from a parsed workspace config to the host's template variables
+ * (renderHost's input): the stack program and `npm run render` both use it. Pure.
+ * Without deploy-time values the result has no `tailscale` and no `dataVolume`.
+ */
+export function hostVarsFromConfig(config: WorkspaceConfig, deploy: DeployTimeHostValues = {}): HostVarsInput {
+  const profile = deploy.profile ?? "production";
+  return {
+    profile,
+    image: config.image,
+    hostname: config.hostname,
+    adminUser: config.adminUser,
+    adminSshPublicKey: config.sshPublicKey,
+    firewall: {
+      tailscaleDirectUdp: config.tailscaleDirectUdp,
+      sshAllowlist: config.sshAllowlist,
+      allowSshFromAnywhere: config.allowSshFromAnywhere,
+    },
+    ...(profile === "production" && deploy.tailscaleAuthKey !== undefined
+      ? { tailscale: { authKey: deploy.tailscaleAuthKey, tags: config.tailscaleTags, ssh: config.tailscaleSsh } }
+      : {}),
+    ...(config.dataVolumeSizeGb > 0 && deploy.dataVolumeDevice !== undefined ? { dataVolume: { device: deploy.dataVolumeDevice } } : {}),
+  };
 }
 
 /** Read every known key once from the `picortex:` namespace and validate. */

@@ -10,7 +10,7 @@ import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
 import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
-import { checkWorkspaceSecrets, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
+import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
  * Secret settings as plain strings (readWorkspaceSecrets): checked here at preview
@@ -88,19 +88,13 @@ export function workspaceProgram(
   const checked = checkWorkspaceSecrets(config, secrets);
   const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
 
-  const template: WorkspaceHostTemplateVars = {
-    hostname: config.hostname,
-    adminUser: config.adminUser,
-    adminSshPublicKey: config.sshPublicKey,
-    firewall: {
-      tailscaleDirectUdp: config.tailscaleDirectUdp,
-      sshAllowlist: config.sshAllowlist,
-      allowSshFromAnywhere: config.allowSshFromAnywhere,
-    },
-  };
+  // The config's part of the host variables (WorkspaceHost adds the profile, the image,
+  // the tailnet key, the volume device and the host key itself).
+  const { profile: _profile, image: _image, tailscale: _tailscale, dataVolume: _volume, ...template } = hostVarsFromConfig(config);
+  const hostTemplate: WorkspaceHostTemplateVars = template;
   const sshHostKey = secrets.sshHostKey !== undefined ? { privateKey: pulumi.secret(secrets.sshHostKey), publicKey: checked.hostPublicKey! } : undefined;
   const placement = {
-    template,
+    template: hostTemplate,
     image: config.image,
     location: config.location,
     tailscaleTags: config.tailscaleTags,
