@@ -68,7 +68,7 @@ else
   HEALTH_URL="http://127.0.0.1:7420/healthz"
   HEALTH_TRIES=30
   RUNTIME_USER="picortex"
-  # Its own account (agent-runtime/host/accounts.ts BUILD_USER), running nothing else.
+  # Its own account (agent-runtime/host/contract.ts BUILD_USER), running nothing else.
   BUILD_USER="picortex-build"
   INCOMING_DIR=""
 fi

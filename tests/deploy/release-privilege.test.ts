@@ -289,4 +289,18 @@ describe("picortex-release host facts", () => {
     expect(text).toContain(`BUILD_USER="${BUILD_USER}"`);
     expect(text).toContain(`BUILD_USER="\${PICORTEX_RELEASE_BUILD_USER:-${BUILD_USER}}"`);
   });
+
+  it("names the contract's runtime user, unit, release root, config and state dirs (a shell script cannot import them)", async () => {
+    const c = await import("../../agent-runtime/host/contract.js");
+    const text = readFileSync(SCRIPT_SOURCE, "utf8");
+    expect(text).toContain(`RUNTIME_USER="${c.RUNTIME_USER}"`);
+    expect(text).toContain(`RUNTIME_USER="\${PICORTEX_RELEASE_RUNTIME_USER:-${c.RUNTIME_USER}}"`);
+    expect(text).toContain(`readonly UNIT="${c.RUNTIME_UNIT}"`);
+    expect(text).toContain(`readonly BASE="$ROOT${c.RELEASES_ROOT}"`);
+    expect(text).toContain(`readonly CURRENT="$BASE/${c.CURRENT_RELEASE_LINK.slice(c.RELEASES_ROOT.length + 1)}"`);
+    expect(text).toContain(`readonly ETC_DIR="$ROOT${c.CONFIG_DIR}"`);
+    expect(text).toContain(`readonly DATA_DIR="$ROOT${c.STATE_DIR}"`);
+    expect(text).toContain(`"$HASH" =~ ^${c.RELEASE_HASH_SOURCE}$`);
+    expect(text).toContain(`picortex-release ${c.RELEASE_ARGS_REGEX}`);
+  });
 });
