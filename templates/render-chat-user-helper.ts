@@ -4,7 +4,7 @@
  * and the runtime's argv cannot drift. Pure: the template text is passed in.
  */
 import { readFileSync } from "node:fs";
-import { CHAT_USER_PREFIX, CHAT_UID_MAX, CHAT_UID_MIN, CHAT_USER_STATE_DIR, linuxNameProblem } from "../agent-runtime/host/contract.js";
+import { CHAT_ID_ERE, CHAT_ID_MAX_LENGTH, CHAT_ID_MIN_LENGTH, CHAT_USER_PREFIX, CHAT_UID_MAX, CHAT_UID_MIN, CHAT_USER_STATE_DIR, linuxNameProblem } from "../agent-runtime/host/contract.js";
 import { safePathProblem } from "./validators.js";
 import { stripShellComments } from "./shell-script.js";
 
@@ -39,6 +39,9 @@ export function renderChatUserHelper(vars: ChatUserHelperVars, template: string 
     CHATS_ROOT: vars.chatsRoot,
     CHAT_GROUP: vars.chatGroup,
     CHAT_USER_PREFIX,
+    CHAT_ID_ERE,
+    CHAT_ID_MIN: String(CHAT_ID_MIN_LENGTH),
+    CHAT_ID_MAX: String(CHAT_ID_MAX_LENGTH),
     CHAT_UID_MIN: String(uidMin),
     CHAT_UID_MAX: String(uidMax),
     STATE_DIR: stateDir,

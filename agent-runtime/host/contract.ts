@@ -32,9 +32,17 @@ export function linuxNameProblem(name: string): string | null {
 }
 
 /** Chat ids: 2-24 characters, lowercase letters, digits and single hyphens, starting with a letter. */
-export const CHAT_ID_PATTERN = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}$/;
+export const CHAT_ID_MIN_LENGTH = 2;
+export const CHAT_ID_MAX_LENGTH = 24;
+const CHAT_ID_TAIL = `{${CHAT_ID_MIN_LENGTH - 1},${CHAT_ID_MAX_LENGTH - 1}}`;
+export const CHAT_ID_PATTERN = new RegExp(`^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))${CHAT_ID_TAIL}$`);
 /** What sudoers may match for an id: a superset of CHAT_ID_PATTERN with no `.`, `/` or space. */
-export const CHAT_ID_SUDOERS_REGEX = "[a-z][a-z0-9-]{1,23}";
+export const CHAT_ID_SUDOERS_REGEX = `[a-z][a-z0-9-]${CHAT_ID_TAIL}`;
+/**
+ * CHAT_ID_PATTERN for bash's `=~` (POSIX ERE, no lookahead), with the length checked
+ * apart: the chat-user helper (templates/host/picortex-chat-user.sh) is rendered with it.
+ */
+export const CHAT_ID_ERE = "^[a-z]([a-z0-9]|-[a-z0-9])*$";
 /** Every chat's Linux user is this prefix + its id; no other account may start with it. */
 export const CHAT_USER_PREFIX = "pc-";
 

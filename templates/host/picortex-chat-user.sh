@@ -37,9 +37,9 @@ readonly PREFIX="@CHAT_USER_PREFIX@"
 readonly UID_MIN=@CHAT_UID_MIN@
 readonly UID_MAX=@CHAT_UID_MAX@
 readonly STATE_DIR="@STATE_DIR@"
-# CHAT_ID_PATTERN (agent-runtime/host/chat-identity.ts) without its lookahead: a letter,
-# then letters, digits and single hyphens not at the end; 2-24 characters in all.
-readonly ID_ERE='^[a-z]([a-z0-9]|-[a-z0-9])*$'
+# CHAT_ID_ERE (agent-runtime/host/contract.ts): CHAT_ID_PATTERN without its lookahead: a
+# letter, then letters, digits and single hyphens not at the end; the length apart.
+readonly ID_ERE='@CHAT_ID_ERE@'
 readonly SHARED_TMP_DIRS=(/tmp /var/tmp /dev/shm /dev/mqueue)
 
 die() { echo "picortex-chat-user: $*" >&2; exit 1; }
@@ -49,7 +49,7 @@ usage() { echo "usage: picortex-chat-user create|delete <chat-id>" >&2; exit 2; 
 CMD="$1"
 ID="$2"
 case "$CMD" in create|delete) ;; *) usage ;; esac
-if [[ ${#ID} -lt 2 || ${#ID} -gt 24 || ! "$ID" =~ $ID_ERE ]]; then
+if [[ ${#ID} -lt @CHAT_ID_MIN@ || ${#ID} -gt @CHAT_ID_MAX@ || ! "$ID" =~ $ID_ERE ]]; then
   echo "picortex-chat-user: invalid chat id (2-24 characters: lowercase letters, digits, single hyphens, starting with a letter)" >&2
   exit 2
 fi
