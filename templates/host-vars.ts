@@ -7,7 +7,7 @@
  * is configured to apply template changes (see docs/workspace-stack.md).
  */
 import { z } from "zod";
-import { linuxNameProblem, CHAT_GROUP, DEFAULT_ADMIN_USER, DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, OPS_GROUP, RUNTIME_USER, CHAT_USER_PREFIX } from "../agent-runtime/host/contract.js";
+import { linuxNameProblem, CHAT_GROUP, DEFAULT_ADMIN_USER, DEFAULT_RUNTIME_PORT, DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, OPS_GROUP, RUNTIME_USER, CHAT_USER_PREFIX } from "../agent-runtime/host/contract.js";
 import {
   cidrProblem,
   hostnameProblem,
@@ -72,7 +72,7 @@ export const hostVarsSchema = z
     /** Node.js major version from NodeSource (production only). */
     nodeMajor: z.number().int().min(20).max(40).default(24),
     /** Port the runtime listens on (loopback + tailnet address). */
-    runtimePort: z.number().int().min(1024).max(65535).default(7420),
+    runtimePort: z.number().int().min(1024).max(65535).default(DEFAULT_RUNTIME_PORT),
     /**
      * Tailscale join (production): the single-use pre-authorized key (a secret: it is
      * written to a root-only file, passed as `--auth-key=file:…` so it never shows in

@@ -3,6 +3,7 @@ import { portalConfigSchema } from "./portal.js";
 import { turnsConfigSchema } from "./turns.js";
 import { brainConfigSchema } from "./brain.js";
 import { bridgesConfigSchema } from "./bridges.js";
+import { DEFAULT_RUNTIME_PORT } from "../host/contract.js";
 
 /**
  * The runtime's whole configuration. Parsed once, at the entry point; every module
@@ -21,7 +22,7 @@ export const runtimeConfigSchema = z
       .object({
         /** Addresses to bind: loopback and the tailnet address; never 0.0.0.0 by default. */
         hosts: z.array(z.string().min(1)).min(1).default(["127.0.0.1"]),
-        port: z.number().int().min(0).max(65535).default(7420),
+        port: z.number().int().min(0).max(65535).default(DEFAULT_RUNTIME_PORT),
         /** Extra Origins allowed for browser requests (the portal's own origin is always allowed). */
         allowedOrigins: z.array(z.string().url()).default([]),
         /**

@@ -193,6 +193,9 @@ export const APT_STAGING_DIR = "/usr/local/share/picortex/apt";
 export const NODESOURCE_KEYRING = "/usr/share/keyrings/picortex-nodesource.asc";
 export const TAILSCALE_KEYRING = "/usr/share/keyrings/tailscale-archive-keyring.gpg";
 
+/** The runtime's API port (loopback + tailnet address); the release helper's health check uses it too. */
+export const DEFAULT_RUNTIME_PORT = 7420;
+
 // ---------------------------------------------------------------------------
 // systemd units
 

@@ -8,6 +8,7 @@ import {
   DEFAULT_ADMIN_USER,
   DEFAULT_CHATS_ROOT,
   DEFAULT_CLAUDE_PATH,
+  DEFAULT_RUNTIME_PORT,
   LINUX_NAME_SOURCE,
   OPS_GROUP,
   RUNTIME_USER,
@@ -33,7 +34,7 @@ Options:
   --chat-group <name>      default ${CHAT_GROUP}
   --chats-root <path>      default ${DEFAULT_CHATS_ROOT}
   --claude-path <path>     default ${DEFAULT_CLAUDE_PATH}
-  --port <n>               runtime port (default 7420)
+  --port <n>               runtime port (default ${DEFAULT_RUNTIME_PORT})
   --cloud-init-timeout <s> seconds to wait for cloud-init (default 600)
   --expect-files <json>    JSON array of {path, mode, owner} to verify as well
   -h, --help               show this help
@@ -57,7 +58,7 @@ export function parseDoctorArgs(argv: string[]): { options: DoctorOptions; json:
       "chat-group": { type: "string", default: CHAT_GROUP },
       "chats-root": { type: "string", default: DEFAULT_CHATS_ROOT },
       "claude-path": { type: "string", default: DEFAULT_CLAUDE_PATH },
-      port: { type: "string", default: "7420" },
+      port: { type: "string", default: String(DEFAULT_RUNTIME_PORT) },
       "cloud-init-timeout": { type: "string", default: "600" },
       "expect-files": { type: "string" },
       help: { type: "boolean", short: "h", default: false },

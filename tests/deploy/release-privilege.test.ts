@@ -302,5 +302,6 @@ describe("picortex-release host facts", () => {
     expect(text).toContain(`readonly DATA_DIR="$ROOT${c.STATE_DIR}"`);
     expect(text).toContain(`"$HASH" =~ ^${c.RELEASE_HASH_SOURCE}$`);
     expect(text).toContain(`picortex-release ${c.RELEASE_ARGS_REGEX}`);
+    expect(text).toContain(`HEALTH_URL="http://127.0.0.1:${c.DEFAULT_RUNTIME_PORT}/healthz"`);
   });
 });
