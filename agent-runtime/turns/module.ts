@@ -16,6 +16,7 @@ import { generateToken, hashToken } from "../http/auth.js";
 import type { ChatRow } from "./store.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
+import { AGENT_TOKEN_HASH_FILE, readAgentTokenHash } from "../host/agent-key.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420). */
 export const DEFAULT_HOST_GATEWAY_PORT = 7419;
@@ -82,7 +83,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey, ctx.config.mode);
-  const ledger = new BudgetLedger(store);
+  const ledger = new BudgetLedger();
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
@@ -91,6 +92,22 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
+  };
+  // The portal agent's principal (host mode): the hash picortex-release wrote before this
+  // start (host/agent-key.ts). Without one (local mode, a host not activated since) the
+  // gateway has no agent principal; a damaged file is logged and leaves it out too, and
+  // chats are unaffected either way.
+  const agentPrincipalConfig = () => {
+    const file = join(ctx.config.dataDir, AGENT_TOKEN_HASH_FILE);
+    try {
+      const tokenHash = readAgentTokenHash(file);
+      if (!tokenHash) return undefined;
+      log.info("gateway: portal agent principal enabled", { hashFile: file, budgetTokens: cfg.agentBudgetTokens ?? null });
+      return { tokenHash, budgetTokens: cfg.agentBudgetTokens ?? null };
+    } catch (err) {
+      log.error("gateway: no portal agent principal", { error: (err as Error).message });
+      return undefined;
+    }
   };
   const provisioner = new Provisioner(store, host, gatewayUrl, () => engine.kick(), log, cfg.maxParallelProvision);
   const routes = [
@@ -141,7 +158,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }, gatewayPort);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig() }, gatewayPort);
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();
