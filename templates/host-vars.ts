@@ -15,6 +15,7 @@ import {
   RUNTIME_USER,
   CHAT_USER_PREFIX,
 } from "../agent-runtime/host/chat-identity.js";
+import { DEFAULT_HOST_GATEWAY_PORT } from "../agent-runtime/host/agent-key.js";
 import {
   cidrProblem,
   hostnameProblem,
@@ -81,6 +82,11 @@ export const hostVarsSchema = z
     nodeMajor: z.number().int().min(20).max(40).default(24),
     /** Port the runtime listens on (loopback + tailnet address). */
     runtimePort: z.number().int().min(1024).max(65535).default(7420),
+    /**
+     * Loopback port of the key gateway (runtime.json turns.gatewayPort): the chats' and the
+     * portal agent's own listener. The agent unit's Claude Code settings name the same value.
+     */
+    gatewayPort: z.number().int().min(1024).max(65535).default(DEFAULT_HOST_GATEWAY_PORT),
     /**
      * Tailscale join (production): the single-use pre-authorized key (a secret: it is
      * written to a root-only file, passed as `--auth-key=file:…` so it never shows in

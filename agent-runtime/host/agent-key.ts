@@ -9,8 +9,8 @@
  *     its SHA-256 hex to <state dir>/AGENT_TOKEN_HASH_FILE (the runtime's, 0600)
  *   picortex-agent.service
  *     LoadCredential=AGENT_TOKEN_CREDENTIAL:AGENT_TOKEN_PATH; claude runs with
- *     `--settings` naming an apiKeyHelper that cats $CREDENTIALS_DIRECTORY/… and
- *     ANTHROPIC_BASE_URL = the gateway on 127.0.0.1:<turns.gatewayPort>
+ *     `--settings` naming an apiKeyHelper that cats $CREDENTIALS_DIRECTORY/…, and
+ *     Environment=ANTHROPIC_BASE_URL= the gateway on 127.0.0.1:<turns.gatewayPort>
  *   gateway
  *     compares the presented token's hash with the file's in constant time; a match is
  *     the agent principal (own usage, budget, in-flight and failure-limit keys), never a chat
@@ -30,6 +30,11 @@ export const AGENT_TOKEN_HASH_FILE = "agent-token.sha256";
 export const AGENT_TOKEN_PREFIX = "pca_";
 /** The agent principal's key in the gateway's ledger and usage table; never a chat id (chat ids start with a letter). */
 export const AGENT_PRINCIPAL = "@agent";
+/**
+ * The key gateway's port on a host when runtime.json names none (turns/module.ts uses it;
+ * HostVars.gatewayPort defaults to it, and runtime.json carries the port only when it differs).
+ */
+export const DEFAULT_HOST_GATEWAY_PORT = 7419;
 /** The key gateway's path prefix (turns/gateway.ts GATEWAY_PREFIX; a test keeps them equal). */
 const GATEWAY_PATH = "/gateway";
 
@@ -42,12 +47,17 @@ export function agentGatewayUrl(gatewayPort: number): string {
 /**
  * The agent's command: Claude Code with settings naming its key path. The helper reads
  * the credential when the CLI needs a key (a fixed `cat`, so the token is in no argv or
- * environment); `$CREDENTIALS_DIRECTORY` is the agent unit's, inherited by tmux's panes.
- * The same argv runs in the unit and in the portal's Restart (runtime.json portal.command).
+ * environment); `$CREDENTIALS_DIRECTORY` is the agent unit's, inherited by tmux's panes
+ * (as is ANTHROPIC_BASE_URL, agentGatewayEnvironment). The same argv runs in the unit
+ * and in the portal's Restart (respawn-pane re-runs the pane's own start command).
  */
-export function agentClaudeCommand(claudePath: string, gatewayPort: number): string[] {
-  const settings = { apiKeyHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}`, env: { ANTHROPIC_BASE_URL: agentGatewayUrl(gatewayPort) } };
-  return [claudePath, "--settings", JSON.stringify(settings)];
+export function agentClaudeCommand(claudePath: string): string[] {
+  return [claudePath, "--settings", JSON.stringify({ apiKeyHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}` })];
+}
+
+/** The agent unit's environment for the gateway (tmux hands it to every pane, the portal's Restart included). */
+export function agentGatewayEnvironment(gatewayPort: number): string {
+  return `ANTHROPIC_BASE_URL=${agentGatewayUrl(gatewayPort)}`;
 }
 
 export class AgentTokenHashError extends Error {

@@ -16,10 +16,10 @@ import { generateToken, hashToken } from "../http/auth.js";
 import type { ChatRow } from "./store.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
-import { AGENT_TOKEN_HASH_FILE, readAgentTokenHash } from "../host/agent-key.js";
+import { AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 
-/** The key gateway's port on a host (loopback only; the API is on 7420). */
-export const DEFAULT_HOST_GATEWAY_PORT = 7419;
+/** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
+export { DEFAULT_HOST_GATEWAY_PORT };
 
 export interface TurnsModule extends RuntimeModule {
   engine: TurnEngine;

@@ -46,7 +46,6 @@ set -euo pipefail
 umask 022
 
 readonly UNIT="picortex-runtime.service"
-readonly AGENT_UNIT="picortex-agent.service"
 
 die() { echo "picortex-release: $*" >&2; exit 1; }
 usage() {
@@ -241,8 +240,7 @@ const fail = (m) => { console.error("picortex-release: " + m); process.exit(1); 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const put = (path, text, mode, u, g) => {
   const dir = path.slice(0, path.lastIndexOf("/"));
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) fail(dir + " is not a directory");
+  if (!fs.lstatSync(dir).isDirectory()) fail(dir + " is not a directory");
   for (let attempt = 0; ; attempt++) {
     const tmp = dir + "/.picortex-release-" + crypto.randomBytes(12).toString("hex");
     let fd;
@@ -316,23 +314,18 @@ ensure_agent_token() {
   prepare_state_dirs
   local made
   made="$(node -e "$PUT_JS"'
-    const [etc, data, uid, gid] = process.argv.slice(1);
-    const path = etc + "/credentials/agent-token";
-    let token = "";
-    try { token = fs.readFileSync(path, "utf8").trim(); } catch (e) { if (e.code !== "ENOENT") throw e; }
-    const make = !/^pca_[A-Za-z0-9_-]{43}$/.test(token);
-    if (make) {
-      token = "pca_" + crypto.randomBytes(32).toString("base64url");
-      put(path, token + "\n", 0o600, 0, 0);
-    }
-    put(data + "/agent-token.sha256", crypto.createHash("sha256").update(token).digest("hex") + "\n", 0o600, Number(uid), Number(gid));
-    process.stdout.write(make ? "new" : "kept");
-  ' "$ETC_DIR" "$DATA_DIR" "$RT_UID" "$RT_GID")" || die "could not write the portal agent's gateway token"
+    const [f, h, u, g] = process.argv.slice(1);
+    let t = "";
+    try { t = fs.readFileSync(f, "utf8").trim(); } catch (e) { if (e.code !== "ENOENT") throw e; }
+    const make = !/^pca_[\w-]{43}$/.test(t);
+    if (make) put(f, (t = "pca_" + crypto.randomBytes(32).toString("base64url")) + "\n", 0o600, 0, 0);
+    put(h, crypto.createHash("sha256").update(t).digest("hex") + "\n", 0o600, +u, +g);
+    if (make) console.log("new");
+  ' "$ETC_DIR/credentials/agent-token" "$DATA_DIR/agent-token.sha256" "$RT_UID" "$RT_GID")" || die "cannot write the agent token"
   if [[ "$made" == new ]]; then
-    log "created the portal agent's gateway token; restarting $AGENT_UNIT to load it"
-    "$SYSTEMCTL" restart "$AGENT_UNIT" >/dev/null 2>&1 9>&- || log "could not restart $AGENT_UNIT (systemctl status $AGENT_UNIT)"
+    log "new agent token: restarting picortex-agent"
+    "$SYSTEMCTL" restart picortex-agent.service >/dev/null 2>&1 9>&- || log "restart failed"
   fi
-  return 0
 }
 
 # --- Commands ----------------------------------------------------------------------

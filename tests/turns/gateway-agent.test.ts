@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateToken, hashToken } from "../../agent-runtime/http/auth.js";
-import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, AGENT_TOKEN_PREFIX, agentClaudeCommand, agentGatewayUrl } from "../../agent-runtime/host/agent-key.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, AGENT_TOKEN_PREFIX, agentClaudeCommand, agentGatewayEnvironment, agentGatewayUrl } from "../../agent-runtime/host/agent-key.js";
 import { GATEWAY_PREFIX } from "../../agent-runtime/turns/gateway.js";
 import { CLAUDE, REAL_KEY, startTestRuntime, type TestRuntime } from "./helpers.js";
 
@@ -186,16 +186,17 @@ describe("the real Claude Code CLI with the agent unit's settings", { timeout: 1
     expect(() => agentGatewayUrl(0)).toThrow(/1-65535/);
   });
 
-  it("claude --settings <the unit's JSON> reaches the gateway as the agent; the token is in no process's argv", async () => {
+  it("claude --settings <the unit's JSON> with the unit's environment reaches the gateway as the agent; the token is in no process's argv", async () => {
     const port = Number(new URL(rt.turns.gatewayUrl()).port);
-    const [, ...args] = agentClaudeCommand(CLAUDE, port);
+    const [, ...args] = agentClaudeCommand(CLAUDE);
+    const [baseVar, baseUrl] = agentGatewayEnvironment(port).split(/=(.*)/);
     expect(args.join(" ")).not.toContain(AGENT_TOKEN);
     const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));
     const before = rt.fake.messageRequests().length;
     const child = spawn(CLAUDE, [...args, "-p", "say hi", "--output-format", "json"], {
       cwd: home,
-      // As the unit leaves it: HOME, the credentials dir, no key and no base URL in the environment.
-      env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
+      // As the unit leaves it: HOME, the credentials dir and the gateway URL; no key in the environment.
+      env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, [baseVar!]: baseUrl!, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
