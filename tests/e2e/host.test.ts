@@ -145,6 +145,8 @@ describe(`workspace host end to end (${mode})`, () => {
       `exec >${home}/probe.out 2>&1`,
       `mkdir -p ${home}/probe && cd ${home}/probe`,
       'echo "user=$(id -un)"',
+      // Positive control: reading does work here, so a refusal below is the permission's.
+      'cat /etc/hostname >/dev/null && echo control=read',
       'test -s "$CREDENTIALS_DIRECTORY/agent-token" && echo credential=present',
       'echo "base=$ANTHROPIC_BASE_URL"',
       // The agent unit's own claude argv (its --settings JSON has no single quote).
@@ -173,6 +175,7 @@ describe(`workspace host end to end (${mode})`, () => {
     }
     expect(out, out).toContain("probe-done");
     expect(out).toContain("user=picortex-agent");
+    expect(out).toContain("control=read");
     expect(out).toContain("credential=present");
     expect(out).toMatch(/base=http:\/\/127\.0\.0\.1:\d+\/gateway/);
     expect(out, out).toContain("claude=0");
