@@ -26,7 +26,7 @@
 #                     /etc/picortex/credentials/agent-token (root 0600; the agent unit loads
 #                     it with LoadCredential=), and only its SHA-256 hex written to
 #                     /var/lib/picortex/agent-token.sha256 (picortex 0600) for the gateway.
-#                     When the token is new, picortex-agent.service is restarted to load it.
+#                     When the token is new, picortex-agent.service is restarted (at the end) to load it.
 #
 # Root never writes through a name a less privileged user controls: files in the runtime
 # user's state dir are created O_EXCL|O_NOFOLLOW under a random name, chowned/chmodded on
@@ -322,9 +322,11 @@ ensure_agent_token() {
     put(h, crypto.createHash("sha256").update(t).digest("hex") + "\n", 0o600, +u, +g);
     if (make) console.log("new");
   ' "$ETC_DIR/credentials/agent-token" "$DATA_DIR/agent-token.sha256" "$RT_UID" "$RT_GID")" || die "cannot write the agent token"
+  # Restarted when activate ends (healthy, rolled back or failed): by then the runtime has
+  # read the new hash, so the agent's first request meets a gateway that knows it.
   if [[ "$made" == new ]]; then
-    log "new agent token: restarting picortex-agent"
-    "$SYSTEMCTL" restart picortex-agent.service >/dev/null 2>&1 9>&- || log "restart failed"
+    log "new agent token: picortex-agent restarts at the end"
+    trap '"$SYSTEMCTL" restart picortex-agent.service >/dev/null 2>&1 9>&- || log "restart failed"' EXIT
   fi
 }
 

@@ -221,8 +221,11 @@ describe("picortex-release lifecycle", () => {
     const hs = statSync(hashFile);
     expect([hs.uid, hs.mode & 0o777]).toEqual([nobody, 0o600]);
     expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
-    // The new token restarted the agent unit (LoadCredential= reads it at start).
-    expect(readFileSync(join(state, "calls"), "utf8")).toContain("restart picortex-agent.service");
+    // The new token restarted the agent unit (LoadCredential= reads it at start), after the
+    // runtime's restart: the agent's first request meets a gateway that has read the hash.
+    const restarts = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.startsWith("restart "));
+    expect(restarts.at(-1)).toBe("restart picortex-agent.service");
+    expect(restarts).toContain("restart picortex-runtime.service");
     // A later activate keeps it (no restart of the agent), and rewrites a lost hash.
     rmSync(hashFile);
     const callsBefore = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.includes("picortex-agent")).length;
