@@ -16,7 +16,8 @@ import { generateToken, hashToken } from "../http/auth.js";
 import type { ChatRow } from "./store.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
-import { AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
+import type { Route } from "../http/router.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
 export { DEFAULT_HOST_GATEWAY_PORT };
@@ -97,12 +98,14 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // start (host/agent-key.ts). Without one (local mode, a host not activated since) the
   // gateway has no agent principal; a damaged file is logged and leaves it out too, and
   // chats are unaffected either way.
+  let agentEnabled = false;
   const agentPrincipalConfig = () => {
     const file = join(ctx.config.dataDir, AGENT_TOKEN_HASH_FILE);
     try {
       const tokenHash = readAgentTokenHash(file);
       if (!tokenHash) return undefined;
       log.info("gateway: portal agent principal enabled", { hashFile: file, budgetTokens: cfg.agentBudgetTokens ?? null });
+      agentEnabled = true;
       return { tokenHash, budgetTokens: cfg.agentBudgetTokens ?? null };
     } catch (err) {
       log.error("gateway: no portal agent principal", { error: (err as Error).message });
@@ -110,7 +113,18 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     }
   };
   const provisioner = new Provisioner(store, host, gatewayUrl, () => engine.kick(), log, cfg.maxParallelProvision);
+  // The portal agent's gateway usage, for the operator (the agent's token is no API token).
+  const agentUsageRoute: Route = {
+    method: "GET",
+    path: "/v1/gateway/agent",
+    handler: (c) => {
+      ctx.apiAuth.check(c.req);
+      const u = store.principalUsage(AGENT_PRINCIPAL);
+      return { enabled: agentEnabled, usedInputTokens: u.input, usedOutputTokens: u.output, budgetTokens: cfg.agentBudgetTokens ?? null, reservedTokens: ledger.reservedFor(AGENT_PRINCIPAL) };
+    },
+  };
   const routes = [
+    agentUsageRoute,
     ...turnsRoutes({
       store,
       engine,

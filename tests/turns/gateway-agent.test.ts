@@ -76,6 +76,17 @@ describe("the portal agent's own gateway principal", { timeout: 120_000 }, () =>
     expect(chatUsage(rt, "alpha")).toBe(0);
   });
 
+  it("reports the agent's usage to the operator; the agent's token is no operator credential", async () => {
+    const r = await rt.call("GET", "/v1/gateway/agent");
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ enabled: true, budgetTokens: null, reservedTokens: 0 });
+    expect(r.json.usedInputTokens + r.json.usedOutputTokens).toBe(agentUsage(rt));
+    for (const path of ["/v1/gateway/agent", "/v1/chats"]) {
+      const asAgent = await rt.call("GET", path, undefined, { authorization: `Bearer ${AGENT_TOKEN}` });
+      expect(asAgent.status, path).toBe(401);
+    }
+  });
+
   it("charges a chat's token to that chat only, never to the agent", async () => {
     const agentBefore = agentUsage(rt);
     const r = await gw(rt, CHAT_TOKEN);
