@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { linuxNameProblem, CHAT_GROUP, DEFAULT_ADMIN_USER, DEFAULT_RUNTIME_PORT, DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, OPS_GROUP, RUNTIME_USER, CHAT_USER_PREFIX } from "../agent-runtime/host/contract.js";
+import { DEFAULT_HOST_GATEWAY_PORT } from "../agent-runtime/host/agent-key.js";
 import {
   cidrProblem,
   hostnameProblem,
@@ -73,6 +74,11 @@ export const hostVarsSchema = z
     nodeMajor: z.number().int().min(20).max(40).default(24),
     /** Port the runtime listens on (loopback + tailnet address). */
     runtimePort: z.number().int().min(1024).max(65535).default(DEFAULT_RUNTIME_PORT),
+    /**
+     * Loopback port of the key gateway (runtime.json turns.gatewayPort): the chats' and the
+     * portal agent's own listener. The agent unit's Claude Code settings name the same value.
+     */
+    gatewayPort: z.number().int().min(1024).max(65535).default(DEFAULT_HOST_GATEWAY_PORT),
     /**
      * Tailscale join (production): the single-use pre-authorized key (a secret: it is
      * written to a root-only file, passed as `--auth-key=file:…` so it never shows in

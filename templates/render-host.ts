@@ -171,7 +171,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
 
   const runtimeUnit = renderRuntimeUnit({ runtimeUser: vars.runtimeUser, chatsRoot: vars.chatsRoot, tailnetListen: production });
   const listenUnit = renderListenAddressUnit();
-  const agentUnit = renderAgentUnit({ session: AGENT_SESSION, claudePath: vars.claudePath });
+  const agentUnit = renderAgentUnit({ session: AGENT_SESSION, claudePath: vars.claudePath, gatewayPort: vars.gatewayPort });
   const guardUnit = renderMetadataGuardUnit();
   const rootFile = (path: string, content: string, mode = "0644"): HostFile => ({ path, content, mode, owner: "root:root" });
 
@@ -202,6 +202,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       path: RUNTIME_CONFIG_PATH,
       content: renderRuntimeConfig({
         runtimePort: vars.runtimePort,
+        gatewayPort: vars.gatewayPort,
         chatsRoot: vars.chatsRoot,
         claudePath: vars.claudePath,
         hostname: vars.hostname,

@@ -4,9 +4,12 @@
  */
 import { runtimeConfigSchema } from "../agent-runtime/config/schema.js";
 import { AGENT_SESSION, AGENT_TMUX_SOCKET, AGENT_USER, STATE_DIR } from "../agent-runtime/host/contract.js";
+import { DEFAULT_HOST_GATEWAY_PORT } from "../agent-runtime/host/agent-key.js";
 
 export interface RuntimeConfigVars {
   runtimePort: number;
+  /** The key gateway's loopback port (chats and the portal agent). */
+  gatewayPort: number;
   chatsRoot: string;
   claudePath: string;
   /** The host's tailnet (MagicDNS) name: browsers on the tailnet open the portal by it. */
@@ -22,9 +25,11 @@ export function renderRuntimeConfig(vars: RuntimeConfigVars): string {
     // output. Addresses the runtime binds are allowed already; a full MagicDNS name
     // (<host>.<tailnet>.ts.net) or `tailscale serve` origin goes in server.allowedOrigins.
     server: { hosts: ["127.0.0.1"], port: vars.runtimePort, allowedOrigins: [`http://${vars.hostname}:${vars.runtimePort}`] },
-    turns: { chatsRoot: vars.chatsRoot, claudePath: vars.claudePath },
+    // The gateway port the agent unit also names: left out at the runtime's own host default.
+    turns: { chatsRoot: vars.chatsRoot, claudePath: vars.claudePath, ...(vars.gatewayPort !== DEFAULT_HOST_GATEWAY_PORT ? { gatewayPort: vars.gatewayPort } : {}) },
     // The portal attaches to the agent's session (picortex-agent.service) as the agent
     // account, through sudo: the runtime never runs a tmux server or client as itself.
+    // Its Restart re-runs the unit's own pane command (tmux.ts respawnArgs).
     portal: { session: AGENT_SESSION, runAs: AGENT_USER, tmuxSocket: AGENT_TMUX_SOCKET },
   };
   const parsed = runtimeConfigSchema.safeParse(config);

@@ -41,6 +41,7 @@ import {
   SYSTEMD_UNIT_DIR,
   TMUX_PATH,
 } from "../agent-runtime/host/contract.js";
+import { AGENT_TOKEN_CREDENTIAL, AGENT_TOKEN_PATH, agentClaudeCommand, agentGatewayEnvironment } from "../agent-runtime/host/agent-key.js";
 
 /**
  * Exposure thresholds (systemd-analyze security, 0 = locked down, 10 = unconfined).
@@ -267,6 +268,8 @@ export interface AgentUnitVars {
   session: string;
   /** The agent's command, e.g. the Claude Code CLI. */
   claudePath: string;
+  /** The key gateway's loopback port (HostVars.gatewayPort, runtime.json turns.gatewayPort). */
+  gatewayPort: number;
 }
 
 /**
@@ -276,6 +279,13 @@ export interface AgentUnitVars {
  * runtime's state (0700, another owner). The runtime attaches through
  * `sudo -n -u picortex-agent -- tmux -S <socket> …`; when the agent exits, the session
  * ends and systemd starts a fresh one.
+ *
+ * Its key path (host/agent-key.ts): the gateway token is a systemd credential (root's
+ * file, readable in $CREDENTIALS_DIRECTORY by this unit's user only); claude runs with
+ * `--settings` naming an apiKeyHelper that reads it, and ANTHROPIC_BASE_URL (the unit's
+ * environment, which tmux hands to its panes) is the gateway on 127.0.0.1:<gatewayPort>.
+ * The token is in no Exec line, environment variable or argv. The sandbox already allowed
+ * AF_INET to any address (the agent has network access), so the gateway needs nothing new.
  */
 export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
   const claudeProblem = safePathProblem(vars.claudePath);
@@ -287,7 +297,7 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
       [
         "Unit",
         [
-          ["Description", "picortex portal agent (tmux session as the unprivileged agent account)"],
+          ["Description", "picortex portal agent (tmux as its unprivileged account)"],
           ["After", "network-online.target"],
           ["Wants", "network-online.target"],
         ],
@@ -295,26 +305,28 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
       [
         "Service",
         [
-          "tmux forks its server and the client exits: the server is the main process.",
+          // tmux forks its server and the client exits: the server is the main process. (The
+          // agent unit's comments live here, not in the unit: user_data is near its budget.)
           ["Type", "forking"],
           ["User", AGENT_USER],
           ["Group", AGENT_USER],
-          ["Environment", `HOME=${AGENT_HOME}`],
+          ["Environment", `HOME=${AGENT_HOME} ${agentGatewayEnvironment(vars.gatewayPort)}`],
           ["WorkingDirectory", AGENT_HOME],
           // A FAILING agent keeps its dead pane (last output and status) for the portal to show
           // and restart, instead of a restart loop (offline, claude exits at once); a clean
-          // exit ends the session and Restart= starts a fresh one. Comment kept out of the
-          // unit: user_data is near its budget.
+          // exit ends the session and Restart= starts a fresh one.
           ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${agentPaneCommand(vars.claudePath)} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
+          // The agent's gateway token, root's file, in $CREDENTIALS_DIRECTORY for this unit's user only.
+          ["LoadCredential", `${AGENT_TOKEN_CREDENTIAL}:${AGENT_TOKEN_PATH}`],
           ["ExecStop", `${tmux} kill-server`],
           ["Restart", "always"],
           ["RestartSec", "5s"],
-          `The socket dir: ${AGENT_RUNTIME_DIR}, 0700, the agent's own.`,
+          // The socket dir: AGENT_RUNTIME_DIR, 0700, the agent's own.
           ["RuntimeDirectory", AGENT_RUNTIME_DIR.replace(/^\/run\//, "")],
           ["RuntimeDirectoryMode", "0700"],
           ["StateDirectory", AGENT_HOME.replace(/^\/var\/lib\//, "")],
           ["StateDirectoryMode", "0700"],
-          "--- Sandbox: no privilege at all (sudo cannot work here), its home the only writable place.",
+          // --- Sandbox: no privilege at all (sudo cannot work here), its home the only writable place.
           ["NoNewPrivileges", "yes"],
           ["CapabilityBoundingSet", ""],
           ["AmbientCapabilities", ""],
@@ -324,11 +336,12 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           ["PrivateDevices", "yes"],
           ["ProtectProc", "invisible"],
           ...KERNEL_LOCKDOWN,
-          "AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it.",
+          // AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it. AF_INET to any
+          // address: the agent has network access, the gateway on 127.0.0.1 included.
           ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
           ["SystemCallArchitectures", "native"],
-          "A call outside the set fails with EPERM instead of killing the agent (the CLI's runtime",
-          "may probe newer calls, e.g. io_uring, and fall back).",
+          // A call outside the set fails with EPERM instead of killing the agent (the CLI's
+          // runtime may probe newer calls, e.g. io_uring, and fall back).
           ["SystemCallFilter", "@system-service"],
           ["SystemCallErrorNumber", "EPERM"],
           ["KeyringMode", "private"],
@@ -345,7 +358,7 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
 
 /** The agent's pane argv, as the portal's Restart runs it too (exit status recorded: session-command.ts). */
 function agentPaneCommand(claudePath: string): string {
-  return wrapSessionCommand(TMUX_PATH, [claudePath])
+  return wrapSessionCommand(TMUX_PATH, agentClaudeCommand(claudePath))
     .map((a) => (/^[\w/.@:=+-]+$/.test(a) ? a : systemdArgument(a)))
     .join(" ");
 }

@@ -78,6 +78,8 @@ export const turnsConfigSchema = z
     retryInterrupted: z.boolean().default(true),
     /** Per-chat token budget (input + output) applied to new chats; unset means unlimited. */
     defaultBudgetTokens: z.number().int().min(1).optional(),
+    /** The portal agent's token budget at the gateway (its own principal, host mode); unset means unlimited. */
+    agentBudgetTokens: z.number().int().min(1).optional(),
     /**
      * `dontAsk` + allowedTools works for any user (root included); `bypassPermissions`
      * is refused by the CLI as root, so use it only in host mode.

@@ -240,12 +240,23 @@ export async function paneState(t: TmuxTarget): Promise<{ dead: boolean; status:
   return { dead: true, status: status !== undefined && /^\d+$/.test(status) ? Number(status) : null };
 }
 
-/** Starts the session's command again in its dead pane (the portal's Restart button). */
-export async function respawnPane(t: TmuxTarget): Promise<void> {
+/**
+ * The tmux arguments of the portal's Restart. As another account (runAs, a host) the
+ * session is the agent unit's: respawn-pane without a command runs the pane's own start
+ * command again, exactly as the unit gave it (the agent's key path, host/agent-key.ts),
+ * in its own directory; the runtime's config never has to repeat it.
+ */
+export function respawnArgs(t: TmuxTarget): string[] {
   const pane = `=${t.session}:`;
-  await runTmux(t, [
+  return [
     // The old status must not describe the new run.
     ...["set-option", "-p", "-u", "-t", pane, EXIT_STATUS_OPTION, ";"],
-    ...["respawn-pane", "-k", "-t", pane, ...(t.cwd ? ["-c", t.cwd] : []), "--", ...paneCommand(t)],
-  ]);
+    ...["respawn-pane", "-k", "-t", pane],
+    ...(t.runAs ? [] : [...(t.cwd ? ["-c", t.cwd] : []), "--", ...paneCommand(t)]),
+  ];
+}
+
+/** Starts the session's command again in its dead pane (the portal's Restart button). */
+export async function respawnPane(t: TmuxTarget): Promise<void> {
+  await runTmux(t, respawnArgs(t));
 }

@@ -9,6 +9,7 @@ import { Router } from "../http/router.js";
 import { HostAllowlist } from "../http/host-check.js";
 import type { Route, RequestContext } from "../http/router.js";
 import { type ChatRow, type TurnStore } from "./store.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_PREFIX } from "../host/agent-key.js";
 
 /** Path prefix of the key gateway on the runtime's server; chats get `<base>/gateway`. */
 export const GATEWAY_PREFIX = "/gateway";
@@ -150,9 +151,55 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const MIN_THINKING_TOKENS = 1024;
 
 /**
- * The per-chat budget ledger. A request's worst case (its input estimate plus its
- * `max_tokens`, clamped to what remains) is reserved before it is forwarded, in one
- * synchronous step with the check, so parallel requests of one chat see each other's
+ * Who a gateway request is charged to: a chat, or the portal's agent (its own principal,
+ * issue 13 item 2). Every limit is kept per principal key: usage and budget, the ledger's
+ * reservations, the requests in flight.
+ */
+export interface GatewayPrincipal {
+  /** The chat id, or AGENT_PRINCIPAL (never a chat id). */
+  key: string;
+  /** For messages: `chat alpha`, `the portal agent`. */
+  label: string;
+  /** How the operator raises the budget (ends the refusal message). */
+  raiseHint: string;
+  /** Tokens used so far and the budget (null: none), read fresh. */
+  usage(): { used: number; budget: number | null };
+  addUsage(input: number, output: number): void;
+}
+
+/** A chat as a gateway principal. */
+export function chatPrincipal(store: TurnStore, chatId: string): GatewayPrincipal {
+  return {
+    key: chatId,
+    label: `chat ${chatId}`,
+    raiseHint: `the operator can raise it with \`picortex chat budget ${chatId} <tokens>\``,
+    usage: () => {
+      const chat = store.getChat(chatId);
+      return { used: chat ? chat.used_input_tokens + chat.used_output_tokens : 0, budget: chat?.budget_tokens ?? null };
+    },
+    addUsage: (i, o) => void store.addUsage(chatId, i, o),
+  };
+}
+
+/** The portal's agent as a gateway principal: its usage has its own row, its budget is turns.agentBudgetTokens. */
+export function agentPrincipal(store: TurnStore, budgetTokens: number | null): GatewayPrincipal {
+  return {
+    key: AGENT_PRINCIPAL,
+    label: "the portal agent",
+    raiseHint: "the operator can raise it with turns.agentBudgetTokens in the runtime config",
+    usage: () => {
+      const u = store.principalUsage(AGENT_PRINCIPAL);
+      return { used: u.input + u.output, budget: budgetTokens };
+    },
+    addUsage: (i, o) => void store.addUsage(AGENT_PRINCIPAL, i, o),
+  };
+}
+
+/**
+ * The per-principal budget ledger (an entry per chat, one for the portal agent). A
+ * request's worst case (its input estimate plus its `max_tokens`, clamped to what
+ * remains) is reserved before it is forwarded, in one synchronous step with the check,
+ * so parallel requests of one principal see each other's
  * reservations and cannot together pass the budget. Usage is charged as the upstream
  * reports it; when the request ends (cleanly, by error or because the client hung up)
  * the reservation is released and only what was charged stays.
@@ -160,22 +207,18 @@ const MIN_THINKING_TOKENS = 1024;
 export class BudgetLedger {
   private readonly outstanding = new Map<string, number>();
 
-  constructor(private readonly store: TurnStore) {}
-
-  /** Tokens reserved by this chat's requests in flight. */
-  reservedFor(chatId: string): number {
-    return this.outstanding.get(chatId) ?? 0;
+  /** Tokens reserved by this principal's (chat id or AGENT_PRINCIPAL) requests in flight. */
+  reservedFor(key: string): number {
+    return this.outstanding.get(key) ?? 0;
   }
 
   /**
    * Checks and reserves in one step. Returns the `max_tokens` the request may use, or
    * a refusal naming the numbers.
    */
-  reserve(chatId: string, inputEstimate: number, maxTokens: number): { ok: true; reservation: Reservation } | { ok: false; used: number; budget: number; reserved: number; needed: number } {
-    const chat = this.store.getChat(chatId);
-    const used = chat ? chat.used_input_tokens + chat.used_output_tokens : 0;
-    const budget = chat?.budget_tokens ?? null;
-    const reserved = this.reservedFor(chatId);
+  reserve(principal: GatewayPrincipal, inputEstimate: number, maxTokens: number): { ok: true; reservation: Reservation } | { ok: false; used: number; budget: number; reserved: number; needed: number } {
+    const { used, budget } = principal.usage();
+    const reserved = this.reservedFor(principal.key);
     let allowed = maxTokens;
     if (budget !== null) {
       const left = budget - used - reserved - inputEstimate;
@@ -183,27 +226,26 @@ export class BudgetLedger {
       allowed = Math.min(maxTokens, left);
     }
     const amount = budget === null ? 0 : inputEstimate + allowed;
-    this.outstanding.set(chatId, reserved + amount);
-    return { ok: true, reservation: new Reservation(this, this.store, chatId, amount, allowed, inputEstimate) };
+    this.outstanding.set(principal.key, reserved + amount);
+    return { ok: true, reservation: new Reservation(this, principal, amount, allowed, inputEstimate) };
   }
 
   /** @internal */
-  release(chatId: string, amount: number): void {
-    const left = this.reservedFor(chatId) - amount;
-    if (left > 0) this.outstanding.set(chatId, left);
-    else this.outstanding.delete(chatId);
+  release(key: string, amount: number): void {
+    const left = this.reservedFor(key) - amount;
+    if (left > 0) this.outstanding.set(key, left);
+    else this.outstanding.delete(key);
   }
 }
 
-/** One request's hold on its chat's budget: charged as usage arrives, settled exactly once. */
+/** One request's hold on its principal's budget: charged as usage arrives, settled exactly once. */
 export class Reservation {
   private charged: Usage = { input: 0, output: 0 };
   private settled = false;
 
   constructor(
     private readonly ledger: BudgetLedger,
-    private readonly store: TurnStore,
-    readonly chatId: string,
+    readonly principal: GatewayPrincipal,
     private amount: number,
     readonly maxTokens: number,
     readonly inputEstimate: number,
@@ -214,12 +256,12 @@ export class Reservation {
     const di = Math.max(0, u.input - this.charged.input);
     const dout = Math.max(0, u.output - this.charged.output);
     if (di === 0 && dout === 0) return;
-    this.store.addUsage(this.chatId, di, dout);
+    this.principal.addUsage(di, dout);
     this.charged = { input: this.charged.input + di, output: this.charged.output + dout };
     // What is charged is now in the store; hold back only the rest of the reservation.
     if (!this.settled) {
       const release = Math.min(this.amount, di + dout);
-      this.ledger.release(this.chatId, release);
+      this.ledger.release(this.principal.key, release);
       this.amount -= release;
     }
   }
@@ -232,7 +274,7 @@ export class Reservation {
     if (this.settled) return;
     if (fallback) this.charge(fallback);
     this.settled = true;
-    this.ledger.release(this.chatId, this.amount);
+    this.ledger.release(this.principal.key, this.amount);
     this.amount = 0;
   }
 }
@@ -270,6 +312,13 @@ export interface GatewayOptions {
   ledger?: BudgetLedger;
   /** Failure limiter for chat tokens; a fresh one by default. */
   limiter?: CredentialLimiter;
+  /**
+   * The portal agent's principal (host mode): the SHA-256 hex of its token (written by
+   * picortex-release, host/agent-key.ts) and its budget. Unset: no agent principal.
+   */
+  agent?: { tokenHash: string; budgetTokens: number | null };
+  /** Failure limiter for tokens that claim to be the agent's (`pca_…`); a fresh one by default. */
+  agentLimiter?: CredentialLimiter;
   /** Give up on an upstream connection not made within this time (default 5 s). */
   connectTimeoutMs?: number;
   /** Requests one chat may have in flight; more are refused with 429 (default MAX_IN_FLIGHT_PER_CHAT). */
@@ -290,36 +339,42 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
   const basePath = upstream.pathname.replace(/\/$/, "");
 
   const limiter = o.limiter ?? new CredentialLimiter("gateway");
-  const authenticate = (ctx: RequestContext): ChatRow | undefined => {
+  const agentLimiter = o.agentLimiter ?? new CredentialLimiter("gateway-agent");
+  const agent = o.agent ? agentPrincipal(o.store, o.agent.budgetTokens) : undefined;
+  const authenticate = (ctx: RequestContext): GatewayPrincipal | undefined => {
     if (!isLoopback(ctx.req.socket.remoteAddress)) {
       apiError(ctx.res, 403, "permission_error", "The picortex key gateway only accepts loopback connections.");
       return undefined;
     }
     const token = presentedToken(ctx.req.headers);
     const hash = token ? hashToken(token) : "";
-    const chat = token ? o.store.chatByTokenHash(hash) : undefined;
-    if (!chat || !secretsEqual(hash, chat.token_hash)) {
-      // A valid chat token is never refused; bad ones count per client bucket.
-      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
-      if (retry > 0) {
-        ctx.res.setHeader("retry-after", String(retry));
-        apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: too many bad chat tokens; retry in ${retry} s.`);
-      } else apiError(ctx.res, 401, "authentication_error", "picortex gateway: unknown or revoked chat token.");
-      return undefined;
-    }
-    return chat;
+    // The agent's token matches only the agent's hash (constant time), a chat's only its
+    // own row: neither can be taken for the other, whatever the prefix says.
+    if (token && agent && o.agent && secretsEqual(hash, o.agent.tokenHash)) return agent;
+    const chat: ChatRow | undefined = token ? o.store.chatByTokenHash(hash) : undefined;
+    if (chat && secretsEqual(hash, chat.token_hash)) return chatPrincipal(o.store, chat.id);
+    // A valid token is never refused; bad ones count per claimed principal kind and
+    // client bucket, so a chat spraying bad tokens never brings the agent's kind to 429.
+    const claimsAgent = !!token?.startsWith(AGENT_TOKEN_PREFIX);
+    const retry = (claimsAgent ? agentLimiter : limiter).refuse(ctx.req.socket.remoteAddress);
+    const what = claimsAgent ? "portal agent token" : "chat token";
+    if (retry > 0) {
+      ctx.res.setHeader("retry-after", String(retry));
+      apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: too many bad ${what}s; retry in ${retry} s.`);
+    } else apiError(ctx.res, 401, "authentication_error", `picortex gateway: unknown or revoked ${what}.`);
+    return undefined;
   };
 
-  const ledger = o.ledger ?? new BudgetLedger(o.store);
+  const ledger = o.ledger ?? new BudgetLedger();
   const connectTimeoutMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
 
-  const budgetRefusal = (ctx: RequestContext, chatId: string, used: number, budget: number, reserved: number, needed?: number) => {
+  const budgetRefusal = (ctx: RequestContext, p: GatewayPrincipal, used: number, budget: number, reserved: number, needed?: number) => {
     // 400 (not 429): the CLI retries 429/5xx for minutes; a budget will not heal by retrying.
     apiError(
       ctx.res,
       400,
       "invalid_request_error",
-      `picortex: chat ${chatId} has used ${used} of its ${budget}-token budget${reserved > 0 ? ` (${reserved} more reserved by requests in flight)` : ""}${needed !== undefined ? ` and this request needs about ${needed}` : ""}; the operator can raise it with \`picortex chat budget ${chatId} <tokens>\`.`,
+      `picortex: ${p.label} has used ${used} of its ${budget}-token budget${reserved > 0 ? ` (${reserved} more reserved by requests in flight)` : ""}${needed !== undefined ? ` and this request needs about ${needed}` : ""}; ${p.raiseHint}.`,
     );
   };
 
@@ -327,29 +382,30 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
   const inFlight = new Map<string, number>();
 
   const forward = async (ctx: RequestContext): Promise<void> => {
-    const chat = authenticate(ctx);
-    if (!chat) return;
-    // Each request may buffer a body of up to MAX_REQUEST_BYTES: bound how many one chat holds.
-    const mine = inFlight.get(chat.id) ?? 0;
+    const principal = authenticate(ctx);
+    if (!principal) return;
+    // Each request may buffer a body of up to MAX_REQUEST_BYTES: bound how many one principal holds.
+    const mine = inFlight.get(principal.key) ?? 0;
     if (mine >= maxInFlight) {
       ctx.res.setHeader("retry-after", "1");
-      apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: chat ${chat.id} already has ${mine} requests in flight (at most ${maxInFlight}); retry when one ends.`);
+      apiError(ctx.res, 429, "rate_limit_error", `picortex gateway: ${principal.label} already has ${mine} requests in flight (at most ${maxInFlight}); retry when one ends.`);
       return;
     }
-    inFlight.set(chat.id, mine + 1);
+    inFlight.set(principal.key, mine + 1);
     try {
-      await forwardFor(ctx, chat);
+      await forwardFor(ctx, principal);
     } finally {
-      const left = (inFlight.get(chat.id) ?? 1) - 1;
-      if (left > 0) inFlight.set(chat.id, left);
-      else inFlight.delete(chat.id);
+      const left = (inFlight.get(principal.key) ?? 1) - 1;
+      if (left > 0) inFlight.set(principal.key, left);
+      else inFlight.delete(principal.key);
     }
   };
 
-  const forwardFor = async (ctx: RequestContext, chat: ChatRow): Promise<void> => {
+  const forwardFor = async (ctx: RequestContext, principal: GatewayPrincipal): Promise<void> => {
     const countsUsage = ctx.url.pathname === `${GATEWAY_PREFIX}/v1/messages`;
-    if (countsUsage && chat.budget_tokens !== null && chat.used_input_tokens + chat.used_output_tokens >= chat.budget_tokens) {
-      budgetRefusal(ctx, chat.id, chat.used_input_tokens + chat.used_output_tokens, chat.budget_tokens, ledger.reservedFor(chat.id));
+    const { used, budget } = principal.usage();
+    if (countsUsage && budget !== null && used >= budget) {
+      budgetRefusal(ctx, principal, used, budget, ledger.reservedFor(principal.key));
       return;
     }
     let key: string;
@@ -391,9 +447,9 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
       }
       // Check and reserve in one synchronous step (no await in between): requests of one
       // chat in parallel each see what the others hold.
-      const r = ledger.reserve(chat.id, Math.ceil(body.length / INPUT_BYTES_PER_TOKEN), maxTokens as number);
+      const r = ledger.reserve(principal, Math.ceil(body.length / INPUT_BYTES_PER_TOKEN), maxTokens as number);
       if (!r.ok) {
-        budgetRefusal(ctx, chat.id, r.used, r.budget, r.reserved, r.needed);
+        budgetRefusal(ctx, principal, r.used, r.budget, r.reserved, r.needed);
         return;
       }
       reservation = r.reservation;
@@ -472,7 +528,7 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
         up.on("close", () => clearTimeout(connectTimer));
         up.on("error", (err: NodeJS.ErrnoException) => {
           clearTimeout(connectTimer);
-          o.log.warn("gateway upstream error", { chatId: chat.id, error: err.message });
+          o.log.warn("gateway upstream error", { principal: principal.key, error: err.message });
           if (!ctx.res.headersSent) {
             const unreachable = err instanceof UpstreamUnreachable || CONNECT_ERRORS.has(err.code ?? "");
             if (unreachable) {

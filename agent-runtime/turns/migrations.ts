@@ -67,4 +67,12 @@ export const TURNS_MIGRATIONS: readonly string[] = [
   `,
   // 4: a chat whose Claude transcript was damaged or lost gets a new session; the notice says so.
   `ALTER TABLE turn_chats ADD COLUMN notice TEXT;`,
+  // 5: gateway usage of principals that are not chats (the portal agent, `@agent`).
+  `
+  CREATE TABLE turn_principal_usage (
+    principal TEXT PRIMARY KEY,
+    used_input_tokens INTEGER NOT NULL DEFAULT 0,
+    used_output_tokens INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  `,
 ];

@@ -17,9 +17,11 @@ import { generateToken, hashToken } from "../http/auth.js";
 import type { ChatRow } from "./store.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
+import type { Route } from "../http/router.js";
 
-/** The key gateway's port on a host (loopback only; the API is on 7420). */
-export const DEFAULT_HOST_GATEWAY_PORT = 7419;
+/** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
+export { DEFAULT_HOST_GATEWAY_PORT };
 
 export interface TurnsModule extends RuntimeModule {
   engine: TurnEngine;
@@ -83,7 +85,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
   const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey, ctx.config.mode);
-  const ledger = new BudgetLedger(store);
+  const ledger = new BudgetLedger();
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
@@ -93,8 +95,37 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
   };
+  // The portal agent's principal (host mode): the hash picortex-release wrote before this
+  // start (host/agent-key.ts). Without one (local mode, a host not activated since) the
+  // gateway has no agent principal; a damaged file is logged and leaves it out too, and
+  // chats are unaffected either way.
+  let agentEnabled = false;
+  const agentPrincipalConfig = () => {
+    const file = join(ctx.config.dataDir, AGENT_TOKEN_HASH_FILE);
+    try {
+      const tokenHash = readAgentTokenHash(file);
+      if (!tokenHash) return undefined;
+      log.info("gateway: portal agent principal enabled", { hashFile: file, budgetTokens: cfg.agentBudgetTokens ?? null });
+      agentEnabled = true;
+      return { tokenHash, budgetTokens: cfg.agentBudgetTokens ?? null };
+    } catch (err) {
+      log.error("gateway: no portal agent principal", { error: (err as Error).message });
+      return undefined;
+    }
+  };
   const provisioner = new Provisioner(store, host, gatewayUrl, () => engine.kick(), log, cfg.maxParallelProvision);
+  // The portal agent's gateway usage, for the operator (the agent's token is no API token).
+  const agentUsageRoute: Route = {
+    method: "GET",
+    path: "/v1/gateway/agent",
+    handler: (c) => {
+      ctx.apiAuth.check(c.req);
+      const u = store.principalUsage(AGENT_PRINCIPAL);
+      return { enabled: agentEnabled, usedInputTokens: u.input, usedOutputTokens: u.output, budgetTokens: cfg.agentBudgetTokens ?? null, reservedTokens: ledger.reservedFor(AGENT_PRINCIPAL) };
+    },
+  };
   const routes = [
+    agentUsageRoute,
     ...turnsRoutes({
       store,
       engine,
@@ -142,7 +173,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger }, gatewayPort);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig() }, gatewayPort);
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();

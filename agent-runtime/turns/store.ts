@@ -169,9 +169,15 @@ export class TurnStore {
     const held = this.heldUsage.get(id);
     const total = { input: input + (held?.input ?? 0), output: output + (held?.output ?? 0) };
     try {
+      // A principal that is not a chat (the portal agent, `@agent`) has its own row.
       this.db
-        .prepare("UPDATE turn_chats SET used_input_tokens = used_input_tokens + ?, used_output_tokens = used_output_tokens + ? WHERE id = ?")
-        .run(total.input, total.output, id);
+        .prepare(
+          id.startsWith("@")
+            ? `INSERT INTO turn_principal_usage (principal, used_input_tokens, used_output_tokens) VALUES (@id, @input, @output)
+               ON CONFLICT(principal) DO UPDATE SET used_input_tokens = used_input_tokens + @input, used_output_tokens = used_output_tokens + @output`
+            : "UPDATE turn_chats SET used_input_tokens = used_input_tokens + @input, used_output_tokens = used_output_tokens + @output WHERE id = @id",
+        )
+        .run({ ...total, id });
     } catch (err) {
       if (!this.disk?.classify(err)) throw err;
       this.heldUsage.set(id, total);
@@ -180,6 +186,14 @@ export class TurnStore {
     this.heldUsage.delete(id);
     this.disk?.ok();
     return true;
+  }
+
+  /** Tokens a principal other than a chat (the portal agent, `@agent`) has used through the gateway. */
+  principalUsage(principal: string): { input: number; output: number } {
+    const row = this.db.prepare("SELECT used_input_tokens AS input, used_output_tokens AS output FROM turn_principal_usage WHERE principal = ?").get(principal) as
+      | { input: number; output: number }
+      | undefined;
+    return row ?? { input: 0, output: 0 };
   }
 
   /** Writes usage held back by a full disk; true when nothing is held any more. */

@@ -21,6 +21,12 @@
 #                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
 #                     anthropicApiKey → /etc/picortex/credentials/anthropic-api-key (root 0600),
 #                     apiToken → /var/lib/picortex/api-token (picortex 0600).
+#                     Every activate also makes sure the portal agent has its gateway
+#                     token (agent-runtime/host/agent-key.ts): created once, random, in
+#                     /etc/picortex/credentials/agent-token (root 0600; the agent unit loads
+#                     it with LoadCredential=), and only its SHA-256 hex written to
+#                     /var/lib/picortex/agent-token.sha256 (picortex 0600) for the gateway.
+#                     When the token is new, picortex-agent.service is restarted (at the end) to load it.
 #
 # Root never writes through a name a less privileged user controls: files in the runtime
 # user's state dir are created O_EXCL|O_NOFOLLOW under a random name, chowned/chmodded on
@@ -31,8 +37,8 @@
 #   status            one JSON object: current, previous, installed releases, unit state, health.
 #   uninstall [hash]  with no hash or the current hash: stop and disable the unit and remove
 #                     every release and symlink. With another hash: remove only that
-#                     release (kept if it is the rollback target). The Anthropic key file
-#                     goes too; data in /var/lib/picortex (chats, brain) is left alone:
+#                     release (kept if it is the rollback target). The Anthropic key and
+#                     agent token files go too; data in /var/lib/picortex (chats, brain) is left alone:
 #                     destroying the server removes it.
 #
 # Exit codes: 0 ok, 1 operation failed (rolled back where possible), 2 usage error.
@@ -205,6 +211,61 @@ resolve_incoming() {
   return 0
 }
 
+# Sets RT_UID/RT_GID and makes the directories root writes secrets into: /etc/picortex
+# (root 0755), its credentials dir (root 0700) and the runtime user's state dir.
+prepare_state_dirs() {
+  RT_UID="$(id -u "$RUNTIME_USER")" || die "runtime user $RUNTIME_USER does not exist"
+  RT_GID="$(id -g "$RUNTIME_USER")"
+  mkdir -p "$ETC_DIR/credentials"
+  chmod 0755 "$ETC_DIR"
+  chmod 0700 "$ETC_DIR/credentials"
+  # The state dir belongs to the runtime user (0700: nobody else reads its state). Made
+  # here only if missing; its parent is root's, so the name itself cannot be swapped.
+  if [[ ! -e "$DATA_DIR" && ! -L "$DATA_DIR" ]]; then
+    install -d -m 0700 -o "$RT_UID" -g "$RT_GID" -- "$DATA_DIR"
+  fi
+  [[ -d "$DATA_DIR" && ! -L "$DATA_DIR" ]] || die "$DATA_DIR must be a directory"
+}
+
+# The one way root writes a file (JavaScript, prepended to the programs below): put(path,
+# text, mode, uid, gid). Root writes here into directories a less privileged user may
+# control (the state dir belongs to the runtime user). So: a random name created with
+# O_EXCL|O_NOFOLLOW (a planted name or link fails the open instead of being followed),
+# owner and mode set on the open descriptor, never by path; then rename(2), which
+# replaces a name and never follows a link; then fsync of the directory. Whatever the
+# owner swaps in meanwhile, root writes only the inode it created.
+readonly PUT_JS='
+const fs = require("node:fs"), crypto = require("node:crypto");
+const fail = (m) => { console.error("picortex-release: " + m); process.exit(1); };
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const put = (path, text, mode, u, g) => {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  if (!fs.lstatSync(dir).isDirectory()) fail(dir + " is not a directory");
+  for (let attempt = 0; ; attempt++) {
+    const tmp = dir + "/.picortex-release-" + crypto.randomBytes(12).toString("hex");
+    let fd;
+    try {
+      fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (e) {
+      if (e.code === "EEXIST" && attempt < 8) continue;
+      throw e;
+    }
+    try {
+      fs.fchmodSync(fd, mode);
+      fs.fchownSync(fd, u, g);
+      fs.writeSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+    const dfd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW);
+    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+    return;
+  }
+};
+'
+
 # Installs runtime-settings.json from the upload directory, if present.
 install_settings() {
   resolve_incoming
@@ -213,66 +274,20 @@ install_settings() {
   local tmp
   tmp="$(mktemp "$RELEASES/.work-settings-XXXXXX")"
   "${READER[@]}" cat -- "$src" >"$tmp" 9>&- || { rm -f "$tmp"; die "cannot read $src"; }
-  local uid gid
-  uid="$(id -u "$RUNTIME_USER")" || die "runtime user $RUNTIME_USER does not exist"
-  gid="$(id -g "$RUNTIME_USER")"
-  mkdir -p "$ETC_DIR/credentials"
-  chmod 0755 "$ETC_DIR"
-  chmod 0700 "$ETC_DIR/credentials"
-  # The state dir belongs to the runtime user (0700: nobody else reads its state). Made
-  # here only if missing; its parent is root's, so the name itself cannot be swapped.
-  if [[ ! -e "$DATA_DIR" && ! -L "$DATA_DIR" ]]; then
-    install -d -m 0700 -o "$uid" -g "$gid" -- "$DATA_DIR"
-  fi
-  [[ -d "$DATA_DIR" && ! -L "$DATA_DIR" ]] || die "$DATA_DIR must be a directory"
+  prepare_state_dirs
   # Validation and writing in one small fixed program: no shell ever sees the values.
-  if ! node -e '
-    const fs = require("node:fs");
+  # Every value is checked before the first write, so a rejected file changes nothing.
+  if ! node -e "$PUT_JS"'
     const [src, etc, data, uid, gid] = process.argv.slice(1);
-    const fail = (m) => { console.error("picortex-release: runtime-settings.json: " + m); process.exit(1); };
+    const bad = (m) => fail("runtime-settings.json: " + m);
     let s;
-    try { s = JSON.parse(fs.readFileSync(src, "utf8")); } catch (e) { fail("not valid JSON"); }
-    if (!s || typeof s !== "object" || Array.isArray(s)) fail("must be a JSON object");
-    for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken"].includes(k)) fail("unknown key " + JSON.stringify(k).slice(0, 40));
-    const line = (v, name, re) => { if (typeof v !== "string" || !re.test(v)) fail(name + " has an invalid format"); return v; };
-    // Root writes here into directories a less privileged user may control (the state
-    // dir belongs to the runtime user). So: a random name created with O_EXCL|O_NOFOLLOW (a
-    // planted name or link fails the open instead of being followed), owner and mode set
-    // on the open descriptor, never by path; then rename(2), which replaces a name and
-    // never follows a link. Whatever the owner swaps in meanwhile, root writes only the
-    // inode it created.
-    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-    const put = (path, text, mode, u, g) => {
-      const dir = path.slice(0, path.lastIndexOf("/"));
-      const st = fs.lstatSync(dir);
-      if (!st.isDirectory()) fail(dir + " is not a directory");
-      for (let attempt = 0; ; attempt++) {
-        const tmp = dir + "/.picortex-release-" + require("node:crypto").randomBytes(12).toString("hex");
-        let fd;
-        try {
-          fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-        } catch (e) {
-          if (e.code === "EEXIST" && attempt < 8) continue;
-          throw e;
-        }
-        try {
-          fs.fchmodSync(fd, mode);
-          fs.fchownSync(fd, u, g);
-          fs.writeSync(fd, text);
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        fs.renameSync(tmp, path);
-        const dfd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW);
-        try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-        return;
-      }
-    };
-    // Every value is checked before the first write, so a rejected file changes nothing.
+    try { s = JSON.parse(fs.readFileSync(src, "utf8")); } catch (e) { bad("not valid JSON"); }
+    if (!s || typeof s !== "object" || Array.isArray(s)) bad("must be a JSON object");
+    for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken"].includes(k)) bad("unknown key " + JSON.stringify(k).slice(0, 40));
+    const line = (v, name, re) => { if (typeof v !== "string" || !re.test(v)) bad(name + " has an invalid format"); return v; };
     const writes = [];
     if (s.runtimeConfig !== undefined) {
-      if (!s.runtimeConfig || typeof s.runtimeConfig !== "object" || Array.isArray(s.runtimeConfig)) fail("runtimeConfig must be an object");
+      if (!s.runtimeConfig || typeof s.runtimeConfig !== "object" || Array.isArray(s.runtimeConfig)) bad("runtimeConfig must be an object");
       writes.push([etc + "/runtime.json", JSON.stringify(s.runtimeConfig, null, 2) + "\n", 0o640, 0, Number(gid)]);
     }
     if (s.anthropicApiKey !== undefined)
@@ -280,13 +295,39 @@ install_settings() {
     if (s.apiToken !== undefined)
       writes.push([data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid)]);
     for (const w of writes) put(...w);
-  ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$uid" "$gid"; then
+  ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$RT_UID" "$RT_GID"; then
     rm -f "$tmp"
     die "runtime settings were rejected; nothing was changed"
   fi
   rm -f "$tmp"
   "${READER[@]}" rm -f -- "$src" 9>&- || true
   log "installed runtime settings"
+}
+
+# The portal agent's gateway token (agent-runtime/host/agent-key.ts). Made once (also
+# when the file is tmpfiles' empty placeholder or not a token): pca_ + 256 random bits,
+# root 0600 in the credentials dir, where only root reads. Its SHA-256 hex is (re)written
+# on every activate, with put(), to the runtime's state dir: the runtime never holds the
+# token itself. The token is never printed; a new one restarts the agent unit, whose
+# LoadCredential= reads it at start.
+ensure_agent_token() {
+  prepare_state_dirs
+  local made
+  made="$(node -e "$PUT_JS"'
+    const [f, h, u, g] = process.argv.slice(1);
+    let t = "";
+    try { t = fs.readFileSync(f, "utf8").trim(); } catch (e) { if (e.code !== "ENOENT") throw e; }
+    const make = !/^pca_[\w-]{43}$/.test(t);
+    if (make) put(f, (t = "pca_" + crypto.randomBytes(32).toString("base64url")) + "\n", 0o600, 0, 0);
+    put(h, crypto.createHash("sha256").update(t).digest("hex") + "\n", 0o600, +u, +g);
+    if (make) console.log("new");
+  ' "$ETC_DIR/credentials/agent-token" "$DATA_DIR/agent-token.sha256" "$RT_UID" "$RT_GID")" || die "cannot write the agent token"
+  # Restarted when activate ends (healthy, rolled back or failed): by then the runtime has
+  # read the new hash, so the agent's first request meets a gateway that knows it.
+  if [[ "$made" == new ]]; then
+    log "new agent token: picortex-agent restarts at the end"
+    trap '"$SYSTEMCTL" restart picortex-agent.service >/dev/null 2>&1 9>&- || log "restart failed"' EXIT
+  fi
 }
 
 # --- Commands ----------------------------------------------------------------------
@@ -368,6 +409,7 @@ cmd_activate() {
   local prev
   prev="$(link_target_hash "$CURRENT")"
   install_settings
+  ensure_agent_token
   log "activating $hash${prev:+ (was $prev)}"
   if switch_to "$hash"; then
     if [[ -n "$prev" && "$prev" != "$hash" ]]; then swap_link "$PREVIOUS" "$RELEASES/$prev"; fi
@@ -444,7 +486,7 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
-  rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key"
+  rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"
 }

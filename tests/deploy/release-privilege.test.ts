@@ -6,6 +6,7 @@
  * symlinks while it runs, and a build process that tries to outlive the build. A
  * root-owned canary must come out untouched (content, owner and mode).
  */
+import { createHash } from "node:crypto";
 import { describe, it, expect, beforeAll, beforeEach, afterAll, onTestFinished } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -57,6 +58,7 @@ let port = 0;
 const FAKE_SYSTEMCTL = `#!/bin/bash
 set -u
 S="${state}"
+[ "\${2:-}" = picortex-agent.service ] && exit 0
 stop() { if [ -f "$S/pid" ]; then kill "$(cat "$S/pid")" 2>/dev/null; for i in $(seq 50); do kill -0 "$(cat "$S/pid")" 2>/dev/null || break; sleep 0.1; done; rm -f "$S/pid"; fi; }
 case "$1" in
   restart)
@@ -209,6 +211,29 @@ describe("picortex-release against a hostile runtime user", () => {
     expect(readFileSync(join(dataDir, "api-token"), "utf8")).toBe("pct_attack0123456789abcdefghijklmnop\n");
   });
 
+  it("the agent token's hash never goes through a symlink planted in the state dir; the token stays root-only", () => {
+    // The runtime user links the hash file's name (and every other name it could guess) to
+    // a root-owned file, and removes any token so activate makes a new one.
+    rmSync(join(root, "etc/picortex/credentials/agent-token"), { force: true });
+    asAttacker('for n in agent-token.sha256 agent-token.sha256.tmp agent-token; do rm -f "$1/$n"; ln -s "$2" "$1/$n"; done', dataDir, canary);
+    const r = run("activate", hash);
+    expect(r.code, r.stderr).toBe(0);
+    expectCanaryIntact();
+    const hashFile = join(dataDir, "agent-token.sha256");
+    const st = lstatSync(hashFile);
+    expect(st.isFile()).toBe(true);
+    expect([st.uid, st.mode & 0o777]).toEqual([attackerUid, 0o600]);
+    const token = readFileSync(join(root, "etc/picortex/credentials/agent-token"), "utf8").trim();
+    expect(token).toMatch(/^pca_/);
+    expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
+    // The runtime user holds only the hash: the token file is out of its reach.
+    expect(spawnSync("runuser", ["-u", ATTACKER, "--", "cat", join(root, "etc/picortex/credentials/agent-token")]).status).not.toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(token);
+    // Nothing the runtime user can read holds the token.
+    const readable = asAttacker('find "$1" -type f -readable -exec cat {} + 2>/dev/null || true', root);
+    expect(readable).not.toContain(token);
+  });
+
   it("activate survives a loop that keeps swapping files for symlinks to the canary while it runs", async () => {
     const stop = join(root, "stop-swapper");
     // One process, so it moves the pid counter by nothing: each round it re-plants links
@@ -219,7 +244,7 @@ while (!fs.existsSync(stop)) {
   const last = Number(fs.readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
   for (let i = last + 1; i <= last + 500; i++) link("api-token.tmp-" + i);
   for (const n of fs.readdirSync(dir)) { try { if (fs.lstatSync(dir + "/" + n).isFile()) link(n); } catch {} }
-  for (const n of ["api-token", "api-token.tmp", "api-token.new"]) { link(n); try { fs.unlinkSync(dir + "/" + n); fs.writeFileSync(dir + "/" + n, ""); } catch {} link(n); }
+  for (const n of ["api-token", "api-token.tmp", "api-token.new", "agent-token.sha256"]) { link(n); try { fs.unlinkSync(dir + "/" + n); fs.writeFileSync(dir + "/" + n, ""); } catch {} link(n); }
 }`;
     const swapper = spawn("runuser", ["-u", ATTACKER, "--", process.execPath, "-e", code, dataDir, canary, stop], { stdio: "ignore" });
     try {

@@ -3,6 +3,7 @@
  * tar/gzip/sha256sum/runuser/flock, a fake `systemctl` that really starts and stops the
  * release's process, and a real HTTP health check on loopback.
  */
+import { createHash } from "node:crypto";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
@@ -49,6 +50,8 @@ const FAKE_SYSTEMCTL = `#!/bin/bash
 set -u
 S="${state}"
 echo "$*" >> "$S/calls"
+# The portal agent's unit: only recorded (the runtime below is the one this fake runs).
+[ "\${2:-}" = picortex-agent.service ] && exit 0
 stop() { if [ -f "$S/pid" ]; then kill "$(cat "$S/pid")" 2>/dev/null; for i in $(seq 50); do kill -0 "$(cat "$S/pid")" 2>/dev/null || break; sleep 0.1; done; rm -f "$S/pid"; fi; }
 case "$1" in
   restart)
@@ -206,6 +209,44 @@ describe("picortex-release lifecycle", () => {
     expect(readFileSync(join(state, "calls"), "utf8")).toContain("restart picortex-runtime.service");
   });
 
+  it("gives the portal agent a gateway token on activate: root-only, only its hash for the runtime, made once", () => {
+    const tokenFile = join(root, "etc/picortex/credentials/agent-token");
+    const hashFile = join(root, "var/lib/picortex/agent-token.sha256");
+    const token = readFileSync(tokenFile, "utf8").trim();
+    expect(token).toMatch(/^pca_[A-Za-z0-9_-]{43}$/);
+    const st = statSync(tokenFile);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
+    expect(statSync(join(root, "etc/picortex/credentials")).mode & 0o777).toBe(0o700);
+    const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
+    const hs = statSync(hashFile);
+    expect([hs.uid, hs.mode & 0o777]).toEqual([nobody, 0o600]);
+    expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
+    // The new token restarted the agent unit (LoadCredential= reads it at start), after the
+    // runtime's restart: the agent's first request meets a gateway that has read the hash.
+    const restarts = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.startsWith("restart "));
+    expect(restarts.at(-1)).toBe("restart picortex-agent.service");
+    expect(restarts).toContain("restart picortex-runtime.service");
+    // A later activate keeps it (no restart of the agent), and rewrites a lost hash.
+    rmSync(hashFile);
+    const callsBefore = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.includes("picortex-agent")).length;
+    const r = run("activate", a);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(tokenFile, "utf8").trim()).toBe(token);
+    expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
+    expect(readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.includes("picortex-agent")).length).toBe(callsBefore);
+    // Never printed.
+    expect(r.stdout + r.stderr).not.toContain(token);
+    // tmpfiles' empty placeholder (or anything not a token) is replaced by a fresh token.
+    writeFileSync(tokenFile, "");
+    const r2 = run("activate", a);
+    expect(r2.code, r2.stderr).toBe(0);
+    const fresh = readFileSync(tokenFile, "utf8").trim();
+    expect(fresh).toMatch(/^pca_[A-Za-z0-9_-]{43}$/);
+    expect(fresh).not.toBe(token);
+    expect(r2.stdout + r2.stderr).not.toContain(fresh);
+    expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(fresh).digest("hex") + "\n");
+  });
+
   it("installs uploaded runtime settings on activate with the contract's owners and modes", () => {
     const settings = { runtimeConfig: { mode: "host", dataDir: "/var/lib/picortex" }, anthropicApiKey: "sk-ant-test_KEY-123", apiToken: "pct_abcdefghijklmnopqrstuvwxyz012345" };
     writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify(settings));
@@ -321,6 +362,7 @@ describe("picortex-release lifecycle", () => {
     expect(previous()).toBeUndefined();
     expect(readdirSync(releases)).toEqual([]);
     expect(existsSync(join(root, "etc/picortex/credentials/anthropic-api-key"))).toBe(false);
+    expect(existsSync(join(root, "etc/picortex/credentials/agent-token"))).toBe(false);
     expect(await liveMarker()).toBeUndefined();
   });
 

@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderHost } from "../../templates/render-host.js";
+import { agentClaudeCommand } from "../../agent-runtime/host/agent-key.js";
 import { buildRelease } from "../../scripts/lib/bundle-release.js";
 import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
 import { bootHost, type BootedHost } from "./harness/boot.js";
@@ -132,6 +133,70 @@ describe(`workspace host end to end (${mode})`, () => {
     if (!c) throw new Error(`${mode} mode has no root console`);
     return c;
   };
+
+  it("the portal agent's own session reaches the gateway with its own credential; the runtime's state, tokens and sudo are out of its reach", async () => {
+    const c = rootConsole();
+    const home = "/var/lib/picortex-agent";
+    const marker = `agent-e2e-${randomBytes(4).toString("hex")}`;
+    // Run inside the agent unit (its tmux server spawns the window: the unit's sandbox,
+    // environment and credentials), the way the portal reaches it: as the agent account.
+    // A HOME of its own, so the interactive session's ~/.claude.json is not shared.
+    const probe = [
+      `exec >${home}/probe.out 2>&1`,
+      `mkdir -p ${home}/probe && cd ${home}/probe`,
+      'echo "user=$(id -un)"',
+      // Positive control: reading does work here, so a refusal below is the permission's.
+      'cat /etc/hostname >/dev/null && echo control=read',
+      'test -s "$CREDENTIALS_DIRECTORY/agent-token" && echo credential=present',
+      'echo "base=$ANTHROPIC_BASE_URL"',
+      // The agent unit's own claude argv (its --settings JSON has no single quote).
+      `HOME=${home}/probe DISABLE_AUTOUPDATER=1 ${agentClaudeCommand(rendered.vars.claudePath).map((a) => `'${a}'`).join(" ")} -p --output-format json "${marker}" </dev/null; echo "claude=$?"`,
+      "for f in /var/lib/picortex/api-token /var/lib/picortex/agent-token.sha256 /var/lib/picortex/portal-token /var/lib/picortex/picortex.sqlite /etc/picortex/credentials/agent-token /etc/picortex/credentials/anthropic-api-key; do cat \"$f\" >/dev/null 2>&1 && echo \"READ $f\"; done",
+      'ls /var/lib/picortex >/dev/null 2>&1 && echo "LISTED /var/lib/picortex"',
+      'sudo -n true >/dev/null 2>&1 && echo "SUDO ok"',
+      'sudo -n -u picortex true >/dev/null 2>&1 && echo "SUDO picortex ok"',
+      "echo probe-done",
+    ].join("\n");
+    await c(["sh", "-c", `echo ${Buffer.from(probe).toString("base64")} | base64 -d > ${home}/probe.sh && chown picortex-agent: ${home}/probe.sh && rm -f ${home}/probe.out`]);
+    // The unit restarted at activate (a new token): retry while its tmux server comes up.
+    for (let i = 0; ; i++) {
+      try {
+        await c(["runuser", "-u", "picortex-agent", "--", "/usr/bin/tmux", "-S", "/run/picortex-agent/tmux.sock", "new-window", "-d", "-t", "=picortex:", "sh", `${home}/probe.sh`]);
+        break;
+      } catch (err) {
+        if (i >= 60) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    let out = "";
+    for (let i = 0; i < 600 && !out.includes("probe-done"); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      out = await c(["sh", "-c", `cat ${home}/probe.out 2>/dev/null || true`]);
+    }
+    expect(out, out).toContain("probe-done");
+    expect(out).toContain("user=picortex-agent");
+    expect(out).toContain("control=read");
+    expect(out).toContain("credential=present");
+    expect(out).toMatch(/base=http:\/\/127\.0\.0\.1:\d+\/gateway/);
+    expect(out, out).toContain("claude=0");
+    // The turn reached the fake API through the gateway, with the real key swapped in.
+    const request = api.messageRequests().find((r) => r.lastUserText?.includes(marker));
+    expect(request, out).toBeDefined();
+    expect(request!.headers["x-api-key"]).toBe(anthropicKey);
+    // Nothing of the runtime's is readable from the agent's session, and sudo does nothing.
+    expect(out).not.toMatch(/^(READ|LISTED|SUDO) /m);
+    // The token (root reads it) is in no process's argv or environment, no runtime-readable file, no log.
+    const token = (await c(["cat", "/etc/picortex/credentials/agent-token"])).trim();
+    expect(token).toMatch(/^pca_/);
+    expect(await c(["sh", "-c", "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'"])).not.toContain(token);
+    expect(await c(["journalctl", "--no-pager", "-o", "cat"])).not.toContain(token);
+    // As the runtime user, and as an account with no group of ours (what a chat user is to these files).
+    for (const user of ["picortex", "nobody"]) {
+      const readable = await c(["runuser", "-u", user, "--", "sh", "-c", "find /var/lib /etc/picortex /run /srv -xdev -type f -readable -size -2M -exec cat {} + 2>/dev/null || true"]);
+      expect(readable.length, user).toBeGreaterThan(0);
+      expect(readable, user).not.toContain(token);
+    }
+  }, STEP_MS);
 
   const CHAT = "e2e-first";
   const auth = () => ({ authorization: `Bearer ${apiToken}` });

@@ -1,0 +1,88 @@
+/**
+ * The portal agent's own key path through the gateway (issue 13 item 2): the host
+ * contract between the root release helper (which makes the token), the agent unit
+ * (which hands it to Claude Code) and the runtime's gateway (which accepts its hash as
+ * the agent principal). A leaf module: the renderers and the runtime import it.
+ *
+ *   picortex-release activate (root)
+ *     creates AGENT_TOKEN_PATH once (root 0600, `pca_` + 256 random bits) and writes only
+ *     its SHA-256 hex to <state dir>/AGENT_TOKEN_HASH_FILE (the runtime's, 0600)
+ *   picortex-agent.service
+ *     LoadCredential=AGENT_TOKEN_CREDENTIAL:AGENT_TOKEN_PATH; claude runs with
+ *     `--settings` naming an apiKeyHelper that cats $CREDENTIALS_DIRECTORY/…, and
+ *     Environment=ANTHROPIC_BASE_URL= the gateway on 127.0.0.1:<turns.gatewayPort>
+ *   gateway
+ *     compares the presented token's hash with the file's in constant time; a match is
+ *     the agent principal (own usage, budget, in-flight and failure-limit keys), never a chat
+ *
+ * The token itself is never in argv, a unit, runtime.json, a log, or a file the runtime
+ * user or a chat user can read.
+ */
+import { readFileSync } from "node:fs";
+
+/** The token (root 0600; the agent unit loads it as a systemd credential). */
+export const AGENT_TOKEN_PATH = "/etc/picortex/credentials/agent-token";
+/** The credential's name in the agent unit ($CREDENTIALS_DIRECTORY/<name>). */
+export const AGENT_TOKEN_CREDENTIAL = "agent-token";
+/** Its SHA-256 hex, in the runtime's state dir (the only form the runtime ever holds). */
+export const AGENT_TOKEN_HASH_FILE = "agent-token.sha256";
+/** Agent tokens start with this (chat tokens with `pcc_`): a bad token counts against the principal it claims. */
+export const AGENT_TOKEN_PREFIX = "pca_";
+/** The agent principal's key in the gateway's ledger and usage table; never a chat id (chat ids start with a letter). */
+export const AGENT_PRINCIPAL = "@agent";
+/**
+ * The key gateway's port on a host when runtime.json names none (turns/module.ts uses it;
+ * HostVars.gatewayPort defaults to it, and runtime.json carries the port only when it differs).
+ */
+export const DEFAULT_HOST_GATEWAY_PORT = 7419;
+/** The key gateway's path prefix (turns/gateway.ts GATEWAY_PREFIX; a test keeps them equal). */
+const GATEWAY_PATH = "/gateway";
+
+/** The gateway URL the agent's Claude Code uses. */
+export function agentGatewayUrl(gatewayPort: number): string {
+  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535) throw new Error(`the agent's gateway port must be 1-65535, not ${gatewayPort}`);
+  return `http://127.0.0.1:${gatewayPort}${GATEWAY_PATH}`;
+}
+
+/**
+ * The agent's command: Claude Code with settings naming its key path. The helper reads
+ * the credential when the CLI needs a key (a fixed `cat`, so the token is in no argv or
+ * environment); `$CREDENTIALS_DIRECTORY` is the agent unit's, inherited by tmux's panes
+ * (as is ANTHROPIC_BASE_URL, agentGatewayEnvironment). The same argv runs in the unit
+ * and in the portal's Restart (respawn-pane re-runs the pane's own start command).
+ */
+export function agentClaudeCommand(claudePath: string): string[] {
+  return [claudePath, "--settings", JSON.stringify({ apiKeyHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}` })];
+}
+
+/** The agent unit's environment for the gateway (tmux hands it to every pane, the portal's Restart included). */
+export function agentGatewayEnvironment(gatewayPort: number): string {
+  return `ANTHROPIC_BASE_URL=${agentGatewayUrl(gatewayPort)}`;
+}
+
+export class AgentTokenHashError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AgentTokenHashError";
+  }
+}
+
+/**
+ * The agent token's hash from the file the release helper writes: undefined when there is
+ * none (local mode, or a host not activated since this existed); a typed error when the
+ * file is there but is not one SHA-256 hex line.
+ */
+export function readAgentTokenHash(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new AgentTokenHashError(`cannot read the portal agent's token hash ${file}: ${(err as Error).message}; run \`sudo picortex-release activate <hash>\` to rewrite it.`);
+  }
+  const hash = text.trim();
+  if (!/^[0-9a-f]{64}$/.test(hash)) {
+    throw new AgentTokenHashError(`${file} is not a SHA-256 hex digest; the portal agent cannot use the gateway. Remove it and run \`sudo picortex-release activate <hash>\` to rewrite it.`);
+  }
+  return hash;
+}
