@@ -5,6 +5,7 @@
  * policy query) and only then attempted, so a policy bug can never run a destructive
  * command here; the attempt must fail with sudo's own refusal.
  */
+import { withPrivateAliases } from "../support/sudoers-install.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -105,7 +106,7 @@ beforeAll(() => {
   expect(run(["useradd", "--system", "--shell", "/usr/sbin/nologin", "--no-create-home", "--groups", opsGroup, runtimeUser]).status).toBe(0);
   expect(run(["useradd", "--create-home", "--shell", "/bin/bash", "--groups", opsGroup, adminUser]).status).toBe(0);
 
-  const text = renderSudoers({
+  const rendered = renderSudoers({
     runtimeUser,
     adminUser,
     opsGroup,
@@ -115,6 +116,8 @@ beforeAll(() => {
     releaseHelperPath: releasePath,
     chatUserHelperPath: helperPath,
   });
+  // Aliases of this file's own: another test file may have its copy installed right now.
+  const text = withPrivateAliases(rendered, suffix);
   const staged = `${base}/sudoers-candidate`;
   writeFileSync(staged, text, { mode: 0o440 });
   const check = run(["visudo", "-cf", staged]);

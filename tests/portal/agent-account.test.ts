@@ -9,6 +9,7 @@
  * and a hostile tmux server (`detach-client -E <cmd>` makes a client run a command) only
  * ever gets a client running as the agent.
  */
+import { withPrivateAliases } from "../support/sudoers-install.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -77,7 +78,7 @@ beforeAll(() => {
   writeFileSync(join(etcDir, "runtime.json"), JSON.stringify({ mode: "host", secret: API_TOKEN }), { mode: 0o640 });
   chownSync(join(etcDir, "runtime.json"), 0, rtGid);
 
-  const text = renderSudoers({
+  const rendered = renderSudoers({
     runtimeUser,
     adminUser,
     opsGroup,
@@ -89,6 +90,8 @@ beforeAll(() => {
     agentUser,
     agentRuntimeDir: agentRunDir,
   });
+  // Aliases of this file's own: another test file may have its copy installed right now.
+  const text = withPrivateAliases(rendered, suffix);
   const staged = `${base}/sudoers-candidate`;
   writeFileSync(staged, text, { mode: 0o440 });
   const check = run(["visudo", "-cf", staged]);
