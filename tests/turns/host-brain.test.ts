@@ -52,7 +52,7 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
   const tokenOf = (id: string) => (JSON.parse(readFileSync(headersOf(id), "utf8")) as { Authorization: string }).Authorization.replace(/^Bearer /, "");
 
   beforeAll(async () => {
-    fixtures = setupHostFixtures(ids);
+    fixtures = setupHostFixtures(ids, { min: 90000, max: 94999 }); // host-mode.test.ts uses 95000-99999
     rt = await startTestRuntime({
       mode: "host",
       chatsRoot: fixtures.chatsRoot,
