@@ -87,4 +87,21 @@ describe("a phone and a desktop on one portal session", () => {
     await desktop.context().close();
     await phone.context().close();
   }, 180_000);
+
+  it("a focus report is not a keystroke: a sticky Ctrl survives the terminal losing and regaining focus", async () => {
+    const phone = await open({ width: 390, height: 844 }, 3, true);
+    const textarea = phone.locator("#terminal .xterm-helper-textarea");
+    await textarea.focus();
+    await phone.keyboard.type("sleep 600");
+    await phone.keyboard.press("Enter");
+    await phone.locator("#keys").getByRole("button", { name: /Sticky Ctrl/ }).tap();
+    // The page loses and regains focus (the keyboard closed, another app): focus-out, focus-in.
+    await phone.evaluate(() => (document.querySelector("#terminal .xterm-helper-textarea") as HTMLElement).blur());
+    await textarea.focus();
+    await phone.keyboard.type("c"); // still Ctrl-C: the sleep is interrupted
+    await phone.keyboard.type("echo ctrl-kept-$((6*7))");
+    await phone.keyboard.press("Enter");
+    await phone.waitForFunction(() => (window as any).picortexPortal.text().includes("ctrl-kept-42"), undefined, { timeout: 20_000 });
+    await phone.context().close();
+  }, 120_000);
 });
