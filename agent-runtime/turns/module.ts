@@ -5,6 +5,7 @@ import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
 import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
+import { TurnError } from "./errors.js";
 import { TurnEvents } from "./events.js";
 import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
@@ -90,8 +91,16 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"), ctx.config.brain.enabled ? chatBrainMcp(ctx.config.dataDir, ctx.config.brain.workspaceId) : undefined);
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
-  const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey, ctx.config.mode);
+  // No key: the turn fails at once with the key reader's message (read again per turn, so a
+  // key file written later counts), instead of after Claude Code's start-up.
+  const engine = new TurnEngine(store, host, cfg, events, log, warm, () => {
+    try {
+      realKey();
+    } catch (err) {
+      throw new TurnError("not_configured", (err as Error).message);
+    }
+  });
   const ledger = new BudgetLedger();
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
