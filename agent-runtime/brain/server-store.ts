@@ -38,6 +38,10 @@ export const SERVER_MIGRATIONS = [
      created_at INTEGER NOT NULL,
      revoked_at INTEGER
    ) STRICT;`,
+  // Per-chat tokens (host mode): a chat's brain MCP credential, usable only on the chats'
+  // MCP endpoint (never for push/pull), revoked when the chat is deleted or re-provisioned.
+  `ALTER TABLE brain_tokens ADD COLUMN chat_id TEXT;
+   CREATE INDEX brain_tokens_chat ON brain_tokens (chat_id) WHERE chat_id IS NOT NULL;`,
 ];
 
 /** Receipts older than this are dropped; a client retrying a batch does so within seconds. */
@@ -49,6 +53,8 @@ export interface TokenInfo {
   label: string;
   createdAt: number;
   revokedAt: number | null;
+  /** Set for a chat's MCP token (host mode); such a token is refused by push/pull. */
+  chatId?: string;
 }
 
 
@@ -141,26 +147,69 @@ export class BrainServerStore {
     return { token, info };
   }
 
-  /** The workspace a token grants, or undefined for an unknown or revoked token. */
-  authenticate(token: string): string | undefined {
+  /** The active token row with this secret, or undefined. */
+  private activeToken(token: string): { workspace_id: string; chat_id: string | null } | undefined {
     const hash = hashToken(token);
-    const row = this.db.prepare("SELECT token_hash, workspace_id, revoked_at FROM brain_tokens WHERE token_hash = ?").get(hash) as
-      | { token_hash: string; workspace_id: string; revoked_at: number | null }
+    const row = this.db.prepare("SELECT token_hash, workspace_id, revoked_at, chat_id FROM brain_tokens WHERE token_hash = ?").get(hash) as
+      | { token_hash: string; workspace_id: string; revoked_at: number | null; chat_id: string | null }
       | undefined;
     // The lookup is by hash, so its timing reveals nothing about the token; compare anyway.
     if (!row || row.revoked_at !== null || !secretsEqual(hash, row.token_hash)) return undefined;
-    return row.workspace_id;
+    return row;
+  }
+
+  /** The workspace a sync token grants, or undefined for an unknown, revoked or chat token. */
+  authenticate(token: string): string | undefined {
+    const row = this.activeToken(token);
+    return row && row.chat_id === null ? row.workspace_id : undefined;
+  }
+
+  /**
+   * Issues a chat's brain token (host mode): scoped to one workspace and one chat, for the
+   * chats' MCP endpoint only. Any earlier token of the chat is revoked in the same
+   * transaction (a re-provisioned chat gets a fresh one). Only the hash is stored.
+   */
+  createChatToken(workspaceId: string, chatId: string): string {
+    idSchema.parse(workspaceId);
+    const token = generateToken("pcm_");
+    const now = this.now();
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE brain_tokens SET revoked_at = ? WHERE chat_id = ? AND revoked_at IS NULL").run(now, chatId);
+      this.db
+        .prepare("INSERT INTO brain_tokens (token_id, token_hash, workspace_id, label, created_at, chat_id) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(generateToken().slice(0, 12), hashToken(token), workspaceId, `chat ${chatId}`, now, chatId);
+    })();
+    return token;
+  }
+
+  /** The workspace and chat a chat token grants, or undefined (unknown, revoked, or a sync token). */
+  authenticateChat(token: string): { workspaceId: string; chatId: string } | undefined {
+    const row = this.activeToken(token);
+    return row && row.chat_id !== null ? { workspaceId: row.workspace_id, chatId: row.chat_id } : undefined;
+  }
+
+  /** Revokes every active token of a chat; returns how many. */
+  revokeChatTokens(chatId: string): number {
+    return this.db.prepare("UPDATE brain_tokens SET revoked_at = ? WHERE chat_id = ? AND revoked_at IS NULL").run(this.now(), chatId).changes;
   }
 
   listTokens(): TokenInfo[] {
-    const rows = this.db.prepare("SELECT token_id, workspace_id, label, created_at, revoked_at FROM brain_tokens ORDER BY created_at").all() as Array<{
+    const rows = this.db.prepare("SELECT token_id, workspace_id, label, created_at, revoked_at, chat_id FROM brain_tokens ORDER BY created_at").all() as Array<{
       token_id: string;
       workspace_id: string;
       label: string;
       created_at: number;
       revoked_at: number | null;
+      chat_id: string | null;
     }>;
-    return rows.map((r) => ({ tokenId: r.token_id, workspaceId: r.workspace_id, label: r.label, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return rows.map((r) => ({
+      tokenId: r.token_id,
+      workspaceId: r.workspace_id,
+      label: r.label,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+      ...(r.chat_id !== null ? { chatId: r.chat_id } : {}),
+    }));
   }
 
   revokeToken(tokenId: string): boolean {

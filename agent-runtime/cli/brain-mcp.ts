@@ -74,8 +74,8 @@ export function chatBrainEnv(opts: { dbPath: string; workspaceId: string; chatId
  * project id, so what one chat records every other chat recalls ("every agent shares what
  * it learns"); each entry names the chat that recorded it.
  */
-export function chatBrainMcp(dataDir: string): (chatId: string) => McpServerSpec {
-  return (chatId) => brainMcpSpec({ ...chatBrainEnv({ dbPath: join(dataDir, "brain.sqlite"), workspaceId: "local", chatId }), PICORTEX_PROJECT_ID: RUNTIME_BRAIN_PROJECT });
+export function chatBrainMcp(dataDir: string, workspaceId = "local"): (chatId: string) => McpServerSpec {
+  return (chatId) => brainMcpSpec({ ...chatBrainEnv({ dbPath: join(dataDir, "brain.sqlite"), workspaceId, chatId }), PICORTEX_PROJECT_ID: RUNTIME_BRAIN_PROJECT });
 }
 
 export const claudeJsonPath = (configDir: string) => join(configDir, ".claude.json");

@@ -10,6 +10,14 @@ export const brainConfigSchema = z
     enabled: z.boolean().default(true),
     /** Serve the sync endpoints (`/v1/brain/push|pull`) from this runtime. */
     syncServer: z.boolean().default(true),
+    /**
+     * The workspace the chats' brain entries belong to. In host mode each chat's brain
+     * token is scoped to it; in local mode the chats' MCP servers record under it.
+     */
+    workspaceId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, "must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'")
+      .default("local"),
   })
   .strict();
 

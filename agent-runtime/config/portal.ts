@@ -31,10 +31,13 @@ export const portalConfigSchema = z
     /** tmux config file (`tmux -f`); unset: tmux's default lookup. */
     tmuxConfig: z.string().min(1).optional(),
     /**
-     * tmux `window-size` for the portal's session. `largest` (default) keeps a phone from
-     * shrinking the laptop's view: smaller clients see the part around the cursor.
+     * tmux `window-size` for the portal's session. `latest` (default): the window fits the
+     * device used last (typed on, or whose terminal got focus), exactly; another device
+     * attached beside it shows part of the window until it is used, then the window fits it.
+     * `largest` keeps a phone from shrinking a laptop's view (smaller clients see the part
+     * around the cursor, cropped); `smallest` fits every client and pads the larger ones.
      */
-    windowSize: z.enum(["largest", "latest", "smallest"]).default("largest"),
+    windowSize: z.enum(["largest", "latest", "smallest"]).default("latest"),
     /** Lines of tmux history replayed into the browser's scrollback on (re)connect. */
     scrollbackLines: z.number().int().min(0).max(50_000).default(2000),
     /** Create and accept a second, read-only credential for viewers. */

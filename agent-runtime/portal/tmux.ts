@@ -101,7 +101,8 @@ export async function sessionExists(t: TmuxTarget): Promise<boolean> {
  * Creates the session detached if it does not exist (the portal's `new-session -A`:
  * attach when present, create when not; the attach itself happens in the pty). Also
  * applies the portal's options:
- * - `window-size` per config, so a phone does not shrink the laptop's view;
+ * - `window-size` per config (default `latest`: the window fits the device used last) and
+ *   `focus-events on`, so focusing a page's terminal makes its device the latest;
  * - no alternate screen for clients (`smcup@:rmcup@`), so lines tmux scrolls off land in
  *   the browser's own scrollback and a phone can swipe back through them.
  */
@@ -149,6 +150,10 @@ export async function ensureSession(t: TmuxTarget, size: { cols: number; rows: n
     }
   }
   await runTmux(t, ["set-option", "-w", "-t", `=${t.session}:`, "window-size", t.windowSize]);
+  // Focus reports from the clients' terminals: a page whose terminal gets focus sends a
+  // focus-in (xterm.js does it once tmux asks for them), which tmux counts as activity, so
+  // with `window-size latest` the window fits the device a person just turned to.
+  await runTmux(t, ["set-option", "-s", "focus-events", "on"]);
   // Append once: the option is server-wide and would otherwise grow on every connect.
   const overrides = await runTmux(t, ["show-options", "-s", "-v", "terminal-overrides"]).catch(() => "");
   if (!overrides.includes("smcup@")) await runTmux(t, ["set-option", "-s", "-a", "terminal-overrides", ",*:smcup@:rmcup@"]);

@@ -16,6 +16,8 @@ export interface ChatFiles {
   token: string;
   /** Loopback URL of the runtime's key gateway. */
   gatewayUrl: string;
+  /** The chat's brain MCP endpoint and token (host mode, turns/chat-brain.ts); none when the brain is off. */
+  brain?: { url: string; token: string };
 }
 
 export interface SpawnSpec {

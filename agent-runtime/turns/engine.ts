@@ -59,6 +59,12 @@ export class TurnEngine {
     private readonly events: TurnEvents,
     private readonly log: Logger,
     private readonly warm: WarmPool | undefined,
+    /**
+     * Throws a TurnError when no turn can run at all (e.g. no Anthropic key): the turn fails
+     * at once with that message instead of starting Claude Code (and its MCP servers) only
+     * for the gateway to refuse its first request.
+     */
+    private readonly preflight: () => void = () => {},
   ) {}
 
   /** After a crash: turns left `running` are retried once or reported as interrupted. */
@@ -181,6 +187,7 @@ export class TurnEngine {
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
     const stillRunning = () => this.store.getTurn(turn.id)?.status === "running";
     try {
+      this.preflight();
       const { reply, usage } = await this.execute(turn, useWarm);
       if (this.stopped) return; // leave it `running`: the next start retries it
       if (!stillRunning()) return;

@@ -11,7 +11,8 @@ export type TurnErrorCode =
   | "interrupted"
   | "chat_not_ready"
   | "provision_failed"
-  | "unreapable";
+  | "unreapable"
+  | "not_configured";
 
 export class TurnError extends Error {
   constructor(

@@ -327,6 +327,8 @@ export interface GatewayOptions {
   headersTimeoutMs?: number;
   /** The listener's limit for a whole request, body included (default 30 s). */
   requestTimeoutMs?: number;
+  /** More routes for chats on this listener (host mode: the brain's MCP endpoint, brain/mcp-http.ts). */
+  extraRoutes?: Route[];
 }
 
 /**
@@ -583,7 +585,7 @@ export interface GatewayServer {
  * endpoint, and the API listener does not serve the gateway at all.
  */
 export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
-  const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o));
+  const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o), ...(o.extraRoutes ?? []));
   const names = new HostAllowlist([host]);
   // A client trickling its request cannot hold a buffered body for Node's default 300 s.
   const requestTimeout = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;

@@ -6,6 +6,7 @@ import { asChatArgv, privilegedArgv, runTurnPrefix } from "../host/chat-identity
 import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../host/run-argv.js";
 import { renderClaudeSettings, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
 import { buildTar } from "./tar-stream.js";
+import { renderChatBrainClaudeJson, renderChatBrainHeaders } from "./chat-brain.js";
 import { TurnError } from "./errors.js";
 
 const SUDO_N = [BIN.sudo, "-n", "--"];
@@ -54,6 +55,13 @@ export class HostChatHost implements ChatHost {
           content: renderClaudeSettings(`${home}/.claude/picortex-token`, files.gatewayUrl, chatTmpDir(chatId, this.chatsRoot)),
         },
         { path: ".claude/picortex-token", mode: 0o600, content: files.token + "\n" },
+        ...(files.brain
+          ? [
+              // The brain's MCP tools (user scope), with the token in its own 0600 file.
+              { path: ".claude/picortex-brain-headers", mode: 0o600, content: renderChatBrainHeaders(files.brain.token) },
+              { path: ".claude.json", mode: 0o600, content: renderChatBrainClaudeJson(`${home}/.claude/picortex-brain-headers`, files.brain.url) },
+            ]
+          : []),
         { path: "workspace", mode: 0o700 },
       ]);
       await this.must(asChatArgv.unpackIntoHome(chatId, this.chatsRoot), tar);

@@ -5,11 +5,14 @@ import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
 import type { ModuleFactory, RuntimeModule } from "../module.js";
 import type { ChatHost } from "./chat-host.js";
 import { TurnEngine } from "./engine.js";
+import { TurnError } from "./errors.js";
 import { TurnEvents } from "./events.js";
 import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.js";
 import { HostChatHost } from "./host-chat-host.js";
 import { LocalChatHost } from "./local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
+import { BrainWiredChatHost } from "./chat-brain.js";
+import { hostChatBrain } from "./host-chat-brain.js";
 import { Provisioner } from "./provisioner.js";
 import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
 import type { ProvisionEvent } from "./chat-host.js";
@@ -77,20 +80,32 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const log = ctx.log.child("turns");
   const store = new TurnStore(ctx.db, ctx.disk);
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
+  let gateway: GatewayServer | undefined;
+  // Host mode: chats reach the brain's MCP tools on the gateway listener with per-chat tokens.
+  const chatBrain = ctx.config.mode === "host" && ctx.config.brain.enabled ? hostChatBrain(ctx, store, () => gateway?.port) : undefined;
   const host: ChatHost =
     ctx.config.mode === "host"
-      ? new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper)
-      : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"), ctx.config.brain.enabled ? chatBrainMcp(ctx.config.dataDir) : undefined);
+      ? chatBrain
+        ? new BrainWiredChatHost(new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper), chatBrain.tokens)
+        : new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper)
+      : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"), ctx.config.brain.enabled ? chatBrainMcp(ctx.config.dataDir, ctx.config.brain.workspaceId) : undefined);
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
-  const engine = new TurnEngine(store, host, cfg, events, log, warm);
   const realKey = keyReader(resolveApiKeyFile(cfg.apiKeyFile), ctx.secrets.anthropicApiKey, ctx.config.mode);
+  // No key: the turn fails at once with the key reader's message (read again per turn, so a
+  // key file written later counts), instead of after Claude Code's start-up.
+  const engine = new TurnEngine(store, host, cfg, events, log, warm, () => {
+    try {
+      realKey();
+    } catch (err) {
+      throw new TurnError("not_configured", (err as Error).message);
+    }
+  });
   const ledger = new BudgetLedger();
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
   const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
-  let gateway: GatewayServer | undefined;
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
@@ -173,7 +188,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig() }, gatewayPort);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayPort);
       for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
       await engine.recover();
       engine.kick();
@@ -187,6 +202,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       provisioner.close();
       await engine.close();
       await gateway?.close();
+      chatBrain?.store.close();
     },
   };
 };

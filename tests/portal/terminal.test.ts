@@ -127,23 +127,29 @@ describe("portal tmux options", () => {
       const c = await TestClient.connect(p, { cookie });
       await c.close();
     }
-    expect((await p.tmux(["show-options", "-w", "-v", "-t", "=pcx-test:", "window-size"])).trim()).toBe("largest");
+    expect((await p.tmux(["show-options", "-w", "-v", "-t", "=pcx-test:", "window-size"])).trim()).toBe("latest");
+    expect((await p.tmux(["show-options", "-s", "-v", "focus-events"])).trim()).toBe("on");
     const overrides = await p.tmux(["show-options", "-s", "-v", "terminal-overrides"]);
     expect(overrides.match(/smcup@/g)).toHaveLength(1);
   });
 });
 
 describe("portal window-size policy", () => {
-  it("keeps the laptop's size when a phone attaches (largest)", async () => {
+  it("fits the window to the device used last (latest), and back when the other one is used", async () => {
     const laptop = await TestClient.connect(p, { cookie, cols: 160, rows: 45 });
     await laptop.waitForText(PROMPT);
     const size = () => p.tmux(["display-message", "-p", "-t", "=pcx-test:", "#{window_width}x#{window_height}"]).then((s) => s.trim());
     await eventually(async () => (await size()) === "160x44", "the laptop's size (one row for the status line)");
     const phone = await TestClient.connect(p, { cookie, cols: 48, rows: 30 });
-    phone.resize(48, 30);
     phone.type("echo phone-typed-$((4*4))\r");
     await laptop.waitForText("phone-typed-16");
-    expect(await size()).toBe("160x44");
+    await eventually(async () => (await size()) === "48x29", "the phone's size once it typed");
+    laptop.type("echo laptop-typed-$((5*5))\r");
+    await phone.waitForText("laptop-typed-25");
+    await eventually(async () => (await size()) === "160x44", "the laptop's size once it typed again");
+    // A focus-in report (what a page sends when its terminal gets focus) is activity too.
+    phone.type("\x1b[I");
+    await eventually(async () => (await size()) === "48x29", "the phone's size once it got focus");
     await phone.close();
     await laptop.close();
   });

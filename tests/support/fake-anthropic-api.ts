@@ -41,6 +41,11 @@ export interface FakeReplyScript {
    * written against the uncapped usage.
    */
   honourMaxTokens?: boolean;
+  /**
+   * Answer with a call of this tool (a tool_use block, stop_reason "tool_use") instead of
+   * text: the CLI runs the tool and sends its result in the next request (see toolResults).
+   */
+  toolUse?: { name: string; input: Record<string, unknown> };
 }
 
 export interface FakeRequest {
@@ -55,6 +60,10 @@ export interface FakeRequest {
   lastUserText?: string;
   /** Every user text in the conversation, in order. */
   userTexts?: string[];
+  /** The text of every tool_result block in the conversation, in order (with is_error). */
+  toolResults?: Array<{ text: string; isError: boolean }>;
+  /** Names of the tools the request offered the model. */
+  toolNames?: string[];
   at: number;
 }
 
@@ -106,6 +115,19 @@ function userTexts(body: unknown): string[] {
   return out;
 }
 
+function toolResultsOf(body: unknown): Array<{ text: string; isError: boolean }> {
+  const messages = (body as { messages?: Array<{ role?: string; content?: unknown }> })?.messages;
+  if (!Array.isArray(messages)) return [];
+  const out: Array<{ text: string; isError: boolean }> = [];
+  for (const m of messages) {
+    if (m.role !== "user" || !Array.isArray(m.content)) continue;
+    for (const b of m.content as Array<{ type?: string; content?: unknown; is_error?: boolean }>) {
+      if (b?.type === "tool_result") out.push({ text: textOf(b.content), isError: b.is_error === true });
+    }
+  }
+  return out;
+}
+
 function sse(res: ServerResponse, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
@@ -136,6 +158,8 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
     const texts = userTexts(body);
     record.userTexts = texts;
     record.lastUserText = texts[texts.length - 1] ?? "";
+    record.toolResults = toolResultsOf(body);
+    record.toolNames = ((body as { tools?: Array<{ name?: string }> })?.tools ?? []).map((t) => String(t?.name));
     record.messageCount = Array.isArray((body as { messages?: unknown[] })?.messages) ? (body as { messages: unknown[] }).messages.length : 0;
     if (script.delayMs) await new Promise((r) => setTimeout(r, script.delayMs));
     if (script.gate) await script.gate;
@@ -152,6 +176,10 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
     }
     replies += 1;
     const model = String((body as { model?: unknown })?.model ?? "claude-fake");
+    if (script.toolUse) {
+      answerToolUse(res, body, script.toolUse, `msg_fake_${replies}`, model);
+      return;
+    }
     const text = script.text ?? `reply #${replies}: ${record.lastUserText}`;
     const id = `msg_fake_${replies}`;
     const stream = (body as { stream?: unknown })?.stream === true;
@@ -200,6 +228,27 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
       usage: { output_tokens: outputTokens },
     });
     if (script.holdAfterDelta) return; // the socket stays open until the client gives up or close()
+    sse(res, "message_stop", { type: "message_stop" });
+    res.end();
+  };
+
+  const answerToolUse = (res: ServerResponse, body: unknown, tool: { name: string; input: Record<string, unknown> }, id: string, model: string) => {
+    const block = { type: "tool_use", id: `toolu_fake_${replies}`, name: tool.name, input: tool.input };
+    if ((body as { stream?: unknown })?.stream !== true) {
+      const payload = JSON.stringify({ id, type: "message", role: "assistant", model, content: [block], stop_reason: "tool_use", stop_sequence: null, usage });
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+      res.end(payload);
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    sse(res, "message_start", {
+      type: "message_start",
+      message: { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1 } },
+    });
+    sse(res, "content_block_start", { type: "content_block_start", index: 0, content_block: { ...block, input: {} } });
+    sse(res, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: JSON.stringify(tool.input) } });
+    sse(res, "content_block_stop", { type: "content_block_stop", index: 0 });
+    sse(res, "message_delta", { type: "message_delta", delta: { stop_reason: "tool_use", stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
     sse(res, "message_stop", { type: "message_stop" });
     res.end();
   };

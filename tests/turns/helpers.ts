@@ -142,7 +142,11 @@ function lowercaseScratchDir(prefix: string): string {
   return dir;
 }
 
-export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePath: string; chatUserHelper: string; cleanup(ids: string[]): void } {
+/**
+ * `uids`: the chat uid range of this fixture's helper. Test files run in parallel and each
+ * helper keeps its own allocation record, so two files need disjoint ranges.
+ */
+export function setupHostFixtures(ids: string[], uids: { min: number; max: number } = { min: 95000, max: 99999 }): { chatsRoot: string; claudePath: string; chatUserHelper: string; cleanup(ids: string[]): void } {
   requireRoot();
   removeChatUsers(ids); // leftovers of an interrupted earlier run
   try {
@@ -162,12 +166,14 @@ export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePat
   chmodSync(claudePath, 0o755);
   // What the Foundation's drop-in grants the claude path (CWD=*), for root here: sudo
   // refuses `-D` even to root without it. Name without dots or @includedir skips it.
-  writeFileSync(TEST_SUDOERS, `Defaults!${claudePath} runcwd=*\n`, { mode: 0o440 });
-  execFileSync("visudo", ["-cf", TEST_SUDOERS]);
+  // One drop-in per fixture: test files run in parallel, and one's cleanup must not drop another's rule.
+  const sudoers = `${TEST_SUDOERS}-${randomBytes(4).toString("hex")}`;
+  writeFileSync(sudoers, `Defaults!${claudePath} runcwd=*\n`, { mode: 0o440 });
+  execFileSync("visudo", ["-cf", sudoers]);
   // The root helper that creates and deletes chat users, rendered for this chats root.
   const helperDir = lowercaseScratchDir("pc-turns-helper");
   const chatUserHelper = join(helperDir, "picortex-chat-user");
-  writeFileSync(chatUserHelper, renderChatUserHelper({ chatsRoot, chatGroup: "picortex-chats", stateDir: join(helperDir, "state"), uidMin: 95000, uidMax: 99999 }), { mode: 0o755 });
+  writeFileSync(chatUserHelper, renderChatUserHelper({ chatsRoot, chatGroup: "picortex-chats", stateDir: join(helperDir, "state"), uidMin: uids.min, uidMax: uids.max }), { mode: 0o755 });
   return {
     chatsRoot,
     claudePath,
@@ -177,7 +183,7 @@ export function setupHostFixtures(ids: string[]): { chatsRoot: string; claudePat
       rmSync(chatsRoot, { recursive: true, force: true });
       rmSync(binDir, { recursive: true, force: true });
       rmSync(helperDir, { recursive: true, force: true });
-      rmSync(TEST_SUDOERS, { force: true });
+      rmSync(sudoers, { force: true });
     },
   };
 }

@@ -269,7 +269,17 @@ function sendInput(data: string): void {
     send(frame(ClientType.INPUT, bytes.subarray(off, off + LIMITS.maxMessageBytes - 1)));
   }
 }
-term.onData((data) => sendInput(extraKeys.transform(data)));
+// Focus reports (tmux asks for them: with `window-size latest` a focus-in makes this device
+// the one the window fits). They are not keystrokes: they never consume a sticky Ctrl, and
+// one that cannot be sent (the link is down) is dropped without the "NOT sent" notice.
+const FOCUS_REPORT = /^\x1b\[[IO]$/;
+term.onData((data) => {
+  if (FOCUS_REPORT.test(data)) {
+    if (!readOnly && ws?.readyState === WebSocket.OPEN && live) send(frame(ClientType.INPUT, new TextEncoder().encode(data)));
+    return;
+  }
+  sendInput(extraKeys.transform(data));
+});
 term.onBinary((data) => sendInput(data));
 term.onTitleChange((title) => {
   document.title = title ? `${title} · picortex` : "picortex portal";

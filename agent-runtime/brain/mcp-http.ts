@@ -1,0 +1,128 @@
+import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { bearerToken } from "../http/auth.js";
+import { CredentialLimiter } from "../http/rate-limit.js";
+import { readBody, sendJson, type RequestContext, type Route } from "../http/router.js";
+import { RUNTIME_BRAIN_PROJECT } from "../config/brain.js";
+import { createBrainMcpServer } from "./mcp.js";
+import { HybridLogicalClock } from "./hlc.js";
+import { ensureNodeId, createPrivate } from "./open.js";
+import { BrainService } from "./service.js";
+import { SqliteBrainRepository } from "./sqlite-repository.js";
+
+/** Where chats reach the brain's MCP tools on the key gateway's loopback listener (host mode). */
+export const CHAT_BRAIN_MCP_PATH = "/brain/mcp";
+
+/** An MCP request is a small JSON-RPC message; the tools' own limits are 20 000 characters per field. */
+const MCP_BODY_LIMIT = 512 * 1024;
+
+/** What a chat brain token grants. */
+export interface ChatBrainGrant {
+  workspaceId: string;
+  chatId: string;
+}
+
+/**
+ * The store the chats' MCP tools read and write in the runtime (host mode): `<dataDir>/brain.sqlite`,
+ * the store a local runtime's chats share too. One repository and one clock for every chat;
+ * each request gets a service whose identity comes from the caller's token alone.
+ */
+export class ChatBrainStore {
+  private repo: SqliteBrainRepository | undefined;
+  private clock: HybridLogicalClock | undefined;
+
+  constructor(private readonly dbPath: string) {}
+
+  service(grant: ChatBrainGrant): BrainService {
+    if (!this.repo) {
+      createPrivate(this.dbPath);
+      this.repo = SqliteBrainRepository.open(this.dbPath);
+      this.clock = new HybridLogicalClock(ensureNodeId(this.repo));
+    }
+    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: `chat-${grant.chatId}` });
+  }
+
+  close(): void {
+    this.repo?.close();
+    this.repo = undefined;
+  }
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || (isIP(a) === 4 && a.startsWith("127."));
+}
+
+function jsonRpcError(ctx: RequestContext, status: number, message: string): void {
+  sendJson(ctx.res, status, { jsonrpc: "2.0", error: { code: -32001, message }, id: null });
+}
+
+export interface ChatBrainMcpOptions {
+  /** The grant of a chat brain token, or undefined (unknown, revoked, or not a chat token). */
+  authenticate(token: string): ChatBrainGrant | undefined;
+  /** Whether the chat still exists (a deleted chat's token is refused even if revocation was missed). */
+  chatLive(chatId: string): boolean;
+  store: ChatBrainStore;
+  limiter?: CredentialLimiter;
+}
+
+/**
+ * The brain's MCP tools over Streamable HTTP (stateless: one server per request), for chats
+ * in host mode. A chat's user cannot open the runtime's store, so instead of a stdio
+ * server it reaches this endpoint on the loopback gateway listener with its own brain
+ * token (`Authorization: Bearer`, from a 0600 file in its home through `headersHelper`).
+ * The token alone decides the workspace and the agent name; nothing in the request can
+ * widen them.
+ */
+export function chatBrainMcpRoutes(o: ChatBrainMcpOptions): Route[] {
+  const limiter = o.limiter ?? new CredentialLimiter("brain-mcp");
+  const grantOf = (ctx: RequestContext): ChatBrainGrant | undefined => {
+    if (!isLoopback(ctx.req.socket.remoteAddress)) {
+      jsonRpcError(ctx, 403, "The brain MCP endpoint only accepts loopback connections.");
+      return undefined;
+    }
+    const token = bearerToken(ctx.req as IncomingMessage);
+    const grant = token ? o.authenticate(token) : undefined;
+    if (!grant || !o.chatLive(grant.chatId)) {
+      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
+      if (retry > 0) {
+        ctx.res.setHeader("retry-after", String(retry));
+        jsonRpcError(ctx, 429, `Too many bad brain tokens; retry in ${retry} s.`);
+      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat brain token.");
+      return undefined;
+    }
+    return grant;
+  };
+  const handle = async (ctx: RequestContext): Promise<void> => {
+    const grant = grantOf(ctx);
+    if (!grant) return;
+    if (ctx.req.method !== "POST") {
+      // Stateless: no standalone SSE stream and no session to delete.
+      ctx.res.setHeader("allow", "POST");
+      jsonRpcError(ctx, 405, "Method not allowed: this MCP endpoint is stateless (POST only).");
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(ctx.req, MCP_BODY_LIMIT)).toString("utf8"));
+    } catch (err) {
+      jsonRpcError(ctx, (err as { status?: number }).status === 413 ? 413 : 400, (err as { status?: number }).status === 413 ? "Request too large." : "Request body is not valid JSON.");
+      return;
+    }
+    const server = createBrainMcpServer(o.store.service(grant));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    ctx.res.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(ctx.req, ctx.res, body);
+  };
+  return [
+    { method: "POST", path: CHAT_BRAIN_MCP_PATH, handler: handle },
+    { method: "GET", path: CHAT_BRAIN_MCP_PATH, handler: handle },
+    { method: "DELETE", path: CHAT_BRAIN_MCP_PATH, handler: handle },
+  ];
+}

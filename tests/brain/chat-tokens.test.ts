@@ -1,0 +1,40 @@
+/**
+ * Per-chat brain tokens (host mode, issue 16 item 8), below the HTTP layer: hashed at rest,
+ * scoped to one workspace and chat, never a sync token, one live token per chat, revoked on
+ * request. The end-to-end proof with real users and the real CLI is tests/turns/host-brain.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { openDatabase } from "../../agent-runtime/store/database.js";
+import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
+import { hashToken } from "../../agent-runtime/http/auth.js";
+
+describe("chat brain tokens", () => {
+  it("grant one workspace and chat, are stored only as a hash, and are refused as sync tokens", () => {
+    const db = openDatabase(":memory:");
+    const store = new BrainServerStore(db);
+    const token = store.createChatToken("ws-a", "alpha");
+    expect(store.authenticateChat(token)).toEqual({ workspaceId: "ws-a", chatId: "alpha" });
+    expect(store.authenticate(token)).toBeUndefined(); // push/pull refuse it
+    const dump = JSON.stringify(db.prepare("SELECT * FROM brain_tokens").all());
+    expect(dump).not.toContain(token);
+    expect(dump).toContain(hashToken(token));
+    // A sync token is not a chat token either.
+    const sync = store.createToken("ws-a", "laptop").token;
+    expect(store.authenticateChat(sync)).toBeUndefined();
+    expect(store.authenticate(sync)).toBe("ws-a");
+    expect(store.listTokens().find((t) => t.chatId === "alpha")?.label).toBe("chat alpha");
+  });
+
+  it("keeps one live token per chat and revokes them all on delete, leaving other chats alone", () => {
+    const store = new BrainServerStore(openDatabase(":memory:"));
+    const first = store.createChatToken("ws-a", "alpha");
+    const second = store.createChatToken("ws-a", "alpha"); // re-provisioned
+    const beta = store.createChatToken("ws-a", "beta");
+    expect(store.authenticateChat(first)).toBeUndefined();
+    expect(store.authenticateChat(second)?.chatId).toBe("alpha");
+    expect(store.revokeChatTokens("alpha")).toBe(1);
+    expect(store.authenticateChat(second)).toBeUndefined();
+    expect(store.authenticateChat(beta)).toEqual({ workspaceId: "ws-a", chatId: "beta" });
+    expect(() => store.createChatToken("not a workspace!", "gamma")).toThrow();
+  });
+});
