@@ -58,7 +58,7 @@ export interface OpenedState {
 
 /**
  * Opens the runtime's durable state, refusing to reset it silently:
- * - an empty data dir (or one holding only a deploy-written api-token) is initialised;
+ * - an empty data dir (or one holding only what a deploy writes: api-token, agent-token.sha256) is initialised;
  * - a missing or 0-byte runtime.sqlite in a data dir that has held state is refused unless
  *   `init` is set, and so is a missing or truncated api-token (use `picortex token rotate`);
  * - a damaged database (PRAGMA quick_check, stopping after the first `maxErrors` problems)
