@@ -46,6 +46,8 @@ const unitFiles = [
   // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).
   "tests/engine/emulators/hetzner.test.ts",
   "tests/engine/emulators/tailscale.test.ts",
+  // The recording comparison (keeping the provider doubles honest), on hand-written logs.
+  "tests/engine/recording.test.ts",
 ];
 
 export default defineConfig({

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { unprotectCommands } from "../../scripts/unprotect.js";
+import { checkAgainstRecording } from "./support/recordings.js";
 
 const STACK = "prod";
 let f: Fixture;
@@ -145,5 +146,9 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(text.length).toBeGreaterThan(0);
     expect(f.ts.accessTokens().length).toBeGreaterThan(1);
     for (const s of allSecrets()) expect(text).not.toContain(s);
+  });
+
+  it("every provider answered as the recorded real provider did (recordings/workspace-lifecycle.jsonl)", () => {
+    checkAgainstRecording(f, "workspace-lifecycle", secrets);
   });
 });

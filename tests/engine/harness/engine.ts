@@ -47,6 +47,8 @@ export interface Lane {
   start(project: Project, stackName: string, op: DriverRequest["op"], opts?: Partial<DriverRequest>): { child: ChildProcess; done: Promise<DriverResult> };
   /** Every file of the backend (state, history, backups) as text. */
   backendText(): string;
+  /** The engine's gRPC debug log (PULUMI_DEBUG_GRPC) of every operation so far. */
+  grpcLogFile: string;
   close(): void;
 }
 
@@ -83,6 +85,9 @@ export async function startLane(opts: { log?: (l: string) => void } = {}): Promi
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     PULUMI_SKIP_CONFIRMATIONS: "true",
     PICORTEX_PROVIDER_TRACE: join(root, "provider-trace.jsonl"),
+    // The engine's record of every provider call and answer, compared with the real
+    // providers' recordings (harness/recording.ts, tests/engine/recordings/).
+    PULUMI_DEBUG_GRPC: join(root, "grpc.jsonl"),
     NO_COLOR: "1",
   };
   // Never inherit a real backend or cloud credentials into the lane.
@@ -157,6 +162,7 @@ export async function startLane(opts: { log?: (l: string) => void } = {}): Promi
     project,
     start,
     run: (p, s, op, o) => start(p, s, op, o).done,
+    grpcLogFile: env.PULUMI_DEBUG_GRPC!,
     backendText() {
       const parts: string[] = [];
       const walk = (d: string) => {

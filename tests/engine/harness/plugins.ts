@@ -6,7 +6,9 @@
  *    copied into PULUMI_HOME, so it cannot find its code relative to itself);
  *  - with PICORTEX_ENGINE_PROVIDERS_DIR, the real provider binaries from that folder
  *    (`pulumi-resource-<pkg>` directly in it, or in `<pkg>/`, or in a
- *    `resource-<pkg>-v<version>/` folder as `pulumi plugin install` lays them out).
+ *    `resource-<pkg>-v<version>/` folder as `pulumi plugin install` lays them out);
+ *    PICORTEX_ENGINE_REAL_PROVIDERS=hcloud,tailscale takes only those from the folder
+ *    and the doubles for the rest (every lane prints which is which).
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +18,19 @@ import { pinnedProviderVersions, PROVIDER_PACKAGES, REPO_ROOT, type ProviderPack
 
 const pexec = promisify(execFile);
 export const PROVIDERS_DIR_ENV = "PICORTEX_ENGINE_PROVIDERS_DIR";
+export const REAL_PROVIDERS_ENV = "PICORTEX_ENGINE_REAL_PROVIDERS";
+
+/** Which packages come from the real providers' folder (all three unless narrowed). */
+export function realPackages(env: NodeJS.ProcessEnv): ProviderPackage[] {
+  if (!env[PROVIDERS_DIR_ENV]) return [];
+  const list = env[REAL_PROVIDERS_ENV];
+  if (!list) return [...PROVIDER_PACKAGES];
+  const names = list.split(",").map((x) => x.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(PROVIDER_PACKAGES as readonly string[]).includes(n)) throw new Error(`${REAL_PROVIDERS_ENV}=${list}: unknown package ${n} (expected some of ${PROVIDER_PACKAGES.join(", ")})`);
+  }
+  return names as ProviderPackage[];
+}
 
 export interface InstalledPlugin {
   pkg: ProviderPackage;
@@ -46,13 +61,14 @@ export function launcherScript(pkg: string, lane = ""): string {
 export async function installPlugins(opts: { pulumi: string; env: NodeJS.ProcessEnv; scratch: string; lane?: string }): Promise<InstalledPlugin[]> {
   const versions = pinnedProviderVersions();
   const realDir = opts.env[PROVIDERS_DIR_ENV] ?? process.env[PROVIDERS_DIR_ENV];
+  const real = realPackages({ ...process.env, ...opts.env });
   const out: InstalledPlugin[] = [];
   mkdirSync(opts.scratch, { recursive: true });
   for (const pkg of PROVIDER_PACKAGES) {
     const version = versions[pkg];
     let file: string;
     let kind: InstalledPlugin["kind"];
-    if (realDir) {
+    if (realDir && real.includes(pkg)) {
       const found = realProviderBinary(realDir, pkg, version);
       if (!found) throw new Error(`${PROVIDERS_DIR_ENV}=${realDir} has no pulumi-resource-${pkg} (looked for ${pkg}/, resource-${pkg}-v${version}/ and the folder itself)`);
       file = found;

@@ -1,0 +1,226 @@
+/**
+ * Keeping the provider doubles honest (issue 22 item 3): the engine's own gRPC debug log
+ * (`PULUMI_DEBUG_GRPC=<file>`, one JSON object per call: method, request, response,
+ * errors; requests and responses in protobuf JSON) of a scenario run against the REAL
+ * providers is normalised and committed under tests/engine/recordings/; the same
+ * scenario run against the doubles is normalised the same way and compared with it,
+ * answer by answer and field by field.
+ *
+ * Only the engine -> resource provider calls that decide what the engine does are kept:
+ * Check (checked inputs, failures), Diff (changes, replaces, diffs, detailedDiff,
+ * deleteBeforeReplace), Create, Read, Update (properties, id, inputs), Delete and
+ * Invoke (errors). Calls are keyed by method, URN (or function token), preview flag and
+ * their ordinal for that key, because the engine runs independent resources in parallel
+ * and the interleaving differs from run to run; the order per key does not.
+ *
+ * Normalisation (so a recording holds no run-specific value and no secret):
+ *  - the values of secrets (`{4dabf…: 1b47…, value}`) become "<secret>", the wrapper stays
+ *    (whether an output is secret is compared);
+ *  - every value the caller names (API token, API key, endpoints with their ports, the
+ *    operator's key) becomes its placeholder;
+ *  - ids and id references (fields named id, serverId, volumeId, firewallIds, sshKeys, …),
+ *    addresses (ipv4Address, ipv6Address, ipv6Network), timestamps, MD5 fingerprints,
+ *    SHA-1/SHA-256 hex digests, Tailscale auth keys, SSH public keys, 127.0.0.1 ports
+ *    and the lane's temporary folder become typed placeholders ("<id>", "<time>", …).
+ */
+import { readFileSync } from "node:fs";
+
+export const SIG = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export const RECORDED_METHODS = ["Check", "Diff", "Create", "Read", "Update", "Delete", "Invoke"] as const;
+
+export interface RecordedCall {
+  /** `<Method> <urn or token>[ (preview)] #<n>` */
+  key: string;
+  provider: string;
+  method: string;
+  /** The answer (normalised); absent when the call failed. */
+  response?: unknown;
+  /** The error messages the engine got (normalised). */
+  errors?: string[];
+}
+
+interface LogEntry {
+  method?: string;
+  request?: Record<string, unknown>;
+  response?: Record<string, unknown>;
+  errors?: string[];
+}
+
+const ID_FIELDS = new Set(["id", "serverId", "volumeId", "firewallId", "firewallIds", "sshKeys", "keyId", "nodeId", "deviceId"]);
+const ADDRESS_FIELDS = new Set(["ipv4Address", "ipv6Address", "ipv6Network", "ip"]);
+
+export interface NormaliseOptions {
+  /** Exact run-specific values -> placeholder (longest first). */
+  values?: Record<string, string>;
+}
+
+function normaliseString(s: string, o: NormaliseOptions): string {
+  let out = s;
+  const vals = Object.entries(o.values ?? {})
+    .filter(([v]) => v.length >= 4)
+    .sort((a, b) => b[0].length - a[0].length);
+  for (const [v, ph] of vals) out = out.split(v).join(ph);
+  return out
+    .replace(/tskey-[a-z]+-[A-Za-z0-9-]+/g, "<tskey>")
+    .replace(/ssh-(ed25519|rsa) AAAA[A-Za-z0-9+/=]+( [^\s"]+)?/g, "<ssh-public-key>")
+    .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?/g, "<time>")
+    .replace(/\b([0-9a-f]{2}:){15}[0-9a-f]{2}\b/g, "<fingerprint>")
+    .replace(/\b[0-9a-f]{64}\b/g, "<sha256>")
+    .replace(/\b[0-9a-f]{40}\b/g, "<sha1>")
+    .replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:<port>")
+    .replace(/\/tmp\/picortex-engine-[A-Za-z0-9]+/g, "<lane>");
+}
+
+export function normaliseValue(v: unknown, o: NormaliseOptions, field?: string): unknown {
+  if (v && typeof v === "object" && !Array.isArray(v) && (v as Record<string, unknown>)[SIG] === SECRET_SIG) {
+    return { [SIG]: SECRET_SIG, value: "<secret>" };
+  }
+  if (field && ID_FIELDS.has(field) && (typeof v === "number" || (typeof v === "string" && v !== ""))) return typeof v === "number" ? "<id:number>" : "<id>";
+  if (field && ADDRESS_FIELDS.has(field) && typeof v === "string" && v !== "") return "<address>";
+  if (Array.isArray(v)) return v.map((x) => normaliseValue(x, o, field));
+  if (v && typeof v === "object") {
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, normaliseValue((v as Record<string, unknown>)[k], o, k)]),
+    );
+  }
+  if (typeof v === "string") return normaliseString(v, o);
+  return v;
+}
+
+function providerOf(urnOrTok: string): string {
+  // urn:pulumi:<stack>::<project>::<parent$>type::name ; tokens are pkg:module:Name
+  const type = urnOrTok.startsWith("urn:") ? (urnOrTok.split("::")[2] ?? "").split("$").pop() ?? "" : urnOrTok;
+  return type.split(":")[0] ?? "";
+}
+
+/** The parts of an answer the engine acts on, per method. */
+function answer(method: string, res: Record<string, unknown> | undefined): unknown {
+  if (!res) return undefined;
+  const pick = (...ks: string[]) => Object.fromEntries(ks.filter((k) => res[k] !== undefined).map((k) => [k, res[k]]));
+  switch (method) {
+    case "Check":
+      return pick("inputs", "failures");
+    case "Diff":
+      return pick("changes", "replaces", "diffs", "detailedDiff", "deleteBeforeReplace", "stables", "hasDetailedDiff");
+    case "Create":
+      return pick("id", "properties");
+    case "Read":
+      return pick("id", "properties", "inputs");
+    case "Update":
+      return pick("properties");
+    case "Invoke":
+      return pick("return", "failures");
+    default:
+      return {};
+  }
+}
+
+/** The provider calls of one PULUMI_DEBUG_GRPC log (text), normalised and keyed. */
+export function providerCalls(logText: string, o: NormaliseOptions = {}): RecordedCall[] {
+  const counts = new Map<string, number>();
+  const out: RecordedCall[] = [];
+  for (const line of logText.split("\n")) {
+    if (!line.trim()) continue;
+    let e: LogEntry;
+    try {
+      e = JSON.parse(line) as LogEntry;
+    } catch {
+      continue; // a line cut by a killed process
+    }
+    const m = /^\/pulumirpc\.ResourceProvider\/(\w+)$/.exec(e.method ?? "");
+    if (!m || !(RECORDED_METHODS as readonly string[]).includes(m[1]!)) continue;
+    const method = m[1]!;
+    const req = e.request ?? {};
+    const subject = String(method === "Invoke" ? req.tok ?? "" : req.urn ?? "");
+    const preview = req.preview === true ? " (preview)" : "";
+    const base = `${method} ${normaliseString(subject, o)}${preview}`;
+    const n = (counts.get(base) ?? 0) + 1;
+    counts.set(base, n);
+    const call: RecordedCall = { key: `${base} #${n}`, provider: providerOf(subject), method };
+    if (e.errors && e.errors.length > 0) call.errors = e.errors.map((x) => normaliseString(x, o));
+    else call.response = normaliseValue(answer(method, e.response), o);
+    out.push(call);
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+export function readCalls(file: string, o: NormaliseOptions = {}): RecordedCall[] {
+  return providerCalls(readFileSync(file, "utf8"), o);
+}
+
+/** A recording: the normalised calls, one JSON object per line (diffable in review). */
+export function formatRecording(calls: RecordedCall[]): string {
+  return calls.map((c) => JSON.stringify(c)).join("\n") + "\n";
+}
+export function parseRecording(text: string): RecordedCall[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as RecordedCall);
+}
+
+export interface Difference {
+  key: string;
+  /** JSON path inside the answer ("" for a missing or extra call). */
+  path: string;
+  recorded: unknown;
+  actual: unknown;
+}
+
+/** A difference the doubles are allowed to keep, with the reason written down. */
+export interface KnownDifference {
+  key: RegExp;
+  path: RegExp;
+  why: string;
+}
+
+function walkDiff(key: string, path: string, a: unknown, b: unknown, out: Difference[]): void {
+  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of [...keys].sort()) walkDiff(key, `${path}.${k}`, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], out);
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => walkDiff(key, `${path}[${i}]`, x, b[i], out));
+    return;
+  }
+  if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ key, path, recorded: a, actual: b });
+}
+
+/**
+ * Field-by-field comparison of the recorded (real provider) calls with the actual
+ * (double) calls of the same scenario, restricted to `providers`. A missing or extra
+ * call is a difference too.
+ */
+export function compareCalls(recorded: RecordedCall[], actual: RecordedCall[], opts: { providers?: string[]; known?: KnownDifference[] } = {}): { differences: Difference[]; tolerated: Array<Difference & { why: string }> } {
+  const keep = (c: RecordedCall) => !opts.providers || opts.providers.includes(c.provider);
+  const rec = new Map(recorded.filter(keep).map((c) => [c.key, c]));
+  const act = new Map(actual.filter(keep).map((c) => [c.key, c]));
+  const all: Difference[] = [];
+  for (const k of [...new Set([...rec.keys(), ...act.keys()])].sort()) {
+    const r = rec.get(k);
+    const a = act.get(k);
+    if (!r || !a) {
+      all.push({ key: k, path: "", recorded: r ? "call" : "no call", actual: a ? "call" : "no call" });
+      continue;
+    }
+    walkDiff(k, "errors", r.errors, a.errors, all);
+    walkDiff(k, "response", r.response, a.response, all);
+  }
+  const differences: Difference[] = [];
+  const tolerated: Array<Difference & { why: string }> = [];
+  for (const d of all) {
+    const kd = (opts.known ?? []).find((x) => x.key.test(d.key) && x.path.test(d.path));
+    if (kd) tolerated.push({ ...d, why: kd.why });
+    else differences.push(d);
+  }
+  return { differences, tolerated };
+}
+
+export function formatDifferences(ds: Difference[]): string {
+  return ds.map((d) => `${d.key} ${d.path || "(call)"}: real ${JSON.stringify(d.recorded)} | double ${JSON.stringify(d.actual)}`).join("\n");
+}

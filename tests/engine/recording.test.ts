@@ -1,0 +1,65 @@
+/**
+ * The recording comparison itself (harness/recording.ts), on hand-written
+ * PULUMI_DEBUG_GRPC lines in the engine's format: it must report a double that answers
+ * differently from the recorded real provider (a lost deleteBeforeReplace, a missing
+ * output, a call the real provider did not get), and a recording must hold no
+ * run-specific value and no secret.
+ */
+import { describe, expect, it } from "vitest";
+import { compareCalls, formatRecording, parseRecording, providerCalls, SECRET_SIG, SIG } from "./harness/recording.js";
+
+const URN = "urn:pulumi:prod::picortex::picortex:host:Host$hcloud:index/server:Server::picortex";
+const line = (method: string, request: object, response?: object, errors?: string[]) =>
+  JSON.stringify({ method: `/pulumirpc.ResourceProvider/${method}`, request, response, errors, metadata: { mode: "client" } });
+
+function realLog(): string {
+  return [
+    line("Diff", { urn: URN, id: "4711" }, { changes: "DIFF_SOME", replaces: ["image"], diffs: ["image"], deleteBeforeReplace: true, detailedDiff: { image: { kind: "UPDATE_REPLACE", inputDiff: true } } }),
+    line("Create", { urn: URN, preview: false }, { id: "4711", properties: { id: "4711", name: "picortex", ipv4Address: "10.3.0.2", userData: "3f786850e387550fdab836ed7e6dc881de23001b", created: "2026-12-06T20:01:02Z", backups: false, token: { [SIG]: SECRET_SIG, value: "tok-SECRET-123456" } } }),
+    line("Create", { urn: URN, preview: true }, { properties: { name: "picortex" } }),
+    line("Read", { urn: URN, id: "4711" }, undefined, ["server 4711 not found at http://127.0.0.1:41234/v1"]),
+    JSON.stringify({ method: "/pulumirpc.ResourceMonitor/RegisterResource", request: { urn: URN } }),
+    '{"method":"/pulumirpc.ResourceProvider/Create", "request": {"ur', // cut by a killed process
+  ].join("\n");
+}
+
+describe("recorded provider calls", () => {
+  it("keeps only provider calls, keyed by method, URN, preview and ordinal, normalised", () => {
+    const calls = providerCalls(realLog(), { values: { "tok-SECRET-123456": "<hcloud-token>" } });
+    expect(calls.map((c) => c.key)).toEqual([`Create ${URN} #1`, `Create ${URN} (preview) #1`, `Diff ${URN} #1`, `Read ${URN} #1`]);
+    const create = calls.find((c) => c.key === `Create ${URN} #1`)!.response as { id: string; properties: Record<string, unknown> };
+    expect(create.id).toBe("<id>");
+    expect(create.properties).toEqual({ backups: false, created: "<time>", id: "<id>", ipv4Address: "<address>", name: "picortex", token: { [SIG]: SECRET_SIG, value: "<secret>" }, userData: "<sha1>" });
+    expect(calls.find((c) => c.method === "Read")!.errors).toEqual(["server 4711 not found at http://127.0.0.1:<port>/v1"]);
+    const text = formatRecording(calls);
+    expect(text).not.toContain("tok-SECRET-123456");
+    expect(parseRecording(text)).toEqual(calls);
+  });
+
+  it("a double matching the real provider has no difference", () => {
+    const real = providerCalls(realLog());
+    expect(compareCalls(real, providerCalls(realLog())).differences).toEqual([]);
+  });
+
+  it("reports a double that loses deleteBeforeReplace, an output, or makes an extra call", () => {
+    const real = providerCalls(realLog());
+    const broken = realLog()
+      .replace('"deleteBeforeReplace":true', '"deleteBeforeReplace":false')
+      .replace('"backups":false,', "")
+      .concat("\n", line("Delete", { urn: URN, id: "4711" }, {}));
+    const { differences } = compareCalls(real, providerCalls(broken));
+    expect(differences.map((d) => `${d.key} ${d.path}`)).toEqual([
+      `Create ${URN} #1 response.properties.backups`,
+      `Delete ${URN} #1 `,
+      `Diff ${URN} #1 response.deleteBeforeReplace`,
+    ]);
+  });
+
+  it("a known difference is tolerated only where it is declared, with its reason", () => {
+    const real = providerCalls(realLog());
+    const broken = providerCalls(realLog().replace('"backups":false,', ""));
+    const { differences, tolerated } = compareCalls(real, broken, { known: [{ key: /hcloud:index\/server:Server/, path: /\.backups$/, why: "test" }] });
+    expect(differences).toEqual([]);
+    expect(tolerated.map((t) => t.why)).toEqual(["test"]);
+  });
+});
