@@ -19,6 +19,7 @@ function realLog(): string {
     line("Create", { urn: URN, preview: true }, { properties: { name: "picortex" } }),
     line("Read", { urn: URN, id: "4711" }, undefined, ["server 4711 not found at http://127.0.0.1:41234/v1"]),
     JSON.stringify({ method: "/pulumirpc.ResourceMonitor/RegisterResource", request: { urn: URN } }),
+    JSON.stringify({ method: "/pulumirpc.ResourceProvider/Delete", request: { urn: URN, id: "4711" }, progress: "request_started" }),
     '{"method":"/pulumirpc.ResourceProvider/Create", "request": {"ur', // cut by a killed process
   ].join("\n");
 }

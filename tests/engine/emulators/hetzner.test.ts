@@ -162,6 +162,9 @@ describe("Hetzner emulator: servers", () => {
     expect(Object.keys(s.public_net).sort()).toEqual(["firewalls", "floating_ips", "ipv4", "ipv6"]);
     expect(s.public_net.firewalls).toEqual([{ id: fw.body.firewall.id, status: "applied" }]);
     expect(Object.keys(s.public_net.ipv4).sort()).toEqual(["blocked", "dns_ptr", "id", "ip"]);
+    // The IPv6 "ip" is the server's /64 (hcloud-go parses it as a CIDR; a bare address
+    // made the real provider report an empty ipv6Address).
+    expect(s.public_net.ipv6.ip).toMatch(/^2001:db8:[0-9a-f]+::\/64$/);
     expect(Object.keys(s.server_type).sort()).toEqual(["architecture", "category", "cores", "cpu_type", "deprecated", "deprecation", "description", "disk", "id", "included_traffic", "locations", "memory", "name", "prices", "storage_type"].sort());
     expect(Object.keys(s.location).sort()).toEqual(["city", "country", "description", "id", "latitude", "longitude", "name", "network_zone"]);
     expect(s.image.name).toBe("debian-12");

@@ -55,7 +55,10 @@ describe("Tailscale emulator: keys", () => {
     const got = await call("GET", `/api/v2/tailnet/-/keys/${created.body.id}`);
     expect(got.status).toBe(200);
     expect(got.body.key).toBeUndefined();
-    expect(Object.keys(got.body).sort()).toEqual(["capabilities", "created", "description", "expires", "id", "invalid", "keyType", "tags", "updated", "userId"]);
+    // expirySeconds on every read: the real provider's Read sets `expiry` from it (a refresh
+    // against the real provider dropped `expiry` while the emulator left it out).
+    expect(Object.keys(got.body).sort()).toEqual(["capabilities", "created", "description", "expires", "expirySeconds", "id", "invalid", "keyType", "tags", "updated", "userId"]);
+    expect(got.body.expirySeconds).toBe(3600);
     expect(got.body).toMatchObject({
       id: created.body.id,
       keyType: "auth",

@@ -46,9 +46,11 @@ interface LogEntry {
   request?: Record<string, unknown>;
   response?: Record<string, unknown>;
   errors?: string[];
+  /** "request_started" (the request alone) or "response_completed" (both). */
+  progress?: string;
 }
 
-const ID_FIELDS = new Set(["id", "serverId", "volumeId", "firewallId", "firewallIds", "sshKeys", "keyId", "nodeId", "deviceId"]);
+const ID_FIELDS = new Set(["id", "ipv4", "ipv6", "serverId", "volumeId", "firewallId", "firewallIds", "sshKeys", "keyId", "nodeId", "deviceId"]);
 const ADDRESS_FIELDS = new Set(["ipv4Address", "ipv6Address", "ipv6Network", "ip"]);
 
 export interface NormaliseOptions {
@@ -133,6 +135,8 @@ export function providerCalls(logText: string, o: NormaliseOptions = {}): Record
     }
     const m = /^\/pulumirpc\.ResourceProvider\/(\w+)$/.exec(e.method ?? "");
     if (!m || !(RECORDED_METHODS as readonly string[]).includes(m[1]!)) continue;
+    // Each unary call is logged twice: when it starts, and with its answer.
+    if (e.progress === "request_started") continue;
     const method = m[1]!;
     const req = e.request ?? {};
     const subject = String(method === "Invoke" ? req.tok ?? "" : req.urn ?? "");

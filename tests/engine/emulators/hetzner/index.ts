@@ -566,7 +566,11 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
       imageName: image.name,
       ipv4: pn.enable_ipv4 === false ? null : backend.allocateAddress(id),
       ipv4Id: pn.enable_ipv4 === false ? null : take("primary_ip"),
-      ipv6: pn.enable_ipv6 === false ? null : `2001:db8:${(id % 0xffff).toString(16)}::1`,
+      // The server's /64, as Hetzner answers `public_net.ipv6.ip` ("2001:db8::/64" in the
+      // API reference): hcloud-go parses it with net.ParseCIDR, and the provider sets
+      // ipv6_address to its first address ("…::1"). A bare address fails the parse, and the
+      // real provider then reports an empty ipv6Address (measured, recordings/).
+      ipv6: pn.enable_ipv6 === false ? null : `2001:db8:${(id % 0xffff).toString(16)}::/64`,
       ipv6Id: pn.enable_ipv6 === false ? null : take("primary_ip"),
       labels,
       protection: { delete: false, rebuild: false },

@@ -214,7 +214,12 @@ export async function startTailscaleEmulator(opts: TailscaleEmulatorOptions = {}
     keyType: "auth",
     ...(withSecret ? { key: k.key } : {}),
     description: k.description,
-    ...(expirySeconds !== undefined ? { expirySeconds } : {}),
+    // Every read returns expirySeconds, not only the create: the provider's Read sets
+    // `expiry` from it, and its import test verifies `expiry` after a Read (ignoring only
+    // key and recreate_if_invalid: terraform-provider-tailscale v0.29.2,
+    // tailscale/resource_tailnet_key_test.go). Measured with the real provider: without
+    // it a refresh drops `expiry` ([diff: -expiry]).
+    expirySeconds: expirySeconds ?? Math.round((k.expires - k.created) / 1000),
     created: isoSeconds(k.created, "Z"),
     updated: isoSeconds(k.created, "Z"),
     expires: isoSeconds(k.expires, "Z"),
