@@ -21,12 +21,16 @@
  *  - ids and id references (fields named id, serverId, volumeId, firewallIds, sshKeys, …),
  *    addresses (ipv4Address, ipv6Address, ipv6Network), timestamps, MD5 fingerprints,
  *    SHA-1/SHA-256 hex digests, Tailscale auth keys, SSH public keys, 127.0.0.1 ports
- *    and the lane's temporary folder become typed placeholders ("<id>", "<time>", …).
+ *    and the lane's temporary folder become typed placeholders ("<id>", "<time>", …);
+ *  - the engine's unknown sentinel becomes "<unknown>", auto-names' random suffix
+ *    "-<random>", base64 SHA-1 digests (hcloud's userData) "<sha1-base64>".
  */
 import { readFileSync } from "node:fs";
 
 export const SIG = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+/** The engine's "unknown during preview" sentinel: kept apart from any value. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export const RECORDED_METHODS = ["Check", "Diff", "Create", "Read", "Update", "Delete", "Invoke"] as const;
 
@@ -76,6 +80,11 @@ function normaliseString(s: string, o: NormaliseOptions): string {
 }
 
 export function normaliseValue(v: unknown, o: NormaliseOptions, field?: string): unknown {
+  if (v === UNKNOWN) return "<unknown>";
+  // Auto-names end in a random 7-hex suffix drawn from the engine's seed (differs per run).
+  if (field === "name" && typeof v === "string" && /^.+-[0-9a-f]{7}$/.test(v)) return `${v.slice(0, -8)}-<random>`;
+  // hcloud keeps userData as base64(SHA-1) of the cloud-config, which holds a fresh key.
+  if (typeof v === "string" && /^[A-Za-z0-9+/]{27}=$/.test(v)) return "<sha1-base64>";
   if (v && typeof v === "object" && !Array.isArray(v) && (v as Record<string, unknown>)[SIG] === SECRET_SIG) {
     return { [SIG]: SECRET_SIG, value: "<secret>" };
   }

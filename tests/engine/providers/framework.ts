@@ -141,11 +141,26 @@ export interface ResourceDef {
   secretOutputs?: string[];
   /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
   secretIfAnyInputSecret?: boolean;
+  /**
+   * How the real provider shapes its Diff answer, as recorded (tests/engine/recordings/):
+   * `stables` (properties the bridge promises not to change on update; the engine keeps
+   * them known in a preview), whether `hasDetailedDiff` is set when nothing changed, and
+   * whether detailed entries carry `inputDiff`. Default: detailed diff always, inputDiff set.
+   */
+  diffShape?: { stables?: string[]; detailedDiffWhenNone?: boolean; detailedDiff?: boolean; inputDiff?: boolean };
+  /** The outputs carry the resource id as an `id` property (the Terraform bridge does). */
+  idProperty?: boolean;
 }
 
 export interface ProviderDef {
   name: string;
   version: string;
+  /**
+   * Bridged (Terraform) providers answer outputs without the input's secret wrappers
+   * (the engine re-applies secretness from the inputs): only schema-secret outputs are
+   * wrapped. Recorded with the real hcloud provider (userData's hash came back plain).
+   */
+  bridged?: boolean;
   /** Validates and stores the provider config (`hcloud:token` arrives as `token`). */
   configure(vars: Props): Props | Promise<Props>;
   resources: Record<string, ResourceDef>;
@@ -184,6 +199,27 @@ function grpcError(err: unknown, wrapOuts?: (outs: Props) => Props): grpc.Servic
     e.metadata.add("grpc-status-details-bin", Buffer.from(st.serializeBinary()));
   }
   return e;
+}
+
+/** The bridge answers every state with its `id` property (tfbridge MakeTerraformResult). */
+function withId(r: ResourceDef, outs: Props, id: string): Props {
+  return r.idProperty ? { ...outs, id } : outs;
+}
+
+/**
+ * Bridged providers keep `__defaults` (the bridge's record of defaulted inputs) in the
+ * checked inputs only: outputs never carry it, and a Read's inputs carry it only when it
+ * names a property (recorded with the real hcloud provider, tests/engine/recordings/).
+ */
+function bridgeOutputs(def: ProviderDef, outs: Props): Props {
+  if (!def.bridged || !("__defaults" in outs)) return outs;
+  const { __defaults: _d, ...rest } = outs;
+  return rest;
+}
+function bridgeReadInputs(def: ProviderDef, inputs: Props): Props {
+  if (!def.bridged || !Array.isArray(inputs.__defaults) || inputs.__defaults.length > 0) return inputs;
+  const { __defaults: _d, ...rest } = inputs;
+  return rest;
 }
 
 function nameOf(urn: string): string {
@@ -231,7 +267,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
     const anySecret = secretInputs.size > 0;
     return Object.fromEntries(
       Object.entries(outs).map(([k, v]) => {
-        const s = (r.secretOutputs ?? []).includes(k) || secretInputs.has(k) || (r.secretIfAnyInputSecret && anySecret);
+        const s = (r.secretOutputs ?? []).includes(k) || (!def.bridged && secretInputs.has(k)) || (r.secretIfAnyInputSecret && anySecret);
         return [k, s && v !== UNKNOWN ? secret(v) : v];
       }),
     );
@@ -327,12 +363,15 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       res.setDiffsList(d.diffs);
       res.setReplacesList(d.replaces);
       res.setDeletebeforereplace(!!d.deleteBeforeReplace && d.replaces.length > 0);
-      res.setHasdetaileddiff(true);
+      const shape = r.diffShape ?? {};
+      res.setStablesList(shape.stables ?? []);
+      const detailedOn = shape.detailedDiff ?? true;
+      res.setHasdetaileddiff(detailedOn && (d.diffs.length > 0 || (shape.detailedDiffWhenNone ?? true)));
       const detailed = res.getDetaileddiffMap();
-      for (const k of d.diffs) {
+      for (const k of detailedOn ? d.diffs : []) {
         const pd = new provproto.PropertyDiff();
         pd.setKind(kindOf(d.detailedDiff?.[k] ?? (d.replaces.includes(k) ? "UPDATE_REPLACE" : "UPDATE")));
-        pd.setInputdiff(true);
+        pd.setInputdiff(shape.inputDiff ?? true);
         detailed.set(k, pd);
       }
       record("Diff", { urn, id: req.getId() }, d);
@@ -348,7 +387,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       record("Create", { urn, preview }, { id });
       const res = new provproto.CreateResponse();
       res.setId(preview ? "" : id);
-      res.setProperties(toStruct(wrapOutputs(r, outs, secrets)));
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), preview ? UNKNOWN : id), secrets)));
       return res;
     }),
     read: unary("Read", async (req) => {
@@ -362,8 +401,8 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const res = new provproto.ReadResponse();
       if (!got) return res; // empty id: deleted outside Pulumi
       res.setId(got.id);
-      res.setProperties(toStruct(wrapOutputs(r, got.outs, secrets)));
-      res.setInputs(toStruct(Object.fromEntries(Object.entries(got.inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, got.outs), got.id), secrets)));
+      res.setInputs(toStruct(Object.fromEntries(Object.entries(bridgeReadInputs(def, got.inputs)).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
       return res;
     }),
     update: unary("Update", async (req) => {
@@ -377,7 +416,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const outs = await r.update(mkCtx(urn, preview), req.getId(), olds, news, oldInputs);
       record("Update", { urn, id: req.getId(), preview }, "ok");
       const res = new provproto.UpdateResponse();
-      res.setProperties(toStruct(wrapOutputs(r, outs, secrets)));
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), req.getId()), secrets)));
       return res;
     }),
     delete: unary("Delete", async (req) => {

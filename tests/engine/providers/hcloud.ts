@@ -40,7 +40,7 @@
  *  R12, R13 Volume and VolumeAttachment: see their section below.
  */
 import { createHash } from "node:crypto";
-import { ProviderError, PartialCreateError, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
+import { ProviderError, PartialCreateError, UNKNOWN, containsUnknown, diffProps, unknowns, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
 import { apiCall, ApiError, type ApiClientOptions } from "./http.js";
 
 const USER_AGENT = "hcloud-go/2.44.0";
@@ -103,6 +103,18 @@ function autoname(ctx: Ctx, news: Props, olds: Props, seed: Buffer, maxLen = 63)
   const hex = createHash("sha256").update(seed.length ? seed : Buffer.from(ctx.urn)).digest("hex").slice(0, 7);
   return { ...news, name: `${ctx.name}-${hex}`.slice(0, maxLen), __defaults: ["name"] };
 }
+/**
+ * The SshKey's checked inputs carry no `__defaults` at all (recorded with the real
+ * provider, recordings/workspace-lifecycle.jsonl): an auto-name is kept from the old
+ * inputs when the program gives none, and recognised by its `<resource name>-<7 hex>` form.
+ */
+function autonameUntracked(ctx: Ctx, news: Props, olds: Props, seed: Buffer): Props {
+  if (news.name !== undefined && news.name !== null && news.name !== "") return news;
+  if (typeof olds.name === "string" && isAutoname(ctx, olds.name)) return { ...news, name: olds.name };
+  const { __defaults: _d, ...named } = autoname(ctx, news, {}, seed);
+  return named;
+}
+const isAutoname = (ctx: Ctx, name: unknown) => typeof name === "string" && new RegExp(`^${ctx.name.replace(/[^A-Za-z0-9]/g, "\\$&")}-[0-9a-f]{7}$`).test(name);
 function dbr(news: Props, replaces: string[]): boolean {
   return replaces.length > 0 && !(Array.isArray(news.__defaults) && news.__defaults.includes("name"));
 }
@@ -120,26 +132,30 @@ const sshKey: ResourceDef = {
   check(ctx, news, olds, seed) {
     const failures = typeof news.publicKey === "string" || news.publicKey === undefined ? [] : [{ property: "publicKey", reason: "publicKey must be a string" }];
     if (news.publicKey === undefined) failures.push({ property: "publicKey", reason: "Missing required property 'publicKey'" });
-    return { inputs: autoname(ctx, news, olds, seed), failures };
+    return { inputs: autonameUntracked(ctx, news, olds, seed), failures };
   },
-  diff(_ctx, _id, olds, news) {
+  diff(ctx, _id, olds, news) {
     const d = diffProps(["name", "publicKey", "labels"], ["publicKey"], olds, news, {
       publicKey: (v) => (typeof v === "string" ? v.trim() : v),
       labels: (v) => v ?? {},
     });
-    return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
+    return { ...d, deleteBeforeReplace: d.replaces.length > 0 && !isAutoname(ctx, news.name) };
   },
+  // Recorded: no detailed diff when nothing changed; no inputDiff flags (the bridge's).
+  diffShape: { detailedDiffWhenNone: false, inputDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
     if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["fingerprint"]) } };
     const res = await api(ctx, "POST", "/ssh_keys", { name: inputs.name, public_key: inputs.publicKey, labels: inputs.labels ?? {} });
     const k = res.ssh_key as Props;
-    return { id: String(k.id), outs: { ...sshKeyOuts(k, inputs), __defaults: inputs.__defaults } };
+    return { id: String(k.id), outs: sshKeyOuts(k, inputs) };
   },
   async read(ctx, id, outs, inputs) {
     try {
       const k = (await api(ctx, "GET", `/ssh_keys/${id}`)).ssh_key as Props;
       const o = sshKeyOuts(k, outs);
-      return { id, outs: o, inputs: { ...inputs, name: k.name, labels: k.labels ?? {} } };
+      const { __defaults: _d, ...given } = inputs;
+      return { id, outs: o, inputs: { ...given, name: k.name, labels: k.labels ?? {} } };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -199,6 +215,9 @@ const firewall: ResourceDef = {
     const d = diffProps(["name", "labels", "rules"], [], olds, news, { labels: (v) => v ?? {}, rules: normRules });
     return { ...d, deleteBeforeReplace: false };
   },
+  // Recorded (recordings/workspace-lifecycle.jsonl): hasDetailedDiff even with no change, no inputDiff flags.
+  diffShape: { detailedDiffWhenNone: true, inputDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
     if (ctx.preview) return { id: "", outs: { ...inputs, applyTos: [] } };
     const res = await api(ctx, "POST", "/firewalls", { name: inputs.name, labels: inputs.labels ?? {}, rules: ((inputs.rules as Rule[]) ?? []).map(ruleToApi) });
@@ -277,10 +296,17 @@ function serverOuts(s: Props, inputs: Props): Props {
   const ipv6Net = v6 ? String(v6.ip) : "";
   return {
     ...SERVER_DEFAULTS,
+    // Recorded with the real provider: unset optional inputs come back null (allow_deprecated_images,
+    // iso, rescue), networks as [], placement_group_id as 0, datacenter null (Hetzner removed it).
+    allowDeprecatedImages: null,
+    iso: null,
+    rescue: null,
+    networks: [],
+    placementGroupId: (s.placement_group as Props | null | undefined)?.id ?? 0,
     ...inputs,
     backupWindow: s.backup_window ?? "",
     backups: !!s.backup_window,
-    datacenter: (s.datacenter as Props | undefined)?.name ?? "",
+    datacenter: (s.datacenter as Props | undefined)?.name ?? null,
     deleteProtection: !!(s.protection as Props | undefined)?.delete,
     firewallIds: ((pn.firewalls as Props[]) ?? []).map((f) => Number((f.id as number) ?? (f.firewall as Props)?.id)).sort((a, b) => a - b),
     image: /^\d+$/.test(String(inputs.image ?? "")) ? String((s.image as Props | undefined)?.id ?? inputs.image) : ((s.image as Props | undefined)?.name ?? inputs.image),
@@ -309,13 +335,18 @@ const server: ResourceDef = {
     if (news.serverType === undefined) failures.push({ property: "serverType", reason: "Missing required property 'serverType'" });
     if (news.image === "") failures.push({ property: "image", reason: '"image" must have more than 0 characters. Have you set the name instead of an ID?' });
     for (const k of news.sshKeys ?? []) if (k === "") failures.push({ property: "sshKeys", reason: "Invalid ssh key passed. You need to pass a string with at least 1 character" });
-    return { inputs: { ...SERVER_DEFAULTS, ...autoname(ctx, news, olds, seed) }, failures };
+    // Recorded: the real Check fills no defaults (backups, keepDisk… stay absent; diff
+    // compares them through `?? false`), and each publicNets block gets `__defaults: []`.
+    const checked = autoname(ctx, news, olds, seed);
+    if (Array.isArray(checked.publicNets)) checked.publicNets = (checked.publicNets as Props[]).map((p) => ({ ...p, __defaults: [] }));
+    return { inputs: checked, failures };
   },
   diff(_ctx, _id, olds, news) {
     const keys = ["name", "serverType", "image", "location", "datacenter", "userData", "sshKeys", "labels", "backups", "firewallIds", "publicNets", "deleteProtection", "rebuildProtection", "shutdownBeforeDeletion", "keepDisk", "allowDeprecatedImages", "ignoreRemoteFirewallIds", "placementGroupId", "iso", "rescue"];
     // Optional+Computed inputs left unset never diff (R1).
     const present = keys.filter((k) => !(["location", "datacenter", "firewallIds", "publicNets"].includes(k) && news[k] === undefined));
     const d = diffProps(present, ["image", "location", "datacenter", "userData", "sshKeys"], olds, news, {
+      ...Object.fromEntries(Object.keys(SERVER_DEFAULTS).map((k) => [k, (v: unknown) => v ?? false])),
       labels: (v) => v ?? {},
       firewallIds: (v) => ((v as unknown[]) ?? []).map(Number).sort((a, b) => a - b),
       publicNets: normPublicNets,
@@ -336,11 +367,28 @@ const server: ResourceDef = {
     }
     return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
   },
+  // Recorded: stables (the bridge's list of properties an update never changes), a
+  // detailed diff even with no change, no inputDiff flags.
+  diffShape: { stables: ["datacenter", "image", "location", "sshKeys", "userData"], detailedDiffWhenNone: true, inputDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
     if (ctx.preview) {
       return {
         id: "",
-        outs: { ...inputs, ...unknowns(["backupWindow", "datacenter", "ipv4Address", "ipv6Address", "ipv6Network", "primaryDiskSize", "status", "firewallIds", ...(inputs.location ? [] : ["location"])]), userData: inputs.userData ? userDataHashSum(String(inputs.userData)) : inputs.userData },
+        // Recorded preview answer: a list holding an unknown is unknown as a whole (sshKeys),
+        // so is userData's hash of an unknown cloud-config; the public IPs' ids are unknown.
+        outs: {
+          allowDeprecatedImages: null,
+          iso: null,
+          rescue: null,
+          networks: [],
+          placementGroupId: null,
+          ...inputs,
+          ...unknowns(["backupWindow", "datacenter", "ipv4Address", "ipv6Address", "ipv6Network", "primaryDiskSize", "status", "firewallIds", ...(inputs.location ? [] : ["location"])]),
+          sshKeys: containsUnknown(inputs.sshKeys) ? UNKNOWN : inputs.sshKeys,
+          publicNets: Array.isArray(inputs.publicNets) ? (inputs.publicNets as Props[]).map(({ __defaults: _d, ...p }) => ({ ...p, ipv4: UNKNOWN, ipv6: UNKNOWN })) : inputs.publicNets,
+          userData: containsUnknown(inputs.userData) ? UNKNOWN : inputs.userData ? userDataHashSum(String(inputs.userData)) : inputs.userData,
+        },
       };
     }
     // R3
@@ -480,7 +528,8 @@ const volumeOuts = (v: Props, inputs: Props): Props => ({
   linuxDevice: v.linux_device ?? "",
   location: (v.location as Props | undefined)?.name ?? inputs.location,
   name: v.name,
-  serverId: v.server ?? 0,
+  // Recorded: null while the volume is attached to no server.
+  serverId: v.server ?? null,
   size: v.size,
 });
 
@@ -494,8 +543,10 @@ const volume: ResourceDef = {
     const d = diffProps(keys, ["location", "format"], olds, news, { labels: (v) => v ?? {}, automount: (v) => !!v });
     return { ...d, deleteBeforeReplace: dbr(news, d.replaces) };
   },
+  diffShape: { stables: ["location"], detailedDiffWhenNone: true, inputDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
-    if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["linuxDevice", ...(inputs.location ? [] : ["location"])]) } };
+    if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["linuxDevice", ...(inputs.location ? [] : ["location"]), ...(inputs.serverId === undefined ? ["serverId"] : [])]) } };
     const res = await api(ctx, "POST", "/volumes", {
       name: inputs.name,
       size: inputs.size,
@@ -559,6 +610,8 @@ const volumeAttachment: ResourceDef = {
   diff(_ctx, _id, olds, news) {
     return { ...diffProps(["volumeId", "serverId", "automount"], ["volumeId", "serverId", "automount"], olds, news, { volumeId: Number, serverId: Number, automount: (v) => !!v }), deleteBeforeReplace: false };
   },
+  diffShape: { stables: ["serverId", "volumeId"], detailedDiffWhenNone: true, inputDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
     const id = String(inputs.volumeId);
     if (ctx.preview) return { id: "", outs: inputs };
@@ -593,6 +646,7 @@ const volumeAttachment: ResourceDef = {
 export const hcloudProvider = (version: string): ProviderDef => ({
   name: "hcloud",
   version,
+  bridged: true,
   configure(vars) {
     const token = vars.token ?? process.env.HCLOUD_TOKEN;
     const endpoint = vars.endpoint ?? process.env.HCLOUD_ENDPOINT ?? "https://api.hetzner.cloud/v1";
