@@ -32,7 +32,7 @@ export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 /** The engine's "unknown during preview" sentinel: kept apart from any value. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-export const RECORDED_METHODS = ["Check", "Diff", "Create", "Read", "Update", "Delete", "Invoke"] as const;
+export const RECORDED_METHODS = ["Configure", "Check", "Diff", "Create", "Read", "Update", "Delete", "Invoke"] as const;
 
 export interface RecordedCall {
   /** `<Method> <urn or token>[ (preview)] #<n>` */
@@ -52,6 +52,8 @@ interface LogEntry {
   errors?: string[];
   /** "request_started" (the request alone) or "response_completed" (both). */
   progress?: string;
+  /** The plugin the call went to ({name: "hcloud", kind: "resource", mode: "client"}). */
+  metadata?: { name?: string };
 }
 
 const ID_FIELDS = new Set(["id", "ipv4", "ipv6", "serverId", "volumeId", "firewallId", "firewallIds", "sshKeys", "keyId", "nodeId", "deviceId"]);
@@ -83,6 +85,8 @@ export function normaliseValue(v: unknown, o: NormaliseOptions, field?: string):
   if (v === UNKNOWN) return "<unknown>";
   // Auto-names end in a random 7-hex suffix drawn from the engine's seed (differs per run).
   if (field === "name" && typeof v === "string" && /^.+-[0-9a-f]{7}$/.test(v)) return `${v.slice(0, -8)}-<random>`;
+  // The TailnetKey's description ends in a per-stack random suffix (12 hex).
+  if (field === "description" && typeof v === "string" && /^.+ [0-9a-f]{12}$/.test(v)) return `${v.slice(0, -12)}<hex12>`;
   // hcloud keeps userData as base64(SHA-1) of the cloud-config, which holds a fresh key.
   if (typeof v === "string" && /^[A-Za-z0-9+/]{27}=$/.test(v)) return "<sha1-base64>";
   if (v && typeof v === "object" && !Array.isArray(v) && (v as Record<string, unknown>)[SIG] === SECRET_SIG) {
@@ -113,6 +117,8 @@ function answer(method: string, res: Record<string, unknown> | undefined): unkno
   if (!res) return undefined;
   const pick = (...ks: string[]) => Object.fromEntries(ks.filter((k) => res[k] !== undefined).map((k) => [k, res[k]]));
   switch (method) {
+    case "Configure":
+      return pick("acceptSecrets", "acceptResources", "acceptOutputs", "supportsPreview", "supportsAutonamingConfiguration");
     case "Check":
       return pick("inputs", "failures");
     case "Diff":
@@ -148,7 +154,8 @@ export function providerCalls(logText: string, o: NormaliseOptions = {}): Record
     if (e.progress === "request_started") continue;
     const method = m[1]!;
     const req = e.request ?? {};
-    const subject = String(method === "Invoke" ? req.tok ?? "" : req.urn ?? "");
+    // Configure has no URN: it is keyed by the plugin's name (whether it accepts secrets decides what the engine sends).
+    const subject = String(method === "Invoke" ? req.tok ?? "" : method === "Configure" ? `${e.metadata?.name ?? "?"}:config` : req.urn ?? "");
     const preview = req.preview === true ? " (preview)" : "";
     const base = `${method} ${normaliseString(subject, o)}${preview}`;
     const n = (counts.get(base) ?? 0) + 1;

@@ -40,7 +40,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { NodeSSH } from "node-ssh";
-import { ProviderError, SIG, ASSET_SIG, ARCHIVE_SIG, diffProps, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
+import { ProviderError, SIG, ASSET_SIG, ARCHIVE_SIG, UNKNOWN, diffProps, type Ctx, type Props, type ProviderDef, type ResourceDef } from "./framework.js";
 
 type Logging = "stdout" | "stderr" | "stdoutAndStderr" | "none";
 
@@ -130,7 +130,9 @@ const localCommand: ResourceDef = {
   },
   async create(ctx, inputs) {
     const id = newId(ctx.name);
-    if (ctx.preview || inputs.create === undefined) return { id, outs: { ...inputs, ...(ctx.preview ? {} : { stdout: "", stderr: "" }) } };
+    // Recorded (pulumi-command 1.2.1): a preview answers stdout/stderr unknown.
+    if (ctx.preview) return { id, outs: { ...inputs, stdout: UNKNOWN, stderr: UNKNOWN } };
+    if (inputs.create === undefined) return { id, outs: { ...inputs, stdout: "", stderr: "" } };
     const r = await runLocal(ctx, inputs, inputs.create);
     return { id, outs: { ...inputs, ...r } };
   },
@@ -147,7 +149,10 @@ const localCommand: ResourceDef = {
     if (outs.delete === undefined) return;
     await runLocal(ctx, outs, outs.delete, outs);
   },
-  secretIfAnyInputSecret: true,
+  // Recorded with the real provider (recordings/workspace-lifecycle.jsonl): a secret
+  // environment value stays secret where it is; the other outputs are not made secret.
+  secretsByPath: true,
+  previewId: true,
 };
 
 // ---- remote ------------------------------------------------------------------------
@@ -314,6 +319,7 @@ const copyToRemote: ResourceDef = {
 
 export const commandProvider = (version: string): ProviderDef => ({
   name: "command",
+  configureAnswer: { acceptSecrets: true, acceptResources: true, acceptOutputs: true, supportsAutonamingConfiguration: false },
   version,
   configure: () => ({}),
   resources: {

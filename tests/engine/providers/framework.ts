@@ -85,6 +85,30 @@ export function reveal(props: Props, secretKeys?: Set<string>): Props {
   return Object.fromEntries(Object.entries(props ?? {}).map(([k, v]) => [k, walk(v, k)]));
 }
 
+/** Where secrets sit in `props`: a list of key paths (["environment", "API_KEY"]). */
+export function secretPaths(props: Props): string[][] {
+  const out: string[][] = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (isSecret(v)) return void out.push(path);
+    if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+  };
+  walk(props, []);
+  return out;
+}
+
+/** Wraps, in a copy of `props`, the values found at `paths` (nested secrets stay nested). */
+export function wrapPaths(props: Props, paths: string[][]): Props {
+  const copy = JSON.parse(JSON.stringify(props ?? {})) as Props;
+  for (const path of paths) {
+    if (path.length === 0) continue;
+    let at: any = copy;
+    for (const k of path.slice(0, -1)) at = at && typeof at === "object" ? at[k] : undefined;
+    const last = path[path.length - 1]!;
+    if (at && typeof at === "object" && last in at && at[last] !== UNKNOWN && !isSecret(at[last])) at[last] = secret(at[last]);
+  }
+  return copy;
+}
+
 export function secret(v: unknown): unknown {
   return v === undefined || v === null ? v : { [SIG]: SECRET_SIG, value: v };
 }
@@ -142,6 +166,14 @@ export interface ResourceDef {
   /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
   secretIfAnyInputSecret?: boolean;
   /**
+   * Secrets stay where they were in the inputs, nested ones included (environment.X), in
+   * the checked inputs, the outputs and a Read's inputs: recorded with the real
+   * pulumi-command 1.2.1 local Command (recordings/workspace-lifecycle.jsonl).
+   */
+  secretsByPath?: boolean;
+  /** A preview's Create answers the id already (recorded: pulumi-command's local Command). */
+  previewId?: boolean;
+  /**
    * How the real provider shapes its Diff answer, as recorded (tests/engine/recordings/):
    * `stables` (properties the bridge promises not to change on update; the engine keeps
    * them known in a preview), whether `hasDetailedDiff` is set when nothing changed, and
@@ -161,6 +193,13 @@ export interface ProviderDef {
    * wrapped. Recorded with the real hcloud provider (userData's hash came back plain).
    */
   bridged?: boolean;
+  /**
+   * The Configure answer, as recorded with the real providers: the bridged hcloud and
+   * tailscale providers do NOT accept secrets (the engine sends them bare and re-marks
+   * secret outputs itself), both support autonaming configuration, tailscale accepts
+   * resources; pulumi-command accepts secrets, resources and outputs.
+   */
+  configureAnswer?: { acceptSecrets: boolean; acceptResources: boolean; acceptOutputs: boolean; supportsAutonamingConfiguration: boolean };
   /** Validates and stores the provider config (`hcloud:token` arrives as `token`). */
   configure(vars: Props): Props | Promise<Props>;
   resources: Record<string, ResourceDef>;
@@ -263,7 +302,11 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
     if (trace) appendFileSync(trace, JSON.stringify({ provider: def.name, method, req, res }) + "\n");
   };
   /** Wraps outputs: schema-secret keys, keys whose input was secret, or everything. */
-  const wrapOutputs = (r: ResourceDef, outs: Props, secretInputs: Set<string>): Props => {
+  const wrapOutputs = (r: ResourceDef, outs: Props, secretInputs: Set<string>, paths?: string[][]): Props => {
+    if (r.secretsByPath && paths) {
+      const byPath = wrapPaths(outs, paths);
+      return Object.fromEntries(Object.entries(byPath).map(([k, v]) => [k, (r.secretOutputs ?? []).includes(k) && v !== UNKNOWN && !isSecret(v) ? secret(v) : v]));
+    }
     const anySecret = secretInputs.size > 0;
     return Object.fromEntries(
       Object.entries(outs).map(([k, v]) => {
@@ -322,10 +365,12 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       config = await def.configure({ ...vars, ...args });
       record("Configure", Object.keys(vars), "ok");
       const r = new provproto.ConfigureResponse();
-      r.setAcceptsecrets(true);
+      const a = def.configureAnswer ?? { acceptSecrets: true, acceptResources: false, acceptOutputs: false, supportsAutonamingConfiguration: false };
+      r.setAcceptsecrets(a.acceptSecrets);
       r.setSupportspreview(true);
-      r.setAcceptresources(false);
-      r.setAcceptoutputs(false);
+      r.setAcceptresources(a.acceptResources);
+      r.setAcceptoutputs(a.acceptOutputs);
+      r.setSupportsAutonamingConfiguration(a.supportsAutonamingConfiguration);
       return r;
     }),
     check: unary("Check", async (req) => {
@@ -336,7 +381,13 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const olds = reveal(req.getOlds()?.toJavaScript() ?? {});
       const seed = Buffer.from(req.getRandomseed_asU8?.() ?? []);
       const { inputs, failures } = r.check(mkCtx(urn, true), news, olds, seed);
-      const wrapped = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]));
+      // Bridged providers answer Check with the values bare (recorded: hcloud's userData);
+      // the engine keeps them secret from the program's side.
+      const wrapped = r.secretsByPath
+        ? wrapPaths(inputs, secretPaths(req.getNews()?.toJavaScript() ?? {}))
+        : def.bridged
+          ? inputs
+          : Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]));
       record("Check", { urn, news: Object.keys(news) }, { inputs: Object.keys(inputs), failures });
       const res = new provproto.CheckResponse();
       res.setInputs(toStruct(wrapped));
@@ -386,8 +437,8 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const { id, outs } = await r.create(mkCtx(urn, preview), inputs);
       record("Create", { urn, preview }, { id });
       const res = new provproto.CreateResponse();
-      res.setId(preview ? "" : id);
-      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), preview ? UNKNOWN : id), secrets)));
+      res.setId(preview && !r.previewId ? "" : id);
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), preview ? UNKNOWN : id), secrets, secretPaths(req.getProperties()?.toJavaScript() ?? {}))));
       return res;
     }),
     read: unary("Read", async (req) => {
@@ -401,8 +452,14 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const res = new provproto.ReadResponse();
       if (!got) return res; // empty id: deleted outside Pulumi
       res.setId(got.id);
-      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, got.outs), got.id), secrets)));
-      res.setInputs(toStruct(Object.fromEntries(Object.entries(bridgeReadInputs(def, got.inputs)).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
+      // Recorded (pulumi-command): the outputs keep the secrets where the state's outputs had
+      // them (the whole environment map), the inputs where the state's inputs had them
+      // (environment.API_KEY), even though both hold the same values.
+      const outPaths = secretPaths(req.getProperties()?.toJavaScript() ?? {});
+      const inPaths = req.hasInputs() ? secretPaths(req.getInputs().toJavaScript()) : outPaths;
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, got.outs), got.id), secrets, outPaths)));
+      const readInputs = bridgeReadInputs(def, got.inputs);
+      res.setInputs(toStruct(r.secretsByPath ? wrapPaths(readInputs, inPaths) : Object.fromEntries(Object.entries(readInputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
       return res;
     }),
     update: unary("Update", async (req) => {
@@ -416,7 +473,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const outs = await r.update(mkCtx(urn, preview), req.getId(), olds, news, oldInputs);
       record("Update", { urn, id: req.getId(), preview }, "ok");
       const res = new provproto.UpdateResponse();
-      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), req.getId()), secrets)));
+      res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, outs), req.getId()), secrets, secretPaths(req.getNews()?.toJavaScript() ?? {}))));
       return res;
     }),
     delete: unary("Delete", async (req) => {

@@ -379,6 +379,9 @@ const server: ResourceDef = {
         // so is userData's hash of an unknown cloud-config; the public IPs' ids are unknown.
         outs: {
           allowDeprecatedImages: null,
+          backups: false,
+          ignoreRemoteFirewallIds: false,
+          keepDisk: false,
           iso: null,
           rescue: null,
           networks: [],
@@ -449,7 +452,9 @@ const server: ResourceDef = {
     try {
       const s = await getServer(ctx, id);
       const o = serverOuts(s, { ...outs });
-      return { id, outs: o, inputs: { ...inputs, name: o.name, labels: o.labels, serverType: o.serverType, deleteProtection: o.deleteProtection, rebuildProtection: o.rebuildProtection } };
+      // Recorded: a Read's inputs carry no __defaults inside publicNets.
+      const publicNets = Array.isArray(inputs.publicNets) ? (inputs.publicNets as Props[]).map(({ __defaults: _d, ...p }) => p) : inputs.publicNets;
+      return { id, outs: o, inputs: { ...inputs, ...(publicNets !== undefined ? { publicNets } : {}), name: o.name, labels: o.labels, serverType: o.serverType, deleteProtection: o.deleteProtection, rebuildProtection: o.rebuildProtection } };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -647,6 +652,7 @@ export const hcloudProvider = (version: string): ProviderDef => ({
   name: "hcloud",
   version,
   bridged: true,
+  configureAnswer: { acceptSecrets: false, acceptResources: false, acceptOutputs: false, supportsAutonamingConfiguration: true },
   configure(vars) {
     const token = vars.token ?? process.env.HCLOUD_TOKEN;
     const endpoint = vars.endpoint ?? process.env.HCLOUD_ENDPOINT ?? "https://api.hetzner.cloud/v1";

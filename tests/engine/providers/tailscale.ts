@@ -218,7 +218,7 @@ const tailnetKey: ResourceDef = {
     const failures: { property: string; reason: string }[] = [];
     if (typeof news.description === "string" && news.description.length > 50) failures.push({ property: "description", reason: "expected length of description to be in the range (0 - 50)" });
     if (news.recreateIfInvalid !== undefined && !["always", "never"].includes(news.recreateIfInvalid)) failures.push({ property: "recreateIfInvalid", reason: 'expected recreateIfInvalid to be one of ["always" "never"]' });
-    return { inputs: { ephemeral: false, preauthorized: false, recreateIfInvalid: "never", reusable: false, ...news, __defaults: [] }, failures };
+    return { inputs: { ephemeral: false, preauthorized: false, recreateIfInvalid: "never", reusable: false, ...news }, failures };
   },
   diff(_ctx, _id, olds, news) {
     const keys = ["reusable", "ephemeral", "preauthorized", "tags", "description", "recreateIfInvalid", ...(news.expiry !== undefined ? ["expiry"] : [])];
@@ -228,6 +228,10 @@ const tailnetKey: ResourceDef = {
     });
     return { ...d, deleteBeforeReplace: false };
   },
+  // Recorded with the real provider (a plugin-framework resource; recordings/): checked
+  // inputs without __defaults, Diff without a detailed diff, outputs with `id`.
+  diffShape: { detailedDiff: false },
+  idProperty: true,
   async create(ctx, inputs) {
     if (ctx.preview) return { id: "", outs: { ...inputs, ...unknowns(["key", "createdAt", "expiresAt", "invalid", "userId", ...(inputs.expiry === undefined ? ["expiry"] : [])]) } };
     const body: Props = {
@@ -284,6 +288,8 @@ async function listDevices(ctx: Ctx): Promise<Props[]> {
 export const tailscaleProvider = (version: string): ProviderDef => ({
   name: "tailscale",
   version,
+  bridged: true,
+  configureAnswer: { acceptSecrets: false, acceptResources: true, acceptOutputs: false, supportsAutonamingConfiguration: true },
   configure(vars) {
     // T5: config first, then the environment (coalesce: the first non-empty value).
     const pick = (v: unknown, ...envs: string[]) => [v, ...envs.map((e) => process.env[e])].find((x): x is string => typeof x === "string" && x !== "") ?? "";
