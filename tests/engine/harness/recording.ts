@@ -22,6 +22,8 @@
  *    addresses (ipv4Address, ipv6Address, ipv6Network), timestamps, MD5 fingerprints,
  *    SHA-1/SHA-256 hex digests, Tailscale auth keys, SSH public keys, 127.0.0.1 ports
  *    and the lane's temporary folder become typed placeholders ("<id>", "<time>", …);
+ *  - a text of 64+ characters the answer echoes from the call's request (cloud-config,
+ *    command scripts: the program's, not the provider's) becomes "<echoed from the request>";
  *  - the engine's unknown sentinel becomes "<unknown>", auto-names' random suffix
  *    "-<random>", base64 SHA-1 digests (hcloud's userData) "<sha1-base64>".
  */
@@ -62,6 +64,16 @@ const ADDRESS_FIELDS = new Set(["ipv4Address", "ipv6Address", "ipv6Network", "ip
 export interface NormaliseOptions {
   /** Exact run-specific values -> placeholder (longest first). */
   values?: Record<string, string>;
+  /** Long texts the engine sent in this call's request (program-derived: cloud-config, scripts). */
+  echoed?: Set<string>;
+}
+
+/** Strings of 64+ characters anywhere in a request (secret or not). */
+function longStrings(v: unknown, out = new Set<string>()): Set<string> {
+  if (typeof v === "string" && v.length >= 64) out.add(v);
+  else if (Array.isArray(v)) v.forEach((x) => longStrings(x, out));
+  else if (v && typeof v === "object") Object.values(v).forEach((x) => longStrings(x, out));
+  return out;
 }
 
 function normaliseString(s: string, o: NormaliseOptions): string {
@@ -83,6 +95,9 @@ function normaliseString(s: string, o: NormaliseOptions): string {
 
 export function normaliseValue(v: unknown, o: NormaliseOptions, field?: string): unknown {
   if (v === UNKNOWN) return "<unknown>";
+  // A long text the provider echoes from the request (the program's cloud-config or
+  // command scripts): compared as "echoed", so a template change needs no re-recording.
+  if (typeof v === "string" && o.echoed?.has(v)) return "<echoed from the request>";
   // Auto-names end in a random 7-hex suffix drawn from the engine's seed (differs per run).
   if (field === "name" && typeof v === "string" && /^.+-[0-9a-f]{7}$/.test(v)) return `${v.slice(0, -8)}-<random>`;
   // The TailnetKey's description ends in a per-stack random suffix (12 hex).
@@ -162,7 +177,7 @@ export function providerCalls(logText: string, o: NormaliseOptions = {}): Record
     counts.set(base, n);
     const call: RecordedCall = { key: `${base} #${n}`, provider: providerOf(subject), method };
     if (e.errors && e.errors.length > 0) call.errors = e.errors.map((x) => normaliseString(x, o));
-    else call.response = normaliseValue(answer(method, e.response), o);
+    else call.response = normaliseValue(answer(method, e.response), { ...o, echoed: longStrings(req) });
     out.push(call);
   }
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
