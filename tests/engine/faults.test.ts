@@ -35,13 +35,29 @@ async function exportState(): Promise<Record<string, any>> {
 }
 
 describe.sequential("faults on the real engine", () => {
-  it("429 with Retry-After on a write fails the up with the API's reason; the next up succeeds", async () => {
-    f.hz.rateLimit(1, 1);
+  it("429 with Retry-After on writes is retried (hcloud-go retries rate_limit_exceeded on every method): the up succeeds", async () => {
+    // Measured with the real provider (hcloud-go v2.44.0 retryPolicy); the first calls of
+    // this up are writes (POST /ssh_keys, /firewalls, /volumes).
+    const before = f.hz.requests.length;
+    f.hz.rateLimit(2, 1);
     const r = await f.lane.run(p, STACK, "up");
+    assertOk(r, "up under 429s");
+    const limited = f.hz.requests.slice(before).filter((q) => q.status === 429);
+    expect(limited.length).toBe(2);
+    expect(limited.some((q) => q.method !== "GET")).toBe(true);
+    expect(servers()).toHaveLength(1);
+  }, 600_000);
+
+  it("a write still rate-limited after hcloud-go's 5 retries fails the up with the API's reason; the next up succeeds", async () => {
+    assertOk(await f.lane.run(p, STACK, "destroy"), "destroy before the persistent 429");
+    // More 429s than the parallel first writes can spend in 1 + 5 attempts each.
+    f.hz.rateLimit(100, 0);
+    const r = await f.lane.run(p, STACK, "up");
+    f.hz.rateLimit(0);
     expect(r.ok).toBe(false);
-    expect(r.stdout + r.stderr + (r.error ?? "")).toMatch(/rate_limit_exceeded|rate limit/i);
+    expect(r.stdout + r.stderr + (r.error ?? "")).toMatch(/rate_limit_exceeded|limit of 3600 requests/i);
     const again = await f.lane.run(p, STACK, "up");
-    assertOk(again, "up after the 429");
+    assertOk(again, "up after the 429s");
     expect(servers()).toHaveLength(1);
   }, 600_000);
 

@@ -31,9 +31,12 @@
  *     compare), name and labels updated in place (PUT); computed fingerprint.
  *  R8 Firewall (internal/firewall/resource.go): name, labels (PUT) and rules
  *     (actions/set_rules) update in place; rules compare as a set.
- *  R9 hcloud-go retries (client_handler_retry.go): error code `conflict` on any method;
- *     HTTP 429/502/503/504 on GET only, with exponential backoff (Retry-After is not
- *     read). Other errors surface as "<message> (<code>)".
+ *  R9 hcloud-go v2.44.0 retries (hcloud/client_handler_retry.go, retryPolicy): the API
+ *     error codes `conflict`, `rate_limit_exceeded`, `bad_gateway` and `timeout` on ANY
+ *     method, a non-JSON 502/504, up to 5 retries (client.go retryMaxRetries) with
+ *     exponential backoff from 1 s (Retry-After is not read). Measured with the real
+ *     provider: a 429 on a write is retried and the up succeeds (the double retried GETs
+ *     only, and faults.test.ts asserted that). Other errors surface as "<message> (<code>)".
  *  R10 Actions are awaited by polling GET /actions?id=…&sort=status&sort=id
  *     (action_waiter.go); an action in status "error" fails the step with its message.
  *  R11 Read of a missing resource (404 not_found) drops it from state.
@@ -54,8 +57,8 @@ function client(ctx: Ctx): ApiClientOptions {
       if (attempt >= 5) return null;
       const code = (body?.error as Props | undefined)?.code;
       const backoff = Math.min(1000 * 2 ** attempt, 8000);
-      if (code === "conflict") return backoff;
-      if (method === "GET" && [429, 502, 503, 504].includes(status)) return backoff;
+      if (typeof code === "string" && ["conflict", "rate_limit_exceeded", "bad_gateway", "timeout"].includes(code)) return backoff;
+      if (code === undefined && [502, 504].includes(status)) return backoff;
       return null;
     },
     errorMessage(_method, _path, status, body) {
