@@ -48,6 +48,7 @@ const unitFiles = [
   "tests/engine/emulators/tailscale.test.ts",
   // The recording comparison (keeping the provider doubles honest), on hand-written logs.
   "tests/engine/recording.test.ts",
+  "tests/engine/procs.test.ts",
 ];
 
 export default defineConfig({

@@ -1,7 +1,7 @@
 /**
  * Process look-ups for fault injection, by pid only (never by name): the pulumi CLI a
- * driver started, and the plugin processes of one lane (their command line carries the
- * lane's --picortex-lane=<root> marker).
+ * driver started, and the plugin processes of one lane (the doubles' command line carries
+ * the lane's --picortex-lane=<root> marker; a real provider runs from the lane's PULUMI_HOME).
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -36,8 +36,11 @@ export function pulumiCliUnder(root: number): number[] {
 /** Plugin processes started for this lane (still running, e.g. orphaned by a kill -9). */
 export function lanePluginPids(laneRoot: string): number[] {
   const marker = `--picortex-lane=${laneRoot}`;
+  // Real provider binaries (PICORTEX_ENGINE_PROVIDERS_DIR) carry no marker: they run from
+  // the copy `pulumi plugin install` made in the lane's own PULUMI_HOME.
+  const installed = `${laneRoot}/pulumi-home/plugins/`;
   return procs()
-    .filter((p) => p.cmdline.includes(marker))
+    .filter((p) => p.cmdline.includes(marker) || (p.cmdline[0] ?? "").startsWith(installed))
     .map((p) => p.pid);
 }
 
