@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../log.js";
 import { CHAT_ID_PATTERN } from "../host/contract.js";
 import type { TurnsModule } from "../turns/module.js";
+import { usedTokens } from "../turns/domain.js";
 import type { TurnEvent } from "../turns/events.js";
 import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";
 import type { BridgeStore, LinkRow, OutboxRow, Platform } from "./store.js";
@@ -245,11 +246,11 @@ export class BridgeCore {
   private runCommand(link: LinkRow, m: InboundMessage): string {
     const cmd = m.command!;
     const chat = this.turns.store.getChat(link.chat_id);
-    const used = chat ? chat.used_input_tokens + chat.used_output_tokens : 0;
+    const used = chat ? usedTokens(chat) : 0;
     const budgetLine = () => {
       const c = this.turns.store.getChat(link.chat_id);
-      const u = c ? c.used_input_tokens + c.used_output_tokens : 0;
-      const head = c?.budget_tokens ? `Budget: ${u} of ${c.budget_tokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
+      const u = c ? usedTokens(c) : 0;
+      const head = c?.budgetTokens ? `Budget: ${u} of ${c.budgetTokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
       // Usage attributed to the member whose message triggered each turn.
       const members = c
         ? this.turns.store
@@ -277,7 +278,7 @@ export class BridgeCore {
         const mm = /^(\+)?(\d{1,12})$/.exec(cmd.args);
         if (!mm || !chat) return "Use /budget to see the budget, /budget <tokens> to set it, or /budget +<tokens> to extend it.";
         const n = Number(mm[2]);
-        const next = mm[1] ? (chat.budget_tokens ?? used) + n : n;
+        const next = mm[1] ? (chat.budgetTokens ?? used) + n : n;
         if (next < 1) return "A budget must be at least 1 token.";
         this.turns.store.setBudget(chat.id, next);
         return budgetLine();
@@ -357,7 +358,7 @@ export class BridgeCore {
     const turn = this.turns.store.getTurn(turnId);
     if (!turn || !FINISHED.has(turn.status)) return;
     const d = this.deliverers.get(bt.platform);
-    const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.error_code ?? "unknown error"}`;
+    const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.errorCode ?? "unknown error"}`;
     this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, splitMessage(text, d?.maxMessage ?? 4096));
     if (bt.reply_to) this.mark(bt.platform, bt.platform_chat_id, bt.reply_to, turn.status === "done" ? "done" : "failed");
     this.wake();

@@ -1,14 +1,42 @@
-/** A failure with an HTTP status and a message a client can act on. */
-export class HttpError extends Error {
+import { PicortexError, type ErrorKind } from "../errors.js";
+
+/** The HTTP status of each kind of failure: the one place a `PicortexError` becomes a status. */
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  invalid_input: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  config: 500,
+  failed: 500,
+  unavailable: 503,
+};
+
+function kindOfStatus(status: number): ErrorKind {
+  if (status === 401) return "unauthorized";
+  if (status === 403) return "forbidden";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status < 500) return "invalid_input";
+  return status === 503 || status === 507 ? "unavailable" : "failed";
+}
+
+/** A failure with an explicit HTTP status (one the kind alone does not say, e.g. 413, 422, 429, 507). */
+export class HttpError extends PicortexError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
-    readonly details?: unknown,
+    details?: unknown,
+    options?: { cause?: unknown },
   ) {
-    super(message);
-    this.name = "HttpError";
+    super(kindOfStatus(status), code, message, { details, cause: options?.cause });
   }
+}
+
+/** The status a failure is answered with. */
+export function httpStatusOf(err: PicortexError): number {
+  return err instanceof HttpError ? err.status : STATUS_OF_KIND[err.kind];
 }
 
 export const badRequest = (message: string, details?: unknown) => new HttpError(400, "bad_request", message, details);

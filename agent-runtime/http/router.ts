@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { HttpError, badRequest, notFound, payloadTooLarge } from "./errors.js";
+import { PicortexError } from "../errors.js";
+import { HttpError, badRequest, httpStatusOf, notFound, payloadTooLarge } from "./errors.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
 
@@ -86,10 +87,11 @@ export function sendError(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
-  if (err instanceof HttpError) {
+  if (err instanceof PicortexError) {
+    const status = httpStatusOf(err);
     const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
-    if (err.status === 429 && typeof retryAfter === "number") res.setHeader("retry-after", String(retryAfter));
-    sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
+    if (status === 429 && typeof retryAfter === "number") res.setHeader("retry-after", String(retryAfter));
+    sendJson(res, status, { error: { code: err.code, message: err.message, details: err.details } });
     return;
   }
   sendJson(res, 500, { error: { code: "internal", message: "Internal error; see the runtime log." } });
@@ -122,7 +124,7 @@ export class Router {
   constructor(
     private readonly log: (message: string) => void = () => {},
     /** Turns an untyped failure into a typed one (e.g. SQLITE_FULL into a 507 "disk full"). */
-    private readonly mapError: (err: unknown) => HttpError | undefined = () => undefined,
+    private readonly mapError: (err: unknown) => PicortexError | undefined = () => undefined,
   ) {}
 
   add(...routes: Route[]): this {
@@ -174,9 +176,9 @@ export class Router {
         else sendJson(res, 200, result);
       }
     } catch (caught) {
-      const err = caught instanceof HttpError ? caught : (this.mapError(caught) ?? caught);
-      if (!(err instanceof HttpError)) this.log(`error on ${req.method} ${url.pathname}: ${(err as Error)?.stack ?? err}`);
-      else if (err.status >= 500) this.log(`${err.code} on ${req.method} ${url.pathname}: ${err.message}`);
+      const err = caught instanceof PicortexError ? caught : (this.mapError(caught) ?? caught);
+      if (!(err instanceof PicortexError)) this.log(`error on ${req.method} ${url.pathname}: ${(err as Error)?.stack ?? err}`);
+      else if (httpStatusOf(err) >= 500) this.log(`${err.code} on ${req.method} ${url.pathname}: ${err.message}`);
       sendError(res, err);
     }
     return true;

@@ -6,7 +6,7 @@ import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { ModuleContext, RuntimeModule } from "../module.js";
 import { chatView, turnBodySchema, turnView } from "../turns/routes.js";
 import type { TurnsModule } from "../turns/module.js";
-import type { ChatRow } from "../turns/store.js";
+import type { Chat } from "../turns/domain.js";
 import { CHAT_VIEW_HTML, CHAT_VIEW_JS } from "./chat-view-page.js";
 import { baseHeaders, pageRoutes } from "./http.js";
 import { allowedOrigins, originAllowed } from "./origin.js";
@@ -37,14 +37,14 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
       throw forbidden("Origin not allowed. Add it to server.allowedOrigins if this is your own portal address.");
     }
   };
-  const chatOf = (c: RequestContext): ChatRow => {
+  const chatOf = (c: RequestContext): Chat => {
     const id = c.params.id ?? "";
     if (!CHAT_ID_PATTERN.test(id)) throw badRequest("Invalid chat id.");
     const chat = turns.store.getChat(id);
     if (!chat || chat.status === "deleted") throw notFound(`No chat ${id}.`);
     return chat;
   };
-  const view = (c: ChatRow) => chatView(c, turns.warm?.has(c.id) ?? false, turns.host.mode);
+  const view = (c: Chat) => chatView(c, turns.warm?.has(c.id) ?? false, turns.host.mode);
   const maxText = ctx.config.turns.maxTextBytes;
 
   const routes: Route[] = [
@@ -105,7 +105,7 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
         role(c.req);
         const chat = chatOf(c);
         const turn = turns.store.getTurn(c.params.tid ?? "");
-        if (!turn || turn.chat_id !== chat.id) throw notFound("No such turn.");
+        if (!turn || turn.chatId !== chat.id) throw notFound("No such turn.");
         c.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
         const send = (event: string, data: unknown) => {
           if (!c.res.writableEnded) c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);

@@ -24,9 +24,8 @@ export class DiskFullError extends HttpError {
       `disk full: ${path}, need ~${mib(needBytes)} free (${freeBytes === undefined ? "free space unknown" : `${mib(freeBytes)} free`}). ` +
         "Free space there; the runtime keeps serving reads and recovers by itself once there is room, no restart needed.",
       { path, freeBytes: freeBytes ?? null, needBytes },
+      { cause },
     );
-    this.name = "DiskFullError";
-    if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
   }
 }
 

@@ -5,7 +5,8 @@ import { claudeTurnFlags, sessionMismatch } from "./claude-args.js";
 import { runColdTurn, type ProcessOutcome, type TurnHooks } from "./cold-runner.js";
 import { TurnError } from "./errors.js";
 import type { TurnEvents } from "./events.js";
-import type { ChatRow, TurnRow, TurnStore } from "./store.js";
+import { budgetSpent, type Chat, type Turn } from "./domain.js";
+import type { TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
 
 /**
@@ -27,7 +28,7 @@ const RECAP_EXCHANGES = 10;
 const RECAP_MAX_CHARS = 20_000;
 
 /** A stored reply without the runtime's notice in front (what the model itself answered). */
-function modelReply(chat: ChatRow, reply: string): string {
+function modelReply(chat: Chat, reply: string): string {
   return chat.notice && reply.startsWith(chat.notice + "\n\n") ? reply.slice(chat.notice.length + 2) : reply;
 }
 
@@ -73,14 +74,14 @@ export class TurnEngine {
     for (const turn of this.store.runningTurns()) {
       // The old runtime's claude may still be running (its group was detached): stop it
       // before anything else touches that session.
-      await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+      await this.host.reapAll(turn.chatId, turn.pid).catch(() => {});
       try {
         if (this.config.retryInterrupted && turn.attempts < 2) {
           this.store.requeueInterrupted(turn.id);
-          this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chat_id });
+          this.log.warn("turn interrupted by a restart; retrying once", { turnId: turn.id, chatId: turn.chatId });
         } else {
           this.store.failTurn(turn.id, "interrupted", "The runtime stopped while this turn ran and it was not retried; send it again if needed.", "interrupted");
-          this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chat_id });
+          this.log.warn("turn interrupted by a restart; reported", { turnId: turn.id, chatId: turn.chatId });
         }
       } catch (err) {
         // A full disk: the turn stays `running` (its chat waits) and recovery runs again later.
@@ -149,9 +150,9 @@ export class TurnEngine {
     while (this.running.size < this.config.maxParallel) {
       const turn = this.store.nextRunnable(this.busy);
       if (!turn) return;
-      this.busy.add(turn.chat_id);
+      this.busy.add(turn.chatId);
       const run = this.run(turn).finally(() => {
-        this.busy.delete(turn.chat_id);
+        this.busy.delete(turn.chatId);
         this.running.delete(turn.id);
         this.kick();
       });
@@ -164,24 +165,20 @@ export class TurnEngine {
     while (this.running.size > 0) await Promise.race(this.running.values());
   }
 
-  isBusy(chatId: string): boolean {
-    return this.busy.has(chatId);
-  }
-
-  private async run(turn: TurnRow): Promise<void> {
+  private async run(turn: Turn): Promise<void> {
     try {
       await this.runTurn(turn);
     } catch (err) {
       // Nothing here may reject: an unhandled rejection would take the whole runtime down.
       if (this.store.disk?.classify(err)) {
-        this.log.warn("disk full: turn waits for space", { turnId: turn.id, chatId: turn.chat_id });
+        this.log.warn("disk full: turn waits for space", { turnId: turn.id, chatId: turn.chatId });
         this.retryLater();
-      } else this.log.error("turn runner failed", { turnId: turn.id, chatId: turn.chat_id, error: String((err as Error)?.stack ?? err) });
+      } else this.log.error("turn runner failed", { turnId: turn.id, chatId: turn.chatId, error: String((err as Error)?.stack ?? err) });
     }
   }
 
-  private async runTurn(turn: TurnRow): Promise<void> {
-    const useWarm = !!this.warm && ((this.config.warm.enabled && this.config.warm.maxWarm > 0 && this.warm.admits(turn.chat_id)) || this.warm.has(turn.chat_id));
+  private async runTurn(turn: Turn): Promise<void> {
+    const useWarm = !!this.warm && ((this.config.warm.enabled && this.config.warm.maxWarm > 0 && this.warm.admits(turn.chatId)) || this.warm.has(turn.chatId));
     this.store.markRunning(turn.id, useWarm ? "warm" : "cold"); // a full disk leaves it queued
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
@@ -197,7 +194,7 @@ export class TurnEngine {
       if (this.stopped || !stillRunning()) return;
       const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
       if (!(await this.persist(turn.id, () => this.store.failTurn(turn.id, e.code, e.message)))) return;
-      this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chat_id, code: e.code });
+      this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chatId, code: e.code });
       this.events.emit(turn.id, { type: "done", status: "failed", error: { code: e.code, message: e.message } });
     }
   }
@@ -209,12 +206,12 @@ export class TurnEngine {
    * has no live process, the next turn checks (local mode: the runtime can read the
    * transcript) and, if the previous reply is missing, recaps it from the durable history.
    */
-  private lostExchangeRecap(turn: TurnRow): string {
-    if (!this.host.transcriptHas || this.warm?.has(turn.chat_id)) return "";
-    const chat = this.store.getChat(turn.chat_id);
-    const prev = this.store.previousDoneTurn(turn.chat_id, turn.seq);
-    if (!chat || !prev?.reply || !chat.session_started) return "";
-    if (this.host.transcriptHas(chat.id, chat.session_id, modelReply(chat, prev.reply).slice(0, 200))) return "";
+  private lostExchangeRecap(turn: Turn): string {
+    if (!this.host.transcriptHas || this.warm?.has(turn.chatId)) return "";
+    const chat = this.store.getChat(turn.chatId);
+    const prev = this.store.previousDoneTurn(turn.chatId, turn.seq);
+    if (!chat || !prev?.reply || !chat.sessionStarted) return "";
+    if (this.host.transcriptHas(chat.id, chat.sessionId, modelReply(chat, prev.reply).slice(0, 200))) return "";
     this.log.warn("previous exchange missing from the transcript; recapping it", { chatId: chat.id, turnId: prev.id });
     return (
       "[picortex: your process stopped before it saved the last exchange. For context, the previous message was:\n" +
@@ -223,20 +220,20 @@ export class TurnEngine {
   }
 
   /** Starts a new Claude session for a chat whose transcript is unusable; returns the notice for the user. */
-  private replaceSession(chat: ChatRow, turn: TurnRow, why: string): string {
+  private replaceSession(chat: Chat, turn: Turn, why: string): string {
     const kept = this.store.recentExchanges(chat.id, turn.seq, RECAP_EXCHANGES).length;
     const notice =
       `[picortex: this chat's Claude transcript was damaged (${why}), so Claude continues in a new session ` +
       `with a recap of the last ${kept} exchange${kept === 1 ? "" : "s"} from picortex's history; ` +
       `anything else from before (tool results, files it read) is forgotten. The old transcript is kept for inspection.]`;
     this.store.replaceSession(chat.id, notice);
-    this.log.warn("chat transcript damaged; continuing in a new session with a recap", { chatId: chat.id, oldSession: chat.session_id, why });
+    this.log.warn("chat transcript damaged; continuing in a new session with a recap", { chatId: chat.id, oldSession: chat.sessionId, why });
     return notice;
   }
 
   /** The recent conversation from the durable history, for a new session (bounded). */
-  private historyRecap(turn: TurnRow): string {
-    const turns = this.store.recentExchanges(turn.chat_id, turn.seq, RECAP_EXCHANGES);
+  private historyRecap(turn: Turn): string {
+    const turns = this.store.recentExchanges(turn.chatId, turn.seq, RECAP_EXCHANGES);
     if (turns.length === 0) return "";
     let body = "";
     for (const t of turns.reverse()) {
@@ -247,27 +244,27 @@ export class TurnEngine {
     return `[picortex: your earlier transcript of this chat was lost. The recent conversation, for context:\n\n${body}-- end of recap]\n\n`;
   }
 
-  private checkBudget(chat: ChatRow): void {
-    const used = chat.used_input_tokens + chat.used_output_tokens;
-    if (chat.budget_tokens !== null && used >= chat.budget_tokens) {
+  private checkBudget(chat: Chat): void {
+    const spent = budgetSpent(chat);
+    if (spent) {
       throw new TurnError(
         "budget_exceeded",
-        `Chat ${chat.id} has used ${used} of its ${chat.budget_tokens}-token budget; raise it with \`picortex chat budget ${chat.id} <tokens>\` to continue.`,
+        `Chat ${chat.id} has used ${spent.used} of its ${spent.budget}-token budget; raise it with \`picortex chat budget ${chat.id} <tokens>\` to continue.`,
       );
     }
   }
 
-  private async execute(turn: TurnRow, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
+  private async execute(turn: Turn, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
     // Never start a process on this session while an evicted one is still flushing it.
-    await this.warm?.settled(turn.chat_id);
-    const base = turn.retry_of_interrupted ? retryPrompt(turn.text) : turn.text;
+    await this.warm?.settled(turn.chatId);
+    const base = turn.retryOfInterrupted ? retryPrompt(turn.text) : turn.text;
     let prompt = this.lostExchangeRecap(turn) + base;
     let notice: string | undefined;
     // A transcript Claude cannot read makes it forget the chat (or refuse it): start a new
     // session with a recap from the runtime's own history, and tell the user.
-    const startChat = this.store.getChat(turn.chat_id);
-    let damage = startChat ? this.host.transcriptDamage?.(startChat.id, startChat.session_id) : undefined;
-    if (startChat && !damage && startChat.session_started === 1 && this.host.transcriptExists(startChat.id, startChat.session_id) === false && this.store.previousDoneTurn(startChat.id, turn.seq)) {
+    const startChat = this.store.getChat(turn.chatId);
+    let damage = startChat ? this.host.transcriptDamage?.(startChat.id, startChat.sessionId) : undefined;
+    if (startChat && !damage && startChat.sessionStarted && this.host.transcriptExists(startChat.id, startChat.sessionId) === false && this.store.previousDoneTurn(startChat.id, turn.seq)) {
       damage = "the transcript file is missing";
     }
     if (startChat && damage) {
@@ -278,8 +275,8 @@ export class TurnEngine {
     const hooks: TurnHooks = {
       onSpawn: (pid) => this.bestEffort("a turn's pid", () => this.store.setPid(turn.id, pid)),
       onInit: () => {
-        const chat = this.store.getChat(turn.chat_id);
-        if (chat && !chat.session_started) this.bestEffort("a started session", () => this.store.markSessionStarted(turn.chat_id, true));
+        const chat = this.store.getChat(turn.chatId);
+        if (chat && !chat.sessionStarted) this.bestEffort("a started session", () => this.store.markSessionStarted(turn.chatId, true));
       },
       onText: (text) => {
         streamed += text;
@@ -290,16 +287,16 @@ export class TurnEngine {
     // new session when the CLI cannot find a conversation it had.
     let replaced = !!notice;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const chat = this.store.getChat(turn.chat_id);
-      if (!chat || chat.status !== "ready") throw new TurnError("chat_not_ready", `Chat ${turn.chat_id} is not ready (${chat?.status ?? "missing"}).`);
+      const chat = this.store.getChat(turn.chatId);
+      if (!chat || chat.status !== "ready") throw new TurnError("chat_not_ready", `Chat ${turn.chatId} is not ready (${chat?.status ?? "missing"}).`);
       this.checkBudget(chat);
-      const resume = this.host.transcriptExists(chat.id, chat.session_id) ?? chat.session_started === 1;
-      const session = { sessionId: chat.session_id, resume };
+      const resume = this.host.transcriptExists(chat.id, chat.sessionId) ?? chat.sessionStarted;
+      const session = { sessionId: chat.sessionId, resume };
       const timeoutMs = this.config.turnTimeoutSeconds * 1000;
       const graceMs = this.config.killGraceSeconds * 1000;
       let outcome: ProcessOutcome;
       if (useWarm) {
-        outcome = await this.warm!.runTurn(chat.id, chat.session_id, () => claudeTurnFlags(this.config, session, true), prompt, timeoutMs, hooks);
+        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true), prompt, timeoutMs, hooks);
       } else {
         outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false), prompt, timeoutMs, graceMs }, hooks);
       }
@@ -370,7 +367,7 @@ export class TurnEngine {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.draining) {
       for (const turn of this.store.runningTurns()) {
-        await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+        await this.host.reapAll(turn.chatId, turn.pid).catch(() => {});
         try {
           this.store.requeueAfterStop(turn.id);
           this.log.warn("stopping: a turn did not finish within the grace period; it runs again (as a retry) after the restart", { turnId: turn.id });
@@ -379,7 +376,7 @@ export class TurnEngine {
         }
       }
     }
-    for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chat_id, turn.pid).catch(() => {});
+    for (const turn of this.store.runningTurns()) await this.host.reapAll(turn.chatId, turn.pid).catch(() => {});
     await this.warm?.close();
   }
 }

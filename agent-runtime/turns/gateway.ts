@@ -8,7 +8,8 @@ import { CredentialLimiter } from "../http/rate-limit.js";
 import { Router } from "../http/router.js";
 import { HostAllowlist } from "../http/host-check.js";
 import type { Route, RequestContext } from "../http/router.js";
-import { type ChatRow, type TurnStore } from "./store.js";
+import { overBudget, usedTokens, type Chat } from "./domain.js";
+import type { TurnStore } from "./store.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_PREFIX } from "../host/agent-key.js";
 
 /** Path prefix of the key gateway on the runtime's server; chats get `<base>/gateway`. */
@@ -175,7 +176,7 @@ export function chatPrincipal(store: TurnStore, chatId: string): GatewayPrincipa
     raiseHint: `the operator can raise it with \`picortex chat budget ${chatId} <tokens>\``,
     usage: () => {
       const chat = store.getChat(chatId);
-      return { used: chat ? chat.used_input_tokens + chat.used_output_tokens : 0, budget: chat?.budget_tokens ?? null };
+      return { used: chat ? usedTokens(chat) : 0, budget: chat?.budgetTokens ?? null };
     },
     addUsage: (i, o) => void store.addUsage(chatId, i, o),
   };
@@ -353,8 +354,8 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
     // The agent's token matches only the agent's hash (constant time), a chat's only its
     // own row: neither can be taken for the other, whatever the prefix says.
     if (token && agent && o.agent && secretsEqual(hash, o.agent.tokenHash)) return agent;
-    const chat: ChatRow | undefined = token ? o.store.chatByTokenHash(hash) : undefined;
-    if (chat && secretsEqual(hash, chat.token_hash)) return chatPrincipal(o.store, chat.id);
+    const chat: Chat | undefined = token ? o.store.chatByTokenHash(hash) : undefined;
+    if (chat && secretsEqual(hash, chat.tokenHash)) return chatPrincipal(o.store, chat.id);
     // A valid token is never refused; bad ones count per claimed principal kind and
     // client bucket, so a chat spraying bad tokens never brings the agent's kind to 429.
     const claimsAgent = !!token?.startsWith(AGENT_TOKEN_PREFIX);
@@ -405,9 +406,9 @@ export function gatewayRoutes(o: GatewayOptions): Route[] {
 
   const forwardFor = async (ctx: RequestContext, principal: GatewayPrincipal): Promise<void> => {
     const countsUsage = ctx.url.pathname === `${GATEWAY_PREFIX}/v1/messages`;
-    const { used, budget } = principal.usage();
-    if (countsUsage && budget !== null && used >= budget) {
-      budgetRefusal(ctx, principal, used, budget, ledger.reservedFor(principal.key));
+    const spent = countsUsage ? overBudget(principal.usage()) : undefined;
+    if (spent) {
+      budgetRefusal(ctx, principal, spent.used, spent.budget, ledger.reservedFor(principal.key));
       return;
     }
     let key: string;

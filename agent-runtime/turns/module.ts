@@ -17,11 +17,12 @@ import { Provisioner } from "./provisioner.js";
 import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
 import type { ProvisionEvent } from "./chat-host.js";
 import { generateToken, hashToken } from "../http/auth.js";
-import type { ChatRow } from "./store.js";
+import type { Chat } from "./domain.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 import type { Route } from "../http/router.js";
+import { PicortexError } from "../errors.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
 export { DEFAULT_HOST_GATEWAY_PORT };
@@ -43,7 +44,7 @@ export interface TurnsModule extends RuntimeModule {
    * the same transaction) and returns it with a function that provisions it (through the
    * provisioner's queue); undefined when the chat already exists and is not deleted/failed.
    */
-  createChat(id: string, budgetTokens: number | null | undefined): { chat: ChatRow; provision(onEvent: (e: ProvisionEvent) => void): Promise<ChatRow> } | undefined;
+  createChat(id: string, budgetTokens: number | null | undefined): { chat: Chat; provision(onEvent: (e: ProvisionEvent) => void): Promise<Chat> } | undefined;
 }
 
 /** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
@@ -178,8 +179,13 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     gatewayUrl,
     events,
     createChat(id, budgetTokens) {
-      const chat = store.createChat(id, hashToken(generateToken("pcc_")), budgetTokens === undefined ? (cfg.defaultBudgetTokens ?? null) : budgetTokens);
-      if (!chat) return undefined;
+      let chat: Chat;
+      try {
+        chat = store.createChat(id, hashToken(generateToken("pcc_")), budgetTokens === undefined ? (cfg.defaultBudgetTokens ?? null) : budgetTokens);
+      } catch (err) {
+        if (err instanceof PicortexError && err.kind === "conflict") return undefined;
+        throw err;
+      }
       return { chat, provision: (onEvent) => provisioner.provision(chat.id, onEvent) };
     },
     async start() {

@@ -1,7 +1,7 @@
 import { generateToken, hashToken } from "../http/auth.js";
 import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
-import type { ChatRow, TurnStore } from "./store.js";
+import type { Chat, TurnStore } from "./store.js";
 
 /** Attempts (first run plus resumes after restarts) before a chat is marked failed. */
 export const MAX_PROVISION_ATTEMPTS = 3;
@@ -19,7 +19,7 @@ export class Provisioner {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   private closed = false;
-  private readonly inflight = new Map<string, Promise<ChatRow>>();
+  private readonly inflight = new Map<string, Promise<Chat>>();
 
   constructor(
     private readonly store: TurnStore,
@@ -57,12 +57,12 @@ export class Provisioner {
   }
 
   /** The provisioning of `chatId` under way in this process, if any (a resent create waits for it). */
-  pending(chatId: string): Promise<ChatRow> | undefined {
+  pending(chatId: string): Promise<Chat> | undefined {
     return this.inflight.get(chatId);
   }
 
   /** Provisions a chat in `provisioning` (new, or resumed after a restart); resolves with its final row. */
-  provision(chatId: string, onEvent: (e: ProvisionEvent) => void = () => {}, resumed = false): Promise<ChatRow> {
+  provision(chatId: string, onEvent: (e: ProvisionEvent) => void = () => {}, resumed = false): Promise<Chat> {
     const run = this.run(chatId, onEvent, resumed).finally(() => {
       if (this.inflight.get(chatId) === run) this.inflight.delete(chatId);
     });
@@ -70,17 +70,17 @@ export class Provisioner {
     return run;
   }
 
-  private async run(chatId: string, onEvent: (e: ProvisionEvent) => void, resumed: boolean): Promise<ChatRow> {
+  private async run(chatId: string, onEvent: (e: ProvisionEvent) => void, resumed: boolean): Promise<Chat> {
     await this.slot(chatId, onEvent);
     try {
       if (this.closed) return this.store.getChat(chatId)!;
       const before = this.store.getChat(chatId);
       if (!before || before.status !== "provisioning") return before!;
-      if (before.provision_attempts >= MAX_PROVISION_ATTEMPTS) {
+      if (before.provisionAttempts >= MAX_PROVISION_ATTEMPTS) {
         this.store.setChatStatus(
           chatId,
           "failed",
-          `Provisioning was interrupted ${before.provision_attempts} times and is not tried again; delete the chat (\`picortex chat delete ${chatId}\`) and create it again.`,
+          `Provisioning was interrupted ${before.provisionAttempts} times and is not tried again; delete the chat (\`picortex chat delete ${chatId}\`) and create it again.`,
         );
         return this.store.getChat(chatId)!;
       }
@@ -112,9 +112,9 @@ export class Provisioner {
   }
 
   /** On start: resumes every chat a crash left `provisioning` (in the background, through the same queue). */
-  resumeAll(): Promise<ChatRow[]> {
+  resumeAll(): Promise<Chat[]> {
     const chats = this.store.provisioningChats();
-    for (const c of chats) this.log.warn("resuming provisioning interrupted by a restart", { chatId: c.id, attempts: c.provision_attempts });
+    for (const c of chats) this.log.warn("resuming provisioning interrupted by a restart", { chatId: c.id, attempts: c.provisionAttempts });
     return Promise.all(
       chats.map((c) =>
         this.provision(c.id, () => {}, true).catch((err: unknown) => {

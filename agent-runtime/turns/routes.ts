@@ -8,11 +8,12 @@ import type { ApiTokenGuard } from "../http/api-token-guard.js";
 import { HttpError, badRequest, conflict, notFound } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { Logger } from "../log.js";
-import type { ChatHost, ProvisionEvent } from "./chat-host.js";
+import type { ChatHost } from "./chat-host.js";
 import type { TurnEngine } from "./engine.js";
 import type { Provisioner } from "./provisioner.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
-import { type ChatRow, type TurnRow, type TurnStore } from "./store.js";
+import type { Chat, Turn } from "./domain.js";
+import type { TurnStore } from "./store.js";
 import type { WarmPool } from "./warm-pool.js";
 
 const chatIdSchema = z.string().regex(CHAT_ID_PATTERN, "use 2-24 characters: lowercase letters, digits and single hyphens, starting with a letter");
@@ -63,41 +64,41 @@ export interface RoutesDeps {
   log: Logger;
 }
 
-export function chatView(chat: ChatRow, warm: boolean, mode: string) {
+export function chatView(chat: Chat, warm: boolean, mode: string) {
   return {
     id: chat.id,
     status: chat.status,
     mode,
     isolation: mode === "host" ? `Linux user pc-${chat.id}` : "local mode: current user, private HOME (weaker isolation)",
-    sessionStarted: chat.session_started === 1,
+    sessionStarted: chat.sessionStarted,
     warm,
-    budgetTokens: chat.budget_tokens,
-    usage: { inputTokens: chat.used_input_tokens, outputTokens: chat.used_output_tokens },
-    provisioning: JSON.parse(chat.provision_log) as ProvisionEvent[],
+    budgetTokens: chat.budgetTokens,
+    usage: { inputTokens: chat.usedInputTokens, outputTokens: chat.usedOutputTokens },
+    provisioning: chat.provisionLog,
     error: chat.error,
     notice: chat.notice,
-    archivePath: chat.archive_path,
-    createdAt: new Date(chat.created_at).toISOString(),
-    deletedAt: chat.deleted_at ? new Date(chat.deleted_at).toISOString() : null,
+    archivePath: chat.archivePath,
+    createdAt: new Date(chat.createdAt).toISOString(),
+    deletedAt: chat.deletedAt ? new Date(chat.deletedAt).toISOString() : null,
   };
 }
 
-export function turnView(t: TurnRow) {
+export function turnView(t: Turn) {
   return {
     id: t.id,
-    chatId: t.chat_id,
+    chatId: t.chatId,
     status: t.status,
     text: t.text,
     sender: t.sender,
     reply: t.reply,
-    error: t.error_code ? { code: t.error_code, message: t.error } : null,
+    error: t.errorCode ? { code: t.errorCode, message: t.error } : null,
     attempts: t.attempts,
-    retried: t.retry_of_interrupted === 1,
+    retried: t.retryOfInterrupted,
     runner: t.runner,
-    usage: t.input_tokens === null ? null : { inputTokens: t.input_tokens, outputTokens: t.output_tokens },
-    createdAt: new Date(t.created_at).toISOString(),
-    startedAt: t.started_at ? new Date(t.started_at).toISOString() : null,
-    finishedAt: t.finished_at ? new Date(t.finished_at).toISOString() : null,
+    usage: t.inputTokens === null ? null : { inputTokens: t.inputTokens, outputTokens: t.outputTokens },
+    createdAt: new Date(t.createdAt).toISOString(),
+    startedAt: t.startedAt ? new Date(t.startedAt).toISOString() : null,
+    finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
   };
 }
 
@@ -132,18 +133,18 @@ const FINISHED = new Set(["done", "failed", "interrupted"]);
 
 export function turnsRoutes(d: RoutesDeps): Route[] {
   const auth = (ctx: RequestContext) => d.apiAuth.check(ctx.req);
-  const chatParam = (ctx: RequestContext): ChatRow => {
+  const chatParam = (ctx: RequestContext): Chat => {
     const id = ctx.params.id ?? "";
     if (!CHAT_ID_PATTERN.test(id)) throw badRequest(`Invalid chat id: use 2-24 characters, lowercase letters, digits and single hyphens, starting with a letter.`);
     const chat = d.store.getChat(id);
     if (!chat) throw notFound(`No chat ${id}.`);
     return chat;
   };
-  const view = (chat: ChatRow) => chatView(chat, d.warm?.has(chat.id) ?? false, d.host.mode);
-  const turnParam = (ctx: RequestContext, chat: ChatRow): TurnRow => {
+  const view = (chat: Chat) => chatView(chat, d.warm?.has(chat.id) ?? false, d.host.mode);
+  const turnParam = (ctx: RequestContext, chat: Chat): Turn => {
     const tid = ctx.params.tid ?? "";
     const turn = /^t_[a-f0-9]{20}$/.test(tid) ? d.store.getTurn(tid) : undefined;
-    if (!turn || turn.chat_id !== chat.id) throw notFound(`No turn ${tid.slice(0, 40)} in chat ${chat.id}.`);
+    if (!turn || turn.chatId !== chat.id) throw notFound(`No turn ${tid.slice(0, 40)} in chat ${chat.id}.`);
     return turn;
   };
 
@@ -175,10 +176,9 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         // The real token is made by each provisioning attempt; this placeholder is never handed out.
         const chat = d.store.atomically(() => {
           const created = d.store.createChat(body.id, hashToken(generateToken("pcc_")), budget);
-          if (created && key) d.store.recordIdempotency("chat", key, hash, created.id);
+          if (key) d.store.recordIdempotency("chat", key, hash, created.id);
           return created;
         });
-        if (!chat) throw conflict(`Chat ${body.id} already exists; delete it first or pick another id.`);
         if (wantsSse(ctx)) {
           const send = startSse(ctx.res);
           const final = await d.provisioner.provision(chat.id, (e) => send("progress", e));
@@ -234,7 +234,7 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         // A repeated delete (e.g. a Pulumi retry) runs the removal again: one that failed
         // half-way is finished, and remove() is a no-op once nothing of the chat is left.
         // The archive path is recorded only once the archive exists.
-        let archivePath = chat.archive_path;
+        let archivePath = chat.archivePath;
         const archiveTo = d.onDelete === "archive" ? join(d.dataDir, "archives", `${chat.id}-${Date.now()}.tar.gz`) : undefined;
         try {
           const { archived } = await d.host.remove(chat.id, archiveTo);
@@ -256,7 +256,7 @@ export function turnsRoutes(d: RoutesDeps): Route[] {
         auth(ctx);
         const chat = chatParam(ctx);
         return {
-          messages: d.store.listMessages(chat.id).map((m) => ({ turnId: m.turn_id, role: m.role, sender: m.sender, text: m.text, at: new Date(m.created_at).toISOString() })),
+          messages: d.store.listMessages(chat.id).map((m) => ({ turnId: m.turnId, role: m.role, sender: m.sender, text: m.text, at: new Date(m.createdAt).toISOString() })),
         };
       },
     },

@@ -2,12 +2,15 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
 import type { DiskHealth } from "../store/disk.js";
+import { PicortexError } from "../errors.js";
+import type { ProvisionEvent } from "./chat-host.js";
+import type { Chat, ChatStatus, Message, Turn, TurnStatus } from "./domain.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
 
-export type ChatStatus = "provisioning" | "ready" | "failed" | "deleted";
-export type TurnStatus = "queued" | "running" | "done" | "failed" | "interrupted";
+export type { Chat, ChatStatus, Message, Turn, TurnStatus } from "./domain.js";
 
-export interface ChatRow {
+/** The rows as SQLite returns them; they never leave this file (mapped by `toChat`, `toTurn`, `toMessage`). */
+interface ChatRow {
   id: string;
   status: ChatStatus;
   session_id: string;
@@ -18,7 +21,6 @@ export interface ChatRow {
   used_output_tokens: number;
   provision_log: string;
   provision_attempts: number;
-  /** Something the user should know about the chat (e.g. its transcript was damaged and replaced). */
   notice: string | null;
   error: string | null;
   archive_path: string | null;
@@ -26,7 +28,7 @@ export interface ChatRow {
   deleted_at: number | null;
 }
 
-export interface TurnRow {
+interface TurnRow {
   seq: number;
   id: string;
   chat_id: string;
@@ -47,7 +49,7 @@ export interface TurnRow {
   finished_at: number | null;
 }
 
-export interface MessageRow {
+interface MessageRow {
   id: number;
   chat_id: string;
   turn_id: string;
@@ -57,6 +59,58 @@ export interface MessageRow {
   created_at: number;
 }
 
+function toChat(r: ChatRow): Chat {
+  return {
+    id: r.id,
+    status: r.status,
+    sessionId: r.session_id,
+    sessionStarted: r.session_started === 1,
+    tokenHash: r.token_hash,
+    budgetTokens: r.budget_tokens,
+    usedInputTokens: r.used_input_tokens,
+    usedOutputTokens: r.used_output_tokens,
+    provisionLog: JSON.parse(r.provision_log) as ProvisionEvent[],
+    provisionAttempts: r.provision_attempts,
+    notice: r.notice,
+    error: r.error,
+    archivePath: r.archive_path,
+    createdAt: r.created_at,
+    deletedAt: r.deleted_at,
+  };
+}
+
+function toTurn(r: TurnRow): Turn {
+  return {
+    seq: r.seq,
+    id: r.id,
+    chatId: r.chat_id,
+    text: r.text,
+    sender: r.sender,
+    status: r.status,
+    attempts: r.attempts,
+    retryOfInterrupted: r.retry_of_interrupted === 1,
+    reply: r.reply,
+    errorCode: r.error_code,
+    error: r.error,
+    runner: r.runner,
+    pid: r.pid,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+function toMessage(r: MessageRow): Message {
+  return { id: r.id, chatId: r.chat_id, turnId: r.turn_id, role: r.role, sender: r.sender, text: r.text, createdAt: r.created_at };
+}
+
+/** A row this store just wrote and must be able to read back (in the same transaction). */
+function written<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`turns store: ${what} vanished within its own transaction`);
+  return value;
+}
 
 /** Every SQL statement of the turns module; each state change is one transaction. */
 export class TurnStore {
@@ -72,12 +126,17 @@ export class TurnStore {
 
   // ---- chats -------------------------------------------------------------
 
-  /** Creates (or re-creates a deleted) chat in `provisioning`; history of a deleted chat is kept. */
-  createChat(id: string, tokenHash: string, budgetTokens: number | null): ChatRow {
+  /**
+   * Creates (or re-creates a deleted or failed) chat in `provisioning`; history of a deleted
+   * chat is kept. A chat that exists otherwise is a `conflict` (code "conflict").
+   */
+  createChat(id: string, tokenHash: string, budgetTokens: number | null): Chat {
     const now = Date.now();
-    return this.db.transaction(() => {
+    return this.db.transaction((): Chat => {
       const existing = this.getChat(id);
-      if (existing && existing.status !== "deleted" && existing.status !== "failed") return undefined;
+      if (existing && existing.status !== "deleted" && existing.status !== "failed") {
+        throw new PicortexError("conflict", "conflict", `Chat ${id} already exists; delete it first or pick another id.`);
+      }
       if (existing) {
         this.db
           .prepare(
@@ -92,27 +151,24 @@ export class TurnStore {
           )
           .run(id, randomUUID(), tokenHash, budgetTokens, now);
       }
-      return this.getChat(id);
-    })() as ChatRow;
+      return written(this.getChat(id), `chat ${id}`);
+    })();
   }
 
-  chatExistsActive(id: string): boolean {
-    const c = this.getChat(id);
-    return !!c && c.status !== "deleted";
+  getChat(id: string): Chat | undefined {
+    const row = this.db.prepare("SELECT * FROM turn_chats WHERE id = ?").get(id) as ChatRow | undefined;
+    return row && toChat(row);
   }
 
-  getChat(id: string): ChatRow | undefined {
-    return this.db.prepare("SELECT * FROM turn_chats WHERE id = ?").get(id) as ChatRow | undefined;
-  }
-
-  listChats(includeDeleted = false): ChatRow[] {
-    return this.db
+  listChats(includeDeleted = false): Chat[] {
+    return (this.db
       .prepare(`SELECT * FROM turn_chats ${includeDeleted ? "" : "WHERE status != 'deleted'"} ORDER BY created_at, id`)
-      .all() as ChatRow[];
+      .all() as ChatRow[]).map(toChat);
   }
 
-  chatByTokenHash(tokenHash: string): ChatRow | undefined {
-    return this.db.prepare("SELECT * FROM turn_chats WHERE token_hash = ? AND status = 'ready'").get(tokenHash) as ChatRow | undefined;
+  chatByTokenHash(tokenHash: string): Chat | undefined {
+    const row = this.db.prepare("SELECT * FROM turn_chats WHERE token_hash = ? AND status = 'ready'").get(tokenHash) as ChatRow | undefined;
+    return row && toChat(row);
   }
 
   setChatStatus(id: string, status: ChatStatus, error: string | null = null): void {
@@ -120,10 +176,9 @@ export class TurnStore {
   }
 
   appendProvisionLog(id: string, event: unknown): void {
-    const row = this.getChat(id);
-    if (!row) return;
-    const log = JSON.parse(row.provision_log) as unknown[];
-    log.push(event);
+    const chat = this.getChat(id);
+    if (!chat) return;
+    const log: unknown[] = [...chat.provisionLog, event];
     this.db.prepare("UPDATE turn_chats SET provision_log = ? WHERE id = ?").run(JSON.stringify(log), id);
   }
 
@@ -134,12 +189,12 @@ export class TurnStore {
   beginProvisionAttempt(id: string, tokenHash: string): number {
     return this.db.transaction(() => {
       this.db.prepare("UPDATE turn_chats SET provision_attempts = provision_attempts + 1, token_hash = ? WHERE id = ? AND status = 'provisioning'").run(tokenHash, id);
-      return this.getChat(id)?.provision_attempts ?? 0;
+      return this.getChat(id)?.provisionAttempts ?? 0;
     })();
   }
 
-  provisioningChats(): ChatRow[] {
-    return this.db.prepare("SELECT * FROM turn_chats WHERE status = 'provisioning' ORDER BY created_at, id").all() as ChatRow[];
+  provisioningChats(): Chat[] {
+    return (this.db.prepare("SELECT * FROM turn_chats WHERE status = 'provisioning' ORDER BY created_at, id").all() as ChatRow[]).map(toChat);
   }
 
   /** Gives the chat a new Claude session (its transcript was damaged or lost), with a notice for the user. */
@@ -150,10 +205,12 @@ export class TurnStore {
   }
 
   /** The last `limit` answered exchanges before `beforeSeq`, oldest first. */
-  recentExchanges(chatId: string, beforeSeq: number, limit: number): TurnRow[] {
+  recentExchanges(chatId: string, beforeSeq: number, limit: number): Turn[] {
     return (
       this.db.prepare("SELECT * FROM turn_turns WHERE chat_id = ? AND seq < ? AND status = 'done' ORDER BY seq DESC LIMIT ?").all(chatId, beforeSeq, limit) as TurnRow[]
-    ).reverse();
+    )
+      .map(toTurn)
+      .reverse();
   }
 
   markSessionStarted(id: string, started: boolean): void {
@@ -206,8 +263,12 @@ export class TurnStore {
     return this.heldUsage.size;
   }
 
-  setBudget(id: string, budget: number | null): void {
-    this.db.prepare("UPDATE turn_chats SET budget_tokens = ? WHERE id = ?").run(budget, id);
+  /** Sets (or with null removes) a chat's budget; returns the chat as it is now, undefined when there is none. */
+  setBudget(id: string, budget: number | null): Chat | undefined {
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE turn_chats SET budget_tokens = ? WHERE id = ?").run(budget, id);
+      return this.getChat(id);
+    })();
   }
 
   /** Marks the chat deleted; its queued turns fail (they can never run). Purge drops history too. */
@@ -259,10 +320,10 @@ export class TurnStore {
    * Accepts a turn: the row (and the user message, and its idempotency key) are
    * committed together before the API answers.
    */
-  enqueueTurn(chatId: string, text: string, sender: string | null, idempotency?: { key: string; requestHash: string }): TurnRow {
+  enqueueTurn(chatId: string, text: string, sender: string | null, idempotency?: { key: string; requestHash: string }): Turn {
     const id = `t_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
     const now = Date.now();
-    this.db.transaction(() => {
+    return this.db.transaction((): Turn => {
       if (idempotency) this.recordIdempotency(`turn:${chatId}`, idempotency.key, idempotency.requestHash, id);
       this.db
         .prepare("INSERT INTO turn_turns (id, chat_id, text, sender, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)")
@@ -270,31 +331,32 @@ export class TurnStore {
       this.db
         .prepare("INSERT INTO turn_messages (chat_id, turn_id, role, sender, text, created_at) VALUES (?, ?, 'user', ?, ?, ?)")
         .run(chatId, id, sender, text, now);
+      return written(this.getTurn(id), `turn ${id}`);
     })();
-    return this.getTurn(id)!;
   }
 
-  getTurn(id: string): TurnRow | undefined {
-    return this.db.prepare("SELECT * FROM turn_turns WHERE id = ?").get(id) as TurnRow | undefined;
+  getTurn(id: string): Turn | undefined {
+    const row = this.db.prepare("SELECT * FROM turn_turns WHERE id = ?").get(id) as TurnRow | undefined;
+    return row && toTurn(row);
   }
 
-  listTurns(chatId: string, limit = 100): TurnRow[] {
-    return this.db
+  listTurns(chatId: string, limit = 100): Turn[] {
+    return (this.db
       .prepare("SELECT * FROM (SELECT * FROM turn_turns WHERE chat_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq")
-      .all(chatId, limit) as TurnRow[];
+      .all(chatId, limit) as TurnRow[]).map(toTurn);
   }
 
-  listMessages(chatId: string, limit = 200): MessageRow[] {
-    return this.db
+  listMessages(chatId: string, limit = 200): Message[] {
+    return (this.db
       .prepare("SELECT * FROM (SELECT * FROM turn_messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
-      .all(chatId, limit) as MessageRow[];
+      .all(chatId, limit) as MessageRow[]).map(toMessage);
   }
 
   /**
    * The next runnable turn: the oldest queued turn of a ready chat that has nothing
    * running. Older turns of a chat always come first, which is what orders a chat.
    */
-  nextRunnable(busyChats: ReadonlySet<string>): TurnRow | undefined {
+  nextRunnable(busyChats: ReadonlySet<string>): Turn | undefined {
     const rows = this.db
       .prepare(
         `SELECT t.* FROM turn_turns t JOIN turn_chats c ON c.id = t.chat_id
@@ -303,13 +365,15 @@ export class TurnStore {
          ORDER BY t.seq LIMIT 64`,
       )
       .all() as TurnRow[];
-    return rows.find((r) => !busyChats.has(r.chat_id));
+    const row = rows.find((r) => !busyChats.has(r.chat_id));
+    return row && toTurn(row);
   }
 
-  previousDoneTurn(chatId: string, beforeSeq: number): TurnRow | undefined {
-    return this.db
+  previousDoneTurn(chatId: string, beforeSeq: number): Turn | undefined {
+    const row = this.db
       .prepare("SELECT * FROM turn_turns WHERE chat_id = ? AND seq < ? AND status = 'done' ORDER BY seq DESC LIMIT 1")
       .get(chatId, beforeSeq) as TurnRow | undefined;
+    return row && toTurn(row);
   }
 
   markRunning(id: string, runner: string): void {
@@ -325,7 +389,8 @@ export class TurnStore {
   finishTurn(id: string, reply: string, usage: { input: number; output: number }): void {
     const now = Date.now();
     this.db.transaction(() => {
-      const turn = this.getTurn(id)!;
+      const turn = this.getTurn(id);
+      if (!turn) throw new Error(`turns store: no turn ${id} to finish`);
       this.db
         .prepare(
           "UPDATE turn_turns SET status='done', reply=?, error_code=NULL, error=NULL, input_tokens=?, output_tokens=?, finished_at=?, pid=NULL WHERE id=?",
@@ -333,7 +398,7 @@ export class TurnStore {
         .run(reply, usage.input, usage.output, now, id);
       this.db
         .prepare("INSERT INTO turn_messages (chat_id, turn_id, role, sender, text, created_at) VALUES (?, ?, 'assistant', NULL, ?, ?)")
-        .run(turn.chat_id, id, reply, now);
+        .run(turn.chatId, id, reply, now);
     })();
   }
 
@@ -344,8 +409,8 @@ export class TurnStore {
   }
 
   /** After a crash: turns left `running`. */
-  runningTurns(): TurnRow[] {
-    return this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[];
+  runningTurns(): Turn[] {
+    return (this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[]).map(toTurn);
   }
 
   /** Tokens used per sender of a chat's turns (the member whose message triggered each turn), most first. */

@@ -135,7 +135,7 @@ describe("durability: kill -9 of a real runtime process", { timeout: 240_000 }, 
       const after = store.getTurn(turn.id)!;
       expect(after.status).toBe(expected);
       if (expected === "interrupted") expect(after.error).toMatch(/stopped while this turn ran/);
-      else expect(after.retry_of_interrupted).toBe(1);
+      else expect(after.retryOfInterrupted).toBe(true);
       db.close();
     }
     expect(reaped).toEqual([4242, 4242, 4242]);

@@ -31,7 +31,7 @@ async function gw(rt: TestRuntime, token: string | undefined, body: unknown = { 
 
 function chatUsage(rt: TestRuntime, id: string): number {
   const c = rt.turns.store.getChat(id)!;
-  return c.used_input_tokens + c.used_output_tokens;
+  return c.usedInputTokens + c.usedOutputTokens;
 }
 function agentUsage(rt: TestRuntime): number {
   const u = rt.turns.store.principalUsage(AGENT_PRINCIPAL);

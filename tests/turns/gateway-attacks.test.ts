@@ -17,20 +17,20 @@ const TOKEN = "chat-token-attack-aaaaaaaaaaaaaaaa";
 
 interface FakeChat {
   id: string;
-  token_hash: string;
-  budget_tokens: number | null;
-  used_input_tokens: number;
-  used_output_tokens: number;
+  tokenHash: string;
+  budgetTokens: number | null;
+  usedInputTokens: number;
+  usedOutputTokens: number;
 }
 
 function fakeStore(budget: number | null): { store: TurnStore; chat: FakeChat } {
-  const chat: FakeChat = { id: "a", token_hash: hashToken(TOKEN), budget_tokens: budget, used_input_tokens: 0, used_output_tokens: 0 };
+  const chat: FakeChat = { id: "a", tokenHash: hashToken(TOKEN), budgetTokens: budget, usedInputTokens: 0, usedOutputTokens: 0 };
   const store = {
     getChat: () => chat,
-    chatByTokenHash: (h: string) => (h === chat.token_hash ? chat : undefined),
+    chatByTokenHash: (h: string) => (h === chat.tokenHash ? chat : undefined),
     addUsage: (_id: string, i: number, o: number) => {
-      chat.used_input_tokens += i;
-      chat.used_output_tokens += o;
+      chat.usedInputTokens += i;
+      chat.usedOutputTokens += o;
     },
   } as unknown as TurnStore;
   return { store, chat };
@@ -112,8 +112,8 @@ describe("gateway attacks", { timeout: 60_000 }, () => {
     await waitFor(() => finished, "the upstream to finish");
     await sleep(100);
     // 20 000 characters relayed: about 5 000 tokens (the upstream's real count), never 1.
-    expect(chat.used_output_tokens).toBeGreaterThanOrEqual(5000);
-    expect(chat.used_input_tokens).toBeGreaterThanOrEqual(10);
+    expect(chat.usedOutputTokens).toBeGreaterThanOrEqual(5000);
+    expect(chat.usedInputTokens).toBeGreaterThanOrEqual(10);
   });
 
   it("a complete stream is charged exactly its reported usage", async () => {
@@ -131,9 +131,9 @@ describe("gateway attacks", { timeout: 60_000 }, () => {
       body: JSON.stringify({ model: "m", max_tokens: 100, stream: true, messages: [{ role: "user", content: "hi" }] }),
     });
     await r.text();
-    await waitFor(() => chat.used_output_tokens > 0, "usage");
+    await waitFor(() => chat.usedOutputTokens > 0, "usage");
     await sleep(50);
-    expect([chat.used_input_tokens, chat.used_output_tokens]).toEqual([10, 42]);
+    expect([chat.usedInputTokens, chat.usedOutputTokens]).toEqual([10, 42]);
   });
 
   it("a non-streamed answer cut before its usage (at the end of the JSON) is charged the bytes relayed, not 0", async () => {
@@ -149,7 +149,7 @@ describe("gateway attacks", { timeout: 60_000 }, () => {
     await hangUpWhen(gw.port, body, (s) => (s.match(/y/g) ?? []).length >= 30_000);
     await waitFor(() => finished, "the upstream to finish");
     await sleep(100);
-    expect(chat.used_output_tokens).toBeGreaterThanOrEqual(7500);
+    expect(chat.usedOutputTokens).toBeGreaterThanOrEqual(7500);
   });
 
   it("forwards the parsed body, so a second max_tokens key cannot reserve 1 and generate 100000", async () => {

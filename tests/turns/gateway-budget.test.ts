@@ -18,7 +18,7 @@ function chatToken(rt: TestRuntime, id: string): string {
 
 function used(rt: TestRuntime, id: string): number {
   const c = rt.turns.store.getChat(id)!;
-  return c.used_input_tokens + c.used_output_tokens;
+  return c.usedInputTokens + c.usedOutputTokens;
 }
 
 function messagesBody(maxTokens: number, pad = 0): string {

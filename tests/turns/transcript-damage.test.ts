@@ -18,7 +18,7 @@ describe("a damaged or lost Claude transcript is never forgotten silently", { ti
   const transcriptOf = (chatId: string) => {
     const chat = rt.turns.store.getChat(chatId)!;
     const home = join(rt.dataDir, "chats", chatId);
-    return transcriptPath(join(home, ".claude"), join(home, "workspace"), chat.session_id);
+    return transcriptPath(join(home, ".claude"), join(home, "workspace"), chat.sessionId);
   };
 
   for (const [name, damage] of [
@@ -33,7 +33,7 @@ describe("a damaged or lost Claude transcript is never forgotten silently", { ti
       await createChat(rt, id);
       const t1 = await sendTurn(rt, id, "remember the word heliotrope");
       expect((await rt.waitTurn(id, t1)).status).toBe("done");
-      const oldSession = rt.turns.store.getChat(id)!.session_id;
+      const oldSession = rt.turns.store.getChat(id)!.sessionId;
       damage(transcriptOf(id));
 
       const t2 = await sendTurn(rt, id, "what was the word?");
@@ -45,7 +45,7 @@ describe("a damaged or lost Claude transcript is never forgotten silently", { ti
       const sent = rt.fake.messageRequests().at(-1)!.userTexts!.join("\n");
       expect(sent).toContain("remember the word heliotrope");
       const chat = rt.turns.store.getChat(id)!;
-      expect(chat.session_id).not.toBe(oldSession);
+      expect(chat.sessionId).not.toBe(oldSession);
       expect(chat.notice).toMatch(/transcript was damaged/);
 
       const show = await run(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "chat", "show", id, "--url", rt.url], {
