@@ -1,9 +1,9 @@
 /**
- * What kind of failure an error is. The kind alone decides the HTTP status
+ * What kind of failure an error is. The category alone decides the HTTP status
  * (`httpStatusOf` in http/errors.ts) and the CLI exit code (`exitCodeOf` in cli/shell.ts),
  * each mapped in one place.
  */
-export type ErrorKind =
+export type ErrorCategory =
   /** The caller's input is wrong (a bad argument, body or name): 400, exit 2. */
   | "invalid_input"
   /** Missing or wrong credentials: 401, exit 2. */
@@ -22,7 +22,7 @@ export type ErrorKind =
   | "unavailable";
 
 /**
- * The one error base of the runtime: a `kind` (how callers react), a stable `code`
+ * The one error base of the runtime: a `category` (how callers react), a stable `code`
  * (API clients, `--json` output and tests match on it), a message that says what to do,
  * and the `cause` it wraps.
  */
@@ -30,7 +30,7 @@ export class PicortexError extends Error {
   readonly details: unknown;
 
   constructor(
-    readonly kind: ErrorKind,
+    readonly category: ErrorCategory,
     readonly code: string,
     message: string,
     options?: { cause?: unknown; details?: unknown },

@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../log.js";
 import { CHAT_ID_PATTERN } from "../host/contract.js";
 import type { TurnsModule } from "../turns/module.js";
+import { PicortexError } from "../errors.js";
+import type { CreateResult } from "../turns/chat-service.js";
 import { usedTokens } from "../turns/domain.js";
 import type { TurnEvent } from "../turns/events.js";
 import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";
@@ -91,7 +93,7 @@ export class BridgeCore {
 
   constructor(
     readonly store: BridgeStore,
-    private readonly turns: TurnsModule,
+    private readonly turns: Pick<TurnsModule, "chats" | "events">,
     private readonly log: Logger,
     private readonly opts: { budgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
   ) {}
@@ -106,7 +108,7 @@ export class BridgeCore {
     // A chat a crash left `provisioning` is resumed by the turns module's provisioner; a link
     // committed just before a crash whose chat was not created yet gets its chat now.
     for (const link of this.store.listLinks()) {
-      if (!this.turns.store.getChat(link.chat_id)) this.ensureChat(link);
+      if (!this.turns.chats.find(link.chat_id)) this.ensureChat(link);
 
     }
     this.sweep();
@@ -147,7 +149,7 @@ export class BridgeCore {
       } else if (m.chatTitle && m.chatTitle !== link.title) {
         this.store.updateLink(m.platform, m.platformChatId, { title: m.chatTitle });
       }
-      const chat = this.turns.store.getChat(link.chat_id);
+      const chat = this.turns.chats.find(link.chat_id);
       if (!chat || chat.status === "deleted" || chat.status === "failed") provisionLink = link;
 
       if (m.command && ADMIN_COMMANDS.has(m.command.name)) {
@@ -172,7 +174,7 @@ export class BridgeCore {
       const quoted: QuotedMessage[] = context.map((c) => ({ senderId: c.sender_id ?? "?", senderName: c.sender_name ?? "?", text: c.text, kind: c.kind }));
       quoted.push({ senderId: m.senderId, senderName: m.senderName, text: m.text, addressed: true });
       const text = turnText(m.platform, link.title, quoted);
-      const turn = this.turns.store.enqueueTurn(link.chat_id, text, m.senderId.slice(0, 64));
+      const turn = this.turns.chats.enqueue(link.chat_id, text, m.senderId.slice(0, 64));
       this.store.assignContext(m.platform, m.platformChatId, turn.id);
       this.record(m, "queued", turn.id);
       this.store.insertBridgeTurn({ turn_id: turn.id, platform: m.platform, platform_chat_id: m.platformChatId, reply_to: m.messageId, sender_id: m.senderId });
@@ -180,7 +182,7 @@ export class BridgeCore {
     });
     if (provisionLink) this.ensureChat(provisionLink);
     if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
-    if (result.status === "queued") this.turns.engine.kick();
+    if (result.status === "queued") this.turns.chats.kick();
     if (result.status === "command" || result.status === "paused") this.wake();
     return result;
   }
@@ -213,7 +215,7 @@ export class BridgeCore {
         kind: c.kind,
         addressed: c.status === "queued",
       }));
-      if (this.turns.store.replaceQueuedText(original.turn_id, turnText(m.platform, link.title, quoted))) {
+      if (this.turns.chats.editQueuedTurn(original.turn_id, turnText(m.platform, link.title, quoted))) {
         this.store.setInboundText(m.platform, original.update_id, m.text);
         this.record(m, "ignored", original.turn_id);
         return { status: "queued", chatId: link.chat_id, turnId: original.turn_id };
@@ -245,15 +247,15 @@ export class BridgeCore {
 
   private runCommand(link: LinkRow, m: InboundMessage): string {
     const cmd = m.command!;
-    const chat = this.turns.store.getChat(link.chat_id);
+    const chat = this.turns.chats.find(link.chat_id);
     const used = chat ? usedTokens(chat) : 0;
     const budgetLine = () => {
-      const c = this.turns.store.getChat(link.chat_id);
+      const c = this.turns.chats.find(link.chat_id);
       const u = c ? usedTokens(c) : 0;
       const head = c?.budgetTokens ? `Budget: ${u} of ${c.budgetTokens} tokens used.` : `Budget: ${u} tokens used, no limit set.`;
       // Usage attributed to the member whose message triggered each turn.
       const members = c
-        ? this.turns.store
+        ? this.turns.chats
             .usageBySender(c.id)
             .slice(0, 10)
             .map((r) => `${cleanName(this.store.senderName(link.platform, link.platform_chat_id, r.sender) ?? r.sender, 32)}: ${r.tokens} tokens, ${r.turns} turn${r.turns === 1 ? "" : "s"}`)
@@ -280,7 +282,7 @@ export class BridgeCore {
         const n = Number(mm[2]);
         const next = mm[1] ? (chat.budgetTokens ?? used) + n : n;
         if (next < 1) return "A budget must be at least 1 token.";
-        this.turns.store.setBudget(chat.id, next);
+        this.turns.chats.setBudget(chat.id, next);
         return budgetLine();
       }
     }
@@ -290,8 +292,14 @@ export class BridgeCore {
   /** Creates (or re-creates) the linked chat and provisions it, telling the platform chat how it goes. */
   private ensureChat(link: LinkRow): void {
     if (this.provisioning.has(link.chat_id)) return;
-    const created = this.turns.createChat(link.chat_id, this.opts.budgetTokens);
-    if (!created) return;
+    let created: CreateResult;
+    try {
+      created = this.turns.chats.create(link.chat_id, this.opts.budgetTokens);
+    } catch (err) {
+      if (err instanceof PicortexError && err.category === "conflict") return; // it exists (and is not deleted or failed)
+      throw err;
+    }
+    if (created.replayed) return;
     this.provisioning.add(link.chat_id);
     const d = this.deliverers.get(link.platform);
     let noticeId: Promise<string | undefined> = d?.notice
@@ -309,7 +317,7 @@ export class BridgeCore {
           return;
         }
         // Its queued turns can never run: fail them, so each gets an answer in the chat.
-        for (const t of this.turns.store.listTurns(chat.id)) if (t.status === "queued") this.turns.store.failTurn(t.id, "provision_failed", `Setting up this chat failed: ${chat.error}`);
+        this.turns.chats.failQueuedTurns(chat.id, "provision_failed", `Setting up this chat failed: ${chat.error}`);
         this.sweep();
       });
   }
@@ -355,7 +363,7 @@ export class BridgeCore {
   private outboxTurn(turnId: string): void {
     const bt = this.store.getBridgeTurn(turnId);
     if (!bt || bt.outboxed) return;
-    const turn = this.turns.store.getTurn(turnId);
+    const turn = this.turns.chats.turn(turnId);
     if (!turn || !FINISHED.has(turn.status)) return;
     const d = this.deliverers.get(bt.platform);
     const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.errorCode ?? "unknown error"}`;

@@ -1,7 +1,7 @@
-import { PicortexError, type ErrorKind } from "../errors.js";
+import { PicortexError, type ErrorCategory } from "../errors.js";
 
 /** The HTTP status of each kind of failure: the one place a `PicortexError` becomes a status. */
-const STATUS_OF_KIND: Record<ErrorKind, number> = {
+const STATUS_OF_CATEGORY: Record<ErrorCategory, number> = {
   invalid_input: 400,
   unauthorized: 401,
   forbidden: 403,
@@ -12,7 +12,7 @@ const STATUS_OF_KIND: Record<ErrorKind, number> = {
   unavailable: 503,
 };
 
-function kindOfStatus(status: number): ErrorKind {
+function categoryOfStatus(status: number): ErrorCategory {
   if (status === 401) return "unauthorized";
   if (status === 403) return "forbidden";
   if (status === 404) return "not_found";
@@ -21,7 +21,7 @@ function kindOfStatus(status: number): ErrorKind {
   return status === 503 || status === 507 ? "unavailable" : "failed";
 }
 
-/** A failure with an explicit HTTP status (one the kind alone does not say, e.g. 413, 422, 429, 507). */
+/** A failure with an explicit HTTP status (one the category alone does not say, e.g. 413, 422, 429, 507). */
 export class HttpError extends PicortexError {
   constructor(
     readonly status: number,
@@ -30,13 +30,13 @@ export class HttpError extends PicortexError {
     details?: unknown,
     options?: { cause?: unknown },
   ) {
-    super(kindOfStatus(status), code, message, { details, cause: options?.cause });
+    super(categoryOfStatus(status), code, message, { details, cause: options?.cause });
   }
 }
 
 /** The status a failure is answered with. */
 export function httpStatusOf(err: PicortexError): number {
-  return err instanceof HttpError ? err.status : STATUS_OF_KIND[err.kind];
+  return err instanceof HttpError ? err.status : STATUS_OF_CATEGORY[err.category];
 }
 
 export const badRequest = (message: string, details?: unknown) => new HttpError(400, "bad_request", message, details);

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { CHAT_ID_PATTERN } from "../host/contract.js";
-import { badRequest, conflict, forbidden, notFound, unauthorized } from "../http/errors.js";
+import { badRequest, forbidden, notFound, unauthorized } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { ModuleContext, RuntimeModule } from "../module.js";
-import { chatView, turnBodySchema, turnView } from "../turns/routes.js";
+import { chatView, streamTurn, turnBodySchema, turnView } from "../turns/routes.js";
 import type { TurnsModule } from "../turns/module.js";
 import type { Chat } from "../turns/domain.js";
 import { CHAT_VIEW_HTML, CHAT_VIEW_JS } from "./chat-view-page.js";
@@ -23,6 +23,7 @@ const JS_ETAG = `"${createHash("sha256").update(CHAT_VIEW_JS).digest("base64url"
  */
 export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeModule {
   const log = ctx.log.child("chat-view");
+  const { chats } = turns;
   const tokens = ensurePortalTokens(ctx.config.dataDir, ctx.config.portal.readOnlyToken);
   const cookies = new SessionCookies(tokens, ctx.config.portal.cookieMaxAgeSeconds);
   const origins = () => allowedOrigins(ctx.config.server.hosts, Number(new URL(ctx.baseUrl()).port), ctx.config.server.allowedOrigins);
@@ -40,11 +41,11 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
   const chatOf = (c: RequestContext): Chat => {
     const id = c.params.id ?? "";
     if (!CHAT_ID_PATTERN.test(id)) throw badRequest("Invalid chat id.");
-    const chat = turns.store.getChat(id);
+    const chat = chats.find(id);
     if (!chat || chat.status === "deleted") throw notFound(`No chat ${id}.`);
     return chat;
   };
-  const view = (c: Chat) => chatView(c, turns.warm?.has(c.id) ?? false, turns.host.mode);
+  const view = (c: Chat) => chatView(c, chats.isWarm(c.id), chats.hostMode);
   const maxText = ctx.config.turns.maxTextBytes;
 
   const routes: Route[] = [
@@ -69,7 +70,7 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
       handler: ({ req, res }) => {
         baseHeaders(res);
         role(req);
-        return { chats: turns.store.listChats().map((c) => ({ ...view(c), turns: turns.store.listTurns(c.id, 1000).length })) };
+        return { chats: chats.list().map((c) => ({ ...view(c), turns: chats.turns(c.id, 1000).length })) };
       },
     },
     {
@@ -79,7 +80,7 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
         baseHeaders(c.res);
         role(c.req);
         const chat = chatOf(c);
-        return { chat: view(chat), turns: turns.store.listTurns(chat.id, 50).map(turnView) };
+        return { chat: view(chat), turns: chats.turns(chat.id, 50).map(turnView) };
       },
     },
     {
@@ -91,10 +92,8 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
         if (role(c.req) !== "rw") throw forbidden("A read-only viewer cannot send messages.");
         const chat = chatOf(c);
         const body = await c.body(turnBodySchema(maxText).omit({ sender: true }), maxText * 2 + 1024);
-        if (chat.status !== "ready") throw conflict(`Chat ${chat.id} is ${chat.status}; messages can be sent once it is ready.`);
-        const turn = turns.store.enqueueTurn(chat.id, body.text, "portal");
-        turns.engine.kick();
-        return new Reply(202, turnView(turns.store.getTurn(turn.id)!));
+        const { turn } = chats.send(chat, body.text, "portal", { notReady: "messages can be sent once it is ready." });
+        return new Reply(202, turnView(turn));
       },
     },
     {
@@ -104,28 +103,9 @@ export function mountChatView(ctx: ModuleContext, turns: TurnsModule): RuntimeMo
         baseHeaders(c.res);
         role(c.req);
         const chat = chatOf(c);
-        const turn = turns.store.getTurn(c.params.tid ?? "");
-        if (!turn || turn.chatId !== chat.id) throw notFound("No such turn.");
-        c.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
-        const send = (event: string, data: unknown) => {
-          if (!c.res.writableEnded) c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-        };
-        const finish = () => {
-          send("turn", turnView(turns.store.getTurn(turn.id)!));
-          c.res.end();
-        };
-        const unsubscribe = turns.events.subscribe(turn.id, (e) => {
-          if (e.type === "done") {
-            unsubscribe();
-            finish();
-          } else send(e.type, e);
-        });
-        c.res.on("close", unsubscribe);
-        const now = turns.store.getTurn(turn.id)!;
-        if (["done", "failed", "interrupted"].includes(now.status)) {
-          unsubscribe();
-          finish();
-        } else send("status", { type: "status", status: now.status });
+        const turn = chats.findTurn(chat.id, c.params.tid ?? "");
+        if (!turn) throw notFound("No such turn.");
+        streamTurn(chats, c.res, turn.id);
         return undefined;
       },
     },

@@ -14,15 +14,12 @@ import { chatBrainMcp } from "../cli/brain-mcp.js";
 import { BrainWiredChatHost } from "./chat-brain.js";
 import { hostChatBrain } from "./host-chat-brain.js";
 import { Provisioner } from "./provisioner.js";
-import { IDEMPOTENCY_TTL_MS, turnsRoutes } from "./routes.js";
-import type { ProvisionEvent } from "./chat-host.js";
-import { generateToken, hashToken } from "../http/auth.js";
-import type { Chat } from "./domain.js";
+import { turnsRoutes } from "./routes.js";
+import { ChatService } from "./chat-service.js";
 import { TurnStore } from "./store.js";
 import { WarmPool } from "./warm-pool.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 import type { Route } from "../http/router.js";
-import { PicortexError } from "../errors.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
 export { DEFAULT_HOST_GATEWAY_PORT };
@@ -39,12 +36,8 @@ export interface TurnsModule extends RuntimeModule {
   gatewayUrl(): string;
   /** Per-turn progress (and, with subscribeAll, every turn's) for in-process consumers such as the bridges. */
   events: TurnEvents;
-  /**
-   * Creates a chat in `provisioning` (synchronously, so a caller can queue turns for it in
-   * the same transaction) and returns it with a function that provisions it (through the
-   * provisioner's queue); undefined when the chat already exists and is not deleted/failed.
-   */
-  createChat(id: string, budgetTokens: number | null | undefined): { chat: Chat; provision(onEvent: (e: ProvisionEvent) => void): Promise<Chat> } | undefined;
+  /** The chat workflows, for every caller: the API routes, the portal chat view, the bridges. */
+  chats: ChatService;
 }
 
 /** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
@@ -140,20 +133,23 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       return { enabled: agentEnabled, usedInputTokens: u.input, usedOutputTokens: u.output, budgetTokens: cfg.agentBudgetTokens ?? null, reservedTokens: ledger.reservedFor(AGENT_PRINCIPAL) };
     },
   };
+  const chats = new ChatService({
+    store,
+    kick: () => engine.kick(),
+    provisioner,
+    events,
+    host,
+    warm,
+    dataDir: ctx.config.dataDir,
+    onDelete: cfg.onDelete,
+    defaultBudgetTokens: cfg.defaultBudgetTokens,
+    log,
+  });
   const routes = [
     agentUsageRoute,
     ...turnsRoutes({
-      store,
-      engine,
-      provisioner,
-      events,
-      host,
-      warm,
+      chats,
       apiAuth: ctx.apiAuth,
-      dataDir: ctx.config.dataDir,
-      gatewayUrl,
-      onDelete: cfg.onDelete,
-      defaultBudgetTokens: cfg.defaultBudgetTokens,
       maxTextBytes: cfg.maxTextBytes,
       // `chat create` warns when turns cannot run (issue 16 item 1): the key reader's own message.
       warnings: () => {
@@ -164,7 +160,6 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
           return [`turns cannot run yet: ${(err as Error).message}`];
         }
       },
-      log,
     }),
   ];
   return {
@@ -178,19 +173,10 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     ledger,
     gatewayUrl,
     events,
-    createChat(id, budgetTokens) {
-      let chat: Chat;
-      try {
-        chat = store.createChat(id, hashToken(generateToken("pcc_")), budgetTokens === undefined ? (cfg.defaultBudgetTokens ?? null) : budgetTokens);
-      } catch (err) {
-        if (err instanceof PicortexError && err.kind === "conflict") return undefined;
-        throw err;
-      }
-      return { chat, provision: (onEvent) => provisioner.provision(chat.id, onEvent) };
-    },
+    chats,
     async start() {
       try {
-        store.pruneIdempotency(IDEMPOTENCY_TTL_MS);
+        chats.pruneIdempotency();
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }

@@ -1,4 +1,5 @@
 import { generateToken, hashToken } from "../http/auth.js";
+import { PicortexError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ChatHost, ProvisionEvent } from "./chat-host.js";
 import type { Chat, TurnStore } from "./store.js";
@@ -56,6 +57,13 @@ export class Provisioner {
     else this.active--;
   }
 
+  /** The chat as it is now; `not_found` if it was purged meanwhile. */
+  private current(chatId: string): Chat {
+    const chat = this.store.getChat(chatId);
+    if (!chat) throw new PicortexError("not_found", "not_found", `No chat ${chatId}: it was deleted while it was being provisioned.`);
+    return chat;
+  }
+
   /** The provisioning of `chatId` under way in this process, if any (a resent create waits for it). */
   pending(chatId: string): Promise<Chat> | undefined {
     return this.inflight.get(chatId);
@@ -73,16 +81,16 @@ export class Provisioner {
   private async run(chatId: string, onEvent: (e: ProvisionEvent) => void, resumed: boolean): Promise<Chat> {
     await this.slot(chatId, onEvent);
     try {
-      if (this.closed) return this.store.getChat(chatId)!;
-      const before = this.store.getChat(chatId);
-      if (!before || before.status !== "provisioning") return before!;
+      if (this.closed) return this.current(chatId);
+      const before = this.current(chatId);
+      if (before.status !== "provisioning") return before;
       if (before.provisionAttempts >= MAX_PROVISION_ATTEMPTS) {
         this.store.setChatStatus(
           chatId,
           "failed",
           `Provisioning was interrupted ${before.provisionAttempts} times and is not tried again; delete the chat (\`picortex chat delete ${chatId}\`) and create it again.`,
         );
-        return this.store.getChat(chatId)!;
+        return this.current(chatId);
       }
       // Counted (with the token the chat's files will hold) before the host is touched.
       const token = generateToken("pcc_");
@@ -97,29 +105,32 @@ export class Provisioner {
           await this.host.remove(chatId, undefined);
         }
         await this.host.provision(chatId, { token, gatewayUrl: this.gatewayUrl() }, (e) => this.record(chatId, e, onEvent));
-        if (this.closed) return this.store.getChat(chatId)!; // stays `provisioning`: the next start resumes it
+        if (this.closed) return this.current(chatId); // stays `provisioning`: the next start resumes it
         this.store.setChatStatus(chatId, "ready");
         this.onReady();
       } catch (err) {
-        if (this.closed) return this.store.getChat(chatId)!;
+        if (this.closed) return this.current(chatId);
         this.store.setChatStatus(chatId, "failed", (err as Error).message);
         this.log.warn("chat provisioning failed", { chatId, error: (err as Error).message });
       }
-      return this.store.getChat(chatId)!;
+      return this.current(chatId);
     } finally {
       this.release();
     }
   }
 
-  /** On start: resumes every chat a crash left `provisioning` (in the background, through the same queue). */
-  resumeAll(): Promise<Chat[]> {
+  /**
+   * On start: resumes every chat a crash left `provisioning` (in the background, through the
+   * same queue). Never rejects; a chat purged meanwhile resolves to undefined.
+   */
+  resumeAll(): Promise<Array<Chat | undefined>> {
     const chats = this.store.provisioningChats();
     for (const c of chats) this.log.warn("resuming provisioning interrupted by a restart", { chatId: c.id, attempts: c.provisionAttempts });
     return Promise.all(
       chats.map((c) =>
         this.provision(c.id, () => {}, true).catch((err: unknown) => {
           this.log.error("resuming provisioning failed", { chatId: c.id, error: String(err) });
-          return this.store.getChat(c.id)!;
+          return this.store.getChat(c.id);
         }),
       ),
     );

@@ -8,23 +8,11 @@ import { readBotToken } from "../../agent-runtime/bridges/telegram.js";
 import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
 import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { TurnEvents } from "../../agent-runtime/turns/events.js";
-import type { TurnsModule } from "../../agent-runtime/turns/module.js";
-import { TurnStore } from "../../agent-runtime/turns/store.js";
+import { turnsDouble } from "./turns-double.js";
 
 function setup() {
   const db = openDatabase(":memory:");
-  const turnStore = new TurnStore(db);
-  const turns = {
-    store: turnStore,
-    events: new TurnEvents(),
-    engine: { kick: () => {} },
-    createChat: (id: string) => {
-      turnStore.createChat(id, `h-${id}`, null);
-      turnStore.setChatStatus(id, "ready");
-      return undefined;
-    },
-  } as unknown as TurnsModule;
+  const { turnStore, turns } = turnsDouble(db);
   const store = new BridgeStore(db);
   const core = new BridgeCore(store, turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0 });
   core.register({ platform: "telegram", maxMessage: 4096, send: async () => "1" }, { defaultMode: "addressed", chatIdFor: (id) => `tg-${id}` });

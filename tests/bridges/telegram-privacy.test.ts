@@ -5,10 +5,8 @@ import { PRIVACY_NOTICE, TelegramBridge } from "../../agent-runtime/bridges/tele
 import { telegramBridgeSchema } from "../../agent-runtime/config/bridges.js";
 import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { TurnEvents } from "../../agent-runtime/turns/events.js";
-import type { TurnsModule } from "../../agent-runtime/turns/module.js";
-import { TurnStore } from "../../agent-runtime/turns/store.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
+import { turnsDouble } from "./turns-double.js";
 
 const TOKEN = "111222333:AAprivacyTOKENabcdefghijklmnopqrstu";
 
@@ -23,8 +21,7 @@ describe("Telegram privacy mode", { timeout: 60_000 }, () => {
     tg = await startFakeTelegram({ token: TOKEN, canReadAll: false });
     closers.push(() => tg.close());
     const db = openDatabase(":memory:");
-    const turnStore = new TurnStore(db);
-    const turns = { store: turnStore, events: new TurnEvents(), engine: { kick: () => {} }, createChat: () => undefined } as unknown as TurnsModule;
+    const { turns } = turnsDouble(db, "never");
     const core = new BridgeCore(new BridgeStore(db), turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0 });
     const lines: string[] = [];
     const bridge = new TelegramBridge(telegramBridgeSchema.parse({ enabled: true, tokenFile: "/x", apiRoot: tg.url, pollTimeoutSeconds: 1, allowChats: ["-100555"] }), TOKEN, core, createLogger("t", (l) => lines.push(l)));
