@@ -41,7 +41,9 @@ const unitFiles = [
   "tests/infra/workspace-stack.test.ts",
   "tests/portal/connection.test.ts",
   "tests/portal/protocol.test.ts",
+  "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
+  "tests/turns/chat-service.test.ts",
   "tests/turns/units.test.ts",
   // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).
   "tests/engine/emulators/hetzner.test.ts",

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BrainConfigError, loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
+import { loadBrainClientConfig, type BrainClientConfig } from "../config/brain.js";
 import { ConfigError, loadRuntimeConfig } from "../config/load.js";
+import { fail as shellFail, out } from "../cli/shell.js";
 import { openDatabase } from "../store/database.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { BrainError, SyncError } from "./errors.js";
@@ -32,28 +33,12 @@ const DATA_DIR_HELP = "the runtime data dir whose brain.sqlite to use (default: 
 const BRAIN_TOKEN_HINT =
   "This brain server does not know the token in $PICORTEX_BRAIN_TOKEN or ~/.picortex/brain-token (or it was revoked): on the runtime host run `picortex brain token create --workspace <id> --out FILE` and put the new token in ~/.picortex/brain-token (0600).";
 
-const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
-
-/** Exit codes: 1 = operation failed (sync failed), 2 = bad input, unknown name or configuration. */
+/**
+ * Exit codes (cli/shell.ts): 1 = operation failed (sync failed), 2 = bad input, unknown name or
+ * configuration. A name that does not exist is the caller's input, as `chat show nope` (exit 2).
+ */
 function fail(err: unknown, json: boolean | undefined): never {
-  let code = "error";
-  let exit = 1;
-  if (err instanceof BrainError) {
-    code = err.code;
-    // A name that does not exist is the caller's input, as `chat show nope` (exit 2).
-    exit = err.code === "invalid_input" || err.code === "not_found" ? 2 : 1;
-  } else if (err instanceof SyncError) {
-    code = `sync_${err.kind}`;
-    if (err.kind === "not_configured") exit = 2;
-  }
-  else if (err instanceof BrainConfigError || err instanceof ConfigError) {
-    code = "config";
-    exit = 2;
-  } else if (!(err instanceof Error)) err = new Error(String(err));
-  const message = (err as Error).message;
-  if (json) out(JSON.stringify({ error: { code, message } }));
-  else process.stderr.write(`picortex brain: ${message}\n`);
-  process.exit(exit);
+  return shellFail(err, { prefix: "picortex brain", json });
 }
 
 function withBrain<O extends JsonFlag>(fn: (brain: OpenBrain, config: BrainClientConfig, opts: O, args: string[]) => void | Promise<void>) {

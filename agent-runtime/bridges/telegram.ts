@@ -5,14 +5,14 @@ import type { Logger } from "../log.js";
 import { DeliveryError, type BridgeCore, type Deliverer, type InboundMessage, type MessageState } from "./core.js";
 import { TELEGRAM_MAX_MESSAGE, cleanName, commandOf, defaultChatId, isAddressed, splitMessage, type TelegramEntity } from "./format.js";
 import type { OutboxRow } from "./store.js";
+import { PicortexError } from "../errors.js";
 
 /** A bot token is `<bot id>:<secret>`; checked without ever echoing it. */
 const TOKEN_SHAPE = /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/;
 
-export class TelegramConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TelegramConfigError";
+export class TelegramConfigError extends PicortexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("config", "config", message, options);
   }
 }
 

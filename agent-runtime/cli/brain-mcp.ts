@@ -5,6 +5,8 @@ import { spawnSync } from "node:child_process";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { RUNTIME_BRAIN_PROJECT, loadBrainClientConfig } from "../config/brain.js";
+import { PicortexError } from "../errors.js";
+import { EXIT_FAILED, EXIT_USAGE, fail as shellFail } from "./shell.js";
 
 /**
  * How Claude Code starts the brain MCP server, with absolute paths only. `npx picortex`
@@ -104,11 +106,11 @@ export function registerBrainMcpInstall(mcp: Command): void {
     .option("--json", "print the result as JSON: {name, scope, command, args, env} after installing, {command, args} with --print")
     .addHelpText("after", "\nRe-running it replaces an existing registration of the same name and scope (claude mcp remove, then add).")
     .action((o: { scope: string; name: string; claude?: string; print?: boolean; json?: boolean; dataDir?: string }) => {
-      const fail = (message: string, code: number): never => {
-        if (o.json) process.stdout.write(JSON.stringify({ error: { code: code === 2 ? "usage" : "error", message } }) + "\n");
-        else process.stderr.write(`picortex brain mcp install: ${message}\n`);
-        process.exit(code);
-      };
+      const fail = (message: string, exit: typeof EXIT_USAGE | typeof EXIT_FAILED): never =>
+        shellFail(exit === EXIT_USAGE ? new PicortexError("invalid_input", "usage", message) : new PicortexError("failed", "error", message), {
+          prefix: "picortex brain mcp install",
+          json: o.json,
+        });
       if (o.scope !== "user" && o.scope !== "local" && o.scope !== "project") fail(`--scope must be user, local or project, not ${JSON.stringify(o.scope)}`, 2);
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.name)) fail("--name uses letters, digits, _ and - (1-64)", 2);
       // The same store the CLI (and, in a runtime's folder, the chats) use, pinned by absolute

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { apiTokenPath } from "../store/token-file.js";
 import { loadRuntimeConfig, ConfigError } from "../config/load.js";
+import { PicortexError, type ErrorCategory } from "../errors.js";
 
 /**
  * The endpoint record: a running `picortex serve` writes `<dataDir>/endpoint.json`
@@ -59,13 +60,10 @@ export function removeEndpoint(dataDir: string, pid = process.pid): void {
   if (readEndpoint(dataDir)?.pid === pid) rmSync(endpointPath(dataDir), { force: true });
 }
 
-export class ClientError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    readonly code = "error",
-  ) {
-    super(message);
+/** Why a client command cannot reach or use the runtime (its exit code follows its category: cli/shell.ts). */
+export class ClientError extends PicortexError {
+  constructor(message: string, category: ErrorCategory, code: string) {
+    super(category, code, message);
   }
 }
 
@@ -93,7 +91,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
   try {
     dataDir = loadRuntimeConfig({ file: flags.config, overrides: { dataDir: flags.dataDir }, env, cwd }).dataDir;
   } catch (err) {
-    if (err instanceof ConfigError) throw new ClientError(err.message, 2, "config");
+    if (err instanceof ConfigError) throw new ClientError(err.message, "config", "config");
     throw err;
   }
   const explicit = flags.url ?? env.PICORTEX_URL;
@@ -104,7 +102,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
       const u = new URL(explicit);
       if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http(s)");
     } catch {
-      throw new ClientError(`${flags.url ? "--url" : "PICORTEX_URL"} must be an http(s) URL such as http://127.0.0.1:7420, not ${JSON.stringify(explicit)}`, 2, "usage");
+      throw new ClientError(`${flags.url ? "--url" : "PICORTEX_URL"} must be an http(s) URL such as http://127.0.0.1:7420, not ${JSON.stringify(explicit)}`, "invalid_input", "usage");
     }
     url = explicit;
     source = flags.url ? "flag" : "env";
@@ -115,7 +113,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
       if (existsSync(dataDir)) {
         throw new ClientError(
           `The runtime is not running${stale ? ` (pid ${stale.pid} has exited)` : ""}: no live endpoint record in ${endpointPath(dataDir)}. Start it with \`npm start\` (or \`picortex serve\`), or pass --url for a runtime elsewhere.`,
-          1,
+          "unavailable",
           "not_running",
         );
       }
@@ -126,7 +124,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
         named
           ? `No picortex data dir at ${dataDir}: ${named} names a folder that does not exist. Point it at the folder \`npm start\` uses (./.picortex in the clone), or unset it to use the nearest .picortex.`
           : `No picortex data dir found (looked for .picortex in ${cwd} and its parents). Run this in the folder where you ran \`npm start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR), or --url for a runtime elsewhere.`,
-        2,
+        "config",
         "config",
       );
     }
@@ -137,7 +135,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
   if (!token) {
     const file = apiTokenPath(dataDir);
     if (!existsSync(file)) {
-      throw new ClientError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, 2, "config");
+      throw new ClientError(`No API token: set PICORTEX_API_TOKEN or point --data-dir at the runtime's data dir (no ${file}).`, "config", "config");
     }
     token = readFileSync(file, "utf8").trim();
   }

@@ -6,9 +6,10 @@ import { registerBrainCommands } from "../brain/cli.js";
 import { registerTurnsCommands } from "../turns/cli.js";
 import { registerStateCommands } from "./state.js";
 import { RUNTIME_VERSION } from "../server.js";
+import { EXIT_USAGE, fail } from "./shell.js";
 
-/** Exit codes, the same for every command: 0 ok, 1 the operation failed, 2 usage or configuration. */
-export const EXIT_USAGE = 2;
+/** Exit codes, the same for every command: 0 ok, 1 the operation failed, 2 usage or configuration (cli/shell.ts). */
+export { EXIT_USAGE };
 
 export function buildProgram(): Command {
   const program = new Command("picortex")
@@ -40,6 +41,5 @@ buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
     if (err instanceof CommanderError) process.exit(exitCodeFor(err));
-    process.stderr.write(`picortex: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    fail(err, { prefix: "picortex" });
   });

@@ -32,6 +32,7 @@ export function listenErrorMessage(err: unknown, port: number): string | undefin
   return undefined;
 }
 import { DataDirError } from "../store/data-dir.js";
+import { fail } from "./shell.js";
 
 /** Exit status when the data dir is refused (missing/damaged state): not worth a restart loop. */
 export const EXIT_DATA_DIR = 3;
@@ -131,10 +132,7 @@ export function registerServeCommand(program: Command): void {
           throw new ConfigError(`A runtime already serves this data dir (pid ${other.pid} on ${other.url}); stop it first, or use another --data-dir.`);
         }
       } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`picortex: ${err.message}\n`);
-          process.exit(2);
-        }
+        if (err instanceof ConfigError) fail(err, { prefix: "picortex" });
         throw err;
       }
       const secrets = loadRuntimeSecrets();

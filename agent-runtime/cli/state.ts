@@ -2,10 +2,11 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { loadBrainClientConfig } from "../config/brain.js";
 import { loadRuntimeConfig } from "../config/load.js";
-import { BackupError, backupDatabase, restoreDatabase } from "../store/backup.js";
+import { backupDatabase, restoreDatabase } from "../store/backup.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
-import { DataDirError, initializedMarkerPath, rotateApiToken, runtimeDbPath } from "../store/data-dir.js";
+import { initializedMarkerPath, rotateApiToken, runtimeDbPath } from "../store/data-dir.js";
 import { apiTokenPath } from "../store/token-file.js";
+import { runCommand } from "./shell.js";
 
 interface StateFlags {
   config?: string;
@@ -22,15 +23,8 @@ function databaseOf(o: StateFlags): { path: string; what: string; table: string 
   return { path: runtimeDbPath(dataDirOf(o)), what: "runtime database", table: "schema_migrations" };
 }
 
-function run(fn: () => Promise<unknown>, json: boolean | undefined): Promise<void> {
-  return fn().then(() => undefined, (err: unknown) => {
-    const known = err instanceof BackupError || err instanceof DataDirError;
-    const message = err instanceof Error ? err.message : String(err);
-    if (json) process.stdout.write(JSON.stringify({ ok: false, error: { code: known ? "state" : "error", message } }) + "\n");
-    else process.stderr.write(`picortex: ${message}\n`);
-    process.exit(known ? 2 : 1);
-  });
-}
+/** A refused backup/restore (BackupError, DataDirError: code "state") exits 2, like a bad config. */
+const run = (fn: () => Promise<unknown>, json: boolean | undefined): Promise<void> => runCommand({ prefix: "picortex", json, extra: { ok: false } }, fn);
 
 const emit = (o: StateFlags, json: unknown, text: string) => process.stdout.write((o.json ? JSON.stringify(json) : text) + "\n");
 

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { findDataDir, isRuntimeDataDir } from "./data-dir.js";
+import { PicortexError } from "../errors.js";
 
 /** The runtime's brain section: whether this runtime serves the sync endpoints. */
 export const brainConfigSchema = z
@@ -58,10 +59,9 @@ export interface BrainClientConfig {
   tokenFile: string;
 }
 
-export class BrainConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BrainConfigError";
+export class BrainConfigError extends PicortexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("config", "config", message, options);
   }
 }
 

@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { runtimeConfigSchema, type RuntimeConfig } from "./schema.js";
 import { defaultDataDir } from "./data-dir.js";
+import { PicortexError } from "../errors.js";
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+/** A configuration the operator must fix (exit 2). */
+export class ConfigError extends PicortexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("config", "config", message, options);
   }
 }
 

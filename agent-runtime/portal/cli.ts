@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiTokenPath } from "../store/token-file.js";
 import { ConfigError, loadRuntimeConfig, parsePort } from "../config/load.js";
+import { fail as shellFail, out } from "../cli/shell.js";
 import { readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
 import { ensureWritableDataDir } from "../cli/serve.js";
 import { DATA_DIR_NAME, isRuntimeDataDir } from "../config/data-dir.js";
@@ -34,13 +35,8 @@ interface TokenOptions extends CommonOptions {
   readOnly?: boolean;
 }
 
-const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
-
-function fail(err: unknown, json: boolean | undefined, exit = 1): never {
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) out(JSON.stringify({ error: { code: err instanceof ConfigError ? "config" : "error", message } }));
-  else process.stderr.write(`picortex portal: ${message}\n`);
-  process.exit(err instanceof ConfigError ? 2 : exit);
+function fail(err: unknown, json: boolean | undefined): never {
+  return shellFail(err, { prefix: "picortex portal", json });
 }
 
 function loadConfig(opts: StartOptions, hosts?: string[]): RuntimeConfig {

@@ -2,12 +2,13 @@ import Database from "better-sqlite3";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { PicortexError } from "../errors.js";
 
 /** A backup or restore that cannot be done; the message says why and what to do. */
-export class BackupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BackupError";
+/** A backup or restore refused (a bad file, a wrong kind of database): state to fix, exit 2. */
+export class BackupError extends PicortexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("config", "state", message, options);
   }
 }
 

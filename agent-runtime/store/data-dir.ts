@@ -5,6 +5,7 @@ import { writeFileAtomic } from "./atomic-file.js";
 import { openDatabase, type Db } from "./database.js";
 import { DiskHealth } from "./disk.js";
 import { apiTokenPath } from "./token-file.js";
+import { PicortexError } from "../errors.js";
 
 /** The runtime database inside a data dir. */
 export const runtimeDbPath = (dataDir: string) => join(dataDir, "runtime.sqlite");
@@ -12,13 +13,12 @@ export const runtimeDbPath = (dataDir: string) => join(dataDir, "runtime.sqlite"
 export const initializedMarkerPath = (dataDir: string) => join(dataDir, "initialized");
 
 /** The data dir cannot be used as it is; the message names the file and the recovery. */
-export class DataDirError extends Error {
+export class DataDirError extends PicortexError {
   constructor(
     message: string,
     readonly file: string,
   ) {
-    super(message);
-    this.name = "DataDirError";
+    super("config", "state", message);
   }
 }
 

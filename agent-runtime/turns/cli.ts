@@ -1,4 +1,6 @@
-import { ClientError, resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
+import { resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
+import { fail, out } from "../cli/shell.js";
+import { PicortexError } from "../errors.js";
 import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
 import { randomUUID } from "node:crypto";
 import { sseEvents } from "../http/sse-reader.js";
@@ -15,37 +17,18 @@ interface ClientOptions {
   json?: boolean;
 }
 
-class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    readonly code = "error",
-  ) {
-    super(message);
-  }
-}
-
 const CHAT_ID_HELP = "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha)";
 
 /** The chat-id grammar, checked before any request, so the message is about the argument, not an HTTP body. */
 function checkChatId(id: string): string {
   if (!CHAT_ID_PATTERN.test(id)) {
-    throw new CliError(`${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`, 2, "bad_request");
+    throw new PicortexError("invalid_input", "bad_request", `${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`);
   }
   return id;
 }
 
-const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : text + "\n");
-
-function clientConfig(opts: ClientOptions): RuntimeClient {
-  // One data dir rule and the endpoint record: cli/endpoint.ts (issue 16 item 4).
-  try {
-    return resolveRuntimeClient(opts);
-  } catch (err) {
-    if (err instanceof ClientError) throw new CliError(err.message, err.exitCode, err.code);
-    throw err;
-  }
-}
+/** One data dir rule and the endpoint record: cli/endpoint.ts (issue 16 item 4). */
+const clientConfig = (opts: ClientOptions): RuntimeClient => resolveRuntimeClient(opts);
 
 async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json", extraHeaders: Record<string, string> = {}): Promise<Response> {
   const client = clientConfig(opts);
@@ -58,7 +41,7 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new CliError(`Cannot reach the runtime at ${url}: ${(err as Error).message}. Is \`picortex serve\` running?`, 1, "unreachable");
+    throw new PicortexError("unavailable", "unreachable", `Cannot reach the runtime at ${url}: ${(err as Error).message}. Is \`picortex serve\` running?`, { cause: err });
   }
   if (!res.ok) {
     const text = await res.text();
@@ -72,7 +55,8 @@ async function request(opts: ClientOptions, method: string, path: string, body?:
       // not JSON
     }
     if (res.status === 401) message = wrongTokenMessage(client);
-    throw new CliError(message, res.status < 500 ? 2 : 1, code);
+    // Refused (4xx) is the caller's to fix (exit 2); a server failure (5xx) is exit 1.
+    throw new PicortexError(res.status < 500 ? "invalid_input" : "failed", code, message);
   }
   return res;
 }
@@ -88,10 +72,10 @@ async function retryWhileRestarting(send: () => Promise<Response>): Promise<Resp
     try {
       return await send();
     } catch (err) {
-      const e = err as CliError;
-      const restarting = e.code === "unreachable" || /^http_50[234]$/.test(e.code);
+      const code = err instanceof PicortexError ? err.code : "";
+      const restarting = code === "unreachable" || /^http_50[234]$/.test(code);
       if (!restarting || Date.now() + delay > deadline) throw err;
-      if (!process.env.PICORTEX_QUIET_RETRY) process.stderr.write(`picortex chat: ${e.message}; retrying in ${delay} ms\n`);
+      if (!process.env.PICORTEX_QUIET_RETRY) process.stderr.write(`picortex chat: ${(err as Error).message}; retrying in ${delay} ms\n`);
       await pause(delay);
     }
   }
@@ -122,12 +106,11 @@ async function followTurn(
         if (final) return final;
       }
     } catch (err) {
-      const e = err as CliError;
       // The runtime was up a moment ago: while it restarts it is unreachable, or (between a
       // clean stop and the next start) has no endpoint record; both pass.
-      if (e instanceof CliError && e.code !== "unreachable" && e.code !== "not_running" && !e.code.startsWith("http_5")) throw err;
+      if (err instanceof PicortexError && err.code !== "unreachable" && err.code !== "not_running" && !err.code.startsWith("http_5")) throw err;
     }
-    if (Date.now() + delay > deadline) throw new CliError(`Lost the runtime while following the turn (${eventsPath}) and it did not come back within ${Math.round(FOLLOW_TIMEOUT_MS / 1000)} s; check it with \`picortex chat show\`.`, 1, "unreachable");
+    if (Date.now() + delay > deadline) throw new PicortexError("unavailable", "unreachable", `Lost the runtime while following the turn (${eventsPath}) and it did not come back within ${Math.round(FOLLOW_TIMEOUT_MS / 1000)} s; check it with \`picortex chat show\`.`);
     if (!warned && !process.env.PICORTEX_QUIET_RETRY) process.stderr.write(`\npicortex chat: the connection to the runtime broke; following the turn until it finishes\n`);
     warned = true;
     await pause(delay);
@@ -148,10 +131,7 @@ function action<A extends unknown[]>(fn: (opts: ClientOptions, ...args: A) => Pr
     try {
       await fn(opts, ...(actionArgs.slice(0, -2) as A));
     } catch (err) {
-      const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err));
-      if (opts.json) out(JSON.stringify({ error: { code: e.code, message: e.message } }));
-      else process.stderr.write(`picortex chat: ${e.message}\n`);
-      process.exit(e.exitCode);
+      fail(err, { prefix: "picortex chat", json: opts.json });
     }
   };
 }
@@ -265,7 +245,7 @@ export function registerTurnsCommands(program: Command): void {
         } finally {
           printer.stop();
         }
-        if (!final) throw new CliError(`The runtime closed the event stream of turn ${turn.id} before it finished; see \`picortex chat show ${id}\`.`, 1, "stream_closed");
+        if (!final) throw new PicortexError("failed", "stream_closed", `The runtime closed the event stream of turn ${turn.id} before it finished; see \`picortex chat show ${id}\`.`);
         if (final.status !== "done") process.exit(1);
       }),
     );
@@ -279,7 +259,7 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts, id: string, tokens: string) => {
         checkChatId(id);
         const budgetTokens = tokens === "none" ? null : Number(tokens);
-        if (budgetTokens !== null && !(Number.isInteger(budgetTokens) && budgetTokens > 0)) throw new CliError("tokens must be a positive integer or `none`", 2, "invalid_input");
+        if (budgetTokens !== null && !(Number.isInteger(budgetTokens) && budgetTokens > 0)) throw new PicortexError("invalid_input", "invalid_input", "tokens must be a positive integer or `none`");
         const c = (await (await request(opts, "PUT", `/v1/chats/${encodeURIComponent(id)}/budget`, { budgetTokens })).json()) as any;
         out(opts.json ? JSON.stringify(c) : `chat ${c.id}: budget ${c.budgetTokens ?? "none"}`);
       }),

@@ -1,3 +1,5 @@
+import { PicortexError } from "../errors.js";
+
 /**
  * One error type for everything that can go wrong with a chat or a turn. `code` is
  * stable (API clients and tests match on it); the message says what to do.
@@ -14,13 +16,10 @@ export type TurnErrorCode =
   | "unreapable"
   | "not_configured";
 
-export class TurnError extends Error {
-  constructor(
-    readonly code: TurnErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "TurnError";
+export class TurnError extends PicortexError {
+  declare readonly code: TurnErrorCode;
+
+  constructor(code: TurnErrorCode, message: string, options?: { cause?: unknown }) {
+    super("failed", code, message, options);
   }
 }
