@@ -3,17 +3,16 @@ import type { Route } from "../http/router.js";
 import { z } from "zod";
 import { bearerToken } from "../http/auth.js";
 import type { ApiTokenGuard } from "../http/api-token-guard.js";
-import { HttpError, badRequest, notFound, tooManyRequests, unauthorized } from "../http/errors.js";
+import { notFound, tooManyRequests, unauthorized } from "../http/errors.js";
 import { CredentialLimiter } from "../http/rate-limit.js";
 import { Reply } from "../http/router.js";
 import { idSchema } from "./entry.js";
-import { BrainError } from "./errors.js";
 import type { BrainServerStore } from "./server-store.js";
 import { PULL_BODY_LIMIT, PUSH_BODY_LIMIT, pullRequestSchema, pushRequestSchema } from "./sync-protocol.js";
 
 /**
- * The sync endpoints. This layer only authenticates, validates and maps typed errors;
- * the rules live in BrainServerStore. A token names exactly one workspace, and every
+ * The sync endpoints. This layer only authenticates and validates (a BrainError becomes
+ * its status in the router, like every PicortexError); the rules live in BrainServerStore. A token names exactly one workspace, and every
  * read and write is confined to it.
  */
 const createTokenSchema = z.object({ workspaceId: idSchema, label: z.string().max(200).default("") }).strict();
@@ -69,17 +68,6 @@ export function brainSyncRoutes(store: BrainServerStore, limiter = new Credentia
     }
     return workspace;
   };
-  const mapErrors = <T>(fn: () => T): T => {
-    try {
-      return fn();
-    } catch (err) {
-      if (err instanceof BrainError) {
-        if (err.code === "invalid_input") throw badRequest(err.message);
-        throw new HttpError(err.code === "not_found" ? 404 : 409, err.code, err.message);
-      }
-      throw err;
-    }
-  };
   return [
     {
       method: "POST",
@@ -88,7 +76,8 @@ export function brainSyncRoutes(store: BrainServerStore, limiter = new Credentia
         // Authenticate before reading the body, so an anonymous caller cannot make the server buffer 10 MB.
         const workspace = workspaceOf(ctx.req);
         const body = await ctx.body(pushRequestSchema, PUSH_BODY_LIMIT);
-        return mapErrors(() => store.push(workspace, body));
+        // A BrainError is mapped to its status by the router (400, 404, 409: http/errors.ts).
+        return store.push(workspace, body);
       },
     },
     {
@@ -97,7 +86,7 @@ export function brainSyncRoutes(store: BrainServerStore, limiter = new Credentia
       handler: async (ctx) => {
         const workspace = workspaceOf(ctx.req);
         const body = await ctx.body(pullRequestSchema, PULL_BODY_LIMIT);
-        return mapErrors(() => store.pull(workspace, body));
+        return store.pull(workspace, body);
       },
     },
   ];
