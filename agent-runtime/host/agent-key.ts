@@ -35,7 +35,7 @@ export const AGENT_PRINCIPAL = "@agent";
  * HostVars.gatewayPort defaults to it, and runtime.json carries the port only when it differs).
  */
 export const DEFAULT_HOST_GATEWAY_PORT = 7419;
-/** The key gateway's path prefix (turns/gateway.ts GATEWAY_PREFIX; a test keeps them equal). */
+/** The key gateway's path prefix (turns/http/gateway.ts GATEWAY_PREFIX; a test keeps them equal). */
 const GATEWAY_PATH = "/gateway";
 
 /** The gateway URL the agent's Claude Code uses. */

@@ -4,7 +4,7 @@ import { CHAT_ID_PATTERN } from "../host/contract.js";
 import { badRequest, forbidden, notFound, unauthorized } from "../http/errors.js";
 import { Reply, type RequestContext, type Route } from "../http/router.js";
 import type { ModuleContext, RuntimeModule } from "../module.js";
-import { chatView, streamTurn, turnBodySchema, turnView } from "../turns/routes.js";
+import { chatView, streamTurn, turnBodySchema, turnView } from "../turns/http/routes.js";
 import type { TurnsModule } from "../turns/module.js";
 import type { Chat } from "../turns/domain.js";
 import { CHAT_VIEW_HTML, CHAT_VIEW_JS } from "./chat-view-page.js";

@@ -2,13 +2,12 @@ import { join } from "node:path";
 import { PicortexError } from "../errors.js";
 import { generateToken, hashToken } from "../http/auth.js";
 import { HttpError } from "../http/errors.js";
-import type { Logger } from "../log.js";
-import type { ChatHost, ProvisionEvent } from "./chat-host.js";
+import type { ChatHost, ProvisionEvent } from "./host/chat-host.js";
 import { FINISHED_TURN_STATUSES, type Chat, type Message, type Turn } from "./domain.js";
 import type { TurnEvent, TurnEvents } from "./events.js";
-import type { Provisioner } from "./provisioner.js";
+import type { Provisioner } from "./engine/provisioner.js";
 import type { TurnStore } from "./store.js";
-import type { WarmPool } from "./warm-pool.js";
+import type { WarmPool } from "./engine/warm-pool.js";
 
 /** A client-chosen key that makes a create or a send safe to resend, with the hash of its request. */
 export interface Idempotency {
@@ -42,7 +41,6 @@ export interface ChatServiceDeps {
   dataDir: string;
   onDelete: "archive" | "remove";
   defaultBudgetTokens: number | undefined;
-  log: Logger;
 }
 
 const keyReused = (key: string, what: string) =>

@@ -1,9 +1,16 @@
-import type { ProvisionEvent } from "./chat-host.js";
-
 /**
  * The turns module's domain objects. `store.ts` maps SQLite rows to these at its boundary,
  * so nothing above the store sees a column name or a 0/1 flag.
  */
+export type ProvisionStep = "queued" | "resume" | "create_user" | "install_cli" | "configure_api" | "complete";
+
+/** One step of a chat's provisioning, as stored in its log and streamed to the creator. */
+export interface ProvisionEvent {
+  step: ProvisionStep;
+  progress: number;
+  message: string;
+}
+
 export type ChatStatus = "provisioning" | "ready" | "failed" | "deleted";
 export type TurnStatus = "queued" | "running" | "done" | "failed" | "interrupted";
 

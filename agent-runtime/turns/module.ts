@@ -3,21 +3,21 @@ import { join } from "node:path";
 import { resolveApiKeyFile, resolveClaudePath } from "../config/turns.js";
 import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
 import type { ModuleFactory, RuntimeModule } from "../module.js";
-import type { ChatHost } from "./chat-host.js";
-import { TurnEngine } from "./engine.js";
+import type { ChatHost } from "./host/chat-host.js";
+import { TurnEngine } from "./engine/engine.js";
 import { TurnError } from "./errors.js";
 import { TurnEvents } from "./events.js";
-import { BudgetLedger, startGatewayServer, type GatewayServer } from "./gateway.js";
-import { HostChatHost } from "./host-chat-host.js";
-import { LocalChatHost } from "./local-chat-host.js";
+import { BudgetLedger, startGatewayServer, type GatewayServer } from "./http/gateway.js";
+import { HostChatHost } from "./host/host-chat-host.js";
+import { LocalChatHost } from "./host/local-chat-host.js";
 import { chatBrainMcp } from "../cli/brain-mcp.js";
-import { BrainWiredChatHost } from "./chat-brain.js";
-import { hostChatBrain } from "./host-chat-brain.js";
-import { Provisioner } from "./provisioner.js";
-import { turnsRoutes } from "./routes.js";
+import { BrainWiredChatHost } from "./host/chat-brain.js";
+import { hostChatBrain } from "./host/host-chat-brain.js";
+import { Provisioner } from "./engine/provisioner.js";
+import { turnsRoutes } from "./http/routes.js";
 import { ChatService } from "./chat-service.js";
 import { TurnStore } from "./store.js";
-import { WarmPool } from "./warm-pool.js";
+import { WarmPool } from "./engine/warm-pool.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 import type { Route } from "../http/router.js";
 
@@ -143,7 +143,6 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     dataDir: ctx.config.dataDir,
     onDelete: cfg.onDelete,
     defaultBudgetTokens: cfg.defaultBudgetTokens,
-    log,
   });
   const routes = [
     agentUsageRoute,

@@ -3,8 +3,7 @@ import type { Db } from "../store/database.js";
 import { migrate } from "../store/database.js";
 import type { DiskHealth } from "../store/disk.js";
 import { PicortexError } from "../errors.js";
-import type { ProvisionEvent } from "./chat-host.js";
-import type { Chat, ChatStatus, Message, Turn, TurnStatus } from "./domain.js";
+import type { Chat, ChatStatus, Message, ProvisionEvent, Turn, TurnStatus } from "./domain.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
 
 export type { Chat, ChatStatus, Message, Turn, TurnStatus } from "./domain.js";

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LocalChatHost } from "../../agent-runtime/turns/local-chat-host.js";
+import { LocalChatHost } from "../../agent-runtime/turns/host/local-chat-host.js";
 import { chatBrainMcp } from "../../agent-runtime/cli/brain-mcp.js";
 import { DEFAULT_ALLOWED_TOOLS } from "../../agent-runtime/config/turns.js";
 

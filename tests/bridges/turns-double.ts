@@ -1,10 +1,9 @@
 import type { Db } from "../../agent-runtime/store/database.js";
-import { createLogger } from "../../agent-runtime/log.js";
-import type { ChatHost } from "../../agent-runtime/turns/chat-host.js";
+import type { ChatHost } from "../../agent-runtime/turns/host/chat-host.js";
 import { ChatService } from "../../agent-runtime/turns/chat-service.js";
 import type { Chat } from "../../agent-runtime/turns/domain.js";
 import { TurnEvents } from "../../agent-runtime/turns/events.js";
-import type { Provisioner } from "../../agent-runtime/turns/provisioner.js";
+import type { Provisioner } from "../../agent-runtime/turns/engine/provisioner.js";
 import { TurnStore } from "../../agent-runtime/turns/store.js";
 
 /**
@@ -33,7 +32,6 @@ export function turnsDouble(db: Db, provisioning: "ready" | "never" = "ready") {
     dataDir: "/nonexistent",
     onDelete: "remove",
     defaultBudgetTokens: undefined,
-    log: createLogger("t", () => {}),
   });
   return { turnStore, turns: { chats, events } };
 }

@@ -6,13 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { PicortexError } from "../../agent-runtime/errors.js";
 import { httpStatusOf } from "../../agent-runtime/http/errors.js";
-import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import type { ChatHost } from "../../agent-runtime/turns/chat-host.js";
+import type { ChatHost } from "../../agent-runtime/turns/host/chat-host.js";
 import { ChatService } from "../../agent-runtime/turns/chat-service.js";
 import { budgetSpent, type Chat } from "../../agent-runtime/turns/domain.js";
 import { TurnEvents, type TurnEvent } from "../../agent-runtime/turns/events.js";
-import type { Provisioner } from "../../agent-runtime/turns/provisioner.js";
+import type { Provisioner } from "../../agent-runtime/turns/engine/provisioner.js";
 import { TurnStore } from "../../agent-runtime/turns/store.js";
 
 function setup(remove: ChatHost["remove"] = async () => ({ archived: true })) {
@@ -45,7 +44,6 @@ function setup(remove: ChatHost["remove"] = async () => ({ archived: true })) {
     dataDir: "/data",
     onDelete: "archive",
     defaultBudgetTokens: 5000,
-    log: createLogger("t", () => {}),
   });
   return { db, store, events, chats, removed, kicks: () => kicks };
 }

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateToken, hashToken } from "../../agent-runtime/http/auth.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, AGENT_TOKEN_PREFIX, agentClaudeCommand, agentGatewayEnvironment, agentGatewayUrl } from "../../agent-runtime/host/agent-key.js";
-import { GATEWAY_PREFIX } from "../../agent-runtime/turns/gateway.js";
+import { GATEWAY_PREFIX } from "../../agent-runtime/turns/http/gateway.js";
 import { CLAUDE, REAL_KEY, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 const AGENT_TOKEN = generateToken(AGENT_TOKEN_PREFIX);

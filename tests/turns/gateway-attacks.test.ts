@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { MAX_IN_FLIGHT_PER_CHAT, MAX_REQUEST_BYTES, startGatewayServer, type GatewayServer } from "../../agent-runtime/turns/gateway.js";
+import { MAX_IN_FLIGHT_PER_CHAT, MAX_REQUEST_BYTES, startGatewayServer, type GatewayServer } from "../../agent-runtime/turns/http/gateway.js";
 import { hashToken } from "../../agent-runtime/http/auth.js";
 import type { TurnStore } from "../../agent-runtime/turns/store.js";
 import type { Logger } from "../../agent-runtime/log.js";

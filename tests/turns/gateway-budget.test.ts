@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, startTestRuntime, type TestRuntime } from "./helpers.js";
-import { MAX_IN_FLIGHT_PER_CHAT } from "../../agent-runtime/turns/gateway.js";
+import { MAX_IN_FLIGHT_PER_CHAT } from "../../agent-runtime/turns/http/gateway.js";
 
 const gatewayBase = (rt: TestRuntime) => rt.turns.gatewayUrl();
 

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { transcriptPath } from "../../agent-runtime/turns/chat-host.js";
+import { transcriptPath } from "../../agent-runtime/turns/host/chat-host.js";
 import { REPO, createChat, sendTurn, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 const run = promisify(execFile);

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { asChatArgv, runTurnPrefix } from "../../agent-runtime/host/chat-identity.js";
-import { renderClaudeSettings, transcriptPath } from "../../agent-runtime/turns/chat-host.js";
-import { claudeTurnFlags, sessionMismatch, streamJsonUserLine } from "../../agent-runtime/turns/claude-args.js";
-import { createStreamJsonReader } from "../../agent-runtime/turns/stream-json.js";
-import { buildTar } from "../../agent-runtime/turns/tar-stream.js";
+import { renderClaudeSettings, transcriptPath } from "../../agent-runtime/turns/host/chat-host.js";
+import { claudeTurnFlags, sessionMismatch, streamJsonUserLine } from "../../agent-runtime/turns/engine/claude-args.js";
+import { createStreamJsonReader } from "../../agent-runtime/turns/engine/stream-json.js";
+import { buildTar } from "../../agent-runtime/turns/host/tar-stream.js";
 import { TarPathError } from "../../agent-runtime/host/ustar.js";
 import { turnsConfigSchema } from "../../agent-runtime/config/turns.js";
 

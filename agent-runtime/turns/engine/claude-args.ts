@@ -1,4 +1,4 @@
-import type { TurnsConfig } from "../config/turns.js";
+import type { TurnsConfig } from "../../config/turns.js";
 
 export interface SessionChoice {
   sessionId: string;

@@ -3,7 +3,7 @@
  * running AS the chat user, so the files are created by their owner and nothing ever
  * writes into the chat's home as root. Written by the one ustar writer (host/ustar.ts).
  */
-import { writeUstar } from "../host/ustar.js";
+import { writeUstar } from "../../host/ustar.js";
 
 export interface TarEntry {
   path: string; // relative, no `..`

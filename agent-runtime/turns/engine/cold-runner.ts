@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import type { ChatHost } from "./chat-host.js";
+import type { ChatHost } from "../host/chat-host.js";
 import { createStreamJsonReader, type TurnResult } from "./stream-json.js";
 import { terminateGroup } from "./terminate.js";
-import { TurnError } from "./errors.js";
+import { TurnError } from "../errors.js";
 
 export interface TurnHooks {
   onSpawn?(pid: number): void;

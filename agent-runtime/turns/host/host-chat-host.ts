@@ -1,13 +1,13 @@
 import { createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { finished } from "node:stream/promises";
-import { BIN, chatHome, chatTmpDir, chatUser, chatWorkspace, CHAT_USER_HELPER_PATH } from "../host/contract.js";
-import { asChatArgv, privilegedArgv, runTurnPrefix } from "../host/chat-identity.js";
-import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../host/run-argv.js";
+import { BIN, chatHome, chatTmpDir, chatUser, chatWorkspace, CHAT_USER_HELPER_PATH } from "../../host/contract.js";
+import { asChatArgv, privilegedArgv, runTurnPrefix } from "../../host/chat-identity.js";
+import { runArgv, HOST_COMMAND_ENV, type ArgvResult } from "../../host/run-argv.js";
 import { renderClaudeSettings, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
 import { buildTar } from "./tar-stream.js";
 import { renderChatBrainClaudeJson, renderChatBrainHeaders } from "./chat-brain.js";
-import { TurnError } from "./errors.js";
+import { TurnError } from "../errors.js";
 
 const SUDO_N = [BIN.sudo, "-n", "--"];
 

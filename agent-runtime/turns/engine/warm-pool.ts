@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import type { WarmConfig } from "../config/turns.js";
-import type { Logger } from "../log.js";
-import type { ChatHost } from "./chat-host.js";
+import type { WarmConfig } from "../../config/turns.js";
+import type { Logger } from "../../log.js";
+import type { ChatHost } from "../host/chat-host.js";
 import { streamJsonUserLine } from "./claude-args.js";
 import type { ProcessOutcome, TurnHooks } from "./cold-runner.js";
 import { treeRssMiB } from "./process-memory.js";

@@ -1,10 +1,10 @@
 import { join } from "node:path";
-import { BrainServerStore } from "../brain/server-store.js";
-import { CHAT_BRAIN_MCP_PATH, ChatBrainStore, chatBrainMcpRoutes } from "../brain/mcp-http.js";
-import type { Route } from "../http/router.js";
-import type { ModuleContext } from "../module.js";
+import { BrainServerStore } from "../../brain/server-store.js";
+import { CHAT_BRAIN_MCP_PATH, ChatBrainStore, chatBrainMcpRoutes } from "../../brain/mcp-http.js";
+import type { Route } from "../../http/router.js";
+import type { ModuleContext } from "../../module.js";
 import type { ChatBrainTokens } from "./chat-brain.js";
-import type { TurnStore } from "./store.js";
+import type { TurnStore } from "../store.js";
 
 /**
  * Host mode's brain for chats: per-chat tokens in the brain's token table (hashed, scoped to

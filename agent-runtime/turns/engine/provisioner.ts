@@ -1,8 +1,8 @@
-import { generateToken, hashToken } from "../http/auth.js";
-import { PicortexError } from "../errors.js";
-import type { Logger } from "../log.js";
-import type { ChatHost, ProvisionEvent } from "./chat-host.js";
-import type { Chat, TurnStore } from "./store.js";
+import { generateToken, hashToken } from "../../http/auth.js";
+import { PicortexError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { ChatHost, ProvisionEvent } from "../host/chat-host.js";
+import type { Chat, TurnStore } from "../store.js";
 
 /** Attempts (first run plus resumes after restarts) before a chat is marked failed. */
 export const MAX_PROVISION_ATTEMPTS = 3;

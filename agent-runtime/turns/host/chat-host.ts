@@ -3,20 +3,16 @@
  * host mode (a Linux user per chat, through the scoped sudoers rules) and local mode
  * (the current user, a private HOME per chat: weaker isolation, no sudo needed).
  */
-export type ProvisionStep = "queued" | "resume" | "create_user" | "install_cli" | "configure_api" | "complete";
+import type { ProvisionEvent } from "../domain.js";
 
-export interface ProvisionEvent {
-  step: ProvisionStep;
-  progress: number;
-  message: string;
-}
+export type { ProvisionEvent, ProvisionStep } from "../domain.js";
 
 export interface ChatFiles {
   /** The per-chat gateway token, read by the CLI through `apiKeyHelper`. */
   token: string;
   /** Loopback URL of the runtime's key gateway. */
   gatewayUrl: string;
-  /** The chat's brain MCP endpoint and token (host mode, turns/chat-brain.ts); none when the brain is off. */
+  /** The chat's brain MCP endpoint and token (host mode, turns/host/chat-brain.ts); none when the brain is off. */
   brain?: { url: string; token: string };
 }
 

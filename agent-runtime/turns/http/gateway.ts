@@ -1,16 +1,16 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
-import type { Logger } from "../log.js";
+import type { Logger } from "../../log.js";
 import { createServer, type Server } from "node:http";
-import { hashToken, secretsEqual } from "../http/auth.js";
-import { CredentialLimiter } from "../http/rate-limit.js";
-import { Router } from "../http/router.js";
-import { HostAllowlist } from "../http/host-check.js";
-import type { Route, RequestContext } from "../http/router.js";
-import { overBudget, usedTokens, type Chat } from "./domain.js";
-import type { TurnStore } from "./store.js";
-import { AGENT_PRINCIPAL, AGENT_TOKEN_PREFIX } from "../host/agent-key.js";
+import { hashToken, secretsEqual } from "../../http/auth.js";
+import { CredentialLimiter } from "../../http/rate-limit.js";
+import { Router } from "../../http/router.js";
+import { HostAllowlist } from "../../http/host-check.js";
+import type { Route, RequestContext } from "../../http/router.js";
+import { overBudget, usedTokens, type Chat } from "../domain.js";
+import type { TurnStore } from "../store.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_PREFIX } from "../../host/agent-key.js";
 
 /** Path prefix of the key gateway on the runtime's server; chats get `<base>/gateway`. */
 export const GATEWAY_PREFIX = "/gateway";

@@ -1,11 +1,11 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { BIN, assertChatId } from "../host/contract.js";
-import { runArgv, HOST_COMMAND_ENV } from "../host/run-argv.js";
-import { writeFileAtomic } from "../store/atomic-file.js";
+import { BIN, assertChatId } from "../../host/contract.js";
+import { runArgv, HOST_COMMAND_ENV } from "../../host/run-argv.js";
+import { writeFileAtomic } from "../../store/atomic-file.js";
 import { renderClaudeSettings, transcriptPath, type ChatFiles, type ChatHost, type ProvisionEvent, type SpawnSpec } from "./chat-host.js";
-import { TurnError } from "./errors.js";
-import { claudeJsonPath, writeMcpServer, type McpServerSpec } from "../cli/brain-mcp.js";
+import { TurnError } from "../errors.js";
+import { claudeJsonPath, writeMcpServer, type McpServerSpec } from "../../cli/brain-mcp.js";
 
 /**
  * Local mode: every chat runs as the current user, with its own HOME, config dir and

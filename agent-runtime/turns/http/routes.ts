@@ -1,12 +1,12 @@
 import type { ServerResponse } from "node:http";
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { CHAT_ID_PATTERN } from "../host/contract.js";
-import type { ApiTokenGuard } from "../http/api-token-guard.js";
-import { HttpError, badRequest, notFound } from "../http/errors.js";
-import { Reply, type RequestContext, type Route } from "../http/router.js";
-import type { ChatService, Idempotency } from "./chat-service.js";
-import type { Chat, Turn } from "./domain.js";
+import { CHAT_ID_PATTERN } from "../../host/contract.js";
+import type { ApiTokenGuard } from "../../http/api-token-guard.js";
+import { HttpError, badRequest, notFound } from "../../http/errors.js";
+import { Reply, type RequestContext, type Route } from "../../http/router.js";
+import type { ChatService, Idempotency } from "../chat-service.js";
+import type { Chat, Turn } from "../domain.js";
 
 const chatIdSchema = z.string().regex(CHAT_ID_PATTERN, "use 2-24 characters: lowercase letters, digits and single hyphens, starting with a letter");
 

@@ -1,12 +1,12 @@
-import type { TurnsConfig } from "../config/turns.js";
-import type { Logger } from "../log.js";
-import type { ChatHost } from "./chat-host.js";
+import type { TurnsConfig } from "../../config/turns.js";
+import type { Logger } from "../../log.js";
+import type { ChatHost } from "../host/chat-host.js";
 import { claudeTurnFlags, sessionMismatch } from "./claude-args.js";
 import { runColdTurn, type ProcessOutcome, type TurnHooks } from "./cold-runner.js";
-import { TurnError } from "./errors.js";
-import type { TurnEvents } from "./events.js";
-import { budgetSpent, type Chat, type Turn } from "./domain.js";
-import type { TurnStore } from "./store.js";
+import { TurnError } from "../errors.js";
+import type { TurnEvents } from "../events.js";
+import { budgetSpent, type Chat, type Turn } from "../domain.js";
+import type { TurnStore } from "../store.js";
 import type { WarmPool } from "./warm-pool.js";
 
 /**
