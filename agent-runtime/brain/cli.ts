@@ -7,14 +7,14 @@ import { ConfigError, loadRuntimeConfig } from "../config/load.js";
 import { fail as shellFail, out } from "../cli/shell.js";
 import { openDatabase } from "../store/database.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
-import { BrainError, SyncError } from "./errors.js";
-import { ENTRY_KINDS, splitList, type EntryKind, type RecordInput } from "./entry.js";
-import { formatEntry, formatListLine, formatRecall, formatStatus } from "./format.js";
-import { entryJson, recallJson } from "./json-shapes.js";
-import { openBrain, openSyncClient, type OpenBrain } from "./open.js";
-import { BrainServerStore } from "./server-store.js";
-import type { RecallOptions } from "./service.js";
-import { DEFAULT_RETRY } from "./sync-client.js";
+import { BrainError, SyncError } from "./shared/errors.js";
+import { ENTRY_KINDS, splitList, type EntryKind, type RecordInput } from "./shared/entry.js";
+import { formatEntry, formatListLine, formatRecall, formatStatus } from "./shared/format.js";
+import { entryJson, recallJson } from "./shared/json-shapes.js";
+import { openBrain, openSyncClient, type OpenBrain } from "./client/open.js";
+import { BrainServerStore } from "./server/server-store.js";
+import type { RecallOptions } from "./shared/service.js";
+import { DEFAULT_RETRY } from "./client/sync-client.js";
 import { registerBrainMcpInstall } from "../cli/brain-mcp.js";
 
 /**
@@ -316,7 +316,7 @@ export function registerBrainCommands(program: Command): void {
       } catch (err) {
         fail(err, false);
       }
-      const { runBrainMcpServer } = await import("./mcp.js");
+      const { runBrainMcpServer } = await import("./shared/mcp.js");
       const b = openBrain(config, (w) => process.stderr.write(`picortex brain mcp: warning: ${w}\n`));
       await runBrainMcpServer(b.service);
       b.close();

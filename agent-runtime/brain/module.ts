@@ -1,6 +1,6 @@
 import type { ModuleFactory } from "../module.js";
-import { brainAdminRoutes, brainSyncRoutes } from "./http.js";
-import { BrainServerStore } from "./server-store.js";
+import { brainAdminRoutes, brainSyncRoutes } from "./server/http.js";
+import { BrainServerStore } from "./server/server-store.js";
 
 /** Mounts the brain sync server (`/v1/brain/push|pull`, token admin under `/v1/brain/tokens`) on the runtime's database. */
 export const mountBrain: ModuleFactory = (ctx) => {

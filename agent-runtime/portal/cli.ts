@@ -10,7 +10,7 @@ import { DATA_DIR_NAME, isRuntimeDataDir } from "../config/data-dir.js";
 import type { RuntimeConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
 import { ensurePortalTokens, portalTokenPaths } from "./tokens.js";
-import { detectTailnetAddress, logfilePath, processAlive, readPidfile, runPortalForeground, startDetached, stopPortal } from "./standalone.js";
+import { detectTailnetAddress, logfilePath, processAlive, readPidfile, runPortalForeground, startDetached, stopPortal } from "../cli/portal-standalone.js";
 
 /**
  * `picortex portal start|status|stop|token`. The only portal code that prints or reads

@@ -6,7 +6,7 @@
  * ("the project", "meeting", a first name) and most are in a handful, which is exactly
  * what makes recall of common words the hard case.
  */
-import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
+import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
 
 /** Mulberry32: a small seeded PRNG, so every run builds the same corpus. */
 export function rng(seed: number): () => number {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
+import { BrainServerStore } from "../../agent-runtime/brain/server/server-store.js";
 import { hashToken } from "../../agent-runtime/http/auth.js";
 
 describe("chat brain tokens", () => {

@@ -5,11 +5,11 @@
  * the bound existed) must get back to syncing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { entryToRow, upsertSql } from "../../agent-runtime/brain/entry-row.js";
-import { HttpSyncTransport } from "../../agent-runtime/brain/http-transport.js";
-import { BrainService } from "../../agent-runtime/brain/service.js";
-import { BrainSyncClient } from "../../agent-runtime/brain/sync-client.js";
-import { HybridLogicalClock, HLC_PATTERN, MAX_CLOCK_SKEW_MS, encodeHlc } from "../../agent-runtime/brain/hlc.js";
+import { entryToRow, upsertSql } from "../../agent-runtime/brain/shared/entry-row.js";
+import { HttpSyncTransport } from "../../agent-runtime/brain/client/http-transport.js";
+import { BrainService } from "../../agent-runtime/brain/shared/service.js";
+import { BrainSyncClient } from "../../agent-runtime/brain/client/sync-client.js";
+import { HybridLogicalClock, HLC_PATTERN, MAX_CLOCK_SKEW_MS, encodeHlc } from "../../agent-runtime/brain/shared/hlc.js";
 import { memoryBrain, post, sampleEntry, startBrainRuntime } from "./helpers.js";
 
 const MAX_HLC = "999999999999999-999999-evil";

@@ -1,15 +1,15 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
-import { HybridLogicalClock, compareVersions } from "../../agent-runtime/brain/hlc.js";
-import { BrainService } from "../../agent-runtime/brain/service.js";
-import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
-import { BrainSyncClient } from "../../agent-runtime/brain/sync-client.js";
-import { HttpSyncTransport } from "../../agent-runtime/brain/http-transport.js";
-import { SyncError } from "../../agent-runtime/brain/errors.js";
-import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
-import { pullRequestSchema, pullResponseSchema, pushRequestSchema, pushResponseSchema, type SyncTransport } from "../../agent-runtime/brain/sync-protocol.js";
+import { SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
+import { HybridLogicalClock, compareVersions } from "../../agent-runtime/brain/shared/hlc.js";
+import { BrainService } from "../../agent-runtime/brain/shared/service.js";
+import { BrainServerStore } from "../../agent-runtime/brain/server/server-store.js";
+import { BrainSyncClient } from "../../agent-runtime/brain/client/sync-client.js";
+import { HttpSyncTransport } from "../../agent-runtime/brain/client/http-transport.js";
+import { SyncError } from "../../agent-runtime/brain/shared/errors.js";
+import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
+import { pullRequestSchema, pullResponseSchema, pushRequestSchema, pushResponseSchema, type SyncTransport } from "../../agent-runtime/brain/shared/sync-protocol.js";
 import { startBrainRuntime } from "./helpers.js";
 
 /**

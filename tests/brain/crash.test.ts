@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
+import { SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
 import { tempDir } from "./helpers.js";
 
 // A real kill -9 in the middle of pulling and recording: every page is applied together

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { HybridLogicalClock } from "../../agent-runtime/brain/hlc.js";
-import { BrainService, type BrainIdentity } from "../../agent-runtime/brain/service.js";
-import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
+import { HybridLogicalClock } from "../../agent-runtime/brain/shared/hlc.js";
+import { BrainService, type BrainIdentity } from "../../agent-runtime/brain/shared/service.js";
+import { SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
 
 export function tempDir(prefix = "picortex-brain-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -22,8 +22,8 @@ export function memoryBrain(identity: Partial<BrainIdentity> = {}, node = "node-
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
 import { createLogger } from "../../agent-runtime/log.js";
-import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
-import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
+import { BrainServerStore } from "../../agent-runtime/brain/server/server-store.js";
+import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
 
 /** A real runtime on loopback with only the brain mounted, plus a second connection for issuing tokens. */
 export async function startBrainRuntime(): Promise<{

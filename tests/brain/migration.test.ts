@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { migrate, openDatabase } from "../../agent-runtime/store/database.js";
-import { LOCAL_MIGRATIONS, SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
-import { entryToRow, upsertSql } from "../../agent-runtime/brain/entry-row.js";
-import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
+import { LOCAL_MIGRATIONS, SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
+import { entryToRow, upsertSql } from "../../agent-runtime/brain/shared/entry-row.js";
+import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
 import { tempDir } from "./helpers.js";
 
 let cleanup: (() => void) | undefined;

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildMatchExpression, isFtsSyntaxError, queryTerms, quoteTerm } from "../../agent-runtime/brain/query.js";
+import { buildMatchExpression, isFtsSyntaxError, queryTerms, quoteTerm } from "../../agent-runtime/brain/shared/query.js";
 
 // The sanitizer's output is run against a real FTS5 table: a rendering that looks right
 // but that FTS5 rejects or misreads fails here.

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
-import { buildMatchExpression } from "../../agent-runtime/brain/query.js";
-import type { BrainEntry } from "../../agent-runtime/brain/entry.js";
-import type { EntryFilters } from "../../agent-runtime/brain/repository.js";
+import { SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
+import { buildMatchExpression } from "../../agent-runtime/brain/shared/query.js";
+import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
+import type { EntryFilters } from "../../agent-runtime/brain/shared/repository.js";
 import { generateCorpus } from "../../bench/brain/corpus.js";
 
 /**

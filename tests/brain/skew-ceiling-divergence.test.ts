@@ -5,10 +5,10 @@
  * and keep its edit while the server and every other replica kept the other one, forever.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { HttpSyncTransport } from "../../agent-runtime/brain/http-transport.js";
-import { BrainSyncClient } from "../../agent-runtime/brain/sync-client.js";
-import { MAX_CLOCK_SKEW_MS, compareVersions, encodeHlc } from "../../agent-runtime/brain/hlc.js";
-import type { SyncTransport } from "../../agent-runtime/brain/sync-protocol.js";
+import { HttpSyncTransport } from "../../agent-runtime/brain/client/http-transport.js";
+import { BrainSyncClient } from "../../agent-runtime/brain/client/sync-client.js";
+import { MAX_CLOCK_SKEW_MS, compareVersions, encodeHlc } from "../../agent-runtime/brain/shared/hlc.js";
+import type { SyncTransport } from "../../agent-runtime/brain/shared/sync-protocol.js";
 import { memoryBrain, post, sampleEntry, startBrainRuntime } from "./helpers.js";
 
 const NO_RETRY = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };

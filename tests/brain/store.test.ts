@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { SqliteBrainRepository } from "../../agent-runtime/brain/sqlite-repository.js";
-import { HybridLogicalClock, compareVersions, decodeHlc } from "../../agent-runtime/brain/hlc.js";
-import { BrainService } from "../../agent-runtime/brain/service.js";
-import { BrainError } from "../../agent-runtime/brain/errors.js";
+import { SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
+import { HybridLogicalClock, compareVersions, decodeHlc } from "../../agent-runtime/brain/shared/hlc.js";
+import { BrainService } from "../../agent-runtime/brain/shared/service.js";
+import { BrainError } from "../../agent-runtime/brain/shared/errors.js";
 import { memoryBrain, tempDir } from "./helpers.js";
 
 describe("record and recall", () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { BrainServerStore } from "../../agent-runtime/brain/server-store.js";
-import { BrainSyncClient, withRetry } from "../../agent-runtime/brain/sync-client.js";
-import { SyncError } from "../../agent-runtime/brain/errors.js";
-import type { SyncTransport } from "../../agent-runtime/brain/sync-protocol.js";
+import { BrainServerStore } from "../../agent-runtime/brain/server/server-store.js";
+import { BrainSyncClient, withRetry } from "../../agent-runtime/brain/client/sync-client.js";
+import { SyncError } from "../../agent-runtime/brain/shared/errors.js";
+import type { SyncTransport } from "../../agent-runtime/brain/shared/sync-protocol.js";
 import { memoryBrain } from "./helpers.js";
 
 const NO_RETRY = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };

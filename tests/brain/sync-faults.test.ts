@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SyncError } from "../../agent-runtime/brain/errors.js";
-import { HttpSyncTransport } from "../../agent-runtime/brain/http-transport.js";
-import { BrainSyncClient, DEFAULT_RETRY, withRetry } from "../../agent-runtime/brain/sync-client.js";
+import { SyncError } from "../../agent-runtime/brain/shared/errors.js";
+import { HttpSyncTransport } from "../../agent-runtime/brain/client/http-transport.js";
+import { BrainSyncClient, DEFAULT_RETRY, withRetry } from "../../agent-runtime/brain/client/sync-client.js";
 import { memoryBrain, startBrainRuntime } from "./helpers.js";
 
 describe("brain sync faults", () => {

@@ -3,7 +3,7 @@
  * status (http/errors.ts) and once to an exit code (cli/shell.ts), and one CLI shell.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BrainError, SyncError } from "../../agent-runtime/brain/errors.js";
+import { BrainError, SyncError } from "../../agent-runtime/brain/shared/errors.js";
 import { ClientError } from "../../agent-runtime/cli/endpoint.js";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeOf, fail } from "../../agent-runtime/cli/shell.js";
 import { BrainConfigError } from "../../agent-runtime/config/brain.js";

@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
-import { ChatBrainStore, CHAT_BRAIN_MCP_PATH } from "../../agent-runtime/brain/mcp-http.js";
+import { ChatBrainStore, CHAT_BRAIN_MCP_PATH } from "../../agent-runtime/brain/server/mcp-http.js";
 
 const WORKSPACE = "ws-host-brain";
 const ids = ["hb-alpha", "hb-beta"];

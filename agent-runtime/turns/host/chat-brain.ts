@@ -6,7 +6,7 @@ export interface ChatBrainCredential {
   token: string;
 }
 
-/** Issues and revokes per-chat brain tokens (brain/server-store.ts chat tokens). */
+/** Issues and revokes per-chat brain tokens (brain/server/server-store.ts chat tokens). */
 export interface ChatBrainTokens {
   /** A fresh token for the chat; any earlier one is revoked. */
   issue(chatId: string): ChatBrainCredential;

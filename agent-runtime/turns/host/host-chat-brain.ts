@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { BrainServerStore } from "../../brain/server-store.js";
-import { CHAT_BRAIN_MCP_PATH, ChatBrainStore, chatBrainMcpRoutes } from "../../brain/mcp-http.js";
+import { BrainServerStore } from "../../brain/server/server-store.js";
+import { CHAT_BRAIN_MCP_PATH, ChatBrainStore, chatBrainMcpRoutes } from "../../brain/server/mcp-http.js";
 import type { Route } from "../../http/router.js";
 import type { ModuleContext } from "../../module.js";
 import type { ChatBrainTokens } from "./chat-brain.js";

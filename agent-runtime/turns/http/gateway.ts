@@ -328,7 +328,7 @@ export interface GatewayOptions {
   headersTimeoutMs?: number;
   /** The listener's limit for a whole request, body included (default 30 s). */
   requestTimeoutMs?: number;
-  /** More routes for chats on this listener (host mode: the brain's MCP endpoint, brain/mcp-http.ts). */
+  /** More routes for chats on this listener (host mode: the brain's MCP endpoint, brain/server/mcp-http.ts). */
   extraRoutes?: Route[];
 }
 

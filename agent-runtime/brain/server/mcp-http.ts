@@ -1,15 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { bearerToken } from "../http/auth.js";
-import { CredentialLimiter } from "../http/rate-limit.js";
-import { readBody, sendJson, type RequestContext, type Route } from "../http/router.js";
-import { RUNTIME_BRAIN_PROJECT } from "../config/brain.js";
-import { createBrainMcpServer } from "./mcp.js";
-import { HybridLogicalClock } from "./hlc.js";
-import { ensureNodeId, createPrivate } from "./open.js";
-import { BrainService } from "./service.js";
-import { SqliteBrainRepository } from "./sqlite-repository.js";
+import { bearerToken } from "../../http/auth.js";
+import { CredentialLimiter } from "../../http/rate-limit.js";
+import { readBody, sendJson, type RequestContext, type Route } from "../../http/router.js";
+import { RUNTIME_BRAIN_PROJECT } from "../../config/brain.js";
+import { createBrainMcpServer } from "../shared/mcp.js";
+import { HybridLogicalClock } from "../shared/hlc.js";
+import { ensureNodeId, createPrivate } from "../client/open.js";
+import { BrainService } from "../shared/service.js";
+import { SqliteBrainRepository } from "../shared/sqlite-repository.js";
 
 /** Where chats reach the brain's MCP tools on the key gateway's loopback listener (host mode). */
 export const CHAT_BRAIN_MCP_PATH = "/brain/mcp";

@@ -1,6 +1,6 @@
 import type { Statement } from "better-sqlite3";
-import type { Db } from "../store/database.js";
-import { migrate, openDatabase } from "../store/database.js";
+import type { Db } from "../../store/database.js";
+import { migrate, openDatabase } from "../../store/database.js";
 import type { BrainEntry } from "./entry.js";
 import { isPoisoned } from "./hlc.js";
 import { ENTRY_COLUMNS_SQL, rowToEntry, entryToRow, upsertSql, type EntryRow } from "./entry-row.js";

@@ -1,11 +1,11 @@
-import type { Db } from "../store/database.js";
-import { migrate } from "../store/database.js";
-import { generateToken, hashToken, secretsEqual } from "../http/auth.js";
-import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "./entry-row.js";
-import { idSchema } from "./entry.js";
-import { isPoisoned, versionProblem } from "./hlc.js";
-import { BrainError } from "./errors.js";
-import { pullRequestSchema, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from "./sync-protocol.js";
+import type { Db } from "../../store/database.js";
+import { migrate } from "../../store/database.js";
+import { generateToken, hashToken, secretsEqual } from "../../http/auth.js";
+import { ENTRY_COLUMNS_SQL, entryToRow, rowToEntry, upsertSql, type EntryRow } from "../shared/entry-row.js";
+import { idSchema } from "../shared/entry.js";
+import { isPoisoned, versionProblem } from "../shared/hlc.js";
+import { BrainError } from "../shared/errors.js";
+import { pullRequestSchema, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from "../shared/sync-protocol.js";
 
 /**
  * The sync server's state in the runtime database: the workspace's entries at their

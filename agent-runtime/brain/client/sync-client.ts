@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { SyncError } from "./errors.js";
-import { MAX_CLOCK_SKEW_MS, versionCeiling, type HybridLogicalClock } from "./hlc.js";
-import type { BrainRepository } from "./repository.js";
-import { MAX_PUSH_ENTRIES, type SyncTransport } from "./sync-protocol.js";
+import { SyncError } from "../shared/errors.js";
+import { MAX_CLOCK_SKEW_MS, versionCeiling, type HybridLogicalClock } from "../shared/hlc.js";
+import type { BrainRepository } from "../shared/repository.js";
+import { MAX_PUSH_ENTRIES, type SyncTransport } from "../shared/sync-protocol.js";
 
 export interface RetryPolicy {
   /** Attempts per request, including the first. */

@@ -1,4 +1,4 @@
-import { PicortexError, type ErrorCategory } from "../errors.js";
+import { PicortexError, type ErrorCategory } from "../../errors.js";
 
 /** Why a brain operation failed, in words a person or agent can act on. */
 export type BrainErrorCode = "invalid_input" | "not_found" | "conflict";

@@ -1,6 +1,6 @@
 import type { BrainEntry } from "./entry.js";
 import type { RecallResult } from "./repository.js";
-import type { SyncStatus } from "./sync-client.js";
+import type { SyncStatus } from "../client/sync-client.js";
 
 /** Human-readable renderings. JSON output never goes through here; its shapes are in cli.ts. */
 const date = (ms: number) => new Date(ms).toISOString().replace("T", " ").slice(0, 16);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SyncError } from "./errors.js";
+import { SyncError } from "../shared/errors.js";
 import {
   pullResponseSchema,
   pushResponseSchema,
@@ -8,7 +8,7 @@ import {
   type PushRequest,
   type PushResponse,
   type SyncTransport,
-} from "./sync-protocol.js";
+} from "../shared/sync-protocol.js";
 
 export interface HttpTransportOptions {
   /** e.g. `http://100.64.0.1:7420`; the token never goes in it. */

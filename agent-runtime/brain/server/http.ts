@@ -1,14 +1,14 @@
 import type { IncomingMessage } from "node:http";
-import type { Route } from "../http/router.js";
+import type { Route } from "../../http/router.js";
 import { z } from "zod";
-import { bearerToken } from "../http/auth.js";
-import type { ApiTokenGuard } from "../http/api-token-guard.js";
-import { notFound, tooManyRequests, unauthorized } from "../http/errors.js";
-import { CredentialLimiter } from "../http/rate-limit.js";
-import { Reply } from "../http/router.js";
-import { idSchema } from "./entry.js";
+import { bearerToken } from "../../http/auth.js";
+import type { ApiTokenGuard } from "../../http/api-token-guard.js";
+import { notFound, tooManyRequests, unauthorized } from "../../http/errors.js";
+import { CredentialLimiter } from "../../http/rate-limit.js";
+import { Reply } from "../../http/router.js";
+import { idSchema } from "../shared/entry.js";
 import type { BrainServerStore } from "./server-store.js";
-import { PULL_BODY_LIMIT, PUSH_BODY_LIMIT, pullRequestSchema, pushRequestSchema } from "./sync-protocol.js";
+import { PULL_BODY_LIMIT, PUSH_BODY_LIMIT, pullRequestSchema, pushRequestSchema } from "../shared/sync-protocol.js";
 
 /**
  * The sync endpoints. This layer only authenticates and validates (a BrainError becomes

@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import type { BrainClientConfig } from "../config/brain.js";
-import { readBrainToken } from "../config/brain.js";
-import { SyncError } from "./errors.js";
-import { HybridLogicalClock } from "./hlc.js";
+import type { BrainClientConfig } from "../../config/brain.js";
+import { readBrainToken } from "../../config/brain.js";
+import { SyncError } from "../shared/errors.js";
+import { HybridLogicalClock } from "../shared/hlc.js";
 import { HttpSyncTransport } from "./http-transport.js";
-import { BrainService } from "./service.js";
-import { SqliteBrainRepository } from "./sqlite-repository.js";
+import { BrainService } from "../shared/service.js";
+import { SqliteBrainRepository } from "../shared/sqlite-repository.js";
 import { BrainSyncClient, DEFAULT_RETRY, type RetryPolicy } from "./sync-client.js";
-import type { SyncError as SyncErrorType } from "./errors.js";
+import type { SyncError as SyncErrorType } from "../shared/errors.js";
 
 export interface OpenBrain {
   repo: SqliteBrainRepository;
