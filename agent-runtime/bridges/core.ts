@@ -25,14 +25,13 @@ export interface Deliverer {
 export type MessageState = "seen" | "working" | "done" | "failed";
 
 /** A failed delivery: `retryAfterMs` from the platform (429), `permanent` when retrying cannot help. */
-export class DeliveryError extends Error {
+export class DeliveryError extends PicortexError {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
     readonly permanent = false,
   ) {
-    super(message);
-    this.name = "DeliveryError";
+    super(permanent ? "failed" : "unavailable", permanent ? "delivery_failed" : "delivery_retry", message);
   }
 }
 

@@ -19,6 +19,7 @@
  * user or a chat user can read.
  */
 import { readFileSync } from "node:fs";
+import { PicortexError } from "../errors.js";
 
 /** The token (root 0600; the agent unit loads it as a systemd credential). */
 export const AGENT_TOKEN_PATH = "/etc/picortex/credentials/agent-token";
@@ -60,10 +61,9 @@ export function agentGatewayEnvironment(gatewayPort: number): string {
   return `ANTHROPIC_BASE_URL=${agentGatewayUrl(gatewayPort)}`;
 }
 
-export class AgentTokenHashError extends Error {
+export class AgentTokenHashError extends PicortexError {
   constructor(message: string) {
-    super(message);
-    this.name = "AgentTokenHashError";
+    super("config", "agent_token_hash", message);
   }
 }
 

@@ -5,6 +5,8 @@
  * user, so nothing writes into a chat's home as root). Entries are written in the order
  * given, uid/gid 0 and no user or group names.
  */
+import { PicortexError } from "../errors.js";
+
 export interface UstarEntry {
   /** Relative POSIX path: no leading "/", no empty, "." or ".." segments, ASCII only. */
   path: string;
@@ -14,10 +16,9 @@ export interface UstarEntry {
   data?: Buffer;
 }
 
-export class TarPathError extends Error {
+export class TarPathError extends PicortexError {
   constructor(path: string, why: string) {
-    super(`Cannot put ${JSON.stringify(path)} in a tarball: ${why}`);
-    this.name = "TarPathError";
+    super("invalid_input", "tar_path", `Cannot put ${JSON.stringify(path)} in a tarball: ${why}`);
   }
 }
 

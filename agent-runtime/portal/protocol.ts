@@ -10,6 +10,7 @@
  * and reports them with ACK. The server pauses that one client's pty while more than a
  * high watermark is unacknowledged, and resumes it below a low watermark.
  */
+import { PicortexError } from "../errors.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -115,10 +116,9 @@ export function ackFrame(bytes: number): Uint8Array {
   return out;
 }
 
-export class ProtocolError extends Error {
+export class ProtocolError extends PicortexError {
   constructor(message: string) {
-    super(message);
-    this.name = "ProtocolError";
+    super("invalid_input", "portal_protocol", message);
   }
 }
 

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { TMUX_PATH, BIN } from "../host/contract.js";
 import { EXIT_STATUS_OPTION, wrapSessionCommand } from "./session-command.js";
+import { PicortexError } from "../errors.js";
 
 /** How the portal reaches its tmux server and session. Argv only; never a shell string. */
 export interface TmuxTarget {
@@ -32,13 +33,12 @@ export function tmuxInvocation(t: Pick<TmuxTarget, "socket" | "config" | "runAs"
   return { file: BIN.sudo, args: ["-n", "-u", t.runAs, "--", TMUX_PATH, ...tmuxBase(t), ...args] };
 }
 
-export class TmuxError extends Error {
+export class TmuxError extends PicortexError {
   constructor(
     message: string,
     readonly stderr = "",
   ) {
-    super(stderr ? `${message}: ${stderr.trim()}` : message);
-    this.name = "TmuxError";
+    super("failed", "tmux_failed", stderr ? `${message}: ${stderr.trim()}` : message);
   }
 }
 

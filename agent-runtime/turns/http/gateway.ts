@@ -11,6 +11,7 @@ import type { Route, RequestContext } from "../../http/router.js";
 import { overBudget, usedTokens, type Chat } from "../domain.js";
 import type { TurnStore } from "../store.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_PREFIX } from "../../host/agent-key.js";
+import { PicortexError } from "../../errors.js";
 
 /** Path prefix of the key gateway on the runtime's server; chats get `<base>/gateway`. */
 export const GATEWAY_PREFIX = "/gateway";
@@ -128,7 +129,11 @@ class UsageMeter {
 /** Errors that mean the upstream was never reached (as opposed to a connection lost mid-answer). */
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "EADDRNOTAVAIL"]);
 
-class UpstreamUnreachable extends Error {}
+class UpstreamUnreachable extends PicortexError {
+  constructor(message: string) {
+    super("unavailable", "upstream_unreachable", message);
+  }
+}
 
 /** How long the gateway waits for a TCP (and TLS) connection to the upstream. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
