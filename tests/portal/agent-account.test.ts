@@ -176,6 +176,10 @@ describe("the portal's agent runs as its own account", { timeout: 120_000 }, () 
   });
 
   it("from inside the session (commands typed through the portal's own tmux path), the runtime's files, tokens, env and sudo are out of reach", () => {
+    // The agent's own server, started as the agent the way its unit does (not through the
+    // portal's sudo rule, which is NOEXEC: a server forked from that client could not exec).
+    const started = run(["runuser", "-u", agentUser, "--", TMUX_PATH, "-S", socket, "-f", "/dev/null", "new-session", "-d", "-s", "agent", "-c", agentHome, "--", "/bin/bash", "--noprofile", "--norc"]);
+    expect(started.status, started.stderr).toBe(0);
     const out = probeFromInside({ runAs: agentUser, socket, cwd: agentHome, outDir: agentHome });
     const pwned = join(stateDir, "pwned");
     expect(out.split("\n")[0]).toBe(agentUser);
@@ -185,8 +189,10 @@ describe("the portal's agent runs as its own account", { timeout: 120_000 }, () 
     for (const secret of [API_TOKEN, PORTAL_TOKEN, ENV_SECRET, TRANSCRIPT]) expect(out).not.toContain(secret);
     expect(out).toMatch(/Permission denied/);
     expect(out).toMatch(/password is required|not allowed|may not run sudo/);
-    // The client the portal attached ran the server's command as the agent, not the runtime.
-    expect(readFileSync(join(agentHome, "client-ran-as"), "utf8").trim()).toBe(agentUser);
+    // The hostile server told the portal's client to exec a command (`detach-client -E`):
+    // the client runs in the runtime's unit, outside the agent's sandbox, so the sudo rule
+    // is NOEXEC and the command never ran, as anyone.
+    expect(existsSync(join(agentHome, "client-ran-as")), "the portal's tmux client executed the agent's command").toBe(false);
     expect(existsSync(pwned)).toBe(false);
     // And the session really is the agent's: the tmux server process runs as it.
     const server = run(["pgrep", "-u", agentUser, "-f", `tmux -S ${socket}`]);
