@@ -40,7 +40,7 @@ export class ChatBrainStore {
       this.repo = SqliteBrainRepository.open(this.dbPath);
       this.clock = new HybridLogicalClock(ensureNodeId(this.repo));
     }
-    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: `chat-${grant.chatId}` });
+    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: `chat-${grant.chatId}`, agentFixed: true });
   }
 
   close(): void {

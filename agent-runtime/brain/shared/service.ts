@@ -10,6 +10,11 @@ export interface BrainIdentity {
   workspaceId: string;
   projectId: string;
   agent: string;
+  /**
+   * The credential fixes the agent name (a host chat's brain token records as `chat-<id>`):
+   * a record naming another agent is refused, so one chat cannot write as another.
+   */
+  agentFixed?: boolean;
 }
 
 export interface RecallOptions {
@@ -52,6 +57,9 @@ export class BrainService {
       throw new BrainError("invalid_input", `Invalid entry: ${first.path.join(".") || "(root)"}: ${first.message}`);
     }
     const v = parsed.data;
+    if (this.identity.agentFixed && v.agent !== undefined && v.agent !== this.identity.agent) {
+      throw new BrainError("invalid_input", `This brain credential records as ${JSON.stringify(this.identity.agent)}; leave "agent" out (it cannot name ${JSON.stringify(v.agent)}).`);
+    }
     const now = this.now();
     return {
       entryId: newEntryId(now),
