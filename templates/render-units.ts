@@ -270,6 +270,8 @@ export interface AgentUnitVars {
   claudePath: string;
   /** The key gateway's loopback port (HostVars.gatewayPort, runtime.json turns.gatewayPort). */
   gatewayPort: number;
+  /** The runtime's port (HostVars.runtimePort): the agent may never bind it. */
+  runtimePort: number;
 }
 
 /**
@@ -339,6 +341,12 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           // AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it. AF_INET to any
           // address: the agent has network access, the gateway on 127.0.0.1 included.
           ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
+          // The agent outlives runtime restarts: it must not take the runtime's or the
+          // gateway's port in the gap and collect the operator's tokens. Enforced with cgroup
+          // BPF by a booted systemd; not inside the nspawn test host (no BPF there), so the
+          // e2e test cannot prove it (docs/architecture.md, "Known limits").
+          ["SocketBindDeny", `tcp:${vars.runtimePort}`],
+          ["SocketBindDeny", `tcp:${vars.gatewayPort}`],
           ["SystemCallArchitectures", "native"],
           // A call outside the set fails with EPERM instead of killing the agent (the CLI's
           // runtime may probe newer calls, e.g. io_uring, and fall back).
