@@ -17,6 +17,8 @@ function categoryOfStatus(status: number): ErrorCategory {
   if (status === 403) return "forbidden";
   if (status === 404) return "not_found";
   if (status === 409) return "conflict";
+  // Rate-limited or budget-exhausted (429) is not a usage error: retrying later may work.
+  if (status === 429) return "unavailable";
   if (status < 500) return "invalid_input";
   return status === 503 || status === 507 ? "unavailable" : "failed";
 }

@@ -132,6 +132,17 @@ export interface CreateOptions {
   runtimeUrl?: string;
 }
 
+/** An http(s) origin and nothing else (no credentials, path, query or fragment), as written. */
+function isRuntimeOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (url.protocol === "http:" || url.protocol === "https:") && (value === url.origin || value === `${url.origin}/`);
+}
+
 export interface ChatResult {
   id: string;
   stack: string;
@@ -167,7 +178,7 @@ export class ChatStacks {
     }
     if (o.onDelete) c[`${CHAT_PROJECT}:onDelete`] = { value: o.onDelete };
     if (o.runtimeUrl !== undefined) {
-      if (!/^https?:\/\/[^\s/?#@]+(:\d+)?\/?$/.test(o.runtimeUrl)) throw new ChatCommandError(`--runtime-url must be an http(s) URL of the runtime, like http://127.0.0.1:7420, got ${JSON.stringify(o.runtimeUrl)}`);
+      if (!isRuntimeOrigin(o.runtimeUrl)) throw new ChatCommandError(`--runtime-url must be an http(s) URL of the runtime, like http://127.0.0.1:7420, got ${JSON.stringify(o.runtimeUrl)}`);
       c[`${CHAT_PROJECT}:runtimeUrl`] = { value: o.runtimeUrl };
     }
     return c;

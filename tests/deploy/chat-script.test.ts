@@ -108,7 +108,7 @@ describe("scripts/chat.ts create", () => {
     expect((await cli(b, ["create", "ok-id", "--workspace-stack", "prod", "--on-delete", "keep"])).code).toBe(2);
     expect((await cli(b, ["frobnicate"])).code).toBe(2);
     expect((await cli(b, ["create", "ok-id", "--nope"])).code).toBe(2);
-    for (const url of ["javascript:alert(1)", "http://user:pw@host:7420", "http://h:7420/x?y", "ftp://h", "http://h 1"]) {
+    for (const url of ["javascript:alert(1)", "http://user:pw@host:7420", "http://h:7420/x?y", "ftp://h", "http://h 1", "http://h\\evil:7420", "http://h:7420#x", "HTTP://h:7420/.."]) {
       const r = await cli(b, ["create", "ok-id", "--workspace-stack", "prod", "--runtime-url", url]);
       expect(r.code, url).toBe(1);
       expect(r.stderr).toContain("--runtime-url must be an http(s) URL");

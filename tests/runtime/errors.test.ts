@@ -30,7 +30,7 @@ describe("one error base", () => {
     ["DataDirError", new DataDirError("x", "/f"), "state", 500, EXIT_USAGE],
     ["ClientError config", new ClientError("x", "config", "config"), "config", 500, EXIT_USAGE],
     ["ClientError not_running", new ClientError("x", "unavailable", "not_running"), "not_running", 503, EXIT_FAILED],
-    ["HttpError 429", tooManyRequests(3), "rate_limited", 429, EXIT_USAGE],
+    ["HttpError 429 (retry later: not a usage error)", tooManyRequests(3), "rate_limited", 429, EXIT_FAILED],
     ["HttpError 422", new HttpError(422, "idempotency_key_reused", "x"), "idempotency_key_reused", 422, EXIT_USAGE],
     ["DiskFullError", new DiskFullError("/d", 0, 1), "disk_full", 507, EXIT_FAILED],
   ];
