@@ -1,6 +1,6 @@
 import { describe, expect, it, afterEach } from "vitest";
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
@@ -80,15 +80,18 @@ describe("store", () => {
     expect(readFileSync(path, "utf8")).toBe("two");
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(["secret"]);
+    rmSync(dir, { recursive: true, force: true });
   });
   it("applies migrations once per module and refuses a newer schema", () => {
-    const db = openDatabase(join(mkdtempSync(join(tmpdir(), "pcx-db-")), "t.sqlite"));
+    const dbDir = mkdtempSync(join(tmpdir(), "pcx-db-"));
+    const db = openDatabase(join(dbDir, "t.sqlite"));
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     migrate(db, "m", ["CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"]);
     migrate(db, "m", ["CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"]);
     expect(db.prepare("SELECT version FROM schema_migrations WHERE module='m'").get()).toEqual({ version: 2 });
     expect(() => migrate(db, "m", ["CREATE TABLE a (x INTEGER)"])).toThrow(/newer/);
     db.close();
+    rmSync(dbDir, { recursive: true, force: true });
   });
 });
 
