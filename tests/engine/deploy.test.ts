@@ -99,6 +99,21 @@ afterAll(async () => {
   await f?.close();
 }, STEP_MS);
 
+/** Lane only: the runtime's upstream becomes the fake Messages API, on the address only this guest reaches. */
+async function pointAtFakeApi(): Promise<FakeAnthropicApi> {
+  const fake = await startFakeAnthropicApi({ host: backend().hostAddressForGuest(serverId), port: 0 });
+  const c = backend().console(serverId);
+  const config = JSON.parse(await c(["cat", "/etc/picortex/runtime.json"])) as Record<string, any>;
+  config.turns = { ...(config.turns ?? {}), upstreamBaseUrl: `http://${backend().hostAddressForGuest(serverId)}:${fake.port}` };
+  await c(["sh", "-c", 'printf "%s" "$1" > /etc/picortex/runtime.json && systemctl restart picortex-runtime.service', "sh", JSON.stringify(config, null, 2)]);
+  for (let i = 0; i < 120; i++) {
+    const ok = await fetch(`${runtimeUrl}/healthz`).then((x) => x.ok, () => false);
+    if (ok) break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  return fake;
+}
+
 async function diagnostics(): Promise<string> {
   if (!serverId) return "(no server)";
   const c = backend().console(serverId);
@@ -133,21 +148,11 @@ describe.sequential("booted-host deploy on the real engine", () => {
   }, STEP_MS);
 
   it("answers a chat turn with the real Claude CLI as the chat's user, through the key the deploy installed", async () => {
-    // Lane only: the runtime's upstream is the fake Messages API on this machine.
-    api = await startFakeAnthropicApi({ host: backend().hostAddressForGuest(serverId), port: 0 });
-    const c = backend().console(serverId);
-    const config = JSON.parse(await c(["cat", "/etc/picortex/runtime.json"])) as Record<string, any>;
-    config.turns = { ...(config.turns ?? {}), upstreamBaseUrl: `http://${backend().hostAddressForGuest(serverId)}:${api.port}` };
-    await c(["sh", "-c", 'printf "%s" "$1" > /etc/picortex/runtime.json && systemctl restart picortex-runtime.service', "sh", JSON.stringify(config, null, 2)]);
-    for (let i = 0; i < 120; i++) {
-      const ok = await fetch(`${runtimeUrl}/healthz`).then((x) => x.ok, () => false);
-      if (ok) break;
-      await new Promise((res) => setTimeout(res, 500));
-    }
+    api = await pointAtFakeApi();
     const created = await readSse(`${runtimeUrl}/v1/chats`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ id: CHAT }) });
     expect(created.status, JSON.stringify(created.events)).toBe(200);
     expect(created.events.at(-1)?.event, JSON.stringify(created.events.at(-1))).toBe("ready");
-    expect(await c(["getent", "passwd", `pc-${CHAT}`])).toContain(`:/srv/picortex/chats/${CHAT}:`);
+    expect(await backend().console(serverId)(["getent", "passwd", `pc-${CHAT}`])).toContain(`:/srv/picortex/chats/${CHAT}:`);
 
     const text = `hello from the engine lane ${randomBytes(4).toString("hex")}`;
     const post = await fetch(`${runtimeUrl}/v1/chats/${CHAT}/turns`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ text }) });
@@ -187,6 +192,52 @@ describe.sequential("booted-host deploy on the real engine", () => {
     assertOk(r, "second up");
     expect(Object.keys(r.summary?.resourceChanges ?? {}).filter((k) => k !== "same")).toEqual([]);
     expect(f.hz.requests.filter((q) => q.method !== "GET").length).toBe(before);
+  }, STEP_MS);
+
+  it("a rebuild (protection lifted, hostGeneration 2) replaces the booted host: the new one joins as `picortex` with a fresh key, gets the release again, and the chat and its files survive on the Volume", async () => {
+    const oldId = serverId;
+    const c0 = backend().console(oldId);
+    const marker = `kept-${randomBytes(4).toString("hex")}`;
+    await c0(["sh", "-c", `echo ${marker} > /srv/picortex/chats/${CHAT}/workspace/marker`]);
+    const keyBefore = /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(oldId) ?? "")?.[0];
+    // docs/deploy.md: lift protection first (a targeted up that needs no host), then bump the generation.
+    await setConfig(f.lane, p, STACK, "picortex:protection", "false");
+    const urns = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
+    const [unprotect] = unprotectCommands(STACK, JSON.parse(urns.stdout));
+    assertOk(await f.lane.run(p, STACK, "up", { target: unprotect!.flatMap((a, i) => (unprotect![i - 1] === "--target" ? [a] : [])) }), "targeted up with protection false");
+    await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
+    const r = await f.lane.run(p, STACK, "up");
+    const servers = f.hz.snapshot().servers as Array<Record<string, any>>;
+    serverId = Number(servers[0]?.id ?? 0);
+    if (!r.ok) throw new Error(`rebuild up failed: ${r.error}\n${r.stdout.slice(-6000)}\n--- host ---\n${await diagnostics()}`);
+    expect(servers).toHaveLength(1);
+    expect(serverId).not.toBe(oldId);
+    // A fresh, unspent key in the new server's userData; the old node is gone and the new one has the plain name.
+    const keyAfter = /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(serverId) ?? "")?.[0];
+    expect(keyAfter).toBeTruthy();
+    expect(keyAfter).not.toBe(keyBefore);
+    secrets.push(keyAfter!);
+    expect(f.ts.snapshot().devices.map((d) => d.hostname)).toEqual(["picortex"]);
+    runtimeUrl = `http://${f.ts.resolve("picortex")![0]!}:7420`;
+    // The release was deployed again to the new machine, and it is healthy.
+    const status = JSON.parse(await backend().console(serverId)(["/usr/local/sbin/picortex-release", "status"])) as { current: string; healthy: boolean };
+    expect(status).toMatchObject({ current: releaseHash, healthy: true });
+    // The chat (runtime state on the Volume) and its workspace files (chat homes on the Volume) survived.
+    const chat = await fetch(`${runtimeUrl}/v1/chats/${CHAT}`, { headers: auth });
+    expect(chat.status, await diagnostics()).toBe(200);
+    expect(((await chat.json()) as { status: string }).status).toBe("ready");
+    expect((await backend().console(serverId)(["cat", `/srv/picortex/chats/${CHAT}/workspace/marker`])).trim()).toBe(marker);
+    for (const s of secrets) expect(r.stdout + r.stderr, "a secret in the engine's output").not.toContain(s);
+    // And the chat still answers on the new machine (lane only: its upstream is the fake API again).
+    await api?.close();
+    api = await pointAtFakeApi();
+    const text = `after the rebuild ${randomBytes(4).toString("hex")}`;
+    const post = await fetch(`${runtimeUrl}/v1/chats/${CHAT}/turns`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ text }) });
+    expect(post.status).toBe(202);
+    const { events } = await readSse(`${runtimeUrl}${((await post.json()) as { eventsPath: string }).eventsPath}`, { headers: auth, timeoutMs: 600_000 });
+    const view = events.at(-1)!.data as { status: string; reply: string | null };
+    expect(view.status, `${JSON.stringify(events.slice(-3))}\n${await diagnostics()}`).toBe("done");
+    expect(view.reply).toContain(text);
   }, STEP_MS);
 
   it("README teardown: unprotect, destroy; the emulators hold nothing and no secret is in the backend", async () => {

@@ -46,6 +46,7 @@ export class BrainWiredChatHost implements ChatHost {
   readonly refreshGateway?: ChatHost["refreshGateway"];
   readonly transcriptHas?: ChatHost["transcriptHas"];
   readonly transcriptDamage?: ChatHost["transcriptDamage"];
+  readonly readopt?: ChatHost["readopt"];
 
   constructor(
     readonly inner: ChatHost,
@@ -56,6 +57,7 @@ export class BrainWiredChatHost implements ChatHost {
     if (inner.refreshGateway) this.refreshGateway = inner.refreshGateway.bind(inner);
     if (inner.transcriptHas) this.transcriptHas = inner.transcriptHas.bind(inner);
     if (inner.transcriptDamage) this.transcriptDamage = inner.transcriptDamage.bind(inner);
+    if (inner.readopt) this.readopt = inner.readopt.bind(inner);
   }
 
   async provision(chatId: string, files: ChatFiles, progress: (e: ProvisionEvent) => void): Promise<void> {

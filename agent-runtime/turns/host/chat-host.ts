@@ -44,6 +44,12 @@ export interface ChatHost {
    */
   refreshGateway?(chatId: string, gatewayUrl: string): void;
   /**
+   * Host mode, at start: a ready chat whose Linux user is missing (the server was replaced
+   * and the data volume kept its home) gets the user back, with the uid that owns the
+   * home. Resolves to whether it had to.
+   */
+  readopt?(chatId: string): Promise<boolean>;
+  /**
    * Whether the transcript already holds `text` (local mode only). A warm process
    * writes its transcript 50-300 ms after it reports the result, so a process killed in
    * that window would lose the turn from Claude's memory; the runner waits for it.

@@ -100,6 +100,13 @@ export class HostChatHost implements ChatHost {
     return { archived: archiveTo !== undefined };
   }
 
+  async readopt(chatId: string): Promise<boolean> {
+    if (await this.userExists(chatId)) return false;
+    // The helper's create re-adopts a home whose user is gone: same uid, home untouched.
+    await this.must([...SUDO_N, ...privilegedArgv.createUser(chatId, this.chatUserHelper)]);
+    return true;
+  }
+
   /** `getent passwd` needs no privilege and reads NSS like sudo and userdel do. */
   private async userExists(chatId: string): Promise<boolean> {
     const r = await runArgv([BIN.getent, "passwd", chatUser(chatId)], { timeoutMs: 15_000 });
