@@ -175,7 +175,7 @@ export interface ResourceDef {
   previewId?: boolean;
   /**
    * How the real provider shapes its Diff answer, as recorded (tests/engine/recordings/):
-   * `stables` (properties the bridge promises not to change on update; the engine keeps
+   * `stables` (the ForceNew properties: the bridge answers those this diff does not replace; the engine keeps
    * them known in a preview), whether `hasDetailedDiff` is set when nothing changed, and
    * whether detailed entries carry `inputDiff`. Default: detailed diff always, inputDiff set.
    */
@@ -415,7 +415,13 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       res.setReplacesList(d.replaces);
       res.setDeletebeforereplace(!!d.deleteBeforeReplace && d.replaces.length > 0);
       const shape = r.diffShape ?? {};
-      res.setStablesList(shape.stables ?? []);
+      // The bridge's stables are the ForceNew properties that are NOT replaced by this diff
+      // (pulumi-terraform-bridge pkg/tfbridge/provider.go Diff: "For all properties that are
+      // ForceNew, but didn't change, assume they are stable": `!replaced[name] && sch.ForceNew()`).
+      // Recorded (recordings/replace.jsonl): a userData replace drops userData from the
+      // server's stables, an image change drops image, a new serverId drops serverId from the
+      // attachment's. `shape.stables` lists the ForceNew properties.
+      res.setStablesList((shape.stables ?? []).filter((k) => !d.replaces.includes(k)));
       const detailedOn = shape.detailedDiff ?? true;
       res.setHasdetaileddiff(detailedOn && (d.diffs.length > 0 || (shape.detailedDiffWhenNone ?? true)));
       const detailed = res.getDetaileddiffMap();
