@@ -161,6 +161,12 @@ export interface ResourceDef {
   read(ctx: Ctx, id: string, outs: Props, inputs: Props): Promise<{ id: string; outs: Props; inputs: Props } | null>;
   update(ctx: Ctx, id: string, oldOutputs: Props, news: Props, oldInputs: Props): Promise<Props>;
   delete(ctx: Ctx, id: string, outs: Props, oldInputs: Props): Promise<void>;
+  /**
+   * How the real provider words a failed Create, Update or Delete (recorded: the bridge
+   * wraps an SDKv2 resource's and a plugin-framework resource's diagnostics differently).
+   * Unset: the error's own message.
+   */
+  errorText?: (err: Error, method: "Create" | "Update" | "Delete", urn: string) => string;
   /** Output keys the provider's schema marks secret (always wrapped). */
   secretOutputs?: string[];
   /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
@@ -322,6 +328,10 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       fn(call.request)
         .then((res) => cb(null, res))
         .catch((err) => {
+          if (err instanceof Error && (method === "Create" || method === "Update" || method === "Delete")) {
+            const text = resourceFor(call.request.getUrn()).errorText;
+            if (text) err.message = text(err, method, call.request.getUrn());
+          }
           record(method, { urn: call.request?.getUrn?.() }, { error: String(err?.message ?? err) });
           let wrap: ((o: Props) => Props) | undefined;
           if (err instanceof PartialCreateError) {
