@@ -19,9 +19,10 @@ import { KNOWN_DIFFERENCES } from "../recordings/known-differences.js";
 
 export const RECORDINGS_DIR = join(REPO_ROOT, "tests/engine/recordings");
 
-export function normaliseOptions(f: Fixture): NormaliseOptions {
+export function normaliseOptions(f: Fixture, extra: Record<string, string> = {}): NormaliseOptions {
   return {
     values: {
+      ...extra,
       [f.hz.token]: "<hcloud-token>",
       [f.ts.apiKey]: "<tailscale-api-key>",
       [f.hz.endpoint]: "<hcloud-endpoint>",
@@ -36,9 +37,9 @@ export function grpcLogMark(f: Fixture): number {
   return existsSync(f.lane.grpcLogFile) ? statSync(f.lane.grpcLogFile).size : 0;
 }
 
-export function checkAgainstRecording(f: Fixture, name: string, secrets: string[], known: KnownDifference[] = KNOWN_DIFFERENCES, excluded: Array<[number, number]> = []): void {
+export function checkAgainstRecording(f: Fixture, name: string, secrets: string[], known: KnownDifference[] = KNOWN_DIFFERENCES, excluded: Array<[number, number]> = [], values: Record<string, string> = {}): void {
   const file = join(RECORDINGS_DIR, `${name}.jsonl`);
-  const calls = providerCalls(keptLog(readFileSync(f.lane.grpcLogFile), excluded), normaliseOptions(f));
+  const calls = providerCalls(keptLog(readFileSync(f.lane.grpcLogFile), excluded), normaliseOptions(f, values));
   expect(calls.length).toBeGreaterThan(0);
   const real = f.lane.plugins.filter((p) => p.kind === "real").map((p) => p.pkg as string);
   if (process.env.PICORTEX_ENGINE_RECORD === "1") {
