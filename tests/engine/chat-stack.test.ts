@@ -19,6 +19,7 @@ import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js
 import { createLogger } from "../../agent-runtime/log.js";
 import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
+import { checkAgainstRecording } from "./support/recordings.js";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 const claude = join(repoRoot, "node_modules/.bin/claude");
@@ -144,5 +145,9 @@ describe.sequential("chat stack on the real engine", () => {
   it("no secret is in plain text in the backend", () => {
     const text = f.lane.backendText();
     for (const s of [runtime.apiToken, ...credentialSecrets(f)]) expect(text).not.toContain(s);
+  });
+
+  it("every provider answered as the recorded real provider did (recordings/chat-stack.jsonl)", () => {
+    checkAgainstRecording(f, "chat-stack", [runtime.apiToken, ...credentialSecrets(f)]);
   });
 });

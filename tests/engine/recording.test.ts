@@ -6,7 +6,7 @@
  * run-specific value and no secret.
  */
 import { describe, expect, it } from "vitest";
-import { compareCalls, formatRecording, parseRecording, providerCalls, SECRET_SIG, SIG } from "./harness/recording.js";
+import { compareCalls, formatRecording, keptLog, parseRecording, providerCalls, SECRET_SIG, SIG } from "./harness/recording.js";
 
 const URN = "urn:pulumi:prod::picortex::picortex:host:Host$hcloud:index/server:Server::picortex";
 const line = (method: string, request: object, response?: object, errors?: string[]) =>
@@ -74,5 +74,23 @@ describe("recorded provider calls", () => {
     const { differences, tolerated } = compareCalls(real, broken, { known: [{ key: /hcloud:index\/server:Server/, path: /\.backups$/, why: "test" }] });
     expect(differences).toEqual([]);
     expect(tolerated.map((t) => t.why)).toEqual(["test"]);
+  });
+
+  it("a left-out step (kill -9 mid-up) is dropped from the log, and the ordinals after it are counted without it", () => {
+    const first = line("Create", { urn: URN, preview: false }, { id: "1", properties: { name: "a" } }) + "\n";
+    const killed = line("Create", { urn: URN, preview: false }, { id: "2", properties: { name: "killed" } }) + "\n" + '{"method":"/pulumirpc.ResourceProvider/Create", "request": {"ur';
+    const after = "\n" + line("Delete", { urn: URN, id: "1" }, {}) + "\n" + line("Create", { urn: URN, preview: false }, { id: "3", properties: { name: "b" } }) + "\n";
+    const buf = Buffer.from(first + killed + after, "utf8");
+    const from = Buffer.byteLength(first);
+    const to = from + Buffer.byteLength(killed);
+    const kept = providerCalls(keptLog(buf, [[from, to]]));
+    expect(kept.map((c) => `${c.key} ${JSON.stringify((c.response as { properties?: unknown })?.properties ?? null)}`)).toEqual([
+      `Create ${URN} #1 {"name":"a"}`,
+      `Create ${URN} #2 {"name":"b"}`,
+      `Delete ${URN} #1 null`,
+    ]);
+    // Without the range, the killed step's Create is counted and shifts every later ordinal.
+    expect(providerCalls(buf.toString("utf8")).filter((c) => c.method === "Create")).toHaveLength(3);
+    expect(() => keptLog(buf, [[to, from]])).toThrow(/bad excluded range/);
   });
 });

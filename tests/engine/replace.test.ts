@@ -9,8 +9,9 @@
  * - an image change on a protected server is refused before anything is shut down.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOk, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
+import { checkAgainstRecording } from "./support/recordings.js";
 
 let f: Fixture;
 
@@ -123,4 +124,8 @@ describe.sequential("server replacement on the real engine", () => {
     expect(writes.map((x) => `${x.method} ${x.path}`)).toEqual([]);
     expect(servers()[0]!.status).toBe("running");
   }, 900_000);
+
+  it("every provider answered as the recorded real provider did (recordings/replace.jsonl)", () => {
+    checkAgainstRecording(f, "replace", credentialSecrets(f));
+  });
 });

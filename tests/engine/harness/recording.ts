@@ -187,6 +187,25 @@ export function readCalls(file: string, o: NormaliseOptions = {}): RecordedCall[
   return providerCalls(readFileSync(file, "utf8"), o);
 }
 
+/**
+ * The lane's gRPC log without the `excluded` byte ranges ([from, to) marks of
+ * grpcLogMark): a non-deterministic step (a kill -9 mid-up) is left out of both the
+ * recording and the comparison. The ordinals are counted on what is kept, so both sides
+ * count alike.
+ */
+export function keptLog(buf: Buffer, excluded: Array<[number, number]> = []): string {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const [from, to] of [...excluded].sort((a, b) => a[0] - b[0])) {
+    if (from < at || to < from) throw new Error(`bad excluded range [${from}, ${to})`);
+    parts.push(buf.subarray(at, from));
+    at = to;
+  }
+  parts.push(buf.subarray(at));
+  // A range boundary is always between two whole operations (no call in flight), so each part ends a line.
+  return parts.map((b) => b.toString("utf8")).join("\n");
+}
+
 /** A recording: the normalised calls, one JSON object per line (diffable in review). */
 export function formatRecording(calls: RecordedCall[]): string {
   return calls.map((c) => JSON.stringify(c)).join("\n") + "\n";

@@ -128,6 +128,9 @@ const localCommand: ResourceDef = {
     const keys = [...COMMON_KEYS, "dir", "interpreter", "assetPaths", "archivePaths"];
     return { ...diffProps(keys, ["triggers"], olds, news), deleteBeforeReplace: false };
   },
+  // Recorded (recordings/replace.jsonl, pulumi-command 1.2.1): the detailed diff of a
+  // changed local Command (`triggers`: UPDATE_REPLACE) carries no inputDiff flag.
+  diffShape: { inputDiff: false },
   async create(ctx, inputs) {
     const id = newId(ctx.name);
     // Recorded (pulumi-command 1.2.1): a preview answers stdout/stderr unknown.

@@ -161,6 +161,12 @@ export interface ResourceDef {
   read(ctx: Ctx, id: string, outs: Props, inputs: Props): Promise<{ id: string; outs: Props; inputs: Props } | null>;
   update(ctx: Ctx, id: string, oldOutputs: Props, news: Props, oldInputs: Props): Promise<Props>;
   delete(ctx: Ctx, id: string, outs: Props, oldInputs: Props): Promise<void>;
+  /**
+   * How the real provider words a failed Create, Update or Delete (recorded: the bridge
+   * wraps an SDKv2 resource's and a plugin-framework resource's diagnostics differently).
+   * Unset: the error's own message.
+   */
+  errorText?: (err: Error, method: "Create" | "Update" | "Delete", urn: string) => string;
   /** Output keys the provider's schema marks secret (always wrapped). */
   secretOutputs?: string[];
   /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
@@ -175,7 +181,7 @@ export interface ResourceDef {
   previewId?: boolean;
   /**
    * How the real provider shapes its Diff answer, as recorded (tests/engine/recordings/):
-   * `stables` (properties the bridge promises not to change on update; the engine keeps
+   * `stables` (the ForceNew properties: the bridge answers those this diff does not replace; the engine keeps
    * them known in a preview), whether `hasDetailedDiff` is set when nothing changed, and
    * whether detailed entries carry `inputDiff`. Default: detailed diff always, inputDiff set.
    */
@@ -322,6 +328,10 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       fn(call.request)
         .then((res) => cb(null, res))
         .catch((err) => {
+          if (err instanceof Error && (method === "Create" || method === "Update" || method === "Delete")) {
+            const text = resourceFor(call.request.getUrn()).errorText;
+            if (text) err.message = text(err, method, call.request.getUrn());
+          }
           record(method, { urn: call.request?.getUrn?.() }, { error: String(err?.message ?? err) });
           let wrap: ((o: Props) => Props) | undefined;
           if (err instanceof PartialCreateError) {
@@ -415,7 +425,13 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       res.setReplacesList(d.replaces);
       res.setDeletebeforereplace(!!d.deleteBeforeReplace && d.replaces.length > 0);
       const shape = r.diffShape ?? {};
-      res.setStablesList(shape.stables ?? []);
+      // The bridge's stables are the ForceNew properties that are NOT replaced by this diff
+      // (pulumi-terraform-bridge pkg/tfbridge/provider.go Diff: "For all properties that are
+      // ForceNew, but didn't change, assume they are stable": `!replaced[name] && sch.ForceNew()`).
+      // Recorded (recordings/replace.jsonl): a userData replace drops userData from the
+      // server's stables, an image change drops image, a new serverId drops serverId from the
+      // attachment's. `shape.stables` lists the ForceNew properties.
+      res.setStablesList((shape.stables ?? []).filter((k) => !d.replaces.includes(k)));
       const detailedOn = shape.detailedDiff ?? true;
       res.setHasdetaileddiff(detailedOn && (d.diffs.length > 0 || (shape.detailedDiffWhenNone ?? true)));
       const detailed = res.getDetaileddiffMap();

@@ -69,6 +69,29 @@ function client(ctx: Ctx): ApiClientOptions {
   };
 }
 
+/**
+ * How the real hcloud provider words a failed write (recorded: recordings/faults.jsonl).
+ * - SDKv2 resources (server, firewall, volume): the bridge joins the Terraform
+ *   diagnostics with hashicorp/go-multierror ("1 error occurred:\n\t* <msg>\n\n"), and a
+ *   create that failed after the resource exists (a partial create) is wrapped
+ *   `creating <urn>: ...` (pulumi-terraform-bridge provider.go Create:
+ *   `errors.Wrapf(err, "creating %s", urn)` into the init-failure reasons).
+ * - plugin-framework resources (sshKey): terraform-provider-hcloud's
+ *   hcloudutil.APIErrorDiagnostics, summary "API request failed" and its detail
+ *   ("An unexpected error was encountered during an API request.\n\n<err>\n\nError code:
+ *   <code>\nStatus code: <status>\n"), printed by the bridge as "<summary>: <detail>".
+ * volumeAttachment is an SDKv2 resource too; its failure wording is not recorded yet.
+ */
+export function sdkv2ErrorText(err: Error, method: "Create" | "Update" | "Delete", urn: string): string {
+  const joined = `1 error occurred:\n\t* ${err.message}\n\n`;
+  return method === "Create" && err instanceof PartialCreateError ? `creating ${urn}: ${joined}` : joined;
+}
+export function frameworkErrorText(err: Error): string {
+  const head = "API request failed: An unexpected error was encountered during an API request.\n\n";
+  if (err instanceof ApiError && err.code !== undefined) return `${head}${err.message}\n\nError code: ${err.code}\nStatus code: ${err.status}\n`;
+  return `${head}${err.message}\n`;
+}
+
 const api = <T = Props>(ctx: Ctx, method: string, path: string, body?: unknown) => apiCall<T>(client(ctx), method, path, body);
 
 async function waitActions(ctx: Ctx, actions: Props[]): Promise<void> {
@@ -132,6 +155,7 @@ const sshKeyOuts = (k: Props, inputs: Props): Props => ({
 });
 
 const sshKey: ResourceDef = {
+  errorText: frameworkErrorText,
   check(ctx, news, olds, seed) {
     const failures = typeof news.publicKey === "string" || news.publicKey === undefined ? [] : [{ property: "publicKey", reason: "publicKey must be a string" }];
     if (news.publicKey === undefined) failures.push({ property: "publicKey", reason: "Missing required property 'publicKey'" });
@@ -211,6 +235,7 @@ const firewallOuts = (f: Props): Props => ({
 });
 
 const firewall: ResourceDef = {
+  errorText: sdkv2ErrorText,
   check(ctx, news, olds, seed) {
     return { inputs: autoname(ctx, news, olds, seed) };
   },
@@ -333,6 +358,7 @@ async function getServer(ctx: Ctx, id: string): Promise<Props> {
 }
 
 const server: ResourceDef = {
+  errorText: sdkv2ErrorText,
   check(ctx, news, olds, seed) {
     const failures: { property: string; reason: string }[] = [];
     if (news.serverType === undefined) failures.push({ property: "serverType", reason: "Missing required property 'serverType'" });
@@ -542,6 +568,7 @@ const volumeOuts = (v: Props, inputs: Props): Props => ({
 });
 
 const volume: ResourceDef = {
+  errorText: sdkv2ErrorText,
   check(ctx, news, olds, seed) {
     const failures = typeof news.size === "number" ? [] : [{ property: "size", reason: "Missing required property 'size'" }];
     return { inputs: { deleteProtection: false, ...autoname(ctx, news, olds, seed) }, failures };
@@ -612,6 +639,7 @@ const volume: ResourceDef = {
 };
 
 const volumeAttachment: ResourceDef = {
+  errorText: sdkv2ErrorText,
   check(_ctx, news) {
     return { inputs: { ...news, __defaults: [] } };
   },

@@ -9,19 +9,20 @@
  * Without it, every provider present in the recording is compared, double or real (a
  * real provider compared with its own recording checks that the scenario reproduces).
  */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { compareCalls, formatDifferences, formatRecording, parseRecording, readCalls, type KnownDifference, type NormaliseOptions } from "../harness/recording.js";
+import { compareCalls, formatDifferences, formatRecording, keptLog, parseRecording, providerCalls, type KnownDifference, type NormaliseOptions } from "../harness/recording.js";
 import { REPO_ROOT } from "../providers/versions.js";
 import type { Fixture } from "./lane-fixture.js";
 import { KNOWN_DIFFERENCES } from "../recordings/known-differences.js";
 
 export const RECORDINGS_DIR = join(REPO_ROOT, "tests/engine/recordings");
 
-export function normaliseOptions(f: Fixture): NormaliseOptions {
+export function normaliseOptions(f: Fixture, extra: Record<string, string> = {}): NormaliseOptions {
   return {
     values: {
+      ...extra,
       [f.hz.token]: "<hcloud-token>",
       [f.ts.apiKey]: "<tailscale-api-key>",
       [f.hz.endpoint]: "<hcloud-endpoint>",
@@ -31,9 +32,14 @@ export function normaliseOptions(f: Fixture): NormaliseOptions {
   };
 }
 
-export function checkAgainstRecording(f: Fixture, name: string, secrets: string[], known: KnownDifference[] = KNOWN_DIFFERENCES): void {
+/** Where the lane's gRPC log ends now (bytes): marks a part of a scenario to leave out of its recording. */
+export function grpcLogMark(f: Fixture): number {
+  return existsSync(f.lane.grpcLogFile) ? statSync(f.lane.grpcLogFile).size : 0;
+}
+
+export function checkAgainstRecording(f: Fixture, name: string, secrets: string[], known: KnownDifference[] = KNOWN_DIFFERENCES, excluded: Array<[number, number]> = [], values: Record<string, string> = {}): void {
   const file = join(RECORDINGS_DIR, `${name}.jsonl`);
-  const calls = readCalls(f.lane.grpcLogFile, normaliseOptions(f));
+  const calls = providerCalls(keptLog(readFileSync(f.lane.grpcLogFile), excluded), normaliseOptions(f, values));
   expect(calls.length).toBeGreaterThan(0);
   const real = f.lane.plugins.filter((p) => p.kind === "real").map((p) => p.pkg as string);
   if (process.env.PICORTEX_ENGINE_RECORD === "1") {
