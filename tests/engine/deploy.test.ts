@@ -21,7 +21,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { assertOk, credentialSecrets, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, expectEmulatorsEmpty, liftProtection, credentialSecrets, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { NspawnBackend } from "./emulators/hetzner/nspawn-backend.js";
 import { requireHarness } from "../e2e/harness/requirements.js";
@@ -29,7 +29,6 @@ import { readSse } from "../e2e/harness/sse.js";
 import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
 import { buildRelease } from "../../scripts/lib/bundle-release.js";
 import { generateHostKey } from "../../components/ssh-keys.js";
-import { unprotectCommands } from "../../scripts/unprotect.js";
 
 const STACK = "prod";
 const STEP_MS = 900_000;
@@ -201,10 +200,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     await c0(["sh", "-c", `echo ${marker} > /srv/picortex/chats/${CHAT}/workspace/marker`]);
     const keyBefore = /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(oldId) ?? "")?.[0];
     // docs/deploy.md: lift protection first (a targeted up that needs no host), then bump the generation.
-    await setConfig(f.lane, p, STACK, "picortex:protection", "false");
-    const urns = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
-    const [unprotect] = unprotectCommands(STACK, JSON.parse(urns.stdout));
-    assertOk(await f.lane.run(p, STACK, "up", { target: unprotect!.flatMap((a, i) => (unprotect![i - 1] === "--target" ? [a] : [])) }), "targeted up with protection false");
+    await liftProtection(f, p, STACK);
     await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
     const r = await f.lane.run(p, STACK, "up");
     const servers = f.hz.snapshot().servers as Array<Record<string, any>>;
@@ -241,20 +237,9 @@ describe.sequential("booted-host deploy on the real engine", () => {
   }, STEP_MS);
 
   it("README teardown: unprotect, destroy; the emulators hold nothing and no secret is in the backend", async () => {
-    await setConfig(f.lane, p, STACK, "picortex:protection", "false");
-    const out = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
-    const [args] = unprotectCommands(STACK, JSON.parse(out.stdout));
-    const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
-    assertOk(await f.lane.run(p, STACK, "up", { target: targets }), "targeted up with protection false");
+    await liftProtection(f, p, STACK);
     assertOk(await f.lane.run(p, STACK, "destroy"), "destroy");
-    await f.hz.settle();
-    const snap = f.hz.snapshot();
-    expect(snap.servers).toEqual([]);
-    expect(snap.sshKeys).toEqual([]);
-    expect(snap.firewalls).toEqual([]);
-    expect(snap.volumes).toEqual([]);
-    expect(f.ts.snapshot().keys).toEqual([]);
-    expect(f.ts.snapshot().devices).toEqual([]);
+    await expectEmulatorsEmpty(f);
     const text = f.lane.backendText();
     // The access tokens the provider and the device cleanup were issued during the runs, too.
     expect(f.ts.accessTokens().length).toBeGreaterThan(0);

@@ -9,7 +9,7 @@
  * needs no SSH. The booted-host deploy is in deploy.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, expectEmulatorsEmpty, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { unprotectCommands } from "../../scripts/unprotect.js";
 import { checkAgainstRecording } from "./support/recordings.js";
@@ -123,16 +123,9 @@ describe.sequential("workspace stack on the real engine", () => {
     expect(writes.every((w) => w.endsWith("/actions/change_protection")), writes.join(", ")).toBe(true);
     const d = await f.lane.run(p, STACK, "destroy");
     assertOk(d, "destroy");
-    await f.hz.settle();
-    const snap = f.hz.snapshot();
-    expect(snap.servers).toEqual([]);
-    expect(snap.sshKeys).toEqual([]);
-    expect(snap.firewalls).toEqual([]);
-    expect(snap.volumes).toEqual([]);
-    expect(f.ts.snapshot().keys).toEqual([]);
     // TailnetDeviceCleanup removed the host's device with its own OAuth token
     // (components/tailnet-device.ts: client_id/client_secret in the form).
-    expect(f.ts.snapshot().devices).toEqual([]);
+    await expectEmulatorsEmpty(f);
     const cleanupGrant = f.ts.requests.findIndex((q) => q.path === "/api/v2/oauth/token" && (q.body as Record<string, unknown> | undefined)?.client_id === f.ts.oauthClient.id);
     const deleted = f.ts.requests.findIndex((q) => q.method === "DELETE" && [`/api/v2/device/${device!.nodeId}`, `/api/v2/device/${device!.id}`].includes(q.path));
     expect(f.ts.requests[cleanupGrant]?.status).toBe(200);

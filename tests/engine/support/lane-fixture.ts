@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { startHetznerEmulator, type HetznerEmulator } from "../emulators/hetzner/index.js";
 import { startTailscaleEmulator, type TailscaleEmulator } from "../emulators/tailscale/index.js";
 import { startLane, setConfig, type Lane, type Project } from "../harness/engine.js";
+import type { DriverResult } from "../harness/driver.js";
+import { unprotectCommands } from "../../../scripts/unprotect.js";
 
 export interface Fixture {
   lane: Lane;
@@ -78,4 +80,27 @@ export function credentialSecrets(f: Fixture): string[] {
 /** Fails with the run's own output, so a failed scenario explains itself. */
 export function assertOk(r: { ok: boolean; error?: string; stdout: string; stderr: string }, what: string): void {
   if (!r.ok) throw new Error(`${what} failed: ${r.error}\n--- stdout ---\n${r.stdout.slice(-6000)}\n--- stderr ---\n${r.stderr.slice(-3000)}`);
+}
+
+/**
+ * The README's first teardown step (scripts/unprotect.ts): `picortex:protection false`,
+ * then an `up` targeted at the protected resources only, which needs no host.
+ */
+export async function liftProtection(f: Fixture, p: Project, stack: string): Promise<DriverResult> {
+  await setConfig(f.lane, p, stack, "picortex:protection", "false");
+  const out = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", stack], { cwd: p.workDir });
+  const [args] = unprotectCommands(stack, JSON.parse(out.stdout));
+  const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
+  if (targets.length === 0) throw new Error("scripts/unprotect.ts named no protected resource");
+  const up = await f.lane.run(p, stack, "up", { target: targets });
+  assertOk(up, "targeted up with protection false");
+  return up;
+}
+
+/** Nothing left in either emulator: no server, SSH key, firewall, volume, auth key or device. */
+export async function expectEmulatorsEmpty(f: Fixture): Promise<void> {
+  await f.hz.settle();
+  const snap = f.hz.snapshot();
+  const left = { servers: snap.servers, sshKeys: snap.sshKeys, firewalls: snap.firewalls, volumes: snap.volumes, keys: f.ts.snapshot().keys, devices: f.ts.snapshot().devices };
+  for (const [kind, items] of Object.entries(left)) if (items.length > 0) throw new Error(`the emulators still hold ${kind}: ${JSON.stringify(items)}`);
 }
