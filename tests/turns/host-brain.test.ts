@@ -143,9 +143,14 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
     }
     const recall = await mcpCall(mcpUrl, token, "brain_recall", { query: "secret plan", org: true });
     expect(recall.structured.results).toEqual([]);
-    // What it records lands in its own workspace, whatever the request says.
-    const rec = await mcpCall(mcpUrl, token, "brain_record", { title: "written by token", agent: "someone-else" });
+    // It cannot record as another agent (e.g. another chat) ...
+    const posing = await mcpCall(mcpUrl, token, "brain_record", { title: "written by token", agent: "chat-hb-beta" });
+    expect(posing.structured?.entry).toBeUndefined();
+    expect(posing.text).toMatch(/records as "chat-hb-alpha"/);
+    // ... and what it records lands in its own workspace, under its own name.
+    const rec = await mcpCall(mcpUrl, token, "brain_record", { title: "written by token" });
     expect(rec.structured.entry.workspaceId).toBe(WORKSPACE);
+    expect(rec.structured.entry.agent).toBe("chat-hb-alpha");
     // A chat token is not a sync token: push/pull refuse it (for any workspace).
     const pull = await fetch(`${rt.url}/v1/brain/pull`, {
       method: "POST",
