@@ -109,7 +109,8 @@ afterAll(() => {
   rmSync(dropIn, { force: true });
   run(["runuser", "-u", agentUser, "--", TMUX_PATH, "-S", socket, "kill-server"]);
   run(["pkill", "-KILL", "-u", agentUser]);
-  if (userExists(`pc-${chatId}`)) run([helperPath, "delete", chatId]);
+  // The control probe (as the runtime user, which may) creates a chat "evil": remove it too.
+  for (const id of [chatId, "evil"]) if (userExists(`pc-${id}`)) run([helperPath, "delete", id]);
   for (const u of [agentUser, runtimeUser, adminUser]) if (userExists(u)) run(["userdel", u]);
   run(["groupdel", agentUser]);
   run(["groupdel", opsGroup]);
