@@ -18,7 +18,7 @@ export const EXIT_STATUS_OPTION = "@pcx_status";
 export const EXIT_LINE = "[picortex] exited, status";
 
 /** The text the page looks for in the terminal's last screen: ours, or tmux's own. */
-export const EXITED_TEXT = /Pane is dead|\[picortex\] exited, status/;
+export const EXITED_TEXT = new RegExp(`Pane is dead|${EXIT_LINE.replace(/[[\]]/g, "\\$&")}`);
 
 // $1 is the tmux binary (the pane inherits TMUX, so it reaches this very server); the
 // rest is the command. No `%`, backslash or single quote: it is also a systemd argument;

@@ -180,16 +180,15 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
       gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayPort);
-      for (const chat of store.listChats()) if (chat.status === "ready") host.refreshGateway?.(chat.id, gateway.url);
-      // A replaced server (data volume kept): the chats' homes are here, their users are not.
-      if (host.readopt) {
-        for (const chat of store.listChats()) {
-          if (chat.status !== "ready") continue;
-          try {
-            if (await host.readopt(chat.id)) log.info("chat user re-created for its kept home (server replaced?)", { chatId: chat.id });
-          } catch (err) {
-            log.error("could not re-create a ready chat's missing user; its turns will fail", { chatId: chat.id, error: (err as Error).message });
-          }
+      for (const chat of store.listChats()) {
+        if (chat.status !== "ready") continue;
+        host.refreshGateway?.(chat.id, gateway.url);
+        // A replaced server (data volume kept): the chat's home is here, its user is not.
+        if (!host.readopt) continue;
+        try {
+          if (await host.readopt(chat.id)) log.info("chat user re-created for its kept home (server replaced?)", { chatId: chat.id });
+        } catch (err) {
+          log.error("could not re-create a ready chat's missing user; its turns will fail", { chatId: chat.id, error: (err as Error).message });
         }
       }
       await engine.recover();

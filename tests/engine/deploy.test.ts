@@ -21,7 +21,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { assertOk, expectEmulatorsEmpty, liftProtection, credentialSecrets, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, authKeyIn, expectEmulatorsEmpty, liftProtection, credentialSecrets, operatorKey, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { NspawnBackend } from "./emulators/hetzner/nspawn-backend.js";
 import { requireHarness } from "../e2e/harness/requirements.js";
@@ -198,7 +198,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     const c0 = backend().console(oldId);
     const marker = `kept-${randomBytes(4).toString("hex")}`;
     await c0(["sh", "-c", `echo ${marker} > /srv/picortex/chats/${CHAT}/workspace/marker`]);
-    const keyBefore = /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(oldId) ?? "")?.[0];
+    const keyBefore = authKeyIn(f, oldId);
     // docs/deploy.md: lift protection first (a targeted up that needs no host), then bump the generation.
     await liftProtection(f, p, STACK);
     await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
@@ -209,7 +209,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     expect(servers).toHaveLength(1);
     expect(serverId).not.toBe(oldId);
     // A fresh, unspent key in the new server's userData; the old node is gone and the new one has the plain name.
-    const keyAfter = /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(serverId) ?? "")?.[0];
+    const keyAfter = authKeyIn(f, serverId);
     expect(keyAfter).toBeTruthy();
     expect(keyAfter).not.toBe(keyBefore);
     secrets.push(keyAfter!);

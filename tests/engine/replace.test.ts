@@ -9,7 +9,7 @@
  * - an image change on a protected server is refused before anything is shut down.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOk, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import { assertOk, authKeyIn, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
 import { setConfig, type Project } from "./harness/engine.js";
 import { checkAgainstRecording } from "./support/recordings.js";
 
@@ -24,7 +24,6 @@ afterAll(async () => {
 });
 
 const servers = () => f.hz.snapshot().servers as Array<Record<string, any>>;
-const authKeyIn = (serverId: unknown) => /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(Number(serverId)) ?? "")?.[0];
 
 describe.sequential("server replacement on the real engine", () => {
   let p: Project;
@@ -35,7 +34,7 @@ describe.sequential("server replacement on the real engine", () => {
     p = await readmeWorkspaceStack(f, STACK, { "picortex:protection": "false", "picortex:applyTemplateChanges": "true" });
     assertOk(await f.lane.run(p, STACK, "up"), "first up");
     const [before] = servers();
-    const oldKey = authKeyIn(before!.id);
+    const oldKey = authKeyIn(f, before!.id);
     expect(oldKey).toBeTruthy();
     // A template change: Tailscale SSH on (default off) changes the rendered cloud-config.
     await setConfig(f.lane, p, STACK, "picortex:tailscaleSsh", "true");
@@ -45,7 +44,7 @@ describe.sequential("server replacement on the real engine", () => {
     const after = servers();
     expect(after).toHaveLength(1);
     expect(after[0]!.id).not.toBe(before!.id);
-    const newKey = authKeyIn(after[0]!.id);
+    const newKey = authKeyIn(f, after[0]!.id);
     expect(newKey).toBeTruthy();
     expect(newKey).not.toBe(oldKey);
     expect(f.hz.userDataOf(Number(after[0]!.id))).toMatch(/--ssh/);
@@ -90,13 +89,13 @@ describe.sequential("server replacement on the real engine", () => {
   // generation 1 and the server is deleteBeforeReplace.
   it("rebuild by hostGeneration (docs/deploy.md, default applyTemplateChanges false) gives one new server with a fresh, unspent key", async () => {
     const [before] = servers();
-    const oldKey = authKeyIn(before!.id);
+    const oldKey = authKeyIn(f, before!.id);
     const keysBefore = f.ts.snapshot().keys.length;
     await setConfig(f.lane, p, STACK, "picortex:applyTemplateChanges", "false");
     await setConfig(f.lane, p, STACK, "picortex:hostGeneration", "2");
     const r = await f.lane.run(p, STACK, "up");
     const after = servers();
-    const newKey = after[0] ? authKeyIn(after[0].id) : undefined;
+    const newKey = after[0] ? authKeyIn(f, after[0].id) : undefined;
     const { del, post } = deleteAndCreate(before!.id);
     const keysAfter = f.ts.snapshot().keys.length;
     await f.lane.run(p, STACK, "destroy");

@@ -9,9 +9,8 @@
  * needs no SSH. The booted-host deploy is in deploy.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOk, expectEmulatorsEmpty, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
-import { setConfig, type Project } from "./harness/engine.js";
-import { unprotectCommands } from "../../scripts/unprotect.js";
+import { assertOk, liftProtection, expectEmulatorsEmpty, credentialSecrets, readmeWorkspaceStack, startFixture, type Fixture } from "./support/lane-fixture.js";
+import type { Project } from "./harness/engine.js";
 import { checkAgainstRecording } from "./support/recordings.js";
 
 const STACK = "prod";
@@ -108,14 +107,8 @@ describe.sequential("workspace stack on the real engine", () => {
 
   it("README teardown (scripts/unprotect.ts's steps, then destroy) leaves the emulators empty", async () => {
     // scripts/unprotect.ts: protection false, then `pulumi up --target` the protected URNs only.
-    await setConfig(f.lane, p, STACK, "picortex:protection", "false");
-    const out = await f.lane.cli(["stack", "output", "protectedUrns", "--json", "--stack", STACK], { cwd: p.workDir });
-    const [args] = unprotectCommands(STACK, JSON.parse(out.stdout));
-    const targets = args!.flatMap((a, i) => (args![i - 1] === "--target" ? [a] : []));
-    expect(targets.length).toBeGreaterThan(0);
     const before = f.hz.requests.length;
-    const up = await f.lane.run(p, STACK, "up", { target: targets });
-    assertOk(up, "targeted up with protection false");
+    await liftProtection(f, p, STACK);
     expect((f.hz.snapshot().servers[0] as Record<string, any>).protection).toEqual({ delete: false, rebuild: false });
     expect((f.hz.snapshot().volumes[0] as Record<string, any>).protection).toEqual({ delete: false });
     // Only protection changes reached the API: nothing else was touched.

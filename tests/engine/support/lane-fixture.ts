@@ -104,3 +104,8 @@ export async function expectEmulatorsEmpty(f: Fixture): Promise<void> {
   const left = { servers: snap.servers, sshKeys: snap.sshKeys, firewalls: snap.firewalls, volumes: snap.volumes, keys: f.ts.snapshot().keys, devices: f.ts.snapshot().devices };
   for (const [kind, items] of Object.entries(left)) if (items.length > 0) throw new Error(`the emulators still hold ${kind}: ${JSON.stringify(items)}`);
 }
+
+/** The tailnet auth key a server boots with (inside its userData), or undefined. */
+export function authKeyIn(f: Fixture, serverId: unknown): string | undefined {
+  return /tskey-auth-[A-Za-z0-9-]+/.exec(f.hz.userDataOf(Number(serverId)) ?? "")?.[0];
+}
