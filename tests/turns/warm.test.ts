@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { renameSync } from "node:fs";
+import { join } from "node:path";
 import { createChat, sendTurn, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 function alive(pid: number): boolean {
@@ -96,5 +99,36 @@ describe("warm admission: a busy pool is not thrashed", { timeout: 240_000 }, ()
     const b2 = await rt.waitTurn("adm-other", await sendTurn(rt, "adm-other", "other two"));
     expect(b2.runner).toBe("cold");
     expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["other one", "other two"]);
+  });
+});
+
+describe("warm chats under load: the transcript is written after the result", { timeout: 240_000 }, () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startTestRuntime({ mode: "local", turns: { warm: { enabled: true, maxWarm: 1, idleSeconds: 600 } } });
+    await createChat(rt, "w-late");
+  });
+  afterAll(async () => rt?.close());
+
+  it("a next turn that arrives before the live process wrote its transcript stays on that process, with no recap", async () => {
+    const t1 = await rt.waitTurn("w-late", await sendTurn(rt, "w-late", "late first"));
+    expect(t1.runner).toBe("warm");
+    const pid = rt.turns.warm!.list()[0]!.pid;
+    // Loaded CI writes the file seconds late; stand in for that by moving it away while
+    // the process lives (it keeps the conversation in memory and writes a new file).
+    const projects = join(rt.dataDir, "chats", "w-late", ".claude", "projects");
+    let file: string | undefined;
+    for (let i = 0; i < 100 && !file; i++) {
+      const found = execFileSync("find", [projects, "-name", "*.jsonl"], { encoding: "utf8" }).trim();
+      if (found) file = found.split("\n")[0];
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(file, "the warm process writes its transcript").toBeTruthy();
+    renameSync(file!, `${file}.late`);
+    const t2 = await rt.waitTurn("w-late", await sendTurn(rt, "w-late", "late second"));
+    expect(t2.status, JSON.stringify(t2)).toBe("done");
+    expect(t2.reply).not.toContain("[picortex:");
+    expect(rt.turns.warm!.list().map((w) => [w.chatId, w.pid])).toEqual([["w-late", pid]]);
+    expect(rt.fake.messageRequests().at(-1)!.userTexts).toEqual(["late first", "late second"]);
   });
 });

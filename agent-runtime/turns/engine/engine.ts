@@ -262,7 +262,10 @@ export class TurnEngine {
     let notice: string | undefined;
     // A transcript Claude cannot read makes it forget the chat (or refuse it): start a new
     // session with a recap from the runtime's own history, and tell the user.
-    const startChat = this.store.getChat(turn.chatId);
+    // A live warm process holds the conversation in memory and may not have written its
+    // transcript yet (it does so after the result, later under load): the file on disk only
+    // speaks for a chat with no process.
+    const startChat = this.warm?.has(turn.chatId) ? undefined : this.store.getChat(turn.chatId);
     let damage = startChat ? this.host.transcriptDamage?.(startChat.id, startChat.sessionId) : undefined;
     if (startChat && !damage && startChat.sessionStarted && this.host.transcriptExists(startChat.id, startChat.sessionId) === false && this.store.previousDoneTurn(startChat.id, turn.seq)) {
       damage = "the transcript file is missing";
