@@ -41,7 +41,7 @@ import {
   SYSTEMD_UNIT_DIR,
   TMUX_PATH,
 } from "../agent-runtime/host/contract.js";
-import { AGENT_TOKEN_CREDENTIAL, AGENT_TOKEN_PATH, agentClaudeCommand, agentGatewayEnvironment } from "../agent-runtime/host/agent-key.js";
+import { AGENT_BRAIN_HEADERS_CREDENTIAL, AGENT_BRAIN_HEADERS_PATH, AGENT_TOKEN_CREDENTIAL, AGENT_TOKEN_PATH, agentClaudeCommand, agentGatewayEnvironment } from "../agent-runtime/host/agent-key.js";
 
 /**
  * Exposure thresholds (systemd-analyze security, 0 = locked down, 10 = unconfined).
@@ -317,9 +317,10 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           // A FAILING agent keeps its dead pane (last output and status) for the portal to show
           // and restart, instead of a restart loop (offline, claude exits at once); a clean
           // exit ends the session and Restart= starts a fresh one.
-          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${agentPaneCommand(vars.claudePath)} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
-          // The agent's gateway token, root's file, in $CREDENTIALS_DIRECTORY for this unit's user only.
+          ["ExecStart", `${tmux} new-session -d -s ${vars.session} -c ${AGENT_HOME} -- ${agentPaneCommand(vars.claudePath, vars.gatewayPort)} \\; set-option -w -t =${vars.session}: remain-on-exit failed`],
+          // The agent's gateway token and its brain headers, root's files, in $CREDENTIALS_DIRECTORY for this unit's user only.
           ["LoadCredential", `${AGENT_TOKEN_CREDENTIAL}:${AGENT_TOKEN_PATH}`],
+          ["LoadCredential", `${AGENT_BRAIN_HEADERS_CREDENTIAL}:${AGENT_BRAIN_HEADERS_PATH}`],
           ["ExecStop", `${tmux} kill-server`],
           ["Restart", "always"],
           ["RestartSec", "5s"],
@@ -365,8 +366,8 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
 }
 
 /** The agent's pane argv, as the portal's Restart runs it too (exit status recorded: session-command.ts). */
-function agentPaneCommand(claudePath: string): string {
-  return wrapSessionCommand(TMUX_PATH, agentClaudeCommand(claudePath))
+function agentPaneCommand(claudePath: string, gatewayPort: number): string {
+  return wrapSessionCommand(TMUX_PATH, agentClaudeCommand(claudePath, gatewayPort))
     .map((a) => (/^[\w/.@:=+-]+$/.test(a) ? a : systemdArgument(a)))
     .join(" ");
 }

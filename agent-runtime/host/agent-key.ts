@@ -14,6 +14,11 @@
  *   gateway
  *     compares the presented token's hash with the file's in constant time; a match is
  *     the agent principal (own usage, budget, in-flight and failure-limit keys), never a chat
+ *   brain (issue 16 item 8)
+ *     the release helper also writes AGENT_BRAIN_HEADERS_PATH (root 0600): the header JSON
+ *     carrying the same token, which the unit loads as a second credential and Claude Code's
+ *     `headersHelper` cats for the brain's MCP endpoint on the gateway listener; a match
+ *     there records and recalls as AGENT_BRAIN_AUTHOR in the host's brain workspace
  *
  * The token itself is never in argv, a unit, runtime.json, a log, or a file the runtime
  * user or a chat user can read.
@@ -21,6 +26,14 @@
 import { readFileSync } from "node:fs";
 import { PicortexError } from "../errors.js";
 
+/** The brain MCP server's request headers carrying the same token (root 0600; a second credential). */
+export const AGENT_BRAIN_HEADERS_PATH = "/etc/picortex/credentials/agent-brain-headers";
+/** That credential's name in the agent unit. */
+export const AGENT_BRAIN_HEADERS_CREDENTIAL = "agent-brain-headers";
+/** Where the brain's MCP tools are served on the gateway's loopback listener (brain/server/mcp-http.ts). */
+export const BRAIN_MCP_PATH = "/brain/mcp";
+/** The name the portal agent's brain entries carry (fixed by its token, as a chat's are). */
+export const AGENT_BRAIN_AUTHOR = "portal-agent";
 /** The token (root 0600; the agent unit loads it as a systemd credential). */
 export const AGENT_TOKEN_PATH = "/etc/picortex/credentials/agent-token";
 /** The credential's name in the agent unit ($CREDENTIALS_DIRECTORY/<name>). */
@@ -52,8 +65,20 @@ export function agentGatewayUrl(gatewayPort: number): string {
  * (as is ANTHROPIC_BASE_URL, agentGatewayEnvironment). The same argv runs in the unit
  * and in the portal's Restart (respawn-pane re-runs the pane's own start command).
  */
-export function agentClaudeCommand(claudePath: string): string[] {
-  return [claudePath, "--settings", JSON.stringify({ apiKeyHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}` })];
+export function agentClaudeCommand(claudePath: string, gatewayPort: number): string[] {
+  // The brain as an HTTP MCP server (the agent cannot open the runtime's store): its
+  // headersHelper cats the header credential, so the token is in no argv here either.
+  // `--mcp-config` takes several values, so `--settings` follows it and ends the list.
+  const mcp = { mcpServers: { brain: { type: "http", url: agentBrainMcpUrl(gatewayPort), headersHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_BRAIN_HEADERS_CREDENTIAL}`, alwaysLoad: true } } };
+  // The brain's tools are pre-approved (as for chats): they act only as portal-agent, in
+  // the host's workspace, so a prompt for each would only train the operator to click yes.
+  const settings = { apiKeyHelper: `cat $CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}`, permissions: { allow: ["mcp__brain"] } };
+  return [claudePath, "--mcp-config", JSON.stringify(mcp), "--settings", JSON.stringify(settings)];
+}
+
+/** The brain's MCP endpoint the agent's Claude Code uses (the gateway's listener). */
+export function agentBrainMcpUrl(gatewayPort: number): string {
+  return new URL(BRAIN_MCP_PATH, agentGatewayUrl(gatewayPort)).toString();
 }
 
 /** The agent unit's environment for the gateway (tmux hands it to every pane, the portal's Restart included). */

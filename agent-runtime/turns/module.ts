@@ -76,7 +76,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const claudePath = resolveClaudePath(ctx.config.mode, cfg.claudePath);
   let gateway: GatewayServer | undefined;
   // Host mode: chats reach the brain's MCP tools on the gateway listener with per-chat tokens.
-  const chatBrain = ctx.config.mode === "host" && ctx.config.brain.enabled ? hostChatBrain(ctx, store, () => gateway?.port) : undefined;
+  const chatBrain = ctx.config.mode === "host" && ctx.config.brain.enabled ? hostChatBrain(ctx, store, () => gateway?.port, () => agentTokenHash) : undefined;
   const host: ChatHost =
     ctx.config.mode === "host"
       ? chatBrain
@@ -109,6 +109,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // gateway has no agent principal; a damaged file is logged and leaves it out too, and
   // chats are unaffected either way.
   let agentEnabled = false;
+  let agentTokenHash: string | undefined;
   const agentPrincipalConfig = () => {
     const file = join(ctx.config.dataDir, AGENT_TOKEN_HASH_FILE);
     try {
@@ -116,6 +117,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       if (!tokenHash) return undefined;
       log.info("gateway: portal agent principal enabled", { hashFile: file, budgetTokens: cfg.agentBudgetTokens ?? null });
       agentEnabled = true;
+      agentTokenHash = tokenHash;
       return { tokenHash, budgetTokens: cfg.agentBudgetTokens ?? null };
     } catch (err) {
       log.error("gateway: no portal agent principal", { error: (err as Error).message });

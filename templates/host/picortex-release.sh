@@ -308,24 +308,28 @@ install_settings() {
 # when the file is tmpfiles' empty placeholder or not a token): pca_ + 256 random bits,
 # root 0600 in the credentials dir, where only root reads. Its SHA-256 hex is (re)written
 # on every activate, with put(), to the runtime's state dir: the runtime never holds the
-# token itself. The token is never printed; a new one restarts the agent unit, whose
-# LoadCredential= reads it at start.
+# token itself. Beside it, root 0600, the brain MCP headers carrying it (agent-brain-headers).
+# The token is never printed; a new token or headers file restarts the agent unit, whose
+# LoadCredential= reads them at start.
 ensure_agent_token() {
   prepare_state_dirs
   local made
   made="$(node -e "$PUT_JS"'
-    const [f, h, u, g] = process.argv.slice(1);
-    let t = "";
-    try { t = fs.readFileSync(f, "utf8").trim(); } catch (e) { if (e.code !== "ENOENT") throw e; }
+    const [f, h, u, g, b] = process.argv.slice(1);
+    const read = (p) => { try { return fs.readFileSync(p, "utf8"); } catch (e) { if (e.code !== "ENOENT") throw e; return ""; } };
+    let t = read(f).trim();
     const make = !/^pca_[\w-]{43}$/.test(t);
     if (make) put(f, (t = "pca_" + crypto.randomBytes(32).toString("base64url")) + "\n", 0o600, 0, 0);
     put(h, crypto.createHash("sha256").update(t).digest("hex") + "\n", 0o600, +u, +g);
-    if (make) console.log("new");
-  ' "$ETC_DIR/credentials/agent-token" "$DATA_DIR/agent-token.sha256" "$RT_UID" "$RT_GID")" || die "cannot write the agent token"
+    const headers = JSON.stringify({ Authorization: "Bearer " + t }) + "\n";
+    const stale = read(b) !== headers;
+    if (stale) put(b, headers, 0o600, 0, 0);
+    if (make || stale) console.log("new");
+  ' "$ETC_DIR/credentials/agent-token" "$DATA_DIR/agent-token.sha256" "$RT_UID" "$RT_GID" "$ETC_DIR/credentials/agent-brain-headers")" || die "cannot write the agent token"
   # Restarted when activate ends (healthy, rolled back or failed): by then the runtime has
   # read the new hash, so the agent's first request meets a gateway that knows it.
   if [[ "$made" == new ]]; then
-    log "new agent token: picortex-agent restarts at the end"
+    log "new agent credentials: picortex-agent restarts at the end"
     trap '"$SYSTEMCTL" restart picortex-agent.service >/dev/null 2>&1 9>&- || log "restart failed"' EXIT
   fi
 }
@@ -486,7 +490,7 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
-  rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token"
+  rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"
 }

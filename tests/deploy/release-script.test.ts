@@ -221,6 +221,11 @@ describe("picortex-release lifecycle", () => {
     const hs = statSync(hashFile);
     expect([hs.uid, hs.mode & 0o777]).toEqual([nobody, 0o600]);
     expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
+    // The brain MCP headers carrying the same token, root-only beside it (a second credential).
+    const headersFile = join(root, "etc/picortex/credentials/agent-brain-headers");
+    expect(JSON.parse(readFileSync(headersFile, "utf8"))).toEqual({ Authorization: `Bearer ${token}` });
+    const bs = statSync(headersFile);
+    expect([bs.uid, bs.gid, bs.mode & 0o777]).toEqual([0, 0, 0o600]);
     // The new token restarted the agent unit (LoadCredential= reads it at start), after the
     // runtime's restart: the agent's first request meets a gateway that has read the hash.
     const restarts = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.startsWith("restart "));
@@ -234,6 +239,18 @@ describe("picortex-release lifecycle", () => {
     expect(readFileSync(tokenFile, "utf8").trim()).toBe(token);
     expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(token).digest("hex") + "\n");
     expect(readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l.includes("picortex-agent")).length).toBe(callsBefore);
+    // A host upgraded from before the headers file (tmpfiles' empty placeholder) or with a
+    // stale one gets it rewritten from the token, and the agent restarts to load it.
+    for (const stale of ["", JSON.stringify({ Authorization: "Bearer pca_old" }) + "\n"]) {
+      writeFileSync(headersFile, stale);
+      const before = readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l === "restart picortex-agent.service").length;
+      const up = run("activate", a);
+      expect(up.code, up.stderr).toBe(0);
+      expect(JSON.parse(readFileSync(headersFile, "utf8"))).toEqual({ Authorization: `Bearer ${token}` });
+      expect(readFileSync(tokenFile, "utf8").trim()).toBe(token);
+      expect(readFileSync(join(state, "calls"), "utf8").split("\n").filter((l) => l === "restart picortex-agent.service").length).toBe(before + 1);
+      expect(up.stdout + up.stderr).not.toContain(token);
+    }
     // Never printed.
     expect(r.stdout + r.stderr).not.toContain(token);
     // tmpfiles' empty placeholder (or anything not a token) is replaced by a fresh token.
@@ -245,6 +262,7 @@ describe("picortex-release lifecycle", () => {
     expect(fresh).not.toBe(token);
     expect(r2.stdout + r2.stderr).not.toContain(fresh);
     expect(readFileSync(hashFile, "utf8")).toBe(createHash("sha256").update(fresh).digest("hex") + "\n");
+    expect(JSON.parse(readFileSync(headersFile, "utf8"))).toEqual({ Authorization: `Bearer ${fresh}` });
   });
 
   it("installs uploaded runtime settings on activate with the contract's owners and modes", () => {
@@ -363,6 +381,7 @@ describe("picortex-release lifecycle", () => {
     expect(readdirSync(releases)).toEqual([]);
     expect(existsSync(join(root, "etc/picortex/credentials/anthropic-api-key"))).toBe(false);
     expect(existsSync(join(root, "etc/picortex/credentials/agent-token"))).toBe(false);
+    expect(existsSync(join(root, "etc/picortex/credentials/agent-brain-headers"))).toBe(false);
     expect(await liveMarker()).toBeUndefined();
   });
 

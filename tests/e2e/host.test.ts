@@ -148,15 +148,19 @@ describe(`workspace host end to end (${mode})`, () => {
       // Positive control: reading does work here, so a refusal below is the permission's.
       'cat /etc/hostname >/dev/null && echo control=read',
       'test -s "$CREDENTIALS_DIRECTORY/agent-token" && echo credential=present',
+      'test -s "$CREDENTIALS_DIRECTORY/agent-brain-headers" && echo brain-credential=present',
       'echo "base=$ANTHROPIC_BASE_URL"',
       // The agent unit's own claude argv (its --settings JSON has no single quote).
-      `HOME=${home}/probe DISABLE_AUTOUPDATER=1 ${agentClaudeCommand(rendered.vars.claudePath).map((a) => `'${a}'`).join(" ")} -p --output-format json "${marker}" </dev/null; echo "claude=$?"`,
-      "for f in /var/lib/picortex/api-token /var/lib/picortex/agent-token.sha256 /var/lib/picortex/portal-token /var/lib/picortex/picortex.sqlite /etc/picortex/credentials/agent-token /etc/picortex/credentials/anthropic-api-key; do cat \"$f\" >/dev/null 2>&1 && echo \"READ $f\"; done",
+      `HOME=${home}/probe DISABLE_AUTOUPDATER=1 ${agentClaudeCommand(rendered.vars.claudePath, rendered.vars.gatewayPort).map((a) => `'${a}'`).join(" ")} -p --output-format json "${marker}" </dev/null; echo "claude=$?"`,
+      "for f in /var/lib/picortex/api-token /var/lib/picortex/agent-token.sha256 /var/lib/picortex/portal-token /var/lib/picortex/picortex.sqlite /etc/picortex/credentials/agent-token /etc/picortex/credentials/agent-brain-headers /etc/picortex/credentials/anthropic-api-key; do cat \"$f\" >/dev/null 2>&1 && echo \"READ $f\"; done",
       'ls /var/lib/picortex >/dev/null 2>&1 && echo "LISTED /var/lib/picortex"',
       'sudo -n true >/dev/null 2>&1 && echo "SUDO ok"',
       'sudo -n -u picortex true >/dev/null 2>&1 && echo "SUDO picortex ok"',
       "echo probe-done",
     ].join("\n");
+    // The agent's Claude Code records into the host's brain through its MCP tools (issue 16 item 8).
+    const agentNote = `${marker} agent note`;
+    api.enqueue({ forText: marker, toolUse: { name: "mcp__brain__brain_record", input: { title: agentNote, conclusion: "recorded by the portal agent", kind: "insight" } } });
     await c(["sh", "-c", `echo ${Buffer.from(probe).toString("base64")} | base64 -d > ${home}/probe.sh && chown picortex-agent: ${home}/probe.sh && rm -f ${home}/probe.out`]);
     // The unit restarted at activate (a new token): retry while its tmux server comes up.
     for (let i = 0; ; i++) {
@@ -183,6 +187,11 @@ describe(`workspace host end to end (${mode})`, () => {
     const request = api.messageRequests().find((r) => r.lastUserText?.includes(marker));
     expect(request, out).toBeDefined();
     expect(request!.headers["x-api-key"]).toBe(anthropicKey);
+    expect(out).toContain("brain-credential=present");
+    const recorded = api.messageRequests().find((r) => r.toolResults?.some((t) => t.text.includes(agentNote)))?.toolResults?.find((t) => t.text.includes(agentNote));
+    expect(recorded, out).toBeDefined();
+    expect(recorded!.isError, recorded!.text).toBe(false);
+    expect(recorded!.text).toContain('"agent":"portal-agent"');
     // Nothing of the runtime's is readable from the agent's session, and sudo does nothing.
     expect(out).not.toMatch(/^(READ|LISTED|SUDO) /m);
     // The token (root reads it) is in no process's argv or environment, no runtime-readable file, no log.

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { renderHost } from "../../templates/render-host.js";
 import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
-import { AGENT_TOKEN_CREDENTIAL, AGENT_TOKEN_PATH, AGENT_TOKEN_PREFIX, DEFAULT_HOST_GATEWAY_PORT } from "../../agent-runtime/host/agent-key.js";
+import { AGENT_BRAIN_HEADERS_CREDENTIAL, AGENT_BRAIN_HEADERS_PATH, AGENT_TOKEN_CREDENTIAL, AGENT_TOKEN_PATH, AGENT_TOKEN_PREFIX, DEFAULT_HOST_GATEWAY_PORT } from "../../agent-runtime/host/agent-key.js";
 import { DEFAULT_HOST_GATEWAY_PORT as MODULE_DEFAULT } from "../../agent-runtime/turns/module.js";
 import { respawnArgs, type TmuxTarget } from "../../agent-runtime/portal/tmux.js";
 import { offlineVars, productionVars } from "./fixtures/host-vars.js";
@@ -35,7 +35,10 @@ describe("the agent unit's key path", () => {
     const unit = agentUnit(renderHost(productionVars));
     expect(unit).toContain(`\nLoadCredential=${AGENT_TOKEN_CREDENTIAL}:${AGENT_TOKEN_PATH}\n`);
     // systemd expands $ in Exec lines: the helper's variable reaches claude as one $.
-    expect(unit).toContain(`--settings '{"apiKeyHelper":"cat $$CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}"}'`);
+    expect(unit).toContain(`--settings '{"apiKeyHelper":"cat $$CREDENTIALS_DIRECTORY/${AGENT_TOKEN_CREDENTIAL}","permissions":{"allow":["mcp__brain"]}}'`);
+    // The brain MCP server's headers: a second credential, catted the same way.
+    expect(unit).toContain(`\nLoadCredential=${AGENT_BRAIN_HEADERS_CREDENTIAL}:${AGENT_BRAIN_HEADERS_PATH}\n`);
+    expect(unit).toContain(`"headersHelper":"cat $$CREDENTIALS_DIRECTORY/${AGENT_BRAIN_HEADERS_CREDENTIAL}"`);
     expect(unit).not.toMatch(/ANTHROPIC_API_KEY|ANTHROPIC_AUTH_TOKEN|SetCredential|pca_/);
   });
 
@@ -46,6 +49,8 @@ describe("the agent unit's key path", () => {
       expect(listens).toBe(port ?? DEFAULT_HOST_GATEWAY_PORT);
       const env = /^Environment=(.*)$/m.exec(agentUnit(host))![1]!.split(" ");
       expect(env).toContain(`ANTHROPIC_BASE_URL=http://127.0.0.1:${listens}/gateway`);
+      // The brain's MCP endpoint is on the same listener.
+      expect(agentUnit(host)).toContain(`"url":"http://127.0.0.1:${listens}/brain/mcp"`);
     });
   }
 
@@ -57,6 +62,7 @@ describe("the agent unit's key path", () => {
   it("tmpfiles makes a root-only empty placeholder, so the unit starts before the first activate", () => {
     const tmpfiles = fileOf(renderHost(offlineVars), "/etc/tmpfiles.d/picortex.conf");
     expect(tmpfiles).toContain(`\nf ${AGENT_TOKEN_PATH} 0600 root root -\n`);
+    expect(tmpfiles).toContain(`\nf ${AGENT_BRAIN_HEADERS_PATH} 0600 root root -\n`);
     expect(tmpfiles).toContain("\nd /etc/picortex/credentials 0700 root root -\n");
   });
 

@@ -46,6 +46,8 @@ export interface FakeReplyScript {
    * text: the CLI runs the tool and sends its result in the next request (see toolResults).
    */
   toolUse?: { name: string; input: Record<string, unknown> };
+  /** Apply only to a request whose first user message contains this (other requests skip it). */
+  forText?: string;
 }
 
 export interface FakeRequest {
@@ -154,10 +156,12 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
   };
 
   const answerMessages = async (req: IncomingMessage, res: ServerResponse, body: unknown, record: FakeRequest) => {
-    const script = queue.shift() ?? fallback;
     const texts = userTexts(body);
     record.userTexts = texts;
     record.lastUserText = texts[texts.length - 1] ?? "";
+    // A script meant for one conversation waits for it (other clients' requests pass it by).
+    const at = queue.findIndex((s) => s.forText === undefined || (texts[0] ?? "").includes(s.forText));
+    const script = (at >= 0 ? queue.splice(at, 1)[0] : undefined) ?? fallback;
     record.toolResults = toolResultsOf(body);
     record.toolNames = ((body as { tools?: Array<{ name?: string }> })?.tools ?? []).map((t) => String(t?.name));
     record.messageCount = Array.isArray((body as { messages?: unknown[] })?.messages) ? (body as { messages: unknown[] }).messages.length : 0;

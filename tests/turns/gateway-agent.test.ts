@@ -186,6 +186,7 @@ describe("the real Claude Code CLI with the agent unit's settings", { timeout: 1
     creds = mkdtempSync(join(tmpdir(), "pc-agent-creds-"));
     // What LoadCredential= leaves for the unit: $CREDENTIALS_DIRECTORY/agent-token.
     writeFileSync(join(creds, "agent-token"), AGENT_TOKEN + "\n", { mode: 0o400 });
+    writeFileSync(join(creds, "agent-brain-headers"), JSON.stringify({ Authorization: `Bearer ${AGENT_TOKEN}` }) + "\n", { mode: 0o400 });
   });
   afterAll(async () => {
     await rt?.close();
@@ -199,7 +200,7 @@ describe("the real Claude Code CLI with the agent unit's settings", { timeout: 1
 
   it("claude --settings <the unit's JSON> with the unit's environment reaches the gateway as the agent; the token is in no process's argv", async () => {
     const port = Number(new URL(rt.turns.gatewayUrl()).port);
-    const [, ...args] = agentClaudeCommand(CLAUDE);
+    const [, ...args] = agentClaudeCommand(CLAUDE, port);
     const [baseVar, baseUrl] = agentGatewayEnvironment(port).split(/=(.*)/);
     expect(args.join(" ")).not.toContain(AGENT_TOKEN);
     const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));

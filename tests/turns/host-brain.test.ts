@@ -5,17 +5,23 @@
  * `claude -p` against the fake Messages API scripted to call the brain's tools.
  * Needs root: run under the system lock (flock /tmp/picortex-system.lock).
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
+import { CLAUDE, createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
 import { ChatBrainStore, CHAT_BRAIN_MCP_PATH } from "../../agent-runtime/brain/server/mcp-http.js";
+import { AGENT_TOKEN_HASH_FILE, agentBrainMcpUrl, agentClaudeCommand, agentGatewayEnvironment } from "../../agent-runtime/host/agent-key.js";
+import { hashToken } from "../../agent-runtime/http/auth.js";
 
 const WORKSPACE = "ws-host-brain";
+/** The portal agent's gateway token (picortex-release makes it on a host; its hash is the runtime's). */
+const AGENT_TOKEN = "pca_" + randomBytes(32).toString("base64url");
 const ids = ["hb-alpha", "hb-beta"];
 
 function asUser(user: string, argv: string[]) {
@@ -57,7 +63,11 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
       mode: "host",
       chatsRoot: fixtures.chatsRoot,
       turns: { claudePath: fixtures.claudePath, chatUserHelper: fixtures.chatUserHelper, warm: { enabled: false } },
-      config: () => ({ brain: { enabled: true, workspaceId: WORKSPACE } }),
+      config: (dataDir) => {
+        // Where picortex-release writes it on a host, before the runtime starts.
+        writeFileSync(join(dataDir, AGENT_TOKEN_HASH_FILE), hashToken(AGENT_TOKEN) + "\n", { mode: 0o600 });
+        return { brain: { enabled: true, workspaceId: WORKSPACE } };
+      },
     });
     mcpUrl = rt.turns.gatewayUrl().replace(/\/gateway$/, CHAT_BRAIN_MCP_PATH);
   });
@@ -108,7 +118,7 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
     // Stored in the runtime's store, in the configured workspace, under the chat's name.
     const store = new ChatBrainStore(join(rt.dataDir, "brain.sqlite"));
     try {
-      const hits = store.service({ workspaceId: WORKSPACE, chatId: "check" }).recall("host chats share", { org: true }).hits;
+      const hits = store.service({ workspaceId: WORKSPACE, chatId: "check", agent: "chat-check" }).recall("host chats share", { org: true }).hits;
       expect(hits.map((h) => [h.entry.title, h.entry.agent, h.entry.workspaceId])).toEqual([[title, "chat-hb-alpha", WORKSPACE]]);
     } finally {
       store.close();
@@ -137,7 +147,7 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
     const token = tokenOf("hb-alpha");
     const store = new ChatBrainStore(join(rt.dataDir, "brain.sqlite"));
     try {
-      store.service({ workspaceId: "ws-other", chatId: "outsider" }).record({ title: "other workspace secret plan", conclusion: "never visible to ws-host-brain" });
+      store.service({ workspaceId: "ws-other", chatId: "outsider", agent: "chat-outsider" }).record({ title: "other workspace secret plan", conclusion: "never visible to ws-host-brain" });
     } finally {
       store.close();
     }
@@ -176,5 +186,69 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
     expect(rows.every((r) => r.revoked_at !== null)).toBe(true);
     // The other chat is untouched.
     expect(await mcpStatus(mcpUrl, tokenOf("hb-beta"))).toBe(200);
+  });
+
+  it("the portal agent's Claude Code, started with its unit's argv, records through the brain MCP as portal-agent; a chat recalls it", async () => {
+    const port = Number(new URL(rt.turns.gatewayUrl()).port);
+    const [, ...args] = agentClaudeCommand(CLAUDE, port);
+    expect(args.join(" ")).not.toContain(AGENT_TOKEN);
+    expect(agentBrainMcpUrl(port)).toBe(mcpUrl);
+    // What the unit's LoadCredential= lines leave in $CREDENTIALS_DIRECTORY (picortex-release's files).
+    const creds = mkdtempSync(join(tmpdir(), "pc-agent-creds-"));
+    writeFileSync(join(creds, "agent-token"), AGENT_TOKEN + "\n", { mode: 0o400 });
+    writeFileSync(join(creds, "agent-brain-headers"), JSON.stringify({ Authorization: `Bearer ${AGENT_TOKEN}` }) + "\n", { mode: 0o400 });
+    const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));
+    const marker = `agent-brain-${randomBytes(4).toString("hex")}`;
+    const title = `${marker}: the portal agent shares what it learns`;
+    rt.fake.enqueue({ forText: marker, toolUse: { name: "mcp__brain__brain_record", input: { title, conclusion: "recorded from the portal session", kind: "insight" } } });
+    const [baseVar, baseUrl] = agentGatewayEnvironment(port).split(/=(.*)/);
+    const child = spawn(CLAUDE, [...args, "-p", marker, "--output-format", "json"], {
+      cwd: home,
+      env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, [baseVar!]: baseUrl!, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    // Every process's argv is scanned while it runs (the headersHelper's `cat` included).
+    const leaks: string[] = [];
+    const scan = setInterval(() => {
+      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(AGENT_TOKEN)) leaks.push(pid);
+        } catch {}
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    clearInterval(scan);
+    rmSync(home, { recursive: true, force: true });
+    rmSync(creds, { recursive: true, force: true });
+    expect(code, out).toBe(0);
+    expect(leaks).toEqual([]);
+    const mine = rt.fake.messageRequests().filter((r) => r.userTexts?.[0]?.includes(marker));
+    expect(mine[0]!.toolNames).toContain("mcp__brain__brain_record");
+    const recorded = mine.at(-1)!.toolResults!.at(-1)!;
+    expect(recorded.isError, recorded.text).toBe(false);
+    expect(recorded.text).toContain('"agent":"portal-agent"');
+    // The chats share it: same workspace.
+    const recall = await mcpCall(mcpUrl, tokenOf("hb-beta"), "brain_recall", { query: marker, org: true });
+    expect(recall.structured.results.map((r: any) => [r.title, r.agent])).toEqual([[title, "portal-agent"]]);
+  });
+
+  it("the agent's token records only as portal-agent, is no chat's and no sync token; a forged agent token is refused", async () => {
+    const posing = await mcpCall(mcpUrl, AGENT_TOKEN, "brain_record", { title: "agent posing as a chat", agent: "chat-hb-beta" });
+    expect(posing.structured?.entry).toBeUndefined();
+    expect(posing.text).toMatch(/records as "portal-agent"/);
+    const pull = await fetch(`${rt.url}/v1/brain/pull`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${AGENT_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ cursor: 0 }),
+    });
+    expect(pull.status).toBe(401);
+    expect(await mcpStatus(mcpUrl, "pca_" + "A".repeat(43))).toBe(401);
+    expect(await mcpStatus(mcpUrl, AGENT_TOKEN.slice(0, -1))).toBe(401);
+    // A chat's brain token is not the agent's, and the agent's is not a gateway chat token for the sync API.
+    const asChat = await mcpCall(mcpUrl, tokenOf("hb-beta"), "brain_record", { title: "chat posing as the agent", agent: "portal-agent" });
+    expect(asChat.structured?.entry).toBeUndefined();
   });
 });

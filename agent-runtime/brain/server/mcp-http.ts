@@ -5,22 +5,25 @@ import { bearerToken } from "../../http/auth.js";
 import { CredentialLimiter } from "../../http/rate-limit.js";
 import { readBody, sendJson, type RequestContext, type Route } from "../../http/router.js";
 import { RUNTIME_BRAIN_PROJECT } from "../../config/brain.js";
+import { BRAIN_MCP_PATH } from "../../host/agent-key.js";
 import { createBrainMcpServer } from "../shared/mcp.js";
 import { HybridLogicalClock } from "../shared/hlc.js";
 import { ensureNodeId, createPrivate } from "../client/open.js";
 import { BrainService } from "../shared/service.js";
 import { SqliteBrainRepository } from "../shared/sqlite-repository.js";
 
-/** Where chats reach the brain's MCP tools on the key gateway's loopback listener (host mode). */
-export const CHAT_BRAIN_MCP_PATH = "/brain/mcp";
+/** Where chats and the portal agent reach the brain's MCP tools on the key gateway's loopback listener (host mode). */
+export const CHAT_BRAIN_MCP_PATH = BRAIN_MCP_PATH;
 
 /** An MCP request is a small JSON-RPC message; the tools' own limits are 20 000 characters per field. */
 const MCP_BODY_LIMIT = 512 * 1024;
 
-/** What a chat brain token grants. */
+/** What a brain MCP token grants: a workspace and the fixed name entries carry; a chat's also names the chat. */
 export interface ChatBrainGrant {
   workspaceId: string;
-  chatId: string;
+  agent: string;
+  /** Set for a chat's token: refused once the chat is gone. The portal agent's has none. */
+  chatId?: string;
 }
 
 /**
@@ -40,7 +43,7 @@ export class ChatBrainStore {
       this.repo = SqliteBrainRepository.open(this.dbPath);
       this.clock = new HybridLogicalClock(ensureNodeId(this.repo));
     }
-    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: `chat-${grant.chatId}`, agentFixed: true });
+    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: grant.agent, agentFixed: true });
   }
 
   close(): void {
@@ -60,7 +63,7 @@ function jsonRpcError(ctx: RequestContext, status: number, message: string): voi
 }
 
 export interface ChatBrainMcpOptions {
-  /** The grant of a chat brain token, or undefined (unknown, revoked, or not a chat token). */
+  /** The grant of a chat brain token or the portal agent's token, or undefined (unknown, revoked, neither). */
   authenticate(token: string): ChatBrainGrant | undefined;
   /** Whether the chat still exists (a deleted chat's token is refused even if revocation was missed). */
   chatLive(chatId: string): boolean;
@@ -85,12 +88,12 @@ export function chatBrainMcpRoutes(o: ChatBrainMcpOptions): Route[] {
     }
     const token = bearerToken(ctx.req as IncomingMessage);
     const grant = token ? o.authenticate(token) : undefined;
-    if (!grant || !o.chatLive(grant.chatId)) {
+    if (!grant || (grant.chatId !== undefined && !o.chatLive(grant.chatId))) {
       const retry = limiter.refuse(ctx.req.socket.remoteAddress);
       if (retry > 0) {
         ctx.res.setHeader("retry-after", String(retry));
         jsonRpcError(ctx, 429, `Too many bad brain tokens; retry in ${retry} s.`);
-      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat brain token.");
+      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked brain token.");
       return undefined;
     }
     return grant;
