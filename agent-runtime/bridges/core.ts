@@ -53,7 +53,7 @@ export interface InboundMessage {
   senderIsAdmin?: boolean;
 }
 
-export type IngestStatus = "duplicate" | "context" | "queued" | "command" | "ignored" | "paused";
+export type IngestStatus = "duplicate" | "context" | "queued" | "command" | "ignored" | "paused" | "capped";
 
 export interface IngestResult {
   status: IngestStatus;
@@ -67,7 +67,7 @@ export interface LinkPolicy {
   defaultMode: "addressed" | "all";
 }
 
-const ADMIN_COMMANDS = new Set(["pause", "resume", "budget", "mode"]);
+const ADMIN_COMMANDS = new Set(["pause", "resume", "budget", "mode", "cap"]);
 const FINISHED = new Set(["done", "failed", "interrupted"]);
 
 /**
@@ -94,7 +94,7 @@ export class BridgeCore {
     readonly store: BridgeStore,
     private readonly turns: Pick<TurnsModule, "chats" | "events">,
     private readonly log: Logger,
-    private readonly opts: { budgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
+    private readonly opts: { budgetTokens?: number; memberBudgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
   ) {}
 
   register(d: Deliverer, policy: LinkPolicy): void {
@@ -169,6 +169,18 @@ export class BridgeCore {
         }
         return { status: "context", chatId: link.chat_id };
       }
+      // A member over their share of the chat's budget is not answered; the message stays context.
+      const cap = this.memberCap(link);
+      const spent = cap ? this.memberUsage(link.chat_id, m.senderId) : 0;
+      if (cap && spent >= cap) {
+        this.record(m, "context", null);
+        this.reply(
+          `m_${m.platform}_${m.updateId}`,
+          m,
+          `${cleanName(m.senderName, 32)} has used ${spent} of the ${cap} tokens each member may spend in this chat, so I am not answering; your message is kept as context. A group admin can raise the cap with /cap <tokens> or lift it with /cap off.`,
+        );
+        return { status: "capped", chatId: link.chat_id };
+      }
       const context = this.store.pendingContext(m.platform, m.platformChatId);
       const quoted: QuotedMessage[] = context.map((c) => ({ senderId: c.sender_id ?? "?", senderName: c.sender_name ?? "?", text: c.text, kind: c.kind }));
       quoted.push({ senderId: m.senderId, senderName: m.senderName, text: m.text, addressed: true });
@@ -182,7 +194,7 @@ export class BridgeCore {
     if (provisionLink) this.ensureChat(provisionLink);
     if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
     if (result.status === "queued") this.turns.chats.kick();
-    if (result.status === "command" || result.status === "paused") this.wake();
+    if (result.status === "command" || result.status === "paused" || result.status === "capped") this.wake();
     return result;
   }
 
@@ -223,6 +235,18 @@ export class BridgeCore {
     return undefined; // its turn started: recorded below as an edit (context for the next turn)
   }
 
+  /** The chat's per-member cap in tokens, or undefined for none (the link's own, else the config's). */
+  private memberCap(link: LinkRow): number | undefined {
+    const cap = link.member_cap ?? this.opts.memberBudgetTokens;
+    return cap ? cap : undefined;
+  }
+
+  /** Tokens the turns a member triggered in a chat have used (the sender id the turn carries). */
+  private memberUsage(chatId: string, senderId: string): number {
+    const sender = senderId.slice(0, 64);
+    return this.turns.chats.usageBySender(chatId).find((r) => r.sender === sender)?.tokens ?? 0;
+  }
+
   private record(m: InboundMessage, status: string, turnId: string | null): void {
     this.store.insertInbound({
       platform: m.platform,
@@ -259,9 +283,15 @@ export class BridgeCore {
             .slice(0, 10)
             .map((r) => `${cleanName(this.store.senderName(link.platform, link.platform_chat_id, r.sender) ?? r.sender, 32)}: ${r.tokens} tokens, ${r.turns} turn${r.turns === 1 ? "" : "s"}`)
         : [];
-      return members.length ? `${head}\nBy member:\n${members.join("\n")}` : head;
+      const cap = this.memberCap(this.store.getLink(link.platform, link.platform_chat_id) ?? link);
+      const capLine = cap ? `\nEach member may spend ${cap} tokens here (/cap).` : "";
+      return (members.length ? `${head}\nBy member:\n${members.join("\n")}` : head) + capLine;
     };
     if (cmd.name === "budget" && !cmd.args) return budgetLine();
+    if (cmd.name === "cap" && !cmd.args) {
+      const cap = this.memberCap(link);
+      return cap ? `Each member may spend ${cap} tokens in this chat. An admin changes it with /cap <tokens> or lifts it with /cap off.` : "No per-member cap in this chat. An admin sets one with /cap <tokens>.";
+    }
     if (!m.senderIsAdmin) return `Only a group admin can use /${cmd.name} here.`;
     switch (cmd.name) {
       case "pause":
@@ -283,6 +313,16 @@ export class BridgeCore {
         if (next < 1) return "A budget must be at least 1 token.";
         this.turns.chats.setBudget(chat.id, next);
         return budgetLine();
+      }
+      case "cap": {
+        if (cmd.args === "off") {
+          this.store.updateLink(link.platform, link.platform_chat_id, { member_cap: 0 });
+          return "No per-member cap in this chat now.";
+        }
+        const mm = /^(\d{1,12})$/.exec(cmd.args);
+        if (!mm || Number(mm[1]) < 1) return "Use /cap to see the per-member cap, /cap <tokens> to set it, or /cap off to lift it.";
+        this.store.updateLink(link.platform, link.platform_chat_id, { member_cap: Number(mm[1]) });
+        return `Each member may now spend ${Number(mm[1])} tokens in this chat.`;
       }
     }
     return `Unknown command /${cmd.name}.`;

@@ -64,4 +64,6 @@ export const BRIDGES_MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  // Per-member caps (issue 17): NULL follows bridges.memberBudgetTokens, 0 is "no cap", N tokens per member.
+  `ALTER TABLE bridge_links ADD COLUMN member_cap INTEGER;`,
 ];

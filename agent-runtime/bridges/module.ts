@@ -19,6 +19,7 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
   const store = new BridgeStore(ctx.db);
   const core = new BridgeCore(store, turns, log, {
     budgetTokens: cfg.budgetTokens,
+    memberBudgetTokens: cfg.memberBudgetTokens,
     maxAttempts: cfg.maxAttempts,
     minIntervalMs: (p) => (p === "telegram" ? cfg.telegram.minIntervalMs : 0),
   });

@@ -13,6 +13,8 @@ export interface LinkRow {
   paused: number;
   privacy_notice_sent: number;
   created_at: number;
+  /** Tokens each member's messages may spend in this chat: NULL follows the config, 0 is no cap. */
+  member_cap: number | null;
 }
 
 export interface InboundRow {
@@ -81,15 +83,15 @@ export class BridgeStore {
     return this.db.prepare("SELECT * FROM bridge_links ORDER BY created_at").all() as LinkRow[];
   }
 
-  insertLink(l: Omit<LinkRow, "paused" | "privacy_notice_sent" | "created_at">): void {
+  insertLink(l: Omit<LinkRow, "paused" | "privacy_notice_sent" | "created_at" | "member_cap">): void {
     this.db
       .prepare("INSERT INTO bridge_links (platform, platform_chat_id, chat_id, title, mode, created_at) VALUES (?, ?, ?, ?, ?, ?)")
       .run(l.platform, l.platform_chat_id, l.chat_id, l.title, l.mode, Date.now());
   }
 
-  updateLink(platform: Platform, platformChatId: string, set: Partial<Pick<LinkRow, "title" | "mode" | "paused" | "privacy_notice_sent">>): void {
+  updateLink(platform: Platform, platformChatId: string, set: Partial<Pick<LinkRow, "title" | "mode" | "paused" | "privacy_notice_sent" | "member_cap">>): void {
     for (const [k, v] of Object.entries(set)) {
-      if (!["title", "mode", "paused", "privacy_notice_sent"].includes(k)) throw new Error(`not a link column: ${k}`);
+      if (!["title", "mode", "paused", "privacy_notice_sent", "member_cap"].includes(k)) throw new Error(`not a link column: ${k}`);
       this.db.prepare(`UPDATE bridge_links SET ${k} = ? WHERE platform = ? AND platform_chat_id = ?`).run(v, platform, platformChatId);
     }
   }

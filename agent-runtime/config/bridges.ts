@@ -52,6 +52,11 @@ export const bridgesConfigSchema = z
     webhook: webhookBridgeSchema.prefault({}),
     /** Budget (tokens) of a chat the bridge creates; default: turns.defaultBudgetTokens. */
     budgetTokens: z.number().int().min(1).optional(),
+    /**
+     * Tokens each member's messages may spend in one chat (the turns they trigger), inside the
+     * chat's budget; unset: no per-member cap. An admin changes it per chat with /cap.
+     */
+    memberBudgetTokens: z.number().int().min(1).optional(),
     /** Delivery attempts of one reply chunk before it is marked failed (429s do not count). */
     maxAttempts: z.number().int().min(1).max(100).default(12),
   })

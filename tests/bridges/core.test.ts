@@ -10,13 +10,14 @@ import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
 import { turnsDouble } from "./turns-double.js";
 
-function setup() {
+function setup(opts: { memberBudgetTokens?: number } = {}) {
   const db = openDatabase(":memory:");
   const { turnStore, turns } = turnsDouble(db);
   const store = new BridgeStore(db);
-  const core = new BridgeCore(store, turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0 });
+  const core = new BridgeCore(store, turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0, ...opts });
   core.register({ platform: "telegram", maxMessage: 4096, send: async () => "1" }, { defaultMode: "addressed", chatIdFor: (id) => `tg-${id}` });
-  return { store, turnStore, core };
+  const replies = () => (db.prepare("SELECT text FROM bridge_outbox ORDER BY rowid").all() as Array<{ text: string }>).map((r) => r.text);
+  return { store, turnStore, core, replies };
 }
 
 const msg = (updateId: string, text: string, addressed: boolean): InboundMessage => ({
@@ -105,5 +106,47 @@ describe("bridge core durability", () => {
       expect(String(err)).not.toContain("SECRETPART");
     }
     expect(() => readBotToken(join(dir, "missing"))).toThrow(/cannot read the Telegram bot token file .*ENOENT/);
+  });
+
+  it("caps each member's share of a chat: over it, a member is told why and kept as context; only an admin changes the cap", () => {
+    const { turnStore, core, replies } = setup({ memberBudgetTokens: 100 });
+    turnStore.createChat("tg-42", "h", null);
+    const from = (m: InboundMessage, senderId: string, senderName: string, admin = false): InboundMessage => ({ ...m, senderId, senderName, senderIsAdmin: admin });
+    const finish = (turnId: string, tokens: number) => {
+      turnStore.markRunning(turnId, "cold");
+      turnStore.finishTurn(turnId, "ok", { input: tokens, output: 0 });
+    };
+    const a1 = core.ingest(from(msg("1", "@bot first", true), "tg:1", "Ann"));
+    expect(a1.status).toBe("queued");
+    finish(a1.turnId!, 110);
+    // Over her share: not answered, told so (by her name, quoted), the message kept for the next turn.
+    expect(core.ingest(from(msg("2", "@bot again", true), "tg:1", "Ann")).status).toBe("capped");
+    expect(replies().at(-1)).toMatch(/^Ann has used 110 of the 100 tokens each member may spend in this chat/);
+    // Another member is answered, and the capped message is context of that turn.
+    const b = core.ingest(from(msg("3", "@bot hi", true), "tg:2", "Bob"));
+    expect(b.status).toBe("queued");
+    expect(turnStore.getTurn(b.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual(["@bot again", "@bot hi"]);
+    // Renaming herself to look like Bob changes nothing: the cap follows the sender id.
+    expect(core.ingest(from(msg("4", "@bot please", true), "tg:1", "Bob")).status).toBe("capped");
+    // Anyone may read the cap; only an admin may change it.
+    expect(core.ingest({ ...from(msg("5", "/cap", true), "tg:1", "Ann"), command: { name: "cap", args: "" } }).status).toBe("command");
+    expect(replies().at(-1)).toMatch(/Each member may spend 100 tokens/);
+    core.ingest({ ...from(msg("6", "/cap off", true), "tg:1", "Ann"), command: { name: "cap", args: "off" } });
+    expect(replies().at(-1)).toMatch(/Only a group admin can use \/cap/);
+    expect(core.ingest(from(msg("7", "@bot still?", true), "tg:1", "Ann")).status).toBe("capped");
+    core.ingest({ ...from(msg("8", "/cap 1000", true), "tg:9", "Admin", true), command: { name: "cap", args: "1000" } });
+    expect(replies().at(-1)).toBe("Each member may now spend 1000 tokens in this chat.");
+    expect(core.ingest(from(msg("9", "@bot now?", true), "tg:1", "Ann")).status).toBe("queued");
+    for (const bad of ["0", "-5", "1e3", "100 200", "99999999999999"]) {
+      core.ingest({ ...from(msg(`x${bad}`, `/cap ${bad}`, true), "tg:9", "Admin", true), command: { name: "cap", args: bad } });
+      expect(replies().at(-1), bad).toMatch(/^Use \/cap to see/);
+    }
+    // Lifted for this chat, whatever the config says.
+    core.ingest({ ...from(msg("10", "/cap off", true), "tg:9", "Admin", true), command: { name: "cap", args: "off" } });
+    const b2 = core.ingest(from(msg("11", "@bot x", true), "tg:2", "Bob"));
+    finish(b2.turnId!, 5000);
+    expect(core.ingest(from(msg("12", "@bot y", true), "tg:2", "Bob")).status).toBe("queued");
+    core.ingest({ ...from(msg("13", "/budget", true), "tg:2", "Bob"), command: { name: "budget", args: "" } });
+    expect(replies().at(-1)).not.toMatch(/may spend/);
   });
 });
