@@ -68,6 +68,15 @@ export interface LinkPolicy {
 }
 
 const ADMIN_COMMANDS = new Set(["pause", "resume", "budget", "mode", "cap"]);
+/**
+ * Telegram's clients (and SMS gateways) split a long message into several, sent at once: a
+ * message within this many characters of the platform's limit is taken as cut, and the same
+ * sender's next message within SPLIT_WINDOW_MS continues it. Its turn waits SPLIT_WAIT_MS
+ * for the rest before it may start.
+ */
+const SPLIT_SLACK = 256;
+const SPLIT_WINDOW_MS = 5_000;
+const SPLIT_WAIT_MS = 1_500;
 const FINISHED = new Set(["done", "failed", "interrupted"]);
 
 /**
@@ -156,6 +165,10 @@ export class BridgeCore {
         this.reply(`c_${m.platform}_${m.updateId}`, m, this.runCommand(link, m));
         return { status: "command", chatId: link.chat_id };
       }
+      if (m.kind === "message" && !m.command && !m.addressed) {
+        const joined = this.joinContinuation(link, m);
+        if (joined) return joined;
+      }
       if (m.kind === "edit" && m.messageId && m.text.trim()) {
         const edited = this.applyEdit(link, m);
         if (edited) return edited;
@@ -191,9 +204,12 @@ export class BridgeCore {
       this.store.insertBridgeTurn({ turn_id: turn.id, platform: m.platform, platform_chat_id: m.platformChatId, reply_to: m.messageId, sender_id: m.senderId });
       return { status: "queued", turnId: turn.id, chatId: link.chat_id };
     });
+    const cut = result.status === "queued" && this.looksCut(m);
     if (provisionLink) this.ensureChat(provisionLink);
     if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
-    if (result.status === "queued") this.turns.chats.kick();
+    if (result.status === "queued" && !cut) this.turns.chats.kick();
+    // Probably the first part of a split message: its turn may start once the rest had time to arrive.
+    else if (cut) setTimeout(() => this.turns.chats.kick(), SPLIT_WAIT_MS).unref();
     if (result.status === "command" || result.status === "paused" || result.status === "capped") this.wake();
     return result;
   }
@@ -245,6 +261,40 @@ export class BridgeCore {
   private memberUsage(chatId: string, senderId: string): number {
     const sender = senderId.slice(0, 64);
     return this.turns.chats.usageBySender(chatId).find((r) => r.sender === sender)?.tokens ?? 0;
+  }
+
+  private looksCut(m: { platform: Platform; text: string }): boolean {
+    const d = this.deliverers.get(m.platform);
+    return !!d && m.text.length >= d.maxMessage - SPLIT_SLACK;
+  }
+
+  /**
+   * The rest of a message the client split (same sender, right after a part cut at the
+   * platform's limit): joined to that part, in the pending context or in its still-queued
+   * turn, instead of becoming context for the next turn. Recorded as `joined`.
+   */
+  private joinContinuation(link: LinkRow, m: InboundMessage): IngestResult | undefined {
+    const prev = this.store.lastInbound(m.platform, m.platformChatId);
+    if (!prev || prev.kind !== "message" || prev.sender_id !== m.senderId || !this.looksCut({ platform: m.platform, text: prev.text })) return undefined;
+    if (Date.now() - prev.created_at > SPLIT_WINDOW_MS) return undefined;
+    const text = prev.text + m.text;
+    if (prev.status === "context" && prev.turn_id === null) {
+      this.store.setInboundText(m.platform, prev.update_id, text);
+      this.record(m, "joined", null);
+      return { status: "context", chatId: link.chat_id };
+    }
+    if (prev.status !== "queued" || !prev.turn_id) return undefined;
+    const quoted: QuotedMessage[] = this.store.turnMessages(prev.turn_id).map((c) => ({
+      senderId: c.sender_id ?? "?",
+      senderName: c.sender_name ?? "?",
+      text: c.update_id === prev.update_id ? text : c.text,
+      kind: c.kind,
+      addressed: c.status === "queued",
+    }));
+    if (!this.turns.chats.editQueuedTurn(prev.turn_id, turnText(m.platform, link.title, quoted))) return undefined; // it started
+    this.store.setInboundText(m.platform, prev.update_id, text);
+    this.record(m, "joined", null);
+    return { status: "queued", chatId: link.chat_id, turnId: prev.turn_id };
   }
 
   private record(m: InboundMessage, status: string, turnId: string | null): void {

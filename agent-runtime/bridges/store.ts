@@ -147,6 +147,13 @@ export class BridgeStore {
     )?.sender_name;
   }
 
+  /** The newest update recorded in a platform chat (any kind). */
+  lastInbound(platform: Platform, platformChatId: string): InboundRow | undefined {
+    return this.db.prepare("SELECT * FROM bridge_inbound WHERE platform = ? AND platform_chat_id = ? ORDER BY rowid DESC LIMIT 1").get(platform, platformChatId) as
+      | InboundRow
+      | undefined;
+  }
+
   setInboundText(platform: Platform, updateId: string, text: string): void {
     this.db.prepare("UPDATE bridge_inbound SET text = ? WHERE platform = ? AND update_id = ?").run(text, platform, updateId);
   }

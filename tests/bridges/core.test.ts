@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BridgeCore, type InboundMessage } from "../../agent-runtime/bridges/core.js";
 import { BridgeStore } from "../../agent-runtime/bridges/store.js";
 import { readBotToken } from "../../agent-runtime/bridges/telegram.js";
@@ -17,7 +17,13 @@ function setup(opts: { memberBudgetTokens?: number } = {}) {
   const core = new BridgeCore(store, turns, createLogger("t", () => {}), { maxAttempts: 3, minIntervalMs: () => 0, ...opts });
   core.register({ platform: "telegram", maxMessage: 4096, send: async () => "1" }, { defaultMode: "addressed", chatIdFor: (id) => `tg-${id}` });
   const replies = () => (db.prepare("SELECT text FROM bridge_outbox ORDER BY rowid").all() as Array<{ text: string }>).map((r) => r.text);
-  return { store, turnStore, core, replies };
+  const kicks = { n: 0 };
+  const kick = turns.chats.kick.bind(turns.chats);
+  turns.chats.kick = () => {
+    kicks.n++;
+    kick();
+  };
+  return { store, turnStore, core, replies, db, kicks };
 }
 
 const msg = (updateId: string, text: string, addressed: boolean): InboundMessage => ({
@@ -148,5 +154,57 @@ describe("bridge core durability", () => {
     expect(core.ingest(from(msg("12", "@bot y", true), "tg:2", "Bob")).status).toBe("queued");
     core.ingest({ ...from(msg("13", "/budget", true), "tg:2", "Bob"), command: { name: "budget", args: "" } });
     expect(replies().at(-1)).not.toMatch(/may spend/);
+  });
+
+  it("joins a message the client split at the platform's limit: one turn with the whole text, started once the rest arrived", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "Date"] });
+    try {
+      const { turnStore, core, kicks, db } = setup();
+      turnStore.createChat("tg-42", "h", null);
+      const part1 = "@bot " + "a".repeat(4096 - 5);
+      const q = core.ingest(msg("1", part1, true));
+      expect(q.status).toBe("queued");
+      // Cut at the limit: the turn is not started at once.
+      expect(kicks.n).toBe(0);
+      const j = core.ingest(msg("2", "b".repeat(100) + " the end", false));
+      expect(j).toMatchObject({ status: "queued", turnId: q.turnId });
+      expect(kicks.n).toBe(1); // the last part is short: go
+      const texts = () => turnStore.getTurn(q.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l));
+      expect(texts()).toEqual([{ from: "A", id: "tg:1", addressed: true, text: part1 + "b".repeat(100) + " the end" }]);
+      expect(turnStore.listTurns("tg-42")).toHaveLength(1);
+      vi.advanceTimersByTime(2_000);
+      expect(kicks.n).toBe(2); // the deferred kick of the first part (harmless)
+      // The joined part is never carried again.
+      const next = core.ingest(msg("3", "@bot thanks", true));
+      expect(turnStore.getTurn(next.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual(["@bot thanks"]);
+
+      // An unaddressed long message and its rest: one context message.
+      const long = "c".repeat(4000);
+      expect(core.ingest(msg("4", long, false)).status).toBe("context");
+      expect(core.ingest(msg("5", "d", false)).status).toBe("context");
+      const t = core.ingest(msg("6", "@bot summarise", true));
+      expect(turnStore.getTurn(t.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual([long + "d", "@bot summarise"]);
+
+      // Not joined: another sender, a short first part, too late, or a turn that already started.
+      const other = (id: string, text: string): InboundMessage => ({ ...msg(id, text, false), senderId: "tg:2", senderName: "B" });
+      const q2 = core.ingest(msg("7", "@bot " + "e".repeat(4000), true));
+      expect(core.ingest(other("8", "not yours")).status).toBe("context");
+      expect(core.ingest(msg("9", "f", false)).status).toBe("context"); // the last message is B's now
+      const q3 = core.ingest(msg("10", "@bot " + "g".repeat(4000), true));
+      db.prepare("UPDATE bridge_inbound SET created_at = created_at - 6000 WHERE update_id = '10'").run();
+      expect(core.ingest(msg("11", "late", false)).status).toBe("context");
+      const q4 = core.ingest(msg("12", "@bot " + "h".repeat(4000), true));
+      turnStore.markRunning(q4.turnId!, "cold");
+      expect(core.ingest(msg("13", "after start", false)).status).toBe("context");
+      const q5 = core.ingest(msg("14", "@bot short", true));
+      expect(core.ingest(msg("15", "not a continuation", false)).status).toBe("context");
+      const carried = (id: string) => turnStore.getTurn(id)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text);
+      expect(carried(q2.turnId!)).toEqual(["@bot " + "e".repeat(4000)]);
+      expect(carried(q3.turnId!)).toEqual(["not yours", "f", "@bot " + "g".repeat(4000)]);
+      expect(carried(q4.turnId!)).toEqual(["late", "@bot " + "h".repeat(4000)]);
+      expect(carried(q5.turnId!)).toEqual(["after start", "@bot short"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
