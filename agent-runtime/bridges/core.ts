@@ -14,6 +14,8 @@ export interface Deliverer {
   readonly platform: Platform;
   /** Max characters of one message on this platform. */
   readonly maxMessage: number;
+  /** Max characters of a file's caption, when the platform takes files (`send` of a row with `document`). */
+  readonly maxCaption?: number;
   send(row: OutboxRow): Promise<string>;
   typing?(platformChatId: string): Promise<void>;
   /** Best-effort: marks the triggering message seen → working → done/failed (Telegram: a reaction). */
@@ -456,7 +458,7 @@ export class BridgeCore {
     if (!turn || !FINISHED.has(turn.status)) return;
     const d = this.deliverers.get(bt.platform);
     const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.errorCode ?? "unknown error"}`;
-    this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, splitMessage(text, d?.maxMessage ?? 4096));
+    this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, replyChunks(text, receipt(turn), d?.maxMessage ?? 4096, d?.maxCaption));
     if (bt.reply_to) this.mark(bt.platform, bt.platform_chat_id, bt.reply_to, turn.status === "done" ? "done" : "failed");
     this.wake();
   }
@@ -543,4 +545,29 @@ export class BridgeCore {
 /** Stable short hash (dedup keys). */
 export function shortHash(s: string): string {
   return createHash("sha256").update(s).digest("hex").slice(0, 24);
+}
+
+/** Replies longer than this many messages go as one file with a preview, not a stream of chunks. */
+const DOCUMENT_AFTER_MESSAGES = 2;
+
+/** One compact line closing every turn's reply: tokens and time (what the chat paid for it). */
+export function receipt(turn: { inputTokens: number | null; outputTokens: number | null; startedAt: number | null; finishedAt: number | null }): string {
+  const tokens = (turn.inputTokens ?? 0) + (turn.outputTokens ?? 0);
+  const secs = turn.startedAt && turn.finishedAt ? Math.max(0, (turn.finishedAt - turn.startedAt) / 1000) : undefined;
+  return `— ${tokens.toLocaleString("en-US")} tokens${secs === undefined ? "" : `, ${secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`}`;
+}
+
+/**
+ * The outbox chunks of a reply: split at the platform's limit, the receipt on the last one; a
+ * reply over DOCUMENT_AFTER_MESSAGES messages goes as a file (on platforms that take files)
+ * whose caption is a preview, so a long diff is one attachment instead of chunk spam.
+ */
+export function replyChunks(text: string, receiptLine: string, maxMessage: number, maxCaption?: number): Array<string | { caption: string; document: string }> {
+  const full = `${text}\n\n${receiptLine}`;
+  if (!maxCaption || full.length <= maxMessage * DOCUMENT_AFTER_MESSAGES) return splitMessage(full, maxMessage);
+  const tail = `\n… the whole reply (${text.length.toLocaleString("en-US")} characters) is attached.\n${receiptLine}`;
+  let preview = text.slice(0, Math.max(0, maxCaption - tail.length));
+  const cut = preview.lastIndexOf("\n");
+  if (cut > preview.length / 2) preview = preview.slice(0, cut);
+  return [{ caption: preview + tail, document: text }];
 }

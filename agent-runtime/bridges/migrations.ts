@@ -66,4 +66,6 @@ export const BRIDGES_MIGRATIONS: readonly string[] = [
   `,
   // Per-member caps (issue 17): NULL follows bridges.memberBudgetTokens, 0 is "no cap", N tokens per member.
   `ALTER TABLE bridge_links ADD COLUMN member_cap INTEGER;`,
+  // A reply too long for a few messages goes as a file: `text` is its caption, `document` the file (issue 17).
+  `ALTER TABLE bridge_outbox ADD COLUMN document TEXT;`,
 ];

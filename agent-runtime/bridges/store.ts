@@ -55,6 +55,8 @@ export interface OutboxRow {
   attempts: number;
   next_attempt_at: number;
   error: string | null;
+  /** Set when the chunk is a file (a long reply): `text` is then its caption. */
+  document: string | null;
 }
 
 /** Every SQL statement of the bridges module. Callers group them in `tx` where they must commit together. */
@@ -178,13 +180,15 @@ export class BridgeStore {
   }
 
   /** Puts a reply's chunks in the outbox once (keyed by turn id and chunk), in one transaction. */
-  enqueueReply(key: string, platform: Platform, platformChatId: string, replyTo: string | null, chunks: string[]): void {
+  enqueueReply(key: string, platform: Platform, platformChatId: string, replyTo: string | null, chunks: Array<string | { caption: string; document: string }>): void {
     this.tx(() => {
       const ins = this.db.prepare(
-        `INSERT INTO bridge_outbox (turn_id, chunk, chunks, platform, platform_chat_id, reply_to, text, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(turn_id, chunk) DO NOTHING`,
+        `INSERT INTO bridge_outbox (turn_id, chunk, chunks, platform, platform_chat_id, reply_to, text, document, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(turn_id, chunk) DO NOTHING`,
       );
-      chunks.forEach((text, i) => ins.run(key, i, chunks.length, platform, platformChatId, i === 0 ? replyTo : null, text, Date.now()));
+      chunks.forEach((c, i) =>
+        ins.run(key, i, chunks.length, platform, platformChatId, i === 0 ? replyTo : null, typeof c === "string" ? c : c.caption, typeof c === "string" ? null : c.document, Date.now()),
+      );
       this.db.prepare("UPDATE bridge_turns SET outboxed = 1 WHERE turn_id = ?").run(key);
     });
   }

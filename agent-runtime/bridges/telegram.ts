@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Api, GrammyError, HttpError } from "grammy";
+import { Api, GrammyError, HttpError, InputFile } from "grammy";
 import type { TelegramBridgeConfig } from "../config/bridges.js";
 import type { Logger } from "../log.js";
 import { DeliveryError, type BridgeCore, type Deliverer, type InboundMessage, type MessageState } from "./core.js";
@@ -69,6 +69,8 @@ const OFFSET_KEY = "telegram.offset";
 export class TelegramBridge implements Deliverer {
   readonly platform = "telegram" as const;
   readonly maxMessage = TELEGRAM_MAX_MESSAGE;
+  /** A document's caption (Bot API limit). */
+  readonly maxCaption = 1024;
   readonly api: Api;
   status: TelegramStatus = { state: "starting" };
   private me: { id: number; username: string; canReadAll: boolean } | undefined;
@@ -252,14 +254,13 @@ export class TelegramBridge implements Deliverer {
   // ---- Deliverer -------------------------------------------------------------
 
   async send(row: OutboxRow): Promise<string> {
+    const reply = row.reply_to ? { reply_parameters: { message_id: Number(row.reply_to), allow_sending_without_reply: true } } : {};
     try {
-      const sent = await this.api.sendMessage(
-        row.platform_chat_id,
-        row.text,
-        row.reply_to ? { reply_parameters: { message_id: Number(row.reply_to), allow_sending_without_reply: true } } : {},
-        this.apiSignal,
-      );
-      return String(sent.message_id);
+      if (row.document !== null) {
+        const file = new InputFile(Buffer.from(row.document, "utf8"), `reply-${row.turn_id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 40) || "turn"}.md`);
+        return String((await this.api.sendDocument(row.platform_chat_id, file, { caption: row.text, ...reply }, this.apiSignal)).message_id);
+      }
+      return String((await this.api.sendMessage(row.platform_chat_id, row.text, reply, this.apiSignal)).message_id);
     } catch (err) {
       throw toDeliveryError(err, this.core, row);
     }

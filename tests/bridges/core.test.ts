@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { BridgeCore, type InboundMessage } from "../../agent-runtime/bridges/core.js";
+import { BridgeCore, receipt, replyChunks, type InboundMessage } from "../../agent-runtime/bridges/core.js";
 import { BridgeStore } from "../../agent-runtime/bridges/store.js";
 import { readBotToken } from "../../agent-runtime/bridges/telegram.js";
 import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
@@ -205,6 +205,29 @@ describe("bridge core durability", () => {
       expect(carried(q5.turnId!)).toEqual(["after start", "@bot short"]);
     } finally {
       vi.useRealTimers();
+    }
+  });
+
+  it("closes a reply with its receipt, and sends one over two messages as a file whose caption fits", () => {
+    const r = receipt({ inputTokens: 1200, outputTokens: 34, startedAt: 1000, finishedAt: 13_500 });
+    expect(r).toBe("— 1,234 tokens, 13 s");
+    expect(receipt({ inputTokens: null, outputTokens: null, startedAt: null, finishedAt: null })).toBe("— 0 tokens");
+    expect(replyChunks("short", r, 4096, 1024)).toEqual(["short\n\n— 1,234 tokens, 13 s"]);
+    const two = "x".repeat(8000);
+    const chunks = replyChunks(two, r, 4096, 1024) as string[];
+    expect(chunks.map((c) => typeof c)).toEqual(["string", "string"]);
+    expect(chunks.join("")).toBe(`${two}\n\n${r}`);
+    // Over two messages: one file (the whole reply) with a caption within the platform's limit,
+    // even when the reply has no line to cut at; without file support, chunks as before.
+    for (const long of ["y".repeat(9000), ("line\n").repeat(3000)]) {
+      const [doc, ...rest] = replyChunks(long, r, 4096, 1024);
+      expect(rest).toEqual([]);
+      expect(typeof doc).toBe("object");
+      const d = doc as { caption: string; document: string };
+      expect(d.document).toBe(long);
+      expect(d.caption.length).toBeLessThanOrEqual(1024);
+      expect(d.caption.endsWith(`is attached.\n${r}`)).toBe(true);
+      expect((replyChunks(long, r, 4096) as string[]).join("")).toBe(`${long}\n\n${r}`);
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A loopback fake of the Telegram Bot API, enough for grammY and the bridge:
  * getMe, getUpdates (offset confirms, long-poll timeout, 409 for a second poller),
- * sendMessage, editMessageText, sendChatAction, setMessageReaction, getChatAdministrators, deleteWebhook.
+ * sendMessage, sendDocument (multipart, as grammY uploads an InputFile), editMessageText, sendChatAction,
+ * setMessageReaction, getChatAdministrators, deleteWebhook.
  *
  *   const tg = await startFakeTelegram({ token });
  *   tg.onSend = (body, n) => (n === 1 ? { status: 429, retryAfter: 1 } : "ok");
@@ -13,6 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { Readable } from "node:stream";
 
 export interface FakeUser {
   id: number;
@@ -25,6 +27,8 @@ export interface SentMessage {
   messageId: number;
   text: string;
   replyTo?: number;
+  /** sendDocument: the file's name and content (`text` is the caption). */
+  document?: { name: string; content: string };
 }
 
 export type SendScript = "ok" | "hang" | { status: number; retryAfter?: number; description?: string };
@@ -152,10 +156,19 @@ export async function startFakeTelegram(o: { token: string; bot?: { id: number; 
     if (m[1] !== o.token) return fail(res, 401, "Unauthorized");
     const method = m[2]!;
     let body: Record<string, unknown>;
+    let file: { name: string; content: string } | undefined;
     try {
-      body = await readJson(req);
+      if (String(req.headers["content-type"] ?? "").startsWith("multipart/form-data")) {
+        // An upload: fields are strings (JSON for objects, as the Bot API takes them), files are Files.
+        const form = await new Response(Readable.toWeb(req) as ReadableStream, { headers: { "content-type": String(req.headers["content-type"]) } }).formData();
+        body = {};
+        for (const [k, v] of form.entries()) {
+          if (typeof v === "string") body[k] = /^[[{]/.test(v) ? JSON.parse(v) : v;
+          else file = { name: v.name, content: await v.text() };
+        }
+      } else body = await readJson(req);
     } catch {
-      return fail(res, 400, "Bad Request: can't parse JSON");
+      return fail(res, 400, "Bad Request: can't parse the request body");
     }
     switch (method) {
       case "getMe":
@@ -211,6 +224,32 @@ export async function startFakeTelegram(o: { token: string; bot?: { id: number; 
         fake.sendAttempts.push({ chatId, text, outcome: "ok" });
         fake.sent.push({ chatId, messageId, text, ...(replyTo ? { replyTo } : {}) });
         return ok(res, { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: Number(chatId), type: "supergroup" }, text });
+      }
+      case "sendDocument": {
+        const n = ++sendCount;
+        const chatId = String(body.chat_id);
+        const caption = String(body.caption ?? "");
+        const script = fake.onSend({ ...body, text: caption }, n);
+        if (script === "hang") {
+          fake.sendAttempts.push({ chatId, text: caption, outcome: "hang" });
+          hung.add(res);
+          res.on("close", () => hung.delete(res));
+          return;
+        }
+        if (typeof script === "object") {
+          fake.sendAttempts.push({ chatId, text: caption, outcome: String(script.status) });
+          return fail(res, script.status, script.description ?? `Too Many Requests: retry after ${script.retryAfter ?? 1}`, script.retryAfter !== undefined ? { retry_after: script.retryAfter } : undefined);
+        }
+        if (!file) return fail(res, 400, "Bad Request: there is no document in the request");
+        if (caption.length > 1024) {
+          fake.sendAttempts.push({ chatId, text: caption, outcome: "400" });
+          return fail(res, 400, "Bad Request: message caption is too long");
+        }
+        const messageId = nextMessage++;
+        const replyTo = (body.reply_parameters as { message_id?: number } | undefined)?.message_id;
+        fake.sendAttempts.push({ chatId, text: caption, outcome: "ok" });
+        fake.sent.push({ chatId, messageId, text: caption, ...(replyTo ? { replyTo } : {}), document: file });
+        return ok(res, { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: Number(chatId), type: "supergroup" }, caption, document: { file_name: file.name } });
       }
       case "editMessageText": {
         fake.edits.push({ chatId: String(body.chat_id), messageId: Number(body.message_id), text: String(body.text) });

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { BridgeCore } from "../../agent-runtime/bridges/core.js";
+import { BridgeCore, receipt } from "../../agent-runtime/bridges/core.js";
 import { BridgeStore } from "../../agent-runtime/bridges/store.js";
 import { TelegramBridge } from "../../agent-runtime/bridges/telegram.js";
 import { telegramBridgeSchema } from "../../agent-runtime/config/bridges.js";
@@ -10,6 +10,10 @@ import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
 import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
+
+/** The receipt the bridge closes a reply with, from the turn as the API shows it. */
+const receiptOf = (t: any): string =>
+  receipt({ inputTokens: t.usage?.inputTokens ?? null, outputTokens: t.usage?.outputTokens ?? null, startedAt: Date.parse(t.startedAt), finishedAt: Date.parse(t.finishedAt) });
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
 const GROUP = -1001234567890;
@@ -63,7 +67,9 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
     expect(JSON.parse(lines[2])).toEqual({ from: "Bob", id: "tg:1002", addressed: true, text: "@picortex_test_bot when is the deploy?" });
     // The model saw the quoted context, and the group got the model's reply.
     expect(rt.fake.messageRequests().at(-1)!.lastUserText).toContain('"from":"Alice"');
-    expect(replies(ask.messageId)[0]!.text).toBe(turns[0].reply);
+    // Closed by the receipt: what the turn cost, and how long it took.
+    expect(replies(ask.messageId)[0]!.text).toBe(`${turns[0].reply}\n\n${receiptOf(turns[0])}`);
+    expect(receiptOf(turns[0])).toMatch(/^— [\d,]+ tokens, [\d.]+ s$/);
     expect(tg.chatActions.some((a) => a.chatId === String(GROUP) && a.action === "typing")).toBe(true);
     // The triggering message is marked seen → working → done.
     await tg.waitFor(() => tg.reactions.filter((r) => r.messageId === ask.messageId).length === 3, 30_000, "reactions");
@@ -71,29 +77,29 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
     expect(tg.reactions.filter((r) => r.messageId === first.messageId)).toEqual([]);
   });
 
-  it("answers a reply to the bot, splits a long reply at 4096, and retries a 429 after retry_after", async () => {
-    const long = Array.from({ length: 1500 }, (_, i) => `word${i}`).join(" "); // ~10 kB
+  it("answers a reply to the bot, sends a long reply as one file with a preview and a receipt, and retries a 429 after retry_after", async () => {
+    const long = Array.from({ length: 1500 }, (_, i) => `word${i}`).join(" "); // ~10 kB: more than two messages
     rt.fake.enqueue({ text: long });
     let limited = 0;
     tg.onSend = (body) => (String(body.text).startsWith("word0 ") && limited++ === 0 ? { status: 429, retryAfter: 1 } : "ok");
     const botMsg = tg.sent.at(-1)!;
     const ask = tg.groupMessage(GROUP, alice, "please list the words", { reply_to_message: { message_id: botMsg.messageId, from: { id: tg.bot.id, is_bot: true, first_name: "picortex" } } });
-    await tg.waitFor(() => tg.sent.filter((s) => s.text.includes("word1499")).length === 1, 180_000, "the last chunk");
-    const firstIdx = tg.sent.findIndex((s) => s.replyTo === ask.messageId);
-    const chunks = tg.sent.slice(firstIdx);
-    expect(long.length).toBeGreaterThan(3 * 4096);
-    expect(chunks.map((c) => c.text.length <= 4096)).toEqual([true, true, true, true]);
-    expect(chunks.map((c) => c.text).join("") === long).toBe(true); // nothing lost or repeated
-    // The 429 was retried after its retry_after, and the chunk arrived exactly once.
+    await tg.waitFor(() => tg.sent.some((s) => s.replyTo === ask.messageId), 180_000, "the reply");
+    const replies = tg.sent.filter((s) => s.replyTo === ask.messageId || s.text.startsWith("word"));
+    expect(long.length).toBeGreaterThan(2 * 4096);
+    // One message: the file holds the whole reply, nothing lost or repeated; the caption previews it.
+    expect(replies).toHaveLength(1);
+    const doc = replies[0]!;
+    expect(doc.document!.content === long).toBe(true);
+    expect(doc.document!.name).toMatch(/^reply-[A-Za-z0-9_-]+\.md$/);
+    expect(doc.text.length).toBeLessThanOrEqual(1024);
+    expect(doc.text.startsWith("word0 word1 ")).toBe(true);
+    expect(doc.text).toMatch(/the whole reply \(\d{1,3}(,\d{3})* characters\) is attached\.\n— [\d,]+ tokens, [\d.]+ s$/);
+    // The 429 was retried after its retry_after, and the file arrived exactly once.
     expect(tg.sendAttempts.filter((a) => a.text.startsWith("word0 ")).map((a) => a.outcome)).toEqual(["429", "ok"]);
-    expect(tg.sent.filter((s) => s.text.startsWith("word0 "))).toHaveLength(1);
+    await tg.waitFor(() => bridges.core.store.outbox().some((r) => r.text.startsWith("word") && r.status === "sent"), 30_000, "the file confirmed");
     const out = bridges.core.store.outbox().filter((r) => r.text.startsWith("word"));
-    expect(out.map((r) => [r.chunk, r.status, r.platform_message_id !== null])).toEqual([
-      [0, "sent", true],
-      [1, "sent", true],
-      [2, "sent", true],
-      [3, "sent", true],
-    ]);
+    expect(out.map((r) => [r.chunk, r.status, r.platform_message_id !== null, r.document === long])).toEqual([[0, "sent", true, true]]);
     tg.onSend = () => "ok";
   });
 

@@ -1,9 +1,14 @@
+import { receipt } from "../../agent-runtime/bridges/core.js";
 import { createServer, type Server } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, signatureMatches } from "../../agent-runtime/bridges/webhook.js";
 import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+
+/** The receipt the bridge closes a reply with, from the turn as the API shows it. */
+const receiptOf = (t: any): string =>
+  receipt({ inputTokens: t.usage?.inputTokens ?? null, outputTokens: t.usage?.outputTokens ?? null, startedAt: Date.parse(t.startedAt), finishedAt: Date.parse(t.finishedAt) });
 
 const SECRET = "whsec-" + "0123456789abcdef".repeat(3);
 
@@ -86,7 +91,7 @@ describe("signed webhook conversation through real turns", { timeout: 300_000 },
       turnId: accepted.turnId,
       chunk: 0,
       chunks: 1,
-      text: turn.reply,
+      text: `${turn.reply}\n\n${receiptOf(turn)}`,
     });
     // Invalid shape: a clear 400.
     const bad = JSON.stringify({ id: "m-9", text: "hi" });
