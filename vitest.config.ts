@@ -38,6 +38,7 @@ const unitFiles = [
   "tests/infra/workspace-deploy.test.ts",
   "tests/infra/workspace-entry.test.ts",
   "tests/infra/workspace-lifecycle.test.ts",
+  "tests/infra/workspace-bridges.test.ts",
   "tests/infra/workspace-stack.test.ts",
   "tests/portal/connection.test.ts",
   "tests/portal/protocol.test.ts",

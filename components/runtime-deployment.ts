@@ -53,6 +53,15 @@ export interface RuntimeSettingsArgs {
   anthropicApiKey?: pulumi.Input<string>;
   /** Written to /var/lib/picortex/api-token: the runtime API bearer token chat stacks use. */
   apiToken?: pulumi.Input<string>;
+  /**
+   * The runtime's `bridges` section, set into /etc/picortex/runtime.json ({} turns every
+   * bridge off). With it, the bridge secrets below are written, and an absent one removed.
+   */
+  bridges?: pulumi.Input<Record<string, unknown>>;
+  /** Written to /etc/picortex/credentials/bridges/telegram-bot-token (root 0600, the runtime's credential). */
+  telegramBotToken?: pulumi.Input<string>;
+  /** Written to /etc/picortex/credentials/bridges/webhook-secret (root 0600). */
+  webhookSecret?: pulumi.Input<string>;
 }
 
 export interface RuntimeDeploymentArgs {
@@ -240,10 +249,20 @@ export const SETTINGS_UPLOAD_COMMAND =
   `case "$cur" in ""|*[!a-f0-9]*) ;; *) sudo -n ${RELEASE_HELPER_PATH} activate "$cur" ;; esac`;
 
 /** Canonical JSON (sorted keys, no undefined) so equal settings give an equal config hash. */
-export function settingsDocument(s: { runtimeConfig?: Record<string, unknown>; anthropicApiKey?: string; apiToken?: string }): string {
+export function settingsDocument(s: {
+  runtimeConfig?: Record<string, unknown>;
+  anthropicApiKey?: string;
+  apiToken?: string;
+  bridges?: Record<string, unknown>;
+  telegramBotToken?: string;
+  webhookSecret?: string;
+}): string {
   const doc: Record<string, unknown> = {};
   if (s.anthropicApiKey !== undefined) doc.anthropicApiKey = s.anthropicApiKey;
   if (s.apiToken !== undefined) doc.apiToken = s.apiToken;
+  if (s.bridges !== undefined) doc.bridges = s.bridges;
+  if (s.telegramBotToken !== undefined) doc.telegramBotToken = s.telegramBotToken;
+  if (s.webhookSecret !== undefined) doc.webhookSecret = s.webhookSecret;
   if (s.runtimeConfig !== undefined) doc.runtimeConfig = s.runtimeConfig;
   return canonicalJson(doc);
 }

@@ -72,11 +72,12 @@ export type { HostFile } from "./host-file.js";
 export type { FirewallRule } from "./render-firewall.js";
 
 /**
- * Hetzner's user_data limit, and the budget we hold ourselves to: 3 KiB under it, room for
- * a user's own additions. (Raised from 28 KiB for the agent unit's key path and bind limits.)
+ * Hetzner's user_data limit, and the budget we hold ourselves to: 2 KiB under it, room for
+ * a user's own additions. (Raised from 28 KiB for the agent unit's key path and bind limits,
+ * then from 29 KiB for the agent's brain credential and the bridges' secrets.)
  */
 export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
-export const USER_DATA_BUDGET = 29 * 1024;
+export const USER_DATA_BUDGET = 30 * 1024;
 
 export interface HostAssets {
   /** templates/host/picortex-release.sh (deploy helper, installed root 0755). */

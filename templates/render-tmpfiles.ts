@@ -3,7 +3,7 @@
  * with exact owners and modes on every boot (idempotent, unlike one-off mkdir).
  */
 import { dirname } from "node:path/posix";
-import { ANTHROPIC_KEY_PATH, CHAT_USER_STATE_DIR } from "../agent-runtime/host/contract.js";
+import { ANTHROPIC_KEY_PATH, BRIDGE_CREDENTIALS_DIR, CHAT_USER_STATE_DIR } from "../agent-runtime/host/contract.js";
 import { AGENT_BRAIN_HEADERS_PATH, AGENT_TOKEN_PATH } from "../agent-runtime/host/agent-key.js";
 
 export function renderTmpfiles(vars: { chatsRoot: string; adminUser: string }): string {
@@ -18,6 +18,7 @@ export function renderTmpfiles(vars: { chatsRoot: string; adminUser: string }): 
     "# Empty until the operator installs the key; the runtime reports a missing key clearly.",
     `f ${ANTHROPIC_KEY_PATH} 0600 root root -`,
     `f ${AGENT_TOKEN_PATH} 0600 root root -`,
+    `d ${BRIDGE_CREDENTIALS_DIR} 0700 root root -`,
     `f ${AGENT_BRAIN_HEADERS_PATH} 0600 root root -`,
     "# Where deploys upload release tarballs for picortex-release install.",
     `d /home/${vars.adminUser}/incoming 0700 ${vars.adminUser} ${vars.adminUser} -`,

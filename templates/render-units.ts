@@ -27,6 +27,8 @@ import {
   AGENT_UNIT,
   AGENT_USER,
   ANTHROPIC_KEY_PATH,
+  BRIDGE_CREDENTIAL,
+  BRIDGE_CREDENTIALS_DIR,
   BIN,
   CHAT_USER_STATE_DIR,
   LISTEN_ADDRESS_SCRIPT_PATH,
@@ -168,6 +170,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "The real Anthropic key reaches only this process, as $CREDENTIALS_DIRECTORY/anthropic-api-key.",
           "tmpfiles creates an empty root-only file so a missing key is a clear runtime error, not a unit failure.",
           ["LoadCredential", `anthropic-api-key:${ANTHROPIC_KEY_PATH}`],
+          // The bridges' secrets, the folder whole (bridges_<file>): empty unless the stack sets them.
+          ["LoadCredential", `${BRIDGE_CREDENTIAL}:${BRIDGE_CREDENTIALS_DIR}`],
           "0700: the portal's agent and the chats are other accounts and must read none of it.",
           ["StateDirectory", "picortex"],
           ["StateDirectoryMode", "0700"],

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Api, GrammyError, HttpError, InputFile } from "grammy";
-import type { TelegramBridgeConfig } from "../config/bridges.js";
+import { TELEGRAM_TOKEN_SHAPE, type TelegramBridgeConfig } from "../config/bridges.js";
 import type { Logger } from "../log.js";
 import { DeliveryError, type BridgeCore, type Deliverer, type InboundMessage, type MessageState } from "./core.js";
 import { TELEGRAM_MAX_MESSAGE, cleanName, commandOf, defaultChatId, isAddressed, splitMessage, type TelegramEntity } from "./format.js";
@@ -8,7 +8,7 @@ import type { OutboxRow } from "./store.js";
 import { PicortexError } from "../errors.js";
 
 /** A bot token is `<bot id>:<secret>`; checked without ever echoing it. */
-const TOKEN_SHAPE = /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/;
+const TOKEN_SHAPE = TELEGRAM_TOKEN_SHAPE;
 
 export class TelegramConfigError extends PicortexError {
   constructor(message: string, options?: { cause?: unknown }) {

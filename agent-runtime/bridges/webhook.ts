@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { WebhookBridgeConfig } from "../config/bridges.js";
+import { WEBHOOK_SECRET_MIN, type WebhookBridgeConfig } from "../config/bridges.js";
 import { HttpError, badRequest, conflict, tooManyRequests, unauthorized } from "../http/errors.js";
 import { CredentialLimiter } from "../http/rate-limit.js";
 import { Reply, readBody, type Route } from "../http/router.js";
@@ -36,7 +36,7 @@ export function readWebhookSecret(file: string): string {
   } catch (err) {
     throw new Error(`cannot read the webhook secret file ${file} (${(err as NodeJS.ErrnoException).code ?? "error"}); write a random secret there, e.g. \`openssl rand -hex 32 > ${file}\`.`);
   }
-  if (secret.length < 32) throw new Error(`the webhook secret in ${file} is shorter than 32 characters; use e.g. \`openssl rand -hex 32\`.`);
+  if (secret.length < WEBHOOK_SECRET_MIN) throw new Error(`the webhook secret in ${file} is shorter than 32 characters; use e.g. \`openssl rand -hex 32\`.`);
   return secret;
 }
 

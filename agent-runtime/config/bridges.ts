@@ -3,6 +3,11 @@ import { CHAT_ID_PATTERN } from "../host/contract.js";
 
 const chatId = z.string().regex(CHAT_ID_PATTERN, "a picortex chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter");
 
+/** A bot token as @BotFather gives it: `<bot id>:<secret>`. */
+export const TELEGRAM_TOKEN_SHAPE = /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/;
+/** The webhook's shared HMAC secret: at least this many characters. */
+export const WEBHOOK_SECRET_MIN = 32;
+
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 const replyMode = z.enum(["addressed", "all"]);
 
@@ -72,3 +77,33 @@ export type BridgesConfig = z.infer<typeof bridgesConfigSchema>;
 export type TelegramBridgeConfig = z.infer<typeof telegramBridgeSchema>;
 export type WebhookBridgeConfig = z.infer<typeof webhookBridgeSchema>;
 export type ReplyMode = z.infer<typeof replyMode>;
+
+/**
+ * The bridges as a workspace stack configures them (`picortex:bridges`): the runtime's own
+ * settings without what the deploy decides (whether a bridge is on, and where its secret
+ * file is): a bridge is on exactly when its secret is set in the stack.
+ */
+export const stackBridgesSchema = z
+  .object({
+    telegram: telegramBridgeSchema.omit({ enabled: true, tokenFile: true }).partial().strict().optional(),
+    webhook: webhookBridgeSchema.omit({ enabled: true, secretFile: true }).partial().strict().optional(),
+    budgetTokens: z.number().int().min(1).optional(),
+    memberBudgetTokens: z.number().int().min(1).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+  })
+  .strict();
+export type StackBridges = z.infer<typeof stackBridgesSchema>;
+
+/**
+ * The runtime's `bridges` section for a host: the stack's settings, each bridge on when its
+ * secret is deployed, reading it from the given file. Parsed with the runtime's schema, so a
+ * deploy can never ship a section the runtime refuses.
+ */
+export function hostBridgesConfig(settings: StackBridges, secrets: { telegramTokenFile?: string; webhookSecretFile?: string }): BridgesConfig {
+  const { telegram, webhook, ...rest } = settings;
+  return bridgesConfigSchema.parse({
+    ...rest,
+    telegram: { ...telegram, enabled: secrets.telegramTokenFile !== undefined, ...(secrets.telegramTokenFile ? { tokenFile: secrets.telegramTokenFile } : {}) },
+    webhook: { ...webhook, enabled: secrets.webhookSecretFile !== undefined, ...(secrets.webhookSecretFile ? { secretFile: secrets.webhookSecretFile } : {}) },
+  });
+}

@@ -165,6 +165,15 @@ export const CREDENTIALS_DIR = `${CONFIG_DIR}/credentials`;
 export const ANTHROPIC_KEY_PATH = `${CREDENTIALS_DIR}/anthropic-api-key`;
 /** The one-time tailnet join key, deleted right after `tailscale up`. */
 export const TAILSCALE_AUTH_KEY_PATH = `${CREDENTIALS_DIR}/tailscale-auth-key`;
+/**
+ * The messaging bridges' secrets (issue 17 item 6): one root 0700 folder the deploy fills
+ * (picortex-release, from the stack's secrets) and the runtime unit loads whole with
+ * `LoadCredential=bridges:<dir>`, so each file reaches the runtime as
+ * `$CREDENTIALS_DIRECTORY/bridges_<file>`; a bridge added later needs no unit change.
+ */
+export const BRIDGE_CREDENTIALS_DIR = `${CREDENTIALS_DIR}/bridges`;
+export const BRIDGE_CREDENTIAL = "bridges";
+export const BRIDGE_SECRET_FILES = { telegramBotToken: "telegram-bot-token", webhookSecret: "webhook-secret" } as const;
 export const METADATA_GUARD_NFT_PATH = `${CONFIG_DIR}/metadata-guard.nft`;
 
 /** Drop-in name: no dots and no trailing `~`, or `@includedir` silently skips it. */
@@ -200,6 +209,12 @@ export const DEFAULT_RUNTIME_PORT = 7420;
 // systemd units
 
 export const RUNTIME_UNIT = "picortex-runtime.service";
+/** Where systemd puts the runtime unit's credentials (its $CREDENTIALS_DIRECTORY). */
+export const RUNTIME_CREDENTIALS_DIR = `/run/credentials/${RUNTIME_UNIT}`;
+/** A bridge secret as the runtime reads it. */
+export function runtimeBridgeSecretPath(name: keyof typeof BRIDGE_SECRET_FILES): string {
+  return `${RUNTIME_CREDENTIALS_DIR}/${BRIDGE_CREDENTIAL}_${BRIDGE_SECRET_FILES[name]}`;
+}
 export const LISTEN_ADDRESS_UNIT = "picortex-listen-address.service";
 export const AGENT_UNIT = "picortex-agent.service";
 export const METADATA_GUARD_UNIT = "picortex-metadata-guard.service";

@@ -17,6 +17,7 @@ import {
 } from "../../templates/validators.js";
 import { CHAT_USER_PREFIX, DEFAULT_ADMIN_USER, linuxNameProblem } from "../../agent-runtime/host/contract.js";
 import type { HostVarsInput } from "../../templates/host-vars.js";
+import { stackBridgesSchema, TELEGRAM_TOKEN_SHAPE, WEBHOOK_SECRET_MIN } from "../../agent-runtime/config/bridges.js";
 import { fingerprint, hostKeyPublicLine, publicKeyCore, publicKeyOfPrivateKey } from "../../components/ssh-keys.js";
 
 /** Server types Hetzner retired, and what to use instead (kube-hetzner PR #1991). */
@@ -205,6 +206,13 @@ export const CONFIG_KEYS = {
     kind: "string",
     description: "How the deploy reaches SSH: the tailnet host name (this machine must be on the tailnet), or the public IPv4 (needs sshAllowlist).",
   },
+  bridges: {
+    schema: stackBridgesSchema.default({}),
+    kind: "object",
+    description:
+      "Messaging bridges (docs/bridges.md): telegram {allowChats, chatMap, defaultMode, adminUserIds, …}, webhook {callbackUrl, chatMap, defaultMode, windowSeconds}, budgetTokens, memberBudgetTokens. A bridge is on when its secret is set: picortex:telegramBotToken, picortex:webhookSecret. Delivered with each deploy (no server change).",
+    example: '{"telegram": {"allowChats": ["-1001234567890"], "chatMap": {"-1001234567890": "family"}}}',
+  },
   labels: {
     schema: z
       .record(z.string(), z.string())
@@ -294,6 +302,10 @@ export const SECRET_KEYS = {
   anthropicApiKey: "Anthropic API key (8-512 of A-Z a-z 0-9 _ -) installed as /etc/picortex/credentials/anthropic-api-key (root 0600, LoadCredential) by the deploy; optional.",
   apiToken:
     "Runtime API bearer token (16-256 of A-Z a-z 0-9 _ -) the chat stacks read as the output runtimeApiToken. Required when releaseManifest is set. Set with: openssl rand -hex 32 | pulumi config set --secret picortex:apiToken",
+  telegramBotToken:
+    "Telegram bot token from @BotFather (<digits>:<secret>); turns the Telegram bridge on. The deploy installs it root 0600 under /etc/picortex/credentials/bridges, loaded by the runtime unit as a credential. Set with: pulumi config set --secret picortex:telegramBotToken < token-file",
+  webhookSecret:
+    "Shared HMAC secret of the signed webhook (at least 32 printable characters); turns the webhook bridge on. Installed like telegramBotToken. Set with: openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret",
 } as const;
 
 export type SecretKey = keyof typeof SECRET_KEYS;
@@ -360,6 +372,21 @@ export function checkWorkspaceSecrets(config: WorkspaceConfig, s: WorkspaceSecre
     problems.push(
       "the deploy sends your secrets over SSH and must verify the host: set picortex:sshHostKey (a new host gets it through cloud-init):  npx tsx scripts/host-key.ts | pulumi config set --secret picortex:sshHostKey  , or, for a host created before, pin its key:  pulumi config set picortex:sshHostPublicKey \"$(ssh-keyscan -t ed25519 <host> | cut -d' ' -f2-)\"",
     );
+  }
+  if (s.telegramBotToken !== undefined && !TELEGRAM_TOKEN_SHAPE.test(s.telegramBotToken.trim())) {
+    problems.push("picortex:telegramBotToken is not a Telegram bot token (<digits>:<secret>, as @BotFather gives it): set it with  pulumi config set --secret picortex:telegramBotToken < token-file");
+  }
+  if (s.webhookSecret !== undefined && !new RegExp(`^[\\x21-\\x7e]{${WEBHOOK_SECRET_MIN},512}$`).test(s.webhookSecret.trim())) {
+    problems.push(`picortex:webhookSecret must be ${WEBHOOK_SECRET_MIN}-512 printable characters without spaces: set a new one with  openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret`);
+  }
+  if (config.bridges.telegram !== undefined && s.telegramBotToken === undefined) {
+    problems.push("picortex:bridges.telegram is set but the Telegram bridge is off without its token: pulumi config set --secret picortex:telegramBotToken < token-file  (or remove bridges.telegram)");
+  }
+  if (config.bridges.webhook !== undefined && s.webhookSecret === undefined) {
+    problems.push("picortex:bridges.webhook is set but the webhook bridge is off without its secret: openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret  (or remove bridges.webhook)");
+  }
+  if (!deploying && (s.telegramBotToken !== undefined || s.webhookSecret !== undefined)) {
+    problems.push("a bridge secret is set but nothing deploys it: set picortex:releaseManifest (the bridges run in the deployed runtime)");
   }
   if (deploying && s.apiToken === undefined) {
     problems.push("picortex:apiToken is required when picortex:releaseManifest is set (the chat stacks read it as runtimeApiToken): openssl rand -hex 32 | pulumi config set --secret picortex:apiToken");

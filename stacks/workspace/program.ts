@@ -10,6 +10,8 @@ import { TailnetAccess } from "../../components/tailnet-access.js";
 import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "../../components/workspace-host.js";
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
 import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
+import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
+import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
 import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
@@ -150,10 +152,18 @@ export function workspaceProgram(
           release,
           // A replaced server (same tailnet name) gets the release again.
           redeployOn: [host.serverId],
-          settings:
-            secrets.anthropicApiKey !== undefined || secrets.apiToken !== undefined
-              ? { anthropicApiKey: secret(secrets.anthropicApiKey?.trim()), apiToken: secret(secrets.apiToken) }
-              : undefined,
+          // The bridges ride on every deploy (a changed group map or token needs no server
+          // change); `{}` when none is configured, so turning one off reaches the host too.
+          settings: {
+            anthropicApiKey: secret(secrets.anthropicApiKey?.trim()),
+            apiToken: secret(secrets.apiToken),
+            bridges: hostBridgesConfig(config.bridges, {
+              ...(secrets.telegramBotToken !== undefined ? { telegramTokenFile: runtimeBridgeSecretPath("telegramBotToken") } : {}),
+              ...(secrets.webhookSecret !== undefined ? { webhookSecretFile: runtimeBridgeSecretPath("webhookSecret") } : {}),
+            }),
+            telegramBotToken: secret(secrets.telegramBotToken?.trim()),
+            webhookSecret: secret(secrets.webhookSecret?.trim()),
+          },
         },
         { dependsOn: [host] },
       )

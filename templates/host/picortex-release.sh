@@ -20,7 +20,10 @@
 #                     if RuntimeDeployment uploaded one (validated, then deleted):
 #                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
 #                     anthropicApiKey → /etc/picortex/credentials/anthropic-api-key (root 0600),
-#                     apiToken → /var/lib/picortex/api-token (picortex 0600).
+#                     apiToken → /var/lib/picortex/api-token (picortex 0600),
+#                     bridges → the `bridges` section of runtime.json, with telegramBotToken and
+#                     webhookSecret → /etc/picortex/credentials/bridges/{telegram-bot-token,
+#                     webhook-secret} (root 0600; absent ones removed).
 #                     Every activate also makes sure the portal agent has its gateway
 #                     token (agent-runtime/host/agent-key.ts): created once, random, in
 #                     /etc/picortex/credentials/agent-token (root 0600; the agent unit loads
@@ -283,18 +286,37 @@ install_settings() {
     let s;
     try { s = JSON.parse(fs.readFileSync(src, "utf8")); } catch (e) { bad("not valid JSON"); }
     if (!s || typeof s !== "object" || Array.isArray(s)) bad("must be a JSON object");
-    for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken"].includes(k)) bad("unknown key " + JSON.stringify(k).slice(0, 40));
+    for (const k of Object.keys(s)) if (!["runtimeConfig", "anthropicApiKey", "apiToken", "bridges", "telegramBotToken", "webhookSecret"].includes(k)) bad("unknown key " + JSON.stringify(k).slice(0, 40));
     const line = (v, name, re) => { if (typeof v !== "string" || !re.test(v)) bad(name + " has an invalid format"); return v; };
+    const isObject = (v) => !!v && typeof v === "object" && !Array.isArray(v);
     const writes = [];
-    if (s.runtimeConfig !== undefined) {
-      if (!s.runtimeConfig || typeof s.runtimeConfig !== "object" || Array.isArray(s.runtimeConfig)) bad("runtimeConfig must be an object");
-      writes.push([etc + "/runtime.json", JSON.stringify(s.runtimeConfig, null, 2) + "\n", 0o640, 0, Number(gid)]);
-    }
+    const removes = [];
+    let config = s.runtimeConfig;
+    if (config !== undefined && !isObject(config)) bad("runtimeConfig must be an object");
+    // The bridges: their section set into runtime.json (the one in place unless runtimeConfig
+    // replaces it), their secrets into the folder the runtime unit loads; an absent one is removed.
+    const bridgeDir = etc + "/credentials/bridges";
+    const bridgeSecrets = [["telegramBotToken", "telegram-bot-token", /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/], ["webhookSecret", "webhook-secret", /^[\x21-\x7e]{32,512}$/]];
+    if (s.bridges !== undefined) {
+      if (!isObject(s.bridges)) bad("bridges must be an object");
+      if (config === undefined) {
+        try { config = JSON.parse(fs.readFileSync(etc + "/runtime.json", "utf8")); } catch (e) { bad("cannot read the runtime.json to set its bridges in"); }
+        if (!isObject(config)) bad("the runtime.json in place is not an object");
+      }
+      config = { ...config, bridges: s.bridges };
+      for (const [key, file, re] of bridgeSecrets) {
+        if (s[key] !== undefined) writes.push([bridgeDir + "/" + file, line(s[key], key, re) + "\n", 0o600, 0, 0]);
+        else removes.push(bridgeDir + "/" + file);
+      }
+    } else if (bridgeSecrets.some(([key]) => s[key] !== undefined)) bad("bridge secrets come with their bridges section");
+    if (config !== undefined) writes.push([etc + "/runtime.json", JSON.stringify(config, null, 2) + "\n", 0o640, 0, Number(gid)]);
     if (s.anthropicApiKey !== undefined)
       writes.push([etc + "/credentials/anthropic-api-key", line(s.anthropicApiKey, "anthropicApiKey", /^[A-Za-z0-9_-]{8,512}$/) + "\n", 0o600, 0, 0]);
     if (s.apiToken !== undefined)
       writes.push([data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid)]);
+    if (s.bridges !== undefined && !fs.lstatSync(bridgeDir, { throwIfNoEntry: false })?.isDirectory()) fs.mkdirSync(bridgeDir, { mode: 0o700 });
     for (const w of writes) put(...w);
+    for (const r of removes) fs.rmSync(r, { force: true });
   ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$RT_UID" "$RT_GID"; then
     rm -f "$tmp"
     die "runtime settings were rejected; nothing was changed"
@@ -491,6 +513,7 @@ cmd_uninstall() {
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
+  rm -rf -- "$ETC_DIR/credentials/bridges"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"
 }

@@ -305,6 +305,54 @@ describe("picortex-release lifecycle", () => {
     rmSync(join(incoming, "runtime-settings.json"));
   });
 
+  it("installs the bridges: their section into the runtime.json in place, their secrets root-only in the credential folder; absent ones removed", () => {
+    const cfgPath = join(root, "etc/picortex/runtime.json");
+    const before = JSON.parse(readFileSync(cfgPath, "utf8"));
+    const dir = join(root, "etc/picortex/credentials/bridges");
+    const token = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ";
+    const secretValue = "w".repeat(40);
+    const bridges = { telegram: { enabled: true, tokenFile: "/run/credentials/picortex-runtime.service/bridges_telegram-bot-token" } };
+    writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify({ bridges, telegramBotToken: token, webhookSecret: secretValue }));
+    const r = run("activate", a);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(cfgPath, "utf8"))).toEqual({ ...before, bridges });
+    for (const [file, value] of [["telegram-bot-token", token], ["webhook-secret", secretValue]] as const) {
+      const st = statSync(join(dir, file));
+      expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
+      expect(readFileSync(join(dir, file), "utf8")).toBe(value + "\n");
+    }
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(r.stdout + r.stderr).not.toContain(token.split(":")[1]);
+    expect(r.stdout + r.stderr).not.toContain(secretValue);
+    // Turned off (no secret, empty section): the secret files go, runtime.json says so.
+    writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify({ bridges: {} }));
+    expect(run("activate", a).code).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(JSON.parse(readFileSync(cfgPath, "utf8"))).toEqual({ ...before, bridges: {} });
+  });
+
+  it("refuses bridge secrets with a bad shape, or without their section, changing nothing", () => {
+    const cfgPath = join(root, "etc/picortex/runtime.json");
+    const before = readFileSync(cfgPath, "utf8");
+    const dir = join(root, "etc/picortex/credentials/bridges");
+    for (const [settings, why] of [
+      [{ bridges: {}, telegramBotToken: "not-a-token" }, "telegramBotToken has an invalid format"],
+      [{ bridges: {}, telegramBotToken: "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ\nrm -rf /" }, "telegramBotToken has an invalid format"],
+      [{ bridges: {}, webhookSecret: "short" }, "webhookSecret has an invalid format"],
+      [{ bridges: {}, webhookSecret: "x".repeat(20) + " " + "y".repeat(20) }, "webhookSecret has an invalid format"],
+      [{ telegramBotToken: "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ" }, "bridge secrets come with their bridges section"],
+      [{ bridges: ["telegram"] }, "bridges must be an object"],
+    ] as const) {
+      writeFileSync(join(incoming, "runtime-settings.json"), JSON.stringify(settings));
+      const r = run("activate", a);
+      expect(r.code, JSON.stringify(settings)).toBe(1);
+      expect(r.stderr).toContain(why);
+      expect(readFileSync(cfgPath, "utf8")).toBe(before);
+      expect(readdirSync(dir)).toEqual([]);
+      rmSync(join(incoming, "runtime-settings.json"));
+    }
+  });
+
   it("activates a second release and records the first as the rollback target", async () => {
     b = fakeRelease("B", true);
     expect(run("install", b).code).toBe(0);

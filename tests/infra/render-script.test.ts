@@ -54,6 +54,33 @@ describe("npm run render", () => {
     expect(w.stderr).toContain("OPEN TO THE WHOLE INTERNET");
   });
 
+  it("shows what each deploy sets for the bridges and where their secrets land, never reading a secret", () => {
+    const key = readFileSync(join(root, "Pulumi.example.yaml"), "utf8").match(/picortex:sshPublicKey: (.*)/)![1]!;
+    const file = join(work, "bridges.yaml");
+    writeFileSync(
+      file,
+      `config:\n  picortex:sshPublicKey: ${key}\n  picortex:telegramBotToken:\n    secure: v1:AAAABBBBCCCCDDDD\n  picortex:bridges:\n    telegram:\n      chatMap:\n        "-100123": family\n`,
+    );
+    const out = join(work, "bridges");
+    const r = render("--config", file, "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("deploy/runtime-bridges.json (set into /etc/picortex/runtime.json by every deploy: telegram on, webhook off)");
+    expect(r.stdout).toContain(
+      "render: deploy puts picortex:telegramBotToken in /etc/picortex/credentials/bridges/telegram-bot-token  root:root 0600  (the runtime reads /run/credentials/picortex-runtime.service/bridges_telegram-bot-token)",
+    );
+    const deployed = JSON.parse(readFileSync(join(out, "deploy/runtime-bridges.json"), "utf8"));
+    expect(deployed.bridges.telegram).toMatchObject({ enabled: true, chatMap: { "-100123": "family" } });
+    expect(JSON.stringify(deployed)).not.toContain("AAAABBBB");
+    // The runtime unit loads that folder; tmpfiles makes it root-only.
+    expect(readFileSync(join(out, "files/etc/systemd/system/picortex-runtime.service"), "utf8")).toContain("\nLoadCredential=bridges:/etc/picortex/credentials/bridges\n");
+    expect(readFileSync(join(out, "files/etc/tmpfiles.d/picortex.conf"), "utf8")).toContain("\nd /etc/picortex/credentials/bridges 0700 root root -\n");
+    // A bad group map fails the render like pulumi preview, naming the key.
+    writeFileSync(file, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:bridges:\n    telegram:\n      chatMap:\n        "-100123": "Family Chat"\n`);
+    const bad = render("--config", file, "--out", join(work, "bridges-bad"));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/picortex:bridges\[telegram\.chatMap\.-100123\]: a picortex chat id/);
+  });
+
   it("has --help", () => {
     const r = render("--help");
     expect(r.status).toBe(0);

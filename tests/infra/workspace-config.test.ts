@@ -53,6 +53,7 @@ describe("workspace stack config", () => {
       sshHostPublicKey: "",
       releaseManifest: "",
       deployVia: "tailnet",
+      bridges: {},
       labels: {},
     });
     expect(parseWorkspaceConfig({ ...base, image: "debian-12" }).image).toBe("debian-12");
