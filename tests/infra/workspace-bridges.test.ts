@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { recordResources, settle, plain, isSecretValue, type RecordedResource } from "../deploy/helpers/recording-mocks.js";
-import { checkWorkspaceSecrets, parseWorkspaceConfig, WorkspaceConfigError, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
+import { checkWorkspaceSecrets, parseWorkspaceConfig, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
 import { workspaceProgram } from "../../stacks/workspace/program.js";
 import { bridgesConfigSchema } from "../../agent-runtime/config/bridges.js";
 import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
+import { problemsOf } from "./fixtures/config-problems.js";
 import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
 
 const hash = "0123456789abcdef0456";
@@ -22,16 +23,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const deploy = { sshPublicKey: TEST_ADMIN_KEY.publicKey, releaseManifest: manifest };
 const secrets: WorkspaceSecretValues = { adminPrivateKey: TEST_ADMIN_KEY.privateKey, sshHostKey: TEST_HOST_KEY.privateKey, apiToken: TEST_API_TOKEN };
 const BOT_TOKEN = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ";
-const WEBHOOK_SECRET = "0123456789abcdef".repeat(3);
-const problemsOf = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkspaceConfigError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a WorkspaceConfigError");
-};
 
 describe("picortex:bridges at preview", () => {
   it("validates the settings with the runtime's schema, naming the key", () => {

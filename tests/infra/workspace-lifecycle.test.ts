@@ -17,12 +17,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { recordResources, settle, plain, isSecretValue, type RecordedResource } from "../deploy/helpers/recording-mocks.js";
-import { CONFIG_KEYS, SECRET_KEYS, checkWorkspaceSecrets, parseWorkspaceConfig, WorkspaceConfigError, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
+import { CONFIG_KEYS, SECRET_KEYS, checkWorkspaceSecrets, parseWorkspaceConfig, type WorkspaceSecretValues } from "../../stacks/workspace/config.js";
 import { PROJECT_ROOT, resolveConfigPath, workspaceProgram } from "../../stacks/workspace/program.js";
 import { LATEST_MANIFEST } from "../../scripts/lib/bundle-release.js";
 import { rejectUnknownKeys, tailnetCredentials, tailscaleCredentialProblem } from "../../stacks/workspace/stack.js";
 import { DEVICE_CLEANUP_SCRIPT } from "../../components/tailnet-device.js";
 import { hostRotationKey } from "../../components/workspace-host.js";
+import { problemsOf } from "./fixtures/config-problems.js";
 import { TEST_ADMIN_KEY, TEST_API_TOKEN, TEST_HOST_KEY } from "./fixtures/keys.js";
 import { TEST_SSH_PUBLIC_KEY } from "./fixtures/host-vars.js";
 
@@ -33,15 +34,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const valueOf = <T>(o: pulumi.Output<T>) => new Promise<T>((r) => o.apply(r));
 const deploy = { sshPublicKey: TEST_ADMIN_KEY.publicKey, releaseManifest: manifest };
 const secrets: WorkspaceSecretValues = { adminPrivateKey: TEST_ADMIN_KEY.privateKey, sshHostKey: TEST_HOST_KEY.privateKey, apiToken: TEST_API_TOKEN };
-const problemsOf = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkspaceConfigError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a WorkspaceConfigError");
-};
 
 let resources: RecordedResource[];
 let program: ReturnType<typeof workspaceProgram>;

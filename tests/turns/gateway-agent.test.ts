@@ -7,15 +7,13 @@
  * The real Claude Code CLI runs with the agent unit's exact settings argument and a
  * credentials dir, and the token shows up in no process's argv.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateToken, hashToken } from "../../agent-runtime/http/auth.js";
-import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, AGENT_TOKEN_PREFIX, agentClaudeCommand, agentGatewayEnvironment, agentGatewayUrl } from "../../agent-runtime/host/agent-key.js";
+import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, AGENT_TOKEN_PREFIX, agentGatewayUrl } from "../../agent-runtime/host/agent-key.js";
 import { GATEWAY_PREFIX } from "../../agent-runtime/turns/http/gateway.js";
-import { CLAUDE, REAL_KEY, startTestRuntime, type TestRuntime } from "./helpers.js";
+import { REAL_KEY, runAgentClaude, startTestRuntime, type TestRuntime } from "./helpers.js";
 
 const AGENT_TOKEN = generateToken(AGENT_TOKEN_PREFIX);
 const CHAT_TOKEN = generateToken("pcc_");
@@ -180,18 +178,10 @@ describe("without a usable hash there is no agent principal", { timeout: 120_000
 
 describe("the real Claude Code CLI with the agent unit's settings", { timeout: 180_000 }, () => {
   let rt: TestRuntime;
-  let creds: string;
   beforeAll(async () => {
     rt = await startWithAgent();
-    creds = mkdtempSync(join(tmpdir(), "pc-agent-creds-"));
-    // What LoadCredential= leaves for the unit: $CREDENTIALS_DIRECTORY/agent-token.
-    writeFileSync(join(creds, "agent-token"), AGENT_TOKEN + "\n", { mode: 0o400 });
-    writeFileSync(join(creds, "agent-brain-headers"), JSON.stringify({ Authorization: `Bearer ${AGENT_TOKEN}` }) + "\n", { mode: 0o400 });
   });
-  afterAll(async () => {
-    await rt?.close();
-    rmSync(creds, { recursive: true, force: true });
-  });
+  afterAll(async () => rt?.close());
 
   it("the gateway URL the agent is given is the gateway's own path", () => {
     expect(new URL(agentGatewayUrl(7419)).pathname).toBe(GATEWAY_PREFIX);
@@ -199,37 +189,11 @@ describe("the real Claude Code CLI with the agent unit's settings", { timeout: 1
   });
 
   it("claude --settings <the unit's JSON> with the unit's environment reaches the gateway as the agent; the token is in no process's argv", async () => {
-    const port = Number(new URL(rt.turns.gatewayUrl()).port);
-    const [, ...args] = agentClaudeCommand(CLAUDE, port);
-    const [baseVar, baseUrl] = agentGatewayEnvironment(port).split(/=(.*)/);
-    expect(args.join(" ")).not.toContain(AGENT_TOKEN);
-    const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));
     const before = rt.fake.messageRequests().length;
-    const child = spawn(CLAUDE, [...args, "-p", "say hi", "--output-format", "json"], {
-      cwd: home,
-      // As the unit leaves it: HOME, the credentials dir and the gateway URL; no key in the environment.
-      env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, [baseVar!]: baseUrl!, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (err += c));
-    // While it runs, scan every process's argv for the token (the apiKeyHelper's `cat` included).
-    const leaks: string[] = [];
-    const scan = setInterval(() => {
-      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        try {
-          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(AGENT_TOKEN)) leaks.push(pid);
-        } catch {}
-      }
-    }, 20);
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    clearInterval(scan);
-    rmSync(home, { recursive: true, force: true });
-    expect(code, `${out}\n${err}`).toBe(0);
-    expect(JSON.parse(out).is_error).toBe(false);
-    expect(leaks).toEqual([]);
+    const run = await runAgentClaude(Number(new URL(rt.turns.gatewayUrl()).port), AGENT_TOKEN, "say hi");
+    expect(run.code, run.output).toBe(0);
+    expect(JSON.parse(run.stdout).is_error).toBe(false);
+    expect(run.leaks).toEqual([]);
     const seen = rt.fake.messageRequests().slice(before);
     expect(seen.length).toBeGreaterThan(0);
     for (const s of seen) expect(s.headers["x-api-key"]).toBe(REAL_KEY);

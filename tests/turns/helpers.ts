@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { renderChatUserHelper } from "../../templates/render-chat-user-helper.js";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
 import { createLogger } from "../../agent-runtime/log.js";
 import type { TurnsModule } from "../../agent-runtime/turns/module.js";
+import { agentClaudeCommand, agentGatewayEnvironment } from "../../agent-runtime/host/agent-key.js";
 import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");
@@ -198,4 +199,42 @@ export async function sendTurn(rt: TestRuntime, chatId: string, text: string): P
   const r = await rt.call("POST", `/v1/chats/${chatId}/turns`, { text });
   if (r.status !== 202) throw new Error(`sending turn: ${r.status} ${r.text}`);
   return r.json.id as string;
+}
+
+/**
+ * Runs `claude -p <prompt>` with the portal agent unit's argv and environment (host/agent-key.ts):
+ * HOME, the credentials folder LoadCredential= leaves (agent-token and agent-brain-headers
+ * carrying `token`) and the gateway URL, no key. While it runs, every process's argv is
+ * scanned for the token (the helpers' `cat`s included).
+ */
+export async function runAgentClaude(gatewayPort: number, token: string, prompt: string): Promise<{ code: number | null; stdout: string; output: string; leaks: string[] }> {
+  const [, ...args] = agentClaudeCommand(CLAUDE, gatewayPort);
+  if (args.join(" ").includes(token)) throw new Error("the agent's argv carries its token");
+  const creds = mkdtempSync(join(tmpdir(), "pc-agent-creds-"));
+  writeFileSync(join(creds, "agent-token"), token + "\n", { mode: 0o400 });
+  writeFileSync(join(creds, "agent-brain-headers"), JSON.stringify({ Authorization: `Bearer ${token}` }) + "\n", { mode: 0o400 });
+  const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));
+  const [baseVar, baseUrl] = agentGatewayEnvironment(gatewayPort).split(/=(.*)/);
+  const child = spawn(CLAUDE, [...args, "-p", prompt, "--output-format", "json"], {
+    cwd: home,
+    env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, [baseVar!]: baseUrl!, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let output = "";
+  child.stdout.on("data", (c) => ((stdout += c), (output += c)));
+  child.stderr.on("data", (c) => (output += c));
+  const leaks: string[] = [];
+  const scan = setInterval(() => {
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(token)) leaks.push(pid);
+      } catch {}
+    }
+  }, 20);
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearInterval(scan);
+  rmSync(home, { recursive: true, force: true });
+  rmSync(creds, { recursive: true, force: true });
+  return { code, stdout, output, leaks };
 }

@@ -5,18 +5,17 @@
  * `claude -p` against the fake Messages API scripted to call the brain's tools.
  * Needs root: run under the system lock (flock /tmp/picortex-system.lock).
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLAUDE, createChat, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
+import { createChat, runAgentClaude, sendTurn, setupHostFixtures, startTestRuntime, type TestRuntime } from "./helpers.js";
 import { ChatBrainStore, CHAT_BRAIN_MCP_PATH } from "../../agent-runtime/brain/server/mcp-http.js";
-import { AGENT_TOKEN_HASH_FILE, agentBrainMcpUrl, agentClaudeCommand, agentGatewayEnvironment } from "../../agent-runtime/host/agent-key.js";
+import { AGENT_TOKEN_HASH_FILE, agentBrainMcpUrl } from "../../agent-runtime/host/agent-key.js";
 import { hashToken } from "../../agent-runtime/http/auth.js";
 
 const WORKSPACE = "ws-host-brain";
@@ -190,41 +189,13 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
 
   it("the portal agent's Claude Code, started with its unit's argv, records through the brain MCP as portal-agent; a chat recalls it", async () => {
     const port = Number(new URL(rt.turns.gatewayUrl()).port);
-    const [, ...args] = agentClaudeCommand(CLAUDE, port);
-    expect(args.join(" ")).not.toContain(AGENT_TOKEN);
     expect(agentBrainMcpUrl(port)).toBe(mcpUrl);
-    // What the unit's LoadCredential= lines leave in $CREDENTIALS_DIRECTORY (picortex-release's files).
-    const creds = mkdtempSync(join(tmpdir(), "pc-agent-creds-"));
-    writeFileSync(join(creds, "agent-token"), AGENT_TOKEN + "\n", { mode: 0o400 });
-    writeFileSync(join(creds, "agent-brain-headers"), JSON.stringify({ Authorization: `Bearer ${AGENT_TOKEN}` }) + "\n", { mode: 0o400 });
-    const home = mkdtempSync(join(tmpdir(), "pc-agent-home-"));
     const marker = `agent-brain-${randomBytes(4).toString("hex")}`;
     const title = `${marker}: the portal agent shares what it learns`;
     rt.fake.enqueue({ forText: marker, toolUse: { name: "mcp__brain__brain_record", input: { title, conclusion: "recorded from the portal session", kind: "insight" } } });
-    const [baseVar, baseUrl] = agentGatewayEnvironment(port).split(/=(.*)/);
-    const child = spawn(CLAUDE, [...args, "-p", marker, "--output-format", "json"], {
-      cwd: home,
-      env: { PATH: process.env.PATH, HOME: home, CREDENTIALS_DIRECTORY: creds, [baseVar!]: baseUrl!, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    // Every process's argv is scanned while it runs (the headersHelper's `cat` included).
-    const leaks: string[] = [];
-    const scan = setInterval(() => {
-      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        try {
-          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(AGENT_TOKEN)) leaks.push(pid);
-        } catch {}
-      }
-    }, 20);
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    clearInterval(scan);
-    rmSync(home, { recursive: true, force: true });
-    rmSync(creds, { recursive: true, force: true });
-    expect(code, out).toBe(0);
-    expect(leaks).toEqual([]);
+    const run = await runAgentClaude(port, AGENT_TOKEN, marker);
+    expect(run.code, run.output).toBe(0);
+    expect(run.leaks).toEqual([]);
     const mine = rt.fake.messageRequests().filter((r) => r.userTexts?.[0]?.includes(marker));
     expect(mine[0]!.toolNames).toContain("mcp__brain__brain_record");
     const recorded = mine.at(-1)!.toolResults!.at(-1)!;
