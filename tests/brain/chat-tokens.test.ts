@@ -61,4 +61,34 @@ describe("chat brain tokens", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("caps what one credential records per hour, per author: a flooding chat is refused with when to retry, others and reads go on", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pcx-chat-quota-"));
+    let now = 1_000_000;
+    const store = new ChatBrainStore(join(dir, "brain.sqlite"), { recordsPerHour: 3, now: () => now });
+    try {
+      const flood = store.service({ workspaceId: "ws", chatId: "flood", agent: "chat-flood" });
+      const entry = { kind: "note" as const, title: "spam", conclusion: "spam" };
+      // Invalid input does not count against the quota.
+      for (let i = 0; i < 5; i++) expect(() => flood.record({ ...entry, title: "" })).toThrow(/Invalid entry/);
+      for (let i = 0; i < 3; i++) flood.record(entry);
+      expect(() => flood.record(entry)).toThrow(/chat-flood has recorded 3 brain entries in the last hour.*retry in 60 min/);
+      // A new request's service (a new MCP call) is limited the same way; supersede-by-record too.
+      const again = store.service({ workspaceId: "ws", chatId: "flood", agent: "chat-flood" });
+      expect(() => again.record(entry)).toThrow(/rate|last hour/);
+      const first = again.recall("spam", { org: true }).hits[0]!.entry;
+      expect(() => again.supersede(first.entryId, { record: entry })).toThrow(/last hour/);
+      // Another author, and reading, are unaffected.
+      const other = store.service({ workspaceId: "ws", chatId: "other", agent: "chat-other" });
+      expect(other.record(entry).agent).toBe("chat-other");
+      expect(other.recall("spam", { org: true }).hits.length).toBe(4);
+      // A rolling hour: once the three records are an hour old, three more fit, and no more.
+      now += 3_600_000 + 1;
+      for (let i = 0; i < 3; i++) expect(again.record(entry).agent).toBe("chat-flood");
+      expect(() => again.record(entry)).toThrow(/last hour/);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

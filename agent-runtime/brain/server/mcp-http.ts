@@ -7,6 +7,7 @@ import { readBody, sendJson, type RequestContext, type Route } from "../../http/
 import { RUNTIME_BRAIN_PROJECT } from "../../config/brain.js";
 import { BRAIN_MCP_PATH } from "../../host/agent-key.js";
 import { createBrainMcpServer } from "../shared/mcp.js";
+import { BrainError } from "../shared/errors.js";
 import { HybridLogicalClock } from "../shared/hlc.js";
 import { ensureNodeId, createPrivate } from "../client/open.js";
 import { BrainService } from "../shared/service.js";
@@ -14,6 +15,9 @@ import { SqliteBrainRepository } from "../shared/sqlite-repository.js";
 
 /** Where chats and the portal agent reach the brain's MCP tools on the key gateway's loopback listener (host mode). */
 export const CHAT_BRAIN_MCP_PATH = BRAIN_MCP_PATH;
+
+/** Entries one chat (or the portal agent) may add per hour through its token: far above a working agent's, far below a flood. */
+export const CHAT_BRAIN_RECORDS_PER_HOUR = 600;
 
 /** An MCP request is a small JSON-RPC message; the tools' own limits are 20 000 characters per field. */
 const MCP_BODY_LIMIT = 512 * 1024;
@@ -34,8 +38,27 @@ export interface ChatBrainGrant {
 export class ChatBrainStore {
   private repo: SqliteBrainRepository | undefined;
   private clock: HybridLogicalClock | undefined;
+  /** Record times per author in the last hour: one chat (or the agent) cannot flood the shared store. */
+  private readonly recent = new Map<string, number[]>();
 
-  constructor(private readonly dbPath: string) {}
+  constructor(
+    private readonly dbPath: string,
+    private readonly limits: { recordsPerHour: number; now: () => number } = { recordsPerHour: CHAT_BRAIN_RECORDS_PER_HOUR, now: Date.now },
+  ) {}
+
+  private admitRecord(agent: string): void {
+    const now = this.limits.now();
+    const times = (this.recent.get(agent) ?? []).filter((t) => now - t < 3_600_000);
+    if (times.length >= this.limits.recordsPerHour) {
+      const retryMin = Math.max(1, Math.ceil((times[0]! + 3_600_000 - now) / 60_000));
+      throw new BrainError(
+        "rate_limited",
+        `${agent} has recorded ${times.length} brain entries in the last hour, the most one credential may; retry in ${retryMin} min, or supersede an entry instead of adding one.`,
+      );
+    }
+    times.push(now);
+    this.recent.set(agent, times);
+  }
 
   service(grant: ChatBrainGrant): BrainService {
     if (!this.repo) {
@@ -43,7 +66,13 @@ export class ChatBrainStore {
       this.repo = SqliteBrainRepository.open(this.dbPath);
       this.clock = new HybridLogicalClock(ensureNodeId(this.repo));
     }
-    return new BrainService(this.repo, this.clock!, { workspaceId: grant.workspaceId, projectId: RUNTIME_BRAIN_PROJECT, agent: grant.agent, agentFixed: true });
+    return new BrainService(this.repo, this.clock!, {
+      workspaceId: grant.workspaceId,
+      projectId: RUNTIME_BRAIN_PROJECT,
+      agent: grant.agent,
+      agentFixed: true,
+      beforeRecord: () => this.admitRecord(grant.agent),
+    });
   }
 
   close(): void {

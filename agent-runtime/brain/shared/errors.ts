@@ -1,13 +1,13 @@
 import { PicortexError, type ErrorCategory } from "../../errors.js";
 
 /** Why a brain operation failed, in words a person or agent can act on. */
-export type BrainErrorCode = "invalid_input" | "not_found" | "conflict";
+export type BrainErrorCode = "invalid_input" | "not_found" | "conflict" | "rate_limited";
 
 export class BrainError extends PicortexError {
   declare readonly code: BrainErrorCode;
 
   constructor(code: BrainErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, code, message, options);
+    super(code === "rate_limited" ? "unavailable" : code, code, message, options);
   }
 }
 

@@ -15,6 +15,8 @@ export interface BrainIdentity {
    * a record naming another agent is refused, so one chat cannot write as another.
    */
   agentFixed?: boolean;
+  /** Called before every write that adds an entry (a credential's record quota); throws to refuse it. */
+  beforeRecord?: () => void;
 }
 
 export interface RecallOptions {
@@ -60,6 +62,7 @@ export class BrainService {
     if (this.identity.agentFixed && v.agent !== undefined && v.agent !== this.identity.agent) {
       throw new BrainError("invalid_input", `This brain credential records as ${JSON.stringify(this.identity.agent)}; leave "agent" out (it cannot name ${JSON.stringify(v.agent)}).`);
     }
+    this.identity.beforeRecord?.();
     const now = this.now();
     return {
       entryId: newEntryId(now),
