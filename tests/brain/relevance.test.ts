@@ -94,7 +94,7 @@ function reference(query: string, f: Partial<EntryFilters> = {}): string[] {
     .prepare(
       `SELECT e.entry_id AS id FROM brain_fts f JOIN brain_entries e ON e.rowid = f.rowid
         WHERE brain_fts MATCH ? AND ${conds.join(" AND ")}
-        ORDER BY bm25(brain_fts, 10.0, 2.0, 5.0, 4.0, 0.0, 0.0), e.version DESC LIMIT 10`,
+        ORDER BY bm25(brain_fts, 10.0, 2.0, 5.0, 4.0), e.version DESC LIMIT 10`,
     )
     .all(...params) as Array<{ id: string }>;
   return rows.map((r) => r.id);
@@ -141,7 +141,7 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
       (
         repo.db
           .prepare(
-            `SELECT bm25(brain_fts, 10.0, 2.0, 5.0, 4.0, 0.0, 0.0) AS s FROM brain_fts
+            `SELECT bm25(brain_fts, 10.0, 2.0, 5.0, 4.0) AS s FROM brain_fts
               WHERE brain_fts MATCH ? AND rowid = (SELECT rowid FROM brain_entries WHERE entry_id = ?)`,
           )
           .get(buildMatchExpression(q, "and")!, id) as { s: number }
@@ -152,7 +152,7 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
           .prepare(
             `SELECT e.entry_id AS id FROM brain_fts f JOIN brain_entries e ON e.rowid = f.rowid
               WHERE brain_fts MATCH ? AND f.rowid >= (SELECT rowid FROM brain_fts WHERE brain_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ${N / 20 - 1})
-              ORDER BY bm25(brain_fts, 10.0, 2.0, 5.0, 4.0, 0.0, 0.0) LIMIT 3`,
+              ORDER BY bm25(brain_fts, 10.0, 2.0, 5.0, 4.0) LIMIT 3`,
           )
           .all(buildMatchExpression(q, "and")!, buildMatchExpression(q, "and")!) as Array<{ id: string }>
       ).map((r) => r.id);

@@ -80,29 +80,20 @@ export function buildMatchExpression(query: string, mode: MatchMode = "and"): st
 }
 
 /**
- * Restricts a MATCH expression to entries whose indexed scope columns hold these values
- * (each value searched as a phrase in its own column). It narrows inside the index, before
- * any ranking; the caller still checks the exact values, since a phrase also matches a
- * longer value ("acme/api" inside "acme/api-v2").
- */
-export function scopedMatch(match: string, scope: Array<{ column: string; value: string }>): string {
-  const clauses = scope.filter((s) => /[\p{L}\p{N}]/u.test(s.value)).map((s) => `{${s.column}} : ${quotePhrase([s.value])}`);
-  return clauses.length === 0 ? match : `(${match}) AND ${clauses.join(" AND ")}`;
-}
-
-/**
- * For a query of one term or one phrase: the same search restricted to the heavily
- * weighted columns, whose matches are the entries BM25 ranks first. Undefined for longer
- * queries: an entry with every term in the light column can still rank first, and the
- * intersection of several terms is small enough to rank whole.
+ * For a query of one term: the same search restricted to the heavily weighted columns,
+ * whose matches are the entries BM25 ranks first. Undefined for longer queries (an entry
+ * with every term in the light column can still rank first, and the intersection of
+ * several terms is small enough to rank whole) and for a phrase: a phrase is checked
+ * position by position over every entry holding its words, so a second pass costs as much
+ * as the first, and phrase matches are few enough to rank whole (bench/brain, phrase class).
  */
 export function strongMatch(query: string, columns: readonly string[]): string | undefined {
   const parsed = parseQuery(query);
+  if (parsed.phrases.length > 0) return undefined;
   const meaningful = parsed.terms.filter((t) => !STOPWORDS.has(t.toLowerCase()));
-  const terms = meaningful.length > 0 || parsed.phrases.length > 0 ? meaningful : parsed.terms;
-  const parts = [...parsed.phrases.map(quotePhrase), ...terms.map(quoteTerm)];
-  if (parts.length !== 1) return undefined;
-  return `{${columns.join(" ")}} : ${parts[0]}`;
+  const terms = meaningful.length > 0 ? meaningful : parsed.terms;
+  if (terms.length !== 1) return undefined;
+  return `{${columns.join(" ")}} : ${quoteTerm(terms[0]!)}`;
 }
 
 /** FTS5 reports bad MATCH input with these messages; anything else is a real failure. */

@@ -4,7 +4,7 @@ import { migrate, openDatabase } from "../../store/database.js";
 import type { BrainEntry } from "./entry.js";
 import { isPoisoned } from "./hlc.js";
 import { ENTRY_COLUMNS_SQL, rowToEntry, entryToRow, upsertSql, type EntryRow } from "./entry-row.js";
-import { buildMatchExpression, isFtsSyntaxError, scopedMatch, strongMatch } from "./query.js";
+import { buildMatchExpression, isFtsSyntaxError, strongMatch } from "./query.js";
 import type { ApplyResult, BrainRepository, EntryFilters, RecallResult } from "./repository.js";
 
 /** The local brain's schema: entries, their FTS5 index (kept in step by triggers) and sync metadata. */
@@ -65,19 +65,47 @@ export const LOCAL_MIGRATIONS = [
      INSERT INTO brain_fts (rowid, title, summary, conclusion, tags, project_id, agent)
      VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags, new.project_id, new.agent);
    END;`,
+  // 3: the scope columns leave the index again. Measured at 100k (bench/brain): a scope
+  // inside the MATCH makes bm25() count every entry of that project to weigh it (its IDF),
+  // 5.5 ms of CPU for a project holding a quarter of the entries, so a project-scoped recall
+  // (the CLI's default) cost 8 ms; the scope is now checked on the bounded window by a join
+  // (1.1 ms). The index is rebuilt from brain_entries; no entry is touched.
+  `DROP TRIGGER brain_entries_ai;
+   DROP TRIGGER brain_entries_ad;
+   DROP TRIGGER brain_entries_au;
+   DROP TABLE brain_fts;
+   CREATE VIRTUAL TABLE brain_fts USING fts5(
+     title, summary, conclusion, tags,
+     content = 'brain_entries', content_rowid = 'rowid',
+     tokenize = 'porter unicode61 remove_diacritics 2'
+   );
+   INSERT INTO brain_fts (brain_fts) VALUES ('rebuild');
+   CREATE TRIGGER brain_entries_ai AFTER INSERT ON brain_entries BEGIN
+     INSERT INTO brain_fts (rowid, title, summary, conclusion, tags)
+     VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags);
+   END;
+   CREATE TRIGGER brain_entries_ad AFTER DELETE ON brain_entries BEGIN
+     INSERT INTO brain_fts (brain_fts, rowid, title, summary, conclusion, tags)
+     VALUES ('delete', old.rowid, old.title, old.summary, old.conclusion, old.tags);
+   END;
+   CREATE TRIGGER brain_entries_au AFTER UPDATE OF title, summary, conclusion, tags ON brain_entries BEGIN
+     INSERT INTO brain_fts (brain_fts, rowid, title, summary, conclusion, tags)
+     VALUES ('delete', old.rowid, old.title, old.summary, old.conclusion, old.tags);
+     INSERT INTO brain_fts (rowid, title, summary, conclusion, tags)
+     VALUES (new.rowid, new.title, new.summary, new.conclusion, new.tags);
+   END;`,
 ];
 
-/**
- * BM25 column weights: title, summary, conclusion, tags, then the scope columns (project,
- * agent), which filter and never rank. A hit in the title or conclusion counts most.
- */
-const BM25_WEIGHTS = "10.0, 2.0, 5.0, 4.0, 0.0, 0.0";
+/** BM25 column weights: title, summary, conclusion, tags. A hit in the title or conclusion counts most. */
+export const BM25_WEIGHTS = "10.0, 2.0, 5.0, 4.0";
 /** The heavily weighted columns: an entry with a hit in one of them outranks any entry without. */
 const STRONG_COLUMNS = ["title", "conclusion", "tags"] as const;
 
 interface Where {
   sql: string[];
   params: Record<string, unknown>;
+  /** A filter beyond the workspace and status (project, agent, kind, since, tags) leaves out part of the matches. */
+  narrowed: boolean;
 }
 
 function filterClauses(f: EntryFilters): Where {
@@ -104,23 +132,29 @@ function filterClauses(f: EntryFilters): Where {
     sql.push(`EXISTS (SELECT 1 FROM json_each(e.tags) WHERE json_each.value = @tag${i})`);
     params[`tag${i}`] = tag;
   });
-  return { sql, params };
+  const narrowed = [f.projectId, f.agent, f.kind, f.since].some((v) => v !== undefined) || (f.tags ?? []).length > 0;
+  return { sql, params, narrowed };
 }
 
 /**
  * BM25 has to score every entry it ranks, at about a microsecond each, so ranking all
- * matches of a word found in a tenth of 100k entries costs 10-40 ms (bench/brain). Recall
+ * matches of a word found in a tenth of 100k entries costs 3-10 ms (bench/brain). Recall
  * ranks a bounded window of candidates instead, newest first:
  *
- * 1. the newest `rankWindow` matches with a hit in a strong column (title, conclusion,
- *    tags), since these are the entries BM25 ranks first;
+ * 1. for a one-term query, the newest `rankWindow` matches with a hit in a
+ *    strong column (title, conclusion, tags), since these are the entries BM25 ranks first;
  * 2. if the filters leave fewer than asked, the newest `rankWindow` matches in any column;
  * 3. if still fewer, every match (so a narrow filter never loses an older entry).
  *
- * Scope filters (project, agent, tags) are part of the MATCH, so the window holds only
- * entries in scope.
+ * The window counts matches in scope: filters (project, agent, tags, kind, status) are
+ * checked on each match by its rowid as FTS5 hands them over, newest first, and never put
+ * in the MATCH. bm25() weighs every phrase of the MATCH by counting all entries that hold
+ * it, so a project in the MATCH cost a count of the whole project on every recall (8 ms of
+ * CPU at 100k, measured; 1-2 ms by the join).
  */
 export const DEFAULT_RANK_WINDOW = 1000;
+/** A windowed pass looks at no more than rankWindow x SCAN_FACTOR of the newest matches, in scope or not. */
+export const SCAN_FACTOR = Number(process.env.PICORTEX_BRAIN_SCAN_FACTOR ?? 2);
 
 export class SqliteBrainRepository implements BrainRepository {
   private readonly upsert;
@@ -160,53 +194,59 @@ export class SqliteBrainRepository implements BrainRepository {
       return { hits: this.list(filters).map((entry) => ({ entry, rank: null })), matched: "none" };
     }
     const where = filterClauses(filters);
-    const scope = [
-      ...(filters.projectId !== undefined ? [{ column: "project_id", value: filters.projectId }] : []),
-      ...(filters.agent !== undefined ? [{ column: "agent", value: filters.agent }] : []),
-      ...(filters.tags ?? []).map((tag) => ({ column: "tags", value: tag })),
-    ];
-    // FTS5 is always the outer loop (CROSS JOIN fixes the order): the planner must never
-    // scan the entries and probe the index per row, which costs a full scan.
-    // The candidates are ranked and filtered on their ids; whole rows are read only for
-    // the `limit` that are returned.
-    const sql = (windowed: boolean) =>
-      `WITH c AS MATERIALIZED (
-         SELECT rowid AS id, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank FROM brain_fts
-          WHERE brain_fts MATCH @match ${windowed ? "ORDER BY rowid DESC LIMIT @window" : ""}),
-       top AS MATERIALIZED (
-         SELECT c.id AS id, c.rank AS rank, e.version AS version FROM c CROSS JOIN brain_entries e ON e.rowid = c.id
-          WHERE ${where.sql.join(" AND ")}
-          ORDER BY c.rank, e.version DESC LIMIT @limit)
-       SELECT e.*, top.rank AS rank, ${windowed ? "(SELECT COUNT(*) FROM c)" : "NULL"} AS candidates
-         FROM top CROSS JOIN brain_entries e ON e.rowid = top.id
+    // FTS5 is always the outer loop (CROSS JOIN fixes the order) and hands over its matches
+    // newest first: the planner must never scan the entries and probe the index per row.
+    // Each match is checked against the filters by its rowid as it comes, so the window
+    // holds the newest `window` matches *in scope*, and bm25() runs only for those. A
+    // narrow filter could make that scan every match (a tag on 3% of entries and a word in
+    // a tenth: 10k rows joined, ~20 ms), so a windowed pass looks at most at the newest
+    // `scan` matches (`s`, ids only, no join) when a filter narrows the scope (without
+    // one, nearly every match is in scope and the window fills first). Whole rows are read
+    // only for the `limit` returned. One row comes back even when none match (LEFT JOIN), so `candidates` and
+    // `scanned` always say whether the pass saw every match.
+    const narrowed = where.narrowed;
+    const sql = (windowed: boolean, capped = windowed && narrowed) =>
+      `WITH ${capped ? "s AS MATERIALIZED (SELECT rowid AS id FROM brain_fts WHERE brain_fts MATCH @match ORDER BY rowid DESC LIMIT @scan)," : ""}
+       c AS MATERIALIZED (
+         SELECT f.rowid AS id, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank, e.version AS version
+           FROM brain_fts f CROSS JOIN brain_entries e ON e.rowid = f.rowid
+          WHERE brain_fts MATCH @match ${capped ? "AND f.rowid >= (SELECT MIN(id) FROM s)" : ""} AND ${where.sql.join(" AND ")}
+          ORDER BY f.rowid DESC ${windowed ? "LIMIT @window" : ""}),
+       top AS MATERIALIZED (SELECT id, rank, version FROM c ORDER BY rank, version DESC LIMIT @limit)
+       SELECT e.*, top.rank AS rank, k.n AS candidates, k.scanned AS scanned
+         FROM (SELECT (SELECT COUNT(*) FROM c) AS n, ${capped ? "(SELECT COUNT(*) FROM s)" : "NULL"} AS scanned) k
+         LEFT JOIN (top CROSS JOIN brain_entries e ON e.rowid = top.id) ON 1
         ORDER BY top.rank, top.version DESC`;
     const key = where.sql.join(" AND ");
     const windowedStmt = this.statement(`w:${key}`, () => sql(true));
     const fullStmt = this.statement(`f:${key}`, () => sql(false));
-    /** Ranks a window (or, without one, every match); `full` says whether the window held every match. */
+    const scan = this.rankWindow * SCAN_FACTOR;
+    /** Ranks a window (or, without one, every match); `full` says whether the pass saw every match in scope. */
     const ranked = (match: string, window?: number): { hits: RecallResult["hits"]; full: boolean } => {
-      const rows = (window === undefined ? fullStmt.all({ ...where.params, match }) : windowedStmt.all({ ...where.params, match, window })) as Array<
-        EntryRow & { rank: number; candidates?: number }
-      >;
-      const hits = rows.map((r) => ({ entry: rowToEntry(r), rank: r.rank }));
-      // No rows: either nothing matched or the filters kept none; a wider pass decides.
-      const full = window === undefined || (rows.length > 0 && (rows[0]!.candidates ?? 0) < window);
+      const rows = (
+        window === undefined
+          ? fullStmt.all({ ...where.params, match })
+          : // One more than the window: a window holding exactly every match is then known to be whole.
+            windowedStmt.all({ ...where.params, match, window: window + 1, ...(narrowed ? { scan } : {}) })
+      ) as Array<EntryRow & { rank: number; candidates: number; scanned: number | null }>;
+      const hits = rows.filter((r) => r.entry_id !== null).map((r) => ({ entry: rowToEntry(r), rank: r.rank }));
+      const k = rows[0];
+      const full = window === undefined || (k !== undefined && k.candidates <= window && (k.scanned ?? 0) < scan);
       return { hits, full };
     };
     const run = (terms: string, mode: "and" | "or"): { hits: RecallResult["hits"]; rankedWindow?: number } => {
       const strong = mode === "and" ? strongMatch(query, STRONG_COLUMNS) : undefined;
       if (strong !== undefined) {
-        // Trigger: a one-term (or one-phrase) query. Why: BM25 puts entries with a hit in
+        // Trigger: a one-term query. Why: BM25 puts entries with a hit in
         // the title, conclusion or tags first, and they are a fraction of all matches.
         // Outcome: rank the newest window of those (by their hits there); wider passes
         // only when filters leave too few.
-        const r = ranked(scopedMatch(strong, scope), this.rankWindow);
+        const r = ranked(strong, this.rankWindow);
         if (r.hits.length >= filters.limit) return r.full ? { hits: r.hits } : { hits: r.hits, rankedWindow: this.rankWindow };
       }
-      const match = scopedMatch(terms, scope);
-      const r = ranked(match, this.rankWindow);
+      const r = ranked(terms, this.rankWindow);
       if (r.full || r.hits.length >= filters.limit) return r.full ? { hits: r.hits } : { hits: r.hits, rankedWindow: this.rankWindow };
-      return { hits: ranked(match).hits };
+      return { hits: ranked(terms).hits };
     };
     try {
       const first = run(strict, "and");
