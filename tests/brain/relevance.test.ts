@@ -86,6 +86,10 @@ function reference(query: string, f: Partial<EntryFilters> = {}): string[] {
     conds.push("e.agent = ?");
     params.push(f.agent);
   }
+  if (f.projectId) {
+    conds.push("e.project_id = ?");
+    params.push(f.projectId);
+  }
   for (const tag of f.tags ?? []) {
     conds.push("EXISTS (SELECT 1 FROM json_each(e.tags) WHERE json_each.value = ?)");
     params.push(tag);
@@ -109,6 +113,9 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
     { cls: "phrase", query: '"rollback plan"', top: "phrase" },
     { cls: "tag filter", query: "deploy", f: { tags: ["oncall"] }, top: "tag" },
     { cls: "author filter", query: "deploy", f: { agent: "scout" }, top: "author" },
+    { cls: "project filter (the CLI default)", query: "meeting", f: { projectId: "github.com/acme/api" }, top: "common" },
+    { cls: "project filter, prefix", query: "authent", f: { projectId: "github.com/acme/api" }, top: "prefix" },
+    { cls: "tag filter, phrase", query: '"rollback plan"', f: { tags: ["billing"] }, top: "phrase" },
     { cls: "old entry, narrow query", query: "zephyrine eviction", top: "old-narrow" },
     { cls: "old entry, one word", query: "zephyrine", top: "old-narrow" },
   ];
