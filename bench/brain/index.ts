@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate, openDatabase, type Db } from "../../agent-runtime/store/database.js";
 import { Router, notFoundHandler } from "../../agent-runtime/http/router.js";
-import { LOCAL_MIGRATIONS, SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
+import { BM25_WEIGHTS, LOCAL_MIGRATIONS, SqliteBrainRepository } from "../../agent-runtime/brain/shared/sqlite-repository.js";
 import { HybridLogicalClock } from "../../agent-runtime/brain/shared/hlc.js";
 import { BrainService } from "../../agent-runtime/brain/shared/service.js";
 import { BrainServerStore } from "../../agent-runtime/brain/server/server-store.js";
@@ -27,17 +27,20 @@ import { HttpSyncTransport } from "../../agent-runtime/brain/client/http-transpo
 import { ENTRY_COLUMNS_SQL, entryToRow, upsertSql } from "../../agent-runtime/brain/shared/entry-row.js";
 import type { BrainEntry } from "../../agent-runtime/brain/shared/entry.js";
 import type { EntryFilters } from "../../agent-runtime/brain/shared/repository.js";
-import { buildMatchExpression, parseQuery, scopedMatch } from "../../agent-runtime/brain/shared/query.js";
+import { buildMatchExpression, parseQuery } from "../../agent-runtime/brain/shared/query.js";
 import { COMMON, NAMES, TOPICAL, generateCorpus } from "./corpus.js";
+import { realCorpus } from "./real-corpus.js";
 import { Report, atLeast, atMost, percentile } from "../lib/report.js";
 
 const N = Number(process.env.BRAIN_BENCH_N ?? 100_000);
 const REPS = Number(process.env.BRAIN_BENCH_REPS ?? 30);
+/** real (default): text people wrote, found on this machine (real-corpus.ts); generated: corpus.ts's Zipf text. */
+const CORPUS = process.env.BRAIN_BENCH_CORPUS === "generated" ? "generated" : "real";
 const WS = "bench";
 const dir = mkdtempSync(join(tmpdir(), "picortex-brain-bench-"));
 const log = (s: string) => process.stderr.write(s + "\n");
 const since = (t0: number) => performance.now() - t0;
-const BM25 = "10.0, 2.0, 5.0, 4.0, 0.0, 0.0";
+const BM25 = BM25_WEIGHTS;
 
 type Filter = "none" | "tag" | "author";
 const FILTERS: Filter[] = ["none", "tag", "author"];
@@ -48,29 +51,45 @@ function filtersFor(f: Filter): EntryFilters {
   return { workspaceId: WS, limit: 10, ...(f === "tag" ? { tags: [TAG] } : {}), ...(f === "author" ? { agent: AUTHOR } : {}) };
 }
 
-/** The queries of each class, picked from the corpus by document frequency. */
-function pickQueries(entries: BrainEntry[]): Record<string, string[]> {
+/**
+ * The queries of each class, picked from the corpus by document frequency. `mid`: the words a
+ * common-word query may use (the generated corpus's engineering words and names); for real
+ * text, any word of four letters or more that is not a stopword.
+ */
+function pickQueries(entries: BrainEntry[], mid?: Set<string>): Record<string, string[]> {
   const df = new Map<string, number>();
   const bigrams = new Map<string, number>();
-  const mid = new Set([...TOPICAL, ...NAMES]);
+  const stop = new Set(COMMON);
+  const isMid = (w: string) => (mid ? mid.has(w) : w.length >= 4 && !stop.has(w));
+  const docs: Array<Set<string>> = [];
   for (const e of entries) {
     const words = `${e.title} ${e.summary} ${e.conclusion}`.toLowerCase().replace(/[^a-z ]/g, " ").split(/\s+/).filter(Boolean);
-    for (const w of new Set(words)) df.set(w, (df.get(w) ?? 0) + 1);
-    for (let i = 0; i + 1 < words.length; i++) if (mid.has(words[i + 1]!) && (mid.has(words[i]!) || COMMON.includes(words[i]!))) bigrams.set(`${words[i]} ${words[i + 1]}`, (bigrams.get(`${words[i]} ${words[i + 1]}`) ?? 0) + 1);
+    const set = new Set(words);
+    docs.push(set);
+    for (const w of set) df.set(w, (df.get(w) ?? 0) + 1);
+    for (let i = 0; i + 1 < words.length; i++) if (isMid(words[i + 1]!) && (isMid(words[i]!) || stop.has(words[i]!))) bigrams.set(`${words[i]} ${words[i + 1]}`, (bigrams.get(`${words[i]} ${words[i + 1]}`) ?? 0) + 1);
   }
   const n = entries.length;
-  const common = [...mid].filter((w) => (df.get(w) ?? 0) / n >= 0.03 && (df.get(w) ?? 0) / n <= 0.15).sort((a, b) => df.get(b)! - df.get(a)!);
+  const common = [...df.keys()].filter((w) => isMid(w) && df.get(w)! / n >= 0.03 && df.get(w)! / n <= 0.15).sort((a, b) => df.get(b)! - df.get(a)! || (a < b ? -1 : 1));
   const pick = <T>(xs: T[], k: number) => Array.from({ length: Math.min(k, xs.length) }, (_, i) => xs[Math.floor((i * xs.length) / k)]!);
   const commonWords = pick(common, 4);
   const rare = pick(
-    [...df.entries()].filter(([w, c]) => c >= 3 && c <= 30 && !mid.has(w) && !COMMON.includes(w)).map(([w]) => w),
+    [...df.entries()].filter(([w, c]) => c >= 3 && c <= 30 && w.length >= 5 && !(mid?.has(w) ?? false) && !stop.has(w)).map(([w]) => w).sort(),
     4,
   );
-  const phrases = [...bigrams.entries()].filter(([, c]) => c >= 5).sort((a, b) => b[1] - a[1]);
+  // Two common words that occur together in at least 20 entries (else the OR fallback answers, another path).
+  const together = (a: string, b: string) => docs.reduce((k, d) => k + (d.has(a) && d.has(b) ? 1 : 0), 0);
+  const pairs: string[] = [];
+  for (let i = 0; i < common.length && pairs.length < 4; i++) {
+    const a = commonWords[pairs.length % commonWords.length]!;
+    const b = common[(i * 7 + 3) % common.length]!;
+    if (a !== b && together(a, b) >= 20 && !pairs.includes(`${a} ${b}`)) pairs.push(`${a} ${b}`);
+  }
+  const phrases = [...bigrams.entries()].filter(([, c]) => c >= 5).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   return {
     "one rare word": rare,
     "one common word": commonWords,
-    "two common words": [0, 1, 2, 3].map((i) => `${commonWords[i % commonWords.length]} ${commonWords[(i + 1) % commonWords.length]}`),
+    "two common words": pairs,
     prefix: pick(common.filter((w) => w.length >= 6), 4).map((w) => w.slice(0, Math.ceil(w.length * 0.6))),
     phrase: pick(phrases, 4).map(([p]) => `"${p}"`),
   };
@@ -152,9 +171,9 @@ async function listen(router: Router): Promise<{ server: Server; url: string }> 
 }
 
 async function main(): Promise<void> {
-  const report = new Report("brain", { entries: N, samplesPerQuery: REPS });
+  const report = new Report("brain", { entries: N, samplesPerQuery: REPS, corpus: CORPUS });
   let t = performance.now();
-  const corpus = generateCorpus({ n: N, workspaceId: WS });
+  const corpus = CORPUS === "real" ? realCorpus({ n: N, workspaceId: WS }) : generateCorpus({ n: N, workspaceId: WS });
   const entries = corpus.entries;
   report.note(`corpus: ${corpus.description}; generated in ${since(t).toFixed(0)} ms`);
 
@@ -162,10 +181,11 @@ async function main(): Promise<void> {
   const repo = new SqliteBrainRepository(openDatabase(join(dir, "ours.sqlite")));
   const likeDb = openDatabase(join(dir, "like.sqlite"));
   const like = likeStore(likeDb);
-  // The schema this change replaced (FTS without the scope columns): recording must not slow
-  // down to pay for recall. Built batch by batch alternately with ours, so load hits both alike.
+  // The schema this change replaced (schema 2: project and agent in the FTS index): recording
+  // must not slow down to pay for recall. Built batch by batch alternately with ours, so load
+  // hits both alike.
   const prevDb = openDatabase(join(dir, "previous.sqlite"));
-  migrate(prevDb, "brain", LOCAL_MIGRATIONS.slice(0, 1));
+  migrate(prevDb, "brain", LOCAL_MIGRATIONS.slice(0, 2));
   const prevIns = prevDb.prepare(upsertSql("brain_entries", ["dirty"]));
   let buildOurs = 0;
   let buildPrev = 0;
@@ -197,7 +217,7 @@ async function main(): Promise<void> {
   log(`built ${N}: picortex ${buildOurs.toFixed(0)} ms, previous schema ${buildPrev.toFixed(0)} ms, bare ${buildBare.toFixed(0)} ms`);
 
   // ---- recall per query class
-  const queries = pickQueries(entries);
+  const queries = pickQueries(entries, CORPUS === "real" ? undefined : new Set([...TOPICAL, ...NAMES]));
   for (const [cls, qs] of Object.entries(queries)) log(`  ${cls}: ${qs.join(" | ")}`);
   const service = new BrainService(repo, new HybridLogicalClock("benchnode"), { workspaceId: WS, projectId: "github.com/acme/api", agent: "bench" });
   const quality: Record<string, { ours: number[]; previous: number[] }> = {};
@@ -284,7 +304,6 @@ async function main(): Promise<void> {
     }
     report.add({ name: "recall, every class, project scope (CLI default): p99", value: percentile(xs, 99), unit: "ms", goal: atMost(percentile(xs, 99), 5, "ms") });
   }
-  log(`scope check: ${scopedMatch('"x"', [{ column: "project_id", value: "github.com/acme/api" }])}`);
 
   // ---- record: one durable transaction each, as `brain record` does, beside a bare INSERT
   const RECORDS = Number(process.env.BRAIN_BENCH_RECORDS ?? 500);

@@ -16,7 +16,7 @@ import { generateCorpus } from "../../bench/brain/corpus.js";
  * not the full ranking, answer the broad queries, as they do at 100k entries.
  */
 const N = 4000;
-const WINDOW = 40;
+const WINDOW = 20;
 const WS = "bench";
 let repo: SqliteBrainRepository;
 let full: SqliteBrainRepository;
@@ -143,7 +143,7 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
 
   it("a broad query is windowed and says so, and its top hits score as well under full BM25 as the previous recall's", () => {
     // The previous recall ranked the newest 5% of all matches (5000 at 100k), in any column;
-    // this one ranks the newest WINDOW (1% of entries, as 1000 is at 100k) strong matches.
+    // this one ranks the newest WINDOW (0.5% of entries; 1% is 1000 at 100k) title matches.
     const score = (q: string, id: string) =>
       (
         repo.db
@@ -171,7 +171,7 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
       const prev = previous(q).map((id) => score(q, id));
       // BM25 scores are negative in FTS5: lower is better. The first hit is at least as
       // good; the next two may trade places with near-equal ones (candidates are ordered
-      // by their strong-column hits), within 2% of the previous recall's mean score.
+      // by their title hits), within 2% of the previous recall's mean score.
       expect(ours[0]).toBeLessThanOrEqual(prev[0]!);
       expect(mean(ours)).toBeLessThanOrEqual(mean(prev) * 0.98);
     }
