@@ -20,6 +20,7 @@ const shared = {
 // HTTP on loopback. No root, no Linux users, no external programs; seconds in all.
 // The same files run in `npm test` as part of the host phase's group.
 const unitFiles = [
+  "tests/bench/report.test.ts",
   "tests/brain/chat-tokens.test.ts",
   "tests/brain/clock-poisoning.test.ts",
   "tests/brain/config.test.ts",

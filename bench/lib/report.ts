@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 
-export const RESULTS_DIR = resolve(import.meta.dirname, "../results");
+/** bench/results, or $BENCH_RESULTS_DIR (tests write elsewhere). */
+export const RESULTS_DIR = resolve(process.env.BENCH_RESULTS_DIR ?? resolve(import.meta.dirname, "../results"));
 
 export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
