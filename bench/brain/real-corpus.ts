@@ -159,10 +159,11 @@ export function realCorpus(o: CorpusOptions): Corpus {
   const entries: BrainEntry[] = blocks.map((text, i) => {
     const h = createHash("sha256").update(text).digest();
     const s = sentences(text);
-    const title = s[0]!.split(" ").slice(0, 14).join(" ").replace(/[.!?]$/, "");
-    const conclusion = s.length > 1 ? s[s.length - 1]! : "";
+    // Within the entry limits (title 500, text 20,000 characters), as `brain record` would take them.
+    const title = s[0]!.split(" ").slice(0, 14).join(" ").replace(/[.!?]$/, "").slice(0, 200);
+    const conclusion = (s.length > 1 ? s[s.length - 1]! : "").slice(0, 2000);
     const rest = s[0]!.split(" ").slice(14).join(" ");
-    const summary = [rest, ...(s.length > 2 ? s.slice(1, -1) : [])].filter(Boolean).join(" ");
+    const summary = [rest, ...(s.length > 2 ? s.slice(1, -1) : [])].filter(Boolean).join(" ").slice(0, 8000);
     const t = now - (blocks.length - i) * 60_000;
     const tags = [TAGS[h[0]! % TAGS.length]!];
     if (h[1]! < 77) tags.push(TAGS[h[2]! % TAGS.length]!);
