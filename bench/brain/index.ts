@@ -384,4 +384,8 @@ main()
     process.stderr.write(`bench/brain: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;
   })
-  .finally(() => rmSync(dir, { recursive: true, force: true }));
+  .finally(() => {
+    rmSync(dir, { recursive: true, force: true });
+    // A failure mid-run leaves the sync server listening: exit instead of hanging.
+    process.exit();
+  });
