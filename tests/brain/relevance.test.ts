@@ -127,6 +127,21 @@ describe("recall relevance (fixed queries, expected top hits)", () => {
     });
   }
 
+  it("every hit is the whole entry, as stored (each pass, with and without filters)", () => {
+    for (const [q, f] of [
+      ["quarzelite", {}],
+      ["meeting", {}],
+      ["meeting", { projectId: "github.com/acme/api" }],
+      ["release latency", { agent: "claude" }],
+      ['"rollback plan"', { tags: ["billing"] }],
+      ["zephyrine", {}],
+    ] as Array<[string, Partial<EntryFilters>]>) {
+      const hits = repo.recall(q, filters(f)).hits;
+      expect(hits.length, q).toBeGreaterThan(0);
+      for (const h of hits) expect(h.entry).toEqual(repo.get(WS, h.entry.entryId));
+    }
+  });
+
   it("a phrase does not match its words apart", () => {
     const got = ids(repo.recall('"rollback plan"', filters()));
     expect(got).toContain(planted.get("phrase")!.entryId);

@@ -217,15 +217,16 @@ export class SqliteBrainRepository implements BrainRepository {
     const sql = (windowed: boolean, capped = windowed && narrowed) =>
       `WITH ${capped ? "s AS MATERIALIZED (SELECT rowid AS id FROM brain_fts WHERE brain_fts MATCH @match ORDER BY rowid DESC LIMIT @scan)," : ""}
        c AS MATERIALIZED (
-         SELECT f.rowid AS id, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank, e.version AS version
+         SELECT f.rowid AS id, bm25(brain_fts, ${BM25_WEIGHTS}) AS rank, e.version AS v
            FROM brain_fts f CROSS JOIN brain_entries e ON e.rowid = f.rowid
           WHERE brain_fts MATCH @match ${capped ? "AND f.rowid >= (SELECT MIN(id) FROM s)" : ""} AND ${where.sql.join(" AND ")}
           ORDER BY f.rowid DESC ${windowed ? "LIMIT @window" : ""}),
-       top AS MATERIALIZED (SELECT id, rank, version FROM c ORDER BY rank, version DESC LIMIT @limit)
+       -- Not named "version": e.* beside it would come back as "version:1".
+       top AS MATERIALIZED (SELECT id, rank, v FROM c ORDER BY rank, v DESC LIMIT @limit)
        SELECT e.*, top.rank AS rank, k.n AS candidates, k.scanned AS scanned
          FROM (SELECT (SELECT COUNT(*) FROM c) AS n, ${capped ? "(SELECT COUNT(*) FROM s)" : "NULL"} AS scanned) k
          LEFT JOIN (top CROSS JOIN brain_entries e ON e.rowid = top.id) ON 1
-        ORDER BY top.rank, top.version DESC`;
+        ORDER BY top.rank, top.v DESC`;
     const key = where.sql.join(" AND ");
     const windowedStmt = this.statement(`w:${key}`, () => sql(true));
     const fullStmt = this.statement(`f:${key}`, () => sql(false));
