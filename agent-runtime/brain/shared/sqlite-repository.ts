@@ -211,8 +211,8 @@ export class SqliteBrainRepository implements BrainRepository {
     // a tenth: 10k rows joined, ~20 ms), so a windowed pass looks at most at the newest
     // `scan` matches (`s`, ids only, no join) when a filter narrows the scope (without
     // one, nearly every match is in scope and the window fills first). Whole rows are read
-    // only for the `limit` returned. One row comes back even when none match (LEFT JOIN), so `candidates` and
-    // `scanned` always say whether the pass saw every match.
+    // only for the `limit` returned. One row comes back even when none match (LEFT JOIN),
+    // so `candidates` and `scanned` always say whether the pass saw every match.
     const narrowed = where.narrowed;
     const sql = (windowed: boolean, capped = windowed && narrowed) =>
       `WITH ${capped ? "s AS MATERIALIZED (SELECT rowid AS id FROM brain_fts WHERE brain_fts MATCH @match ORDER BY rowid DESC LIMIT @scan)," : ""}
