@@ -46,7 +46,7 @@ export interface FakeReplyScript {
    * text: the CLI runs the tool and sends its result in the next request (see toolResults).
    */
   toolUse?: { name: string; input: Record<string, unknown> };
-  /** Apply only to a request whose first user message contains this (other requests skip it). */
+  /** Apply only to a request one of whose user texts contains this (other requests skip it). */
   forText?: string;
 }
 
@@ -160,7 +160,7 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
     record.userTexts = texts;
     record.lastUserText = texts[texts.length - 1] ?? "";
     // A script meant for one conversation waits for it (other clients' requests pass it by).
-    const at = queue.findIndex((s) => s.forText === undefined || (texts[0] ?? "").includes(s.forText));
+    const at = queue.findIndex((s) => s.forText === undefined || texts.some((t) => t.includes(s.forText!)));
     const script = (at >= 0 ? queue.splice(at, 1)[0] : undefined) ?? fallback;
     record.toolResults = toolResultsOf(body);
     record.toolNames = ((body as { tools?: Array<{ name?: string }> })?.tools ?? []).map((t) => String(t?.name));
