@@ -189,7 +189,8 @@ describe(`workspace host end to end (${mode})`, () => {
     expect(request!.headers["x-api-key"]).toBe(anthropicKey);
     expect(out).toContain("brain-credential=present");
     const recorded = api.messageRequests().find((r) => r.toolResults?.some((t) => t.text.includes(agentNote)))?.toolResults?.find((t) => t.text.includes(agentNote));
-    expect(recorded, out).toBeDefined();
+    const mine = api.messageRequests().filter((r) => r.userTexts?.some((t) => t.includes(marker)));
+    expect(recorded, `${out}\n${JSON.stringify(mine.map((r) => ({ texts: r.userTexts, tools: r.toolNames, results: r.toolResults })))}`).toBeDefined();
     expect(recorded!.isError, recorded!.text).toBe(false);
     expect(recorded!.text).toContain('"agent":"portal-agent"');
     // Nothing of the runtime's is readable from the agent's session, and sudo does nothing.
