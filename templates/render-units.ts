@@ -31,6 +31,7 @@ import {
   BRIDGE_CREDENTIALS_DIR,
   BIN,
   CHAT_USER_STATE_DIR,
+  GATEWAY_SOCKET_UNIT,
   LISTEN_ADDRESS_SCRIPT_PATH,
   LISTEN_ADDRESS_UNIT,
   LISTEN_ENV_DIR,
@@ -38,6 +39,7 @@ import {
   METADATA_GUARD_UNIT,
   RELEASE_ENTRY,
   RUNTIME_CONFIG_PATH,
+  RUNTIME_SOCKET_UNIT,
   RUNTIME_UNIT,
   STATE_DIR,
   SYSTEMD_UNIT_DIR,
@@ -142,6 +144,7 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         ["After", "network-online.target"],
         ["Wants", "network-online.target"],
       ] as Array<[string, string]>);
+  const sockets = `${RUNTIME_SOCKET_UNIT} ${GATEWAY_SOCKET_UNIT}`;
   const content = unitFile(
     [
       [
@@ -149,6 +152,9 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         [
           ["Description", "picortex agent runtime (portal, chat turns, brain)"],
           ...listen,
+          "Its ports are the sockets' (held by systemd across restarts): never started without them.",
+          ["Requires", sockets],
+          ["After", sockets],
           "Nothing to run until picortex-release activates the first release.",
           ["ConditionPathExists", RELEASE_ENTRY],
           ["StartLimitIntervalSec", "120"],
@@ -166,6 +172,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
           ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
           ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
+          "The API and gateway listeners, as LISTEN_FDS named api and gateway (agent-runtime/http/listen-fds.ts).",
+          ["Sockets", sockets],
           ["Environment", "NODE_ENV=production"],
           "The real Anthropic key reaches only this process, as $CREDENTIALS_DIRECTORY/anthropic-api-key.",
           "tmpfiles creates an empty root-only file so a missing key is a clear runtime error, not a unit failure.",
@@ -214,6 +222,64 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
     ["picortex-runtime.service: rendered by templates/render-units.ts; edit the renderer, not this file."],
   );
   return { name: RUNTIME_UNIT, path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_UNIT}`, content };
+}
+
+export interface SocketUnitVars {
+  /** HostVars.runtimePort: the API (loopback and tailnet sources). */
+  runtimePort: number;
+  /** HostVars.gatewayPort: the key gateway (loopback sources only). */
+  gatewayPort: number;
+}
+
+/**
+ * The runtime's two listening sockets (issue 13, port squatting). Each is the dual-stack
+ * wildcard (`ListenStream=<port>` with BindIPv6Only=both: one AF_INET6 socket with
+ * IPV6_V6ONLY off, which also covers every IPv4 address), bound by PID 1 without
+ * SO_REUSEPORT. While it exists the kernel refuses every other bind of that port, on any
+ * address and family (`[::1]`, 127.0.0.2, the tailnet IPv6 address, `0.0.0.0`), to every
+ * other account, and it exists from the first activation on, across every restart and
+ * crash of the runtime (connections wait in its backlog meanwhile). Binding the wildcard
+ * serves the port on every interface: the runtime closes connections from outside
+ * loopback and the tailnet (the gateway: outside loopback) as it accepts them.
+ *
+ * ConditionPathExists: before the first release nothing may trigger the runtime (its own
+ * condition would fail, and a socket whose service keeps not starting gives up its port
+ * after its trigger limit); the first `picortex-release activate` starts both sockets
+ * through the service's Requires=. No [Install]: the enabled service pulls them in at boot.
+ */
+export function renderSocketUnits(vars: SocketUnitVars): RenderedUnit[] {
+  const ports: Array<[string, string, number, string]> = [
+    [RUNTIME_SOCKET_UNIT, "api", vars.runtimePort, "picortex runtime API port (held across restarts)"],
+    [GATEWAY_SOCKET_UNIT, "gateway", vars.gatewayPort, "picortex key gateway port (held across restarts)"],
+  ];
+  if (vars.runtimePort === vars.gatewayPort) throw new Error(`socket units: the runtime and gateway ports must differ (both ${vars.runtimePort})`);
+  return ports.map(([name, fdName, port, description]) => {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`socket units: ${name} port must be 1-65535, not ${port}`);
+    const content = unitFile(
+      [
+        [
+          "Unit",
+          [
+            ["Description", description],
+            ["ConditionPathExists", RELEASE_ENTRY],
+          ],
+        ],
+        [
+          "Socket",
+          [
+            "Every address, IPv4 and IPv6: no other account can bind this port anywhere.",
+            ["ListenStream", String(port)],
+            ["BindIPv6Only", "both"],
+            ["ReusePort", "no"],
+            ["FileDescriptorName", fdName],
+            ["Service", RUNTIME_UNIT],
+          ],
+        ],
+      ],
+      [`${name}: rendered by templates/render-units.ts; edit the renderer, not this file.`],
+    );
+    return { name, path: `${SYSTEMD_UNIT_DIR}/${name}`, content };
+  });
 }
 
 export function renderListenAddressUnit(): RenderedUnit {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { ListenFdsError } from "../http/listen-fds.js";
 import { join } from "node:path";
 import { resolveApiKeyFile, resolveClaudePath } from "../config/turns.js";
 import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
@@ -100,6 +101,14 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
   const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
+  // Socket-activated (a host): picortex-gateway.socket holds the port; never bind it here,
+  // or a missing socket unit would quietly bring back the gap it closes.
+  const gatewayListen = (): number | { fd: number } => {
+    if (!ctx.listenFds) return gatewayPort;
+    const fd = ctx.listenFds.get("gateway");
+    if (fd === undefined) throw new ListenFdsError("no socket named gateway was passed (picortex-gateway.socket, FileDescriptorName=gateway)");
+    return { fd };
+  };
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
@@ -181,7 +190,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayPort);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayListen());
       for (const chat of store.listChats()) {
         if (chat.status !== "ready") continue;
         host.refreshGateway?.(chat.id, gateway.url);

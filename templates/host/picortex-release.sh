@@ -15,7 +15,9 @@
 #                     and rename it into /opt/picortex/releases/<hash>. Idempotent.
 #   activate <hash>   atomically point /opt/picortex/current at the release (symlink to a
 #                     temporary name + rename), restart picortex-runtime.service and poll
-#                     /healthz; on failure switch back to the previous release and exit 1.
+#                     /healthz (an answer counts only when every listener on the runtime's
+#                     ports is held by the unit's MainPID: health_ok below); on failure
+#                     switch back to the previous release and exit 1.
 #                     Before restarting, it installs ~<admin>/incoming/runtime-settings.json
 #                     if RuntimeDeployment uploaded one (validated, then deleted):
 #                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
@@ -49,6 +51,8 @@ set -euo pipefail
 umask 022
 
 readonly UNIT="picortex-runtime.service"
+# Hold the runtime's ports across restarts (templates/render-units.ts); started by the unit's Requires=.
+readonly RUNTIME_SOCKETS=(picortex-runtime.socket picortex-gateway.socket)
 
 die() { echo "picortex-release: $*" >&2; exit 1; }
 usage() {
@@ -143,14 +147,51 @@ swap_link() { # swap_link <link> <target>
   mv -Tf "$tmp" "$1"
 }
 
+# Healthy = /healthz answers {"ok":true} AND the answer can only have come from the
+# runtime: every socket listening on the health port (any address, IPv4 or IPv6) is one
+# the unit's main process holds, and so is every listener on each other port it listens
+# on (the key gateway's). A squatter ([::1]:7420, the wildcard, a fake {"ok":true} server
+# started while the runtime restarts) fails the gate, with its address and owner named.
+# /proc/net/tcp{,6} give each listener's inode; /proc/<MainPID>/fd the runtime's.
 health_ok() {
+  local main_pid
+  main_pid="$("$SYSTEMCTL" show -p MainPID --value "$UNIT" 2>/dev/null 9>&- || true)"
+  [[ "$main_pid" =~ ^[0-9]+$ ]] || main_pid=0
   # Node is always on the host (the runtime needs it); curl may not be.
   node -e '
-    const url = process.argv[1];
+    const fs = require("node:fs");
+    const [url, pid] = process.argv.slice(1);
+    const no = (why) => { if (why) console.error("picortex-release: health gate: " + why); process.exit(1); };
+    const port = Number(new URL(url).port || 80);
+    const owned = () => {
+      if (!(Number(pid) > 0)) no("picortex-runtime.service has no main process");
+      const mine = new Set();
+      let fds = [];
+      try { fds = fs.readdirSync("/proc/" + pid + "/fd"); } catch { no("cannot read the fds of the runtime (pid " + pid + ")"); }
+      for (const fd of fds) {
+        try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync("/proc/" + pid + "/fd/" + fd)); if (m) mine.add(m[1]); } catch {}
+      }
+      const listeners = [];
+      for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+        let text = "";
+        try { text = fs.readFileSync(file, "utf8"); } catch { continue; }
+        for (const line of text.split("\n").slice(1)) {
+          const f = line.trim().split(/\s+/);
+          if (f.length < 10 || f[3] !== "0A") continue;
+          const [addr, p] = f[1].split(":");
+          listeners.push({ addr, port: parseInt(p, 16), uid: f[7], inode: f[9] });
+        }
+      }
+      const ports = new Set(listeners.filter((l) => mine.has(l.inode)).map((l) => l.port));
+      if (!ports.has(port)) no("nothing the runtime (pid " + pid + ") holds listens on port " + port);
+      for (const l of listeners) {
+        if (ports.has(l.port) && !mine.has(l.inode)) no("port " + l.port + " has a listener that is not the runtime'"'"'s (address " + l.addr + ", uid " + l.uid + ", inode " + l.inode + ")");
+      }
+    };
     fetch(url, { signal: AbortSignal.timeout(3000) })
-      .then(async (r) => { const b = await r.json(); process.exit(r.ok && b && b.ok === true ? 0 : 1); })
-      .catch(() => process.exit(1));
-  ' "$HEALTH_URL"
+      .then(async (r) => { const b = await r.json(); if (!(r.ok && b && b.ok === true)) no(); owned(); process.exit(0); })
+      .catch(() => no());
+  ' "$HEALTH_URL" "$main_pid"
 }
 
 # Healthy = three answers in a row, a second apart: a runtime that answers once and then
@@ -512,6 +553,9 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
+  # Its sockets too: with no release left, a connection would trigger a runtime that
+  # cannot start (until the sockets give up after their trigger limit).
+  "$SYSTEMCTL" stop "${RUNTIME_SOCKETS[@]}" >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
   rm -rf -- "$ETC_DIR/credentials/bridges"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*

@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { enforceSourceAllowlist, listenOnFd } from "../../http/listen-fds.js";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../../log.js";
@@ -590,7 +591,8 @@ export interface GatewayServer {
  * gateway here, never on the operator's API listener: the two principals do not share an
  * endpoint, and the API listener does not serve the gateway at all.
  */
-export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
+export async function startGatewayServer(o: GatewayOptions, listen: number | { fd: number }, host = "127.0.0.1"): Promise<GatewayServer> {
+  const port = typeof listen === "number" ? listen : 0;
   const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o), ...(o.extraRoutes ?? []));
   const names = new HostAllowlist([host]);
   // A client trickling its request cannot hold a buffered body for Node's default 300 s.
@@ -617,6 +619,21 @@ export async function startGatewayServer(o: GatewayOptions, port: number, host =
       },
     );
   });
+  if (typeof listen === "object") {
+    // picortex-gateway.socket (a host): the dual-stack wildcard, held by systemd across
+    // restarts; only loopback sources (chats, the portal's agent) are served.
+    enforceSourceAllowlist(server, "gateway", (address) => o.log.warn("gateway: closed a connection from outside loopback", { address }));
+    const bound = await listenOnFd(server, listen.fd);
+    return {
+      url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
+      port: bound,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(

@@ -1,0 +1,105 @@
+import { BlockList, type Server, type Socket } from "node:net";
+
+/**
+ * Listening sockets handed over by systemd socket activation (sd_listen_fds(3)): on a host,
+ * picortex-runtime.socket and picortex-gateway.socket (templates/render-units.ts) hold the
+ * API and gateway ports on the dual-stack wildcard (`[::]`, IPv4 and IPv6) from boot on, in
+ * PID 1, across every restart of the runtime. No other account can bind any address on
+ * those ports (not `[::1]`, not `127.0.0.2`, not the tailnet's IPv6 address), and there is
+ * no gap while the runtime restarts: connections wait in the socket's backlog.
+ *
+ * The runtime takes them by name (FileDescriptorName=): `api` and `gateway`.
+ */
+export const LISTEN_FD_NAMES = ["api", "gateway"] as const;
+export type ListenFdName = (typeof LISTEN_FD_NAMES)[number];
+
+/** The first fd systemd passes (SD_LISTEN_FDS_START). */
+const LISTEN_FDS_START = 3;
+
+export class ListenFdsError extends Error {
+  constructor(message: string) {
+    super(`socket activation: ${message}`);
+    this.name = "ListenFdsError";
+  }
+}
+
+/**
+ * The inherited listeners by name, or undefined when this process was not socket-activated
+ * (local mode, tests): then the runtime binds its configured hosts itself. The variables
+ * are removed from the environment either way, so no child sees them.
+ */
+export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): Map<ListenFdName, number> | undefined {
+  const { LISTEN_PID: listenPid, LISTEN_FDS: listenFds, LISTEN_FDNAMES: names } = env;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  if (listenFds === undefined) return undefined;
+  // Meant for another process (a wrapper's child would see its parent's variables).
+  if (listenPid !== String(pid)) return undefined;
+  if (!/^[1-9]\d{0,2}$/.test(listenFds)) throw new ListenFdsError(`LISTEN_FDS must be a small positive number, not ${JSON.stringify(listenFds).slice(0, 20)}`);
+  const count = Number(listenFds);
+  const list = (names ?? "").split(":");
+  if (list.length !== count) throw new ListenFdsError(`LISTEN_FDNAMES names ${list.length} sockets but LISTEN_FDS is ${count}: set FileDescriptorName= in each socket unit`);
+  const out = new Map<ListenFdName, number>();
+  list.forEach((name, i) => {
+    if (!(LISTEN_FD_NAMES as readonly string[]).includes(name)) {
+      throw new ListenFdsError(`unknown socket name ${JSON.stringify(name).slice(0, 40)} (expected ${LISTEN_FD_NAMES.join(" or ")})`);
+    }
+    if (out.has(name as ListenFdName)) throw new ListenFdsError(`socket name ${name} is passed twice`);
+    out.set(name as ListenFdName, LISTEN_FDS_START + i);
+  });
+  return out;
+}
+
+/** Loopback, both families (IPv4-mapped forms are matched too: BlockList handles them). */
+function loopback(): BlockList {
+  const b = new BlockList();
+  b.addSubnet("127.0.0.0", 8, "ipv4");
+  b.addAddress("::1", "ipv6");
+  return b;
+}
+
+/**
+ * Who may talk to a wildcard listener. The API: loopback and the tailnet (Tailscale's
+ * CGNAT range 100.64.0.0/10 and its IPv6 ULA prefix fd7a:115c:a1e0::/48). The gateway:
+ * loopback only (chats and the portal's agent, on this host). Anything else (the public
+ * interface, a docker bridge) is closed before a byte is read.
+ */
+export function sourceAllowlist(kind: ListenFdName): BlockList {
+  const b = loopback();
+  if (kind === "api") {
+    b.addSubnet("100.64.0.0", 10, "ipv4");
+    b.addSubnet("fd7a:115c:a1e0::", 48, "ipv6");
+  }
+  return b;
+}
+
+export function sourceAllowed(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false;
+  const plain = address.replace(/%.*$/, "");
+  return list.check(plain, plain.includes(":") ? "ipv6" : "ipv4");
+}
+
+/** Closes every connection from outside the allowlist as it is accepted. */
+export function enforceSourceAllowlist(server: Server, kind: ListenFdName, onRefused?: (address: string | undefined) => void): void {
+  const list = sourceAllowlist(kind);
+  server.on("connection", (socket: Socket) => {
+    if (sourceAllowed(list, socket.remoteAddress)) return;
+    onRefused?.(socket.remoteAddress);
+    socket.destroy();
+  });
+}
+
+/** Listens on an inherited fd (already bound and listening), resolving with its port. */
+export async function listenOnFd(server: Server, fd: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ fd }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  if (!addr || typeof addr !== "object") throw new ListenFdsError(`fd ${fd} is not a TCP listening socket`);
+  return addr.port;
+}
