@@ -15,7 +15,7 @@ import { mountBrain } from "./brain/module.js";
 import { mountBridges } from "./bridges/module.js";
 import { mountChatView } from "./portal/chat-view.js";
 import type { TurnsModule } from "./turns/module.js";
-import { enforceSourceAllowlist, listenOnFd, takeListenFds, ListenFdsError, type ListenFdName } from "./http/listen-fds.js";
+import { checkInheritedPort, enforceSourceAllowlist, listenOnFd, takeListenFds, type ListenFdName } from "./http/listen-fds.js";
 
 export const RUNTIME_VERSION = "0.1.0";
 
@@ -61,7 +61,6 @@ export async function startRuntime(
   options: StartOptions = {},
 ): Promise<RunningRuntime> {
   const listenFds = options.listenFds ?? takeListenFds();
-  if (listenFds && !listenFds.has("api")) throw new ListenFdsError("no socket named api was passed (picortex-runtime.socket, FileDescriptorName=api)");
   // Refuses (DataDirError) a data dir whose database or token went missing or is damaged.
   const { db, apiToken, tokenCreated: created, fresh, exclusive } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
   if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
@@ -149,7 +148,10 @@ export async function startRuntime(
   // Socket-activated (a host): the one inherited wildcard listener covers every address,
   // and config.server.hosts only name the runtime (URLs, Host allowlist). Otherwise each
   // configured host is bound here.
-  if (listenFds) port = await listenOn({ fd: listenFds.get("api")! }, port);
+  if (listenFds) {
+    port = await listenOn({ fd: listenFds.get("api")! }, port);
+    checkInheritedPort("api", port, config.server.port);
+  }
   else for (const host of config.server.hosts) port = await listenOn(host, port);
   for (const m of modules) await m.start?.();
 

@@ -31,7 +31,6 @@ import {
   BRIDGE_CREDENTIALS_DIR,
   BIN,
   CHAT_USER_STATE_DIR,
-  GATEWAY_SOCKET_UNIT,
   LISTEN_ADDRESS_SCRIPT_PATH,
   LISTEN_ADDRESS_UNIT,
   LISTEN_ENV_DIR,
@@ -144,7 +143,6 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         ["After", "network-online.target"],
         ["Wants", "network-online.target"],
       ] as Array<[string, string]>);
-  const sockets = `${RUNTIME_SOCKET_UNIT} ${GATEWAY_SOCKET_UNIT}`;
   const content = unitFile(
     [
       [
@@ -152,9 +150,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         [
           ["Description", "picortex agent runtime (portal, chat turns, brain)"],
           ...listen,
-          "Its ports are the sockets' (held by systemd across restarts): never started without them.",
-          ["Requires", sockets],
-          ["After", sockets],
+          ["Requires", RUNTIME_SOCKET_UNIT],
+          ["After", RUNTIME_SOCKET_UNIT],
           "Nothing to run until picortex-release activates the first release.",
           ["ConditionPathExists", RELEASE_ENTRY],
           ["StartLimitIntervalSec", "120"],
@@ -172,8 +169,6 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
           ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
           ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
-          "The API and gateway listeners, as LISTEN_FDS named api and gateway (agent-runtime/http/listen-fds.ts).",
-          ["Sockets", sockets],
           ["Environment", "NODE_ENV=production"],
           "The real Anthropic key reaches only this process, as $CREDENTIALS_DIRECTORY/anthropic-api-key.",
           "tmpfiles creates an empty root-only file so a missing key is a clear runtime error, not a unit failure.",
@@ -232,54 +227,50 @@ export interface SocketUnitVars {
 }
 
 /**
- * The runtime's two listening sockets (issue 13, port squatting). Each is the dual-stack
- * wildcard (`ListenStream=<port>` with BindIPv6Only=both: one AF_INET6 socket with
- * IPV6_V6ONLY off, which also covers every IPv4 address), bound by PID 1 without
- * SO_REUSEPORT. While it exists the kernel refuses every other bind of that port, on any
+ * The runtime's listening sockets (issue 13, port squatting), in one unit named like the
+ * service: the API port, then the gateway port (systemd passes them in this order; the
+ * runtime checks each one's port against its config). `ListenStream=<port>` with
+ * BindIPv6Only=both is the dual-stack wildcard: one AF_INET6 socket with IPV6_V6ONLY off,
+ * which covers every IPv4 and IPv6 address, bound by PID 1 without SO_REUSEPORT (off by
+ * default). While it exists the kernel refuses every other bind of that port, on any
  * address and family (`[::1]`, 127.0.0.2, the tailnet IPv6 address, `0.0.0.0`), to every
- * other account, and it exists from the first activation on, across every restart and
- * crash of the runtime (connections wait in its backlog meanwhile). Binding the wildcard
- * serves the port on every interface: the runtime closes connections from outside
- * loopback and the tailnet (the gateway: outside loopback) as it accepts them.
+ * other account; and it exists across every restart and crash of the runtime
+ * (connections wait in its backlog meanwhile). The wildcard serves the ports on every
+ * interface: the runtime closes connections from outside loopback and the tailnet (the
+ * gateway: outside loopback) as it accepts them (agent-runtime/http/listen-fds.ts).
  *
  * ConditionPathExists: before the first release nothing may trigger the runtime (its own
- * condition would fail, and a socket whose service keeps not starting gives up its port
- * after its trigger limit); the first `picortex-release activate` starts both sockets
- * through the service's Requires=. No [Install]: the enabled service pulls them in at boot.
+ * condition would fail, and a socket whose service keeps not starting gives up its ports
+ * at its trigger limit); the first `picortex-release activate` starts it through the
+ * service's Requires=. No [Install]: the enabled service pulls it in at boot. (Kept
+ * short: user_data is near its budget.)
  */
-export function renderSocketUnits(vars: SocketUnitVars): RenderedUnit[] {
-  const ports: Array<[string, string, number, string]> = [
-    [RUNTIME_SOCKET_UNIT, "api", vars.runtimePort, "picortex runtime API port (held across restarts)"],
-    [GATEWAY_SOCKET_UNIT, "gateway", vars.gatewayPort, "picortex key gateway port (held across restarts)"],
-  ];
-  if (vars.runtimePort === vars.gatewayPort) throw new Error(`socket units: the runtime and gateway ports must differ (both ${vars.runtimePort})`);
-  return ports.map(([name, fdName, port, description]) => {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`socket units: ${name} port must be 1-65535, not ${port}`);
-    const content = unitFile(
+export function renderSocketUnit(vars: SocketUnitVars): RenderedUnit {
+  for (const [what, port] of [["runtime", vars.runtimePort], ["gateway", vars.gatewayPort]] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`socket unit: the ${what} port must be 1-65535, not ${port}`);
+  }
+  if (vars.runtimePort === vars.gatewayPort) throw new Error(`socket unit: the runtime and gateway ports must differ (both ${vars.runtimePort})`);
+  const content = unitFile(
+    [
       [
+        "Unit",
         [
-          "Unit",
-          [
-            ["Description", description],
-            ["ConditionPathExists", RELEASE_ENTRY],
-          ],
-        ],
-        [
-          "Socket",
-          [
-            "Every address, IPv4 and IPv6: no other account can bind this port anywhere.",
-            ["ListenStream", String(port)],
-            ["BindIPv6Only", "both"],
-            ["ReusePort", "no"],
-            ["FileDescriptorName", fdName],
-            ["Service", RUNTIME_UNIT],
-          ],
+          ["Description", "picortex runtime and gateway ports"],
+          ["ConditionPathExists", RELEASE_ENTRY],
         ],
       ],
-      [`${name}: rendered by templates/render-units.ts; edit the renderer, not this file.`],
-    );
-    return { name, path: `${SYSTEMD_UNIT_DIR}/${name}`, content };
-  });
+      [
+        "Socket",
+        [
+          ["ListenStream", String(vars.runtimePort)],
+          ["ListenStream", String(vars.gatewayPort)],
+          ["BindIPv6Only", "both"],
+        ],
+      ],
+    ],
+    [`${RUNTIME_SOCKET_UNIT}: rendered by templates/render-units.ts`],
+  );
+  return { name: RUNTIME_SOCKET_UNIT, path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_SOCKET_UNIT}`, content };
 }
 
 export function renderListenAddressUnit(): RenderedUnit {

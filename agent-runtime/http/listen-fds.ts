@@ -2,13 +2,14 @@ import { BlockList, type Server, type Socket } from "node:net";
 
 /**
  * Listening sockets handed over by systemd socket activation (sd_listen_fds(3)): on a host,
- * picortex-runtime.socket and picortex-gateway.socket (templates/render-units.ts) hold the
- * API and gateway ports on the dual-stack wildcard (`[::]`, IPv4 and IPv6) from boot on, in
- * PID 1, across every restart of the runtime. No other account can bind any address on
- * those ports (not `[::1]`, not `127.0.0.2`, not the tailnet's IPv6 address), and there is
- * no gap while the runtime restarts: connections wait in the socket's backlog.
+ * picortex-runtime.socket (templates/render-units.ts) holds the API and gateway ports on
+ * the dual-stack wildcard (`[::]`, IPv4 and IPv6) in PID 1, across every restart of the
+ * runtime. No other account can bind any address on those ports (not `[::1]`, not
+ * `127.0.0.2`, not the tailnet's IPv6 address), and there is no gap while the runtime
+ * restarts: connections wait in the socket's backlog.
  *
- * The runtime takes them by name (FileDescriptorName=): `api` and `gateway`.
+ * systemd passes them in the unit's ListenStream= order: the API, then the gateway. The
+ * runtime checks each one's port against its config once it listens (checkInheritedPort).
  */
 export const LISTEN_FD_NAMES = ["api", "gateway"] as const;
 export type ListenFdName = (typeof LISTEN_FD_NAMES)[number];
@@ -24,31 +25,29 @@ export class ListenFdsError extends Error {
 }
 
 /**
- * The inherited listeners by name, or undefined when this process was not socket-activated
+ * The inherited listeners by role, or undefined when this process was not socket-activated
  * (local mode, tests): then the runtime binds its configured hosts itself. The variables
  * are removed from the environment either way, so no child sees them.
  */
 export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): Map<ListenFdName, number> | undefined {
-  const { LISTEN_PID: listenPid, LISTEN_FDS: listenFds, LISTEN_FDNAMES: names } = env;
+  const { LISTEN_PID: listenPid, LISTEN_FDS: listenFds } = env;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   if (listenFds === undefined) return undefined;
   // Meant for another process (a wrapper's child would see its parent's variables).
   if (listenPid !== String(pid)) return undefined;
-  if (!/^[1-9]\d{0,2}$/.test(listenFds)) throw new ListenFdsError(`LISTEN_FDS must be a small positive number, not ${JSON.stringify(listenFds).slice(0, 20)}`);
-  const count = Number(listenFds);
-  const list = (names ?? "").split(":");
-  if (list.length !== count) throw new ListenFdsError(`LISTEN_FDNAMES names ${list.length} sockets but LISTEN_FDS is ${count}: set FileDescriptorName= in each socket unit`);
-  const out = new Map<ListenFdName, number>();
-  list.forEach((name, i) => {
-    if (!(LISTEN_FD_NAMES as readonly string[]).includes(name)) {
-      throw new ListenFdsError(`unknown socket name ${JSON.stringify(name).slice(0, 40)} (expected ${LISTEN_FD_NAMES.join(" or ")})`);
-    }
-    if (out.has(name as ListenFdName)) throw new ListenFdsError(`socket name ${name} is passed twice`);
-    out.set(name as ListenFdName, LISTEN_FDS_START + i);
-  });
-  return out;
+  if (listenFds !== String(LISTEN_FD_NAMES.length)) {
+    throw new ListenFdsError(`expected ${LISTEN_FD_NAMES.length} sockets (ListenStream= the API port, then the gateway port), got LISTEN_FDS=${JSON.stringify(listenFds).slice(0, 20)}`);
+  }
+  return new Map(LISTEN_FD_NAMES.map((name, i) => [name, LISTEN_FDS_START + i]));
+}
+
+/** A socket unit and the runtime's config that disagree on a port: refuse, never serve the API on the gateway's port. */
+export function checkInheritedPort(name: ListenFdName, actual: number, expected: number): void {
+  if (expected !== 0 && actual !== expected) {
+    throw new ListenFdsError(`the ${name} socket (fd ${LISTEN_FDS_START + LISTEN_FD_NAMES.indexOf(name)}) listens on port ${actual}, but the config says ${expected}: picortex-runtime.socket must list the API port, then the gateway port`);
+  }
 }
 
 /** Loopback, both families (IPv4-mapped forms are matched too: BlockList handles them). */

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ListenFdsError } from "../http/listen-fds.js";
+import { checkInheritedPort } from "../http/listen-fds.js";
 import { join } from "node:path";
 import { resolveApiKeyFile, resolveClaudePath } from "../config/turns.js";
 import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
@@ -103,12 +103,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
   // Socket-activated (a host): picortex-gateway.socket holds the port; never bind it here,
   // or a missing socket unit would quietly bring back the gap it closes.
-  const gatewayListen = (): number | { fd: number } => {
-    if (!ctx.listenFds) return gatewayPort;
-    const fd = ctx.listenFds.get("gateway");
-    if (fd === undefined) throw new ListenFdsError("no socket named gateway was passed (picortex-gateway.socket, FileDescriptorName=gateway)");
-    return { fd };
-  };
+  const gatewayListen = (): number | { fd: number } => (ctx.listenFds ? { fd: ctx.listenFds.get("gateway")! } : gatewayPort);
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
@@ -191,6 +186,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
       gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayListen());
+      if (ctx.listenFds) checkInheritedPort("gateway", gateway.port, gatewayPort);
       for (const chat of store.listChats()) {
         if (chat.status !== "ready") continue;
         host.refreshGateway?.(chat.id, gateway.url);

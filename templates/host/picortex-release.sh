@@ -51,8 +51,8 @@ set -euo pipefail
 umask 022
 
 readonly UNIT="picortex-runtime.service"
-# Hold the runtime's ports across restarts (templates/render-units.ts); started by the unit's Requires=.
-readonly RUNTIME_SOCKETS=(picortex-runtime.socket picortex-gateway.socket)
+# Holds the runtime's ports across restarts (templates/render-units.ts); started by the unit's Requires=.
+readonly SOCKET="picortex-runtime.socket"
 
 die() { echo "picortex-release: $*" >&2; exit 1; }
 usage() {
@@ -152,46 +152,28 @@ swap_link() { # swap_link <link> <target>
 # the unit's main process holds, and so is every listener on each other port it listens
 # on (the key gateway's). A squatter ([::1]:7420, the wildcard, a fake {"ok":true} server
 # started while the runtime restarts) fails the gate, with its address and owner named.
-# /proc/net/tcp{,6} give each listener's inode; /proc/<MainPID>/fd the runtime's.
+# ss -p names every process holding each listener (with socket activation: PID 1 too).
 health_ok() {
-  local main_pid
-  main_pid="$("$SYSTEMCTL" show -p MainPID --value "$UNIT" 2>/dev/null 9>&- || true)"
-  [[ "$main_pid" =~ ^[0-9]+$ ]] || main_pid=0
+  local pid port ports p l
+  pid="$("$SYSTEMCTL" show -p MainPID --value "$UNIT" 2>/dev/null 9>&- || true)"
+  [[ "$pid" =~ ^[1-9][0-9]*$ ]] || return 1
   # Node is always on the host (the runtime needs it); curl may not be.
   node -e '
-    const fs = require("node:fs");
-    const [url, pid] = process.argv.slice(1);
-    const no = (why) => { if (why) console.error("picortex-release: health gate: " + why); process.exit(1); };
-    const port = Number(new URL(url).port || 80);
-    const owned = () => {
-      if (!(Number(pid) > 0)) no("picortex-runtime.service has no main process");
-      const mine = new Set();
-      let fds = [];
-      try { fds = fs.readdirSync("/proc/" + pid + "/fd"); } catch { no("cannot read the fds of the runtime (pid " + pid + ")"); }
-      for (const fd of fds) {
-        try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync("/proc/" + pid + "/fd/" + fd)); if (m) mine.add(m[1]); } catch {}
-      }
-      const listeners = [];
-      for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-        let text = "";
-        try { text = fs.readFileSync(file, "utf8"); } catch { continue; }
-        for (const line of text.split("\n").slice(1)) {
-          const f = line.trim().split(/\s+/);
-          if (f.length < 10 || f[3] !== "0A") continue;
-          const [addr, p] = f[1].split(":");
-          listeners.push({ addr, port: parseInt(p, 16), uid: f[7], inode: f[9] });
-        }
-      }
-      const ports = new Set(listeners.filter((l) => mine.has(l.inode)).map((l) => l.port));
-      if (!ports.has(port)) no("nothing the runtime (pid " + pid + ") holds listens on port " + port);
-      for (const l of listeners) {
-        if (ports.has(l.port) && !mine.has(l.inode)) no("port " + l.port + " has a listener that is not the runtime'"'"'s (address " + l.addr + ", uid " + l.uid + ", inode " + l.inode + ")");
-      }
-    };
+    const url = process.argv[1];
     fetch(url, { signal: AbortSignal.timeout(3000) })
-      .then(async (r) => { const b = await r.json(); if (!(r.ok && b && b.ok === true)) no(); owned(); process.exit(0); })
-      .catch(() => no());
-  ' "$HEALTH_URL" "$main_pid"
+      .then(async (r) => { const b = await r.json(); process.exit(r.ok && b && b.ok === true ? 0 : 1); })
+      .catch(() => process.exit(1));
+  ' "$HEALTH_URL" || return 1
+  port="${HEALTH_URL#*://*:}"; port="${port%%/*}"
+  # The ports the runtime's process listens on (the health port must be one of them)...
+  ports="$(ss -Hltnp | awk -v p="pid=$pid," 'index($0, p) { sub(/.*:/, "", $4); print $4 }' | sort -u)"
+  grep -qx "$port" <<<"$ports" || { log "health gate: nothing the runtime (pid $pid) holds listens on port $port"; return 1; }
+  # ...and no other process holds a listener on any of them, on any address.
+  for p in $ports; do
+    while read -r l; do
+      [[ "$l" == *"pid=$pid,"* ]] || { log "health gate: port $p has a listener that is not the runtime's: $l"; return 1; }
+    done < <(ss -Hltnp "sport = :$p")
+  done
 }
 
 # Healthy = three answers in a row, a second apart: a runtime that answers once and then
@@ -553,9 +535,9 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
-  # Its sockets too: with no release left, a connection would trigger a runtime that
-  # cannot start (until the sockets give up after their trigger limit).
-  "$SYSTEMCTL" stop "${RUNTIME_SOCKETS[@]}" >/dev/null 2>&1 9>&- || true
+  # Its socket too: with no release left, a connection would trigger a runtime that
+  # cannot start (until the socket gives up at its trigger limit).
+  "$SYSTEMCTL" stop "$SOCKET" >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
   rm -rf -- "$ETC_DIR/credentials/bridges"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
