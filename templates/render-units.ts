@@ -165,7 +165,7 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["User", vars.runtimeUser],
           ["Group", vars.runtimeUser],
           ["WorkingDirectory", STATE_DIR],
-          "Loopback + tailnet address (host contract); the optional file holds `--host 127.0.0.1 <tailnet IPv4>`",
+          "Names (URLs, Host check; the ports are the socket's): the optional file holds `--host 127.0.0.1 <tailnet IPv4>`",
           "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
           ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
           ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
@@ -403,10 +403,10 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           // AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it. AF_INET to any
           // address: the agent has network access, the gateway on 127.0.0.1 included.
           ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
-          // The agent outlives runtime restarts: it must not take the runtime's or the
-          // gateway's port in the gap and collect the operator's tokens. Enforced with cgroup
-          // BPF by a booted systemd; not inside the nspawn test host (no BPF there), so the
-          // e2e test cannot prove it (docs/architecture.md, "Known limits").
+          // A second layer: picortex-runtime.socket already holds both ports in PID 1 across
+          // restarts, so no account can bind them (tests/runtime/port-squat.test.ts, the e2e
+          // test). This one is enforced with cgroup BPF by a booted systemd (not inside the
+          // nspawn test host: no BPF there).
           ["SocketBindDeny", `tcp:${vars.runtimePort}`],
           ["SocketBindDeny", `tcp:${vars.gatewayPort}`],
           ["SystemCallArchitectures", "native"],
