@@ -150,8 +150,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         [
           ["Description", "picortex agent runtime (portal, chat turns, brain)"],
           ...listen,
+          // After= is implied: a socket unit orders itself before the service it activates.
           ["Requires", RUNTIME_SOCKET_UNIT],
-          ["After", RUNTIME_SOCKET_UNIT],
           "Nothing to run until picortex-release activates the first release.",
           ["ConditionPathExists", RELEASE_ENTRY],
           ["StartLimitIntervalSec", "120"],
@@ -165,8 +165,7 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["User", vars.runtimeUser],
           ["Group", vars.runtimeUser],
           ["WorkingDirectory", STATE_DIR],
-          "Names (URLs, Host check; the ports are the socket's): the optional file holds `--host 127.0.0.1 <tailnet IPv4>`",
-          "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
+          "Names only (ports: the socket's): optional `--host 127.0.0.1 <tailnet IPv4>` from the listen-address unit.",
           ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
           ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
           ["Environment", "NODE_ENV=production"],
@@ -254,10 +253,7 @@ export function renderSocketUnit(vars: SocketUnitVars): RenderedUnit {
     [
       [
         "Unit",
-        [
-          ["Description", "picortex runtime and gateway ports"],
-          ["ConditionPathExists", RELEASE_ENTRY],
-        ],
+        [["ConditionPathExists", RELEASE_ENTRY]],
       ],
       [
         "Socket",

@@ -51,8 +51,6 @@ set -euo pipefail
 umask 022
 
 readonly UNIT="picortex-runtime.service"
-# Holds the runtime's ports across restarts (templates/render-units.ts); started by the unit's Requires=.
-readonly SOCKET="picortex-runtime.socket"
 
 die() { echo "picortex-release: $*" >&2; exit 1; }
 usage() {
@@ -154,7 +152,7 @@ swap_link() { # swap_link <link> <target>
 # started while the runtime restarts) fails the gate, with its address and owner named.
 # ss -p names every process holding each listener (with socket activation: PID 1 too).
 health_ok() {
-  local pid port ports p l
+  local pid port p l
   pid="$("$SYSTEMCTL" show -p MainPID --value "$UNIT" 2>/dev/null 9>&- || true)"
   [[ "$pid" =~ ^[1-9][0-9]*$ ]] || return 1
   # Node is always on the host (the runtime needs it); curl may not be.
@@ -164,16 +162,15 @@ health_ok() {
       .then(async (r) => { const b = await r.json(); process.exit(r.ok && b && b.ok === true ? 0 : 1); })
       .catch(() => process.exit(1));
   ' "$HEALTH_URL" || return 1
-  port="${HEALTH_URL#*://*:}"; port="${port%%/*}"
-  # The ports the runtime's process listens on (the health port must be one of them)...
-  ports="$(ss -Hltnp | awk -v p="pid=$pid," 'index($0, p) { sub(/.*:/, "", $4); print $4 }' | sort -u)"
-  grep -qx "$port" <<<"$ports" || { log "health gate: nothing the runtime (pid $pid) holds listens on port $port"; return 1; }
-  # ...and no other process holds a listener on any of them, on any address.
-  for p in $ports; do
-    while read -r l; do
-      [[ "$l" == *"pid=$pid,"* ]] || { log "health gate: port $p has a listener that is not the runtime's: $l"; return 1; }
-    done < <(ss -Hltnp "sport = :$p")
+  port="${HEALTH_URL##*:}"; port="${port%%/*}"
+  # Each port the runtime's process listens on (the health port must be one) has no
+  # listener of another process, on any address.
+  for p in $(ss -Hltnp | awk -v p="pid=$pid," 'index($0, p) { sub(/.*:/, "", $4); print $4 }' | sort -u); do
+    [[ "$p" != "$port" ]] || port=""
+    l="$(ss -Hltnp "sport = :$p" | grep -v "pid=$pid," || true)"
+    [[ -z "$l" ]] || { log "health gate: not the runtime's: $l"; return 1; }
   done
+  [[ -z "$port" ]] || { log "health gate: runtime (pid $pid) not on port $port"; return 1; }
 }
 
 # Healthy = three answers in a row, a second apart: a runtime that answers once and then
@@ -535,9 +532,9 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
-  # Its socket too: with no release left, a connection would trigger a runtime that
-  # cannot start (until the socket gives up at its trigger limit).
-  "$SYSTEMCTL" stop "$SOCKET" >/dev/null 2>&1 9>&- || true
+  # Its socket (templates/render-units.ts) too: with no release left, a connection would
+  # trigger a runtime that cannot start (until the socket gives up at its trigger limit).
+  "$SYSTEMCTL" stop picortex-runtime.socket >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
   rm -rf -- "$ETC_DIR/credentials/bridges"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*

@@ -414,7 +414,7 @@ describe("picortex-release lifecycle", () => {
     expect(run("install", squatted).code).toBe(0);
     const r = run("activate", squatted);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/health gate: nothing the runtime \(pid \d+\) holds listens on port \d+/);
+    expect(r.stderr).toMatch(/health gate: runtime \(pid \d+\) not on port \d+/);
     expect(r.stderr).toContain(`rolled back to ${b}`);
     expect(current()).toBe(b);
     expect(await liveMarker()).toBe("B");
@@ -425,7 +425,7 @@ describe("picortex-release lifecycle", () => {
     expect(run("install", v6).code).toBe(0);
     const r = run("activate", v6);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/health gate: port \d+ has a listener that is not the runtime's: LISTEN .*\[::1\]:\d+/);
+    expect(r.stderr).toMatch(/health gate: not the runtime's: LISTEN .*\[::1\]:\d+/);
     expect(r.stderr).toContain(`rolled back to ${b}`);
     expect(current()).toBe(b);
     expect(await liveMarker()).toBe("B");

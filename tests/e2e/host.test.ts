@@ -219,8 +219,14 @@ describe(`workspace host end to end (${mode})`, () => {
     const c = rootConsole();
     const gatewayPort = rendered.vars.gatewayPort;
     const free = 7499;
+    // The tailnet's addresses, IPv4 and IPv6 (the one MagicDNS's AAAA answer names), as
+    // tailscaled puts them on a real host (offline there is no tailscale0: lo holds them).
+    const tailnet4 = "100.101.102.103";
+    const tailnet6 = "fd7a:115c:a1e0::6a2b:3c4d";
+    await c(["ip", "addr", "replace", `${tailnet4}/32`, "dev", "lo"]);
+    await c(["ip", "-6", "addr", "replace", `${tailnet6}/128`, "dev", "lo", "nodad"]);
     const probe = `const net = require("node:net");
-const tries = [["::1", false], ["127.0.0.1", false], ["127.0.0.2", false], ["0.0.0.0", false], ["::", false], ["::", true]];
+const tries = [["::1", false], ["127.0.0.1", false], ["127.0.0.2", false], ["0.0.0.0", false], ["::", false], ["::", true], ["${tailnet4}", false], ["${tailnet6}", false]];
 (async () => {
   const out = {};
   for (const port of [${RUNTIME_PORT}, ${gatewayPort}, ${free}]) for (const [h, v6] of tries)
@@ -238,7 +244,7 @@ const tries = [["::1", false], ["127.0.0.1", false], ["127.0.0.2", false], ["0.0
         if (what.endsWith(` ${free}`)) expect(result, what).toBe("bound");
         else expect(result, what).toBe("EADDRINUSE");
       }
-      expect(Object.keys(got).length).toBe(18);
+      expect(Object.keys(got).length).toBe(24);
     };
     expect((await c(["systemctl", "is-active", "picortex-runtime.socket"])).trim()).toBe("active");
     expectHeld(await attack());
