@@ -135,7 +135,7 @@ export async function startRuntime(
     servers.push(server);
     if (typeof host === "object") {
       // The dual-stack wildcard socket unit: only loopback and tailnet sources are served.
-      enforceSourceAllowlist(server, "api", (address) => log.warn("api: closed a connection from outside loopback and the tailnet", { address }));
+      enforceSourceAllowlist(server, "api", (address) => log.warn("api: closed connections from outside loopback and the tailnet", { address }));
       return listenOnFd(server, host.fd);
     }
     await new Promise<void>((resolve, reject) => {
@@ -151,8 +151,7 @@ export async function startRuntime(
   if (listenFds) {
     port = await listenOn({ fd: listenFds.get("api")! }, port);
     checkInheritedPort("api", port, config.server.port);
-  }
-  else for (const host of config.server.hosts) port = await listenOn(host, port);
+  } else for (const host of config.server.hosts) port = await listenOn(host, port);
   for (const m of modules) await m.start?.();
 
   const urls = config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${port}`);

@@ -79,13 +79,22 @@ export function sourceAllowed(list: BlockList, address: string | undefined): boo
   return list.check(plain, plain.includes(":") ? "ipv6" : "ipv4");
 }
 
-/** Closes every connection from outside the allowlist as it is accepted. */
+/**
+ * Closes every connection from outside the allowlist as it is accepted. `onRefused` hears
+ * of the first one and then at most one a minute (a scan of the public address must not
+ * flood the journal).
+ */
 export function enforceSourceAllowlist(server: Server, kind: ListenFdName, onRefused?: (address: string | undefined) => void): void {
   const list = sourceAllowlist(kind);
+  let reported = -Infinity;
   server.on("connection", (socket: Socket) => {
     if (sourceAllowed(list, socket.remoteAddress)) return;
-    onRefused?.(socket.remoteAddress);
     socket.destroy();
+    const now = Date.now();
+    if (now - reported >= 60_000) {
+      reported = now;
+      onRefused?.(socket.remoteAddress);
+    }
   });
 }
 

@@ -101,8 +101,8 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
   const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
-  // Socket-activated (a host): picortex-gateway.socket holds the port; never bind it here,
-  // or a missing socket unit would quietly bring back the gap it closes.
+  // Socket-activated (a host): picortex-runtime.socket holds the port (its second socket);
+  // never bind it here, or a missing socket would quietly bring back the gap it closes.
   const gatewayListen = (): number | { fd: number } => (ctx.listenFds ? { fd: ctx.listenFds.get("gateway")! } : gatewayPort);
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");

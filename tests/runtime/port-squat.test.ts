@@ -20,8 +20,8 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { connect, createServer } from "node:net";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderSocketUnit } from "../../templates/render-units.js";
@@ -214,6 +214,24 @@ describe("port squatting: the runtime's ports are never free to another account 
     expectAllRefused(apiPort);
     expectAllRefused(gatewayPort);
   }, 120_000);
+
+  it("closes a connection from outside loopback and the tailnet (this machine's own non-loopback address) without an answer", async () => {
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && !a.internal && a.family === "IPv4" && !a.address.startsWith("100."));
+    if (!outside) throw new Error("this test needs a non-loopback, non-tailnet IPv4 address on this machine (the one it reaches the registry with)");
+    // From that address to itself: the source the runtime sees is not loopback.
+    const got = await new Promise<string>((ok) => {
+      const s = connect({ host: outside.address, port: apiPort, localAddress: outside.address }, () => s.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      let data = "";
+      s.on("data", (c) => (data += c));
+      s.on("error", (e) => ok(`error ${(e as NodeJS.ErrnoException).code}`));
+      s.on("close", () => ok(data === "" ? "closed without an answer" : data.split("\r\n")[0]!));
+    });
+    expect(got).toMatch(/^(closed without an answer|error ECONNRESET)$/);
+    // The control: the same request from loopback is answered.
+    expect(await health("127.0.0.1", apiPort)).toMatchObject({ ok: true });
+  }, 60_000);
 
   it("while the runtime is down (every restart): still no bind of either port succeeds", async () => {
     await holder.send("stop", /stopped\n/);

@@ -619,21 +619,25 @@ export async function startGatewayServer(o: GatewayOptions, listen: number | { f
       },
     );
   });
+  let bound: number;
   if (typeof listen === "object") {
-    // picortex-gateway.socket (a host): the dual-stack wildcard, held by systemd across
-    // restarts; only loopback sources (chats, the portal's agent) are served.
-    enforceSourceAllowlist(server, "gateway", (address) => o.log.warn("gateway: closed a connection from outside loopback", { address }));
-    const bound = await listenOnFd(server, listen.fd);
-    return {
-      url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
-      port: bound,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    };
-  }
+    // picortex-runtime.socket's second port (a host): the dual-stack wildcard, held by
+    // systemd across restarts; only loopback sources (chats, the portal's agent) are served.
+    enforceSourceAllowlist(server, "gateway", (address) => o.log.warn("gateway: closed connections from outside loopback", { address }));
+    bound = await listenOnFd(server, listen.fd);
+  } else bound = await listenOnPort(server, port, host);
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function listenOnPort(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(
@@ -645,14 +649,5 @@ export async function startGatewayServer(o: GatewayOptions, listen: number | { f
     server.listen(port, host, () => resolve());
   });
   const addr = server.address();
-  const bound = typeof addr === "object" && addr ? addr.port : port;
-  return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return typeof addr === "object" && addr ? addr.port : port;
 }
