@@ -90,6 +90,8 @@ if child:
 
 interface Holder {
   proc: ChildProcess;
+  /** What the holder and the runtime wrote to stderr. */
+  logs(): string;
   send(cmd: string, reply: RegExp): Promise<string>;
 }
 
@@ -118,6 +120,7 @@ function startHolder(ports: number[], argv: string[]): Promise<Holder> {
     });
   return waitFor(/held\n/).then(() => ({
     proc,
+    logs: () => logs,
     send: (cmd, reply) => {
       proc.stdin!.write(cmd + "\n");
       return waitFor(reply);
@@ -206,7 +209,7 @@ describe("port squatting: the runtime's ports are never free to another account 
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    expect(body, "the runtime did not serve on the inherited sockets").toMatchObject({ ok: true });
+    expect(body, `the runtime did not serve on the inherited sockets:\n${holder.logs().slice(-3000)}`).toMatchObject({ ok: true });
     expect(await health("::1", apiPort)).toMatchObject({ ok: true });
     // The gateway answers its ping on the other inherited socket.
     const ping = await fetch(`http://[::1]:${gatewayPort}/gateway`, { signal: AbortSignal.timeout(5_000) });
