@@ -263,6 +263,8 @@ export const TAILNET_PEER = "100.127.255.254";
 const TAILNET_PEER_SCRIPT = `#!/bin/sh
 # picortex emulator: connections from host0 to this node's tailnet address come from a tailnet peer address.
 set -eu
+# The replies' route (on-link: conntrack turns them back into the veth address on the way out).
+ip route replace ${TAILNET_PEER}/32 dev host0
 nft delete table ip picortex_tailnet_peer 2>/dev/null || true
 nft -f - <<NFT
 table ip picortex_tailnet_peer {
