@@ -47,6 +47,7 @@ const unitFiles = [
   "tests/portal/protocol.test.ts",
   "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
+  "tests/runtime/listen-fds.test.ts",
   "tests/turns/chat-service.test.ts",
   "tests/turns/units.test.ts",
   // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).

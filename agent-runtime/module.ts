@@ -7,6 +7,7 @@ import type { Logger } from "./log.js";
 import type { RuntimeSecrets } from "./config/secrets.js";
 import type { ApiTokenGuard } from "./http/api-token-guard.js";
 import type { DiskHealth } from "./store/disk.js";
+import type { ListenFdName } from "./http/listen-fds.js";
 
 /** What every runtime module (portal, turns, brain) receives: its dependencies, nothing global. */
 export interface ModuleContext {
@@ -19,6 +20,8 @@ export interface ModuleContext {
   apiAuth: ApiTokenGuard;
   /** Secrets from the entry point's environment (e.g. ANTHROPIC_API_KEY in local mode). */
   secrets: RuntimeSecrets;
+  /** Listeners inherited from systemd socket activation (a host), by name; undefined otherwise. */
+  listenFds?: Map<ListenFdName, number>;
   /** Base URL the runtime listens on, for loopback callers such as the turn gateway. */
   baseUrl: () => string;
 }

@@ -15,6 +15,7 @@ import { mountBrain } from "./brain/module.js";
 import { mountBridges } from "./bridges/module.js";
 import { mountChatView } from "./portal/chat-view.js";
 import type { TurnsModule } from "./turns/module.js";
+import { checkInheritedPort, enforceSourceAllowlist, listenOnFd, takeListenFds, type ListenFdName } from "./http/listen-fds.js";
 
 export const RUNTIME_VERSION = "0.1.0";
 
@@ -46,6 +47,11 @@ export function makePrivate(dataDir: string, dbPath: string): void {
 export interface StartOptions {
   /** Initialise a missing database or API token even though the data dir has held state. */
   init?: boolean;
+  /**
+   * Listeners inherited from systemd socket activation (http/listen-fds.ts). Default: taken
+   * from this process's LISTEN_FDS, if any; then the runtime binds none of its own.
+   */
+  listenFds?: Map<ListenFdName, number>;
 }
 
 export async function startRuntime(
@@ -54,6 +60,7 @@ export async function startRuntime(
   secrets: RuntimeSecrets = {},
   options: StartOptions = {},
 ): Promise<RunningRuntime> {
+  const listenFds = options.listenFds ?? takeListenFds();
   // Refuses (DataDirError) a data dir whose database or token went missing or is damaged.
   const { db, apiToken, tokenCreated: created, fresh, exclusive } = openRuntimeState(config.dataDir, { init: options.init, prepare: (dbPath) => makePrivate(config.dataDir, dbPath) });
   if (fresh) log.info("initialised a new runtime data dir", { dataDir: config.dataDir });
@@ -70,6 +77,7 @@ export async function startRuntime(
     log,
     apiAuth: new ApiTokenGuard(apiToken),
     secrets,
+    listenFds,
     baseUrl: () => `http://${config.server.hosts[0]!.includes(":") ? `[${config.server.hosts[0]}]` : config.server.hosts[0]}:${port}`,
   };
   const factories = [
@@ -100,7 +108,7 @@ export async function startRuntime(
   const servers: Server[] = [];
   const hostNames = HostAllowlist.fromConfig(config.server);
   const wrongHost = "This runtime does not answer to that Host name; add it to server.allowedHosts if it is really yours.";
-  const listenOn = async (host: string, wantPort: number): Promise<number> => {
+  const listenOn = async (host: string | { fd: number }, wantPort: number): Promise<number> => {
     const server = createServer((req, res) => {
       if (!hostNames.allows(req)) {
         sendJson(res, 421, { error: { code: "misdirected_request", message: wrongHost } });
@@ -125,6 +133,11 @@ export async function startRuntime(
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
     });
     servers.push(server);
+    if (typeof host === "object") {
+      // The dual-stack wildcard socket unit: only loopback and tailnet sources are served.
+      enforceSourceAllowlist(server, "api", (address) => log.warn("api: closed connections from outside loopback and the tailnet", { address }));
+      return listenOnFd(server, host.fd);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(wantPort, host, () => resolve());
@@ -132,7 +145,13 @@ export async function startRuntime(
     const addr = server.address();
     return typeof addr === "object" && addr ? addr.port : wantPort;
   };
-  for (const host of config.server.hosts) port = await listenOn(host, port);
+  // Socket-activated (a host): the one inherited wildcard listener covers every address,
+  // and config.server.hosts only name the runtime (URLs, Host allowlist). Otherwise each
+  // configured host is bound here.
+  if (listenFds) {
+    port = await listenOn({ fd: listenFds.get("api")! }, port);
+    checkInheritedPort("api", port, config.server.port);
+  } else for (const host of config.server.hosts) port = await listenOn(host, port);
   for (const m of modules) await m.start?.();
 
   const urls = config.server.hosts.map((h) => `http://${h.includes(":") ? `[${h}]` : h}:${port}`);

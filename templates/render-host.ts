@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { parseHostVars, type HostVars, type HostVarsInput } from "./host-vars.js";
 import type { HostFile } from "./host-file.js";
 import { renderSudoers } from "./render-sudoers.js";
-import { renderAgentUnit, renderRuntimeUnit, renderListenAddressUnit } from "./render-units.js";
+import { renderAgentUnit, renderRuntimeUnit, renderListenAddressUnit, renderSocketUnit } from "./render-units.js";
 import { renderRuntimeConfig } from "./render-runtime-config.js";
 import { renderSshdConfig } from "./render-sshd.js";
 import { renderTmpfiles } from "./render-tmpfiles.js";
@@ -174,6 +174,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   const firewall = renderFirewall(vars.firewall);
 
   const runtimeUnit = renderRuntimeUnit({ runtimeUser: vars.runtimeUser, chatsRoot: vars.chatsRoot, tailnetListen: production });
+  const socketUnit = renderSocketUnit({ runtimePort: vars.runtimePort, gatewayPort: vars.gatewayPort });
   const listenUnit = renderListenAddressUnit();
   const agentUnit = renderAgentUnit({ session: AGENT_SESSION, claudePath: vars.claudePath, gatewayPort: vars.gatewayPort, runtimePort: vars.runtimePort });
   const guardUnit = renderMetadataGuardUnit();
@@ -201,6 +202,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
       "0755",
     ),
     rootFile(runtimeUnit.path, runtimeUnit.content),
+    rootFile(socketUnit.path, socketUnit.content),
     rootFile(agentUnit.path, agentUnit.content),
     {
       path: RUNTIME_CONFIG_PATH,

@@ -38,6 +38,7 @@ import {
   METADATA_GUARD_UNIT,
   RELEASE_ENTRY,
   RUNTIME_CONFIG_PATH,
+  RUNTIME_SOCKET_UNIT,
   RUNTIME_UNIT,
   STATE_DIR,
   SYSTEMD_UNIT_DIR,
@@ -149,6 +150,8 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
         [
           ["Description", "picortex agent runtime (portal, chat turns, brain)"],
           ...listen,
+          // After= is implied: a socket unit orders itself before the service it activates.
+          ["Requires", RUNTIME_SOCKET_UNIT],
           "Nothing to run until picortex-release activates the first release.",
           ["ConditionPathExists", RELEASE_ENTRY],
           ["StartLimitIntervalSec", "120"],
@@ -162,8 +165,7 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["User", vars.runtimeUser],
           ["Group", vars.runtimeUser],
           ["WorkingDirectory", STATE_DIR],
-          "Loopback + tailnet address (host contract); the optional file holds `--host 127.0.0.1 <tailnet IPv4>`",
-          "written by the listen-address unit. Without it the runtime uses runtime.json (loopback only).",
+          "Names only (ports: the socket's): optional `--host 127.0.0.1 <tailnet IPv4>` from the listen-address unit.",
           ["EnvironmentFile", `-${LISTEN_ENV_PATH}`],
           ["ExecStart", `${BIN.node} ${RELEASE_ENTRY} serve --config ${RUNTIME_CONFIG_PATH} $PICORTEX_LISTEN_ARGS`],
           ["Environment", "NODE_ENV=production"],
@@ -214,6 +216,57 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
     ["picortex-runtime.service: rendered by templates/render-units.ts; edit the renderer, not this file."],
   );
   return { name: RUNTIME_UNIT, path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_UNIT}`, content };
+}
+
+export interface SocketUnitVars {
+  /** HostVars.runtimePort: the API (loopback and tailnet sources). */
+  runtimePort: number;
+  /** HostVars.gatewayPort: the key gateway (loopback sources only). */
+  gatewayPort: number;
+}
+
+/**
+ * The runtime's listening sockets (issue 13, port squatting), in one unit named like the
+ * service: the API port, then the gateway port (systemd passes them in this order; the
+ * runtime checks each one's port against its config). `ListenStream=<port>` with
+ * BindIPv6Only=both is the dual-stack wildcard: one AF_INET6 socket with IPV6_V6ONLY off,
+ * which covers every IPv4 and IPv6 address, bound by PID 1 without SO_REUSEPORT (off by
+ * default). While it exists the kernel refuses every other bind of that port, on any
+ * address and family (`[::1]`, 127.0.0.2, the tailnet IPv6 address, `0.0.0.0`), to every
+ * other account; and it exists across every restart and crash of the runtime
+ * (connections wait in its backlog meanwhile). The wildcard serves the ports on every
+ * interface: the runtime closes connections from outside loopback and the tailnet (the
+ * gateway: outside loopback) as it accepts them (agent-runtime/http/listen-fds.ts).
+ *
+ * ConditionPathExists: before the first release nothing may trigger the runtime (its own
+ * condition would fail, and a socket whose service keeps not starting gives up its ports
+ * at its trigger limit); the first `picortex-release activate` starts it through the
+ * service's Requires=. No [Install]: the enabled service pulls it in at boot. (Kept
+ * short: user_data is near its budget.)
+ */
+export function renderSocketUnit(vars: SocketUnitVars): RenderedUnit {
+  for (const [what, port] of [["runtime", vars.runtimePort], ["gateway", vars.gatewayPort]] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`socket unit: the ${what} port must be 1-65535, not ${port}`);
+  }
+  if (vars.runtimePort === vars.gatewayPort) throw new Error(`socket unit: the runtime and gateway ports must differ (both ${vars.runtimePort})`);
+  const content = unitFile(
+    [
+      [
+        "Unit",
+        [["ConditionPathExists", RELEASE_ENTRY]],
+      ],
+      [
+        "Socket",
+        [
+          ["ListenStream", String(vars.runtimePort)],
+          ["ListenStream", String(vars.gatewayPort)],
+          ["BindIPv6Only", "both"],
+        ],
+      ],
+    ],
+    [`${RUNTIME_SOCKET_UNIT}: rendered by templates/render-units.ts`],
+  );
+  return { name: RUNTIME_SOCKET_UNIT, path: `${SYSTEMD_UNIT_DIR}/${RUNTIME_SOCKET_UNIT}`, content };
 }
 
 export function renderListenAddressUnit(): RenderedUnit {
@@ -346,10 +399,10 @@ export function renderAgentUnit(vars: AgentUnitVars): RenderedUnit {
           // AF_NETLINK: getifaddrs (Node's os.networkInterfaces) needs it. AF_INET to any
           // address: the agent has network access, the gateway on 127.0.0.1 included.
           ["RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"],
-          // The agent outlives runtime restarts: it must not take the runtime's or the
-          // gateway's port in the gap and collect the operator's tokens. Enforced with cgroup
-          // BPF by a booted systemd; not inside the nspawn test host (no BPF there), so the
-          // e2e test cannot prove it (docs/architecture.md, "Known limits").
+          // A second layer: picortex-runtime.socket already holds both ports in PID 1 across
+          // restarts, so no account can bind them (tests/runtime/port-squat.test.ts, the e2e
+          // test). This one is enforced with cgroup BPF by a booted systemd (not inside the
+          // nspawn test host: no BPF there).
           ["SocketBindDeny", `tcp:${vars.runtimePort}`],
           ["SocketBindDeny", `tcp:${vars.gatewayPort}`],
           ["SystemCallArchitectures", "native"],

@@ -218,6 +218,13 @@ export function runtimeBridgeSecretPath(name: keyof typeof BRIDGE_SECRET_FILES):
 export const LISTEN_ADDRESS_UNIT = "picortex-listen-address.service";
 export const AGENT_UNIT = "picortex-agent.service";
 export const METADATA_GUARD_UNIT = "picortex-metadata-guard.service";
+/**
+ * The runtime's listening sockets (API, then gateway), held by systemd (PID 1) from the
+ * first activation on and across every restart of the runtime, on the dual-stack
+ * wildcard: no other account can bind either port on any address
+ * (templates/render-units.ts, agent-runtime/http/listen-fds.ts).
+ */
+export const RUNTIME_SOCKET_UNIT = "picortex-runtime.socket";
 
 // ---------------------------------------------------------------------------
 // Chat layout on the host

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { checkInheritedPort } from "../http/listen-fds.js";
 import { join } from "node:path";
 import { resolveApiKeyFile, resolveClaudePath } from "../config/turns.js";
 import { ANTHROPIC_KEY_PATH } from "../host/contract.js";
@@ -100,6 +101,9 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
   const gatewayPort = cfg.gatewayPort ?? (ctx.config.mode === "host" ? DEFAULT_HOST_GATEWAY_PORT : 0);
+  // Socket-activated (a host): picortex-runtime.socket holds the port (its second socket);
+  // never bind it here, or a missing socket would quietly bring back the gap it closes.
+  const gatewayListen = (): number | { fd: number } => (ctx.listenFds ? { fd: ctx.listenFds.get("gateway")! } : gatewayPort);
   const gatewayUrl = () => {
     if (!gateway) throw new Error("The key gateway is not listening yet.");
     return gateway.url;
@@ -181,7 +185,8 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayPort);
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayListen());
+      if (ctx.listenFds) checkInheritedPort("gateway", gateway.port, gatewayPort);
       for (const chat of store.listChats()) {
         if (chat.status !== "ready") continue;
         host.refreshGateway?.(chat.id, gateway.url);

@@ -4,8 +4,8 @@
 # Installed root:root 0755 at /usr/local/lib/picortex/listen-address by cloud-init and
 # run by picortex-listen-address.service (a sandboxed oneshot, no privileges).
 #
-# Why a separate step: the tailnet address is only known after tailscaled joins, and the
-# host contract binds the runtime to 127.0.0.1 + that address, never 0.0.0.0.
+# Why a separate step: the tailnet address is only known after tailscaled joins. It names
+# the runtime (URLs, Host check); picortex-runtime.socket holds the ports.
 # If no address appears in time it exits 1: the runtime then still starts on loopback
 # (its EnvironmentFile is optional) and `systemctl status picortex-listen-address`
 # says why.

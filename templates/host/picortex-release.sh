@@ -15,7 +15,9 @@
 #                     and rename it into /opt/picortex/releases/<hash>. Idempotent.
 #   activate <hash>   atomically point /opt/picortex/current at the release (symlink to a
 #                     temporary name + rename), restart picortex-runtime.service and poll
-#                     /healthz; on failure switch back to the previous release and exit 1.
+#                     /healthz (an answer counts only when every listener on the runtime's
+#                     ports is held by the unit's MainPID: health_ok below); on failure
+#                     switch back to the previous release and exit 1.
 #                     Before restarting, it installs ~<admin>/incoming/runtime-settings.json
 #                     if RuntimeDeployment uploaded one (validated, then deleted):
 #                     runtimeConfig → /etc/picortex/runtime.json (root:picortex 0640),
@@ -143,14 +145,32 @@ swap_link() { # swap_link <link> <target>
   mv -Tf "$tmp" "$1"
 }
 
+# Healthy = /healthz answers {"ok":true} AND the answer can only have come from the
+# runtime: every socket listening on the health port (any address, IPv4 or IPv6) is one
+# the unit's main process holds, and so is every listener on each other port it listens
+# on (the key gateway's). A squatter ([::1]:7420, the wildcard, a fake {"ok":true} server
+# started while the runtime restarts) fails the gate, with its address and owner named.
+# ss -p names every process holding each listener (with socket activation: PID 1 too).
 health_ok() {
+  local pid port p l
+  pid="$("$SYSTEMCTL" show -p MainPID --value "$UNIT" 2>/dev/null 9>&- || true)"
+  [[ "$pid" =~ ^[1-9][0-9]*$ ]] || return 1
   # Node is always on the host (the runtime needs it); curl may not be.
   node -e '
     const url = process.argv[1];
     fetch(url, { signal: AbortSignal.timeout(3000) })
       .then(async (r) => { const b = await r.json(); process.exit(r.ok && b && b.ok === true ? 0 : 1); })
       .catch(() => process.exit(1));
-  ' "$HEALTH_URL"
+  ' "$HEALTH_URL" || return 1
+  port="${HEALTH_URL##*:}"; port="${port%%/*}"
+  # Each port the runtime's process listens on (the health port must be one) has no
+  # listener of another process, on any address.
+  for p in $(ss -Hltnp | awk -v p="pid=$pid," 'index($0, p) { sub(/.*:/, "", $4); print $4 }' | sort -u); do
+    [[ "$p" != "$port" ]] || port=""
+    l="$(ss -Hltnp "sport = :$p" | grep -v "pid=$pid," || true)"
+    [[ -z "$l" ]] || { log "health gate: not the runtime's: $l"; return 1; }
+  done
+  [[ -z "$port" ]] || { log "health gate: runtime (pid $pid) not on port $port"; return 1; }
 }
 
 # Healthy = three answers in a row, a second apart: a runtime that answers once and then
@@ -512,6 +532,9 @@ cmd_uninstall() {
   fi
   log "stopping $UNIT and removing every release"
   "$SYSTEMCTL" disable --now --quiet "$UNIT" >/dev/null 2>&1 9>&- || "$SYSTEMCTL" stop "$UNIT" >/dev/null 2>&1 9>&- || true
+  # Its socket (templates/render-units.ts) too: with no release left, a connection would
+  # trigger a runtime that cannot start (until the socket gives up at its trigger limit).
+  "$SYSTEMCTL" stop picortex-runtime.socket >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
   rm -rf -- "$ETC_DIR/credentials/bridges"
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*

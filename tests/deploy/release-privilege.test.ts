@@ -67,6 +67,8 @@ case "$1" in
     setsid node picortex.mjs --port "$(cat "$S/port")" </dev/null >>"$S/unit.log" 2>&1 &
     echo $! > "$S/pid" ;;
   stop|disable) stop ;;
+  # The health gate asks for the unit's main process (it must hold every listener on the port).
+  show) if [ -f "$S/pid" ]; then cat "$S/pid"; else echo 0; fi ;;
   *) ;;
 esac
 `;

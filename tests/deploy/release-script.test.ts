@@ -63,16 +63,39 @@ case "$1" in
   stop) stop ;;
   disable) stop ;;
   enable) ;;
+  # The health gate asks for the unit's main process (it must hold every listener on the port).
+  show) if [ -f "$S/pid" ]; then cat "$S/pid"; else echo 0; fi ;;
   is-active) if [ -f "$S/pid" ] && kill -0 "$(cat "$S/pid")" 2>/dev/null; then echo active; else echo inactive; exit 3; fi ;;
 esac
 `;
 
 /** A fake release: `healthy` decides what /healthz answers; `marker` makes the hash differ. */
-function fakeRelease(marker: string, healthy: boolean | "briefly", extra: TarEntry[] = [], nativeCheck = "process.exit(0)\n"): string {
+/**
+ * A squatter: another process (not the unit's main one) answering {"ok":true} on the
+ * health port. It lives as long as the release's process (it exits when its stdin pipe
+ * from that process closes), so the rollback that follows finds the port free again.
+ */
+const SQUATTER = (host: string) => `{
+  const c = spawn(process.execPath, ["-e", ${JSON.stringify(`process.stdin.on("end", () => process.exit(0)).resume(); require("node:http").createServer((q, r) => r.end('{"ok":true}')).listen(Number(process.argv[1]), process.argv[2]);`)}, String(port), ${JSON.stringify(host)}], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
+  c.unref();
+}`;
+
+/**
+ * healthy: "squatted" = the release's process listens on nothing and another process
+ * answers {"ok":true} on 127.0.0.1:<port>; "squatted-v6" = the release answers on
+ * 127.0.0.1 and another process also holds [::1]:<port>.
+ */
+function fakeRelease(marker: string, healthy: boolean | "briefly" | "squatted" | "squatted-v6", extra: TarEntry[] = [], nativeCheck = "process.exit(0)\n"): string {
+  const serve = `const srv = http.createServer((q, r) => { r.setHeader("content-type", "application/json"); r.end(JSON.stringify({ ok: true, marker: ${JSON.stringify(marker)} })); });
+// A squatter of the release before may take a moment to go: retry a busy port.
+srv.on("error", () => setTimeout(() => srv.listen(port, "127.0.0.1"), 100));
+srv.listen(port, "127.0.0.1");`;
   const server = `import http from "node:http";
+import { spawn } from "node:child_process";
 const port = Number(process.argv[process.argv.indexOf("--port") + 1]);
 ${healthy === false ? "process.exit(1);" : ""}${healthy === "briefly" ? "setTimeout(() => process.exit(1), 1200);" : ""}
-http.createServer((q, r) => { r.setHeader("content-type", "application/json"); r.end(JSON.stringify({ ok: true, marker: ${JSON.stringify(marker)} })); }).listen(port, "127.0.0.1");
+${healthy === "squatted" ? `${SQUATTER("127.0.0.1")}\nsetInterval(() => {}, 60_000);` : serve}
+${healthy === "squatted-v6" ? SQUATTER("::1") : ""}
 `;
   const tar = buildTar([
     { path: "picortex.mjs", data: Buffer.from(server), executable: true },
@@ -380,6 +403,29 @@ describe("picortex-release lifecycle", () => {
     expect(run("install", flaky).code).toBe(0);
     const r = run("activate", flaky);
     expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`rolled back to ${b}`);
+    expect(current()).toBe(b);
+    expect(await liveMarker()).toBe("B");
+  });
+
+  // Port squatting (issue 13): the gate used to take any {"ok":true} for the runtime.
+  it("refuses a release whose health answer comes from another process (a squatter on 127.0.0.1), and rolls back", async () => {
+    const squatted = fakeRelease("squatted", "squatted");
+    expect(run("install", squatted).code).toBe(0);
+    const r = run("activate", squatted);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/health gate: runtime \(pid \d+\) not on port \d+/);
+    expect(r.stderr).toContain(`rolled back to ${b}`);
+    expect(current()).toBe(b);
+    expect(await liveMarker()).toBe("B");
+  });
+
+  it("refuses a release while another process also listens on the runtime's port ([::1], what MagicDNS AAAA clients reach)", async () => {
+    const v6 = fakeRelease("squatted-v6", "squatted-v6");
+    expect(run("install", v6).code).toBe(0);
+    const r = run("activate", v6);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/health gate: not the runtime's: LISTEN .*\[::1\]:\d+/);
     expect(r.stderr).toContain(`rolled back to ${b}`);
     expect(current()).toBe(b);
     expect(await liveMarker()).toBe("B");

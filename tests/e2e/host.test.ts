@@ -208,6 +208,69 @@ describe(`workspace host end to end (${mode})`, () => {
     }
   }, STEP_MS);
 
+  /**
+   * Port squatting (issue 13): a chat user or the portal's agent used to be able to bind
+   * [::1]:7420 (MagicDNS answers AAAA) or any address while the runtime restarted. On the
+   * booted host picortex-runtime.socket holds both ports in PID 1: as an unprivileged
+   * account, every bind of either port fails while the runtime runs and while it is
+   * stopped, and the restarted runtime passes the release's health gate (listeners owned
+   * by its MainPID).
+   */
+  it("no other account can bind the runtime's or the gateway's port, on any address, while the runtime runs or is stopped", async () => {
+    const c = rootConsole();
+    const gatewayPort = rendered.vars.gatewayPort;
+    const free = 7499;
+    // The tailnet's addresses, IPv4 and IPv6 (the one MagicDNS's AAAA answer names), as
+    // tailscaled puts them on a real host (offline there is no tailscale0: lo holds them).
+    const tailnet4 = "100.101.102.103";
+    const tailnet6 = "fd7a:115c:a1e0::6a2b:3c4d";
+    await c(["ip", "addr", "replace", `${tailnet4}/32`, "dev", "lo"]);
+    await c(["ip", "-6", "addr", "replace", `${tailnet6}/128`, "dev", "lo", "nodad"]);
+    const probe = `const net = require("node:net");
+const tries = [["::1", false], ["127.0.0.1", false], ["127.0.0.2", false], ["0.0.0.0", false], ["::", false], ["::", true], ["${tailnet4}", false], ["${tailnet6}", false]];
+(async () => {
+  const out = {};
+  for (const port of [${RUNTIME_PORT}, ${gatewayPort}, ${free}]) for (const [h, v6] of tries)
+    out[h + (v6 ? " v6only" : "") + " " + port] = await new Promise((ok) => {
+      const s = net.createServer();
+      s.once("error", (e) => ok(e.code));
+      s.listen({ port, host: h, ipv6Only: v6, exclusive: true }, () => s.close(() => ok("bound")));
+    });
+  console.log(JSON.stringify(out));
+})();`;
+    const attack = async () => JSON.parse(await c(["runuser", "-u", "nobody", "--", "/usr/bin/node", "-e", probe])) as Record<string, string>;
+    const expectHeld = (got: Record<string, string>) => {
+      for (const [what, result] of Object.entries(got)) {
+        // The control: a port nobody holds binds, so the refusals are the ports'.
+        if (what.endsWith(` ${free}`)) expect(result, what).toBe("bound");
+        else expect(result, what).toBe("EADDRINUSE");
+      }
+      expect(Object.keys(got).length).toBe(24);
+    };
+    expect((await c(["systemctl", "is-active", "picortex-runtime.socket"])).trim()).toBe("active");
+    expectHeld(await attack());
+    // The restart window, held open: the runtime is down, its socket is not.
+    await c(["systemctl", "stop", "picortex-runtime.service"]);
+    try {
+      expect((await c(["systemctl", "is-active", "picortex-runtime.socket"])).trim()).toBe("active");
+      expectHeld(await attack());
+    } finally {
+      await c(["systemctl", "start", "picortex-runtime.service"]);
+    }
+    let healthy = false;
+    for (let i = 0; i < 120 && !healthy; i++) {
+      try {
+        healthy = ((await (await fetch(`${runtimeUrl}/healthz`, { signal: AbortSignal.timeout(5_000) })).json()) as { ok?: boolean }).ok === true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    expect(healthy).toBe(true);
+    // The release's gate accepts the real runtime (every listener on 7420 and 7419 is its MainPID's).
+    const status = JSON.parse(await host.session.check(["sudo", "-n", "/usr/local/sbin/picortex-release", "status"])) as { healthy: boolean };
+    expect(status.healthy).toBe(true);
+  }, STEP_MS);
+
   const CHAT = "e2e-first";
   const auth = () => ({ authorization: `Bearer ${apiToken}` });
 

@@ -12,8 +12,8 @@ import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
 import { renderHost, renderReleaseHelper, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, RETRY_SCRIPT, JOIN_ONCE_SCRIPT, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
-import { EXPOSURE_THRESHOLDS } from "../../templates/render-units.js";
-import { METADATA_GUARD_NFT_PATH, RUNTIME_UNIT, TAILSCALE_AUTH_KEY_PATH } from "../../agent-runtime/host/contract.js";
+import { EXPOSURE_THRESHOLDS, renderSocketUnit } from "../../templates/render-units.js";
+import { METADATA_GUARD_NFT_PATH, RUNTIME_SOCKET_UNIT, RUNTIME_UNIT, TAILSCALE_AUTH_KEY_PATH } from "../../agent-runtime/host/contract.js";
 import { runtimeConfigSchema } from "../../agent-runtime/config/schema.js";
 import { offlineVars, productionVars, TEST_TAILSCALE_KEY } from "./fixtures/host-vars.js";
 import { expectMatchesFile } from "./support/snapshot.js";
@@ -302,6 +302,10 @@ describe("validated by the real tools", () => {
       console.log(`systemd-analyze security ${unit}: exposure ${score} (threshold ${threshold})`);
       expect(Number(score)).toBeLessThanOrEqual(threshold!);
     }
+    // The runtime's sockets (issue 13): verified on their own too, with the runtime they name.
+    const verifySocket = run(["systemd-analyze", "verify", `--root=${root}`, RUNTIME_SOCKET_UNIT]);
+    expect(verifySocket.status, verifySocket.stderr).toBe(0);
+    expect(verifySocket.stderr.trim(), `systemd-analyze verify warnings for ${RUNTIME_SOCKET_UNIT}`).toBe("");
     // The check can fail: without the helper script the unit does not verify.
     rmSync(join(root, "usr/local/lib/picortex/listen-address"));
     expect(run(["systemd-analyze", "verify", `--root=${root}`, "picortex-listen-address.service"]).status).not.toBe(0);
@@ -324,6 +328,21 @@ describe("validated by the real tools", () => {
     expect(f.content).toMatch(/^LoadCredential=anthropic-api-key:\/etc\/picortex\/credentials\/anthropic-api-key$/m);
     expect(f.content).toMatch(/^User=picortex$/m);
     expect(f.content).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/picortex\/current\/picortex\.mjs serve --config \/etc\/picortex\/runtime\.json \$PICORTEX_LISTEN_ARGS$/m);
+  });
+
+  it("the runtime's ports are held by socket units on the dual-stack wildcard, and the runtime never starts without them (port squatting, issue 13)", () => {
+    const host = renderHost(productionVars);
+    const unit = (name: string) => host.files.find((x) => x.path === `/etc/systemd/system/${name}`)!.content;
+    const c = unit(RUNTIME_SOCKET_UNIT);
+    // Bare ports, API first: every address of both families; no SO_REUSEPORT (which would
+    // let a process of the same uid share the port).
+    expect(c).toContain(`[Socket]\nListenStream=${host.vars.runtimePort}\nListenStream=${host.vars.gatewayPort}\nBindIPv6Only=both\n`);
+    expect(c).not.toMatch(/^ReusePort=/m);
+    expect(c).toMatch(/^ConditionPathExists=\/opt\/picortex\/current\/picortex\.mjs$/m);
+    const runtime = unit(RUNTIME_UNIT);
+    expect(runtime).toMatch(/^Requires=picortex-runtime\.socket$/m);
+    expect(() => renderSocketUnit({ runtimePort: 7420, gatewayPort: 7420 })).toThrow(/must differ/);
+    expect(() => renderSocketUnit({ runtimePort: 0, gatewayPort: 7419 })).toThrow(/1-65535/);
   });
 
   it("the runtime unit bounds its memory below a CX23's 4 GB (gateway bodies and chats cannot OOM the host)", () => {

@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { enforceSourceAllowlist, listenOnFd } from "../../http/listen-fds.js";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../../log.js";
@@ -590,7 +591,8 @@ export interface GatewayServer {
  * gateway here, never on the operator's API listener: the two principals do not share an
  * endpoint, and the API listener does not serve the gateway at all.
  */
-export async function startGatewayServer(o: GatewayOptions, port: number, host = "127.0.0.1"): Promise<GatewayServer> {
+export async function startGatewayServer(o: GatewayOptions, listen: number | { fd: number }, host = "127.0.0.1"): Promise<GatewayServer> {
+  const port = typeof listen === "number" ? listen : 0;
   const router = new Router((m) => o.log.error(m)).add(...gatewayRoutes(o), ...(o.extraRoutes ?? []));
   const names = new HostAllowlist([host]);
   // A client trickling its request cannot hold a buffered body for Node's default 300 s.
@@ -617,6 +619,25 @@ export async function startGatewayServer(o: GatewayOptions, port: number, host =
       },
     );
   });
+  let bound: number;
+  if (typeof listen === "object") {
+    // picortex-runtime.socket's second port (a host): the dual-stack wildcard, held by
+    // systemd across restarts; only loopback sources (chats, the portal's agent) are served.
+    enforceSourceAllowlist(server, "gateway", (address) => o.log.warn("gateway: closed connections from outside loopback", { address }));
+    bound = await listenOnFd(server, listen.fd);
+  } else bound = await listenOnPort(server, port, host);
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function listenOnPort(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(
@@ -628,14 +649,5 @@ export async function startGatewayServer(o: GatewayOptions, port: number, host =
     server.listen(port, host, () => resolve());
   });
   const addr = server.address();
-  const bound = typeof addr === "object" && addr ? addr.port : port;
-  return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}${GATEWAY_PREFIX}`,
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return typeof addr === "object" && addr ? addr.port : port;
 }

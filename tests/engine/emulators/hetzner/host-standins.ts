@@ -12,6 +12,7 @@
  * | `tailscale up --auth-key=file:… --hostname --advertise-tags [--ssh]` | the stand-in `tailscale` POSTs the key to the Tailscale emulator's join endpoint over the veth link (URL in /etc/picortex-emulator/tailscale.json); the emulator spends the key and registers the device; the tailnet IPv4 (100.64/10) is put on host0 and routed from the test machine |
  * | `tailscale ip -4` (picortex-listen-address)         | prints the joined address from /var/lib/tailscale-standin/state.json |
  * | tailscaled.service                                  | a oneshot that puts the joined address back on host0 at boot |
+ * | a peer's source address                             | nftables source-NATs connections from host0 to the tailnet address to 100.127.255.254 (TAILNET_PEER), as a tailnet peer's would arrive (the runtime serves only loopback and tailnet sources) |
  * | /etc/fstab device entries at a reboot               | picortex-emulator-fstab-devices.service mounts them (systemd ignores fstab device entries in a container) |
  *
  * Why not the real tailscale/tailscaled (or headscale): the real daemon needs a TUN device
@@ -210,6 +211,7 @@ def up(args):
     os.chmod(tmp, 0o644)
     os.replace(tmp, STATE)
     subprocess.run(["ip", "addr", "replace", dev["addresses"][0] + "/32", "dev", "host0"], check=True)
+    subprocess.run(["${STANDIN_DIR}/tailnet-peer", dev["addresses"][0]], check=True)
     print("tailscale (picortex emulator stand-in): joined as %s (%s)" % (res["dnsName"], dev["addresses"][0]))
 
 def main():
@@ -246,7 +248,32 @@ set -eu
 if [ -f ${STANDIN_STATE} ]; then
   addr="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["addresses"][0])' ${STANDIN_STATE})"
   ip addr replace "$addr/32" dev host0
+  ${STANDIN_DIR}/tailnet-peer "$addr"
 fi
+`;
+
+/**
+ * On a real tailnet a peer's packets arrive with the peer's tailnet address as their
+ * source; here the test machine reaches the tailnet address over the veth, from its veth
+ * address. The runtime serves only loopback and tailnet sources on its wildcard socket
+ * (issue 13, port squatting), so connections from host0 to the tailnet address are
+ * source-NATed to TAILNET_PEER (a 100.64/10 address no device gets), as a peer's would be.
+ */
+export const TAILNET_PEER = "100.127.255.254";
+const TAILNET_PEER_SCRIPT = `#!/bin/sh
+# picortex emulator: connections from host0 to this node's tailnet address come from a tailnet peer address.
+set -eu
+# The replies' route (on-link: conntrack turns them back into the veth address on the way out).
+ip route replace ${TAILNET_PEER}/32 dev host0
+nft delete table ip picortex_tailnet_peer 2>/dev/null || true
+nft -f - <<NFT
+table ip picortex_tailnet_peer {
+  chain input {
+    type nat hook input priority 100; policy accept;
+    iifname "host0" ip daddr $1 snat to ${TAILNET_PEER}
+  }
+}
+NFT
 `;
 
 const TAILSCALED_UNIT = `[Unit]
@@ -309,6 +336,7 @@ export function installStandins(rootDir: string): void {
   put(rootDir, "/usr/local/sbin/npm", NPM, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscale`, TAILSCALE, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscaled`, TAILSCALED, 0o755);
+  put(rootDir, `${STANDIN_DIR}/tailnet-peer`, TAILNET_PEER_SCRIPT, 0o755);
   put(rootDir, `${STANDIN_DIR}/tailscaled.service`, TAILSCALED_UNIT, 0o644);
   put(rootDir, `${STANDIN_DIR}/mount-fstab-devices`, MOUNT_FSTAB_DEVICES, 0o755);
   put(rootDir, "/etc/systemd/system/picortex-emulator-fstab-devices.service", FSTAB_DEVICES_UNIT, 0o644);
