@@ -29,6 +29,7 @@ import { readSse } from "../e2e/harness/sse.js";
 import { startFakeAnthropicApi, type FakeAnthropicApi } from "../support/fake-anthropic-api.js";
 import { buildRelease } from "../../scripts/lib/bundle-release.js";
 import { generateHostKey } from "../../components/ssh-keys.js";
+import { checkAgainstRecording } from "./support/recordings.js";
 
 const STACK = "prod";
 const STEP_MS = 900_000;
@@ -43,6 +44,8 @@ let api: FakeAnthropicApi | undefined;
 let serverId = 0;
 let runtimeUrl = "";
 let releaseHash = "";
+/** The booted servers' public addresses (the first host and its rebuild): run-specific, so placeholders in the recording. */
+const serverIps: string[] = [];
 /** Every secret value the stack handles: none may appear in output or state. */
 const secrets: string[] = [apiToken, anthropicKey];
 const auth = { authorization: `Bearer ${apiToken}` };
@@ -60,6 +63,11 @@ function request(method: string, path: string, headers: Record<string, string>, 
     req.on("error", reject);
     req.end(body);
   });
+}
+
+function noteServerIp(server: Record<string, any> | undefined): void {
+  const ip = server?.public_net?.ipv4?.ip;
+  if (typeof ip === "string" && ip !== "") serverIps.push(ip);
 }
 
 function backend(): NspawnBackend {
@@ -128,6 +136,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     const r = await f.lane.run(p, STACK, "up");
     const servers = f.hz.snapshot().servers as Array<Record<string, any>>;
     serverId = Number(servers[0]?.id ?? 0);
+    noteServerIp(servers[0]);
     if (!r.ok) throw new Error(`up failed: ${r.error}\n${r.stdout.slice(-6000)}\n--- host ---\n${await diagnostics()}`);
     expect(servers).toHaveLength(1);
     // The deploy steps ran, in the engine's order, and the release is active on the host.
@@ -205,6 +214,7 @@ describe.sequential("booted-host deploy on the real engine", () => {
     const r = await f.lane.run(p, STACK, "up");
     const servers = f.hz.snapshot().servers as Array<Record<string, any>>;
     serverId = Number(servers[0]?.id ?? 0);
+    noteServerIp(servers[0]);
     if (!r.ok) throw new Error(`rebuild up failed: ${r.error}\n${r.stdout.slice(-6000)}\n--- host ---\n${await diagnostics()}`);
     expect(servers).toHaveLength(1);
     expect(serverId).not.toBe(oldId);
@@ -245,4 +255,13 @@ describe.sequential("booted-host deploy on the real engine", () => {
     expect(f.ts.accessTokens().length).toBeGreaterThan(0);
     for (const s of [...secrets, ...credentialSecrets(f)]) expect(text).not.toContain(s);
   }, STEP_MS);
+
+  it("every provider answered as the recorded real provider did (recordings/deploy.jsonl)", () => {
+    // Run-specific values of this scenario: the release id (a digest of this checkout's
+    // bundle) and the booted servers' veth addresses, which the deploy's commands carry.
+    const values: Record<string, string> = { [releaseHash]: "<release>" };
+    for (const ip of serverIps) values[ip] = "<server-ipv4>";
+    expect(serverIps.length).toBe(2);
+    checkAgainstRecording(f, "deploy", [...secrets, ...credentialSecrets(f)], undefined, [], values);
+  });
 });
