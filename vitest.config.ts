@@ -55,6 +55,8 @@ const unitFiles = [
   "tests/engine/emulators/tailscale.test.ts",
   // The recording comparison (keeping the provider doubles honest), on hand-written logs.
   "tests/engine/recording.test.ts",
+  // The provider doubles' contract rules found by the recordings (no engine).
+  "tests/engine/doubles.test.ts",
   "tests/engine/procs.test.ts",
 ];
 

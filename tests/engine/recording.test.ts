@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { compareCalls, formatRecording, keptLog, parseRecording, providerCalls, SECRET_SIG, SIG } from "./harness/recording.js";
+import { KNOWN_DIFFERENCES } from "./recordings/known-differences.js";
 
 const URN = "urn:pulumi:prod::picortex::picortex:host:Host$hcloud:index/server:Server::picortex";
 const line = (method: string, request: object, response?: object, errors?: string[]) =>
@@ -74,6 +75,60 @@ describe("recorded provider calls", () => {
     const { differences, tolerated } = compareCalls(real, broken, { known: [{ key: /hcloud:index\/server:Server/, path: /\.backups$/, why: "test" }] });
     expect(differences).toEqual([]);
     expect(tolerated.map((t) => t.why)).toEqual(["test"]);
+  });
+
+  it("a known difference with `equivalent` is tolerated only when the values are the same where the provider decides", () => {
+    const diffLog = (diffs: string[]) => line("Diff", { urn: URN, id: "1" }, { changes: "DIFF_SOME", diffs });
+    const known = [{ key: /Diff/, path: /^response\.diffs$/, why: "order", equivalent: (a: unknown, b: unknown) => JSON.stringify([...(a as string[])].sort()) === JSON.stringify([...(b as string[])].sort()) }];
+    const real = providerCalls(diffLog(["triggers", "connection"]));
+    const reordered = compareCalls(real, providerCalls(diffLog(["connection", "triggers"])), { known });
+    expect(reordered.differences).toEqual([]);
+    expect(reordered.tolerated.map((t) => `${t.path} ${t.why}`)).toEqual(["response.diffs order"]);
+    // Another element is not a reordering: reported at the element, not tolerated.
+    const other = compareCalls(real, providerCalls(diffLog(["connection", "create"])), { known });
+    expect(other.differences.map((d) => d.path)).toEqual(["response.diffs[0]", "response.diffs[1]"]);
+    expect(other.tolerated).toEqual([]);
+  });
+
+  it("a real provider is compared with the inherent tolerances only", () => {
+    const real = providerCalls(realLog());
+    const broken = providerCalls(realLog().replace('"backups":false,', ""));
+    const onlyDoubles = [{ key: /hcloud:index\/server:Server/, path: /\.backups$/, why: "doubles only" }];
+    expect(compareCalls(real, broken, { known: onlyDoubles, realProviders: ["hcloud"] }).differences.map((d) => d.path)).toEqual(["response.properties.backups"]);
+    expect(compareCalls(real, broken, { known: onlyDoubles, realProviders: ["tailscale"] }).differences).toEqual([]);
+    expect(compareCalls(real, broken, { known: [{ ...onlyDoubles[0]!, inherent: true }], realProviders: ["hcloud"] }).differences).toEqual([]);
+  });
+
+  describe("the deploy's timing-dependent outputs (recordings/known-differences.ts)", () => {
+    const CLOUD_INIT = "urn:pulumi:prod::picortex::picortex:deploy:RuntimeDeployment$command:remote:Command::runtime-cloud-init";
+    const REACHABLE = "urn:pulumi:prod::picortex::picortex:deploy:RuntimeDeployment$command:local:Command::runtime-reachable";
+    const DIFF = "urn:pulumi:prod::picortex::picortex:deploy:RuntimeDeployment$command:remote:Command::runtime-settings";
+    const create = (urn: string, properties: object) => providerCalls(line("Create", { urn }, { id: "x", properties }));
+    const status = (dots: string, time: string, state = "done") => `${dots}\nstatus: ${state}\nboot_status_code: enabled-by-generator\nlast_update: ${time}\ndetail:\nDataSourceNoCloud [seed=/var/lib/cloud/seed/nocloud][dsmode=net]`;
+    const cmp = (real: ReturnType<typeof create>, double: ReturnType<typeof create>, realProviders: string[] = []) => compareCalls(real, double, { known: KNOWN_DIFFERENCES, realProviders });
+
+    it("cloud-init's wait: the dots and the boot's clock are tolerated, for the real provider too; another status is not", () => {
+      const real = create(CLOUD_INIT, { stdout: status("........", "Sun, 06 Dec 2026 21:42:36 +0000") });
+      const same = create(CLOUD_INIT, { stdout: status("", "Sun, 06 Dec 2026 23:06:04 +0000") });
+      expect(cmp(real, same).differences).toEqual([]);
+      expect(cmp(real, same, ["command"]).differences).toEqual([]);
+      expect(cmp(real, create(CLOUD_INIT, { stdout: status("..", "Sun, 06 Dec 2026 23:06:04 +0000", "error") })).differences.map((d) => d.path)).toEqual(["response.properties.stdout"]);
+      // A double making stdout secret is not a timing difference.
+      expect(cmp(real, create(CLOUD_INIT, { stdout: { [SIG]: SECRET_SIG, value: status("", "x") } })).differences).toHaveLength(1);
+    });
+
+    it("the readiness poll: the attempts made before sshd answered are tolerated; a host that never answered is not", () => {
+      const real = create(REACHABLE, { stderr: "ssh on 10.0.0.6:22 is up (attempt 1)" });
+      expect(cmp(real, create(REACHABLE, { stderr: "waiting for ssh on 10.0.0.6:22 (attempt 1/60)\nwaiting for ssh on 10.0.0.6:22 (attempt 2/60)\nssh on 10.0.0.6:22 is up (attempt 3)" })).differences).toEqual([]);
+      expect(cmp(real, create(REACHABLE, { stderr: "ssh on 10.0.0.6:2222 is up (attempt 1)" })).differences).toHaveLength(1);
+      expect(cmp(real, create(REACHABLE, { stderr: "waiting for ssh on 10.0.0.6:22 (attempt 1/60)\nssh on 10.0.0.6:22 did not answer after 60 attempts" })).differences).toHaveLength(1);
+    });
+
+    it("pulumi-command's diffs/replaces in another order are the same answer; a lost replace is not", () => {
+      const diff = (diffs: string[], replaces: string[]) => providerCalls(line("Diff", { urn: DIFF, id: "x" }, { changes: "DIFF_SOME", diffs, replaces }));
+      expect(cmp(diff(["triggers", "connection"], ["triggers"]), diff(["connection", "triggers"], ["triggers"]), ["command"]).differences).toEqual([]);
+      expect(cmp(diff(["triggers", "connection"], ["triggers"]), diff(["connection", "triggers"], [])).differences.length).toBeGreaterThan(0);
+    });
   });
 
   it("a left-out step (kill -9 mid-up) is dropped from the log, and the ordinals after it are counted without it", () => {

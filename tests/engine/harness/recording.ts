@@ -230,45 +230,76 @@ export interface KnownDifference {
   key: RegExp;
   path: RegExp;
   why: string;
+  /**
+   * When set, the difference is tolerated only when this says the two values are the
+   * same in every part the provider decides (e.g. the same output once the number of
+   * progress dots a timing-dependent wait printed is left out). It is checked at the
+   * node `path` names (a whole list or text), before the walk goes into it; without it,
+   * any value at a matching leaf is tolerated.
+   */
+  equivalent?: (recorded: unknown, actual: unknown) => boolean;
+  /**
+   * The real provider itself answers differently from run to run here (timing, a Go map's
+   * order): the tolerance applies to a real provider compared with its own recording
+   * too. Without it, a real provider is compared with no tolerance.
+   */
+  inherent?: boolean;
 }
 
-function walkDiff(key: string, path: string, a: unknown, b: unknown, out: Difference[]): void {
+type Tolerate = (key: string, path: string, a: unknown, b: unknown) => KnownDifference | undefined;
+
+function walkDiff(key: string, path: string, a: unknown, b: unknown, out: Difference[], tolerated: Array<Difference & { why: string }>, atNode: Tolerate): void {
+  if (JSON.stringify(a) === JSON.stringify(b)) return;
+  const kd = atNode(key, path, a, b);
+  if (kd) {
+    tolerated.push({ key, path, recorded: a, actual: b, why: kd.why });
+    return;
+  }
   if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of [...keys].sort()) walkDiff(key, `${path}.${k}`, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], out);
+    for (const k of [...keys].sort()) walkDiff(key, `${path}.${k}`, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], out, tolerated, atNode);
     return;
   }
   if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
-    a.forEach((x, i) => walkDiff(key, `${path}[${i}]`, x, b[i], out));
+    a.forEach((x, i) => walkDiff(key, `${path}[${i}]`, x, b[i], out, tolerated, atNode));
     return;
   }
-  if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ key, path, recorded: a, actual: b });
+  out.push({ key, path, recorded: a, actual: b });
 }
 
 /**
  * Field-by-field comparison of the recorded (real provider) calls with the actual
  * (double) calls of the same scenario, restricted to `providers`. A missing or extra
- * call is a difference too.
+ * call is a difference too. A provider named in `realProviders` ran for real: only the
+ * `inherent` known differences apply to its calls.
  */
-export function compareCalls(recorded: RecordedCall[], actual: RecordedCall[], opts: { providers?: string[]; known?: KnownDifference[] } = {}): { differences: Difference[]; tolerated: Array<Difference & { why: string }> } {
+export function compareCalls(
+  recorded: RecordedCall[],
+  actual: RecordedCall[],
+  opts: { providers?: string[]; known?: KnownDifference[]; realProviders?: string[] } = {},
+): { differences: Difference[]; tolerated: Array<Difference & { why: string }> } {
   const keep = (c: RecordedCall) => !opts.providers || opts.providers.includes(c.provider);
   const rec = new Map(recorded.filter(keep).map((c) => [c.key, c]));
   const act = new Map(actual.filter(keep).map((c) => [c.key, c]));
   const all: Difference[] = [];
+  const tolerated: Array<Difference & { why: string }> = [];
+  const provider = new Map<string, string>();
+  const applies = (kd: KnownDifference, key: string) => kd.inherent === true || !(opts.realProviders ?? []).includes(provider.get(key) ?? "");
+  const atNode: Tolerate = (key, path, a, b) => (opts.known ?? []).find((x) => x.equivalent && applies(x, key) && x.key.test(key) && x.path.test(path) && x.equivalent(a, b));
   for (const k of [...new Set([...rec.keys(), ...act.keys()])].sort()) {
     const r = rec.get(k);
     const a = act.get(k);
+    provider.set(k, (r ?? a)!.provider);
     if (!r || !a) {
       all.push({ key: k, path: "", recorded: r ? "call" : "no call", actual: a ? "call" : "no call" });
       continue;
     }
-    walkDiff(k, "errors", r.errors, a.errors, all);
-    walkDiff(k, "response", r.response, a.response, all);
+    walkDiff(k, "errors", r.errors, a.errors, all, tolerated, atNode);
+    walkDiff(k, "response", r.response, a.response, all, tolerated, atNode);
   }
   const differences: Difference[] = [];
-  const tolerated: Array<Difference & { why: string }> = [];
   for (const d of all) {
-    const kd = (opts.known ?? []).find((x) => x.key.test(d.key) && x.path.test(d.path));
+    const kd = (opts.known ?? []).find((x) => !x.equivalent && applies(x, d.key) && x.key.test(d.key) && x.path.test(d.path));
     if (kd) tolerated.push({ ...d, why: kd.why });
     else differences.push(d);
   }

@@ -85,26 +85,34 @@ export function reveal(props: Props, secretKeys?: Set<string>): Props {
   return Object.fromEntries(Object.entries(props ?? {}).map(([k, v]) => [k, walk(v, k)]));
 }
 
-/** Where secrets sit in `props`: a list of key paths (["environment", "API_KEY"]). */
-export function secretPaths(props: Props): string[][] {
-  const out: string[][] = [];
-  const walk = (v: unknown, path: string[]) => {
+/** A path into a value: object keys and list indexes (["triggers", 0], ["environment", "API_KEY"]). */
+export type PropPath = Array<string | number>;
+
+/** Where secrets sit in `props`: their paths, inside objects and lists (a secret list element stays an element). */
+export function secretPaths(props: Props): PropPath[] {
+  const out: PropPath[] = [];
+  const walk = (v: unknown, path: PropPath) => {
     if (isSecret(v)) return void out.push(path);
-    if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+    else if (v && typeof v === "object" && (v as Props)[SIG] !== ASSET_SIG && (v as Props)[SIG] !== ARCHIVE_SIG) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
   };
   walk(props, []);
   return out;
 }
 
-/** Wraps, in a copy of `props`, the values found at `paths` (nested secrets stay nested). */
-export function wrapPaths(props: Props, paths: string[][]): Props {
+/**
+ * Wraps, in a copy of `props`, the values found at `paths` (nested secrets stay nested:
+ * the deepest paths are wrapped first, so a secret inside a secret object keeps its own
+ * wrapper, as pulumi-go-provider's applySecrets leaves `connection.privateKey`).
+ */
+export function wrapPaths(props: Props, paths: PropPath[]): Props {
   const copy = JSON.parse(JSON.stringify(props ?? {})) as Props;
-  for (const path of paths) {
+  for (const path of [...paths].sort((a, b) => b.length - a.length)) {
     if (path.length === 0) continue;
     let at: any = copy;
-    for (const k of path.slice(0, -1)) at = at && typeof at === "object" ? at[k] : undefined;
+    for (const k of path.slice(0, -1)) at = at && typeof at === "object" && !isSecret(at) ? at[k] : undefined;
     const last = path[path.length - 1]!;
-    if (at && typeof at === "object" && last in at && at[last] !== UNKNOWN && !isSecret(at[last])) at[last] = secret(at[last]);
+    if (at && typeof at === "object" && !isSecret(at) && last in at && at[last] !== UNKNOWN && at[last] !== undefined && at[last] !== null && !isSecret(at[last])) at[last] = secret(at[last]);
   }
   return copy;
 }
@@ -169,8 +177,13 @@ export interface ResourceDef {
   errorText?: (err: Error, method: "Create" | "Update" | "Delete", urn: string) => string;
   /** Output keys the provider's schema marks secret (always wrapped). */
   secretOutputs?: string[];
-  /** When true, every output is secret as soon as any input is (pulumi-go-provider infer default). */
-  secretIfAnyInputSecret?: boolean;
+  /**
+   * With `secretsByPath`: the property paths the provider's schema marks secret
+   * (pulumi-go-provider `provider:"secret"`, applied by infer's applySecrets in Check and
+   * kept by the outputs that mirror the inputs), wrapped wherever present in the checked
+   * inputs, the outputs and a Read's inputs, nested ones inside their parent's wrapper.
+   */
+  schemaSecrets?: PropPath[];
   /**
    * Secrets stay where they were in the inputs, nested ones included (environment.X), in
    * the checked inputs, the outputs and a Read's inputs: recorded with the real
@@ -308,15 +321,14 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
     if (trace) appendFileSync(trace, JSON.stringify({ provider: def.name, method, req, res }) + "\n");
   };
   /** Wraps outputs: schema-secret keys, keys whose input was secret, or everything. */
-  const wrapOutputs = (r: ResourceDef, outs: Props, secretInputs: Set<string>, paths?: string[][]): Props => {
+  const wrapOutputs = (r: ResourceDef, outs: Props, secretInputs: Set<string>, paths?: PropPath[]): Props => {
     if (r.secretsByPath && paths) {
-      const byPath = wrapPaths(outs, paths);
+      const byPath = wrapPaths(outs, [...paths, ...(r.schemaSecrets ?? [])]);
       return Object.fromEntries(Object.entries(byPath).map(([k, v]) => [k, (r.secretOutputs ?? []).includes(k) && v !== UNKNOWN && !isSecret(v) ? secret(v) : v]));
     }
-    const anySecret = secretInputs.size > 0;
     return Object.fromEntries(
       Object.entries(outs).map(([k, v]) => {
-        const s = (r.secretOutputs ?? []).includes(k) || (!def.bridged && secretInputs.has(k)) || (r.secretIfAnyInputSecret && anySecret);
+        const s = (r.secretOutputs ?? []).includes(k) || (!def.bridged && secretInputs.has(k));
         return [k, s && v !== UNKNOWN ? secret(v) : v];
       }),
     );
@@ -394,7 +406,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       // Bridged providers answer Check with the values bare (recorded: hcloud's userData);
       // the engine keeps them secret from the program's side.
       const wrapped = r.secretsByPath
-        ? wrapPaths(inputs, secretPaths(req.getNews()?.toJavaScript() ?? {}))
+        ? wrapPaths(inputs, [...secretPaths(req.getNews()?.toJavaScript() ?? {}), ...(r.schemaSecrets ?? [])])
         : def.bridged
           ? inputs
           : Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]));
@@ -475,7 +487,7 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const inPaths = req.hasInputs() ? secretPaths(req.getInputs().toJavaScript()) : outPaths;
       res.setProperties(toStruct(wrapOutputs(r, withId(r, bridgeOutputs(def, got.outs), got.id), secrets, outPaths)));
       const readInputs = bridgeReadInputs(def, got.inputs);
-      res.setInputs(toStruct(r.secretsByPath ? wrapPaths(readInputs, inPaths) : Object.fromEntries(Object.entries(readInputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
+      res.setInputs(toStruct(r.secretsByPath ? wrapPaths(readInputs, [...inPaths, ...(r.schemaSecrets ?? [])]) : Object.fromEntries(Object.entries(readInputs).map(([k, v]) => [k, secrets.has(k) ? secret(v) : v]))));
       return res;
     }),
     update: unary("Update", async (req) => {

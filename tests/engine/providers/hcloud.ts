@@ -234,10 +234,26 @@ const firewallOuts = (f: Props): Props => ({
   rules: ((f.rules as Props[]) ?? []).map(ruleFromApi),
 });
 
+/**
+ * The bridge's Check converts every object of the inputs, nested blocks' elements
+ * included, through makeObjectTerraformInputs, whose applyDefaults records the defaulted
+ * properties in that object's own `__defaults` (pulumi-terraform-bridge v3.135.0
+ * pkg/tfbridge/schema.go; a map such as `labels` is not a block and gets none). A block
+ * with no schema default answers `__defaults: []`. Recorded with the real provider: each
+ * firewall rule (recordings/deploy.jsonl) and each server publicNets block. Outputs never
+ * carry it, and a refresh's Read drops the empty ones (provider.go deleteDefaultsKey).
+ */
+function blockDefaults(v: unknown): unknown {
+  return Array.isArray(v) ? v.map((b) => (b && typeof b === "object" && !Array.isArray(b) ? { ...(b as Props), __defaults: [] } : b)) : v;
+}
+
 const firewall: ResourceDef = {
   errorText: sdkv2ErrorText,
   check(ctx, news, olds, seed) {
-    return { inputs: autoname(ctx, news, olds, seed) };
+    const checked = autoname(ctx, news, olds, seed);
+    // No firewall rule field has a schema default (internal/firewall/resource.go).
+    if (Array.isArray(checked.rules)) checked.rules = blockDefaults(checked.rules);
+    return { inputs: checked };
   },
   diff(_ctx, _id, olds, news) {
     const d = diffProps(["name", "labels", "rules"], [], olds, news, { labels: (v) => v ?? {}, rules: normRules });
@@ -367,7 +383,7 @@ const server: ResourceDef = {
     // Recorded: the real Check fills no defaults (backups, keepDisk… stay absent; diff
     // compares them through `?? false`), and each publicNets block gets `__defaults: []`.
     const checked = autoname(ctx, news, olds, seed);
-    if (Array.isArray(checked.publicNets)) checked.publicNets = (checked.publicNets as Props[]).map((p) => ({ ...p, __defaults: [] }));
+    if (Array.isArray(checked.publicNets)) checked.publicNets = blockDefaults(checked.publicNets);
     return { inputs: checked, failures };
   },
   diff(_ctx, _id, olds, news) {
