@@ -46,7 +46,10 @@ export interface FakeReplyScript {
    * text: the CLI runs the tool and sends its result in the next request (see toolResults).
    */
   toolUse?: { name: string; input: Record<string, unknown> };
-  /** Apply only to a request one of whose user texts contains this (other requests skip it). */
+  /**
+   * Apply only to a request whose last user text is exactly this prompt; other requests pass it
+   * by (the CLI's own side requests, e.g. a session title, quote the prompt inside their text).
+   */
   forText?: string;
 }
 
@@ -159,8 +162,8 @@ export async function startFakeAnthropicApi(options: StartOptions = {}): Promise
     const texts = userTexts(body);
     record.userTexts = texts;
     record.lastUserText = texts[texts.length - 1] ?? "";
-    // A script meant for one conversation waits for it (other clients' requests pass it by).
-    const at = queue.findIndex((s) => s.forText === undefined || texts.some((t) => t.includes(s.forText!)));
+    // A script meant for one conversation waits for it (other requests pass it by).
+    const at = queue.findIndex((s) => s.forText === undefined || (texts.at(-1) ?? "").trim() === s.forText);
     const script = (at >= 0 ? queue.splice(at, 1)[0] : undefined) ?? fallback;
     record.toolResults = toolResultsOf(body);
     record.toolNames = ((body as { tools?: Array<{ name?: string }> })?.tools ?? []).map((t) => String(t?.name));
