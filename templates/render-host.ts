@@ -220,7 +220,7 @@ export function renderHost(input: HostVarsInput, assets: HostAssets = loadHostAs
   ];
   if (production && vars.tailscale) {
     files.push(
-      rootFile(LISTEN_ADDRESS_SCRIPT_PATH, assets.listenAddressScript, "0755"),
+      rootFile(LISTEN_ADDRESS_SCRIPT_PATH, stripShellComments(assets.listenAddressScript, "templates/host/listen-address.sh"), "0755"),
       rootFile(listenUnit.path, listenUnit.content),
       rootFile(METADATA_GUARD_NFT_PATH, renderMetadataGuardRules()),
       rootFile(guardUnit.path, guardUnit.content),

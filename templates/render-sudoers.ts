@@ -90,5 +90,8 @@ export function renderSudoers(vars: SudoersVars): string {
     `${vars.adminUser} ALL=(root) NOPASSWD: PICORTEX_RELEASE`,
     "",
   ];
-  return lines.join("\n");
+  // The reasons stay in this renderer; the host gets the header that points here and the
+  // rules (user_data is limited to 32 KiB). `#include`-style directives have no space.
+  const header = lines.findIndex((l) => !l.startsWith("#"));
+  return lines.filter((l, i) => i < header || !(l === "#" || l.startsWith("# "))).join("\n");
 }

@@ -122,11 +122,16 @@ const KERNEL_LOCKDOWN: Array<[string, string]> = [
   ["LockPersonality", "yes"],
 ];
 
+/**
+ * A unit file. The string entries are the reasons for the settings beside them: they stay
+ * here, in the renderer the header names, and are not written to the host (user_data is
+ * limited to 32 KiB, and a default deploy came within 1 KiB of it).
+ */
 function unitFile(sections: Array<[string, Array<string | [string, string]>]>, header: string[]): string {
   const out: string[] = header.map((h) => `# ${h}`.trimEnd());
   for (const [name, entries] of sections) {
     out.push("", `[${name}]`);
-    for (const e of entries) out.push(typeof e === "string" ? `# ${e}` : `${e[0]}=${e[1]}`);
+    for (const e of entries) if (typeof e !== "string") out.push(`${e[0]}=${e[1]}`);
   }
   return out.join("\n") + "\n";
 }
@@ -154,8 +159,9 @@ export function renderRuntimeUnit(vars: UnitVars): RenderedUnit {
           ["Requires", RUNTIME_SOCKET_UNIT],
           "Nothing to run until picortex-release activates the first release.",
           ["ConditionPathExists", RELEASE_ENTRY],
-          ["StartLimitIntervalSec", "120"],
-          ["StartLimitBurst", "5"],
+          // No start limit: a runtime that keeps failing must never make the socket give up its
+          // ports (service-start-limit-hit), which another account could then bind.
+          ["StartLimitIntervalSec", "0"],
         ],
       ],
       [
@@ -239,8 +245,7 @@ export interface SocketUnitVars {
  * gateway: outside loopback) as it accepts them (agent-runtime/http/listen-fds.ts).
  *
  * ConditionPathExists: before the first release nothing may trigger the runtime (its own
- * condition would fail, and a socket whose service keeps not starting gives up its ports
- * at its trigger limit); the first `picortex-release activate` starts it through the
+ * condition would fail); the first `picortex-release activate` starts it through the
  * service's Requires=. No [Install]: the enabled service pulls it in at boot. (Kept
  * short: user_data is near its budget.)
  */
@@ -261,6 +266,8 @@ export function renderSocketUnit(vars: SocketUnitVars): RenderedUnit {
           ["ListenStream", String(vars.runtimePort)],
           ["ListenStream", String(vars.gatewayPort)],
           ["BindIPv6Only", "both"],
+          // Nor its trigger limit: connections to a failed runtime never free the ports.
+          ["TriggerLimitIntervalSec", "0"],
         ],
       ],
     ],

@@ -187,12 +187,19 @@ export class BridgeCore {
       // A member over their share of the chat's budget is not answered; the message stays context.
       const cap = this.memberCap(link);
       const spent = cap ? this.memberUsage(link.chat_id, m.senderId) : 0;
+      // A turn's usage is known only when it ends: while capped, a member has one turn at a
+      // time, so a burst of messages cannot queue past the cap. The rest stays context.
+      if (cap && spent < cap && this.turns.chats.unfinishedBySender(link.chat_id, m.senderId.slice(0, 64)) > 0) {
+        this.record(m, "context", null);
+        this.reply(`m_${m.platform}_${m.updateId}`, m, `${cleanName(m.senderName, 32)}: I am still answering your previous message (this chat caps each member's share); this one is kept as context for the next turn.`);
+        return { status: "capped", chatId: link.chat_id };
+      }
       if (cap && spent >= cap) {
         this.record(m, "context", null);
         this.reply(
           `m_${m.platform}_${m.updateId}`,
           m,
-          `${cleanName(m.senderName, 32)} has used ${spent} of the ${cap} tokens each member may spend in this chat, so I am not answering; your message is kept as context. A group admin can raise the cap with /cap <tokens> or lift it with /cap off.`,
+          `${cleanName(m.senderName, 32)} has used ${spent} tokens, reaching the ${cap} each member may spend in this chat (a turn's cost is known when it ends), so I am not answering; your message is kept as context. A group admin can raise the cap with /cap <tokens> or lift it with /cap off.`,
         );
         return { status: "capped", chatId: link.chat_id };
       }
@@ -567,6 +574,8 @@ export function replyChunks(text: string, receiptLine: string, maxMessage: numbe
   if (!maxCaption || full.length <= maxMessage * DOCUMENT_AFTER_MESSAGES) return splitMessage(full, maxMessage);
   const tail = `\n… the whole reply (${text.length.toLocaleString("en-US")} characters) is attached.\n${receiptLine}`;
   let preview = text.slice(0, Math.max(0, maxCaption - tail.length));
+  // Never end on half of a surrogate pair (an emoji cut in two).
+  if (/[\uD800-\uDBFF]$/.test(preview)) preview = preview.slice(0, -1);
   const cut = preview.lastIndexOf("\n");
   if (cut > preview.length / 2) preview = preview.slice(0, cut);
   return [{ caption: preview + tail, document: text }];

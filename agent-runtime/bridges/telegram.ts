@@ -46,6 +46,8 @@ type TgMessage = {
   message_id: number;
   chat: { id: number; type: string; title?: string };
   from?: TgUser;
+  /** Set when the message was sent on behalf of a chat (a channel, or an anonymous group admin). */
+  sender_chat?: { id: number; type: string; title?: string; username?: string };
   text?: string;
   caption?: string;
   entities?: TelegramEntity[];
@@ -203,8 +205,11 @@ export class TelegramBridge implements Deliverer {
       platformChatId: chatId,
       chatTitle: msg.chat.title ?? null,
       messageId: String(msg.message_id),
-      senderId: `tg:${msg.from?.id ?? "?"}`,
-      senderName: displayName(msg.from),
+      // Posts on behalf of a chat carry a shared service account in `from` (Channel_Bot,
+      // GroupAnonymousBot): the chat they speak for is the sender, or all of them would be one
+      // member (one cap, joined split messages across people).
+      senderId: msg.sender_chat ? `tgc:${msg.sender_chat.id}` : `tg:${msg.from?.id ?? "?"}`,
+      senderName: msg.sender_chat ? msg.sender_chat.title || msg.sender_chat.username || String(msg.sender_chat.id) : displayName(msg.from),
     };
     let m: InboundMessage;
     if (msg.new_chat_members || msg.left_chat_member) {
@@ -230,7 +235,8 @@ export class TelegramBridge implements Deliverer {
         text,
         addressed,
         command,
-        senderIsAdmin: command && msg.from ? await this.isAdmin(msg.chat.id, msg.chat.type, msg.from.id) : false,
+        // Only a group's administrators can post as the group itself (anonymously); a channel never is one.
+        senderIsAdmin: !command ? false : msg.sender_chat ? msg.sender_chat.id === msg.chat.id : msg.from ? await this.isAdmin(msg.chat.id, msg.chat.type, msg.from.id) : false,
       };
     }
     const isGroup = msg.chat.type === "group" || msg.chat.type === "supergroup";

@@ -139,6 +139,11 @@ export class ChatService {
     return this.d.store.usageBySender(chatId);
   }
 
+  /** How many of a sender's turns in a chat are queued or running. */
+  unfinishedBySender(chatId: string, sender: string): number {
+    return this.d.store.unfinishedBySender(chatId, sender);
+  }
+
   /**
    * Deletes a chat: marked deleted first (no queued turn of it starts while it goes away),
    * its warm process stopped, its user and workspace removed (archived per `onDelete`), and

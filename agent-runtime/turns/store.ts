@@ -412,6 +412,10 @@ export class TurnStore {
     return (this.db.prepare("SELECT * FROM turn_turns WHERE status = 'running' ORDER BY seq").all() as TurnRow[]).map(toTurn);
   }
 
+  unfinishedBySender(chatId: string, sender: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM turn_turns WHERE chat_id = ? AND sender = ? AND status IN ('queued', 'running')").get(chatId, sender) as { n: number }).n;
+  }
+
   /** Tokens used per sender of a chat's turns (the member whose message triggered each turn), most first. */
   usageBySender(chatId: string): Array<{ sender: string; tokens: number; turns: number }> {
     return this.db

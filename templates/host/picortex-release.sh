@@ -239,9 +239,9 @@ resolve_incoming() {
 prepare_state_dirs() {
   RT_UID="$(id -u "$RUNTIME_USER")" || die "runtime user $RUNTIME_USER does not exist"
   RT_GID="$(id -g "$RUNTIME_USER")"
-  mkdir -p "$ETC_DIR/credentials"
+  mkdir -p "$ETC_DIR/credentials/bridges"
   chmod 0755 "$ETC_DIR"
-  chmod 0700 "$ETC_DIR/credentials"
+  chmod 0700 "$ETC_DIR/credentials" "$ETC_DIR/credentials/bridges"
   # The state dir belongs to the runtime user (0700: nobody else reads its state). Made
   # here only if missing; its parent is root's, so the name itself cannot be swapped.
   if [[ ! -e "$DATA_DIR" && ! -L "$DATA_DIR" ]]; then
@@ -536,7 +536,8 @@ cmd_uninstall() {
   # trigger a runtime that cannot start (until the socket gives up at its trigger limit).
   "$SYSTEMCTL" stop picortex-runtime.socket >/dev/null 2>&1 9>&- || true
   rm -f -- "$CURRENT" "$PREVIOUS" "$ETC_DIR/credentials/anthropic-api-key" "$ETC_DIR/credentials/agent-token" "$ETC_DIR/credentials/agent-brain-headers"
-  rm -rf -- "$ETC_DIR/credentials/bridges"
+  # Emptied, not removed: the runtime unit's LoadCredential= needs the folder to exist.
+  find "$ETC_DIR/credentials/bridges" -mindepth 1 -maxdepth 1 -delete 2>/dev/null || true
   rm -rf -- "${RELEASES:?}"/* "${RELEASES:?}"/.staging-* "${RELEASES:?}"/.work-*
   echo "{\"removed\":\"all\"}"
 }

@@ -127,7 +127,7 @@ describe("bridge core durability", () => {
     finish(a1.turnId!, 110);
     // Over her share: not answered, told so (by her name, quoted), the message kept for the next turn.
     expect(core.ingest(from(msg("2", "@bot again", true), "tg:1", "Ann")).status).toBe("capped");
-    expect(replies().at(-1)).toMatch(/^Ann has used 110 of the 100 tokens each member may spend in this chat/);
+    expect(replies().at(-1)).toMatch(/^Ann has used 110 tokens, reaching the 100 each member may spend in this chat/);
     // Another member is answered, and the capped message is context of that turn.
     const b = core.ingest(from(msg("3", "@bot hi", true), "tg:2", "Bob"));
     expect(b.status).toBe("queued");
@@ -219,15 +219,40 @@ describe("bridge core durability", () => {
     expect(chunks.join("")).toBe(`${two}\n\n${r}`);
     // Over two messages: one file (the whole reply) with a caption within the platform's limit,
     // even when the reply has no line to cut at; without file support, chunks as before.
-    for (const long of ["y".repeat(9000), ("line\n").repeat(3000)]) {
+    for (const long of ["y".repeat(9000), ("line\n").repeat(3000), "🙂".repeat(6000), "x" + "🙂".repeat(6000)]) {
       const [doc, ...rest] = replyChunks(long, r, 4096, 1024);
       expect(rest).toEqual([]);
       expect(typeof doc).toBe("object");
       const d = doc as { caption: string; document: string };
       expect(d.document).toBe(long);
       expect(d.caption.length).toBeLessThanOrEqual(1024);
+      expect(d.caption).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no half emoji
       expect(d.caption.endsWith(`is attached.\n${r}`)).toBe(true);
       expect((replyChunks(long, r, 4096) as string[]).join("")).toBe(`${long}\n\n${r}`);
     }
+  });
+
+  it("a burst cannot queue past the cap: while capped, a member has one unfinished turn; the rest is context", () => {
+    const { turnStore, core, replies } = setup({ memberBudgetTokens: 100 });
+    turnStore.createChat("tg-42", "h", null);
+    const first = core.ingest(msg("1", "@bot one", true));
+    expect(first.status).toBe("queued");
+    for (let i = 2; i <= 10; i++) expect(core.ingest(msg(String(i), `@bot burst ${i}`, true)).status, String(i)).toBe("capped");
+    expect(replies().at(-1)).toMatch(/^A: I am still answering your previous message/);
+    expect(turnStore.listTurns("tg-42")).toHaveLength(1);
+    // Running still counts; another member is not held by it.
+    turnStore.markRunning(first.turnId!, "cold");
+    expect(core.ingest(msg("11", "@bot more", true)).status).toBe("capped");
+    const b = core.ingest({ ...msg("12", "@bot me too", true), senderId: "tg:2", senderName: "B" });
+    expect(b.status).toBe("queued");
+    // The held messages are context of the next turn (nothing lost).
+    expect(turnStore.getTurn(b.turnId!)!.text).toContain("burst 10");
+    // Finished under the cap: her next message runs.
+    turnStore.finishTurn(first.turnId!, "ok", { input: 20, output: 0 });
+    expect(core.ingest(msg("13", "@bot next", true)).status).toBe("queued");
+    // Without a cap, bursts queue as before.
+    const free = setup();
+    free.turnStore.createChat("tg-42", "h", null);
+    for (let i = 1; i <= 3; i++) expect(free.core.ingest(msg(String(i), `@bot ${i}`, true)).status).toBe("queued");
   });
 });

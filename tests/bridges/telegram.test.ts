@@ -129,6 +129,23 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
     expect(turns.at(-1).text).toContain('"text":"@picortex_test_bot are you there?"');
   });
 
+  it("tells apart posts on behalf of chats: each channel is its own sender, only the group itself (an anonymous admin) is an admin", async () => {
+    const channelBot = { id: 136817688, name: "Channel" };
+    const asChannel = (id: number, title: string, text: string) => tg.groupMessage(GROUP, channelBot, text, { sender_chat: { id, type: "channel", title } });
+    const a = asChannel(-1009001, "Alice's channel", "@picortex_test_bot hello from a channel");
+    await tg.waitFor(() => replies(a.messageId).length >= 1, 180_000, "answer to a channel post");
+    const b = asChannel(-1009002, "Bob's channel", "/pause");
+    await tg.waitFor(() => replies(b.messageId).length === 1, 60_000, "refusal to a channel");
+    expect(replies(b.messageId)[0]!.text).toMatch(/Only a group admin/);
+    const turns = (await rt.call("GET", `/v1/chats/${CHAT}/turns`)).json.turns;
+    expect(turns.at(-1).sender).toBe("tgc:-1009001");
+    expect(turns.at(-1).text).toContain('{"from":"Alice\'s channel","id":"tgc:-1009001","addressed":true');
+    // The group posting as itself is an anonymous administrator.
+    const anon = tg.groupMessage(GROUP, { id: 1087968824, name: "Group" }, "/mode addressed", { sender_chat: { id: GROUP, type: "supergroup", title: "Test group" } });
+    await tg.waitFor(() => replies(anon.messageId).length === 1, 60_000, "anonymous admin");
+    expect(replies(anon.messageId)[0]!.text).toBe("Reply mode is now addressed.");
+  });
+
   it("refuses a second poller with a plain 409 message and dedups a re-sent update", async () => {
     const status = (await rt.call("GET", "/v1/bridges")).json;
     expect(status.telegram).toMatchObject({ state: "polling", username: "picortex_test_bot", privacyMode: false });

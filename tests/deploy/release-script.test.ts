@@ -468,6 +468,7 @@ describe("picortex-release lifecycle", () => {
   });
 
   it("uninstall of the current release stops the unit and removes everything", async () => {
+    writeFileSync(join(root, "etc/picortex/credentials/bridges/telegram-bot-token"), "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ\n", { mode: 0o600 });
     const r = run("uninstall", a);
     expect(r.code).toBe(0);
     expect(current()).toBeUndefined();
@@ -476,6 +477,8 @@ describe("picortex-release lifecycle", () => {
     expect(existsSync(join(root, "etc/picortex/credentials/anthropic-api-key"))).toBe(false);
     expect(existsSync(join(root, "etc/picortex/credentials/agent-token"))).toBe(false);
     expect(existsSync(join(root, "etc/picortex/credentials/agent-brain-headers"))).toBe(false);
+    // The bridges' folder is emptied, not removed: the runtime unit's LoadCredential= needs it.
+    expect(readdirSync(join(root, "etc/picortex/credentials/bridges"))).toEqual([]);
     expect(await liveMarker()).toBeUndefined();
   });
 

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
+import { TEST_HOST_KEY } from "./fixtures/keys.js";
 import { renderHost, renderReleaseHelper, loadHostAssets, USER_DATA_BUDGET, HETZNER_USER_DATA_LIMIT, RETRY_SCRIPT, JOIN_ONCE_SCRIPT, type HostAssets } from "../../templates/render-host.js";
 import { HostVarsError } from "../../templates/host-vars.js";
 import { EXPOSURE_THRESHOLDS, renderSocketUnit } from "../../templates/render-units.js";
@@ -183,7 +184,13 @@ describe("cloud-config content", () => {
   });
 
   it(`stays under the user_data budget (${USER_DATA_BUDGET} B, Hetzner allows ${HETZNER_USER_DATA_LIMIT} B)`, () => {
-    for (const [name, vars] of Object.entries(variants)) {
+    // The shape a default deploy renders: a data volume (dataVolumeSizeGb 20) and the pinned host key.
+    const deployShape = {
+      ...productionVars,
+      dataVolume: { device: "/dev/disk/by-id/scsi-0HC_Volume_123456789" },
+      sshHostKey: { privateKey: TEST_HOST_KEY.privateKey, publicKey: TEST_HOST_KEY.publicKey },
+    };
+    for (const [name, vars] of Object.entries({ ...variants, "production default deploy": deployShape })) {
       const bytes = Buffer.byteLength(renderHost(vars).cloudConfig);
       console.log(`user_data ${name}: ${bytes} bytes (${((bytes / HETZNER_USER_DATA_LIMIT) * 100).toFixed(1)}% of the 32 KiB limit)`);
       expect(bytes).toBeLessThan(USER_DATA_BUDGET);
