@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync, 
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { renderHost, volumeDevice } from "../templates/render-host.js";
-import { configReferenceMarkdown, hostVarsFromConfig, readWorkspaceConfig, WorkspaceConfigError, type ConfigSource } from "../stacks/workspace/config.js";
+import { bridgeSetupProblems, configReferenceMarkdown, hostVarsFromConfig, readWorkspaceConfig, SECRET_KEYS, WorkspaceConfigError, type ConfigSource } from "../stacks/workspace/config.js";
 import { HostVarsError } from "../templates/host-vars.js";
 import { hostBridgesConfig } from "../agent-runtime/config/bridges.js";
 import { BRIDGE_CREDENTIALS_DIR, BRIDGE_SECRET_FILES, RUNTIME_CONFIG_PATH, runtimeBridgeSecretPath } from "../agent-runtime/host/contract.js";
@@ -75,7 +75,7 @@ function prepareOut(out: string): void {
 }
 
 /** Pulumi stack files keep values under `config:` as `picortex:<key>`. */
-function configSourceFromStackFile(path: string): ConfigSource {
+function configSourceFromStackFile(path: string): ConfigSource & { raw(key: string): unknown } {
   let doc: unknown;
   try {
     doc = parse(readFileSync(path, "utf8"));
@@ -86,6 +86,7 @@ function configSourceFromStackFile(path: string): ConfigSource {
   if (typeof config !== "object") throw new UsageError(`${path}: "config:" must be a mapping of picortex:<key> values`);
   const value = (key: string) => (config as Record<string, unknown>)[`picortex:${key}`];
   return {
+    raw: value,
     get: (key) => {
       const v = value(key);
       return v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);
@@ -143,10 +144,21 @@ function main(argv: string[]): number {
   };
 
   progress(`render: reading ${configPath}`);
-  const config = readWorkspaceConfig(configSourceFromStackFile(configPath));
+  const source = configSourceFromStackFile(configPath);
+  const config = readWorkspaceConfig(source);
+  const has = (key: string) => source.get(key) !== undefined;
+  // What preview checks without the secrets' values (it also checks their format), before
+  // anything is written.
+  const bridgeProblems = bridgeSetupProblems(config, has);
+  if (bridgeProblems.length > 0) throw new WorkspaceConfigError(bridgeProblems);
+  // A secret set with --secret reads `secure: …` (an object); a plain string is in the clear.
+  const plainSecrets = Object.keys(SECRET_KEYS).filter((key) => typeof source.raw(key) === "string");
   // The key and the volume's id exist only during pulumi up: placeholders stand in.
   const host = renderHost(hostVarsFromConfig(config, { profile, tailscaleAuthKey: PLACEHOLDER_KEY, dataVolumeDevice: volumeDevice("ID") }));
 
+  for (const key of plainSecrets) {
+    host.warnings.push(`picortex:${key} is in plain text in ${configPath}: anyone who reads the file has it. Set it encrypted: pulumi config set --secret picortex:${key} (then it reads "secure: …")`);
+  }
   prepareOut(out);
   writeFileSync(join(out, "user-data.yaml"), host.cloudConfig);
   progress(`render: user-data.yaml (${Buffer.byteLength(host.cloudConfig)} bytes of Hetzner's 32768)`);
@@ -158,8 +170,7 @@ function main(argv: string[]): number {
   }
   // What each deploy (not cloud-init) puts on the host: the bridges' section of runtime.json and
   // where their secrets land (on when the stack holds the secret; its value is never read here).
-  const source = configSourceFromStackFile(configPath);
-  const has = (key: string) => source.get(key) !== undefined;
+
   const bridgeSecrets = (Object.keys(BRIDGE_SECRET_FILES) as Array<keyof typeof BRIDGE_SECRET_FILES>)
     .filter(has)
     .map((key) => ({ key: `picortex:${key}`, path: `${BRIDGE_CREDENTIALS_DIR}/${BRIDGE_SECRET_FILES[key]}`, owner: "root:root", mode: "0600", runtimeReads: runtimeBridgeSecretPath(key) }));

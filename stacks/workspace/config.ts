@@ -379,20 +379,30 @@ export function checkWorkspaceSecrets(config: WorkspaceConfig, s: WorkspaceSecre
   if (s.webhookSecret !== undefined && !new RegExp(`^[\\x21-\\x7e]{${WEBHOOK_SECRET_MIN},512}$`).test(s.webhookSecret.trim())) {
     problems.push(`picortex:webhookSecret must be ${WEBHOOK_SECRET_MIN}-512 printable characters without spaces: set a new one with  openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret`);
   }
-  if (config.bridges.telegram !== undefined && s.telegramBotToken === undefined) {
-    problems.push("picortex:bridges.telegram is set but the Telegram bridge is off without its token: pulumi config set --secret picortex:telegramBotToken < token-file  (or remove bridges.telegram)");
-  }
-  if (config.bridges.webhook !== undefined && s.webhookSecret === undefined) {
-    problems.push("picortex:bridges.webhook is set but the webhook bridge is off without its secret: openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret  (or remove bridges.webhook)");
-  }
-  if (!deploying && (s.telegramBotToken !== undefined || s.webhookSecret !== undefined)) {
-    problems.push("a bridge secret is set but nothing deploys it: set picortex:releaseManifest (the bridges run in the deployed runtime)");
-  }
+  problems.push(...bridgeSetupProblems(config, (key) => s[key] !== undefined));
   if (deploying && s.apiToken === undefined) {
     problems.push("picortex:apiToken is required when picortex:releaseManifest is set (the chat stacks read it as runtimeApiToken): openssl rand -hex 32 | pulumi config set --secret picortex:apiToken");
   }
   if (problems.length > 0) throw new WorkspaceConfigError(problems);
   return out;
+}
+
+/**
+ * The bridges' settings against which of their secrets are set (not their values): shared by
+ * the preview checks above and `npm run render`, which sees only whether a secret is present.
+ */
+export function bridgeSetupProblems(config: WorkspaceConfig, has: (key: "telegramBotToken" | "webhookSecret") => boolean): string[] {
+  const problems: string[] = [];
+  if (config.bridges.telegram !== undefined && !has("telegramBotToken")) {
+    problems.push("picortex:bridges.telegram is set but the Telegram bridge is off without its token: pulumi config set --secret picortex:telegramBotToken < token-file  (or remove bridges.telegram)");
+  }
+  if (config.bridges.webhook !== undefined && !has("webhookSecret")) {
+    problems.push("picortex:bridges.webhook is set but the webhook bridge is off without its secret: openssl rand -hex 32 | pulumi config set --secret picortex:webhookSecret  (or remove bridges.webhook)");
+  }
+  if (config.releaseManifest === "" && (has("telegramBotToken") || has("webhookSecret"))) {
+    problems.push("a bridge secret is set but nothing deploys it: set picortex:releaseManifest (the bridges run in the deployed runtime)");
+  }
+  return problems;
 }
 
 /** Reads every secret key once (raw, for the checks above). */

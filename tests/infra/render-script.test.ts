@@ -59,7 +59,7 @@ describe("npm run render", () => {
     const file = join(work, "bridges.yaml");
     writeFileSync(
       file,
-      `config:\n  picortex:sshPublicKey: ${key}\n  picortex:telegramBotToken:\n    secure: v1:AAAABBBBCCCCDDDD\n  picortex:bridges:\n    telegram:\n      chatMap:\n        "-100123": family\n`,
+      `config:\n  picortex:sshPublicKey: ${key}\n  picortex:releaseManifest: dist/release/latest.json\n  picortex:telegramBotToken:\n    secure: v1:AAAABBBBCCCCDDDD\n  picortex:bridges:\n    telegram:\n      chatMap:\n        "-100123": family\n`,
     );
     const out = join(work, "bridges");
     const r = render("--config", file, "--out", out);
@@ -74,6 +74,20 @@ describe("npm run render", () => {
     // The runtime unit loads that folder; tmpfiles makes it root-only.
     expect(readFileSync(join(out, "files/etc/systemd/system/picortex-runtime.service"), "utf8")).toContain("\nLoadCredential=bridges:/etc/picortex/credentials/bridges\n");
     expect(readFileSync(join(out, "files/etc/tmpfiles.d/picortex.conf"), "utf8")).toContain("\nd /etc/picortex/credentials/bridges 0700 root root -\n");
+    // Settings without their secret, or a secret nothing deploys, fail like preview, before anything is written.
+    writeFileSync(file, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:releaseManifest: dist/release/latest.json\n  picortex:bridges:\n    telegram: {}\n`);
+    const noToken = render("--config", file, "--out", join(work, "bridges-notoken"));
+    expect(noToken.status).toBe(2);
+    expect(noToken.stderr).toContain("picortex:bridges.telegram is set but the Telegram bridge is off without its token");
+    expect(existsSync(join(work, "bridges-notoken"))).toBe(false);
+    writeFileSync(file, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:webhookSecret:\n    secure: v1:AAAA\n`);
+    expect(render("--config", file, "--out", join(work, "bridges-nodeploy")).stderr).toContain("a bridge secret is set but nothing deploys it");
+    // A secret in plain text renders, with a loud warning (never the value).
+    writeFileSync(file, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:releaseManifest: dist/release/latest.json\n  picortex:telegramBotToken: "123456789:PLAINTEXTplaintextPLAINTEXTplain"\n`);
+    const plain = render("--config", file, "--out", join(work, "bridges-plain"));
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stderr).toContain("WARNING: picortex:telegramBotToken is in plain text in");
+    expect(plain.stderr + plain.stdout).not.toContain("PLAINTEXTplaintext");
     // A bad group map fails the render like pulumi preview, naming the key.
     writeFileSync(file, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:bridges:\n    telegram:\n      chatMap:\n        "-100123": "Family Chat"\n`);
     const bad = render("--config", file, "--out", join(work, "bridges-bad"));

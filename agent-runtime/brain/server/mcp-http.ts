@@ -53,7 +53,7 @@ export class ChatBrainStore {
       const retryMin = Math.max(1, Math.ceil((times[0]! + 3_600_000 - now) / 60_000));
       throw new BrainError(
         "rate_limited",
-        `${agent} has recorded ${times.length} brain entries in the last hour, the most one credential may; retry in ${retryMin} min, or supersede an entry instead of adding one.`,
+        `${agent} has recorded ${times.length} brain entries in the last hour, the most one credential may; retry in ${retryMin} min (recall and extend what is there meanwhile).`,
       );
     }
     times.push(now);
