@@ -3,6 +3,8 @@ import { existsSync } from "node:fs";
 import { loadBrainClientConfig } from "../config/brain.js";
 import { loadRuntimeConfig } from "../config/load.js";
 import { backupDatabase, restoreDatabase } from "../store/backup.js";
+import { PicortexError } from "../errors.js";
+import { readLiveEndpoint } from "./endpoint.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { initializedMarkerPath, rotateApiToken, runtimeDbPath } from "../store/data-dir.js";
 import { apiTokenPath } from "../store/token-file.js";
@@ -51,6 +53,17 @@ export function registerStateCommands(program: Command): void {
     .action((file: string, o: StateFlags) =>
       run(async () => {
         const db = databaseOf(o);
+        if (!o.brain) {
+          // Swapping the files under a running runtime loses its writes (it keeps the old ones open).
+          const live = readLiveEndpoint(dataDirOf(o));
+          if (live) {
+            throw new PicortexError(
+              "conflict",
+              "runtime_running",
+              `The runtime (pid ${live.pid}, ${live.url}) is running on ${dataDirOf(o)}: stop it first (on a host: systemctl stop picortex-runtime.socket picortex-runtime.service, or the socket starts it again), then restore.`,
+            );
+          }
+        }
         const r = await restoreDatabase(file, db.path, db.table);
         if (!o.brain) {
           const dataDir = dataDirOf(o);

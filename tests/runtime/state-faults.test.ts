@@ -10,6 +10,7 @@ import { createLogger } from "../../agent-runtime/log.js";
 import { startRuntime, type RunningRuntime } from "../../agent-runtime/server.js";
 import { DataDirError } from "../../agent-runtime/store/data-dir.js";
 import { backupDatabase, restoreDatabase } from "../../agent-runtime/store/backup.js";
+import { removeEndpoint, writeEndpoint } from "../../agent-runtime/cli/endpoint.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -161,6 +162,17 @@ describe("backup and restore (SQLite online backup API)", { timeout: 120_000 }, 
     // Disaster: the database is gone. The runtime refuses; restore; it starts with the rows.
     rmSync(path);
     await expect(start(dir)).rejects.toThrowError(DataDirError);
+    // A runtime still running on the data dir (its endpoint record, a live pid) would keep the
+    // old files open and lose its writes: restore refuses, and changes nothing.
+    writeEndpoint(dir, { pid: process.pid, url: "http://127.0.0.1:1", urls: ["http://127.0.0.1:1"], port: 1, mode: "local", modules: [], version: "test" } as never);
+    const refused = await run(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "restore", backup, "--data-dir", dir, "--json"], { cwd: REPO, env: { ...process.env, PICORTEX_CONFIG: "" } }).then(
+      () => undefined,
+      (err: { code?: number; stdout?: string; stderr?: string }) => err,
+    );
+    expect(refused?.code).toBe(1);
+    expect(`${refused?.stdout}${refused?.stderr}`).toMatch(/is running on .*stop it first.*picortex-runtime\.socket/);
+    expect(existsSync(path)).toBe(false);
+    removeEndpoint(dir, process.pid);
     const { stdout } = await run(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "restore", backup, "--data-dir", dir, "--json"], { cwd: REPO, env: { ...process.env, PICORTEX_CONFIG: "" } });
     expect(JSON.parse(stdout)).toMatchObject({ ok: true });
     rt = await start(dir);
