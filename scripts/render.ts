@@ -86,6 +86,7 @@ function configSourceFromStackFile(path: string): ConfigSource {
   if (typeof config !== "object") throw new UsageError(`${path}: "config:" must be a mapping of picortex:<key> values`);
   const value = (key: string) => (config as Record<string, unknown>)[`picortex:${key}`];
   return {
+    keys: () => Object.keys(config as Record<string, unknown>),
     get: (key) => {
       const v = value(key);
       return v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);

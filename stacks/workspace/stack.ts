@@ -9,7 +9,7 @@
  * project root (the directory holding Pulumi.yaml), see program.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, SECRET_KEYS, WorkspaceConfigError, readWorkspaceConfig, readWorkspaceSecrets } from "./config.js";
+import { WorkspaceConfigError, readWorkspaceConfig, readWorkspaceSecrets, unknownKeyProblems } from "./config.js";
 import { workspaceProgram, type WorkspaceProgramOptions } from "./program.js";
 import type { TailnetCredentials } from "../../components/tailnet-device.js";
 
@@ -41,11 +41,8 @@ export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<st
 
 /** A misspelled `picortex:` key used to be ignored silently (issue 21 item 19). */
 export function rejectUnknownKeys(fullKeys: string[]): void {
-  const known = new Set([...Object.keys(CONFIG_KEYS), ...Object.keys(SECRET_KEYS)]);
-  const unknown = fullKeys.filter((k) => k.startsWith("picortex:") && !known.has(k.slice("picortex:".length)));
-  if (unknown.length > 0) {
-    throw new WorkspaceConfigError(unknown.map((k) => `${k} is not a known setting (a typo?): known are ${[...known].join(", ")}; remove it with pulumi config rm ${k}`));
-  }
+  const problems = unknownKeyProblems(fullKeys, (k) => `; remove it with pulumi config rm ${k}`);
+  if (problems.length > 0) throw new WorkspaceConfigError(problems);
 }
 
 /**
