@@ -3,6 +3,7 @@
  * point stays two lines and tests can drive it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as hcloud from "@pulumi/hcloud";
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +13,7 @@ import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime
 import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
 import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
 import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
+import { ServerPower, type HcloudCredentials } from "../../components/server-power.js";
 import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
@@ -62,6 +64,12 @@ export interface WorkspaceProgramOptions {
    * removed on destroy and before a replacement (TailnetDeviceCleanup).
    */
   tailnetCredentials?: TailnetCredentials;
+  /**
+   * The Hetzner credentials the provider uses (stack.ts reads hcloud:token/endpoint and
+   * HCLOUD_TOKEN/HCLOUD_ENDPOINT). With them, `up` powers a server left off back on
+   * (ServerPower, issue 21 item 2).
+   */
+  hcloudCredentials?: HcloudCredentials;
 }
 
 /**
@@ -83,7 +91,7 @@ export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
   options: WorkspaceProgramOptions = {},
-): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup } {
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup; power?: ServerPower } {
   // Validate the deploy inputs before creating anything.
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
@@ -136,6 +144,21 @@ export function workspaceProgram(
     pulumi.log.warn("no Tailscale credentials found in tailscale:* config or TAILSCALE_* environment: the host's tailnet device will not be removed on destroy or replacement", host);
   }
 
+  // A server left off (an interrupted replacement's shutdown, the operator, Hetzner) is
+  // powered on again: the live status comes from the provider's data source on every run.
+  const hz = options.hcloudCredentials;
+  const power = hz
+    ? new ServerPower("workspace-power", {
+        serverId: host.serverId,
+        serverName: config.hostname,
+        offServers: hcloud
+          .getServersOutput({ withSelector: "picortex/role=workspace-host", withStatuses: ["off"] })
+          .apply((r) => r.servers.map((x) => x.name)),
+        credentials: hz,
+      }, { dependsOn: [host] })
+    : undefined;
+  if (!power) pulumi.log.warn("no Hetzner token found in hcloud:token config or HCLOUD_TOKEN: a server left off will not be powered on by pulumi up", host);
+
   // The runtime, through the host's one privileged entry point (picortex-release).
   const runtime = release
     ? new RuntimeDeployment(
@@ -165,7 +188,8 @@ export function workspaceProgram(
             webhookSecret: secret(secrets.webhookSecret?.trim()),
           },
         },
-        { dependsOn: [host] },
+        // After the power-on: a server found off is running before the deploy polls it.
+        { dependsOn: power ? [host, power.command] : [host] },
       )
     : undefined;
 
@@ -174,6 +198,7 @@ export function workspaceProgram(
     tailnet,
     runtime,
     deviceCleanup,
+    power,
     outputs: {
       serverId: host.serverId,
       serverUrn: host.serverUrn,
