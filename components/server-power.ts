@@ -10,7 +10,7 @@
  *
  * Design:
  * - The live status is read on every preview and up with the provider's own data source
- *   (`hcloud.getServers`, selector `picortex/role=workspace-host`, statuses `off`): a
+ *   (`hcloud.getServers`, selector `picortex/role=workspace-host`, found by name): a
  *   read through the provider, with its credentials, known at preview (its inputs are
  *   plain), no new credential path.
  * - The power-on is a local @pulumi/command Command, a fixed `node -e` program
@@ -41,11 +41,8 @@ export interface ServerPowerArgs {
   serverId: pulumi.Input<string>;
   /** The server's name, as the lookup reports it. */
   serverName: string;
-  /**
-   * The names of the servers the live lookup found off (hcloud.getServers with status
-   * `off`); the server is off when its name is among them.
-   */
-  offServers: pulumi.Input<string[]>;
+  /** The server's status from the live lookup (hcloud.getServers by name), "absent" when none. */
+  liveStatus: pulumi.Input<string>;
   credentials: HcloudCredentials;
 }
 
@@ -66,7 +63,7 @@ export class ServerPower extends pulumi.ComponentResource {
     const endpoint = (args.credentials.endpoint ?? DEFAULT_HCLOUD_ENDPOINT).replace(/\/+$/, "");
     if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(endpoint)) throw new Error(`ServerPower ${name}: endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`);
 
-    this.foundOff = pulumi.output(args.offServers).apply((names) => names.includes(args.serverName));
+    this.foundOff = pulumi.output(args.liveStatus).apply((status) => status === "off");
     this.command = this.foundOff.apply((off) => {
       if (off) pulumi.log.warn(`server ${args.serverName} is off: this up powers it on (workspace-power)`, this);
       return new command.local.Command(

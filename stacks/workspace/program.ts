@@ -14,6 +14,8 @@ import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/
 import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
 import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
 import { ServerPower, type HcloudCredentials } from "../../components/server-power.js";
+import { ServerCreationMarker } from "../../components/server-creation.js";
+import { createHash } from "node:crypto";
 import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
@@ -91,7 +93,7 @@ export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
   options: WorkspaceProgramOptions = {},
-): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup; power?: ServerPower } {
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup; power?: ServerPower; creation: ServerCreationMarker } {
   // Validate the deploy inputs before creating anything.
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
@@ -114,12 +116,23 @@ export function workspaceProgram(
     ...(sshHostKey ? { sshHostKey } : {}),
   };
 
+  // The server as Hetzner has it now, by name (the provider's data source, on every preview
+  // and up): "absent", or its status. Drives the key's life (item 14) and the power-on (item 2).
+  const liveStatus = hcloud
+    .getServersOutput({ withSelector: "picortex/role=workspace-host" })
+    .apply((r) => (r.servers ?? []).find((x) => x.name === config.hostname)?.status ?? "absent");
+  // No server yet: the coming create gets a key minted right before it (a key left in state
+  // by a refused create may have expired since).
+  const creation = new ServerCreationMarker("workspace-creation", { serverExists: liveStatus.apply((st) => st !== "absent") });
+  const templateRotation = hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) });
+
   const tailnet = new TailnetAccess("tailnet", {
     hostname: config.hostname,
     tags: config.tailscaleTags,
     expirySeconds: config.tailscaleKeyExpirySeconds,
-    // A change that would replace the server also mints a fresh key (a spent key cannot join).
-    rotation: hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) }),
+    // A change that would replace the server also mints a fresh key (a spent key cannot join),
+    // and so does every attempt to create it (the key expires).
+    rotation: creation.marker.apply((m) => rotationWithCreation(templateRotation, m)),
   });
 
   const host = new WorkspaceHost("workspace", {
@@ -151,9 +164,7 @@ export function workspaceProgram(
     ? new ServerPower("workspace-power", {
         serverId: host.serverId,
         serverName: config.hostname,
-        offServers: hcloud
-          .getServersOutput({ withSelector: "picortex/role=workspace-host", withStatuses: ["off"] })
-          .apply((r) => r.servers.map((x) => x.name)),
+        liveStatus,
         credentials: hz,
       }, { dependsOn: [host] })
     : undefined;
@@ -196,6 +207,7 @@ export function workspaceProgram(
   return {
     host,
     tailnet,
+    creation,
     runtime,
     deviceCleanup,
     power,
@@ -214,4 +226,14 @@ export function workspaceProgram(
       ...(secrets.apiToken !== undefined ? { runtimeApiToken: pulumi.secret(secrets.apiToken) } : {}),
     },
   };
+}
+
+/**
+ * The key's rotation: the template's hash alone while there is no creation marker (a stack
+ * deployed before it existed keeps its key), else a hash of both, 12 hex digits like the
+ * template's (the key description has room for exactly that).
+ */
+export function rotationWithCreation(templateRotation: string, marker: string): string {
+  if (marker === "") return templateRotation;
+  return createHash("sha256").update(templateRotation).update("\0").update(marker).digest("hex").slice(0, 12);
 }

@@ -49,7 +49,9 @@ beforeAll(async () => {
         return { id: args.type.startsWith("hcloud:") ? String(4242 + recorded.length) : `${args.name}-id`, state };
       },
       call(args) {
-        throw new Error(`unexpected invoke ${args.token}: the workspace stack must not call functions`);
+        // The one function the stack calls: the live server lookup (issue 21 items 2 and 14); no server yet.
+        if (args.token === "hcloud:index/getServers:getServers") return { id: "none", servers: [] };
+        throw new Error(`unexpected invoke ${args.token}: the workspace stack calls no other function`);
       },
     },
     "picortex",
@@ -70,7 +72,7 @@ beforeAll(async () => {
   tailnet = program.tailnet;
   stack = program.outputs;
   // Attach resource objects and parent types (from the URN's type chain).
-  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey!, tailnet.key, host.volume!, host.volumeAttachment!];
+  const objects: pulumi.Resource[] = [host, tailnet, host.server, host.firewall, host.sshKey!, tailnet.key, host.volume!, host.volumeAttachment!, program.creation, await valueOf(program.creation.command)];
   for (const obj of objects) {
     const urn = await valueOf(obj.urn);
     const chain = urn.split("::")[2]!.split("$");
@@ -91,6 +93,9 @@ describe("workspace stack resource graph (mocked)", () => {
         "hcloud:index/sshKey:SshKey",
         "hcloud:index/volume:Volume",
         "hcloud:index/volumeAttachment:VolumeAttachment",
+        // The server-creation marker (issue 21 item 14); no ServerPower: no hcloud:token here.
+        "command:local:Command",
+        "picortex:host:ServerCreationMarker",
         "picortex:host:WorkspaceHost",
         "picortex:tailnet:TailnetAccess",
         "tailscale:index/tailnetKey:TailnetKey",
@@ -104,6 +109,7 @@ describe("workspace stack resource graph (mocked)", () => {
       expect(one(t).parentType, t).toBe("picortex:host:WorkspaceHost");
     }
     expect(one("picortex:host:WorkspaceHost").parentType).toBe("(stack)");
+    expect(one("command:local:Command").parentType).toBe("picortex:host:ServerCreationMarker");
     expect(recorded.every((r) => r.resource !== undefined)).toBe(true);
   });
 
