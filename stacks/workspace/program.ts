@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
+import * as tailscale from "@pulumi/tailscale";
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +16,7 @@ import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
 import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
 import { ServerPower, type HcloudCredentials } from "../../components/server-power.js";
 import { ServerCreationMarker } from "../../components/server-creation.js";
+import { liveTailnetName } from "../../components/tailnet-address.js";
 import { createHash } from "node:crypto";
 import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
@@ -32,9 +34,14 @@ export interface WorkspaceOutputs {
   protectedUrns: pulumi.Output<string[]>;
   ipv4Address: pulumi.Output<string>;
   ipv6Address: pulumi.Output<string>;
+  /** The configured tailnet host name (what the host joins as). */
   tailnetHostname: string;
   adminUser: string;
-  runtimeUrl: string;
+  /**
+   * `http://<live tailnet name>:<port>`: the MagicDNS short name of the host's newest
+   * device (device lookup, item 10), or the configured name before the host has joined.
+   */
+  runtimeUrl: pulumi.Output<string>;
   /** The operator's SSH allowlist is not for PR comments: secret. */
   firewallRules: pulumi.Output<WorkspaceHost["firewallRules"]>;
   /**
@@ -170,13 +177,21 @@ export function workspaceProgram(
     : undefined;
   if (!power) pulumi.log.warn("no Hetzner token found in hcloud:token config or HCLOUD_TOKEN: a server left off will not be powered on by pulumi up", host);
 
+  // The host's live tailnet name by device lookup (the tailscale provider's getDevices, on
+  // every run): a node that had to join as <name>-1 (the old one could not be removed) is
+  // still found, and runtimeUrl and the deploy follow it (item 10).
+  const tailnetName = tailscale
+    .getDevicesOutput({ namePrefix: config.hostname })
+    .apply((r) => liveTailnetName(r.devices, config.hostname, config.tailscaleTags));
+  const runtimeUrl = pulumi.interpolate`http://${tailnetName}:${host.runtimePort}`;
+
   // The runtime, through the host's one privileged entry point (picortex-release).
   const runtime = release
     ? new RuntimeDeployment(
         "runtime",
         {
           connection: {
-            host: config.deployVia === "tailnet" ? host.hostname : host.ipv4Address,
+            host: config.deployVia === "tailnet" ? tailnetName : host.ipv4Address,
             adminUser: host.adminUser,
             privateKey: secret(secrets.adminPrivateKey)!,
             ...(secrets.adminPrivateKeyPassword !== undefined ? { privateKeyPassword: secret(secrets.adminPrivateKeyPassword) } : {}),
@@ -219,7 +234,7 @@ export function workspaceProgram(
       ipv6Address: host.ipv6Address,
       tailnetHostname: host.hostname,
       adminUser: host.adminUser,
-      runtimeUrl: host.runtimeUrl,
+      runtimeUrl,
       firewallRules: pulumi.secret(host.firewallRules),
       releaseHash: pulumi.output(release ? release.hash : ""),
       sshHostPublicKey: checked.hostPublicKey ?? "",

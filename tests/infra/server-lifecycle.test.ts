@@ -64,3 +64,22 @@ describe("ServerCreationMarker (item 14)", () => {
     expect(a).not.toBe(b);
   });
 });
+
+describe("liveTailnetName (item 10)", () => {
+  const tags = ["tag:picortex"];
+  it("takes the newest tagged device of the host, by its MagicDNS short name", async () => {
+    const { liveTailnetName } = await import("../../components/tailnet-address.js");
+    expect(liveTailnetName([], "picortex", tags)).toBe("picortex");
+    expect(liveTailnetName(undefined, "picortex", tags)).toBe("picortex");
+    const devices = [
+      { hostname: "picortex", name: "picortex.tail1.ts.net", tags, created: "2026-12-06T10:00:00Z" },
+      { hostname: "picortex", name: "picortex-1.tail1.ts.net", tags, created: "2026-12-06T11:00:00Z" },
+      // A person's laptop with the same host name, newer, untagged: never the host.
+      { hostname: "picortex", name: "picortex-2.tail1.ts.net", tags: [], created: "2026-12-06T12:00:00Z" },
+      { hostname: "other", name: "other.tail1.ts.net", tags, created: "2026-12-06T13:00:00Z" },
+    ];
+    expect(liveTailnetName(devices, "picortex", tags)).toBe("picortex-1");
+    // A name that is not a DNS label is not used.
+    expect(liveTailnetName([{ hostname: "picortex", name: "bad name.ts.net", tags, created: "2026-12-06T11:00:00Z" }], "picortex", tags)).toBe("picortex");
+  });
+});

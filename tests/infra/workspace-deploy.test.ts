@@ -36,6 +36,7 @@ beforeAll(async () => {
       },
       call(a) {
         if (a.token === "hcloud:index/getServers:getServers") return { id: "none", servers: [] };
+        if (a.token === "tailscale:index/getDevices:getDevices") return { id: "-", devices: [] };
         throw new Error(`unexpected invoke ${a.token}`);
       },
     },

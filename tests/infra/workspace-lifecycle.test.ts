@@ -163,7 +163,7 @@ describe("item 5: the host's outputs land even when the deploy fails", () => {
     expect(await valueOf(o.releaseHash)).toBe(hash);
     expect(await valueOf(o.runtimeApiToken!)).toBe(TEST_API_TOKEN);
     expect(await pulumi.isSecret(o.runtimeApiToken!)).toBe(true);
-    expect(o.runtimeUrl).toBe("http://picortex:7420");
+    expect(await valueOf(o.runtimeUrl)).toBe("http://picortex:7420");
   });
 
   it("requires the API token when deploying, so runtimeApiToken always exists for the chat stacks", () => {

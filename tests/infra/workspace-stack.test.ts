@@ -49,8 +49,10 @@ beforeAll(async () => {
         return { id: args.type.startsWith("hcloud:") ? String(4242 + recorded.length) : `${args.name}-id`, state };
       },
       call(args) {
-        // The one function the stack calls: the live server lookup (issue 21 items 2 and 14); no server yet.
+        // The functions the stack calls: the live server lookup (issue 21 items 2 and 14: no server
+        // yet) and the device lookup (item 10: no device yet).
         if (args.token === "hcloud:index/getServers:getServers") return { id: "none", servers: [] };
+        if (args.token === "tailscale:index/getDevices:getDevices") return { id: "-", devices: [] };
         throw new Error(`unexpected invoke ${args.token}: the workspace stack calls no other function`);
       },
     },
@@ -182,6 +184,7 @@ describe("workspace stack resource graph (mocked)", () => {
     expect(await valueOf(stack.ipv6Address)).toBe("2001:db8::1");
     expect(stack.tailnetHostname).toBe("picortex");
     expect(stack.adminUser).toBe("pcadmin");
-    expect(stack.runtimeUrl).toBe("http://picortex:7420");
+    // No tailnet device yet (the mocked lookup finds none): the configured name (item 10).
+    expect(await valueOf(stack.runtimeUrl)).toBe("http://picortex:7420");
   });
 });

@@ -94,6 +94,7 @@ export async function recordResources(
       call(args) {
         // The workspace stack's live server lookup (issue 21 items 2 and 14): no server yet.
         if (args.token === "hcloud:index/getServers:getServers") return { id: "none", servers: [] };
+        if (args.token === "tailscale:index/getDevices:getDevices") return { id: "-", devices: [] };
         throw new Error(`unexpected invoke ${args.token} in a mocked test`);
       },
   };
