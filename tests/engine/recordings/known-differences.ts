@@ -71,7 +71,7 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
   {
     key: /^Invoke hcloud:index\/getServers:getServers( \(preview\))? #\d+$/,
     path: /^$/,
-    why: "the power check's live read of servers left off (data source hcloud_servers), added after the recording (issue 21 item 2); re-record with the real providers",
+    why: "the live server lookup behind the power-on and the key's creation marker (data source hcloud_servers), added after the recording (issue 21 items 2 and 14); re-record with the real providers",
   },
   {
     key: /^(Check|Diff|Create|Read|Update|Delete) urn:pulumi:[^:]+::[^:]+::picortex:host:ServerPower\$command:local:Command::workspace-power-on( \(preview\))? #\d+$/,
