@@ -6,3 +6,5 @@ export { RuntimeDeployment, readReleaseManifest, type RuntimeDeploymentArgs, typ
 export { ChatWorkspace, type ChatWorkspaceArgs } from "./chat-workspace.js";
 export { TailnetDeviceCleanup, type TailnetDeviceCleanupArgs, type TailnetCredentials } from "./tailnet-device.js";
 export { generateHostKey, publicKeyOfPrivateKey, SshKeyError } from "./ssh-keys.js";
+export { ServerPower, type ServerPowerArgs, type HcloudCredentials } from "./server-power.js";
+export { ServerCreationMarker, type ServerCreationMarkerArgs } from "./server-creation.js";

@@ -87,6 +87,7 @@ function configSourceFromStackFile(path: string): ConfigSource & { raw(key: stri
   const value = (key: string) => (config as Record<string, unknown>)[`picortex:${key}`];
   return {
     raw: value,
+    keys: () => Object.keys(config as Record<string, unknown>),
     get: (key) => {
       const v = value(key);
       return v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);

@@ -274,11 +274,60 @@ export class WorkspaceConfigError extends Error {
   }
 }
 
+/** Optimal string alignment distance (Levenshtein plus adjacent swaps), case-insensitive. */
+export function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase(), y = b.toLowerCase();
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[x.length]![y.length]!;
+}
+
+/**
+ * The known key a misspelled one most likely meant: the nearest by edit distance, when it
+ * is near enough to be a typo (at most 3 edits and under half the key's length), else null.
+ */
+export function closestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const distance = editDistance(key, k);
+    if (distance < bestDistance) [best, bestDistance] = [k, distance];
+  }
+  return best !== null && bestDistance <= Math.min(3, Math.floor(Math.max(key.length, best.length) / 2) - 1) ? best : null;
+}
+
+/** Every key the workspace stack reads under `picortex:`: settings and secrets. */
+export function knownWorkspaceKeys(): string[] {
+  return [...Object.keys(CONFIG_KEYS), ...Object.keys(SECRET_KEYS)];
+}
+
+/**
+ * One problem per `picortex:` key the stack does not read (issue 21 item 19: a typo such
+ * as picortex:protecton used to be ignored, silently keeping the default). Keys of other
+ * namespaces (hcloud:, tailscale:) are the providers' and are left alone. `how` is the
+ * removal hint for where the keys came from.
+ */
+export function unknownKeyProblems(fullKeys: readonly string[], how: (fullKey: string) => string = () => ""): string[] {
+  const known = knownWorkspaceKeys();
+  return fullKeys
+    .filter((k) => k.startsWith("picortex:") && !known.includes(k.slice("picortex:".length)))
+    .map((k) => {
+      const guess = closestKey(k.slice("picortex:".length), known);
+      const head = guess ? `${k} is not a known setting: did you mean picortex:${guess}?` : `${k} is not a known setting (known: ${known.join(", ")})`;
+      return head + how(k);
+    });
+}
+
 /** Validate raw values (as read from stack config). Throws WorkspaceConfigError listing every problem. */
 export function parseWorkspaceConfig(raw: Record<string, unknown>): WorkspaceConfig {
-  const unknown = Object.keys(raw).filter((k) => !(k in CONFIG_KEYS));
   const parsed = workspaceConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => k in CONFIG_KEYS)));
-  const problems = unknown.map((k) => `picortex:${k} is not a known setting (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
+  const problems = unknownKeyProblems(Object.keys(raw).filter((k) => !(k in CONFIG_KEYS)).map((k) => `picortex:${k}`));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const [key, ...rest] = issue.path.map(String);
@@ -419,6 +468,11 @@ export function readWorkspaceSecrets(source: { get(key: string): string | undefi
 export interface ConfigSource {
   get(key: string): string | undefined;
   getObject<T>(key: string): T | undefined;
+  /**
+   * Every full key the source holds (`picortex:…`, `hcloud:…`), when it can list them: then
+   * a `picortex:` key the stack does not read is refused, naming the closest valid one.
+   */
+  keys?(): string[];
 }
 
 /** What the host needs besides the config: values that exist only at deploy time. */
@@ -458,6 +512,8 @@ export function hostVarsFromConfig(config: WorkspaceConfig, deploy: DeployTimeHo
 
 /** Read every known key once from the `picortex:` namespace and validate. */
 export function readWorkspaceConfig(source: ConfigSource): WorkspaceConfig {
+  const unknown = source.keys ? unknownKeyProblems(source.keys()) : [];
+  if (unknown.length > 0) throw new WorkspaceConfigError(unknown);
   const raw: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(CONFIG_KEYS) as Array<[ConfigKey, KeySpec]>) {
     let value: unknown;

@@ -3,6 +3,8 @@
  * point stays two lines and tests can drive it under Pulumi mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as hcloud from "@pulumi/hcloud";
+import * as tailscale from "@pulumi/tailscale";
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +14,10 @@ import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime
 import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
 import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
 import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
+import { ServerPower, type HcloudCredentials } from "../../components/server-power.js";
+import { ServerCreationMarker } from "../../components/server-creation.js";
+import { liveTailnetName } from "../../components/tailnet-address.js";
+import { createHash } from "node:crypto";
 import { checkWorkspaceSecrets, hostVarsFromConfig, WorkspaceConfigError, type WorkspaceConfig, type WorkspaceSecretValues } from "./config.js";
 
 /**
@@ -28,9 +34,14 @@ export interface WorkspaceOutputs {
   protectedUrns: pulumi.Output<string[]>;
   ipv4Address: pulumi.Output<string>;
   ipv6Address: pulumi.Output<string>;
+  /** The configured tailnet host name (what the host joins as). */
   tailnetHostname: string;
   adminUser: string;
-  runtimeUrl: string;
+  /**
+   * `http://<live tailnet name>:<port>`: the MagicDNS short name of the host's newest
+   * device (device lookup, item 10), or the configured name before the host has joined.
+   */
+  runtimeUrl: pulumi.Output<string>;
   /** The operator's SSH allowlist is not for PR comments: secret. */
   firewallRules: pulumi.Output<WorkspaceHost["firewallRules"]>;
   /**
@@ -62,6 +73,12 @@ export interface WorkspaceProgramOptions {
    * removed on destroy and before a replacement (TailnetDeviceCleanup).
    */
   tailnetCredentials?: TailnetCredentials;
+  /**
+   * The Hetzner credentials the provider uses (stack.ts reads hcloud:token/endpoint and
+   * HCLOUD_TOKEN/HCLOUD_ENDPOINT). With them, `up` powers a server left off back on
+   * (ServerPower, issue 21 item 2).
+   */
+  hcloudCredentials?: HcloudCredentials;
 }
 
 /**
@@ -83,7 +100,7 @@ export function workspaceProgram(
   config: WorkspaceConfig,
   secrets: WorkspaceSecrets = {},
   options: WorkspaceProgramOptions = {},
-): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup } {
+): { outputs: WorkspaceOutputs; host: WorkspaceHost; tailnet: TailnetAccess; runtime?: RuntimeDeployment; deviceCleanup?: TailnetDeviceCleanup; power?: ServerPower; creation: ServerCreationMarker } {
   // Validate the deploy inputs before creating anything.
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const release = config.releaseManifest ? readReleaseManifest(resolveConfigPath("releaseManifest", config.releaseManifest, projectRoot)) : undefined;
@@ -106,12 +123,23 @@ export function workspaceProgram(
     ...(sshHostKey ? { sshHostKey } : {}),
   };
 
+  // The server as Hetzner has it now, by name (the provider's data source, on every preview
+  // and up): "absent", or its status. Drives the key's life (item 14) and the power-on (item 2).
+  const liveStatus = hcloud
+    .getServersOutput({ withSelector: "picortex/role=workspace-host" })
+    .apply((r) => (r.servers ?? []).find((x) => x.name === config.hostname)?.status ?? "absent");
+  // No server yet: the coming create gets a key minted right before it (a key left in state
+  // by a refused create may have expired since).
+  const creation = new ServerCreationMarker("workspace-creation", { serverExists: liveStatus.apply((st) => st !== "absent") });
+  const templateRotation = hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) });
+
   const tailnet = new TailnetAccess("tailnet", {
     hostname: config.hostname,
     tags: config.tailscaleTags,
     expirySeconds: config.tailscaleKeyExpirySeconds,
-    // A change that would replace the server also mints a fresh key (a spent key cannot join).
-    rotation: hostRotationKey({ ...placement, ...(sshHostKey ? { sshHostKey: { publicKey: sshHostKey.publicKey } } : {}) }),
+    // A change that would replace the server also mints a fresh key (a spent key cannot join),
+    // and so does every attempt to create it (the key expires).
+    rotation: creation.marker.apply((m) => rotationWithCreation(templateRotation, m)),
   });
 
   const host = new WorkspaceHost("workspace", {
@@ -136,13 +164,34 @@ export function workspaceProgram(
     pulumi.log.warn("no Tailscale credentials found in tailscale:* config or TAILSCALE_* environment: the host's tailnet device will not be removed on destroy or replacement", host);
   }
 
+  // A server left off (an interrupted replacement's shutdown, the operator, Hetzner) is
+  // powered on again: the live status comes from the provider's data source on every run.
+  const hz = options.hcloudCredentials;
+  const power = hz
+    ? new ServerPower("workspace-power", {
+        serverId: host.serverId,
+        serverName: config.hostname,
+        liveStatus,
+        credentials: hz,
+      }, { dependsOn: [host] })
+    : undefined;
+  if (!power) pulumi.log.warn("no Hetzner token found in hcloud:token config or HCLOUD_TOKEN: a server left off will not be powered on by pulumi up", host);
+
+  // The host's live tailnet name by device lookup (the tailscale provider's getDevices, on
+  // every run): a node that had to join as <name>-1 (the old one could not be removed) is
+  // still found, and runtimeUrl and the deploy follow it (item 10).
+  const tailnetName = tailscale
+    .getDevicesOutput({ namePrefix: config.hostname })
+    .apply((r) => liveTailnetName(r.devices, config.hostname, config.tailscaleTags));
+  const runtimeUrl = pulumi.interpolate`http://${tailnetName}:${host.runtimePort}`;
+
   // The runtime, through the host's one privileged entry point (picortex-release).
   const runtime = release
     ? new RuntimeDeployment(
         "runtime",
         {
           connection: {
-            host: config.deployVia === "tailnet" ? host.hostname : host.ipv4Address,
+            host: config.deployVia === "tailnet" ? tailnetName : host.ipv4Address,
             adminUser: host.adminUser,
             privateKey: secret(secrets.adminPrivateKey)!,
             ...(secrets.adminPrivateKeyPassword !== undefined ? { privateKeyPassword: secret(secrets.adminPrivateKeyPassword) } : {}),
@@ -165,15 +214,18 @@ export function workspaceProgram(
             webhookSecret: secret(secrets.webhookSecret?.trim()),
           },
         },
-        { dependsOn: [host] },
+        // After the power-on: a server found off is running before the deploy polls it.
+        { dependsOn: power ? [host, power.command] : [host] },
       )
     : undefined;
 
   return {
     host,
     tailnet,
+    creation,
     runtime,
     deviceCleanup,
+    power,
     outputs: {
       serverId: host.serverId,
       serverUrn: host.serverUrn,
@@ -182,11 +234,21 @@ export function workspaceProgram(
       ipv6Address: host.ipv6Address,
       tailnetHostname: host.hostname,
       adminUser: host.adminUser,
-      runtimeUrl: host.runtimeUrl,
+      runtimeUrl,
       firewallRules: pulumi.secret(host.firewallRules),
       releaseHash: pulumi.output(release ? release.hash : ""),
       sshHostPublicKey: checked.hostPublicKey ?? "",
       ...(secrets.apiToken !== undefined ? { runtimeApiToken: pulumi.secret(secrets.apiToken) } : {}),
     },
   };
+}
+
+/**
+ * The key's rotation: the template's hash alone while there is no creation marker (a stack
+ * deployed before it existed keeps its key), else a hash of both, 12 hex digits like the
+ * template's (the key description has room for exactly that).
+ */
+export function rotationWithCreation(templateRotation: string, marker: string): string {
+  if (marker === "") return templateRotation;
+  return createHash("sha256").update(templateRotation).update("\0").update(marker).digest("hex").slice(0, 12);
 }

@@ -9,9 +9,10 @@
  * project root (the directory holding Pulumi.yaml), see program.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, SECRET_KEYS, WorkspaceConfigError, readWorkspaceConfig, readWorkspaceSecrets } from "./config.js";
+import { WorkspaceConfigError, readWorkspaceConfig, readWorkspaceSecrets, unknownKeyProblems } from "./config.js";
 import { workspaceProgram, type WorkspaceProgramOptions } from "./program.js";
 import type { TailnetCredentials } from "../../components/tailnet-device.js";
+import type { HcloudCredentials } from "../../components/server-power.js";
 
 export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<string, unknown> {
   const config = new pulumi.Config("picortex");
@@ -21,7 +22,11 @@ export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<st
   // Secrets are read raw (getConfig, no "use getSecret" warning) only to be checked at
   // preview; the program wraps each in pulumi.secret before any use.
   const secrets = readWorkspaceSecrets({ get: (key) => pulumi.runtime.getConfig(`picortex:${key}`) });
-  const { outputs } = workspaceProgram(readWorkspaceConfig(config), secrets, { tailnetCredentials: tailnetCredentials((k) => pulumi.runtime.getConfig(k), process.env), ...options });
+  const { outputs } = workspaceProgram(readWorkspaceConfig(config), secrets, {
+    tailnetCredentials: tailnetCredentials((k) => pulumi.runtime.getConfig(k), process.env),
+    hcloudCredentials: hcloudCredentials((k) => pulumi.runtime.getConfig(k), process.env),
+    ...options,
+  });
   return {
     serverId: outputs.serverId,
     serverUrn: outputs.serverUrn,
@@ -41,11 +46,8 @@ export function workspaceStack(options: WorkspaceProgramOptions = {}): Record<st
 
 /** A misspelled `picortex:` key used to be ignored silently (issue 21 item 19). */
 export function rejectUnknownKeys(fullKeys: string[]): void {
-  const known = new Set([...Object.keys(CONFIG_KEYS), ...Object.keys(SECRET_KEYS)]);
-  const unknown = fullKeys.filter((k) => k.startsWith("picortex:") && !known.has(k.slice("picortex:".length)));
-  if (unknown.length > 0) {
-    throw new WorkspaceConfigError(unknown.map((k) => `${k} is not a known setting (a typo?): known are ${[...known].join(", ")}; remove it with pulumi config rm ${k}`));
-  }
+  const problems = unknownKeyProblems(fullKeys, (k) => `; remove it with pulumi config rm ${k}`);
+  if (problems.length > 0) throw new WorkspaceConfigError(problems);
 }
 
 /**
@@ -83,4 +85,12 @@ export function tailnetCredentials(get: (fullKey: string) => string | undefined,
   } else return undefined;
   for (const k of Object.keys(creds) as Array<keyof TailnetCredentials>) if (creds[k] === undefined) delete creds[k];
   return creds;
+}
+
+/** The Hetzner credentials the hcloud provider itself would use: its config first, then its environment variables. */
+export function hcloudCredentials(get: (fullKey: string) => string | undefined, env: Record<string, string | undefined>): HcloudCredentials | undefined {
+  const token = get("hcloud:token") || env.HCLOUD_TOKEN || undefined;
+  if (!token) return undefined;
+  const endpoint = get("hcloud:endpoint") || env.HCLOUD_ENDPOINT || undefined;
+  return { token, ...(endpoint ? { endpoint } : {}) };
 }

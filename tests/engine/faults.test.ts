@@ -44,11 +44,22 @@ async function exportState(): Promise<Record<string, any>> {
 
 describe.sequential("faults on the real engine", () => {
   it("429 with Retry-After on writes is retried (hcloud-go retries rate_limit_exceeded on every method): the up succeeds", async () => {
-    // Measured with the real provider (hcloud-go v2.44.0 retryPolicy); the first calls of
-    // this up are writes (POST /ssh_keys, /firewalls, /volumes).
+    // Measured with the real provider (hcloud-go v2.44.0 retryPolicy). The 429s go to the
+    // first writes (POST /ssh_keys, /firewalls, /volumes): the first call of an up is now
+    // the stack's live server lookup (a GET, issue 21 items 2 and 14), which a blanket
+    // rateLimit(2) would spend first.
     const before = f.hz.requests.length;
-    f.hz.rateLimit(2, 1);
+    const remove = f.hz.fail({
+      method: "POST",
+      path: /^\/v1\/(ssh_keys|firewalls|volumes)$/,
+      times: 2,
+      status: 429,
+      code: "rate_limit_exceeded",
+      message: "limit of 3600 requests per hour reached",
+      headers: { "retry-after": "1", "ratelimit-remaining": "0" },
+    });
     const r = await f.lane.run(p, STACK, "up");
+    remove();
     assertOk(r, "up under 429s");
     const limited = f.hz.requests.slice(before).filter((q) => q.status === 429);
     expect(limited.length).toBe(2);

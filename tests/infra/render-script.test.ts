@@ -95,6 +95,19 @@ describe("npm run render", () => {
     expect(bad.stderr).toMatch(/picortex:bridges\[telegram\.chatMap\.-100123\]: a picortex chat id/);
   });
 
+  it("refuses a misspelled picortex: key, naming the closest valid one (issue 21 item 19)", () => {
+    const key = readFileSync(join(root, "Pulumi.example.yaml"), "utf8").match(/picortex:sshPublicKey: (.*)/)![1]!;
+    const typo = join(work, "typo.yaml");
+    // A typo of protection would have silently kept the default; a typo of a secret's name too.
+    writeFileSync(typo, `config:\n  picortex:sshPublicKey: ${key}\n  picortex:protecton: false\n  picortex:apiTokn:\n    secure: AAABAA==\n  hcloud:token: x\n`);
+    const r = render("--config", typo, "--out", join(work, "typo"));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('picortex:protecton is not a known setting: did you mean picortex:protection?');
+    expect(r.stderr).toContain('picortex:apiTokn is not a known setting: did you mean picortex:apiToken?');
+    expect(r.stderr).not.toContain("hcloud:token");
+    expect(existsSync(join(work, "typo"))).toBe(false);
+  });
+
   it("has --help", () => {
     const r = render("--help");
     expect(r.status).toBe(0);

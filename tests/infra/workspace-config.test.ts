@@ -114,7 +114,9 @@ describe("workspace stack config", () => {
   });
 
   it("rejects unknown keys, reserved admin names and bad labels", () => {
-    expect(errorOf({ ...base, serverTyp: "cx23" })).toContain("picortex:serverTyp is not a known setting");
+    expect(errorOf({ ...base, serverTyp: "cx23" })).toContain("picortex:serverTyp is not a known setting: did you mean picortex:serverType?");
+    // Nothing close: no guess, the list of settings instead.
+    expect(errorOf({ ...base, colour: "blue" })).toMatch(/picortex:colour is not a known setting \(known: sshPublicKey, serverType, .*apiToken.*\)/);
     expect(errorOf({ ...base, adminUser: "pc-admin" })).toContain("reserved for chat users");
     expect(errorOf({ ...base, labels: { "hetzner.cloud/x": "y" } })).toContain("reserved");
     expect(errorOf({ ...base, labels: { ok: "-bad-" } })).toContain("invalid value");

@@ -163,7 +163,7 @@ describe("item 5: the host's outputs land even when the deploy fails", () => {
     expect(await valueOf(o.releaseHash)).toBe(hash);
     expect(await valueOf(o.runtimeApiToken!)).toBe(TEST_API_TOKEN);
     expect(await pulumi.isSecret(o.runtimeApiToken!)).toBe(true);
-    expect(o.runtimeUrl).toBe("http://picortex:7420");
+    expect(await valueOf(o.runtimeUrl)).toBe("http://picortex:7420");
   });
 
   it("requires the API token when deploying, so runtimeApiToken always exists for the chat stacks", () => {
@@ -237,7 +237,8 @@ describe("item 8: the API token is checked at preview", () => {
 describe("item 19: a misspelled picortex: key is an error, not silently ignored", () => {
   it("names the unknown key and how to remove it", () => {
     expect(() => rejectUnknownKeys(["picortex:sshPublicKey", "hcloud:token", "picortex:apiToken"])).not.toThrow();
-    expect(() => rejectUnknownKeys(["picortex:protecton"])).toThrow(/picortex:protecton is not a known setting.*pulumi config rm picortex:protecton/s);
+    expect(() => rejectUnknownKeys(["picortex:protecton"])).toThrow(/picortex:protecton is not a known setting: did you mean picortex:protection\?.*pulumi config rm picortex:protecton/s);
+    expect(() => rejectUnknownKeys(["picortex:adminPrivatekey"])).toThrow(/did you mean picortex:adminPrivateKey\?/);
   });
 });
 

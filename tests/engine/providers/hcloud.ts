@@ -708,6 +708,32 @@ export const hcloudProvider = (version: string): ProviderDef => ({
     if (String(token).length !== 64) throw new ProviderError("hcloud: token must be exactly 64 characters long");
     return { token, endpoint };
   },
+  invokes: {
+    // data "hcloud_servers" (internal/server/data_source.go dataSourceHcloudServerListRead):
+    // Server.AllWithOpts with the label selector and statuses (GET /servers?label_selector=
+    // …&status=…, every page), each server as the resource's attributes, the id a hash of
+    // the ids (datasourceutil.ListID). Used by the workspace stack's power check (issue 21
+    // item 2); not in the recordings of the real provider yet (known-differences.ts).
+    "hcloud:index/getServers:getServers": async (ctx, args) => {
+      const q = new URLSearchParams();
+      if (args.withSelector) q.set("label_selector", String(args.withSelector));
+      for (const st of (args.withStatuses as string[] | undefined) ?? []) q.append("status", st);
+      const all: Props[] = [];
+      for (let pageNo = 1; ; pageNo++) {
+        q.set("page", String(pageNo));
+        q.set("per_page", "50");
+        const res = await api(ctx, "GET", `/servers?${q}`);
+        all.push(...((res.servers as Props[]) ?? []));
+        if (!(res.meta as Props | undefined)?.pagination || !((res.meta as Props).pagination as Props).next_page) break;
+      }
+      const ids = all.map((x) => String(x.id));
+      const servers = all.map((x) => {
+        const { userData: _u, ...out } = serverOuts(x, {});
+        return { ...out, id: Number(x.id) };
+      });
+      return { id: createHash("sha1").update(ids.join("")).digest("hex"), servers, ...(args.withSelector !== undefined ? { withSelector: args.withSelector } : {}), ...(args.withStatuses !== undefined ? { withStatuses: args.withStatuses } : {}) };
+    },
+  },
   resources: {
     "hcloud:index/sshKey:SshKey": sshKey,
     "hcloud:index/firewall:Firewall": firewall,

@@ -271,6 +271,9 @@ const tailnetKey: ResourceDef = {
 function deviceOut(d: Props): Props {
   return {
     addresses: d.addresses ?? [],
+    // The API's creation time (tailscale-client-go-v2 Device.Created, RFC 3339): the stack's
+    // device lookup takes the newest device of the host (issue 21 item 10).
+    created: d.created ?? "",
     hostname: d.hostname ?? "",
     id: String(d.id ?? d.nodeId ?? ""),
     name: d.name ?? "",
