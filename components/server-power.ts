@@ -20,9 +20,13 @@
  * - When the server is found off, the Command's `triggers` carry a fresh marker, so the
  *   engine replaces it (preview shows `replace`, and a warning names the server) and its
  *   create powers the server on. When the server is on, `ignoreChanges` covers the
- *   triggers and the environment: the engine keeps what state holds, so a normal `up`
- *   has no step for it (a second `up` still changes nothing), and the up after a
- *   power-on does not run it again. That is why the Command is registered once the live
+ *   triggers: the engine keeps what state holds, so a normal `up` has no step for it (a
+ *   second `up` still changes nothing), and the up after a power-on does not run it
+ *   again. Not the environment: it is stable while the server is (endpoint, id, name,
+ *   token), and the real command provider reports an ignored secret map as changed on
+ *   every up (measured with pulumi-command 1.2.1; the double did not), so ignoring it
+ *   made each `up` update this Command. A rotated token updates it once (its script finds
+ *   the server running and does nothing). That is why the Command is registered once the live
  *   status is known (inside an apply): its options depend on it.
  * - It has no delete command: destroy never needs the API or the host.
  */
@@ -86,7 +90,7 @@ export class ServerPower extends pulumi.ComponentResource {
           additionalSecretOutputs: ["environment"],
           // On: keep what state holds (no step). Off: the fresh marker replaces the Command,
           // and the current server id and token go with it.
-          ignoreChanges: off ? [] : ["triggers", "environment"],
+          ignoreChanges: off ? [] : ["triggers"],
         },
       );
     });

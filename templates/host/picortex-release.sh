@@ -281,7 +281,7 @@ const put = (path, text, mode, u, g) => {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, path);
+    try { fs.renameSync(tmp, path); } catch (e) { fs.rmSync(tmp, { force: true }); throw e; }
     const dfd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW);
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
     return;
@@ -335,6 +335,12 @@ install_settings() {
     if (s.apiToken !== undefined)
       writes.push([data + "/api-token", line(s.apiToken, "apiToken", /^[A-Za-z0-9_-]{16,256}$/) + "\n", 0o600, Number(uid), Number(gid)]);
     if (s.bridges !== undefined && !fs.lstatSync(bridgeDir, { throwIfNoEntry: false })?.isDirectory()) fs.mkdirSync(bridgeDir, { mode: 0o700 });
+    // Every target must be a file (or absent) before the first write: one a less privileged
+    // owner turned into a directory must not fail the install half-way.
+    for (const [path] of writes) {
+      const st = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (st && !st.isFile() && !st.isSymbolicLink()) bad(path + " is not a regular file; remove it and deploy again");
+    }
     for (const w of writes) put(...w);
     for (const r of removes) fs.rmSync(r, { force: true });
   ' "$tmp" "$ETC_DIR" "$DATA_DIR" "$RT_UID" "$RT_GID"; then

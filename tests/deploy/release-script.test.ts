@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -352,6 +352,34 @@ describe("picortex-release lifecycle", () => {
     expect(run("activate", a).code).toBe(0);
     expect(readdirSync(dir)).toEqual([]);
     expect(JSON.parse(readFileSync(cfgPath, "utf8"))).toEqual({ ...before, bridges: {} });
+  });
+
+  it("a target turned into a directory (the runtime user owns the state dir) fails the install before any write", () => {
+    const cfgPath = join(root, "etc/picortex/runtime.json");
+    const before = readFileSync(cfgPath, "utf8");
+    const dir = join(root, "etc/picortex/credentials/bridges");
+    const tokenPath = join(root, "var/lib/picortex/api-token");
+    const kept = readFileSync(tokenPath);
+    const owner = statSync(tokenPath);
+    rmSync(tokenPath);
+    mkdirSync(tokenPath);
+    try {
+      writeFileSync(
+        join(incoming, "runtime-settings.json"),
+        JSON.stringify({ bridges: { telegram: { enabled: true } }, telegramBotToken: "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ", apiToken: "pct_abcdefghijklmnopqrstuvwxyz012345" }),
+      );
+      const r = run("activate", a);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("api-token is not a regular file");
+      expect(readFileSync(cfgPath, "utf8")).toBe(before);
+      expect(readdirSync(dir)).toEqual([]);
+      for (const d of [dir, join(root, "etc/picortex"), join(root, "var/lib/picortex")]) expect(readdirSync(d).filter((f) => f.startsWith(".picortex-release-"))).toEqual([]);
+    } finally {
+      rmSync(tokenPath, { recursive: true, force: true });
+      writeFileSync(tokenPath, kept, { mode: 0o600 });
+      chownSync(tokenPath, owner.uid, owner.gid);
+      rmSync(join(incoming, "runtime-settings.json"), { force: true });
+    }
   });
 
   it("refuses bridge secrets with a bad shape, or without their section, changing nothing", () => {

@@ -30,7 +30,8 @@ describe("ServerPower (item 2)", () => {
     expect(String((plain(off!.inputs.triggers) as string[])[0])).toMatch(/^off, powered on by pulumi up at \d{4}-/);
     for (const n of ["power-on-on", "power-absent-on"]) {
       const [r] = named(n);
-      expect(r!.ignoreChanges.sort()).toEqual(["environment", "triggers"]);
+      // Not the environment: the real command provider reports an ignored secret map as a change on every up.
+      expect(r!.ignoreChanges).toEqual(["triggers"]);
       expect(plain(r!.inputs.triggers)).toEqual([RUNNING_TRIGGER]);
     }
   });
