@@ -62,40 +62,4 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     inherent: true,
     why: "the deploy's SSH readiness poll (components/programs/ssh-readiness.cjs) prints a `waiting for ssh …` line for each attempt made before the booted host's sshd answered and the attempt that succeeded: how long the boot took, not the provider; the final `ssh on <host>:<port> is up` line is compared",
   },
-  // Issue 21 items 2, 10 and 14 (components/server-power.ts, tailnet-address.ts,
-  // server-creation.ts) added these calls after the recordings
-  // were made with the real providers, which cannot be installed on this CI (no plugin
-  // downloads). Only whole calls missing from the recordings are tolerated (path ""): a
-  // call the recording has is still compared field by field. Re-record with the real
-  // providers (tests/engine/README.md) and remove these entries.
-  {
-    key: /^Invoke hcloud:index\/getServers:getServers( \(preview\))? #\d+$/,
-    path: /^$/,
-    why: "the live server lookup behind the power-on and the key's creation marker (data source hcloud_servers), added after the recording (issue 21 items 2 and 14); re-record with the real providers",
-  },
-  {
-    key: /^(Check|Diff|Create|Read|Update|Delete) urn:pulumi:[^:]+::[^:]+::picortex:host:ServerPower\$command:local:Command::workspace-power-on( \(preview\))? #\d+$/,
-    path: /^$/,
-    why: "the power-on Command (a fixed local node program) added after the recording (issue 21 item 2); re-record with the real providers",
-  },
-  {
-    key: /^Invoke tailscale:index\/getDevices:getDevices( \(preview\))? #\d+$/,
-    path: /^$/,
-    why: "the device lookup behind runtimeUrl and the deploy host (data source tailscale_devices), added after the recording (issue 21 item 10); re-record with the real providers",
-  },
-  {
-    key: /^(Check|Diff) urn:pulumi:faults::[^:]+::picortex:tailnet:TailnetAccess\$tailscale:index\/tailnetKey:TailnetKey::tailnet-key #\d+$/,
-    path: /^$/,
-    why: "faults' persistent-429 up: the key's rotation now waits on the live server lookup (item 14), which the 429s fail first, so that up ends before the key's Check and Diff (one of each fewer than recorded); re-record with the real providers",
-  },
-  {
-    key: /^Configure command:config #\d+$/,
-    path: /^$/,
-    why: "with the two Commands above the engine loads the command provider in runs that had no Command before (a preview refused for protection); only an extra or missing Configure is tolerated, a recorded one is compared; re-record with the real providers",
-  },
-  {
-    key: /^(Check|Diff|Create|Read|Update|Delete) urn:pulumi:[^:]+::[^:]+::picortex:host:ServerCreationMarker\$command:local:Command::workspace-creation-marker( \(preview\))? #\d+$/,
-    path: /^$/,
-    why: "the server-creation marker Command (the auth key's life follows the server's creation) added after the recording (issue 21 item 14); re-record with the real providers",
-  },
 ];
