@@ -223,6 +223,8 @@ export interface ProviderDef {
   configure(vars: Props): Props | Promise<Props>;
   resources: Record<string, ResourceDef>;
   invokes?: Record<string, (ctx: Ctx, args: Props) => Promise<Props>>;
+  /** How a failed data source reads in the real provider's error (the bridge wraps the diagnostics). */
+  invokeErrorText?: (err: Error, tok: string) => string;
 }
 
 // ---------------------------------------------------------------------------------
@@ -517,7 +519,12 @@ export async function serve(def: ProviderDef, args: string[]): Promise<void> {
       const tok = req.getTok();
       const fn = def.invokes?.[tok];
       if (!fn) throw new ProviderError(`${def.name} provider double: unknown function ${tok}`);
-      const out = await fn(mkCtx("", req.getPreview?.() ?? false), reveal(req.getArgs()?.toJavaScript() ?? {}));
+      let out: Props;
+      try {
+        out = await fn(mkCtx("", req.getPreview?.() ?? false), reveal(req.getArgs()?.toJavaScript() ?? {}));
+      } catch (err) {
+        throw def.invokeErrorText && err instanceof Error ? new ProviderError(def.invokeErrorText(err, tok)) : err;
+      }
       record("Invoke", { tok }, "ok");
       const res = new provproto.InvokeResponse();
       res.setReturn(toStruct(out));

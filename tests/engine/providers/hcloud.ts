@@ -727,13 +727,42 @@ export const hcloudProvider = (version: string): ProviderDef => ({
         if (!(res.meta as Props | undefined)?.pagination || !((res.meta as Props).pagination as Props).next_page) break;
       }
       const ids = all.map((x) => String(x.id));
+      // The data source's schema (terraform-provider-hcloud hcloud_servers, recorded with the real
+      // provider): no resource-only fields (userData, publicNets, keepDisk, shutdownBeforeDeletion,
+      // ignoreRemoteFirewallIds, allowDeprecatedImages); iso, rescue and datacenter as "", the
+      // location from the server's own location.
       const servers = all.map((x) => {
-        const { userData: _u, ...out } = serverOuts(x, {});
-        return { ...out, id: Number(x.id) };
+        const out = serverOuts(x, {});
+        return {
+          backupWindow: out.backupWindow,
+          backups: out.backups,
+          datacenter: "",
+          deleteProtection: out.deleteProtection,
+          firewallIds: out.firewallIds,
+          id: Number(x.id),
+          image: (x.image as Props | undefined)?.name ?? "",
+          ipv4Address: out.ipv4Address,
+          ipv6Address: out.ipv6Address,
+          ipv6Network: out.ipv6Network,
+          iso: "",
+          labels: out.labels,
+          location: ((x.location as Props | undefined)?.name as string | undefined) ?? (((x.datacenter as Props | undefined)?.location as Props | undefined)?.name as string | undefined) ?? "",
+          name: out.name,
+          networks: [],
+          placementGroupId: out.placementGroupId,
+          primaryDiskSize: out.primaryDiskSize,
+          rebuildProtection: out.rebuildProtection,
+          rescue: "",
+          serverType: out.serverType,
+          status: out.status,
+        };
       });
       return { id: createHash("sha1").update(ids.join("")).digest("hex"), servers, ...(args.withSelector !== undefined ? { withSelector: args.withSelector } : {}), ...(args.withStatuses !== undefined ? { withStatuses: args.withStatuses } : {}) };
     },
   },
+  // Recorded (faults.jsonl, pulumi-hcloud via the Terraform bridge): a data source's error is
+  // "invoking <token>: " and the SDKv2 diagnostics list.
+  invokeErrorText: (err, tok) => `invoking ${tok}: 1 error occurred:\n\t* ${err.message}\n\n`,
   resources: {
     "hcloud:index/sshKey:SshKey": sshKey,
     "hcloud:index/firewall:Firewall": firewall,

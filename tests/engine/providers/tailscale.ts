@@ -330,7 +330,25 @@ export const tailscaleProvider = (version: string): ProviderDef => ({
     "tailscale:index/getDevices:getDevices": async (ctx, args) => {
       const devices = await listDevices(ctx);
       const prefix = args.namePrefix as string | undefined;
-      return { devices: devices.filter((d) => !prefix || String(d.name).startsWith(prefix)).map(deviceOut), id: tailnet(ctx), namePrefix: prefix ?? "" };
+      // The data source lists each device with the API's fields (tailscale provider 0.29.1
+      // data_source_devices, recorded with the real provider) and echoes its (empty) filters.
+      const listed = devices.filter((d) => !prefix || String(d.name).startsWith(prefix)).map((d) => ({
+        ...deviceOut(d),
+        authorized: d.authorized ?? false,
+        blocksIncomingConnections: d.blocksIncomingConnections ?? false,
+        clientVersion: d.clientVersion ?? "",
+        expires: d.expires ?? "",
+        isExternal: d.isExternal ?? false,
+        keyExpiryDisabled: d.keyExpiryDisabled ?? false,
+        lastSeen: d.lastSeen ?? "",
+        machineKey: d.machineKey ?? "",
+        nodeKey: d.nodeKey ?? "",
+        os: d.os ?? "",
+        tailnetLockError: d.tailnetLockError ?? "",
+        tailnetLockKey: d.tailnetLockKey ?? "",
+        updateAvailable: d.updateAvailable ?? false,
+      }));
+      return { devices: listed, filters: [], id: tailnet(ctx), namePrefix: prefix ?? "" };
     },
   },
 });
