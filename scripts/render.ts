@@ -175,10 +175,7 @@ function main(argv: string[]): number {
   const bridgeSecrets = (Object.keys(BRIDGE_SECRET_FILES) as Array<keyof typeof BRIDGE_SECRET_FILES>)
     .filter(has)
     .map((key) => ({ key: `picortex:${key}`, path: `${BRIDGE_CREDENTIALS_DIR}/${BRIDGE_SECRET_FILES[key]}`, owner: "root:root", mode: "0600", runtimeReads: runtimeBridgeSecretPath(key) }));
-  const bridges = hostBridgesConfig(config.bridges, {
-    ...(has("telegramBotToken") ? { telegramTokenFile: runtimeBridgeSecretPath("telegramBotToken") } : {}),
-    ...(has("webhookSecret") ? { webhookSecretFile: runtimeBridgeSecretPath("webhookSecret") } : {}),
-  });
+  const bridges = hostBridgesConfig(config.bridges, has);
   mkdirSync(join(out, "deploy"), { recursive: true });
   writeFileSync(join(out, "deploy", "runtime-bridges.json"), JSON.stringify({ bridges, secrets: bridgeSecrets }, null, 2) + "\n");
   progress(

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CHAT_ID_PATTERN } from "../host/contract.js";
+import { BRIDGE_SECRET_FILES, CHAT_ID_PATTERN, runtimeBridgeSecretPath } from "../host/contract.js";
 
 const chatId = z.string().regex(CHAT_ID_PATTERN, "a picortex chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter");
 
@@ -96,14 +96,15 @@ export type StackBridges = z.infer<typeof stackBridgesSchema>;
 
 /**
  * The runtime's `bridges` section for a host: the stack's settings, each bridge on when its
- * secret is deployed, reading it from the given file. Parsed with the runtime's schema, so a
- * deploy can never ship a section the runtime refuses.
+ * secret is deployed (`deployed`), reading it where the runtime unit's credential puts it.
+ * Parsed with the runtime's schema, so a deploy can never ship a section the runtime refuses.
  */
-export function hostBridgesConfig(settings: StackBridges, secrets: { telegramTokenFile?: string; webhookSecretFile?: string }): BridgesConfig {
+export function hostBridgesConfig(settings: StackBridges, deployed: (secret: keyof typeof BRIDGE_SECRET_FILES) => boolean): BridgesConfig {
   const { telegram, webhook, ...rest } = settings;
+  const on = { telegram: deployed("telegramBotToken"), webhook: deployed("webhookSecret") };
   return bridgesConfigSchema.parse({
     ...rest,
-    telegram: { ...telegram, enabled: secrets.telegramTokenFile !== undefined, ...(secrets.telegramTokenFile ? { tokenFile: secrets.telegramTokenFile } : {}) },
-    webhook: { ...webhook, enabled: secrets.webhookSecretFile !== undefined, ...(secrets.webhookSecretFile ? { secretFile: secrets.webhookSecretFile } : {}) },
+    telegram: { ...telegram, enabled: on.telegram, ...(on.telegram ? { tokenFile: runtimeBridgeSecretPath("telegramBotToken") } : {}) },
+    webhook: { ...webhook, enabled: on.webhook, ...(on.webhook ? { secretFile: runtimeBridgeSecretPath("webhookSecret") } : {}) },
   });
 }

@@ -13,7 +13,6 @@ import { WorkspaceHost, hostRotationKey, type WorkspaceHostTemplateVars } from "
 import { RuntimeDeployment, readReleaseManifest } from "../../components/runtime-deployment.js";
 import { TailnetDeviceCleanup, type TailnetCredentials } from "../../components/tailnet-device.js";
 import { hostBridgesConfig } from "../../agent-runtime/config/bridges.js";
-import { runtimeBridgeSecretPath } from "../../agent-runtime/host/contract.js";
 import { ServerPower, type HcloudCredentials } from "../../components/server-power.js";
 import { ServerCreationMarker } from "../../components/server-creation.js";
 import { liveTailnetName } from "../../components/tailnet-address.js";
@@ -206,10 +205,7 @@ export function workspaceProgram(
           settings: {
             anthropicApiKey: secret(secrets.anthropicApiKey?.trim()),
             apiToken: secret(secrets.apiToken),
-            bridges: hostBridgesConfig(config.bridges, {
-              ...(secrets.telegramBotToken !== undefined ? { telegramTokenFile: runtimeBridgeSecretPath("telegramBotToken") } : {}),
-              ...(secrets.webhookSecret !== undefined ? { webhookSecretFile: runtimeBridgeSecretPath("webhookSecret") } : {}),
-            }),
+            bridges: hostBridgesConfig(config.bridges, (key) => secrets[key] !== undefined),
             telegramBotToken: secret(secrets.telegramBotToken?.trim()),
             webhookSecret: secret(secrets.webhookSecret?.trim()),
           },
