@@ -8,6 +8,11 @@
  * The wrapper, still alive after the command ends, sets a pane option with the status and
  * prints one line; both land before the pane dies, so neither can be lost.
  *
+ * The same loss keeps a CLEAN exit's pane dead (remain-on-exit `failed` cannot tell status
+ * 0 from no status; measured 3 in 25 exits of an interactive shell with a client attached),
+ * so the session would never end and the next tab would attach to the corpse. After status 0
+ * the wrapper kills its own pane itself, which ends the session whatever tmux recorded.
+ *
  * Pure, and free of Node imports: the unit renderer and the browser page use it too.
  */
 
@@ -23,7 +28,7 @@ export const EXITED_TEXT = new RegExp(`Pane is dead|${EXIT_LINE.replace(/[[\]]/g
 // $1 is the tmux binary (the pane inherits TMUX, so it reaches this very server); the
 // rest is the command. No `%`, backslash or single quote: it is also a systemd argument;
 // terse because it is in user_data, near its budget.
-const SCRIPT = `t=$1;shift;"$@";s=$?;"$t" set -p -t "$TMUX_PANE" ${EXIT_STATUS_OPTION} $s 2>/dev/null;echo "${EXIT_LINE} $s";exit $s`;
+const SCRIPT = `t=$1;shift;"$@";s=$?;"$t" set -p -t "$TMUX_PANE" ${EXIT_STATUS_OPTION} $s 2>/dev/null;echo "${EXIT_LINE} $s";[ $s = 0 ]&&"$t" kill-pane -t "$TMUX_PANE";exit $s`;
 
 /** argv for the pane: the command under the wrapper. */
 export function wrapSessionCommand(tmuxPath: string, command: readonly string[]): string[] {

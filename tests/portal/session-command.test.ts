@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { ensureSession, paneState, respawnPane, runTmux, type TmuxTarget } from "../../agent-runtime/portal/tmux.js";
 import { EXITED_TEXT, systemdArgument, wrapSessionCommand } from "../../agent-runtime/portal/session-command.js";
+import { spawnTerminal } from "../../agent-runtime/portal/pty.js";
+import { tmuxEnv, tmuxInvocation } from "../../agent-runtime/portal/tmux.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -43,6 +45,26 @@ describe("session command wrapper", () => {
       await ensureSession(t, { cols: 80, rows: 24 });
       expect(await settled(t)).toEqual({ dead: true, status: 7 });
       expect(await runTmux(t, ["capture-pane", "-p", "-t", "=s:"])).toMatch(EXITED_TEXT);
+      await runTmux(t, ["kill-server"]).catch(() => {});
+    }
+  }, 120_000);
+
+  it("ends the session on every one of 40 clean exits of an interactive shell with a client attached", async () => {
+    // tmux loses the status here too (without the wrapper's own kill-pane: 3 in 25 panes
+    // stayed dead with no status, and the next tab attached to the corpse).
+    for (let i = 0; i < 40; i++) {
+      const t = target(["env", "PS1=ready$ ", "sh"]);
+      await ensureSession(t, { cols: 80, rows: 24 });
+      const inv = tmuxInvocation(t, ["attach-session", "-t", "=s"]);
+      const client = spawnTerminal({ file: inv.file, args: inv.args, cols: 80, rows: 24, env: tmuxEnv() });
+      let screen = "";
+      client.onData((d) => (screen += d.toString()));
+      const gone = new Promise<number>((r) => client.onExit((e) => r(e.exitCode)));
+      for (let j = 0; j < 200 && !screen.includes("ready$"); j++) await new Promise((r) => setTimeout(r, 10));
+      client.write("echo bye; exit\r");
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+      expect(await paneState(t), `exit ${i}`).toBeUndefined();
+      client.kill();
       await runTmux(t, ["kill-server"]).catch(() => {});
     }
   }, 120_000);
