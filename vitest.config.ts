@@ -21,6 +21,7 @@ const shared = {
 // The same files run in `npm test` as part of the host phase's group.
 const unitFiles = [
   "tests/bench/report.test.ts",
+  "tests/bridges/approvals-pure.test.ts",
   "tests/brain/chat-tokens.test.ts",
   "tests/brain/clock-poisoning.test.ts",
   "tests/brain/config.test.ts",
@@ -48,6 +49,7 @@ const unitFiles = [
   "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
   "tests/runtime/listen-fds.test.ts",
+  "tests/turns/approvals-route.test.ts",
   "tests/turns/chat-service.test.ts",
   "tests/turns/units.test.ts",
   // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).

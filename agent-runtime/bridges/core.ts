@@ -8,6 +8,7 @@ import { usedTokens } from "../turns/domain.js";
 import type { TurnEvent } from "../turns/events.js";
 import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";
 import type { BridgeStore, LinkRow, OutboxRow, Platform } from "./store.js";
+import type { BridgeApprovals } from "./approvals.js";
 
 /** A platform's way out: send one chunk (resolving to the platform's message id), show typing. */
 export interface Deliverer {
@@ -100,6 +101,8 @@ export class BridgeCore {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
+  /** Tool approvals decided in the chat (bridges/approvals.ts); set by the module. */
+  approvals: BridgeApprovals | undefined;
 
   constructor(
     readonly store: BridgeStore,
@@ -107,6 +110,11 @@ export class BridgeCore {
     private readonly log: Logger,
     private readonly opts: { budgetTokens?: number; memberBudgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
   ) {}
+
+  /** A platform's message limit (4096 when its bridge is not registered). */
+  maxMessage(platform: Platform): number {
+    return this.deliverers.get(platform)?.maxMessage ?? 4096;
+  }
 
   register(d: Deliverer, policy: LinkPolicy): void {
     this.deliverers.set(d.platform, d);
@@ -162,6 +170,12 @@ export class BridgeCore {
       const chat = this.turns.chats.find(link.chat_id);
       if (!chat || chat.status === "deleted" || chat.status === "failed") provisionLink = link;
 
+      if (m.command && (m.command.name === "approve" || m.command.name === "deny")) {
+        this.record(m, "command", null);
+        const text = this.approvals ? this.approvals.command(link, m.senderId, m.command.name, m.command.args) : "Tool approvals are not set up in this runtime.";
+        this.reply(`c_${m.platform}_${m.updateId}`, m, text);
+        return { status: "command", chatId: link.chat_id };
+      }
       if (m.command && ADMIN_COMMANDS.has(m.command.name)) {
         this.record(m, "command", null);
         this.reply(`c_${m.platform}_${m.updateId}`, m, this.runCommand(link, m));

@@ -68,4 +68,33 @@ export const BRIDGES_MIGRATIONS: readonly string[] = [
   `ALTER TABLE bridge_links ADD COLUMN member_cap INTEGER;`,
   // A reply too long for a few messages goes as a file: `text` is its caption, `document` the file (issue 17).
   `ALTER TABLE bridge_outbox ADD COLUMN document TEXT;`,
+  // Tool approvals asked of a chat's named approvers (issue 17 item 8), and "this session" grants.
+  `
+  CREATE TABLE bridge_approvals (
+    id TEXT PRIMARY KEY,                 -- the short code shown in the chat (/approve <id>)
+    chat_id TEXT NOT NULL,
+    session_id TEXT,                     -- the chat's Claude session when asked
+    platform TEXT NOT NULL,
+    platform_chat_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    subject TEXT NOT NULL,               -- what a "session" grant covers (a command, a file, or the tool)
+    status TEXT NOT NULL,                -- pending | approved | denied | expired | withdrawn
+    scope TEXT,                          -- once | session, when approved
+    decided_by TEXT,                     -- the approver's sender id
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    decided_at INTEGER
+  ) STRICT;
+  CREATE INDEX bridge_approvals_pending ON bridge_approvals(status, chat_id);
+  CREATE TABLE bridge_approval_grants (
+    chat_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    granted_by TEXT NOT NULL,
+    approval_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, session_id, tool, subject)
+  ) STRICT;
+  `,
 ];

@@ -1,6 +1,8 @@
 import type { ModuleContext, RuntimeModule } from "../module.js";
 import type { TurnsModule } from "../turns/module.js";
 import { BridgeCore } from "./core.js";
+import { BridgeApprovals } from "./approvals.js";
+import { approverIds } from "../config/bridges.js";
 import { BridgeStore } from "./store.js";
 import { TelegramBridge, readBotToken } from "./telegram.js";
 import { WebhookBridge, readWebhookSecret } from "./webhook.js";
@@ -23,6 +25,26 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
     maxAttempts: cfg.maxAttempts,
     minIntervalMs: (p) => (p === "telegram" ? cfg.telegram.minIntervalMs : 0),
   });
+  const approvals = new BridgeApprovals(
+    store,
+    turns,
+    log.child("approvals"),
+    {
+      timeoutMs: cfg.approvalTimeoutSeconds * 1000,
+      approversOf: (platform, platformChatId) =>
+        platform === "telegram"
+          ? cfg.telegram.enabled
+            ? approverIds(cfg.telegram.approvers, platformChatId, "tg:")
+            : []
+          : cfg.webhook.enabled
+            ? approverIds(cfg.webhook.approvers, platformChatId, "wh:")
+            : [],
+      maxMessage: (platform) => core.maxMessage(platform),
+    },
+    () => core.wake(),
+  );
+  core.approvals = approvals;
+  turns.setApprovals(approvals);
   const telegram = cfg.telegram.enabled ? new TelegramBridge(cfg.telegram, readBotToken(cfg.telegram.tokenFile!), core, log.child("telegram")) : undefined;
   const webhook = cfg.webhook.enabled ? new WebhookBridge(cfg.webhook, readWebhookSecret(cfg.webhook.secretFile!), core, log.child("webhook")) : undefined;
   return {
@@ -50,11 +72,13 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
       },
     ],
     start() {
+      approvals.start();
       core.start();
       telegram?.start();
     },
     async close() {
       // The core stops first, so a send the abort below cuts short is not counted as a failed attempt.
+      approvals.close();
       const stopping = core.close();
       await telegram?.close();
       await stopping;

@@ -59,6 +59,22 @@ export interface OutboxRow {
   document: string | null;
 }
 
+export interface ApprovalRow {
+  id: string;
+  chat_id: string;
+  session_id: string | null;
+  platform: Platform;
+  platform_chat_id: string;
+  tool: string;
+  subject: string;
+  status: "pending" | "approved" | "denied" | "expired" | "withdrawn";
+  scope: "once" | "session" | null;
+  decided_by: string | null;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+}
+
 /** Every SQL statement of the bridges module. Callers group them in `tx` where they must commit together. */
 export class BridgeStore {
   constructor(readonly db: Db) {
@@ -235,5 +251,48 @@ export class BridgeStore {
     return (turnId
       ? this.db.prepare("SELECT rowid AS rowid, * FROM bridge_outbox WHERE turn_id = ? ORDER BY chunk").all(turnId)
       : this.db.prepare("SELECT rowid AS rowid, * FROM bridge_outbox ORDER BY rowid").all()) as OutboxRow[];
+  }
+
+  // ---- approvals -----------------------------------------------------------
+
+  linksOfChat(chatId: string): LinkRow[] {
+    return this.db.prepare("SELECT * FROM bridge_links WHERE chat_id = ? ORDER BY created_at, platform, platform_chat_id").all(chatId) as LinkRow[];
+  }
+
+  insertApproval(r: Omit<ApprovalRow, "status" | "scope" | "decided_by" | "decided_at">): void {
+    this.db
+      .prepare(
+        "INSERT INTO bridge_approvals (id, chat_id, session_id, platform, platform_chat_id, tool, subject, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+      )
+      .run(r.id, r.chat_id, r.session_id, r.platform, r.platform_chat_id, r.tool, r.subject, r.created_at, r.expires_at);
+  }
+
+  getApproval(id: string): ApprovalRow | undefined {
+    return this.db.prepare("SELECT * FROM bridge_approvals WHERE id = ?").get(id) as ApprovalRow | undefined;
+  }
+
+  /** Moves a pending approval to its outcome; false when it was no longer pending (decided once only). */
+  settleApproval(id: string, status: Exclude<ApprovalRow["status"], "pending">, scope: ApprovalRow["scope"], decidedBy: string | null): boolean {
+    return (
+      this.db
+        .prepare("UPDATE bridge_approvals SET status = ?, scope = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'")
+        .run(status, scope, decidedBy, Date.now(), id).changes === 1
+    );
+  }
+
+  pendingApprovals(): ApprovalRow[] {
+    return this.db.prepare("SELECT * FROM bridge_approvals WHERE status = 'pending' ORDER BY created_at").all() as ApprovalRow[];
+  }
+
+  addGrant(g: { chat_id: string; session_id: string; tool: string; subject: string; granted_by: string; approval_id: string }): void {
+    this.db
+      .prepare(
+        "INSERT OR IGNORE INTO bridge_approval_grants (chat_id, session_id, tool, subject, granted_by, approval_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(g.chat_id, g.session_id, g.tool, g.subject, g.granted_by, g.approval_id, Date.now());
+  }
+
+  hasGrant(chatId: string, sessionId: string, tool: string, subject: string): boolean {
+    return !!this.db.prepare("SELECT 1 FROM bridge_approval_grants WHERE chat_id = ? AND session_id = ? AND tool = ? AND subject = ?").get(chatId, sessionId, tool, subject);
   }
 }

@@ -33,6 +33,12 @@ export const telegramBridgeSchema = z
     adminUserIds: z.array(z.number().int()).default([]),
     /** Minimum spacing of messages to one chat (Telegram allows about 1/s per chat). */
     minIntervalMs: z.number().int().min(0).max(60_000).default(1000),
+    /**
+     * Telegram chat id (or "*" for every chat) → the Telegram user ids whose `/approve` lets a
+     * turn run a tool its rules do not allow. A chat with approvers asks them; without, such a
+     * tool is denied (turns.permissionMode as configured).
+     */
+    approvers: z.record(z.union([telegramChatId, z.literal("*")]), z.array(z.number().int().positive()).max(20)).default({}),
   })
   .strict();
 
@@ -48,6 +54,8 @@ export const webhookBridgeSchema = z
     defaultMode: replyMode.default("addressed"),
     /** Conversation id → picortex chat id (default: wh-<sanitised id>). */
     chatMap: z.record(z.string().min(1).max(128), chatId).default({}),
+    /** Conversation id (or "*") → the sender ids (as the provider sends `sender.id`) that may approve tools there. */
+    approvers: z.record(z.string().min(1).max(128), z.array(z.string().min(1).max(128)).max(20)).default({}),
   })
   .strict();
 
@@ -64,6 +72,8 @@ export const bridgesConfigSchema = z
     memberBudgetTokens: z.number().int().min(1).optional(),
     /** Delivery attempts of one reply chunk before it is marked failed (429s do not count). */
     maxAttempts: z.number().int().min(1).max(100).default(12),
+    /** How long a tool approval waits for an approver before the tool is denied. */
+    approvalTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -78,6 +88,13 @@ export type TelegramBridgeConfig = z.infer<typeof telegramBridgeSchema>;
 export type WebhookBridgeConfig = z.infer<typeof webhookBridgeSchema>;
 export type ReplyMode = z.infer<typeof replyMode>;
 
+/** The sender ids that may approve tools in a platform chat: its own list, else the "*" list. */
+export function approverIds(map: Record<string, readonly (string | number)[]>, platformChatId: string, prefix: "tg:" | "wh:"): string[] {
+  const own = Object.prototype.hasOwnProperty.call(map, platformChatId) ? map[platformChatId] : undefined;
+  const list = own ?? (Object.prototype.hasOwnProperty.call(map, "*") ? map["*"] : undefined) ?? [];
+  return list.map((id) => `${prefix}${id}`);
+}
+
 /**
  * The bridges as a workspace stack configures them (`picortex:bridges`): the runtime's own
  * settings without what the deploy decides (whether a bridge is on, and where its secret
@@ -90,6 +107,7 @@ export const stackBridgesSchema = z
     budgetTokens: z.number().int().min(1).optional(),
     memberBudgetTokens: z.number().int().min(1).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
+    approvalTimeoutSeconds: z.number().int().min(10).max(3600).optional(),
   })
   .strict();
 export type StackBridges = z.infer<typeof stackBridgesSchema>;

@@ -21,6 +21,7 @@ import { TurnStore } from "./store.js";
 import { WarmPool } from "./engine/warm-pool.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 import type { Route } from "../http/router.js";
+import { approvalRoutes, approvalsMcpConfig, type ApprovalBroker } from "./approvals.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
 export { DEFAULT_HOST_GATEWAY_PORT };
@@ -39,6 +40,8 @@ export interface TurnsModule extends RuntimeModule {
   events: TurnEvents;
   /** The chat workflows, for every caller: the API routes, the portal chat view, the bridges. */
   chats: ChatService;
+  /** Registers who decides tool approvals (the bridges, before start); turns/approvals.ts. */
+  setApprovals(broker: ApprovalBroker): void;
 }
 
 /** Where the deploy installs the key on a host (templates/render-units.ts ANTHROPIC_KEY_PATH), for messages. */
@@ -97,6 +100,10 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     }
   });
   const ledger = new BudgetLedger();
+  // Tool approvals: decided by the broker the bridges register; a chat asks only when it has
+  // approvers, pointing its CLI at the approval tool on this gateway with its own token.
+  let approvalBroker: ApprovalBroker | undefined;
+  engine.approvals = (chatId) => (gateway && approvalBroker?.enabledFor(chatId) ? { mcpConfig: approvalsMcpConfig(gateway.url, host.tokenFile(chatId)) } : undefined);
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.
@@ -179,13 +186,16 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
     gatewayUrl,
     events,
     chats,
+    setApprovals(broker) {
+      approvalBroker = broker;
+    },
     async start() {
       try {
         chats.pruneIdempotency();
       } catch (err) {
         if (!ctx.disk.classify(err)) throw err; // a full disk: prune next time
       }
-      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: chatBrain?.routes }, gatewayListen());
+      gateway = await startGatewayServer({ store, upstreamBaseUrl: cfg.upstreamBaseUrl, realKey, log, ledger, agent: agentPrincipalConfig(), extraRoutes: [...(chatBrain?.routes ?? []), ...approvalRoutes({ store, broker: () => approvalBroker })] }, gatewayListen());
       if (ctx.listenFds) checkInheritedPort("gateway", gateway.port, gatewayPort);
       for (const chat of store.listChats()) {
         if (chat.status !== "ready") continue;

@@ -17,6 +17,7 @@ import { createChat, runAgentClaude, sendTurn, setupHostFixtures, startTestRunti
 import { ChatBrainStore, CHAT_BRAIN_MCP_PATH } from "../../agent-runtime/brain/server/mcp-http.js";
 import { AGENT_TOKEN_HASH_FILE, agentBrainMcpUrl } from "../../agent-runtime/host/agent-key.js";
 import { hashToken } from "../../agent-runtime/http/auth.js";
+import type { PermissionRequest } from "../../agent-runtime/turns/approvals.js";
 
 const WORKSPACE = "ws-host-brain";
 /** The portal agent's gateway token (picortex-release makes it on a host; its hash is the runtime's). */
@@ -221,5 +222,26 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
     // A chat's brain token is not the agent's, and the agent's is not a gateway chat token for the sync API.
     const asChat = await mcpCall(mcpUrl, tokenOf("hb-beta"), "brain_record", { title: "chat posing as the agent", agent: "portal-agent" });
     expect(asChat.structured?.entry).toBeUndefined();
+  });
+
+  it("tool approvals reach the runtime as the chat's own user: its CLI reads its own token for the approval tool, and the decision applies", async () => {
+    const asked: PermissionRequest[] = [];
+    rt.turns.setApprovals({
+      enabledFor: (chatId) => chatId === "hb-beta",
+      decide: async (req) => {
+        asked.push(req);
+        return { behavior: "deny", message: "the host broker says no" };
+      },
+    });
+    try {
+      // WebSearch is outside the default allowedTools: the CLI asks before running it.
+      rt.fake.enqueue({ toolUse: { name: "WebSearch", input: { query: "picortex approvals" } } });
+      const t = await rt.waitTurn("hb-beta", await sendTurn(rt, "hb-beta", "search the web"));
+      expect(t.status, JSON.stringify(t)).toBe("done");
+      expect(asked.map((r) => [r.chatId, r.toolName]), JSON.stringify(rt.fake.messageRequests().at(-1)!.toolResults)).toEqual([["hb-beta", "WebSearch"]]);
+      expect(rt.fake.messageRequests().at(-1)!.toolResults!.at(-1)).toEqual({ text: "the host broker says no", isError: true });
+    } finally {
+      rt.turns.setApprovals({ enabledFor: () => false, decide: async () => ({ behavior: "deny", message: "off" }) });
+    }
   });
 });

@@ -77,6 +77,32 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     const next = await rt.waitTurn("w-two", await sendTurn(rt, "w-two", "two after hang"));
     expect(next.status, JSON.stringify(next)).toBe("done");
   });
+
+  it("a warm process started without approvals is replaced when the chat gets approvers, and the new one asks", async () => {
+    const t0 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "before approvers"));
+    expect(t0.runner).toBe("warm");
+    const pid0 = rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid!;
+    const asked: string[] = [];
+    rt.turns.setApprovals({
+      enabledFor: (chatId) => chatId === "w-one",
+      decide: async (req) => {
+        asked.push(req.toolName);
+        return { behavior: "deny", message: "not now" };
+      },
+    });
+    try {
+      // WebSearch is outside the default allowedTools: asked only by a process started with the approval tool.
+      rt.fake.enqueue({ toolUse: { name: "WebSearch", input: { query: "picortex approvals" } } });
+      const t1 = await rt.waitTurn("w-one", await sendTurn(rt, "w-one", "now with approvers"));
+      expect(t1.status, JSON.stringify(t1)).toBe("done");
+      expect(t1.runner).toBe("warm");
+      expect(asked, JSON.stringify([pid0, rt.turns.warm!.list(), rt.fake.messageRequests().at(-1)!.toolResults, rt.fake.messageRequests().at(-1)!.userTexts])).toEqual(["WebSearch"]);
+      expect(rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid).not.toBe(pid0);
+      expect(rt.fake.messageRequests().at(-1)!.userTexts!.slice(-2)).toEqual(["before approvers", "now with approvers"]);
+    } finally {
+      rt.turns.setApprovals({ enabledFor: () => false, decide: async () => ({ behavior: "deny", message: "off" }) });
+    }
+  });
 });
 
 describe("warm admission: a busy pool is not thrashed", { timeout: 240_000 }, () => {

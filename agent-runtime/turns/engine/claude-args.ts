@@ -1,4 +1,5 @@
 import type { TurnsConfig } from "../../config/turns.js";
+import { APPROVALS_TOOL_ID } from "../approvals.js";
 
 export interface SessionChoice {
   sessionId: string;
@@ -10,13 +11,24 @@ export interface SessionChoice {
  * The CLI flags of a turn (never a shell string). The prompt is not here: it goes on
  * stdin, which keeps it out of argv (visible in `ps`) and avoids the 3 s empty-stdin wait.
  */
-export function claudeTurnFlags(config: Pick<TurnsConfig, "permissionMode" | "allowedTools">, session: SessionChoice, warm: boolean): string[] {
+export function claudeTurnFlags(
+  config: Pick<TurnsConfig, "permissionMode" | "allowedTools">,
+  session: SessionChoice,
+  warm: boolean,
+  /** The chat's approvals (turns/approvals.ts): its `--mcp-config`; unset: no one to ask. */
+  approvals?: { mcpConfig: string },
+): string[] {
   const flags = ["-p"];
   if (warm) flags.push("--input-format", "stream-json");
   flags.push("--output-format", "stream-json", "--verbose");
   flags.push(session.resume ? "--resume" : "--session-id", session.sessionId);
-  flags.push("--permission-mode", config.permissionMode);
+  // `dontAsk` denies what allowedTools does not cover without asking anyone; with approvers,
+  // `default` mode asks the permission-prompt tool instead (measured with the CLI: dontAsk
+  // never calls it). allowedTools still run without asking. bypassPermissions asks nothing.
+  const asks = approvals !== undefined && config.permissionMode === "dontAsk";
+  flags.push("--permission-mode", asks ? "default" : config.permissionMode);
   if (config.permissionMode === "dontAsk" && config.allowedTools.length) flags.push("--allowedTools", config.allowedTools.join(","));
+  if (asks) flags.push("--permission-prompt-tool", APPROVALS_TOOL_ID, "--mcp-config", approvals.mcpConfig);
   return flags;
 }
 

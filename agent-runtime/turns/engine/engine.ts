@@ -52,6 +52,8 @@ export class TurnEngine {
   private retryTimer: NodeJS.Timeout | undefined;
   /** How often held work is tried again while the disk is full. */
   diskRetryMs = 2000;
+  /** A chat's approvals for its next process (turns/approvals.ts), or undefined: no one to ask. */
+  approvals: (chatId: string) => { mcpConfig: string } | undefined = () => undefined;
 
   constructor(
     private readonly store: TurnStore,
@@ -298,10 +300,11 @@ export class TurnEngine {
       const timeoutMs = this.config.turnTimeoutSeconds * 1000;
       const graceMs = this.config.killGraceSeconds * 1000;
       let outcome: ProcessOutcome;
+      const approvals = this.approvals(chat.id);
       if (useWarm) {
-        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true), prompt, timeoutMs, hooks);
+        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true, approvals), prompt, timeoutMs, hooks, approvals ? "approvals" : "");
       } else {
-        outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false), prompt, timeoutMs, graceMs }, hooks);
+        outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false, approvals), prompt, timeoutMs, graceMs }, hooks);
       }
       if (outcome.timedOut) {
         throw new TurnError(

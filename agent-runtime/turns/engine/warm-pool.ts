@@ -17,6 +17,8 @@ interface WarmProcess {
   chatId: string;
   /** The session flags it was started with; a later turn needs the same session. */
   sessionId: string;
+  /** What else of its flags a turn depends on (approvals on or off): a change restarts it. */
+  profile: string;
   child: ChildProcessWithoutNullStreams;
   lastUsed: number;
   pending?: PendingTurn;
@@ -62,10 +64,10 @@ export class WarmPool {
     return sum;
   }
 
-  private spawnWarm(chatId: string, sessionId: string, flags: string[]): WarmProcess {
+  private spawnWarm(chatId: string, sessionId: string, flags: string[], profile: string): WarmProcess {
     const spec = this.host.spawnSpec(chatId);
     const child = spawn(spec.command, [...spec.args, ...flags], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
-    const proc: WarmProcess = { chatId, sessionId, child, lastUsed: Date.now(), stderr: "", dead: false };
+    const proc: WarmProcess = { chatId, sessionId, profile, child, lastUsed: Date.now(), stderr: "", dead: false };
     let result: TurnResult | undefined;
     const reader = createStreamJsonReader({
       onInit: () => proc.pending?.hooks.onInit?.(),
@@ -109,16 +111,17 @@ export class WarmPool {
     prompt: string,
     timeoutMs: number,
     hooks: TurnHooks,
+    profile = "",
   ): Promise<ProcessOutcome & { started: boolean }> {
     let proc = this.procs.get(chatId);
-    if (proc && (proc.dead || proc.sessionId !== sessionId)) {
-      await this.evict(chatId, "session changed");
+    if (proc && (proc.dead || proc.sessionId !== sessionId || proc.profile !== profile)) {
+      await this.evict(chatId, proc.profile !== profile ? "permission settings changed" : "session changed");
       proc = undefined;
     }
     const started = !proc;
     if (!proc) {
       await this.makeRoom(1);
-      proc = this.spawnWarm(chatId, sessionId, flags());
+      proc = this.spawnWarm(chatId, sessionId, flags(), profile);
       if (proc.child.pid) hooks.onSpawn?.(proc.child.pid);
     } else if (proc.child.pid) hooks.onSpawn?.(proc.child.pid);
     const p = proc;

@@ -79,6 +79,10 @@ export class BrainWiredChatHost implements ChatHost {
     return this.inner.spawnSpec(chatId);
   }
 
+  tokenFile(chatId: string): string {
+    return this.inner.tokenFile(chatId);
+  }
+
   reapAll(chatId: string, pid?: number | null): Promise<void> {
     return this.inner.reapAll(chatId, pid);
   }

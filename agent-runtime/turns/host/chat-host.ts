@@ -35,6 +35,8 @@ export interface ChatHost {
    */
   remove(chatId: string, archiveTo: string | undefined): Promise<{ archived: boolean }>;
   spawnSpec(chatId: string): SpawnSpec;
+  /** The chat's gateway token file, as its own user reads it (apiKeyHelper, the approvals' headersHelper). */
+  tokenFile(chatId: string): string;
   /** Kills every process belonging to the chat (host mode: as the chat user). */
   reapAll(chatId: string, pid?: number | null): Promise<void>;
   /**

@@ -52,7 +52,7 @@ export class HostChatHost implements ChatHost {
         {
           path: ".claude/settings.json",
           mode: 0o600,
-          content: renderClaudeSettings(`${home}/.claude/picortex-token`, files.gatewayUrl, chatTmpDir(chatId, this.chatsRoot)),
+          content: renderClaudeSettings(this.tokenFile(chatId), files.gatewayUrl, chatTmpDir(chatId, this.chatsRoot)),
         },
         { path: ".claude/picortex-token", mode: 0o600, content: files.token + "\n" },
         ...(files.brain
@@ -113,6 +113,10 @@ export class HostChatHost implements ChatHost {
     if (r.code === 0) return true;
     if (r.code === 2) return false;
     throw new TurnError("provision_failed", describe([BIN.getent, "passwd", chatUser(chatId)], r));
+  }
+
+  tokenFile(chatId: string): string {
+    return `${chatHome(chatId, this.chatsRoot)}/.claude/picortex-token`;
   }
 
   spawnSpec(chatId: string): SpawnSpec {

@@ -44,7 +44,7 @@ export class LocalChatHost implements ChatHost {
     }
     progress({ step: "install_cli", progress: 0.5, message: `Claude Code ${v.stdout.trim().split(/\s/)[0]} available` });
     progress({ step: "configure_api", progress: 0.7, message: "writing Claude settings (gateway URL, per-chat token helper)" });
-    const tokenPath = join(this.configDir(chatId), "picortex-token");
+    const tokenPath = this.tokenFile(chatId);
     writeFileAtomic(tokenPath, files.token + "\n", 0o600);
     writeFileAtomic(join(this.configDir(chatId), "settings.json"), renderClaudeSettings(tokenPath, files.gatewayUrl), 0o600);
     // The brain's record/recall tools, by absolute path (user-scope file of this chat's config dir).
@@ -52,8 +52,12 @@ export class LocalChatHost implements ChatHost {
     progress({ step: "complete", progress: 1, message: `chat ${chatId} is ready (local mode)` });
   }
 
+  tokenFile(chatId: string): string {
+    return join(this.configDir(chatId), "picortex-token");
+  }
+
   refreshGateway(chatId: string, gatewayUrl: string): void {
-    const tokenPath = join(this.configDir(chatId), "picortex-token");
+    const tokenPath = this.tokenFile(chatId);
     const settingsPath = join(this.configDir(chatId), "settings.json");
     if (!existsSync(tokenPath)) return;
     const wanted = renderClaudeSettings(tokenPath, gatewayUrl);

@@ -1,0 +1,156 @@
+import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { z } from "zod";
+import { hashToken, secretsEqual } from "../http/auth.js";
+import { CredentialLimiter } from "../http/rate-limit.js";
+import { readBody, sendJson, type RequestContext, type Route } from "../http/router.js";
+import type { TurnStore } from "./store.js";
+
+/**
+ * Tool approvals for headless turns. `claude -p` cannot stop and ask a person, so a tool the
+ * chat's rules do not allow is denied silently. With approvals on for a chat, its turns run
+ * with `--permission-prompt-tool mcp__picortex__approve`: the CLI calls this MCP tool (on the
+ * gateway's loopback listener, authenticated by the chat's own gateway token) for every tool
+ * its rules would not run, and the call returns once a person decided (or the request
+ * expired). Who may decide, and where they are asked, is the broker's (the bridges).
+ */
+
+/** Where chats reach the approval tool on the gateway listener. */
+export const APPROVALS_MCP_PATH = "/approvals/mcp";
+/** The MCP server name and tool the CLI is pointed at (`mcp__<server>__<tool>`). */
+export const APPROVALS_SERVER = "picortex";
+export const APPROVALS_TOOL = "approve";
+export const APPROVALS_TOOL_ID = `mcp__${APPROVALS_SERVER}__${APPROVALS_TOOL}`;
+
+/** What the CLI asks: run this tool with this input in this chat? */
+export interface PermissionRequest {
+  chatId: string;
+  toolName: string;
+  input: Record<string, unknown>;
+  toolUseId?: string;
+}
+
+/** The CLI's permission-prompt answer (its documented JSON shape). */
+export type PermissionDecision = { behavior: "allow"; updatedInput: Record<string, unknown> } | { behavior: "deny"; message: string };
+
+/** Decides permission requests: the bridges ask a chat's named approvers. */
+export interface ApprovalBroker {
+  /** Whether this chat's turns ask (it has someone to ask). Read when a turn's process starts. */
+  enabledFor(chatId: string): boolean;
+  /** Resolves once decided or expired; `signal` aborts when the CLI went away (the turn ended). */
+  decide(req: PermissionRequest, signal: AbortSignal): Promise<PermissionDecision>;
+}
+
+/**
+ * `--mcp-config` for a turn with approvals: the approval server over HTTP on the gateway. The
+ * token is not in it (argv is visible in `ps`): `headersHelper`, run by the CLI through a
+ * shell as the chat's own user, prints the header from the chat's 0600 token file.
+ */
+export function approvalsMcpConfig(gatewayOrigin: string, tokenPath: string): string {
+  if (!/^[A-Za-z0-9/_.-]+$/.test(tokenPath)) throw new Error(`token path ${tokenPath} has characters unsafe in headersHelper`);
+  const u = new URL(gatewayOrigin);
+  if (u.protocol !== "http:" || u.username || u.password || u.search) throw new Error(`gateway ${gatewayOrigin} must be a plain http:// loopback URL`);
+  const url = `${u.origin}${APPROVALS_MCP_PATH}`;
+  const headersHelper = `printf '{"Authorization":"Bearer %s"}' "$(cat ${tokenPath})"`;
+  return JSON.stringify({ mcpServers: { [APPROVALS_SERVER]: { type: "http", url, headersHelper } } });
+}
+
+/** An MCP request is a small JSON-RPC message; a tool input (a file to write) can be large. */
+const MCP_BODY_LIMIT = 4 * 1024 * 1024;
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || (isIP(a) === 4 && a.startsWith("127."));
+}
+
+function jsonRpcError(ctx: RequestContext, status: number, message: string): void {
+  sendJson(ctx.res, status, { jsonrpc: "2.0", error: { code: -32001, message }, id: null });
+}
+
+export interface ApprovalRoutesOptions {
+  store: Pick<TurnStore, "chatByTokenHash">;
+  /** The broker, once the bridges registered one; undefined: every request is denied. */
+  broker: () => ApprovalBroker | undefined;
+  limiter?: CredentialLimiter;
+}
+
+/**
+ * The approval tool over Streamable HTTP (stateless: one server per request). The chat is
+ * the one whose gateway token the request carries; nothing in the request can name another.
+ */
+export function approvalRoutes(o: ApprovalRoutesOptions): Route[] {
+  const limiter = o.limiter ?? new CredentialLimiter("approvals-mcp");
+  const chatOf = (ctx: RequestContext): string | undefined => {
+    if (!isLoopback(ctx.req.socket.remoteAddress)) {
+      jsonRpcError(ctx, 403, "The approvals endpoint only accepts loopback connections.");
+      return undefined;
+    }
+    const auth = (ctx.req as IncomingMessage).headers.authorization;
+    const m = typeof auth === "string" ? /^Bearer\s+(\S{1,512})$/.exec(auth) : null;
+    const hash = m ? hashToken(m[1]!) : "";
+    const chat = m ? o.store.chatByTokenHash(hash) : undefined;
+    if (chat && chat.status === "ready" && secretsEqual(hash, chat.tokenHash)) return chat.id;
+    const retry = limiter.refuse(ctx.req.socket.remoteAddress);
+    if (retry > 0) {
+      ctx.res.setHeader("retry-after", String(retry));
+      jsonRpcError(ctx, 429, `Too many bad chat tokens; retry in ${retry} s.`);
+    } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat token.");
+    return undefined;
+  };
+  const handle = async (ctx: RequestContext): Promise<void> => {
+    const chatId = chatOf(ctx);
+    if (!chatId) return;
+    if (ctx.req.method !== "POST") {
+      ctx.res.setHeader("allow", "POST");
+      jsonRpcError(ctx, 405, "Method not allowed: this MCP endpoint is stateless (POST only).");
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(ctx.req, MCP_BODY_LIMIT)).toString("utf8"));
+    } catch (err) {
+      const big = (err as { status?: number }).status === 413;
+      jsonRpcError(ctx, big ? 413 : 400, big ? "Request too large." : "Request body is not valid JSON.");
+      return;
+    }
+    // The CLI gone (its turn ended, timed out or was killed): the request is withdrawn.
+    const abort = new AbortController();
+    ctx.res.on("close", () => {
+      if (!ctx.res.writableFinished) abort.abort();
+    });
+    const server = new McpServer({ name: APPROVALS_SERVER, version: "1" });
+    server.registerTool(
+      APPROVALS_TOOL,
+      {
+        description: "picortex asks this chat's approvers whether a tool may run. Called by Claude Code itself (--permission-prompt-tool); calling it yourself grants nothing.",
+        inputSchema: { tool_name: z.string().min(1).max(200), input: z.record(z.string(), z.unknown()), tool_use_id: z.string().max(200).optional() },
+      },
+      async (args) => {
+        const broker = o.broker();
+        const decision: PermissionDecision =
+          // Approving the approval tool itself would let the model forge a request.
+          args.tool_name === APPROVALS_TOOL_ID
+            ? { behavior: "deny", message: "The approval tool is called by Claude Code, not by the agent." }
+            : broker
+              ? await broker.decide({ chatId, toolName: args.tool_name, input: args.input, toolUseId: args.tool_use_id }, abort.signal)
+              : { behavior: "deny", message: "Approvals are not available in this runtime (no bridge with approvers); the tool was not run." };
+        return { content: [{ type: "text", text: JSON.stringify(decision) }] };
+      },
+    );
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    ctx.res.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(ctx.req, ctx.res, body);
+  };
+  return [
+    { method: "POST", path: APPROVALS_MCP_PATH, handler: handle },
+    { method: "GET", path: APPROVALS_MCP_PATH, handler: handle },
+    { method: "DELETE", path: APPROVALS_MCP_PATH, handler: handle },
+  ];
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { approvalSubject, inputPreview, requestText } from "../../agent-runtime/bridges/approvals.js";
+import { approverIds, bridgesConfigSchema } from "../../agent-runtime/config/bridges.js";
+import { claudeTurnFlags } from "../../agent-runtime/turns/engine/claude-args.js";
+import { approvalsMcpConfig } from "../../agent-runtime/turns/approvals.js";
+
+const session = { sessionId: "0b7c3a3e-1111-4222-8333-444455556666", resume: false };
+
+describe("turn flags with approvals", () => {
+  const cfg = { permissionMode: "dontAsk" as const, allowedTools: ["Read", "Grep"] };
+  it("asks the approval tool instead of denying, keeping the tools that run without asking", () => {
+    expect(claudeTurnFlags(cfg, session, false, { mcpConfig: "{}" })).toEqual([
+      "-p", "--output-format", "stream-json", "--verbose", "--session-id", session.sessionId,
+      "--permission-mode", "default", "--allowedTools", "Read,Grep",
+      "--permission-prompt-tool", "mcp__picortex__approve", "--mcp-config", "{}",
+    ]);
+  });
+  it("changes nothing without approvers, or when the chat bypasses permissions", () => {
+    expect(claudeTurnFlags(cfg, session, false)).toEqual(["-p", "--output-format", "stream-json", "--verbose", "--session-id", session.sessionId, "--permission-mode", "dontAsk", "--allowedTools", "Read,Grep"]);
+    const bypass = { permissionMode: "bypassPermissions" as const, allowedTools: [] };
+    expect(claudeTurnFlags(bypass, session, true, { mcpConfig: "{}" })).toEqual(claudeTurnFlags(bypass, session, true));
+  });
+});
+
+describe("approvals MCP config", () => {
+  it("points at the gateway's origin and reads the token from the file, never carrying it", () => {
+    const cfg = JSON.parse(approvalsMcpConfig("http://127.0.0.1:7419/gateway", "/srv/chats/a/.claude/picortex-token"));
+    expect(cfg).toEqual({
+      mcpServers: {
+        picortex: {
+          type: "http",
+          url: "http://127.0.0.1:7419/approvals/mcp",
+          headersHelper: `printf '{"Authorization":"Bearer %s"}' "$(cat /srv/chats/a/.claude/picortex-token)"`,
+        },
+      },
+    });
+  });
+  it("refuses a token path that would change the helper's shell command, and a URL with credentials", () => {
+    for (const bad of ["/a b", "/a;id", "/a$(id)", "/a'b", "/a\nb", "/a`id`"]) expect(() => approvalsMcpConfig("http://127.0.0.1:1/gateway", bad)).toThrow(/unsafe/);
+    expect(() => approvalsMcpConfig("http://u:p@127.0.0.1:1/", "/t")).toThrow(/plain http/);
+    expect(() => approvalsMcpConfig("https://127.0.0.1:1/", "/t")).toThrow(/plain http/);
+  });
+});
+
+describe("what the approver is shown", () => {
+  it("every line of the agent's input is quoted: it cannot pose as the runtime's own lines", () => {
+    const hostile = "ls\n✅ Approved once by Alice: Bash [abcde].\r\nApprover: Mallory\u001b[2J\u0007\u2028x";
+    const preview = inputPreview("Bash", { command: hostile });
+    for (const line of preview.split("\n")) expect(line.startsWith("│ ")).toBe(true);
+    expect(preview).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u2028]/);
+    expect(preview).toContain("│ ✅ Approved once by Alice");
+  });
+  it("shows an edit as a diff and cuts a long input with its full size", () => {
+    expect(inputPreview("Edit", { file_path: "/w/a.ts", old_string: "a\nb", new_string: "c" })).toBe("│ /w/a.ts\n│ - a\n│ - b\n│ + c");
+    const big = inputPreview("Write", { file_path: "/w/big", content: "x\n".repeat(5000) });
+    expect(big.length).toBeLessThanOrEqual(1600);
+    expect(big).toMatch(/│ … \(10,0\d\d characters in all\)$/);
+  });
+  it("names the approvers, the commands and the expiry", () => {
+    expect(requestText("k3f9a", "Bash", { command: "rm -rf build" }, ["Alice"], 300_000)).toBe(
+      "🔐 Approval k3f9a: the agent asks to run Bash\n│ $ rm -rf build\nApprover: Alice. Reply /approve k3f9a (once), /approve k3f9a session (this and identical requests for the rest of the session) or /deny k3f9a. Expires in 5 min.",
+    );
+  });
+  it("a session grant covers the exact command, the file, the host, or the whole tool", () => {
+    expect(approvalSubject("Bash", { command: " npm test " })).toBe("npm test");
+    expect(approvalSubject("Edit", { file_path: "/w/a.ts", old_string: "x" })).toBe("/w/a.ts");
+    expect(approvalSubject("WebFetch", { url: "https://example.com/a?b" })).toBe("example.com");
+    expect(approvalSubject("WebFetch", { url: "not a url" })).toBe("");
+    expect(approvalSubject("mcp__github__create_issue", { title: "x" })).toBe("*");
+  });
+});
+
+describe("approvers config", () => {
+  it("a chat's own list wins over *, an empty own list means no approvers, and no inherited keys leak", () => {
+    const map = { "-100": [1, 2], "*": [9], "-200": [] };
+    expect(approverIds(map, "-100", "tg:")).toEqual(["tg:1", "tg:2"]);
+    expect(approverIds(map, "-300", "tg:")).toEqual(["tg:9"]);
+    expect(approverIds(map, "-200", "tg:")).toEqual([]);
+    expect(approverIds({}, "constructor", "wh:")).toEqual([]);
+    expect(approverIds({}, "__proto__", "wh:")).toEqual([]);
+  });
+  it("validates chat ids, user ids and the timeout with messages that say what is wrong", () => {
+    const parse = (bridges: unknown) => bridgesConfigSchema.safeParse(bridges);
+    expect(parse({ telegram: { approvers: { "-1001": [42], "*": [7] } } }).success).toBe(true);
+    const badKey = parse({ telegram: { approvers: { general: [42] } } });
+    expect(badKey.success).toBe(false);
+    expect(JSON.stringify(badKey.error!.issues)).toMatch(/Telegram chat id/);
+    expect(parse({ telegram: { approvers: { "-1001": ["alice"] } } }).success).toBe(false);
+    expect(parse({ telegram: { approvers: { "-1001": [-5] } } }).success).toBe(false);
+    expect(parse({ approvalTimeoutSeconds: 5 }).success).toBe(false);
+    expect(parse({ approvalTimeoutSeconds: 3601 }).success).toBe(false);
+    expect(parse({}).data?.approvalTimeoutSeconds).toBe(300);
+  });
+});
