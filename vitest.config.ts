@@ -48,6 +48,7 @@ const unitFiles = [
   "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
   "tests/runtime/listen-fds.test.ts",
+  "tests/turns/activity.test.ts",
   "tests/turns/chat-service.test.ts",
   "tests/turns/units.test.ts",
   // The API emulators' rules (the booting test, tests/engine/emulators/boot.test.ts, is a machines test).

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * What a turn did: the files Claude Code's tools changed and the commands it ran, read from
  * the `tool_use` blocks of its stream-json output (issue 17: "end each turn with one compact
@@ -79,7 +81,8 @@ function filePath(path: string): string {
   return cutTo(cleanValue(path).trim(), ACTIVITY_LIMITS.fileChars);
 }
 
-type Entry = { kind: "file" | "command"; value: string; denied?: boolean };
+/** `value` is what is kept (cut to the limit); `key` tells files apart by their whole path. */
+type Entry = { kind: "file" | "command"; value: string; key: string; denied?: boolean };
 
 function entryOf(use: ToolUse): Entry | undefined {
   const input = use.input && typeof use.input === "object" ? (use.input as Record<string, unknown>) : undefined;
@@ -88,12 +91,13 @@ function entryOf(use: ToolUse): Entry | undefined {
   if (field) {
     const raw = input[field];
     const value = typeof raw === "string" ? filePath(raw) : "";
-    return value ? { kind: "file", value } : undefined;
+    // Two long paths that differ only past the cut are two files.
+    return value ? { kind: "file", value, key: createHash("sha256").update(String(raw)).digest("base64") } : undefined;
   }
   if (COMMAND_TOOLS.has(use.name)) {
     const raw = input.command;
     const value = typeof raw === "string" ? commandLine(raw) : "";
-    return value ? { kind: "command", value } : undefined;
+    return value ? { kind: "command", value, key: "" } : undefined;
   }
   return undefined;
 }
@@ -129,20 +133,21 @@ export class ActivityRecorder {
 
   /** The bounded summary to store; null when the turn changed no file and ran no command. */
   summary(): TurnActivity | null {
-    const files = new Set<string>();
+    const files = new Map<string, string>();
     const commands: string[] = [];
     let commandsTotal = this.overflowCommands;
     for (const e of this.uses.values()) {
       if (e.denied) continue;
-      if (e.kind === "file") files.add(e.value);
-      else {
+      if (e.kind === "file") {
+        if (!files.has(e.key)) files.set(e.key, e.value);
+      } else {
         commandsTotal++;
         if (commands.length < ACTIVITY_LIMITS.commands) commands.push(e.value);
       }
     }
     const filesTotal = files.size + this.overflowFiles;
     if (filesTotal === 0 && commandsTotal === 0) return null;
-    return { files: [...files].slice(0, ACTIVITY_LIMITS.files), filesTotal, commands, commandsTotal };
+    return { files: [...files.values()].slice(0, ACTIVITY_LIMITS.files), filesTotal, commands, commandsTotal };
   }
 }
 
