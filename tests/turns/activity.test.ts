@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { receipt } from "../../agent-runtime/bridges/core.js";
+import { formatChatHistory } from "../../agent-runtime/cli/turn-output.js";
 import { ACTIVITY_LIMITS, ActivityRecorder, activityParts, commandLine, parseActivity, serializeActivity, shortNames, type TurnActivity } from "../../agent-runtime/turns/activity.js";
 import { createStreamJsonReader, type TurnResult } from "../../agent-runtime/turns/engine/stream-json.js";
 import { turnView } from "../../agent-runtime/turns/http/routes.js";
@@ -235,5 +236,35 @@ describe("the receipt line", () => {
     expect(line).not.toMatch(CONTROL);
     expect(line.split("\n")).toHaveLength(1);
     expect(line).toMatch(/^— 3 files \(.+\), 1 command, 1,234 tokens, 4\.2 s$/);
+  });
+});
+
+describe("`picortex chat show`", () => {
+  it("says under a turn's answer (or its failure) what it did, on one clean line", () => {
+    const activity: TurnActivity = { files: ["/w/src/a.ts", `/w/b\n${ESC}[2J.md`], filesTotal: 2, commands: ["npm test"], commandsTotal: 1 };
+    const lines = formatChatHistory(
+      [
+        { turnId: "t1", role: "user", sender: null, text: "fix it" },
+        { turnId: "t1", role: "assistant", sender: null, text: "fixed" },
+        { turnId: "t2", role: "user", sender: null, text: "again" },
+        { turnId: "t3", role: "user", sender: null, text: "chat" },
+        { turnId: "t3", role: "assistant", sender: null, text: "hi" },
+      ],
+      [
+        { id: "t1", status: "done", activity },
+        { id: "t2", status: "failed", error: { code: "timeout", message: "too slow" }, activity: { files: [], filesTotal: 0, commands: ["sleep 999"], commandsTotal: 1 } },
+        { id: "t3", status: "done", activity: null },
+      ],
+    );
+    expect(lines).toEqual([
+      "> you: fix it",
+      "< claude: fixed",
+      "  · 2 files (src/a.ts, b\ufffd.md), 1 command",
+      "> you: again",
+      "  ✗ turn failed: too slow",
+      "  · 1 command",
+      "> you: chat",
+      "< claude: hi",
+    ]);
   });
 });
