@@ -10,7 +10,8 @@ import { formatChatHistory } from "../../agent-runtime/cli/turn-output.js";
 import { ACTIVITY_LIMITS, ActivityRecorder, activityParts, commandLine, parseActivity, serializeActivity, shortNames, type TurnActivity } from "../../agent-runtime/turns/activity.js";
 import { createStreamJsonReader, type TurnResult } from "../../agent-runtime/turns/engine/stream-json.js";
 import { turnView } from "../../agent-runtime/turns/http/routes.js";
-import { openDatabase } from "../../agent-runtime/store/database.js";
+import { migrate, openDatabase } from "../../agent-runtime/store/database.js";
+import { TURNS_MIGRATIONS } from "../../agent-runtime/turns/migrations.js";
 import { TurnStore } from "../../agent-runtime/turns/store.js";
 
 const ESC = "\u001b";
@@ -165,6 +166,23 @@ describe("a stored activity read back", () => {
       expect(store.listTurns("act").map((x) => x.id)).toEqual([t1.id, t2.id, t3.id]);
       expect(receipt(t)).toMatch(/^— 3 tokens, [\d.]+ s$/);
     }
+    db.close();
+  });
+});
+
+describe("a database from before activity was recorded", () => {
+  it("upgrades in place: its turns read as nothing recorded, and new turns record", () => {
+    const db = openDatabase(":memory:");
+    migrate(db, "turns", TURNS_MIGRATIONS.slice(0, 5));
+    db.prepare("INSERT INTO turn_chats (id, status, session_id, token_hash, created_at) VALUES ('old', 'ready', 's', 'h', 1)").run();
+    db.prepare("INSERT INTO turn_turns (id, chat_id, text, status, reply, input_tokens, output_tokens, created_at) VALUES ('t_old', 'old', 'hi', 'done', 'yo', 1, 2, 1)").run();
+    const store = new TurnStore(db);
+    expect(store.getTurn("t_old")!.activity).toBeNull();
+    expect(store.getTurn("t_old")!.reply).toBe("yo");
+    const t = store.enqueueTurn("old", "again", null);
+    store.markRunning(t.id, "warm");
+    store.finishTurn(t.id, "ok", { input: 1, output: 1 }, { files: ["/w/x"], filesTotal: 1, commands: [], commandsTotal: 0 });
+    expect(store.getTurn(t.id)!.activity).toEqual({ files: ["/w/x"], filesTotal: 1, commands: [], commandsTotal: 0 });
     db.close();
   });
 });
