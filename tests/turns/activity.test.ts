@@ -170,7 +170,7 @@ describe("a stored activity read back", () => {
   });
 });
 
-describe("a database from before activity was recorded", () => {
+describe("a database from before activity was recorded (turns migrations 1-5)", () => {
   it("upgrades in place: its turns read as nothing recorded, and new turns record", () => {
     const db = openDatabase(":memory:");
     migrate(db, "turns", TURNS_MIGRATIONS.slice(0, 5));
