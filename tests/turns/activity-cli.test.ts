@@ -2,7 +2,8 @@
  * A turn's activity from the real Claude Code CLI (issue 17's receipt: "files touched, commands
  * run"): the fake Messages API makes the real `claude` call Bash and Write, the CLI runs them in
  * the chat's workspace, and the turn's API JSON lists the command and the file, cold and warm.
- * A tool call the CLI refused (not in allowedTools) is left out: it did nothing.
+ * A turn that fails after a command keeps what it did; a tool call the CLI refused (not in
+ * allowedTools) is left out: it did nothing.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -58,6 +59,26 @@ describe("a turn's activity, recorded from the real Claude Code CLI", { timeout:
       }
     });
   }
+
+  it("a turn that fails after running a command keeps what it did", async () => {
+    const rt = await startTestRuntime({ mode: "local", turns: { warm: { enabled: false }, allowedTools: ["Bash"] } });
+    try {
+      await createChat(rt, "act-failed");
+      const ws = join(rt.dataDir, "chats", "act-failed", "workspace");
+      const prompt = "run it, then fail";
+      rt.fake.enqueue(
+        { forText: prompt, toolUse: { name: "Bash", input: { command: "echo ran > ran.txt" } } },
+        { forText: prompt, error: { status: 400, type: "invalid_request_error", message: "refused after the tool ran" } },
+      );
+      const t = await rt.waitTurn("act-failed", await sendTurn(rt, "act-failed", prompt));
+      expect(t.status, JSON.stringify(t)).toBe("failed");
+      expect(t.error.code).toBe("claude_failed");
+      expect(readFileSync(join(ws, "ran.txt"), "utf8")).toBe("ran\n");
+      expect(t.activity).toEqual({ files: [], filesTotal: 0, commands: ["echo ran > ran.txt"], commandsTotal: 1 });
+    } finally {
+      await rt.close();
+    }
+  });
 
   it("leaves out a command the CLI refused (Bash not allowed): it did nothing", async () => {
     const rt = await startTestRuntime({ mode: "local", turns: { warm: { enabled: false }, allowedTools: ["Read"] } });
