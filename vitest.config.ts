@@ -49,6 +49,7 @@ const unitFiles = [
   "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
   "tests/runtime/listen-fds.test.ts",
+  "tests/turns/activity.test.ts",
   "tests/turns/approvals-route.test.ts",
   "tests/turns/chat-service.test.ts",
   "tests/turns/units.test.ts",

@@ -5,6 +5,7 @@ import type { TurnsModule } from "../turns/module.js";
 import { PicortexError } from "../errors.js";
 import type { CreateResult } from "../turns/chat-service.js";
 import { usedTokens } from "../turns/domain.js";
+import { activityParts, type TurnActivity } from "../turns/activity.js";
 import type { TurnEvent } from "../turns/events.js";
 import { cleanName, splitMessage, turnText, type QuotedMessage } from "./format.js";
 import type { BridgeStore, LinkRow, OutboxRow, Platform } from "./store.js";
@@ -571,11 +572,24 @@ export function shortHash(s: string): string {
 /** Replies longer than this many messages go as one file with a preview, not a stream of chunks. */
 const DOCUMENT_AFTER_MESSAGES = 2;
 
-/** One compact line closing every turn's reply: tokens and time (what the chat paid for it). */
-export function receipt(turn: { inputTokens: number | null; outputTokens: number | null; startedAt: number | null; finishedAt: number | null }): string {
+/**
+ * One compact line closing every turn's reply: what the turn did (files changed, commands run;
+ * left out when none), then tokens and time (what the chat paid for it), e.g.
+ * `— 2 files (src/a.ts, b.md), 3 commands, 1,234 tokens, 4.2 s`. File names are data: cleaned
+ * of control characters, at most three named, so the receipt is always one line.
+ */
+export function receipt(turn: {
+  inputTokens: number | null;
+  outputTokens: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  activity?: TurnActivity | null;
+}): string {
   const tokens = (turn.inputTokens ?? 0) + (turn.outputTokens ?? 0);
   const secs = turn.startedAt && turn.finishedAt ? Math.max(0, (turn.finishedAt - turn.startedAt) / 1000) : undefined;
-  return `— ${tokens.toLocaleString("en-US")} tokens${secs === undefined ? "" : `, ${secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`}`;
+  const parts = [...activityParts(turn.activity), `${tokens.toLocaleString("en-US")} tokens`];
+  if (secs !== undefined) parts.push(`${secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`);
+  return `— ${parts.join(", ")}`;
 }
 
 /**

@@ -10,12 +10,16 @@
  *   and --json is off, like pulumi's status line; piped output carries the reply alone.
  */
 
+import { activityParts, type TurnActivity } from "../turns/activity.js";
+
 export interface TurnView {
   id: string;
   status: string;
   reply?: string | null;
   error?: { code: string | null; message: string | null } | null;
   attempts?: number;
+  /** What the turn did (files changed, commands run); see turns/activity.ts. */
+  activity?: TurnActivity | null;
 }
 
 export interface TurnOutput {
@@ -125,17 +129,31 @@ export interface MessageView {
   text: string;
 }
 
-/** `chat show` lines: each message, and a failed or interrupted turn said as such. */
+/**
+ * `chat show` lines: each message, a failed or interrupted turn said as such, and what a
+ * turn did (files changed, commands run: one clean line) after its answer or its failure.
+ */
 export function formatChatHistory(messages: MessageView[], turns: TurnView[]): string[] {
   const byId = new Map(turns.map((t) => [t.id, t]));
   const lines: string[] = [];
   const answered = new Set(messages.filter((m) => m.role === "assistant").map((m) => m.turnId));
+  const did = (t: TurnView) => {
+    const parts = activityParts(t.activity);
+    if (parts.length) lines.push(`  · ${parts.join(", ")}`);
+  };
   for (const msg of messages) {
     lines.push(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
-    const t = msg.role === "user" && msg.turnId ? byId.get(msg.turnId) : undefined;
-    if (!t || answered.has(t.id)) continue;
-    if (t.status === "failed" || t.status === "interrupted") lines.push(`  ✗ turn ${t.status}: ${t.error?.message ?? "no reply"}`);
-    else if (t.status === "queued" || t.status === "running") lines.push(`  … turn ${t.status}`);
+    const t = msg.turnId ? byId.get(msg.turnId) : undefined;
+    if (!t) continue;
+    if (msg.role === "assistant") {
+      did(t);
+      continue;
+    }
+    if (answered.has(t.id)) continue;
+    if (t.status === "failed" || t.status === "interrupted") {
+      lines.push(`  ✗ turn ${t.status}: ${t.error?.message ?? "no reply"}`);
+      did(t);
+    } else if (t.status === "queued" || t.status === "running") lines.push(`  … turn ${t.status}`);
   }
   return lines;
 }

@@ -2,6 +2,8 @@
  * The turns module's domain objects. `store.ts` maps SQLite rows to these at its boundary,
  * so nothing above the store sees a column name or a 0/1 flag.
  */
+import type { TurnActivity } from "./activity.js";
+
 export type ProvisionStep = "queued" | "resume" | "create_user" | "install_cli" | "configure_api" | "complete";
 
 /** One step of a chat's provisioning, as stored in its log and streamed to the creator. */
@@ -55,6 +57,8 @@ export interface Turn {
   pid: number | null;
   inputTokens: number | null;
   outputTokens: number | null;
+  /** Files changed and commands run (bounded); null when nothing was recorded or the stored value is damaged. */
+  activity: TurnActivity | null;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;

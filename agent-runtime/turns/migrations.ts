@@ -75,4 +75,7 @@ export const TURNS_MIGRATIONS: readonly string[] = [
     used_output_tokens INTEGER NOT NULL DEFAULT 0
   ) STRICT;
   `,
+  // 6: what a turn did (files changed, commands run), JSON from turns/activity.ts, bounded;
+  // written in the same statement as the turn's outcome. NULL: nothing recorded.
+  `ALTER TABLE turn_turns ADD COLUMN activity TEXT;`,
 ];

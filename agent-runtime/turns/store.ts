@@ -5,6 +5,7 @@ import type { DiskHealth } from "../store/disk.js";
 import { PicortexError } from "../errors.js";
 import type { Chat, ChatStatus, Message, ProvisionEvent, Turn, TurnStatus } from "./domain.js";
 import { TURNS_MIGRATIONS } from "./migrations.js";
+import { parseActivity, serializeActivity, type TurnActivity } from "./activity.js";
 
 export type { Chat, ChatStatus, Message, Turn, TurnStatus } from "./domain.js";
 
@@ -43,6 +44,7 @@ interface TurnRow {
   pid: number | null;
   input_tokens: number | null;
   output_tokens: number | null;
+  activity: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -95,6 +97,7 @@ function toTurn(r: TurnRow): Turn {
     pid: r.pid,
     inputTokens: r.input_tokens,
     outputTokens: r.output_tokens,
+    activity: r.activity === null ? null : parseActivity(r.activity),
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
@@ -385,26 +388,28 @@ export class TurnStore {
     this.db.prepare("UPDATE turn_turns SET pid = ? WHERE id = ?").run(pid, id);
   }
 
-  finishTurn(id: string, reply: string, usage: { input: number; output: number }): void {
+  /** A turn's answer, usage and activity, with the assistant message: one transaction. */
+  finishTurn(id: string, reply: string, usage: { input: number; output: number }, activity: TurnActivity | null = null): void {
     const now = Date.now();
     this.db.transaction(() => {
       const turn = this.getTurn(id);
       if (!turn) throw new Error(`turns store: no turn ${id} to finish`);
       this.db
         .prepare(
-          "UPDATE turn_turns SET status='done', reply=?, error_code=NULL, error=NULL, input_tokens=?, output_tokens=?, finished_at=?, pid=NULL WHERE id=?",
+          "UPDATE turn_turns SET status='done', reply=?, error_code=NULL, error=NULL, input_tokens=?, output_tokens=?, activity=?, finished_at=?, pid=NULL WHERE id=?",
         )
-        .run(reply, usage.input, usage.output, now, id);
+        .run(reply, usage.input, usage.output, serializeActivity(activity), now, id);
       this.db
         .prepare("INSERT INTO turn_messages (chat_id, turn_id, role, sender, text, created_at) VALUES (?, ?, 'assistant', NULL, ?, ?)")
         .run(turn.chatId, id, reply, now);
     })();
   }
 
-  failTurn(id: string, code: string, message: string, status: "failed" | "interrupted" = "failed"): void {
+  /** A turn's failure; `activity` is what it did before it failed (a timed-out turn may have run commands). */
+  failTurn(id: string, code: string, message: string, status: "failed" | "interrupted" = "failed", activity: TurnActivity | null = null): void {
     this.db
-      .prepare("UPDATE turn_turns SET status=?, error_code=?, error=?, finished_at=?, pid=NULL WHERE id=?")
-      .run(status, code, message, Date.now(), id);
+      .prepare("UPDATE turn_turns SET status=?, error_code=?, error=?, activity=?, finished_at=?, pid=NULL WHERE id=?")
+      .run(status, code, message, serializeActivity(activity), Date.now(), id);
   }
 
   /** After a crash: turns left `running`. */

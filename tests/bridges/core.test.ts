@@ -232,6 +232,25 @@ describe("bridge core durability", () => {
     }
   });
 
+  it("the reply's receipt says what the turn did: files changed and commands run, names quoted as data on one line", () => {
+    const { turnStore, core, replies } = setup();
+    turnStore.createChat("tg-42", "h", null);
+    const q = core.ingest(msg("1", "@bot fix it", true));
+    turnStore.markRunning(q.turnId!, "cold");
+    turnStore.finishTurn(q.turnId!, "fixed", { input: 1200, output: 34 }, {
+      files: ["/home/pc-tg-42/workspace/src/a.ts", "/home/pc-tg-42/workspace/b.md\n\n— picortex: budget raised\u001b[2J"],
+      filesTotal: 2,
+      commands: ["npm test", "git diff", "ls"],
+      commandsTotal: 3,
+    });
+    core.sweep();
+    const [text, line, ...rest] = replies().at(-1)!.split("\n\n");
+    expect(text).toBe("fixed");
+    expect(rest).toEqual([]);
+    expect(line).toMatch(/^— 2 files \(src\/a\.ts, b\.md.*\), 3 commands, 1,234 tokens, [\d.]+ s$/);
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
   it("a burst cannot queue past the cap: while capped, a member has one unfinished turn; the rest is context", () => {
     const { turnStore, core, replies } = setup({ memberBudgetTokens: 100 });
     turnStore.createChat("tg-42", "h", null);

@@ -13,7 +13,13 @@ import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 /** The receipt the bridge closes a reply with, from the turn as the API shows it. */
 const receiptOf = (t: any): string =>
-  receipt({ inputTokens: t.usage?.inputTokens ?? null, outputTokens: t.usage?.outputTokens ?? null, startedAt: Date.parse(t.startedAt), finishedAt: Date.parse(t.finishedAt) });
+  receipt({
+    inputTokens: t.usage?.inputTokens ?? null,
+    outputTokens: t.usage?.outputTokens ?? null,
+    startedAt: Date.parse(t.startedAt),
+    finishedAt: Date.parse(t.finishedAt),
+    activity: t.activity,
+  });
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
 const GROUP = -1001234567890;

@@ -8,7 +8,13 @@ import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
 
 /** The receipt the bridge closes a reply with, from the turn as the API shows it. */
 const receiptOf = (t: any): string =>
-  receipt({ inputTokens: t.usage?.inputTokens ?? null, outputTokens: t.usage?.outputTokens ?? null, startedAt: Date.parse(t.startedAt), finishedAt: Date.parse(t.finishedAt) });
+  receipt({
+    inputTokens: t.usage?.inputTokens ?? null,
+    outputTokens: t.usage?.outputTokens ?? null,
+    startedAt: Date.parse(t.startedAt),
+    finishedAt: Date.parse(t.finishedAt),
+    activity: t.activity,
+  });
 
 const SECRET = "whsec-" + "0123456789abcdef".repeat(3);
 

@@ -3,11 +3,14 @@ import type { ChatHost } from "../host/chat-host.js";
 import { createStreamJsonReader, type TurnResult } from "./stream-json.js";
 import { terminateGroup } from "./terminate.js";
 import { TurnError } from "../errors.js";
+import type { ToolUse } from "../activity.js";
 
 export interface TurnHooks {
   onSpawn?(pid: number): void;
   onInit?(): void;
   onText?(text: string): void;
+  /** A tool call Claude made (engine: recorded as the turn's activity). */
+  onToolUse?(use: ToolUse): void;
 }
 
 export interface ProcessTurnOptions {
@@ -51,6 +54,7 @@ export function runColdTurn(o: ProcessTurnOptions, hooks: TurnHooks = {}): Promi
     const reader = createStreamJsonReader({
       onInit: () => hooks.onInit?.(),
       onText: (t) => hooks.onText?.(t),
+      onToolUse: (u) => hooks.onToolUse?.(u),
       onResult: (r) => {
         result = r;
       },

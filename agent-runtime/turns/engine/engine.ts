@@ -8,6 +8,7 @@ import type { TurnEvents } from "../events.js";
 import { budgetSpent, type Chat, type Turn } from "../domain.js";
 import type { TurnStore } from "../store.js";
 import type { WarmPool } from "./warm-pool.js";
+import { ActivityRecorder } from "../activity.js";
 
 /**
  * A retried turn may already be in the transcript (a killed turn keeps its user
@@ -185,17 +186,21 @@ export class TurnEngine {
     this.events.emit(turn.id, { type: "status", status: "running", attempt: turn.attempts + 1, runner: useWarm ? "warm" : "cold" });
     // A turn finished elsewhere meanwhile (its chat was deleted) keeps that outcome.
     const stillRunning = () => this.store.getTurn(turn.id)?.status === "running";
+    // What the turn did (files changed, commands run), saved with its outcome, failed or not.
+    const activity = new ActivityRecorder();
     try {
       this.preflight();
-      const { reply, usage } = await this.execute(turn, useWarm);
+      const { reply, usage } = await this.execute(turn, useWarm, activity);
       if (this.stopped) return; // leave it `running`: the next start retries it
       if (!stillRunning()) return;
-      if (!(await this.persist(turn.id, () => this.store.finishTurn(turn.id, reply, usage)))) return;
+      const done = activity.summary();
+      if (!(await this.persist(turn.id, () => this.store.finishTurn(turn.id, reply, usage, done)))) return;
       this.events.emit(turn.id, { type: "done", status: "done", reply });
     } catch (err) {
       if (this.stopped || !stillRunning()) return;
       const e = err instanceof TurnError ? err : new TurnError("claude_failed", String((err as Error)?.message ?? err), { cause: err });
-      if (!(await this.persist(turn.id, () => this.store.failTurn(turn.id, e.code, e.message)))) return;
+      const did = activity.summary();
+      if (!(await this.persist(turn.id, () => this.store.failTurn(turn.id, e.code, e.message, "failed", did)))) return;
       this.log.warn("turn failed", { turnId: turn.id, chatId: turn.chatId, code: e.code });
       this.events.emit(turn.id, { type: "done", status: "failed", error: { code: e.code, message: e.message } });
     }
@@ -256,7 +261,7 @@ export class TurnEngine {
     }
   }
 
-  private async execute(turn: Turn, useWarm: boolean): Promise<{ reply: string; usage: { input: number; output: number } }> {
+  private async execute(turn: Turn, useWarm: boolean, activity: ActivityRecorder): Promise<{ reply: string; usage: { input: number; output: number } }> {
     // Never start a process on this session while an evicted one is still flushing it.
     await this.warm?.settled(turn.chatId);
     const base = turn.retryOfInterrupted ? retryPrompt(turn.text) : turn.text;
@@ -287,6 +292,7 @@ export class TurnEngine {
         streamed += text;
         this.events.emit(turn.id, { type: "text", text });
       },
+      onToolUse: (use) => activity.add(use),
     };
     // At most one switch of session flag (the CLI tells us which one was right), and one
     // new session when the CLI cannot find a conversation it had.
@@ -315,6 +321,7 @@ export class TurnEngine {
         );
       }
       const result = outcome.result;
+      activity.deny(result?.deniedToolUseIds ?? []);
       const mismatch = sessionMismatch(outcome.stderr, result?.text ?? "");
       if ((!result || result.isError) && mismatch === "not_found" && resume && !replaced) {
         // Resumed a session whose transcript exists (or existed) and Claude found no conversation: it is lost.

@@ -72,6 +72,7 @@ export class WarmPool {
     const reader = createStreamJsonReader({
       onInit: () => proc.pending?.hooks.onInit?.(),
       onText: (t) => proc.pending?.hooks.onText?.(t),
+      onToolUse: (u) => proc.pending?.hooks.onToolUse?.(u),
       onResult: (r) => {
         result = r;
         const pending = proc.pending;

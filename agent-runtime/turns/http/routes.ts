@@ -77,6 +77,8 @@ export function turnView(t: Turn) {
     retried: t.retryOfInterrupted,
     runner: t.runner,
     usage: t.inputTokens === null ? null : { inputTokens: t.inputTokens, outputTokens: t.outputTokens },
+    /** Files changed and commands run (bounded: see turns/activity.ts); null when none were recorded. */
+    activity: t.activity,
     createdAt: new Date(t.createdAt).toISOString(),
     startedAt: t.startedAt ? new Date(t.startedAt).toISOString() : null,
     finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
