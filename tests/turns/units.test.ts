@@ -113,7 +113,7 @@ describe("stream-json reader", () => {
         }
         r.end();
         expect(events).toEqual(["init:S", "hello"]);
-        expect(result).toEqual({ isError: true, subtype: "success", text: "Not logged in", sessionId: undefined, usage: { input: 5, output: 4 } });
+        expect(result).toEqual({ isError: true, subtype: "success", text: "Not logged in", sessionId: undefined, usage: { input: 5, output: 4 }, deniedToolUseIds: [] });
       }),
     );
   });
