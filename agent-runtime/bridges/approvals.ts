@@ -26,6 +26,8 @@ export interface ApprovalsOptions {
   approversOf(platform: Platform, platformChatId: string): readonly string[];
   /** A platform's message limit, for splitting the request. */
   maxMessage(platform: Platform): number;
+  /** Tools that run without asking in a chat with approvers (bridges.toolsWithoutApproval). */
+  allowedTools?: readonly string[];
 }
 
 interface Waiter {
@@ -39,6 +41,7 @@ export type ApprovalCommand = "approve" | "deny";
 
 export class BridgeApprovals implements ApprovalBroker {
   private readonly waiting = new Map<string, Waiter>();
+  readonly allowedTools: readonly string[] | undefined;
 
   constructor(
     private readonly store: BridgeStore,
@@ -47,7 +50,9 @@ export class BridgeApprovals implements ApprovalBroker {
     private readonly opts: ApprovalsOptions,
     /** Wakes the delivery loop after a message went into the outbox. */
     private readonly wake: () => void,
-  ) {}
+  ) {
+    this.allowedTools = opts.allowedTools;
+  }
 
   /** Requests a previous run left pending have no one waiting any more: expired, and said so. */
   start(): void {

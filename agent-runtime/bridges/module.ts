@@ -40,6 +40,7 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
             ? approverIds(cfg.webhook.approvers, platformChatId, "wh:")
             : [],
       maxMessage: (platform) => core.maxMessage(platform),
+      allowedTools: cfg.toolsWithoutApproval,
     },
     () => core.wake(),
   );

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { toolRule } from "./turns.js";
 import { BRIDGE_SECRET_FILES, CHAT_ID_PATTERN, runtimeBridgeSecretPath } from "../host/contract.js";
 
 const chatId = z.string().regex(CHAT_ID_PATTERN, "a picortex chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter");
@@ -74,6 +75,12 @@ export const bridgesConfigSchema = z
     maxAttempts: z.number().int().min(1).max(100).default(12),
     /** How long a tool approval waits for an approver before the tool is denied. */
     approvalTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
+    /**
+     * In a chat with approvers, the tools that still run without asking (Claude Code rules, as
+     * turns.allowedTools); unset: turns.allowedTools. E.g. ["Read", "Glob", "Grep"] asks for every
+     * command and edit.
+     */
+    toolsWithoutApproval: z.array(toolRule).max(100).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -108,6 +115,7 @@ export const stackBridgesSchema = z
     memberBudgetTokens: z.number().int().min(1).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
     approvalTimeoutSeconds: z.number().int().min(10).max(3600).optional(),
+    toolsWithoutApproval: z.array(toolRule).max(100).optional(),
   })
   .strict();
 export type StackBridges = z.infer<typeof stackBridgesSchema>;

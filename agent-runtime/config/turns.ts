@@ -8,6 +8,9 @@ import { DEFAULT_CHATS_ROOT, DEFAULT_CLAUDE_PATH, CHAT_USER_HELPER_PATH } from "
 /** `mcp__brain`: every tool of the brain MCP server each chat is configured with (record, recall). */
 export const DEFAULT_ALLOWED_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch", "mcp__brain"];
 
+/** A Claude Code permission rule: a tool name, optionally with its specifier (`Bash(npm test:*)`). */
+export const toolRule = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*(\([^()]*\))?$/, "a tool rule such as Read, Bash(npm test:*) or mcp__brain");
+
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 
 export const warmConfigSchema = z
@@ -85,7 +88,7 @@ export const turnsConfigSchema = z
      * is refused by the CLI as root, so use it only in host mode.
      */
     permissionMode: z.enum(["dontAsk", "bypassPermissions"]).default("dontAsk"),
-    allowedTools: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*(\([^()]*\))?$/)).default(DEFAULT_ALLOWED_TOOLS),
+    allowedTools: z.array(toolRule).default(DEFAULT_ALLOWED_TOOLS),
     warm: warmConfigSchema.prefault({}),
   })
   .strict();

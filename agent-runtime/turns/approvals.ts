@@ -39,6 +39,8 @@ export type PermissionDecision = { behavior: "allow"; updatedInput: Record<strin
 export interface ApprovalBroker {
   /** Whether this chat's turns ask (it has someone to ask). Read when a turn's process starts. */
   enabledFor(chatId: string): boolean;
+  /** The tools that run without asking in a chat with approvals; unset: turns.allowedTools. */
+  readonly allowedTools?: readonly string[];
   /** Resolves once decided or expired; `signal` aborts when the CLI went away (the turn ended). */
   decide(req: PermissionRequest, signal: AbortSignal): Promise<PermissionDecision>;
 }

@@ -103,7 +103,7 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // Tool approvals: decided by the broker the bridges register; a chat asks only when it has
   // approvers, pointing its CLI at the approval tool on this gateway with its own token.
   let approvalBroker: ApprovalBroker | undefined;
-  engine.approvals = (chatId) => (gateway && approvalBroker?.enabledFor(chatId) ? { mcpConfig: approvalsMcpConfig(gateway.url, host.tokenFile(chatId)) } : undefined);
+  engine.approvals = (chatId) => (gateway && approvalBroker?.enabledFor(chatId) ? { mcpConfig: approvalsMcpConfig(gateway.url, host.tokenFile(chatId)), allowedTools: approvalBroker.allowedTools } : undefined);
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.

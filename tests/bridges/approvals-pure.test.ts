@@ -15,6 +15,12 @@ describe("turn flags with approvals", () => {
       "--permission-prompt-tool", "mcp__picortex__approve", "--mcp-config", "{}",
     ]);
   });
+  it("in a chat with approvers, bridges.toolsWithoutApproval replaces the tools that run unasked", () => {
+    const flags = claudeTurnFlags(cfg, session, false, { mcpConfig: "{}", allowedTools: ["Read"] });
+    expect(flags.slice(flags.indexOf("--allowedTools"), flags.indexOf("--allowedTools") + 2)).toEqual(["--allowedTools", "Read"]);
+    expect(bridgesConfigSchema.safeParse({ toolsWithoutApproval: ["Bash(rm -rf /"] }).success).toBe(false);
+    expect(bridgesConfigSchema.safeParse({ toolsWithoutApproval: ["Read", "Bash(npm test:*)", "mcp__brain"] }).success).toBe(true);
+  });
   it("changes nothing without approvers, or when the chat bypasses permissions", () => {
     expect(claudeTurnFlags(cfg, session, false)).toEqual(["-p", "--output-format", "stream-json", "--verbose", "--session-id", session.sessionId, "--permission-mode", "dontAsk", "--allowedTools", "Read,Grep"]);
     const bypass = { permissionMode: "bypassPermissions" as const, allowedTools: [] };
@@ -90,5 +96,15 @@ describe("approvers config", () => {
     expect(parse({ approvalTimeoutSeconds: 5 }).success).toBe(false);
     expect(parse({ approvalTimeoutSeconds: 3601 }).success).toBe(false);
     expect(parse({}).data?.approvalTimeoutSeconds).toBe(300);
+  });
+});
+
+describe("approvals in the workspace stack", () => {
+  it("the stack's picortex:bridges carries approvers, the timeout and the unasked tools to the host's runtime.json", async () => {
+    const { hostBridgesConfig, stackBridgesSchema } = await import("../../agent-runtime/config/bridges.js");
+    const settings = stackBridgesSchema.parse({ approvalTimeoutSeconds: 120, toolsWithoutApproval: ["Read"], telegram: { approvers: { "-1001": [42] } } });
+    const host = hostBridgesConfig(settings, (k) => k === "telegramBotToken");
+    expect([host.approvalTimeoutSeconds, host.toolsWithoutApproval, host.telegram.approvers, host.telegram.enabled]).toEqual([120, ["Read"], { "-1001": [42] }, true]);
+    expect(stackBridgesSchema.safeParse({ telegram: { approvers: { "-1001": ["bob"] } } }).success).toBe(false);
   });
 });

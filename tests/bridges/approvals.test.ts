@@ -47,14 +47,16 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     tg.admins.set(String(GROUP), [carol.id]);
     rt = await startTestRuntime({
       mode: "local",
-      // Bash is not among the tools that run without asking.
-      turns: { warm: { enabled: false }, allowedTools: ["Read", "Glob", "Grep"] },
+      turns: { warm: { enabled: false } },
       config: (dataDir) => {
         const tokenFile = join(dataDir, "telegram-token");
         writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
         return {
           bridges: {
             approvalTimeoutSeconds: 10,
+            // In chats with approvers, Bash is not among the tools that run without asking
+            // (turns.allowedTools, the default, still has it for chats without approvers).
+            toolsWithoutApproval: ["Read", "Glob", "Grep"],
             telegram: {
               enabled: true,
               tokenFile,
@@ -179,11 +181,14 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     expect(said(GROUP, /^🔐/).length).toBe(before); // no one was asked
   });
 
-  it("a chat without approvers never asks: tools outside its rules are denied as before", async () => {
+  it("a chat without approvers never asks: its rules apply as configured (what they do not allow is denied)", async () => {
     const marker = join(scratch, "no-approvers");
-    const ask = await askToRun(NONE, `touch ${marker}`);
-    await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
-    expect(existsSync(marker)).toBe(false);
+    const ran = await askToRun(NONE, `touch ${marker}`); // Bash is in turns.allowedTools
+    await tg.waitFor(() => repliesTo(ran.messageId).length === 1, 120_000, "the first reply");
+    expect(existsSync(marker)).toBe(true);
+    rt.fake.enqueue({ toolUse: { name: "WebSearch", input: { query: "picortex approvals" } } }); // not in it
+    const ask = tg.groupMessage(NONE, alice, "@picortex_test_bot search the web");
+    await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the second reply");
     expect(lastResult().text).toMatch(/don't ask mode/);
     expect(said(NONE, /^🔐/)).toEqual([]);
     const list = tg.groupMessage(NONE, alice, "/approve");

@@ -15,8 +15,8 @@ export function claudeTurnFlags(
   config: Pick<TurnsConfig, "permissionMode" | "allowedTools">,
   session: SessionChoice,
   warm: boolean,
-  /** The chat's approvals (turns/approvals.ts): its `--mcp-config`; unset: no one to ask. */
-  approvals?: { mcpConfig: string },
+  /** The chat's approvals (turns/approvals.ts): its `--mcp-config` and unasked tools; unset: no one to ask. */
+  approvals?: { mcpConfig: string; allowedTools?: readonly string[] },
 ): string[] {
   const flags = ["-p"];
   if (warm) flags.push("--input-format", "stream-json");
@@ -27,7 +27,8 @@ export function claudeTurnFlags(
   // never calls it). allowedTools still run without asking. bypassPermissions asks nothing.
   const asks = approvals !== undefined && config.permissionMode === "dontAsk";
   flags.push("--permission-mode", asks ? "default" : config.permissionMode);
-  if (config.permissionMode === "dontAsk" && config.allowedTools.length) flags.push("--allowedTools", config.allowedTools.join(","));
+  const unasked = asks ? (approvals.allowedTools ?? config.allowedTools) : config.allowedTools;
+  if (config.permissionMode === "dontAsk" && unasked.length) flags.push("--allowedTools", unasked.join(","));
   if (asks) flags.push("--permission-prompt-tool", APPROVALS_TOOL_ID, "--mcp-config", approvals.mcpConfig);
   return flags;
 }

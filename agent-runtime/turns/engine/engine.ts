@@ -54,7 +54,7 @@ export class TurnEngine {
   /** How often held work is tried again while the disk is full. */
   diskRetryMs = 2000;
   /** A chat's approvals for its next process (turns/approvals.ts), or undefined: no one to ask. */
-  approvals: (chatId: string) => { mcpConfig: string } | undefined = () => undefined;
+  approvals: (chatId: string) => { mcpConfig: string; allowedTools?: readonly string[] } | undefined = () => undefined;
 
   constructor(
     private readonly store: TurnStore,
@@ -308,7 +308,7 @@ export class TurnEngine {
       let outcome: ProcessOutcome;
       const approvals = this.approvals(chat.id);
       if (useWarm) {
-        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true, approvals), prompt, timeoutMs, hooks, approvals ? "approvals" : "");
+        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true, approvals), prompt, timeoutMs, hooks, approvals ? `approvals:${approvals.allowedTools?.join(",") ?? ""}` : "");
       } else {
         outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false, approvals), prompt, timeoutMs, graceMs }, hooks);
       }
