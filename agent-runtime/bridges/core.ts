@@ -298,9 +298,13 @@ export class BridgeCore {
    * turn, instead of becoming context for the next turn. Recorded as `joined`.
    */
   private joinContinuation(link: LinkRow, m: InboundMessage): IngestResult | undefined {
-    const prev = this.store.lastInbound(m.platform, m.platformChatId);
-    if (!prev || prev.kind !== "message" || prev.sender_id !== m.senderId || !this.looksCut({ platform: m.platform, text: prev.text })) return undefined;
-    if (Date.now() - prev.created_at > SPLIT_WINDOW_MS) return undefined;
+    // The part before this one: the message itself, or its latest joined part (a message cut in
+    // three or more). Its own text says whether it was cut; the message it belongs to is the head.
+    const last = this.store.lastInbound(m.platform, m.platformChatId);
+    if (!last || last.kind !== "message" || last.sender_id !== m.senderId || !this.looksCut({ platform: m.platform, text: last.text })) return undefined;
+    if (Date.now() - last.created_at > SPLIT_WINDOW_MS) return undefined;
+    const prev = last.status === "joined" ? this.store.splitHead(m.platform, m.platformChatId, m.senderId) : last;
+    if (!prev) return undefined;
     const text = prev.text + m.text;
     if (prev.status === "context" && prev.turn_id === null) {
       this.store.setInboundText(m.platform, prev.update_id, text);

@@ -172,6 +172,13 @@ export class BridgeStore {
       | undefined;
   }
 
+  /** The newest message of a sender in a platform chat that is no joined part: the head of a split message. */
+  splitHead(platform: Platform, platformChatId: string, senderId: string): InboundRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM bridge_inbound WHERE platform = ? AND platform_chat_id = ? AND sender_id = ? AND kind = 'message' AND status <> 'joined' ORDER BY rowid DESC LIMIT 1")
+      .get(platform, platformChatId, senderId) as InboundRow | undefined;
+  }
+
   setInboundText(platform: Platform, updateId: string, text: string): void {
     this.db.prepare("UPDATE bridge_inbound SET text = ? WHERE platform = ? AND update_id = ?").run(text, platform, updateId);
   }

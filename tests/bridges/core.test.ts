@@ -170,6 +170,7 @@ describe("bridge core durability", () => {
       expect(j).toMatchObject({ status: "queued", turnId: q.turnId });
       expect(kicks.n).toBe(1); // the last part is short: go
       const texts = () => turnStore.getTurn(q.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l));
+      const texts2 = (id: string) => turnStore.getTurn(id)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text);
       expect(texts()).toEqual([{ from: "A", id: "tg:1", addressed: true, text: part1 + "b".repeat(100) + " the end" }]);
       expect(turnStore.listTurns("tg-42")).toHaveLength(1);
       vi.advanceTimersByTime(2_000);
@@ -184,6 +185,18 @@ describe("bridge core durability", () => {
       expect(core.ingest(msg("5", "d", false)).status).toBe("context");
       const t = core.ingest(msg("6", "@bot summarise", true));
       expect(turnStore.getTurn(t.turnId!)!.text.split("\n").slice(1).map((l) => JSON.parse(l).text)).toEqual([long + "d", "@bot summarise"]);
+
+      // A message cut in three: every part joins the first, queued or as context.
+      const p1 = "@bot " + "x".repeat(4091);
+      const three = core.ingest(msg("31", p1, true));
+      expect(core.ingest(msg("32", "y".repeat(4096), false))).toMatchObject({ status: "queued", turnId: three.turnId });
+      expect(core.ingest(msg("33", "z the end", false))).toMatchObject({ status: "queued", turnId: three.turnId });
+      expect(texts2(three.turnId!)).toEqual([p1 + "y".repeat(4096) + "z the end"]);
+      expect(core.ingest(msg("34", "w".repeat(4000), false)).status).toBe("context");
+      expect(core.ingest(msg("35", "v".repeat(4000), false)).status).toBe("context");
+      expect(core.ingest(msg("36", "u", false)).status).toBe("context");
+      const after3 = core.ingest(msg("37", "@bot and?", true));
+      expect(texts2(after3.turnId!)).toEqual(["w".repeat(4000) + "v".repeat(4000) + "u", "@bot and?"]);
 
       // Not joined: another sender, a short first part, too late, or a turn that already started.
       const other = (id: string, text: string): InboundMessage => ({ ...msg(id, text, false), senderId: "tg:2", senderName: "B" });
