@@ -64,6 +64,7 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
             telegram: telegram ? telegram.status : null,
             webhook: webhook ? { enabled: true, callback: !!cfg.webhook.callbackUrl } : null,
             links: store.listLinks().map((l) => ({ platform: l.platform, platformChatId: l.platform_chat_id, chatId: l.chat_id, title: l.title, mode: l.mode, paused: l.paused === 1 })),
+            approvals: { pending: store.pendingApprovals().length },
             outbox: {
               pending: store.outbox().filter((r) => r.status === "pending").length,
               failed: store.outbox().filter((r) => r.status === "failed").length,

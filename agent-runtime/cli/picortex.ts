@@ -5,6 +5,7 @@ import { registerPortalCommands } from "../portal/cli.js";
 import { registerBrainCommands } from "../brain/cli.js";
 import { registerTurnsCommands } from "../turns/cli.js";
 import { registerStateCommands } from "./state.js";
+import { registerBridgesCommands } from "../bridges/cli.js";
 import { RUNTIME_VERSION } from "../server.js";
 import { EXIT_USAGE, fail } from "./shell.js";
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerPortalCommands(program);
   registerBrainCommands(program);
   registerTurnsCommands(program);
+  registerBridgesCommands(program);
   registerStateCommands(program);
   return program;
 }

@@ -1,4 +1,4 @@
-import { resolveRuntimeClient, wrongTokenMessage, type RuntimeClient } from "../cli/endpoint.js";
+import { apiRequest as request, type ClientOptions } from "../cli/api-request.js";
 import { fail, out } from "../cli/shell.js";
 import { PicortexError } from "../errors.js";
 import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
@@ -11,12 +11,6 @@ import { CHAT_ID_PATTERN } from "../host/contract.js";
  * `picortex chat …`: a thin client of the runtime's turns API. The API token comes
  * from $PICORTEX_API_TOKEN or <data dir>/api-token, never from argv (visible in ps).
  */
-interface ClientOptions {
-  url?: string;
-  dataDir?: string;
-  json?: boolean;
-}
-
 const CHAT_ID_HELP = "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha)";
 
 /** The chat-id grammar, checked before any request, so the message is about the argument, not an HTTP body. */
@@ -25,40 +19,6 @@ function checkChatId(id: string): string {
     throw new PicortexError("invalid_input", "bad_request", `${JSON.stringify(id)} is not a chat id: use 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha).`);
   }
   return id;
-}
-
-/** One data dir rule and the endpoint record: cli/endpoint.ts (issue 16 item 4). */
-const clientConfig = (opts: ClientOptions): RuntimeClient => resolveRuntimeClient(opts);
-
-async function request(opts: ClientOptions, method: string, path: string, body?: unknown, accept = "application/json", extraHeaders: Record<string, string> = {}): Promise<Response> {
-  const client = clientConfig(opts);
-  const { url, token } = client;
-  let res: Response;
-  try {
-    res = await fetch(url + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept, ...(body === undefined ? {} : { "content-type": "application/json" }), ...extraHeaders },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new PicortexError("unavailable", "unreachable", `Cannot reach the runtime at ${url}: ${(err as Error).message}. Is \`picortex serve\` running?`, { cause: err });
-  }
-  if (!res.ok) {
-    const text = await res.text();
-    let message = text;
-    let code = `http_${res.status}`;
-    try {
-      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      message = parsed.error?.message ?? text;
-      code = parsed.error?.code ?? code;
-    } catch {
-      // not JSON
-    }
-    if (res.status === 401) message = wrongTokenMessage(client);
-    // Refused (4xx) is the caller's to fix (exit 2); a server failure (5xx) is exit 1.
-    throw new PicortexError(res.status < 500 ? "invalid_input" : "failed", code, message);
-  }
-  return res;
 }
 
 /** How long `chat send` keeps following its turn through runtime restarts before giving up. */

@@ -4,12 +4,13 @@
  * calls picortex's permission-prompt tool; the request goes to the Telegram group (fake Bot
  * API) naming its approver; only that approver's /approve lets the command run.
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import { REPO, startTestRuntime, type TestRuntime } from "../turns/helpers.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
@@ -179,6 +180,34 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
     expect(lastResult().isError).toBe(true);
     expect(said(GROUP, /^🔐/).length).toBe(before); // no one was asked
+  });
+
+  it("`picortex bridges` shows the bot, the linked groups and the approvals waiting", async () => {
+    const before = said(GROUP, /^🔐/).length;
+    const ask = await askToRun(GROUP, `touch ${join(scratch, "status")}`);
+    const req = await approvalRequest(GROUP, before);
+    const run = (args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "bridges", "--url", rt.url, "--data-dir", rt.dataDir, ...args], { cwd: REPO, env: { PATH: process.env.PATH } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c) => (stdout += c));
+        child.stderr.on("data", (c) => (stderr += c));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+      });
+    const json = await run(["--json"]);
+    expect(json.status, json.stderr).toBe(0);
+    const s = JSON.parse(json.stdout);
+    expect(s.telegram).toMatchObject({ state: "polling", username: "picortex_test_bot" });
+    expect(s.approvals).toEqual({ pending: 1 });
+    expect(s.links.map((l: any) => l.chatId).sort()).toEqual(["tg-n1001000000001", "tg-n1001000000002", "tg-n1001000000003"]);
+    const text = await run([]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^telegram  polling as @picortex_test_bot/);
+    expect(text.stdout).toContain("1 approval waiting");
+    expect(text.stdout).toMatch(/telegram  -1001000000001 +tg-n1001000000001 +addressed/);
+    tg.groupMessage(GROUP, alice, `/deny ${req.id}`);
+    await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
   });
 
   it("a chat without approvers never asks: its rules apply as configured (what they do not allow is denied)", async () => {

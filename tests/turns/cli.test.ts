@@ -22,6 +22,15 @@ describe("picortex chat CLI against a running runtime (real claude)", { timeout:
   });
   afterAll(async () => rt?.close());
 
+  it("`picortex bridges` against a runtime without bridges says how to turn one on (exit 2)", async () => {
+    const r = await run(["bridges", "--url", rt.url, "--data-dir", rt.dataDir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/No bridge is on in this runtime\. Turn one on with bridges\.telegram\.enabled/);
+    const j = await run(["bridges", "--url", rt.url, "--data-dir", rt.dataDir, "--json"]);
+    expect(j.status).toBe(2);
+    expect(JSON.parse(j.stdout || j.stderr).error.code).toBe("no_bridges");
+  });
+
   it("creates, sends (stdin and args), lists, shows and deletes; the token comes from the data dir", async () => {
     const help = (await cli(["--help"]));
     expect(help.stdout).toMatch(/create[\s\S]*send[\s\S]*delete/);
