@@ -109,7 +109,7 @@ export class BridgeCore {
     readonly store: BridgeStore,
     private readonly turns: Pick<TurnsModule, "chats" | "events">,
     private readonly log: Logger,
-    private readonly opts: { budgetTokens?: number; memberBudgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number },
+    private readonly opts: { budgetTokens?: number; memberBudgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number; portalUrl?: string },
   ) {}
 
   /** A platform's message limit (4096 when its bridge is not registered). */
@@ -484,7 +484,7 @@ export class BridgeCore {
     if (!turn || !FINISHED.has(turn.status)) return;
     const d = this.deliverers.get(bt.platform);
     const text = turn.status === "done" ? turn.reply || "(empty reply)" : `⚠️ This turn ${turn.status === "interrupted" ? "was interrupted" : "failed"}: ${turn.error ?? turn.errorCode ?? "unknown error"}`;
-    this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, replyChunks(text, receipt(turn), d?.maxMessage ?? 4096, d?.maxCaption));
+    this.store.enqueueReply(turnId, bt.platform, bt.platform_chat_id, bt.reply_to, replyChunks(text, receipt(turn, chatViewLink(this.opts.portalUrl, turn.chatId)), d?.maxMessage ?? 4096, d?.maxCaption));
     if (bt.reply_to) this.mark(bt.platform, bt.platform_chat_id, bt.reply_to, turn.status === "done" ? "done" : "failed");
     this.wake();
   }
@@ -588,12 +588,18 @@ export function receipt(turn: {
   startedAt: number | null;
   finishedAt: number | null;
   activity?: TurnActivity | null;
-}): string {
+}, link?: string): string {
   const tokens = (turn.inputTokens ?? 0) + (turn.outputTokens ?? 0);
   const secs = turn.startedAt && turn.finishedAt ? Math.max(0, (turn.finishedAt - turn.startedAt) / 1000) : undefined;
   const parts = [...activityParts(turn.activity), `${tokens.toLocaleString("en-US")} tokens`];
   if (secs !== undefined) parts.push(`${secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`);
-  return `— ${parts.join(", ")}`;
+  return `— ${parts.join(", ")}${link ? ` · ${link}` : ""}`;
+}
+
+/** The chat's page in the portal's chat view (bridges.portalUrl), for the receipt; none when unset. */
+export function chatViewLink(portalUrl: string | undefined, chatId: string): string | undefined {
+  if (!portalUrl) return undefined;
+  return `${portalUrl.replace(/\/+$/, "")}/portal/chats/#/chat/${encodeURIComponent(chatId)}`;
 }
 
 /**

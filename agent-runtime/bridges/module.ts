@@ -24,6 +24,7 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
     memberBudgetTokens: cfg.memberBudgetTokens,
     maxAttempts: cfg.maxAttempts,
     minIntervalMs: (p) => (p === "telegram" ? cfg.telegram.minIntervalMs : 0),
+    portalUrl: cfg.portalUrl,
   });
   const approvals = new BridgeApprovals(
     store,

@@ -9,6 +9,15 @@ export const TELEGRAM_TOKEN_SHAPE = /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/;
 /** The webhook's shared HMAC secret: at least this many characters. */
 export const WEBHOOK_SECRET_MIN = 32;
 
+/** A plain http(s) origin with an optional path: no credentials, query or fragment (it is shown in chats). */
+const portalUrl = z
+  .string()
+  .url()
+  .refine((u) => {
+    const p = new URL(u);
+    return (p.protocol === "https:" || p.protocol === "http:") && !p.username && !p.password && !p.search && !p.hash;
+  }, "an http(s) URL without credentials, query or fragment, e.g. https://picortex.example.ts.net");
+
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 const replyMode = z.enum(["addressed", "all"]);
 
@@ -81,6 +90,11 @@ export const bridgesConfigSchema = z
      * command and edit.
      */
     toolsWithoutApproval: z.array(toolRule).max(100).optional(),
+    /**
+     * The runtime's URL as group members open it (e.g. https://picortex.<tailnet>.ts.net): each
+     * reply's receipt then ends with a link to the chat in the portal's chat view. Unset: no link.
+     */
+    portalUrl: portalUrl.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -116,6 +130,7 @@ export const stackBridgesSchema = z
     maxAttempts: z.number().int().min(1).max(100).optional(),
     approvalTimeoutSeconds: z.number().int().min(10).max(3600).optional(),
     toolsWithoutApproval: z.array(toolRule).max(100).optional(),
+    portalUrl: portalUrl.optional(),
   })
   .strict();
 export type StackBridges = z.infer<typeof stackBridgesSchema>;

@@ -1,3 +1,4 @@
+import { bridgesConfigSchema } from "../../agent-runtime/config/bridges.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
 import { turnsDouble } from "./turns-double.js";
 
-function setup(opts: { memberBudgetTokens?: number } = {}) {
+function setup(opts: { memberBudgetTokens?: number; portalUrl?: string } = {}) {
   const db = openDatabase(":memory:");
   const { turnStore, turns } = turnsDouble(db);
   const store = new BridgeStore(db);
@@ -262,6 +263,18 @@ describe("bridge core durability", () => {
     expect(rest).toEqual([]);
     expect(line).toMatch(/^— 2 files \(src\/a\.ts, b\.md.*\), 3 commands, 1,234 tokens, [\d.]+ s$/);
     expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  it("with bridges.portalUrl, the receipt ends with the chat's page in the portal's chat view", () => {
+    const { turnStore, core, replies } = setup({ portalUrl: "https://picortex.example.ts.net/" });
+    turnStore.createChat("tg-42", "h", null);
+    const q = core.ingest(msg("1", "@bot hi", true));
+    turnStore.markRunning(q.turnId!, "cold");
+    turnStore.finishTurn(q.turnId!, "hello", { input: 1, output: 2 });
+    core.sweep();
+    expect(replies().at(-1)).toMatch(/^hello\n\n— 3 tokens, [\d.]+ s · https:\/\/picortex\.example\.ts\.net\/portal\/chats\/#\/chat\/tg-42$/);
+    for (const bad of ["https://u:p@h.ts.net", "https://h.ts.net/?t=secret", "javascript:alert(1)", "https://h.ts.net/#x"])
+      expect(bridgesConfigSchema.safeParse({ portalUrl: bad }).success, bad).toBe(false);
   });
 
   it("a burst cannot queue past the cap: while capped, a member has one unfinished turn; the rest is context", () => {
