@@ -1,6 +1,6 @@
 import { receipt } from "../../agent-runtime/bridges/core.js";
 import { createServer, type Server } from "node:http";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, signatureMatches } from "../../agent-runtime/bridges/webhook.js";
@@ -41,7 +41,13 @@ describe("signed webhook conversation through real turns", { timeout: 300_000 },
       config: (dataDir) => {
         const secretFile = join(dataDir, "webhook-secret");
         writeFileSync(secretFile, SECRET + "\n", { mode: 0o600 });
-        return { bridges: { webhook: { enabled: true, secretFile, callbackUrl: `http://127.0.0.1:${port}/hook`, windowSeconds: 300 } } };
+        return {
+          bridges: {
+            // Mum approves tools in the family conversation; Bash is not among the tools that run unasked there.
+            toolsWithoutApproval: ["Read"],
+            webhook: { enabled: true, secretFile, callbackUrl: `http://127.0.0.1:${port}/hook`, windowSeconds: 300, approvers: { family: ["+15550100"] } },
+          },
+        };
       },
     });
   });
@@ -104,5 +110,28 @@ describe("signed webhook conversation through real turns", { timeout: 300_000 },
     const rb = await post(bad, signed(bad));
     expect(rb.status).toBe(400);
     expect(((await rb.json()) as any).error.message).toMatch(/conversation/);
+  });
+
+  it("approvals over the webhook: the request arrives through the callback, only the named approver's signed /approve lets the tool run", async () => {
+    const texts = () => received.map((r) => JSON.parse(r.body).text as string);
+    const marker = join(rt.dataDir, "webhook-approved");
+    rt.fake.enqueue({ toolUse: { name: "Bash", input: { command: `touch ${marker}` } } });
+    const ask = message("m-20", "picortex, make the file", { addressed: true });
+    expect((await post(ask, signed(ask))).status).toBe(202);
+    for (let i = 0; i < 600 && !texts().some((t) => t.startsWith("🔐 Approval ")); i++) await new Promise((r) => setTimeout(r, 100));
+    const request = texts().find((t) => t.startsWith("🔐 Approval "))!;
+    expect(request).toContain(`│ $ touch ${marker}`);
+    expect(request).toContain("Approver: Mum.");
+    const id = /^🔐 Approval ([a-z0-9]{5}):/.exec(request)![1]!;
+    // Dad's (signed, so the provider vouches for his id) approval is refused; so is an admin flag.
+    const dad = JSON.stringify({ id: "m-21", conversation: { id: "family" }, sender: { id: "+15550111", name: "Dad", admin: true }, text: `/approve ${id}` });
+    expect((await post(dad, signed(dad))).status).toBe(202);
+    for (let i = 0; i < 300 && !texts().some((t) => t.startsWith("Only Mum can decide")); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(texts()).toContain(`Only Mum can decide approval ${id} here.`);
+    const mum = message("m-22", `/approve ${id}`);
+    expect((await post(mum, signed(mum))).status).toBe(202);
+    for (let i = 0; i < 600 && !texts().some((t) => t.startsWith("reply #") && t.includes("make the file")); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(marker)).toBe(true);
+    expect(texts()).toContain(`✅ Approved once by Mum: Bash [${id}].`);
   });
 });
