@@ -1,11 +1,10 @@
 import type { IncomingMessage } from "node:http";
-import { isIP } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
 import { hashToken, secretsEqual } from "../http/auth.js";
 import { CredentialLimiter } from "../http/rate-limit.js";
-import { readBody, sendJson, type RequestContext, type Route } from "../http/router.js";
+import type { Route } from "../http/router.js";
+import { jsonRpcError, statelessMcpRoutes } from "../http/mcp-endpoint.js";
 import type { TurnStore } from "./store.js";
 
 /**
@@ -62,16 +61,6 @@ export function approvalsMcpConfig(gatewayOrigin: string, tokenPath: string): st
 /** An MCP request is a small JSON-RPC message; a tool input (a file to write) can be large. */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
-  return a === "::1" || (isIP(a) === 4 && a.startsWith("127."));
-}
-
-function jsonRpcError(ctx: RequestContext, status: number, message: string): void {
-  sendJson(ctx.res, status, { jsonrpc: "2.0", error: { code: -32001, message }, id: null });
-}
-
 export interface ApprovalRoutesOptions {
   store: Pick<TurnStore, "chatByTokenHash">;
   /** The broker, once the bridges registered one; undefined: every request is denied. */
@@ -85,74 +74,49 @@ export interface ApprovalRoutesOptions {
  */
 export function approvalRoutes(o: ApprovalRoutesOptions): Route[] {
   const limiter = o.limiter ?? new CredentialLimiter("approvals-mcp");
-  const chatOf = (ctx: RequestContext): string | undefined => {
-    if (!isLoopback(ctx.req.socket.remoteAddress)) {
-      jsonRpcError(ctx, 403, "The approvals endpoint only accepts loopback connections.");
+  return statelessMcpRoutes<string>({
+    path: APPROVALS_MCP_PATH,
+    bodyLimit: MCP_BODY_LIMIT,
+    name: "approvals",
+    authenticate: (ctx) => {
+      const auth = (ctx.req as IncomingMessage).headers.authorization;
+      const m = typeof auth === "string" ? /^Bearer\s+(\S{1,512})$/.exec(auth) : null;
+      const hash = m ? hashToken(m[1]!) : "";
+      const chat = m ? o.store.chatByTokenHash(hash) : undefined;
+      if (chat && chat.status === "ready" && secretsEqual(hash, chat.tokenHash)) return chat.id;
+      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
+      if (retry > 0) {
+        ctx.res.setHeader("retry-after", String(retry));
+        jsonRpcError(ctx, 429, `Too many bad chat tokens; retry in ${retry} s.`);
+      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat token.");
       return undefined;
-    }
-    const auth = (ctx.req as IncomingMessage).headers.authorization;
-    const m = typeof auth === "string" ? /^Bearer\s+(\S{1,512})$/.exec(auth) : null;
-    const hash = m ? hashToken(m[1]!) : "";
-    const chat = m ? o.store.chatByTokenHash(hash) : undefined;
-    if (chat && chat.status === "ready" && secretsEqual(hash, chat.tokenHash)) return chat.id;
-    const retry = limiter.refuse(ctx.req.socket.remoteAddress);
-    if (retry > 0) {
-      ctx.res.setHeader("retry-after", String(retry));
-      jsonRpcError(ctx, 429, `Too many bad chat tokens; retry in ${retry} s.`);
-    } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat token.");
-    return undefined;
-  };
-  const handle = async (ctx: RequestContext): Promise<void> => {
-    const chatId = chatOf(ctx);
-    if (!chatId) return;
-    if (ctx.req.method !== "POST") {
-      ctx.res.setHeader("allow", "POST");
-      jsonRpcError(ctx, 405, "Method not allowed: this MCP endpoint is stateless (POST only).");
-      return;
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(ctx.req, MCP_BODY_LIMIT)).toString("utf8"));
-    } catch (err) {
-      const big = (err as { status?: number }).status === 413;
-      jsonRpcError(ctx, big ? 413 : 400, big ? "Request too large." : "Request body is not valid JSON.");
-      return;
-    }
-    // The CLI gone (its turn ended, timed out or was killed): the request is withdrawn.
-    const abort = new AbortController();
-    ctx.res.on("close", () => {
-      if (!ctx.res.writableFinished) abort.abort();
-    });
-    const server = new McpServer({ name: APPROVALS_SERVER, version: "1" });
-    server.registerTool(
-      APPROVALS_TOOL,
-      {
-        description: "picortex asks this chat's approvers whether a tool may run. Called by Claude Code itself (--permission-prompt-tool); calling it yourself grants nothing.",
-        inputSchema: { tool_name: z.string().min(1).max(200), input: z.record(z.string(), z.unknown()), tool_use_id: z.string().max(200).optional() },
-      },
-      async (args) => {
-        const broker = o.broker();
-        const decision: PermissionDecision =
-          // Approving the approval tool itself would let the model forge a request.
-          args.tool_name === APPROVALS_TOOL_ID
-            ? { behavior: "deny", message: "The approval tool is called by Claude Code, not by the agent." }
-            : broker
-              ? await broker.decide({ chatId, toolName: args.tool_name, input: args.input, toolUseId: args.tool_use_id }, abort.signal)
-              : { behavior: "deny", message: "Approvals are not available in this runtime (no bridge with approvers); the tool was not run." };
-        return { content: [{ type: "text", text: JSON.stringify(decision) }] };
-      },
-    );
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    ctx.res.on("close", () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(ctx.req, ctx.res, body);
-  };
-  return [
-    { method: "POST", path: APPROVALS_MCP_PATH, handler: handle },
-    { method: "GET", path: APPROVALS_MCP_PATH, handler: handle },
-    { method: "DELETE", path: APPROVALS_MCP_PATH, handler: handle },
-  ];
+    },
+    server: (chatId, ctx) => {
+      // The CLI gone (its turn ended, timed out or was killed): the request is withdrawn.
+      const abort = new AbortController();
+      ctx.res.on("close", () => {
+        if (!ctx.res.writableFinished) abort.abort();
+      });
+      const server = new McpServer({ name: APPROVALS_SERVER, version: "1" });
+      server.registerTool(
+        APPROVALS_TOOL,
+        {
+          description: "picortex asks this chat's approvers whether a tool may run. Called by Claude Code itself (--permission-prompt-tool); calling it yourself grants nothing.",
+          inputSchema: { tool_name: z.string().min(1).max(200), input: z.record(z.string(), z.unknown()), tool_use_id: z.string().max(200).optional() },
+        },
+        async (args) => {
+          const broker = o.broker();
+          const decision: PermissionDecision =
+            // Approving the approval tool itself would let the model forge a request.
+            args.tool_name === APPROVALS_TOOL_ID
+              ? { behavior: "deny", message: "The approval tool is called by Claude Code, not by the agent." }
+              : broker
+                ? await broker.decide({ chatId, toolName: args.tool_name, input: args.input, toolUseId: args.tool_use_id }, abort.signal)
+                : { behavior: "deny", message: "Approvals are not available in this runtime (no bridge with approvers); the tool was not run." };
+          return { content: [{ type: "text", text: JSON.stringify(decision) }] };
+        },
+      );
+      return server;
+    },
+  });
 }

@@ -1,8 +1,9 @@
+import { receiptOf } from "../support/receipt-of.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { BridgeCore, receipt } from "../../agent-runtime/bridges/core.js";
+import { BridgeCore } from "../../agent-runtime/bridges/core.js";
 import { BridgeStore } from "../../agent-runtime/bridges/store.js";
 import { TelegramBridge } from "../../agent-runtime/bridges/telegram.js";
 import { telegramBridgeSchema } from "../../agent-runtime/config/bridges.js";
@@ -11,15 +12,6 @@ import { openDatabase } from "../../agent-runtime/store/database.js";
 import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
-/** The receipt the bridge closes a reply with, from the turn as the API shows it. */
-const receiptOf = (t: any): string =>
-  receipt({
-    inputTokens: t.usage?.inputTokens ?? null,
-    outputTokens: t.usage?.outputTokens ?? null,
-    startedAt: Date.parse(t.startedAt),
-    finishedAt: Date.parse(t.finishedAt),
-    activity: t.activity,
-  });
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
 const GROUP = -1001234567890;

@@ -1,4 +1,4 @@
-import { receipt } from "../../agent-runtime/bridges/core.js";
+import { receiptOf } from "../support/receipt-of.js";
 import { createServer, type Server } from "node:http";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -6,15 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, signatureMatches } from "../../agent-runtime/bridges/webhook.js";
 import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
 
-/** The receipt the bridge closes a reply with, from the turn as the API shows it. */
-const receiptOf = (t: any): string =>
-  receipt({
-    inputTokens: t.usage?.inputTokens ?? null,
-    outputTokens: t.usage?.outputTokens ?? null,
-    startedAt: Date.parse(t.startedAt),
-    finishedAt: Date.parse(t.finishedAt),
-    activity: t.activity,
-  });
 
 const SECRET = "whsec-" + "0123456789abcdef".repeat(3);
 

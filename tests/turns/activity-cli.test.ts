@@ -5,21 +5,12 @@
  * A turn that fails after a command keeps what it did; a tool call the CLI refused (not in
  * allowedTools) is left out: it did nothing.
  */
+import { receiptOf } from "../support/receipt-of.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { receipt } from "../../agent-runtime/bridges/core.js";
 import { createChat, sendTurn, startTestRuntime } from "./helpers.js";
 
-/** The receipt the bridge closes a reply with, from the turn as the API shows it. */
-const receiptOf = (t: any): string =>
-  receipt({
-    inputTokens: t.usage?.inputTokens ?? null,
-    outputTokens: t.usage?.outputTokens ?? null,
-    startedAt: Date.parse(t.startedAt),
-    finishedAt: Date.parse(t.finishedAt),
-    activity: t.activity,
-  });
 
 describe("a turn's activity, recorded from the real Claude Code CLI", { timeout: 300_000 }, () => {
   for (const runner of ["cold", "warm"] as const) {

@@ -1,9 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import { isIP } from "node:net";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { bearerToken } from "../../http/auth.js";
 import { CredentialLimiter } from "../../http/rate-limit.js";
-import { readBody, sendJson, type RequestContext, type Route } from "../../http/router.js";
+import type { Route } from "../../http/router.js";
+import { jsonRpcError, statelessMcpRoutes } from "../../http/mcp-endpoint.js";
 import { RUNTIME_BRAIN_PROJECT } from "../../config/brain.js";
 import { BRAIN_MCP_PATH } from "../../host/agent-key.js";
 import { createBrainMcpServer } from "../shared/mcp.js";
@@ -81,16 +80,6 @@ export class ChatBrainStore {
   }
 }
 
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
-  return a === "::1" || (isIP(a) === 4 && a.startsWith("127."));
-}
-
-function jsonRpcError(ctx: RequestContext, status: number, message: string): void {
-  sendJson(ctx.res, status, { jsonrpc: "2.0", error: { code: -32001, message }, id: null });
-}
-
 export interface ChatBrainMcpOptions {
   /** The grant of a chat brain token or the portal agent's token, or undefined (unknown, revoked, neither). */
   authenticate(token: string): ChatBrainGrant | undefined;
@@ -110,51 +99,21 @@ export interface ChatBrainMcpOptions {
  */
 export function chatBrainMcpRoutes(o: ChatBrainMcpOptions): Route[] {
   const limiter = o.limiter ?? new CredentialLimiter("brain-mcp");
-  const grantOf = (ctx: RequestContext): ChatBrainGrant | undefined => {
-    if (!isLoopback(ctx.req.socket.remoteAddress)) {
-      jsonRpcError(ctx, 403, "The brain MCP endpoint only accepts loopback connections.");
-      return undefined;
-    }
-    const token = bearerToken(ctx.req as IncomingMessage);
-    const grant = token ? o.authenticate(token) : undefined;
-    if (!grant || (grant.chatId !== undefined && !o.chatLive(grant.chatId))) {
+  return statelessMcpRoutes<ChatBrainGrant>({
+    path: CHAT_BRAIN_MCP_PATH,
+    bodyLimit: MCP_BODY_LIMIT,
+    name: "brain MCP",
+    authenticate: (ctx) => {
+      const token = bearerToken(ctx.req as IncomingMessage);
+      const grant = token ? o.authenticate(token) : undefined;
+      if (grant && (grant.chatId === undefined || o.chatLive(grant.chatId))) return grant;
       const retry = limiter.refuse(ctx.req.socket.remoteAddress);
       if (retry > 0) {
         ctx.res.setHeader("retry-after", String(retry));
         jsonRpcError(ctx, 429, `Too many bad brain tokens; retry in ${retry} s.`);
       } else jsonRpcError(ctx, 401, "Missing, unknown or revoked brain token.");
       return undefined;
-    }
-    return grant;
-  };
-  const handle = async (ctx: RequestContext): Promise<void> => {
-    const grant = grantOf(ctx);
-    if (!grant) return;
-    if (ctx.req.method !== "POST") {
-      // Stateless: no standalone SSE stream and no session to delete.
-      ctx.res.setHeader("allow", "POST");
-      jsonRpcError(ctx, 405, "Method not allowed: this MCP endpoint is stateless (POST only).");
-      return;
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(ctx.req, MCP_BODY_LIMIT)).toString("utf8"));
-    } catch (err) {
-      jsonRpcError(ctx, (err as { status?: number }).status === 413 ? 413 : 400, (err as { status?: number }).status === 413 ? "Request too large." : "Request body is not valid JSON.");
-      return;
-    }
-    const server = createBrainMcpServer(o.store.service(grant));
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    ctx.res.on("close", () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(ctx.req, ctx.res, body);
-  };
-  return [
-    { method: "POST", path: CHAT_BRAIN_MCP_PATH, handler: handle },
-    { method: "GET", path: CHAT_BRAIN_MCP_PATH, handler: handle },
-    { method: "DELETE", path: CHAT_BRAIN_MCP_PATH, handler: handle },
-  ];
+    },
+    server: (grant) => createBrainMcpServer(o.store.service(grant)),
+  });
 }

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { isLoopback } from "../../http/mcp-endpoint.js";
 import { enforceSourceAllowlist, listenOnFd } from "../../http/listen-fds.js";
 import { request as httpsRequest } from "node:https";
-import { isIP } from "node:net";
 import type { Logger } from "../../log.js";
 import { createServer, type Server } from "node:http";
 import { hashToken, secretsEqual } from "../../http/auth.js";
@@ -18,12 +18,6 @@ import { PicortexError } from "../../errors.js";
 export const GATEWAY_PREFIX = "/gateway";
 
 const HOP_HEADERS = new Set(["host", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-authorization", "te", "trailer", "x-api-key", "authorization", "accept-encoding", "content-length"]);
-
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
-  return a === "::1" || (isIP(a) === 4 && a.startsWith("127."));
-}
 
 /** Anthropic-shaped error, so the CLI shows the message to the chat as is. */
 function apiError(res: ServerResponse, status: number, type: string, message: string): void {
