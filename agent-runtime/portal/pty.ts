@@ -55,7 +55,8 @@ export function spawnTerminal(opts: SpawnOptions): TerminalProcess {
   return {
     pid: pty.pid,
     write: (data) => {
-      if (!released) pty.write(typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      // A keystroke after the client exited would only reach node-pty's EBADF log line.
+      if (!released && !exited) pty.write(typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     },
     resize: (cols, rows) => {
       if (!exited && !released) pty.resize(cols, rows);
