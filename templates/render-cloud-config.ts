@@ -42,13 +42,13 @@ function needsDefer(owner: string): boolean {
 }
 
 /**
- * Files larger than 1 KiB are written gzip+base64 (cloud-init decodes them) so the whole
+ * Files larger than 400 bytes are written gzip+base64 (cloud-init decodes them) so the whole
  * document stays well under Hetzner's 32 KiB user_data limit. zlib output is
  * deterministic for a given zlib build (mtime 0, level 9); a Node upgrade that changes
  * zlib could change these bytes, which is one reason userData changes are ignored on
  * existing servers by default (see docs/workspace-stack.md).
  */
-export const COMPRESS_ABOVE_BYTES = 1024;
+export const COMPRESS_ABOVE_BYTES = 400;
 
 function block(text: string): Scalar {
   const s = new Scalar(text);
