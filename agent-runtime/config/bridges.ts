@@ -10,19 +10,32 @@ export const TELEGRAM_TOKEN_SHAPE = /^\d{3,20}:[A-Za-z0-9_-]{20,100}$/;
 export const WEBHOOK_SECRET_MIN = 32;
 
 /** A plain http(s) origin with an optional path: no credentials, query or fragment (it is shown in chats). */
-const portalUrl = z
-  .string()
-  .url()
-  .refine((u) => {
-    const p = new URL(u);
-    return (p.protocol === "https:" || p.protocol === "http:") && !p.username && !p.password && !p.search && !p.hash;
-  }, "an http(s) URL without credentials, query or fragment, e.g. https://picortex.example.ts.net");
+const portalUrl = z.string().superRefine((u, ctx) => {
+  let p: URL;
+  try {
+    p = new URL(u);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `${JSON.stringify(u)} is not a URL: write the runtime's base URL with its scheme, e.g. https://picortex.example.ts.net` });
+    return;
+  }
+  if ((p.protocol !== "https:" && p.protocol !== "http:") || p.username || p.password || p.search || p.hash)
+    ctx.addIssue({ code: "custom", message: "an http(s) URL without credentials, query or fragment, e.g. https://picortex.example.ts.net" });
+  else if (/\/portal\/?$/.test(p.pathname))
+    ctx.addIssue({ code: "custom", message: "the runtime's base URL, without /portal (the link adds /portal/chats/…), e.g. https://picortex.example.ts.net" });
+});
 
 const absolutePath = z.string().refine((p) => p.startsWith("/"), "must be an absolute path");
 const replyMode = z.enum(["addressed", "all"]);
 
 /** Telegram group (or private chat) id as Telegram writes it, e.g. "-1001234567890". */
-const telegramChatId = z.string().regex(/^-?\d{1,20}$/, "a Telegram chat id such as -1001234567890");
+const telegramChatId = z.string().regex(/^-?\d{1,20}$/, 'a Telegram chat id such as "-1001234567890"');
+/**
+ * A chat id in a list, where `pulumi config set --path …[0] -- -100…` stores a number: taken as
+ * its decimal string. (Telegram's ids fit in 52 bits, so a JSON number holds them exactly.)
+ */
+const telegramChatIdValue = z.union([z.number().int().safe(), z.string()]).transform(String).pipe(telegramChatId);
+/** A webhook sender id; a number (from `pulumi config set --path`) is taken as its decimal string. */
+const webhookSenderId = z.union([z.number().int().safe(), z.string()]).transform(String).pipe(z.string().min(1).max(128));
 
 export const telegramBridgeSchema = z
   .object({
@@ -34,7 +47,7 @@ export const telegramBridgeSchema = z
     /** Long-polling timeout (getUpdates `timeout`). */
     pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
     /** `any`: every group the bot is added to gets a chat; a list: only these Telegram chat ids. */
-    allowChats: z.union([z.literal("any"), z.array(telegramChatId)]).default("any"),
+    allowChats: z.union([z.literal("any"), z.array(telegramChatIdValue)], { error: '"any", or a list of Telegram chat ids such as ["-1001234567890"]' }).default("any"),
     /** Telegram chat id → picortex chat id (default: tg-<id>, with `n` for a negative id). */
     chatMap: z.record(telegramChatId, chatId).default({}),
     /** Default reply mode of a new chat: answer only when addressed, or to every message. */
@@ -48,7 +61,9 @@ export const telegramBridgeSchema = z
      * turn run a tool its rules do not allow. A chat with approvers asks them; without, such a
      * tool is denied (turns.permissionMode as configured).
      */
-    approvers: z.record(z.union([telegramChatId, z.literal("*")]), z.array(z.number().int().positive()).max(20)).default({}),
+    approvers: z
+      .record(z.string().regex(/^(-?\d{1,20}|\*)$/, 'a Telegram chat id such as "-1001234567890", or "*" for every chat'), z.array(z.number().int().positive()).max(20))
+      .default({}),
   })
   .strict();
 
@@ -65,7 +80,7 @@ export const webhookBridgeSchema = z
     /** Conversation id → picortex chat id (default: wh-<sanitised id>). */
     chatMap: z.record(z.string().min(1).max(128), chatId).default({}),
     /** Conversation id (or "*") → the sender ids (as the provider sends `sender.id`) that may approve tools there. */
-    approvers: z.record(z.string().min(1).max(128), z.array(z.string().min(1).max(128)).max(20)).default({}),
+    approvers: z.record(z.string().min(1).max(128), z.array(webhookSenderId).max(20)).default({}),
   })
   .strict();
 

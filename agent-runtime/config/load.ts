@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { issueMessage } from "./issue-message.js";
 import { resolve } from "node:path";
 import { runtimeConfigSchema, type RuntimeConfig } from "./schema.js";
 import { defaultDataDir } from "./data-dir.js";
@@ -98,7 +99,7 @@ export function loadRuntimeConfig(sources: ConfigSources = {}): RuntimeConfig {
   if (merged.dataDir === undefined) merged.dataDir = defaultDataDir(cwd);
   const parsed = runtimeConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${issueMessage(i)}`);
     throw new ConfigError(`Invalid runtime configuration${file ? ` in ${file}` : ""}:\n${lines.join("\n")}`);
   }
   const config = parsed.data;

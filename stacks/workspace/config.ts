@@ -7,6 +7,7 @@
  * `configReferenceMarkdown`), and a test fails when it is stale.
  */
 import { z } from "zod";
+import { issueMessage } from "../../agent-runtime/config/issue-message.js";
 import {
   cidrProblem,
   hostnameProblem,
@@ -331,7 +332,7 @@ export function parseWorkspaceConfig(raw: Record<string, unknown>): WorkspaceCon
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const [key, ...rest] = issue.path.map(String);
-      problems.push(`picortex:${key ?? "(root)"}${rest.length ? `[${rest.join(".")}]` : ""}: ${issue.message}`);
+      problems.push(`picortex:${key ?? "(root)"}${rest.length ? `[${rest.join(".")}]` : ""}: ${issueMessage(issue)}`);
     }
   }
   if (problems.length > 0 || !parsed.success) throw new WorkspaceConfigError(problems);

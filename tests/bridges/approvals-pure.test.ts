@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { approvalSubject, inputPreview, requestText } from "../../agent-runtime/bridges/approvals.js";
 import { approverIds, bridgesConfigSchema } from "../../agent-runtime/config/bridges.js";
+import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { claudeTurnFlags } from "../../agent-runtime/turns/engine/claude-args.js";
 import { approvalsMcpConfig } from "../../agent-runtime/turns/approvals.js";
 
@@ -108,3 +109,29 @@ describe("approvals in the workspace stack", () => {
     expect(stackBridgesSchema.safeParse({ telegram: { approvers: { "-1001": ["bob"] } } }).success).toBe(false);
   });
 });
+
+describe("bridges config errors a person can act on", () => {
+  const load = (bridges: unknown) => {
+    try {
+      loadRuntimeConfig({ env: {}, overrides: { dataDir: "/tmp/pcx-cfg-test", bridges } as never });
+      return "ok";
+    } catch (err) {
+      return (err as Error).message.split("\n").slice(1).join("\n");
+    }
+  };
+  it("portalUrl: no scheme, a broken URL, a token in the query, or the portal's own path are each named, never a crash", () => {
+    expect(load({ portalUrl: "picortex.example.ts.net" })).toBe(`  - bridges.portalUrl: "picortex.example.ts.net" is not a URL: write the runtime's base URL with its scheme, e.g. https://picortex.example.ts.net`);
+    expect(load({ portalUrl: "http://[::1" })).toMatch(/bridges\.portalUrl: "http:\/\/\[::1" is not a URL/);
+    expect(load({ portalUrl: "https://h.ts.net/?token=abc" })).toMatch(/bridges\.portalUrl: an http\(s\) URL without credentials, query or fragment/);
+    expect(load({ portalUrl: "https://h.ts.net/portal/" })).toMatch(/bridges\.portalUrl: the runtime's base URL, without \/portal/);
+    expect(load({ portalUrl: "https://h.ts.net" })).toBe("ok");
+  });
+  it("numbers where Pulumi's --path stores them are taken as ids; a bad key says what a key must be", () => {
+    expect(load({ telegram: { allowChats: [-1001234567890] } })).toBe("ok");
+    expect(load({ webhook: { approvers: { family: [15550100] } } })).toBe("ok");
+    expect(load({ telegram: { allowChats: "all" } })).toBe(`  - bridges.telegram.allowChats: "any", or a list of Telegram chat ids such as ["-1001234567890"]`);
+    expect(load({ telegram: { approvers: { family: [1] } } })).toBe(`  - bridges.telegram.approvers.family: a Telegram chat id such as "-1001234567890", or "*" for every chat (the key)`);
+    expect(load({ telegram: { chatMap: { "@grp": "fam" } } })).toBe(`  - bridges.telegram.chatMap.@grp: a Telegram chat id such as "-1001234567890" (the key)`);
+  });
+});
+
