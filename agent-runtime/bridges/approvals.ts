@@ -72,6 +72,11 @@ export class BridgeApprovals implements ApprovalBroker {
     }
   }
 
+  /** The approvers of one linked platform chat, with their names as last seen there. */
+  approversOf(link: LinkRow): Array<{ id: string; name: string }> {
+    return this.opts.approversOf(link.platform, link.platform_chat_id).map((id) => ({ id, name: this.nameOf(link, id) }));
+  }
+
   /** The link whose approvers a chat asks: its first linked platform chat that names any. */
   private target(chatId: string): { link: LinkRow; approvers: readonly string[] } | undefined {
     for (const link of this.store.linksOfChat(chatId)) {

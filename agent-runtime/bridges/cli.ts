@@ -7,10 +7,14 @@ import { PicortexError } from "../errors.js";
 export interface BridgesStatus {
   telegram: { state: string; message?: string; username?: string; privacyMode?: boolean } | null;
   webhook: { enabled: boolean; callback: boolean } | null;
-  links: Array<{ platform: string; platformChatId: string; chatId: string; title: string | null; mode: string; paused: boolean }>;
+  links: Array<{ platform: string; platformChatId: string; chatId: string; title: string | null; mode: string; paused: boolean; approvers?: Array<{ id: string; name: string }> }>;
+  toolsWithoutApproval?: string[];
   approvals?: { pending: number };
   outbox: { pending: number; failed: number };
 }
+
+/** Group titles and names are other people's text: no control characters reach the terminal. */
+const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, " ").slice(0, 40);
 
 /** The human summary of a bridges status (pure, for the tests). */
 export function formatBridgesStatus(s: BridgesStatus): string[] {
@@ -18,7 +22,7 @@ export function formatBridgesStatus(s: BridgesStatus): string[] {
   if (s.telegram) {
     const who = s.telegram.username ? ` as @${s.telegram.username}` : "";
     lines.push(`telegram  ${s.telegram.state}${who}${s.telegram.privacyMode ? " (privacy mode on: it sees only mentions, replies and commands)" : ""}`);
-    if (s.telegram.message) lines.push(`          ${s.telegram.message}`);
+    if (s.telegram.message) lines.push(`          ${s.telegram.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")}`);
   } else lines.push("telegram  off");
   lines.push(s.webhook ? `webhook   on${s.webhook.callback ? ", replies POSTed to the callback" : ", replies kept in the chat history (no callbackUrl)"}` : "webhook   off");
   lines.push(`outbox    ${s.outbox.pending} pending, ${s.outbox.failed} failed${s.approvals ? `; ${s.approvals.pending} approval${s.approvals.pending === 1 ? "" : "s"} waiting` : ""}`);
@@ -27,17 +31,19 @@ export function formatBridgesStatus(s: BridgesStatus): string[] {
     lines.push("");
     lines.push(`${"platform".padEnd(9)} ${"group".padEnd(16)} ${"chat".padEnd(24)} ${"mode".padEnd(10)} title`);
     for (const l of s.links) {
-      const title = (l.title ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").slice(0, 40);
+      const title = clean(l.title ?? "");
       lines.push(`${l.platform.padEnd(9)} ${l.platformChatId.padEnd(16)} ${l.chatId.padEnd(24)} ${(l.paused ? "paused" : l.mode).padEnd(10)} ${title}`);
+      if (l.approvers?.length) lines.push(`          approvers: ${l.approvers.map((a) => `${clean(a.name)} (${a.id})`).join(", ")}`);
     }
   }
+  if (s.links.some((l) => l.approvers?.length) && s.toolsWithoutApproval) lines.push(`run without approval: ${s.toolsWithoutApproval.join(", ") || "(none)"}`);
   return lines;
 }
 
 export function registerBridgesCommands(program: Command): void {
   program
     .command("bridges")
-    .description("Show the messaging bridges of a running runtime: Telegram's polling state, the webhook, linked groups, what waits in the outbox.")
+    .description("Show the messaging bridges of a running runtime: Telegram's polling state, the webhook, linked groups with their approvers, what waits in the outbox and for approval.")
     .option("--url <url>", "runtime URL, for a runtime elsewhere (default: $PICORTEX_URL, else the running runtime's endpoint record in the data dir)")
     .option("--data-dir <dir>", "runtime data dir holding api-token and endpoint.json (default: $PICORTEX_DATA_DIR, else the nearest .picortex here or above)")
     .option("--json", "print the status as JSON (the API's shape)")

@@ -171,6 +171,16 @@ export class BridgeCore {
       const chat = this.turns.chats.find(link.chat_id);
       if (!chat || chat.status === "deleted" || chat.status === "failed") provisionLink = link;
 
+      if (m.command?.name === "whoami") {
+        this.record(m, "command", null);
+        const bare = m.senderId.replace(/^[a-z]+:/, "");
+        this.reply(
+          `c_${m.platform}_${m.updateId}`,
+          m,
+          `${cleanName(m.senderName, 32)}: your id is ${m.senderId} (in bridges.${m.platform}.approvers write ${m.platform === "telegram" ? bare : JSON.stringify(bare)}). This chat is ${m.platformChatId}, linked to picortex chat ${link.chat_id}.`,
+        );
+        return { status: "command", chatId: link.chat_id };
+      }
       if (m.command && (m.command.name === "approve" || m.command.name === "deny")) {
         this.record(m, "command", null);
         const text = this.approvals ? this.approvals.command(link, m.senderId, m.command.name, m.command.args) : "Tool approvals are not set up in this runtime.";

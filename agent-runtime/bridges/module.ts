@@ -35,10 +35,10 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
       approversOf: (platform, platformChatId) =>
         platform === "telegram"
           ? cfg.telegram.enabled
-            ? approverIds(cfg.telegram.approvers, platformChatId, "tg:")
+            ? approverIds(cfg.telegram.approvers, [platformChatId, ...store.formerIds(platform, platformChatId)], "tg:")
             : []
           : cfg.webhook.enabled
-            ? approverIds(cfg.webhook.approvers, platformChatId, "wh:")
+            ? approverIds(cfg.webhook.approvers, [platformChatId, ...store.formerIds(platform, platformChatId)], "wh:")
             : [],
       maxMessage: (platform) => core.maxMessage(platform),
       allowedTools: cfg.toolsWithoutApproval,
@@ -46,6 +46,12 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
     () => core.wake(),
   );
   core.approvals = approvals;
+  const anyApprovers = [cfg.telegram.enabled && Object.values(cfg.telegram.approvers).some((l) => l.length), cfg.webhook.enabled && Object.values(cfg.webhook.approvers).some((l) => l.length)].some(Boolean);
+  if (anyApprovers && cfg.toolsWithoutApproval === undefined)
+    log.warn(
+      "approvers are set but bridges.toolsWithoutApproval is not: the turns.allowedTools run without asking (by default Bash, Write and Edit among them), so approvers are asked only for other tools. Set bridges.toolsWithoutApproval, e.g. [\"Read\", \"Glob\", \"Grep\"].",
+      { allowedTools: ctx.config.turns.allowedTools },
+    );
   turns.setApprovals(approvals);
   const telegram = cfg.telegram.enabled ? new TelegramBridge(cfg.telegram, readBotToken(cfg.telegram.tokenFile!), core, log.child("telegram")) : undefined;
   const webhook = cfg.webhook.enabled ? new WebhookBridge(cfg.webhook, readWebhookSecret(cfg.webhook.secretFile!), core, log.child("webhook")) : undefined;
@@ -64,7 +70,16 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
           return {
             telegram: telegram ? telegram.status : null,
             webhook: webhook ? { enabled: true, callback: !!cfg.webhook.callbackUrl } : null,
-            links: store.listLinks().map((l) => ({ platform: l.platform, platformChatId: l.platform_chat_id, chatId: l.chat_id, title: l.title, mode: l.mode, paused: l.paused === 1 })),
+            links: store.listLinks().map((l) => ({
+              platform: l.platform,
+              platformChatId: l.platform_chat_id,
+              chatId: l.chat_id,
+              title: l.title,
+              mode: l.mode,
+              paused: l.paused === 1,
+              approvers: approvals.approversOf(l),
+            })),
+            toolsWithoutApproval: cfg.toolsWithoutApproval ?? ctx.config.turns.allowedTools,
             approvals: { pending: store.pendingApprovals().length },
             outbox: {
               pending: store.outbox().filter((r) => r.status === "pending").length,

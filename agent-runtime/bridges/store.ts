@@ -116,9 +116,18 @@ export class BridgeStore {
 
   /** A group upgraded to a supergroup keeps its chat: the link moves to the new id. */
   moveLink(platform: Platform, from: string, to: string): void {
+    // Config keys (approvers, chatMap) may still name the old id: it is remembered for them.
+    if (from !== to) this.setState(`moved.${platform}.${to}`, from);
     this.db.prepare("UPDATE bridge_links SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
     this.db.prepare("UPDATE bridge_inbound SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
     this.db.prepare("UPDATE bridge_outbox SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ? AND status = 'pending'").run(to, platform, from);
+  }
+
+  /** The ids a platform chat had before it moved (a group upgraded to a supergroup), newest first. */
+  formerIds(platform: Platform, platformChatId: string): string[] {
+    const ids: string[] = [];
+    for (let id = this.getState(`moved.${platform}.${platformChatId}`); id !== undefined && !ids.includes(id) && ids.length < 10; id = this.getState(`moved.${platform}.${id}`)) ids.push(id);
+    return ids;
   }
 
   hasInbound(platform: Platform, updateId: string): boolean {

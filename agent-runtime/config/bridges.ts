@@ -124,11 +124,15 @@ export type TelegramBridgeConfig = z.infer<typeof telegramBridgeSchema>;
 export type WebhookBridgeConfig = z.infer<typeof webhookBridgeSchema>;
 export type ReplyMode = z.infer<typeof replyMode>;
 
-/** The sender ids that may approve tools in a platform chat: its own list, else the "*" list. */
-export function approverIds(map: Record<string, readonly (string | number)[]>, platformChatId: string, prefix: "tg:" | "wh:"): string[] {
-  const own = Object.prototype.hasOwnProperty.call(map, platformChatId) ? map[platformChatId] : undefined;
-  const list = own ?? (Object.prototype.hasOwnProperty.call(map, "*") ? map["*"] : undefined) ?? [];
-  return list.map((id) => `${prefix}${id}`);
+/**
+ * The sender ids that may approve tools in a platform chat: the list under its id (or, for a
+ * group that moved, under an id it had before, newest first), else the "*" list.
+ */
+export function approverIds(map: Record<string, readonly (string | number)[]>, platformChatId: string | readonly string[], prefix: "tg:" | "wh:"): string[] {
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(map, k);
+  const ids = typeof platformChatId === "string" ? [platformChatId] : platformChatId;
+  const key = ids.find(has) ?? (has("*") ? "*" : undefined);
+  return (key === undefined ? [] : map[key]!).map((id) => `${prefix}${id}`);
 }
 
 /**

@@ -211,7 +211,7 @@ export const CONFIG_KEYS = {
     schema: stackBridgesSchema.default({}),
     kind: "object",
     description:
-      "Messaging bridges (docs/bridges.md): telegram {allowChats, chatMap, defaultMode, adminUserIds, …}, webhook {callbackUrl, chatMap, defaultMode, windowSeconds}, budgetTokens, memberBudgetTokens. A bridge is on when its secret is set: picortex:telegramBotToken, picortex:webhookSecret. Delivered with each deploy (no server change).",
+      "Messaging bridges (docs/bridges.md): telegram {allowChats, chatMap, defaultMode, adminUserIds, approvers, …}, webhook {callbackUrl, chatMap, defaultMode, windowSeconds, approvers}, budgetTokens, memberBudgetTokens, toolsWithoutApproval, approvalTimeoutSeconds, portalUrl. Tool approvals: approvers (chat id or \"*\" → user ids; `/whoami` in the group tells an id) are asked for every tool outside toolsWithoutApproval. A bridge is on when its secret is set: picortex:telegramBotToken, picortex:webhookSecret. Delivered with each deploy (no server change).",
     example: '{"telegram": {"allowChats": ["-1001234567890"], "chatMap": {"-1001234567890": "family"}}}',
   },
   labels: {

@@ -135,3 +135,37 @@ describe("bridges config errors a person can act on", () => {
   });
 });
 
+
+describe("a group upgraded to a supergroup keeps its approvers", () => {
+  it("the approvers listed under its old id still apply, before the * list; a chain of moves is followed", async () => {
+    const { BridgeStore } = await import("../../agent-runtime/bridges/store.js");
+    const { openDatabase } = await import("../../agent-runtime/store/database.js");
+    const store = new BridgeStore(openDatabase(":memory:"));
+    store.insertLink({ platform: "telegram", platform_chat_id: "-100", chat_id: "tg-n100", title: "g", mode: "addressed" });
+    store.moveLink("telegram", "-100", "-1001000");
+    store.moveLink("telegram", "-1001000", "-1002000");
+    expect(store.formerIds("telegram", "-1002000")).toEqual(["-1001000", "-100"]);
+    expect(store.getLink("telegram", "-1002000")?.chat_id).toBe("tg-n100");
+    const map = { "-100": [7], "*": [9] };
+    expect(approverIds(map, ["-1002000", ...store.formerIds("telegram", "-1002000")], "tg:")).toEqual(["tg:7"]);
+    expect(approverIds(map, ["-555", ...store.formerIds("telegram", "-555")], "tg:")).toEqual(["tg:9"]);
+  });
+});
+
+describe("picortex bridges output", () => {
+  it("group titles and approver names cannot write escape sequences to the operator's terminal", async () => {
+    const { formatBridgesStatus } = await import("../../agent-runtime/bridges/cli.js");
+    const out = formatBridgesStatus({
+      telegram: { state: "polling", username: "bot", message: "bad\u001b]52;c;aGk=\u0007" },
+      webhook: null,
+      links: [{ platform: "telegram", platformChatId: "-1", chatId: "tg-n1", title: "Fam\u001b[2J\u001b]0;pwned\u0007ily", mode: "addressed", paused: false, approvers: [{ id: "tg:1", name: "Al\u001b[31mice\u202e" }] }],
+      toolsWithoutApproval: ["Read"],
+      approvals: { pending: 0 },
+      outbox: { pending: 0, failed: 0 },
+    }).join("\n");
+    expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(out).toContain("approvers: Al [31mice  (tg:1)");
+    expect(out).toContain("run without approval: Read");
+  });
+});
+

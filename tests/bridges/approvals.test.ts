@@ -206,6 +206,13 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     expect(text.stdout).toMatch(/^telegram  polling as @picortex_test_bot/);
     expect(text.stdout).toContain("1 approval waiting");
     expect(text.stdout).toMatch(/telegram  -1001000000001 +tg-n1001000000001 +addressed/);
+    expect(text.stdout).toContain("          approvers: Alice (tg:2001)\n");
+    expect(text.stdout).toContain("run without approval: Read, Glob, Grep");
+    expect(s.links.find((l: any) => l.platformChatId === String(NONE)).approvers).toEqual([]);
+    // Who am I, for the approvers list: anyone may ask.
+    const who = tg.groupMessage(OTHER, bob, "/whoami");
+    await tg.waitFor(() => repliesTo(who.messageId).length === 1, 60_000, "whoami");
+    expect(repliesTo(who.messageId)[0]!.text).toBe("Bob: your id is tg:2002 (in bridges.telegram.approvers write 2002). This chat is -1001000000002, linked to picortex chat tg-n1001000000002.");
     tg.groupMessage(GROUP, alice, `/deny ${req.id}`);
     await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
   });
