@@ -21,6 +21,7 @@ const shared = {
 // The same files run in `npm test` as part of the host phase's group.
 const unitFiles = [
   "tests/bench/report.test.ts",
+  "tests/bridges/approvals-attack.test.ts",
   "tests/bridges/approvals-pure.test.ts",
   "tests/brain/chat-tokens.test.ts",
   "tests/brain/clock-poisoning.test.ts",

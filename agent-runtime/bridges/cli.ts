@@ -9,7 +9,7 @@ export interface BridgesStatus {
   webhook: { enabled: boolean; callback: boolean } | null;
   links: Array<{ platform: string; platformChatId: string; chatId: string; title: string | null; mode: string; paused: boolean; approvers?: Array<{ id: string; name: string }> }>;
   toolsWithoutApproval?: string[];
-  approvals?: { pending: number };
+  approvals?: { pending: number; active?: boolean };
   outbox: { pending: number; failed: number };
 }
 
@@ -36,7 +36,8 @@ export function formatBridgesStatus(s: BridgesStatus): string[] {
       if (l.approvers?.length) lines.push(`          approvers: ${l.approvers.map((a) => `${clean(a.name)} (${a.id})`).join(", ")}`);
     }
   }
-  if (s.links.some((l) => l.approvers?.length) && s.toolsWithoutApproval) lines.push(`run without approval: ${s.toolsWithoutApproval.join(", ") || "(none)"}`);
+  if (s.links.some((l) => l.approvers?.length) && s.approvals?.active === false) lines.push("approvals are OFF: turns.permissionMode is not dontAsk, so no one is asked");
+  else if (s.links.some((l) => l.approvers?.length) && s.toolsWithoutApproval) lines.push(`run without approval: ${s.toolsWithoutApproval.join(", ") || "(none)"}`);
   return lines;
 }
 

@@ -112,6 +112,11 @@ export class BridgeCore {
     private readonly opts: { budgetTokens?: number; memberBudgetTokens?: number; maxAttempts: number; minIntervalMs: (p: Platform) => number; portalUrl?: string },
   ) {}
 
+  /** A platform's caption limit when it takes files; undefined when it does not. */
+  maxCaption(platform: Platform): number | undefined {
+    return this.deliverers.get(platform)?.maxCaption;
+  }
+
   /** A platform's message limit (4096 when its bridge is not registered). */
   maxMessage(platform: Platform): number {
     return this.deliverers.get(platform)?.maxMessage ?? 4096;
@@ -152,6 +157,27 @@ export class BridgeCore {
   ingest(m: InboundMessage, inTx?: () => void): IngestResult {
     const policy = this.policies.get(m.platform);
     if (!policy) throw new Error(`no ${m.platform} bridge registered`);
+    let provisionLink: LinkRow | undefined;
+    let result: IngestResult;
+    try {
+      result = this.ingestTx(m, policy, (l) => (provisionLink = l), inTx);
+    } catch (err) {
+      this.approvals?.afterRollback();
+      throw err;
+    }
+    // An approval decided in that transaction reaches its turn only now that it is committed.
+    this.approvals?.afterCommit();
+    const cut = result.status === "queued" && this.looksCut(m);
+    if (provisionLink) this.ensureChat(provisionLink);
+    if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
+    if (result.status === "queued" && !cut) this.turns.chats.kick();
+    // Probably the first part of a split message: its turn may start once the rest had time to arrive.
+    else if (cut) setTimeout(() => this.turns.chats.kick(), SPLIT_WAIT_MS).unref();
+    if (result.status === "command" || result.status === "paused" || result.status === "capped") this.wake();
+    return result;
+  }
+
+  private ingestTx(m: InboundMessage, policy: LinkPolicy, setProvision: (l: LinkRow) => void, inTx?: () => void): IngestResult {
     let provisionLink: LinkRow | undefined;
     const result = this.store.tx((): IngestResult => {
       inTx?.();
@@ -238,13 +264,7 @@ export class BridgeCore {
       this.store.insertBridgeTurn({ turn_id: turn.id, platform: m.platform, platform_chat_id: m.platformChatId, reply_to: m.messageId, sender_id: m.senderId });
       return { status: "queued", turnId: turn.id, chatId: link.chat_id };
     });
-    const cut = result.status === "queued" && this.looksCut(m);
-    if (provisionLink) this.ensureChat(provisionLink);
-    if (result.status === "queued" && m.kind === "message" && m.messageId) this.mark(m.platform, m.platformChatId, m.messageId, "seen");
-    if (result.status === "queued" && !cut) this.turns.chats.kick();
-    // Probably the first part of a split message: its turn may start once the rest had time to arrive.
-    else if (cut) setTimeout(() => this.turns.chats.kick(), SPLIT_WAIT_MS).unref();
-    if (result.status === "command" || result.status === "paused" || result.status === "capped") this.wake();
+    if (provisionLink) setProvision(provisionLink);
     return result;
   }
 

@@ -41,13 +41,16 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
             ? approverIds(cfg.webhook.approvers, [platformChatId, ...store.formerIds(platform, platformChatId)], "wh:")
             : [],
       maxMessage: (platform) => core.maxMessage(platform),
+      maxCaption: (platform) => core.maxCaption(platform),
       allowedTools: cfg.toolsWithoutApproval,
     },
     () => core.wake(),
   );
   core.approvals = approvals;
   const anyApprovers = [cfg.telegram.enabled && Object.values(cfg.telegram.approvers).some((l) => l.length), cfg.webhook.enabled && Object.values(cfg.webhook.approvers).some((l) => l.length)].some(Boolean);
-  if (anyApprovers && cfg.toolsWithoutApproval === undefined)
+  if (anyApprovers && ctx.config.turns.permissionMode !== "dontAsk")
+    log.warn(`approvers are set but turns.permissionMode is ${ctx.config.turns.permissionMode}: that mode asks no one, so approvals are off (set turns.permissionMode to dontAsk to have tools asked for).`);
+  else if (anyApprovers && cfg.toolsWithoutApproval === undefined)
     log.warn(
       "approvers are set but bridges.toolsWithoutApproval is not: the turns.allowedTools run without asking (by default Bash, Write and Edit among them), so approvers are asked only for other tools. Set bridges.toolsWithoutApproval, e.g. [\"Read\", \"Glob\", \"Grep\"].",
       { allowedTools: ctx.config.turns.allowedTools },
@@ -80,7 +83,7 @@ export function mountBridges(ctx: ModuleContext, turns: TurnsModule | undefined)
               approvers: approvals.approversOf(l),
             })),
             toolsWithoutApproval: cfg.toolsWithoutApproval ?? ctx.config.turns.allowedTools,
-            approvals: { pending: store.pendingApprovals().length },
+            approvals: { pending: store.pendingApprovals().length, active: ctx.config.turns.permissionMode === "dontAsk" },
             outbox: {
               pending: store.outbox().filter((r) => r.status === "pending").length,
               failed: store.outbox().filter((r) => r.status === "failed").length,

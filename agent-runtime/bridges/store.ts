@@ -121,6 +121,8 @@ export class BridgeStore {
     this.db.prepare("UPDATE bridge_links SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
     this.db.prepare("UPDATE bridge_inbound SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ?").run(to, platform, from);
     this.db.prepare("UPDATE bridge_outbox SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ? AND status = 'pending'").run(to, platform, from);
+    // Requests still waiting are decided in the group under its new id.
+    this.db.prepare("UPDATE bridge_approvals SET platform_chat_id = ? WHERE platform = ? AND platform_chat_id = ? AND status = 'pending'").run(to, platform, from);
   }
 
   /** The ids a platform chat had before it moved (a group upgraded to a supergroup), newest first. */
@@ -298,6 +300,12 @@ export class BridgeStore {
 
   pendingApprovals(): ApprovalRow[] {
     return this.db.prepare("SELECT * FROM bridge_approvals WHERE status = 'pending' ORDER BY created_at").all() as ApprovalRow[];
+  }
+
+  /** Drops requests settled before `before` (the audit window), and grants of sessions whose requests are gone. */
+  pruneApprovals(before: number): void {
+    this.db.prepare("DELETE FROM bridge_approvals WHERE status <> 'pending' AND created_at < ?").run(before);
+    this.db.prepare("DELETE FROM bridge_approval_grants WHERE created_at < ?").run(before);
   }
 
   addGrant(g: { chat_id: string; session_id: string; tool: string; subject: string; granted_by: string; approval_id: string }): void {

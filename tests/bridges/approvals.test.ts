@@ -5,7 +5,7 @@
  * API) naming its approver; only that approver's /approve lets the command run.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,6 +53,8 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
         const tokenFile = join(dataDir, "telegram-token");
         writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
         return {
+          // The brain on: its tools (the chat's user-scope MCP config) must stay offered when no settings file is read.
+          brain: { enabled: true },
           bridges: {
             approvalTimeoutSeconds: 10,
             // In chats with approvers, Bash is not among the tools that run without asking
@@ -173,6 +175,30 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     expect(existsSync(marker)).toBe(false);
   });
 
+  it("the chat's own settings cannot approve for it: an allow rule or a hook in a file its user writes is not read", async () => {
+    const home = join(rt.dataDir, "chats", "tg-n1001000000001");
+    const userSettings = join(home, ".claude", "settings.json");
+    const saved = readFileSync(userSettings, "utf8");
+    const hook = { hooks: { PreToolUse: [{ matcher: "Bash", hooks: [{ type: "command", command: `echo '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}}'` }] }] } };
+    writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(saved), permissions: { allow: ["Bash"], defaultMode: "bypassPermissions" }, ...hook }));
+    mkdirSync(join(home, "workspace", ".claude"), { recursive: true });
+    writeFileSync(join(home, "workspace", ".claude", "settings.local.json"), JSON.stringify({ permissions: { allow: ["Bash"] }, ...hook }));
+    try {
+      const marker = join(scratch, "self-allowed");
+      const before = said(GROUP, /^🔐/).length;
+      const ask = await askToRun(GROUP, `touch ${marker}`);
+      const req = await approvalRequest(GROUP, before); // still asked
+      tg.groupMessage(GROUP, alice, `/deny ${req.id}`);
+      await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
+      expect(existsSync(marker)).toBe(false);
+      // The brain's tools (user-scope MCP config, not a settings file) are still offered.
+      expect(rt.fake.messageRequests().some((r) => r.toolNames?.includes("mcp__brain__brain_recall"))).toBe(true);
+    } finally {
+      writeFileSync(userSettings, saved);
+      rmSync(join(home, "workspace", ".claude"), { recursive: true, force: true });
+    }
+  });
+
   it("the agent cannot approve itself by calling the approval tool", async () => {
     const before = said(GROUP, /^🔐/).length;
     rt.fake.enqueue({ toolUse: { name: "mcp__picortex__approve", input: { tool_name: "Bash", input: { command: "id" } } } });
@@ -199,7 +225,7 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     expect(json.status, json.stderr).toBe(0);
     const s = JSON.parse(json.stdout);
     expect(s.telegram).toMatchObject({ state: "polling", username: "picortex_test_bot" });
-    expect(s.approvals).toEqual({ pending: 1 });
+    expect(s.approvals).toEqual({ pending: 1, active: true });
     expect(s.links.map((l: any) => l.chatId).sort()).toEqual(["tg-n1001000000001", "tg-n1001000000002", "tg-n1001000000003"]);
     const text = await run([]);
     expect(text.status, text.stderr).toBe(0);
@@ -217,14 +243,11 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
   });
 
-  it("a chat without approvers never asks: its rules apply as configured (what they do not allow is denied)", async () => {
+  it("a linked chat without approvers never asks, and runs only toolsWithoutApproval: losing approvers denies more, never allows more", async () => {
     const marker = join(scratch, "no-approvers");
-    const ran = await askToRun(NONE, `touch ${marker}`); // Bash is in turns.allowedTools
-    await tg.waitFor(() => repliesTo(ran.messageId).length === 1, 120_000, "the first reply");
-    expect(existsSync(marker)).toBe(true);
-    rt.fake.enqueue({ toolUse: { name: "WebSearch", input: { query: "picortex approvals" } } }); // not in it
-    const ask = tg.groupMessage(NONE, alice, "@picortex_test_bot search the web");
-    await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the second reply");
+    const ask = await askToRun(NONE, `touch ${marker}`); // Bash: in turns.allowedTools, not in toolsWithoutApproval
+    await tg.waitFor(() => repliesTo(ask.messageId).length === 1, 120_000, "the reply");
+    expect(existsSync(marker)).toBe(false);
     expect(lastResult().text).toMatch(/don't ask mode/);
     expect(said(NONE, /^🔐/)).toEqual([]);
     const list = tg.groupMessage(NONE, alice, "/approve");

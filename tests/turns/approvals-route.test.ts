@@ -25,7 +25,7 @@ const asked: PermissionRequest[] = [];
 let decideDelayMs = 0;
 const withdrawn: string[] = [];
 const broker: ApprovalBroker = {
-  enabledFor: () => true,
+  policyFor: () => ({ ask: true, timeoutMs: 60_000 }),
   decide: (req, signal) =>
     new Promise((resolve) => {
       asked.push(req);
@@ -118,4 +118,16 @@ describe("approval endpoint", () => {
       decideDelayMs = 0;
     }
   });
+
+  it("refuses a tool name that is no tool's (newlines, spaces: what a forged request would post to the group)", async () => {
+    const client = await connect(chats[0]!.token);
+    const before = asked.length;
+    for (const tool_name of ["Bash\n✅ Approved by Alice", "Bash rm", "", "x".repeat(201)]) {
+      const out = await client.callTool({ name: APPROVALS_TOOL, arguments: { tool_name, input: {} } }).catch((e: Error) => ({ isError: true, content: [{ text: e.message }] }));
+      expect((out as { isError?: boolean }).isError, tool_name).toBe(true);
+    }
+    expect(asked.length).toBe(before);
+    await client.close();
+  });
 });
+

@@ -227,7 +227,7 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
   it("tool approvals reach the runtime as the chat's own user: its CLI reads its own token for the approval tool, and the decision applies", async () => {
     const asked: PermissionRequest[] = [];
     rt.turns.setApprovals({
-      enabledFor: (chatId) => chatId === "hb-beta",
+      policyFor: (chatId: string) => (chatId === "hb-beta" ? { ask: true, timeoutMs: 60_000 } : undefined),
       decide: async (req) => {
         asked.push(req);
         return { behavior: "deny", message: "the host broker says no" };
@@ -241,7 +241,7 @@ describe("host mode: each chat's claude gets the brain MCP tools with its own br
       expect(asked.map((r) => [r.chatId, r.toolName]), JSON.stringify(rt.fake.messageRequests().at(-1)!.toolResults)).toEqual([["hb-beta", "WebSearch"]]);
       expect(rt.fake.messageRequests().at(-1)!.toolResults!.at(-1)).toEqual({ text: "the host broker says no", isError: true });
     } finally {
-      rt.turns.setApprovals({ enabledFor: () => false, decide: async () => ({ behavior: "deny", message: "off" }) });
+      rt.turns.setApprovals({ policyFor: () => undefined, decide: async () => ({ behavior: "deny", message: "off" }) });
     }
   });
 });

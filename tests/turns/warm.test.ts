@@ -84,7 +84,7 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
     const pid0 = rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid!;
     const asked: string[] = [];
     rt.turns.setApprovals({
-      enabledFor: (chatId) => chatId === "w-one",
+      policyFor: (chatId: string) => (chatId === "w-one" ? { ask: true, timeoutMs: 60_000 } : undefined),
       decide: async (req) => {
         asked.push(req.toolName);
         return { behavior: "deny", message: "not now" };
@@ -100,7 +100,7 @@ describe("warm chats: one long-lived streaming claude per active chat (real clau
       expect(rt.turns.warm!.list().find((w) => w.chatId === "w-one")!.pid).not.toBe(pid0);
       expect(rt.fake.messageRequests().at(-1)!.userTexts!.slice(-2)).toEqual(["before approvers", "now with approvers"]);
     } finally {
-      rt.turns.setApprovals({ enabledFor: () => false, decide: async () => ({ behavior: "deny", message: "off" }) });
+      rt.turns.setApprovals({ policyFor: () => undefined, decide: async () => ({ behavior: "deny", message: "off" }) });
     }
   });
 });

@@ -8,28 +8,43 @@ export interface SessionChoice {
 }
 
 /**
+ * What a turn's flags depend on besides the session (module.ts builds it per turn).
+ * - `settings`: the chat's Claude settings (key helper path, gateway URL, env) passed with
+ *   `--settings`, and `--setting-sources ""` so that no settings file the chat's own user can
+ *   write (its ~/.claude/settings.json, its workspace's .claude/) is read: a prompt-injected
+ *   agent could otherwise allow itself any tool or add a hook that approves everything.
+ * - `mcpConfig`: the MCP servers the runtime gives the chat (its brain; the approval tool when
+ *   it asks), since no user-scope config is read either.
+ * - `allowedTools`: the tools that run without asking, over turns.allowedTools (a bridged chat
+ *   under bridges.toolsWithoutApproval).
+ * - `ask`: the chat asks its approvers (turns/approvals.ts) for everything else.
+ */
+export interface TurnPolicy {
+  settings?: string;
+  mcpConfig?: string;
+  allowedTools?: readonly string[];
+  ask?: boolean;
+}
+
+/**
  * The CLI flags of a turn (never a shell string). The prompt is not here: it goes on
  * stdin, which keeps it out of argv (visible in `ps`) and avoids the 3 s empty-stdin wait.
  */
-export function claudeTurnFlags(
-  config: Pick<TurnsConfig, "permissionMode" | "allowedTools">,
-  session: SessionChoice,
-  warm: boolean,
-  /** The chat's approvals (turns/approvals.ts): its `--mcp-config` and unasked tools; unset: no one to ask. */
-  approvals?: { mcpConfig: string; allowedTools?: readonly string[] },
-): string[] {
+export function claudeTurnFlags(config: Pick<TurnsConfig, "permissionMode" | "allowedTools">, session: SessionChoice, warm: boolean, policy: TurnPolicy = {}): string[] {
   const flags = ["-p"];
   if (warm) flags.push("--input-format", "stream-json");
   flags.push("--output-format", "stream-json", "--verbose");
   flags.push(session.resume ? "--resume" : "--session-id", session.sessionId);
+  if (policy.settings !== undefined) flags.push("--setting-sources", "", "--settings", policy.settings);
+  if (policy.mcpConfig !== undefined) flags.push("--mcp-config", policy.mcpConfig);
   // `dontAsk` denies what allowedTools does not cover without asking anyone; with approvers,
   // `default` mode asks the permission-prompt tool instead (measured with the CLI: dontAsk
   // never calls it). allowedTools still run without asking. bypassPermissions asks nothing.
-  const asks = approvals !== undefined && config.permissionMode === "dontAsk";
+  const asks = policy.ask === true && config.permissionMode === "dontAsk";
   flags.push("--permission-mode", asks ? "default" : config.permissionMode);
-  const unasked = asks ? (approvals.allowedTools ?? config.allowedTools) : config.allowedTools;
+  const unasked = policy.allowedTools ?? config.allowedTools;
   if (config.permissionMode === "dontAsk" && unasked.length) flags.push("--allowedTools", unasked.join(","));
-  if (asks) flags.push("--permission-prompt-tool", APPROVALS_TOOL_ID, "--mcp-config", approvals.mcpConfig);
+  if (asks) flags.push("--permission-prompt-tool", APPROVALS_TOOL_ID);
   return flags;
 }
 

@@ -1,7 +1,7 @@
 import type { TurnsConfig } from "../../config/turns.js";
 import type { Logger } from "../../log.js";
 import type { ChatHost } from "../host/chat-host.js";
-import { claudeTurnFlags, sessionMismatch } from "./claude-args.js";
+import { claudeTurnFlags, sessionMismatch, type TurnPolicy } from "./claude-args.js";
 import { runColdTurn, type ProcessOutcome, type TurnHooks } from "./cold-runner.js";
 import { TurnError } from "../errors.js";
 import type { TurnEvents } from "../events.js";
@@ -53,8 +53,8 @@ export class TurnEngine {
   private retryTimer: NodeJS.Timeout | undefined;
   /** How often held work is tried again while the disk is full. */
   diskRetryMs = 2000;
-  /** A chat's approvals for its next process (turns/approvals.ts), or undefined: no one to ask. */
-  approvals: (chatId: string) => { mcpConfig: string; allowedTools?: readonly string[] } | undefined = () => undefined;
+  /** A chat's settings, unasked tools and approvals for its next process (claude-args.ts TurnPolicy). */
+  policy: (chatId: string) => TurnPolicy = () => ({});
 
   constructor(
     private readonly store: TurnStore,
@@ -306,11 +306,12 @@ export class TurnEngine {
       const timeoutMs = this.config.turnTimeoutSeconds * 1000;
       const graceMs = this.config.killGraceSeconds * 1000;
       let outcome: ProcessOutcome;
-      const approvals = this.approvals(chat.id);
+      const policy = this.policy(chat.id);
       if (useWarm) {
-        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true, approvals), prompt, timeoutMs, hooks, approvals ? `approvals:${approvals.allowedTools?.join(",") ?? ""}` : "");
+        // A warm process keeps the flags it started with: a changed policy starts a new one.
+        outcome = await this.warm!.runTurn(chat.id, chat.sessionId, () => claudeTurnFlags(this.config, session, true, policy), prompt, timeoutMs, hooks, JSON.stringify(policy));
       } else {
-        outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false, approvals), prompt, timeoutMs, graceMs }, hooks);
+        outcome = await runColdTurn({ host: this.host, chatId: chat.id, flags: claudeTurnFlags(this.config, session, false, policy), prompt, timeoutMs, graceMs }, hooks);
       }
       if (outcome.timedOut) {
         throw new TurnError(

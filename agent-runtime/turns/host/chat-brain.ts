@@ -23,10 +23,15 @@ const SAFE_PATH = /^[A-Za-z0-9/_.-]+$/;
  * `alwaysLoad` connects it before the first request, so every turn is offered the tools.
  */
 export function renderChatBrainClaudeJson(headersPath: string, url: string): string {
+  return JSON.stringify({ mcpServers: { brain: chatBrainMcpServer(headersPath, url) } }, null, 2) + "\n";
+}
+
+/** The brain server entry itself (also passed with each turn's `--mcp-config`). */
+export function chatBrainMcpServer(headersPath: string, url: string): Record<string, unknown> {
   if (!SAFE_PATH.test(headersPath)) throw new Error(`brain headers path ${headersPath} has characters unsafe in headersHelper`);
   const u = new URL(url);
   if (u.protocol !== "http:" || u.username || u.password || u.search) throw new Error(`brain MCP URL ${url} must be a plain http:// loopback URL`);
-  return JSON.stringify({ mcpServers: { brain: { type: "http", url, headersHelper: `cat ${headersPath}`, alwaysLoad: true } } }, null, 2) + "\n";
+  return { type: "http", url, headersHelper: `cat ${headersPath}`, alwaysLoad: true };
 }
 
 /** What `headersHelper` prints: the header JSON carrying the chat's brain token. */
@@ -51,6 +56,8 @@ export class BrainWiredChatHost implements ChatHost {
   constructor(
     readonly inner: ChatHost,
     private readonly tokens: ChatBrainTokens,
+    /** Where provisioning puts a chat's brain header file, and the brain's MCP path on the gateway. */
+    private readonly wiring: { headersFile(chatId: string): string; mcpPath: string },
   ) {
     this.mode = inner.mode;
     this.claudePath = inner.claudePath;
@@ -81,6 +88,14 @@ export class BrainWiredChatHost implements ChatHost {
 
   tokenFile(chatId: string): string {
     return this.inner.tokenFile(chatId);
+  }
+
+  claudeSettings(chatId: string, gatewayUrl: string, env?: Record<string, string>): string {
+    return this.inner.claudeSettings(chatId, gatewayUrl, env);
+  }
+
+  mcpServers(chatId: string, gatewayUrl: string): Record<string, unknown> {
+    return { ...this.inner.mcpServers(chatId, gatewayUrl), brain: chatBrainMcpServer(this.wiring.headersFile(chatId), `${new URL(gatewayUrl).origin}${this.wiring.mcpPath}`) };
   }
 
   reapAll(chatId: string, pid?: number | null): Promise<void> {

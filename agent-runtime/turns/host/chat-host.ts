@@ -37,6 +37,10 @@ export interface ChatHost {
   spawnSpec(chatId: string): SpawnSpec;
   /** The chat's gateway token file, as its own user reads it (apiKeyHelper, the approvals' headersHelper). */
   tokenFile(chatId: string): string;
+  /** The chat's Claude settings as JSON (what provisioning writes to its settings.json), for `--settings`. */
+  claudeSettings(chatId: string, gatewayUrl: string, env?: Record<string, string>): string;
+  /** The MCP servers the runtime gives the chat (its brain), for `--mcp-config`. */
+  mcpServers(chatId: string, gatewayUrl: string): Record<string, unknown>;
   /** Kills every process belonging to the chat (host mode: as the chat user). */
   reapAll(chatId: string, pid?: number | null): Promise<void>;
   /**
@@ -67,7 +71,7 @@ export interface ChatHost {
 }
 
 /** The CLI's settings for a chat: the token comes from a file only its owner can read. */
-export function renderClaudeSettings(tokenPath: string, gatewayUrl: string, tmpDir?: string): string {
+export function renderClaudeSettings(tokenPath: string, gatewayUrl: string, tmpDir?: string, extraEnv: Record<string, string> = {}): string {
   if (!/^[A-Za-z0-9/_.-]+$/.test(tokenPath)) throw new Error(`token path ${tokenPath} has characters unsafe in apiKeyHelper`);
   // Host mode: the chat's own 0700 temp dir, so its files never sit in a shared /tmp
   // (where a later chat could find them) and the CLI's per-uid dir lives there too.
@@ -84,6 +88,7 @@ export function renderClaudeSettings(tokenPath: string, gatewayUrl: string, tmpD
           DISABLE_TELEMETRY: "1",
           DISABLE_ERROR_REPORTING: "1",
           ...tmp,
+          ...extraEnv,
         },
       },
       null,

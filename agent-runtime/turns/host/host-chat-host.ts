@@ -46,7 +46,6 @@ export class HostChatHost implements ChatHost {
       const version = await this.must(asChatArgv.claudeVersion(chatId, this.claudePath));
       progress({ step: "install_cli", progress: 0.5, message: `Claude Code ${version.stdout.trim().split(/\s/)[0]} available` });
       progress({ step: "configure_api", progress: 0.7, message: "writing Claude settings (gateway URL, per-chat token helper)" });
-      const home = chatHome(chatId, this.chatsRoot);
       const tar = buildTar([
         { path: ".claude", mode: 0o700 },
         {
@@ -59,7 +58,7 @@ export class HostChatHost implements ChatHost {
           ? [
               // The brain's MCP tools (user scope), with the token in its own 0600 file.
               { path: ".claude/picortex-brain-headers", mode: 0o600, content: renderChatBrainHeaders(files.brain.token) },
-              { path: ".claude.json", mode: 0o600, content: renderChatBrainClaudeJson(`${home}/.claude/picortex-brain-headers`, files.brain.url) },
+              { path: ".claude.json", mode: 0o600, content: renderChatBrainClaudeJson(this.brainHeadersFile(chatId), files.brain.url) },
             ]
           : []),
         { path: "workspace", mode: 0o700 },
@@ -117,6 +116,19 @@ export class HostChatHost implements ChatHost {
 
   tokenFile(chatId: string): string {
     return `${chatHome(chatId, this.chatsRoot)}/.claude/picortex-token`;
+  }
+
+  mcpServers(): Record<string, unknown> {
+    return {}; // the brain is wired by BrainWiredChatHost
+  }
+
+  /** Where provisioning puts the brain's header file (headersHelper reads it as the chat). */
+  brainHeadersFile(chatId: string): string {
+    return `${chatHome(chatId, this.chatsRoot)}/.claude/picortex-brain-headers`;
+  }
+
+  claudeSettings(chatId: string, gatewayUrl: string, env: Record<string, string> = {}): string {
+    return JSON.stringify(JSON.parse(renderClaudeSettings(this.tokenFile(chatId), gatewayUrl, chatTmpDir(chatId, this.chatsRoot), env)));
   }
 
   spawnSpec(chatId: string): SpawnSpec {

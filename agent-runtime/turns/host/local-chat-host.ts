@@ -56,6 +56,14 @@ export class LocalChatHost implements ChatHost {
     return join(this.configDir(chatId), "picortex-token");
   }
 
+  mcpServers(chatId: string): Record<string, unknown> {
+    return this.brainMcp ? { brain: this.brainMcp(chatId) } : {};
+  }
+
+  claudeSettings(chatId: string, gatewayUrl: string, env: Record<string, string> = {}): string {
+    return JSON.stringify(JSON.parse(renderClaudeSettings(this.tokenFile(chatId), gatewayUrl, undefined, env)));
+  }
+
   refreshGateway(chatId: string, gatewayUrl: string): void {
     const tokenPath = this.tokenFile(chatId);
     const settingsPath = join(this.configDir(chatId), "settings.json");

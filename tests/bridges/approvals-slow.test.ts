@@ -1,0 +1,64 @@
+/**
+ * An approver who takes longer than a minute (attacker review, stop 12): the real CLI gives up
+ * on an MCP tool call after 60 s unless MCP_TOOL_TIMEOUT says otherwise, so every approval
+ * after a minute was withdrawn while the request said "Expires in 5 min". The runtime now sets
+ * MCP_TOOL_TIMEOUT above bridges.approvalTimeoutSeconds for chats with approvers.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
+import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
+
+const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
+const GROUP = -1001000000001;
+const alice = { id: 2001, name: "Alice" };
+const CHAT = "tg-n1001000000001";
+
+describe("a slow approver (real claude CLI, fake Bot API)", { timeout: 400_000 }, () => {
+  let tg: FakeTelegram;
+  let rt: TestRuntime;
+  let bridges: BridgesModule;
+  let scratch: string;
+  const said = (pattern: RegExp) => tg.sent.filter((s) => s.chatId === String(GROUP) && pattern.test(s.text));
+  const repliesTo = (messageId: number) => tg.sent.filter((s) => s.replyTo === messageId);
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "pcx-slow-"));
+    tg = await startFakeTelegram({ token: TOKEN });
+    rt = await startTestRuntime({
+      mode: "local",
+      turns: { warm: { enabled: false } },
+      config: (dataDir) => {
+        const tokenFile = join(dataDir, "telegram-token");
+        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
+        return { bridges: { approvalTimeoutSeconds: 120, toolsWithoutApproval: ["Read"], telegram: { enabled: true, tokenFile, apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0, approvers: { [String(GROUP)]: [alice.id] } } } };
+      },
+    });
+    bridges = rt.runtime.modules.find((m) => m.name === "bridges") as BridgesModule;
+    tg.groupMessage(GROUP, alice, "hello");
+    for (let i = 0; i < 600 && (await rt.call("GET", `/v1/chats/${CHAT}`)).json?.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  afterAll(async () => {
+    await rt?.close();
+    await tg?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("approved after 70 s, the command runs: the request still waited", async () => {
+    const marker = join(scratch, "slow");
+    const before = said(/^🔐/).length;
+    rt.fake.enqueue({ toolUse: { name: "Bash", input: { command: `touch ${marker}` } } });
+    const ask = tg.groupMessage(GROUP, alice, "@picortex_test_bot run it");
+    await tg.waitFor(() => said(/^🔐/).length > before, 120_000, "the request");
+    expect(said(/^🔐/).at(-1)!.text).toMatch(/Expires in 120 s\.$/);
+    const id = /^🔐 Approval ([a-z0-9]{5}):/.exec(said(/^🔐/).at(-1)!.text)![1]!;
+    await new Promise((r) => setTimeout(r, 70_000));
+    expect(bridges.core.store.getApproval(id)!.status).toBe("pending");
+    const ok = tg.groupMessage(GROUP, alice, `/approve ${id}`);
+    await tg.waitFor(() => repliesTo(ask.messageId).length === 1 && repliesTo(ok.messageId).length === 1, 120_000, "the reply");
+    expect(repliesTo(ok.messageId)[0]!.text).toBe(`✅ Approved once by Alice: Bash [${id}].`);
+    expect(existsSync(marker)).toBe(true);
+  });
+});
