@@ -52,7 +52,7 @@ describe("a slow approver (real claude CLI, fake Bot API)", { timeout: 400_000 }
     rt.fake.enqueue({ toolUse: { name: "Bash", input: { command: `touch ${marker}` } } });
     const ask = tg.groupMessage(GROUP, alice, "@picortex_test_bot run it");
     await tg.waitFor(() => said(/^🔐/).length > before, 120_000, "the request");
-    expect(said(/^🔐/).at(-1)!.text).toMatch(/Expires in 120 s\.$/);
+    expect(said(/^🔐/).at(-1)!.text).toMatch(/Expires in 2 min\.$/);
     const id = /^🔐 Approval ([a-z0-9]{5}):/.exec(said(/^🔐/).at(-1)!.text)![1]!;
     await new Promise((r) => setTimeout(r, 70_000));
     expect(bridges.core.store.getApproval(id)!.status).toBe("pending");

@@ -147,7 +147,7 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
   it("refuses a second poller with a plain 409 message and dedups a re-sent update", async () => {
     const status = (await rt.call("GET", "/v1/bridges")).json;
     expect(status.telegram).toMatchObject({ state: "polling", username: "picortex_test_bot", privacyMode: false });
-    expect(status.links).toEqual([{ platform: "telegram", platformChatId: String(GROUP), chatId: CHAT, title: "Test group", mode: "addressed", paused: false }]);
+    expect(status.links).toEqual([{ platform: "telegram", platformChatId: String(GROUP), chatId: CHAT, title: "Test group", mode: "addressed", paused: false, approvers: [] }]);
     // Re-delivery of an update already recorded (Telegram resends what was not confirmed).
     const u = tg.groupMessage(GROUP, alice, "@picortex_test_bot once");
     await tg.waitFor(() => replies(u.messageId).length === 1, 180_000, "reply");
