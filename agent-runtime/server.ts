@@ -104,6 +104,16 @@ export async function startRuntime(
     handler: () => ({ ok: true, version: RUNTIME_VERSION, mode: config.mode, modules: modules.map((m) => m.name), disk: disk.status() }),
   });
   for (const m of modules) if (m.routes) router.add(...m.routes);
+  // The banner prints the bare address: a browser opening it lands on the portal.
+  if (modules.some((m) => m.name === "portal"))
+    router.add({
+      method: "GET",
+      path: "/",
+      handler: (ctx) => {
+        ctx.res.writeHead(302, { location: "/portal/", "cache-control": "no-store" });
+        ctx.res.end();
+      },
+    });
 
   const servers: Server[] = [];
   const hostNames = HostAllowlist.fromConfig(config.server);

@@ -28,6 +28,14 @@ describe("portal auth", () => {
     expect(p.token.length).toBeGreaterThanOrEqual(40);
   });
 
+  it("the bare address the banner prints sends a browser to the portal (no token, no cookie involved)", async () => {
+    p = await startTestPortal();
+    const res = await fetch(`${p.url}/`, { redirect: "manual" });
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe("/portal/");
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
   it("exchanges the token once for an HttpOnly SameSite=Strict cookie (Secure behind HTTPS)", async () => {
     p = await startTestPortal();
     const bad = await post(p, "ppt_wrong");
