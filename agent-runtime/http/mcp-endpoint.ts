@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { CredentialLimiter } from "./rate-limit.js";
 import { readBody, sendJson, type RequestContext, type Route } from "./router.js";
 
 /** A loopback peer (127.0.0.0/8, ::1, or either mapped into IPv6). */
@@ -13,6 +14,16 @@ export function isLoopback(address: string | undefined): boolean {
 /** A JSON-RPC error body, as an MCP client expects one outside a session. */
 export function jsonRpcError(ctx: RequestContext, status: number, message: string): void {
   sendJson(ctx.res, status, { jsonrpc: "2.0", error: { code: -32001, message }, id: null });
+}
+
+/** Answers a missing or wrong credential: 401, or 429 once the client's bucket has failed too often. */
+export function refuseCredential(ctx: RequestContext, limiter: CredentialLimiter, what: string): undefined {
+  const retry = limiter.refuse(ctx.req.socket.remoteAddress);
+  if (retry > 0) {
+    ctx.res.setHeader("retry-after", String(retry));
+    jsonRpcError(ctx, 429, `Too many bad ${what}s; retry in ${retry} s.`);
+  } else jsonRpcError(ctx, 401, `Missing, unknown or revoked ${what}.`);
+  return undefined;
 }
 
 export interface StatelessMcpOptions<P> {

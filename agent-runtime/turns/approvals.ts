@@ -4,7 +4,7 @@ import { z } from "zod";
 import { hashToken, secretsEqual } from "../http/auth.js";
 import { CredentialLimiter } from "../http/rate-limit.js";
 import type { Route } from "../http/router.js";
-import { jsonRpcError, statelessMcpRoutes } from "../http/mcp-endpoint.js";
+import { refuseCredential, statelessMcpRoutes } from "../http/mcp-endpoint.js";
 import type { TurnStore } from "./store.js";
 
 /**
@@ -95,12 +95,7 @@ export function approvalRoutes(o: ApprovalRoutesOptions): Route[] {
       const hash = m ? hashToken(m[1]!) : "";
       const chat = m ? o.store.chatByTokenHash(hash) : undefined;
       if (chat && chat.status === "ready" && secretsEqual(hash, chat.tokenHash)) return chat.id;
-      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
-      if (retry > 0) {
-        ctx.res.setHeader("retry-after", String(retry));
-        jsonRpcError(ctx, 429, `Too many bad chat tokens; retry in ${retry} s.`);
-      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked chat token.");
-      return undefined;
+      return refuseCredential(ctx, limiter, "chat token");
     },
     server: (chatId, ctx) => {
       // The CLI gone (its turn ended, timed out or was killed): the request is withdrawn.

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { bearerToken } from "../../http/auth.js";
 import { CredentialLimiter } from "../../http/rate-limit.js";
 import type { Route } from "../../http/router.js";
-import { jsonRpcError, statelessMcpRoutes } from "../../http/mcp-endpoint.js";
+import { refuseCredential, statelessMcpRoutes } from "../../http/mcp-endpoint.js";
 import { RUNTIME_BRAIN_PROJECT } from "../../config/brain.js";
 import { BRAIN_MCP_PATH } from "../../host/agent-key.js";
 import { createBrainMcpServer } from "../shared/mcp.js";
@@ -107,12 +107,7 @@ export function chatBrainMcpRoutes(o: ChatBrainMcpOptions): Route[] {
       const token = bearerToken(ctx.req as IncomingMessage);
       const grant = token ? o.authenticate(token) : undefined;
       if (grant && (grant.chatId === undefined || o.chatLive(grant.chatId))) return grant;
-      const retry = limiter.refuse(ctx.req.socket.remoteAddress);
-      if (retry > 0) {
-        ctx.res.setHeader("retry-after", String(retry));
-        jsonRpcError(ctx, 429, `Too many bad brain tokens; retry in ${retry} s.`);
-      } else jsonRpcError(ctx, 401, "Missing, unknown or revoked brain token.");
-      return undefined;
+      return refuseCredential(ctx, limiter, "brain token");
     },
     server: (grant) => createBrainMcpServer(o.store.service(grant)),
   });
