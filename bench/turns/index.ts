@@ -30,7 +30,7 @@ import { renderClaudeSettings } from "../../agent-runtime/turns/host/chat-host.j
 import { treeRssMiB } from "../../agent-runtime/turns/engine/process-memory.js";
 import { startFakeAnthropicApi, type FakeAnthropicApi } from "../../tests/support/fake-anthropic-api.js";
 import { setupHostFixtures } from "../../tests/turns/helpers.js";
-import { Report, atMost, percentile } from "../lib/report.js";
+import { Report, atMost, compare, percentile } from "../lib/report.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const CLAUDE = join(REPO, "node_modules/.bin/claude");
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   say("");
   say(`(a) direct \`claude -p --resume\`:     ${fmt(direct)}`);
   say(`    cold runner (API -> reply):     ${fmt(cold)}`);
-  say(`    overhead of the runner:         p50 ${(pct(cold, 50) - pct(direct, 50)).toFixed(0)} ms, p95 ${(pct(cold, 95) - pct(direct, 95)).toFixed(0)} ms (ratio ${(pct(cold, 50) / pct(direct, 50)).toFixed(2)}x at p50)`);
+  say(`    overhead of the runner:         p50 ${(pct(cold, 50) - pct(direct, 50)).toFixed(0)} ms, p95 ${(pct(cold, 95) - pct(direct, 95)).toFixed(0)} ms (${compare(pct(cold, 50), pct(direct, 50))} than direct at p50)`);
 
   // (b) the seed design: ssh per turn into a private loopback sshd, a shell string per turn.
   if (process.getuid?.() === 0 && existsSync("/usr/sbin/sshd")) {
@@ -194,14 +194,14 @@ async function main(): Promise<void> {
       await run("ssh", sshArgs(seedCmd(-1)));
       const ssh: number[] = [];
       for (let i = 0; i < N; i++) ssh.push(await run("ssh", sshArgs(seedCmd(i))));
-      say(`(b) fresh SSH session per turn:     ${fmt(ssh)} -> ${(pct(ssh, 50) / pct(cold, 50)).toFixed(2)}x our cold runner, ${(pct(ssh, 50) / pct(warm, 50)).toFixed(1)}x our warm runner (p50)`);
+      say(`(b) fresh SSH session per turn:     ${fmt(ssh)}; our cold runner is ${compare(pct(cold, 50), pct(ssh, 50))}, our warm runner ${compare(pct(warm, 50), pct(ssh, 50))} (p50)`);
       report.add({ name: "cold turn through the runtime vs a fresh SSH session per turn (the seed), p50", value: pct(cold, 50), unit: "ms", baseline: { name: "ssh per turn", value: pct(ssh, 50) } });
     } finally {
       sshd.kill("SIGTERM");
     }
   } else report.note("(b) SKIPPED: needs root and /usr/sbin/sshd for a private loopback sshd");
 
-  say(`(c) warm chat turn:                 ${fmt(warm)} -> ${(pct(warm, 50) / pct(cold, 50)).toFixed(3)}x a cold turn at p50 (${(pct(cold, 50) / pct(warm, 50)).toFixed(1)}x faster), ${(pct(warm, 95) / pct(cold, 95)).toFixed(3)}x at p95`);
+  say(`(c) warm chat turn:                 ${fmt(warm)}: ${compare(pct(warm, 50), pct(cold, 50))} than a cold turn at p50, ${compare(pct(warm, 95), pct(cold, 95))} at p95`);
 
   report.add({ name: "cold turn through the runtime, p50", value: pct(cold, 50), unit: "ms", baseline: { name: "direct claude -p --resume", value: pct(direct, 50) } });
   report.add({ name: "warm turn through the runtime, p50", value: pct(warm, 50), unit: "ms", baseline: { name: "cold turn", value: pct(cold, 50) } });
@@ -379,14 +379,16 @@ async function loadSeries(mode: string, t: LoadTarget): Promise<void> {
     ratios.push(wall / idealMs);
     say(`(d) ${mode} run ${r}/${RUNS}: 20 chats x 5 turns ${(wall / 1000).toFixed(1)} s, ideal ${(idealMs / 1000).toFixed(1)} s -> ${(wall / idealMs).toFixed(2)}x; ${failed} not done; peak claude RSS ${peakClaude.toFixed(0)} MiB`);
     report.add({
-      name: `${mode} mode: 20 chats x 5 turns, run ${r} of ${RUNS} (wall / ideal)`,
-      value: wall / idealMs,
-      unit: "x",
-      goal: atMost(wall / idealMs, 1.2, "x"),
+      name: `${mode} mode: 20 chats x 5 turns, run ${r} of ${RUNS} (wall time)`,
+      value: wall / 1000,
+      unit: "s",
+      // The in-run baseline is the ideal of this very run; the goal is on the ratio to it.
+      baseline: { name: "ideal (all cold, maxParallel at a time)", value: idealMs / 1000 },
+      goal: { text: `<= 1.2x ideal (this run: ${(wall / idealMs).toFixed(2)}x)`, met: wall / idealMs <= 1.2 },
       note: `wall ${(wall / 1000).toFixed(1)} s; ideal ${(idealMs / 1000).toFixed(1)} s = ${TURNS} turns / maxParallel ${t.maxParallel} x cold turn p50 ${coldP50.toFixed(0)} ms (probes before and after: ${probes.map((x) => x.toFixed(0)).join(", ")} ms); ${failed} turns not done; peak claude RSS ${peakClaude.toFixed(0)} MiB`,
     });
   }
-  report.add({ name: `${mode} mode: 20 chats x 5 turns, worst of ${RUNS} runs`, value: Math.max(...ratios), unit: "x", goal: atMost(Math.max(...ratios), 1.2, "x"), note: `median ${percentile(ratios, 50).toFixed(2)}x` });
+  report.add({ name: `${mode} mode: 20 chats x 5 turns, worst of ${RUNS} runs`, value: Math.max(...ratios), unit: "x ideal", goal: atMost(Math.max(...ratios), 1.2, "x ideal"), note: `every run: ${ratios.map((x) => x.toFixed(2)).join(", ")}x; median ${percentile(ratios, 50).toFixed(2)}x; ${ratios.filter((x) => x > 1.2).length} of ${RUNS} over 1.2x` });
 }
 
 main()
