@@ -160,6 +160,9 @@ function previousRecall(db: Db, query: string, f: Filter): number[] {
   return run(Number.MIN_SAFE_INTEGER);
 }
 
+/** Issue 15: recording must not slow down to pay for recall (5% is the noise of interleaved runs on a shared machine). */
+const notSlower = (ours: number, previous: number) => ({ text: "not slower than the previous schema (>= 0.95x its rate)", met: ours >= 0.95 * previous });
+
 const overlap = (a: number[], b: number[]) => (b.length === 0 ? 1 : a.filter((x) => b.includes(x)).length / Math.min(10, b.length));
 
 async function listen(router: Router): Promise<{ server: Server; url: string }> {
@@ -213,6 +216,7 @@ async function main(): Promise<void> {
     unit: "entries/s",
     higherIsBetter: true,
     baseline: { name: "previous schema", value: N / (buildPrev / 1000) },
+    goal: notSlower(N / (buildOurs / 1000), N / (buildPrev / 1000)),
   });
   log(`built ${N}: picortex ${buildOurs.toFixed(0)} ms, previous schema ${buildPrev.toFixed(0)} ms, bare ${buildBare.toFixed(0)} ms`);
 
@@ -337,7 +341,7 @@ async function main(): Promise<void> {
   }
   const saveOurs = RECORDS / (oursMs / 1000);
   const savePrev = RECORDS / (prevMs / 1000);
-  report.add({ name: "durable write of one entry, vs the previous schema", value: saveOurs, unit: "entries/s", higherIsBetter: true, baseline: { name: "previous schema", value: savePrev } });
+  report.add({ name: "durable write of one entry, vs the previous schema", value: saveOurs, unit: "entries/s", higherIsBetter: true, baseline: { name: "previous schema", value: savePrev }, goal: notSlower(saveOurs, savePrev) });
   prevDb.close();
   repo.close();
   likeDb.close();

@@ -185,6 +185,46 @@ async function burstSeries(pid: number, connect: () => Promise<BenchClient>, cli
   return { before, after, peak };
 }
 
+/** The same bursts to a plain node process holding `clients` tmux clients in node-ptys (the raw baseline's memory). */
+async function rawBurstSeries(rawHost: string, attach: string[], clients: number, bursts: number, mb: number, children: ChildProcess[]): Promise<{ before: number; after: number[]; peak: number }> {
+  const cmds = Array.from({ length: bursts }, () => markerCommand("BURST"));
+  const host = spawn(process.execPath, [rawHost, String(clients), cmds.map((c) => c.marker).join(","), ...attach], { stdio: ["pipe", "pipe", "inherit"] });
+  children.push(host);
+  let outText = "";
+  const waiters: Array<{ word: string; done: () => void }> = [];
+  host.stdout!.on("data", (d: Buffer) => {
+    outText += d.toString();
+    for (const w of [...waiters]) if (outText.includes(w.word)) (waiters.splice(waiters.indexOf(w), 1), w.done());
+  });
+  const waitFor = (word: string) =>
+    new Promise<void>((res, rej) => {
+      if (outText.includes(word)) return res();
+      const t = setTimeout(() => rej(new Error(`raw host: timed out waiting for ${word}`)), 300_000);
+      waiters.push({ word, done: () => (clearTimeout(t), res()) });
+    });
+  await waitFor("ready");
+  await sleep(500);
+  const before = rssMiB(host.pid!);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(host.pid!))), 50);
+  const driver = await connectRaw(attach);
+  const after: number[] = [];
+  try {
+    for (let b = 0; b < bursts; b++) {
+      driver.write(`\x15head -c ${Math.round((mb * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmds[b]!.cmd}\r`);
+      await waitFor(`done ${b}\n`);
+      await sleep(300);
+      after.push(rssMiB(host.pid!));
+      say(`  burst ${b + 1}/${bursts} to ${clients} raw client(s): RSS ${after[after.length - 1]!.toFixed(1)} MiB`);
+    }
+  } finally {
+    clearInterval(sampler);
+    await driver.close();
+    host.stdin!.write("quit\n");
+  }
+  return { before, after, peak };
+}
+
 async function main(): Promise<void> {
   execFileSync("tmux", ["-V"]);
   const work = mkdtempSync(join(tmpdir(), "pcx-bench-"));
@@ -262,19 +302,24 @@ async function main(): Promise<void> {
       await waitHttp(`${wettyUrl}/wetty`);
     }
 
-    // --- the raw limit's RSS: a plain node process holding CLIENTS tmux clients in node-ptys.
+    // --- the raw baseline's memory: a plain node process holding n tmux clients in node-ptys,
+    // reading everything; prints "ready", then "done <k>" once every pty has seen markers[k].
     const rawHost = join(work, "raw-host.mjs");
     writeFileSync(
       rawHost,
       `import { createRequire } from "node:module";
 const require = createRequire(${JSON.stringify(join(ROOT, "package.json"))});
 const pty = require("node-pty");
-const [n, marker, ...args] = process.argv.slice(2);
-let seen = 0;
+const [n, markersCsv, ...args] = process.argv.slice(2);
+const markers = markersCsv.split(",");
+const reached = markers.map(() => 0);
 for (let i = 0; i < Number(n); i++) {
   const p = pty.spawn("tmux", args, { cols: ${COLS}, rows: ${ROWS}, encoding: null, env: { ...process.env, TERM: "xterm-256color" } });
-  let tail = "", done = false;
-  p.onData((d) => { tail = (tail + d.toString("latin1")).slice(-512); if (!done && tail.includes(marker)) { done = true; if (++seen === Number(n)) process.stdout.write("done\\n"); } });
+  let tail = "", next = 0;
+  p.onData((d) => {
+    tail = (tail + d.toString("latin1")).slice(-512);
+    while (next < markers.length && tail.includes(markers[next])) { if (++reached[next] === Number(n)) process.stdout.write("done " + next + "\\n"); next++; }
+  });
 }
 process.stdout.write("ready\\n");
 process.stdin.on("data", () => process.exit(0));
@@ -357,43 +402,29 @@ process.stdin.on("data", () => process.exit(0));
       report.add({ name: `memory of maxClients (${cap}) tabs at that rate`, value: perTab * cap, unit: "MiB", goal: atMost(perTab * cap, 256, "MiB") });
     }
 
-    // --- RSS under repeated bursts, 1 and CLIENTS tabs.
+    // --- RSS under repeated bursts, 1 and CLIENTS tabs: picortex, then the raw node-pty host
+    // with as many tmux clients, the same bursts.
     for (const n of [1, CLIENTS]) {
       say(`picortex: ${BURSTS} bursts of ${MB} MB to ${n} client(s)`);
       const r = await burstSeries(pc.pid!, () => connectPortal(pcUrl, cookie), n, BURSTS, MB);
+      say(`raw node-pty host: ${BURSTS} bursts of ${MB} MB to ${n} client(s)`);
+      const raw = await rawBurstSeries(rawHost, attach, n, BURSTS, MB, children);
       const growth = r.after[r.after.length - 1]! - r.after[0]!;
+      const rawGrowth = raw.after[raw.after.length - 1]! - raw.after[0]!;
       report.add({
         name: `runtime RSS growth over bursts 2..${BURSTS}, ${n} client(s)`,
         value: growth,
         unit: "MiB",
+        baseline: { name: "raw node-pty host", value: rawGrowth },
         goal: atMost(growth, 10, "MiB"),
-        note: `RSS before ${r.before.toFixed(1)}, after each burst ${r.after.map((x) => x.toFixed(1)).join(", ")}, peak ${r.peak.toFixed(1)} MiB`,
+        note: `picortex RSS before ${r.before.toFixed(1)}, after each burst ${r.after.map((x) => x.toFixed(1)).join(", ")}, peak ${r.peak.toFixed(1)} MiB; raw node-pty host before ${raw.before.toFixed(1)}, after each burst ${raw.after.map((x) => x.toFixed(1)).join(", ")}, peak ${raw.peak.toFixed(1)} MiB`,
       });
-    }
-    // The raw limit's memory: one plain node process holding CLIENTS tmux clients in node-ptys.
-    {
-      const { cmd, marker } = markerCommand("BURST");
-      const host = spawn(process.execPath, [rawHost, String(CLIENTS), marker, ...attach], { stdio: ["pipe", "pipe", "inherit"] });
-      children.push(host);
-      let outText = "";
-      const waitFor = (word: string) =>
-        new Promise<void>((res) => {
-          const check = () => outText.includes(word) && res();
-          host.stdout!.on("data", (d: Buffer) => ((outText += d.toString()), check()));
-          check();
-        });
-      await waitFor("ready");
-      await sleep(500);
-      const rssIdle = rssMiB(host.pid!);
-      let rssPeak = rssIdle;
-      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(host.pid!))), 50);
-      const driver = await connectRaw(attach);
-      driver.write(`\x15head -c ${Math.round((MB * 1e6 * 3) / 4)} /dev/urandom | base64 -w ${COLS - 2}; ${cmd}\r`);
-      await waitFor("done");
-      clearInterval(sampler);
-      await driver.close();
-      host.stdin!.write("quit\n");
-      report.note(`raw node-pty host with ${CLIENTS} tmux clients: RSS ${rssIdle.toFixed(1)} MiB idle, ${rssPeak.toFixed(1)} MiB peak during one ${MB} MB burst`);
+      report.add({
+        name: `runtime RSS after ${BURSTS} bursts, ${n} client(s)`,
+        value: r.after[r.after.length - 1]!,
+        unit: "MiB",
+        baseline: { name: "raw node-pty host", value: raw.after[raw.after.length - 1]! },
+      });
     }
     report.finish();
   } finally {
