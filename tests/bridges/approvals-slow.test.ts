@@ -4,12 +4,13 @@
  * after a minute was withdrawn while the request said "Expires in 5 min". The runtime now sets
  * MCP_TOOL_TIMEOUT above bridges.approvalTimeoutSeconds for chats with approvers.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import type { TestRuntime } from "../turns/helpers.js";
+import { startTelegramRuntime, waitChatReady } from "./telegram-runtime.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
@@ -27,18 +28,9 @@ describe("a slow approver (real claude CLI, fake Bot API)", { timeout: 400_000 }
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), "pcx-slow-"));
     tg = await startFakeTelegram({ token: TOKEN });
-    rt = await startTestRuntime({
-      mode: "local",
-      turns: { warm: { enabled: false } },
-      config: (dataDir) => {
-        const tokenFile = join(dataDir, "telegram-token");
-        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
-        return { bridges: { approvalTimeoutSeconds: 120, toolsWithoutApproval: ["Read"], telegram: { enabled: true, tokenFile, apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0, approvers: { [String(GROUP)]: [alice.id] } } } };
-      },
-    });
-    bridges = rt.runtime.modules.find((m) => m.name === "bridges") as BridgesModule;
+    ({ rt, bridges } = await startTelegramRuntime(tg, TOKEN, { bridges: { approvalTimeoutSeconds: 120, toolsWithoutApproval: ["Read"], telegram: { approvers: { [String(GROUP)]: [alice.id] } } } }));
     tg.groupMessage(GROUP, alice, "hello");
-    for (let i = 0; i < 600 && (await rt.call("GET", `/v1/chats/${CHAT}`)).json?.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitChatReady(rt, CHAT);
   });
   afterAll(async () => {
     await rt?.close();

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { REPO, startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import { REPO, type TestRuntime } from "../turns/helpers.js";
+import { startTelegramRuntime, waitChatReady } from "./telegram-runtime.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
@@ -46,33 +47,16 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     scratch = mkdtempSync(join(tmpdir(), "pcx-approvals-"));
     tg = await startFakeTelegram({ token: TOKEN });
     tg.admins.set(String(GROUP), [carol.id]);
-    rt = await startTestRuntime({
-      mode: "local",
-      turns: { warm: { enabled: false } },
-      config: (dataDir) => {
-        const tokenFile = join(dataDir, "telegram-token");
-        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
-        return {
-          // The brain on: its tools (the chat's user-scope MCP config) must stay offered when no settings file is read.
-          brain: { enabled: true },
-          bridges: {
-            approvalTimeoutSeconds: 10,
-            // In chats with approvers, Bash is not among the tools that run without asking
-            // (turns.allowedTools, the default, still has it for chats without approvers).
-            toolsWithoutApproval: ["Read", "Glob", "Grep"],
-            telegram: {
-              enabled: true,
-              tokenFile,
-              apiRoot: tg.url,
-              pollTimeoutSeconds: 1,
-              minIntervalMs: 0,
-              approvers: { [String(GROUP)]: [alice.id], [String(NONE)]: [], "*": [bob.id] },
-            },
-          },
-        };
+    ({ rt, bridges } = await startTelegramRuntime(tg, TOKEN, {
+      // The brain on: its tools must stay offered when no settings file is read (--mcp-config).
+      extra: { brain: { enabled: true } },
+      bridges: {
+        approvalTimeoutSeconds: 10,
+        // Bash is in turns.allowedTools (the default) but not among the tools a linked chat runs unasked.
+        toolsWithoutApproval: ["Read", "Glob", "Grep"],
+        telegram: { approvers: { [String(GROUP)]: [alice.id], [String(NONE)]: [], "*": [bob.id] } },
       },
-    });
-    bridges = rt.runtime.modules.find((m) => m.name === "bridges") as BridgesModule;
+    }));
     // Both members have spoken, so the request can name them.
     for (const [group, who] of [
       [GROUP, alice],
@@ -81,8 +65,7 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
       [NONE, alice],
     ] as const)
       tg.groupMessage(group, who, "hello");
-    for (const id of ["tg-n1001000000001", "tg-n1001000000002", "tg-n1001000000003"])
-      for (let i = 0; i < 600 && (await rt.call("GET", `/v1/chats/${id}`)).json?.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 100));
+    for (const id of ["tg-n1001000000001", "tg-n1001000000002", "tg-n1001000000003"]) await waitChatReady(rt, id);
   });
   afterAll(async () => {
     await rt?.close();

@@ -3,10 +3,11 @@
  * the real Claude Code CLI (fake Messages API) runs a command and writes a file, and the reply
  * in the group ends with one receipt line naming them: files touched, commands run, tokens, time.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import type { TestRuntime } from "../turns/helpers.js";
+import { startTelegramRuntime } from "./telegram-runtime.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 const TOKEN = "123456789:AAtestTOKENabcdefghijklmnopqrstuvwx";
@@ -20,15 +21,7 @@ describe("the receipt closing a bridge reply (fake Bot API, real claude CLI)", {
 
   beforeAll(async () => {
     tg = await startFakeTelegram({ token: TOKEN });
-    rt = await startTestRuntime({
-      mode: "local",
-      turns: { warm: { enabled: false }, allowedTools: ["Read", "Write", "Bash"] },
-      config: (dataDir) => {
-        const tokenFile = join(dataDir, "telegram-token");
-        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
-        return { bridges: { telegram: { enabled: true, tokenFile, apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0 } } };
-      },
-    });
+    ({ rt } = await startTelegramRuntime(tg, TOKEN, { turns: { allowedTools: ["Read", "Write", "Bash"] } }));
   });
   afterAll(async () => {
     await rt?.close();

@@ -1,6 +1,4 @@
 import { receiptOf } from "../support/receipt-of.js";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
 import { BridgeCore } from "../../agent-runtime/bridges/core.js";
@@ -9,7 +7,8 @@ import { TelegramBridge } from "../../agent-runtime/bridges/telegram.js";
 import { telegramBridgeSchema } from "../../agent-runtime/config/bridges.js";
 import { createLogger } from "../../agent-runtime/log.js";
 import { openDatabase } from "../../agent-runtime/store/database.js";
-import { startTestRuntime, type TestRuntime } from "../turns/helpers.js";
+import type { TestRuntime } from "../turns/helpers.js";
+import { startTelegramRuntime } from "./telegram-runtime.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
 
@@ -28,16 +27,7 @@ describe("Telegram group through real turns (fake Bot API, real claude CLI)", { 
   beforeAll(async () => {
     tg = await startFakeTelegram({ token: TOKEN });
     tg.admins.set(String(GROUP), [alice.id]);
-    rt = await startTestRuntime({
-      mode: "local",
-      turns: { warm: { enabled: false } },
-      config: (dataDir) => {
-        const tokenFile = join(dataDir, "telegram-token");
-        writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
-        return { bridges: { telegram: { enabled: true, tokenFile, apiRoot: tg.url, pollTimeoutSeconds: 1, minIntervalMs: 0 } } };
-      },
-    });
-    bridges = rt.runtime.modules.find((m) => m.name === "bridges") as BridgesModule;
+    ({ rt, bridges } = await startTelegramRuntime(tg, TOKEN));
   });
   afterAll(async () => {
     await rt?.close();
