@@ -47,6 +47,7 @@ const unitFiles = [
   "tests/infra/workspace-stack.test.ts",
   "tests/portal/connection.test.ts",
   "tests/portal/protocol.test.ts",
+  "tests/runtime/endpoint-trust.test.ts",
   "tests/runtime/errors.test.ts",
   "tests/runtime/http.test.ts",
   "tests/runtime/listen-fds.test.ts",

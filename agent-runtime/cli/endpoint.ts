@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import { apiTokenPath } from "../store/token-file.js";
@@ -53,6 +53,52 @@ export function pidAlive(pid: number): boolean {
 export function readLiveEndpoint(dataDir: string): EndpointRecord | undefined {
   const r = readEndpoint(dataDir);
   return r && pidAlive(r.pid) ? r : undefined;
+}
+
+/**
+ * Whether a URL names this machine's loopback over plain http: 127.0.0.0/8, ::1 or
+ * `localhost`, with no user info. The only URLs a runtime writes into its endpoint record.
+ */
+export function isLoopbackHttpUrl(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== "http:" || u.username !== "" || u.password !== "") return false;
+  const h = u.hostname.toLowerCase();
+  // The WHATWG parser normalises IPv4 forms (127.1, 0x7f.0.0.1) to dotted quads.
+  return h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The URL a runtime records for its clients: its first loopback URL (clients refuse any other). */
+export function endpointUrlOf(urls: readonly string[]): string | undefined {
+  return urls.find(isLoopbackHttpUrl);
+}
+
+/**
+ * Why the endpoint record must not decide where the API token goes, or undefined when it may.
+ * The runtime writes the record itself (0600, owned by its user) with its own loopback URL;
+ * a record that names anything else, belongs to another user, can be written by others or
+ * is a symbolic link was put there by someone else: a checked-out repository's
+ * `.picortex/endpoint.json` would otherwise receive `Authorization: Bearer <your token>`.
+ */
+export function endpointRecordProblem(dataDir: string, record: Pick<EndpointRecord, "url">): string | undefined {
+  const path = endpointPath(dataDir);
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return "it cannot be read";
+  }
+  if (st.isSymbolicLink()) return "it is a symbolic link";
+  if (!st.isFile()) return "it is not a regular file";
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) return `it belongs to uid ${st.uid}, not to you (uid ${uid}) or root`;
+  if (st.mode & 0o022) return `others can write it (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")})`;
+  if (!isLoopbackHttpUrl(record.url)) return `it names ${JSON.stringify(record.url)}, not a loopback http URL (127.0.0.1, ::1 or localhost)`;
+  return undefined;
 }
 
 /** Removes the record only if it is this process's (a newer runtime may have replaced it). */
@@ -126,6 +172,14 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
           : `No picortex data dir found (looked for .picortex in ${cwd} and its parents). Run this in the folder where you ran \`npm start\`, or pass --data-dir DIR (or PICORTEX_DATA_DIR), or --url for a runtime elsewhere.`,
         "config",
         "config",
+      );
+    }
+    const problem = endpointRecordProblem(dataDir, record);
+    if (problem) {
+      throw new ClientError(
+        `Refusing the endpoint record ${endpointPath(dataDir)}: ${problem}. A runtime records only its own loopback URL there, in a file only its user can write, so this one was put there by someone else (a checked-out repository's .picortex, for one) and would receive your API token. Delete it, or run in your runtime's folder (or pass --data-dir DIR); pass --url (or PICORTEX_URL) to reach a runtime elsewhere on purpose.`,
+        "config",
+        "untrusted_endpoint",
       );
     }
     url = record.url;

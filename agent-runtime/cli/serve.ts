@@ -5,7 +5,7 @@ import { loadRuntimeSecrets } from "../config/secrets.js";
 import { startRuntime, RUNTIME_VERSION } from "../server.js";
 import { createLogger } from "../log.js";
 import { apiTokenPath } from "../store/token-file.js";
-import { endpointPath, readLiveEndpoint, removeEndpoint, writeEndpoint } from "./endpoint.js";
+import { endpointPath, endpointUrlOf, readLiveEndpoint, removeEndpoint, writeEndpoint } from "./endpoint.js";
 
 /** Creates the data dir if needed and proves it writable, with a message a user can act on. */
 export function ensureWritableDataDir(dataDir: string): void {
@@ -157,10 +157,13 @@ export function registerServeCommand(program: Command): void {
         process.exit(1);
       }
       // The endpoint record: how every client command finds this runtime (cli/endpoint.ts).
+      // Clients send their API token only to a loopback URL found there.
+      const clientUrl = endpointUrlOf(runtime.urls);
+      if (!clientUrl) log.warn(`no loopback address among ${runtime.urls.join(", ")}: client commands refuse the endpoint record and need --url`);
       try {
         writeEndpoint(config.dataDir, {
           pid: process.pid,
-          url: runtime.urls[0]!,
+          url: clientUrl ?? runtime.urls[0]!,
           urls: runtime.urls,
           port: runtime.port,
           mode: config.mode,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { apiTokenPath } from "../store/token-file.js";
 import { ConfigError, loadRuntimeConfig, parsePort } from "../config/load.js";
 import { fail as shellFail, out } from "../cli/shell.js";
-import { readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
+import { endpointRecordProblem, readLiveEndpoint, wrongTokenMessage } from "../cli/endpoint.js";
 import { ensureWritableDataDir } from "../cli/serve.js";
 import { DATA_DIR_NAME, isRuntimeDataDir } from "../config/data-dir.js";
 import type { RuntimeConfig } from "../config/schema.js";
@@ -100,7 +100,8 @@ function requireDataDir(config: RuntimeConfig): void {
  */
 async function requireOwnRuntime(dataDir: string): Promise<void> {
   const serve = readLiveEndpoint(dataDir);
-  if (!serve) return;
+  // The API token goes only to a record the runtime itself wrote (cli/endpoint.ts).
+  if (!serve || endpointRecordProblem(dataDir, serve)) return;
   const tokenPath = apiTokenPath(dataDir);
   const apiToken = existsSync(tokenPath) ? readFileSync(tokenPath, "utf8").trim() : "";
   const res = await fetch(`${serve.url}/portal/api/status`, { headers: { authorization: `Bearer ${apiToken}` }, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
