@@ -91,7 +91,7 @@ describe("an endpoint record decides where the API token goes only if the runtim
     const { cwd, path } = plantedRepo("http://127.0.0.1:7420");
     const uid = process.getuid!();
     if (uid === 0) chownSync(path, 65534, 65534); // root trusts root's own files: give it to nobody
-    else vi.spyOn(process, "getuid").mockReturnValue(uid + 4242); // as if another user wrote it
+    else vi.spyOn(process as { getuid(): number }, "getuid").mockReturnValue(uid + 4242); // as if another user wrote it
     const { err } = refusal(cwd);
     expect(err?.code).toBe("untrusted_endpoint");
     expect(err?.message).toMatch(/belongs to uid \d+, not to you/);
