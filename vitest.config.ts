@@ -23,6 +23,7 @@ const unitFiles = [
   "tests/bench/report.test.ts",
   "tests/bridges/approvals-attack.test.ts",
   "tests/bridges/approvals-pure.test.ts",
+  "tests/bridges/terminal-output.test.ts",
   "tests/brain/chat-tokens.test.ts",
   "tests/brain/clock-poisoning.test.ts",
   "tests/brain/config.test.ts",

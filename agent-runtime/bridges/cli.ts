@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { apiRequest, type ClientOptions } from "../cli/api-request.js";
 import { fail, out } from "../cli/shell.js";
+import { terminalJson, terminalLine } from "../cli/terminal-text.js";
 import { PicortexError } from "../errors.js";
 
 /** What `GET /v1/bridges` answers (bridges/module.ts). */
@@ -13,16 +14,22 @@ export interface BridgesStatus {
   outbox: { pending: number; failed: number };
 }
 
-/** Group titles and names are other people's text: no control characters reach the terminal. */
-const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, " ").slice(0, 40);
+/**
+ * Every field of the status is printed through `terminalLine` (cli/terminal-text.ts): group
+ * titles, names, usernames, platform chat ids and messages are other people's text, and
+ * none of it reaches the terminal as control, direction or invisible characters.
+ */
+const t = (s: string | null | undefined) => terminalLine(String(s ?? ""));
+/** At most `max` characters (code points, never half a surrogate pair). */
+const cut = (s: string, max: number) => Array.from(s).slice(0, max).join("");
 
 /** The human summary of a bridges status (pure, for the tests). */
 export function formatBridgesStatus(s: BridgesStatus): string[] {
   const lines: string[] = [];
   if (s.telegram) {
-    const who = s.telegram.username ? ` as @${s.telegram.username}` : "";
-    lines.push(`telegram  ${s.telegram.state}${who}${s.telegram.privacyMode ? " (privacy mode on: it sees only mentions, replies and commands)" : ""}`);
-    if (s.telegram.message) lines.push(`          ${s.telegram.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")}`);
+    const who = s.telegram.username ? ` as @${t(s.telegram.username)}` : "";
+    lines.push(`telegram  ${t(s.telegram.state)}${who}${s.telegram.privacyMode ? " (privacy mode on: it sees only mentions, replies and commands)" : ""}`);
+    if (s.telegram.message) lines.push(`          ${t(s.telegram.message)}`);
   } else lines.push("telegram  off");
   lines.push(s.webhook ? `webhook   on${s.webhook.callback ? ", replies POSTed to the callback" : ", replies kept in the chat history (no callbackUrl)"}` : "webhook   off");
   lines.push(`outbox    ${s.outbox.pending} pending, ${s.outbox.failed} failed${s.approvals ? `; ${s.approvals.pending} approval${s.approvals.pending === 1 ? "" : "s"} waiting` : ""}`);
@@ -31,15 +38,18 @@ export function formatBridgesStatus(s: BridgesStatus): string[] {
     lines.push("");
     lines.push(`${"platform".padEnd(9)} ${"group".padEnd(16)} ${"chat".padEnd(24)} ${"mode".padEnd(10)} title`);
     for (const l of s.links) {
-      const title = clean(l.title ?? "");
-      lines.push(`${l.platform.padEnd(9)} ${l.platformChatId.padEnd(16)} ${l.chatId.padEnd(24)} ${(l.paused ? "paused" : l.mode).padEnd(10)} ${title}`);
-      if (l.approvers?.length) lines.push(`          approvers: ${l.approvers.map((a) => `${clean(a.name)} (${a.id})`).join(", ")}`);
+      const title = cut(t(l.title), 40);
+      lines.push(`${t(l.platform).padEnd(9)} ${t(l.platformChatId).padEnd(16)} ${t(l.chatId).padEnd(24)} ${(l.paused ? "paused" : t(l.mode)).padEnd(10)} ${title}`);
+      if (l.approvers?.length) lines.push(`          approvers: ${l.approvers.map((a) => `${cut(t(a.name), 40)} (${t(a.id)})`).join(", ")}`);
     }
   }
   if (s.links.some((l) => l.approvers?.length) && s.approvals?.active === false) lines.push("approvals are OFF: turns.permissionMode is not dontAsk, so no one is asked");
-  else if (s.links.some((l) => l.approvers?.length) && s.toolsWithoutApproval) lines.push(`run without approval: ${s.toolsWithoutApproval.join(", ") || "(none)"}`);
+  else if (s.links.some((l) => l.approvers?.length) && s.toolsWithoutApproval) lines.push(`run without approval: ${s.toolsWithoutApproval.map(t).join(", ") || "(none)"}`);
   return lines;
 }
+
+/** `--json`: the API's document, with C1 controls and direction/invisible characters escaped (cli/terminal-text.ts). */
+export const bridgesStatusJson = (s: BridgesStatus): string => terminalJson(s);
 
 export function registerBridgesCommands(program: Command): void {
   program
@@ -63,7 +73,7 @@ export function registerBridgesCommands(program: Command): void {
             );
           throw err;
         }
-        if (opts.json) return void out(JSON.stringify(status));
+        if (opts.json) return void out(bridgesStatusJson(status));
         for (const line of formatBridgesStatus(status)) out(line);
       } catch (err) {
         fail(err, { prefix: "picortex bridges", json: opts.json });

@@ -40,21 +40,37 @@ export function readWebhookSecret(file: string): string {
   return secret;
 }
 
-const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000-\u001f\u007f]+$/, "must be printable, one line");
+/** Names and titles: one line, no C0 or C1 control character (direction marks stay: RTL names use them; the CLI cleans them). */
+const printable = (max: number) =>
+  z.string().min(1).max(max).regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, "must be printable text on one line: no control characters (U+0000-001F, U+007F-009F)");
+/**
+ * Ids (the message's, the conversation's, the sender's): printed by `picortex bridges` and
+ * used as keys, so no control character (C0, DEL, C1 such as CSI U+009B) and no direction or
+ * invisible character either: two ids that look the same are the same id.
+ */
+const webhookId = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(
+      /^[^\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]+$/,
+      "must be printable text on one line: no control characters (U+0000-001F, U+007F-009F) and no direction or invisible characters (U+061C, U+200B-200F, U+2028-202E, U+2066-2069, U+FEFF)",
+    );
 
 /** The one JSON shape a provider POSTs (docs/bridges.md). */
 export const webhookMessageSchema = z
   .object({
     /** The provider's unique message id: the dedup and replay key. */
-    id: printable(128),
-    conversation: z.object({ id: printable(128), title: printable(256).optional(), type: z.enum(["group", "direct"]).default("group") }).strict(),
-    sender: z.object({ id: printable(128), name: printable(256), admin: z.boolean().default(false) }).strict(),
+    id: webhookId(128),
+    conversation: z.object({ id: webhookId(128), title: printable(256).optional(), type: z.enum(["group", "direct"]).default("group") }).strict(),
+    sender: z.object({ id: webhookId(128), name: printable(256), admin: z.boolean().default(false) }).strict(),
     text: z.string().min(1).max(16_000).refine((t) => !t.includes("\u0000"), "text must not contain NUL"),
     /** The provider saw the agent addressed (a mention in its own syntax); commands and direct chats always are. */
     addressed: z.boolean().default(false),
     /** An edit of the message `editOf`: replaces it if its turn has not started, else a marked follow-up; never re-runs a turn. */
     edit: z.boolean().default(false),
-    editOf: printable(128).optional(),
+    editOf: webhookId(128).optional(),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import { PicortexError, type ErrorCategory } from "../errors.js";
+import { terminalJson, terminalText } from "./terminal-text.js";
 
 /**
  * The one CLI shell every `picortex` subcommand prints and exits through. Exit codes, the
@@ -42,8 +43,9 @@ export interface FailOptions {
 export function fail(err: unknown, o: FailOptions): never {
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof PicortexError ? err.code : "error";
-  if (o.json) out(JSON.stringify({ ...o.extra, error: { code, message } }));
-  else process.stderr.write(`${o.prefix}: ${message}\n`);
+  // A message can carry a runtime's answer or a name from elsewhere: no escape sequences (cli/terminal-text.ts).
+  if (o.json) out(terminalJson({ ...o.extra, error: { code, message } }));
+  else process.stderr.write(`${o.prefix}: ${terminalText(message)}\n`);
   process.exit(exitCodeOf(err));
 }
 

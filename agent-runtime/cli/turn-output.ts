@@ -8,9 +8,13 @@
  *   at the beginning, only what the final reply adds beyond the streamed text is printed.
  * - Progress (queued / running, elapsed seconds) goes to stderr, only when stderr is a TTY
  *   and --json is off, like pulumi's status line; piped output carries the reply alone.
+ * - Replies, messages, sender names and error messages are other people's text (a group
+ *   member's, or the model's after reading a web page): printed through cli/terminal-text.ts,
+ *   so escape sequences and direction characters never reach the terminal as such.
  */
 
 import { activityParts, type TurnActivity } from "../turns/activity.js";
+import { terminalJson, terminalLine, terminalText } from "./terminal-text.js";
 
 export interface TurnView {
   id: string;
@@ -68,7 +72,7 @@ export class TurnPrinter {
       if (this.complete === undefined) this.complete = false;
       if (this.complete && !this.out.json) {
         this.clearLine();
-        this.out.stdout(data.text);
+        this.out.stdout(terminalText(String(data.text)));
       }
       this.streamed += data.text;
       this.status = "running";
@@ -85,18 +89,18 @@ export class TurnPrinter {
   private finish(): void {
     this.stop();
     const t = this.final!;
-    if (this.out.json) return this.out.stdout(JSON.stringify(t) + "\n");
+    if (this.out.json) return this.out.stdout(terminalJson(t) + "\n");
     const reply = t.reply ?? "";
     if (t.status === "done") {
       const shown = this.complete ? this.streamed : "";
-      if (reply.startsWith(shown)) this.out.stdout(reply.slice(shown.length));
-      else if (shown === "") this.out.stdout(reply);
+      if (reply.startsWith(shown)) this.out.stdout(terminalText(reply.slice(shown.length)));
+      else if (shown === "") this.out.stdout(terminalText(reply));
       // else: the streamed text already is the reply as the runtime sent it.
       if (reply === "" && shown === "") this.out.stderr("picortex chat: the turn finished with an empty reply\n");
       else this.out.stdout("\n");
     } else {
       if (this.complete && this.streamed !== "") this.out.stdout("\n");
-      this.out.stderr(`picortex chat: turn ${t.status}: ${t.error?.message ?? "no reply"}\n`);
+      this.out.stderr(`picortex chat: turn ${terminalLine(String(t.status))}: ${terminalLine(t.error?.message ?? "no reply")}\n`);
     }
   }
 
@@ -142,7 +146,7 @@ export function formatChatHistory(messages: MessageView[], turns: TurnView[]): s
     if (parts.length) lines.push(`  · ${parts.join(", ")}`);
   };
   for (const msg of messages) {
-    lines.push(`${msg.role === "user" ? `> ${msg.sender ?? "you"}` : "< claude"}: ${msg.text}`);
+    lines.push(`${msg.role === "user" ? `> ${terminalLine(msg.sender ?? "you")}` : "< claude"}: ${terminalText(msg.text)}`);
     const t = msg.turnId ? byId.get(msg.turnId) : undefined;
     if (!t) continue;
     if (msg.role === "assistant") {
@@ -151,7 +155,7 @@ export function formatChatHistory(messages: MessageView[], turns: TurnView[]): s
     }
     if (answered.has(t.id)) continue;
     if (t.status === "failed" || t.status === "interrupted") {
-      lines.push(`  ✗ turn ${t.status}: ${t.error?.message ?? "no reply"}`);
+      lines.push(`  ✗ turn ${t.status}: ${terminalLine(t.error?.message ?? "no reply")}`);
       did(t);
     } else if (t.status === "queued" || t.status === "running") lines.push(`  … turn ${t.status}`);
   }
@@ -168,5 +172,6 @@ export function chatWarnings(chat: unknown): string[] {
   if (!Array.isArray(w)) return [];
   return w
     .map((x) => (typeof x === "string" ? x : typeof (x as { message?: unknown })?.message === "string" ? (x as { message: string }).message : undefined))
-    .filter((x): x is string => typeof x === "string" && x.length > 0);
+    .filter((x): x is string => typeof x === "string" && x.length > 0)
+    .map(terminalLine);
 }

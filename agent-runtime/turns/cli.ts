@@ -2,6 +2,7 @@ import { apiRequest as request, type ClientOptions } from "../cli/api-request.js
 import { fail, out } from "../cli/shell.js";
 import { PicortexError } from "../errors.js";
 import { TurnPrinter, chatWarnings, formatChatHistory, type TurnView } from "../cli/turn-output.js";
+import { terminalJson as json, terminalLine as line } from "../cli/terminal-text.js";
 import { randomUUID } from "node:crypto";
 import { sseEvents } from "../http/sse-reader.js";
 import type { Command } from "commander";
@@ -10,6 +11,8 @@ import { CHAT_ID_PATTERN } from "../host/contract.js";
 /**
  * `picortex chat …`: a thin client of the runtime's turns API. The API token comes
  * from $PICORTEX_API_TOKEN or <data dir>/api-token, never from argv (visible in ps).
+ * What the runtime answers is printed through cli/terminal-text.ts (`line` for a field,
+ * `json` for --json): chats carry other people's text, which must not drive the terminal.
  */
 const CHAT_ID_HELP = "chat id: 2-24 lowercase letters, digits and single hyphens, starting with a letter (e.g. team-alpha)";
 
@@ -122,10 +125,10 @@ export function registerTurnsCommands(program: Command): void {
         const body = { id, ...(budget ? { budgetTokens: Number(budget) } : {}) };
         const res = await request(opts, "POST", "/v1/chats", body, "text/event-stream");
         for await (const { event, data } of readSse(res)) {
-          if (event === "progress" && !opts.json) process.stderr.write(`  [${data.step} ${Math.round(data.progress * 100)}%] ${data.message}\n`);
+          if (event === "progress" && !opts.json) process.stderr.write(`  [${line(String(data.step))} ${Math.round(data.progress * 100)}%] ${line(String(data.message))}\n`);
           if (event === "ready" || event === "failed") {
-            if (opts.json) out(JSON.stringify(data));
-            else out(event === "ready" ? `chat ${data.id} ready (${data.isolation})` : `chat ${data.id} failed: ${data.error}`);
+            if (opts.json) out(json(data));
+            else out(line(event === "ready" ? `chat ${data.id} ready (${data.isolation})` : `chat ${data.id} failed: ${data.error}`));
             if (!opts.json) for (const w of chatWarnings(data)) process.stderr.write(`picortex chat: warning: ${w}\n`);
             if (event === "failed") process.exit(1);
           }
@@ -141,10 +144,10 @@ export function registerTurnsCommands(program: Command): void {
       action(async (opts) => {
         const all = (chat.commands.find((c) => c.name() === "list")!.opts() as { all?: boolean }).all;
         const data = (await (await request(opts, "GET", `/v1/chats${all ? "?all=1" : ""}`)).json()) as { chats: any[] };
-        if (opts.json) return void out(JSON.stringify(data));
+        if (opts.json) return void out(json(data));
         if (data.chats.length === 0) return void out("no chats (create one with `picortex chat create <id>`)");
         for (const c of data.chats) {
-          out(`${c.id.padEnd(24)} ${c.status.padEnd(12)} ${c.warm ? "warm" : "cold"}  tokens ${c.usage.inputTokens + c.usage.outputTokens}${c.budgetTokens ? `/${c.budgetTokens}` : ""}`);
+          out(line(`${String(c.id).padEnd(24)} ${String(c.status).padEnd(12)} ${c.warm ? "warm" : "cold"}  tokens ${c.usage.inputTokens + c.usage.outputTokens}${c.budgetTokens ? `/${c.budgetTokens}` : ""}`));
         }
       }),
     );
@@ -159,9 +162,9 @@ export function registerTurnsCommands(program: Command): void {
         const c = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}`)).json()) as any;
         const m = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/messages`)).json()) as { messages: any[] };
         const t = (await (await request(opts, "GET", `/v1/chats/${encodeURIComponent(id)}/turns`)).json()) as { turns: TurnView[] };
-        if (opts.json) return void out(JSON.stringify({ chat: c, messages: m.messages, turns: t.turns }));
-        out(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`);
-        if (c.notice) out(`notice: ${c.notice}`);
+        if (opts.json) return void out(json({ chat: c, messages: m.messages, turns: t.turns }));
+        out(line(`${c.id}: ${c.status}, ${c.isolation}, tokens ${c.usage.inputTokens}+${c.usage.outputTokens}${c.budgetTokens ? ` of ${c.budgetTokens}` : ""}`));
+        if (c.notice) out(`notice: ${line(String(c.notice))}`);
         for (const line of formatChatHistory(m.messages, t.turns)) out(line);
       }),
     );
@@ -183,7 +186,7 @@ export function registerTurnsCommands(program: Command): void {
         const key = { "idempotency-key": randomUUID() };
         const res = await retryWhileRestarting(() => request(opts, "POST", `/v1/chats/${encodeURIComponent(id)}/turns`, body, "application/json", key));
         const turn = (await res.json()) as { id: string; eventsPath: string };
-        if (!sub.wait) return void out(opts.json ? JSON.stringify(turn) : turn.id);
+        if (!sub.wait) return void out(opts.json ? json(turn) : line(String(turn.id)));
         // Output and progress: cli/turn-output.ts (never an empty reply; a status line on a TTY only).
         const newPrinter = () =>
           new TurnPrinter({
@@ -221,7 +224,7 @@ export function registerTurnsCommands(program: Command): void {
         const budgetTokens = tokens === "none" ? null : Number(tokens);
         if (budgetTokens !== null && !(Number.isInteger(budgetTokens) && budgetTokens > 0)) throw new PicortexError("invalid_input", "invalid_input", "tokens must be a positive integer or `none`");
         const c = (await (await request(opts, "PUT", `/v1/chats/${encodeURIComponent(id)}/budget`, { budgetTokens })).json()) as any;
-        out(opts.json ? JSON.stringify(c) : `chat ${c.id}: budget ${c.budgetTokens ?? "none"}`);
+        out(opts.json ? json(c) : line(`chat ${c.id}: budget ${c.budgetTokens ?? "none"}`));
       }),
     );
 
@@ -235,7 +238,7 @@ export function registerTurnsCommands(program: Command): void {
         checkChatId(id);
         const purge = (chat.commands.find((c) => c.name() === "delete")!.opts() as { purge?: boolean }).purge;
         const r = (await (await request(opts, "DELETE", `/v1/chats/${encodeURIComponent(id)}${purge ? "?purge=1" : ""}`)).json()) as any;
-        out(opts.json ? JSON.stringify(r) : `chat ${r.id} deleted${r.archivePath ? `; workspace archived to ${r.archivePath}` : ""}${r.purged ? "; history purged" : ""}`);
+        out(opts.json ? json(r) : line(`chat ${r.id} deleted${r.archivePath ? `; workspace archived to ${r.archivePath}` : ""}${r.purged ? "; history purged" : ""}`));
       }),
     );
 }
