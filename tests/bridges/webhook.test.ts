@@ -101,6 +101,12 @@ describe("signed webhook conversation through real turns", { timeout: 300_000 },
     const rb = await post(bad, signed(bad));
     expect(rb.status).toBe(400);
     expect(((await rb.json()) as any).error.message).toMatch(/conversation/);
+    // A conversation id carrying C1 controls (OSC 52, CSI 2J without ESC) would reach the
+    // operator's terminal through `picortex bridges`: refused at the schema, saying why.
+    const c1 = JSON.stringify({ id: "m-10", conversation: { id: "\u009d52;c;cHduZWQ=\u009c\u009b2J" }, sender: { id: "a", name: "A" }, text: "hi" });
+    const rc = await post(c1, signed(c1));
+    expect(rc.status).toBe(400);
+    expect(((await rc.json()) as any).error.message).toMatch(/conversation\.id: must be printable text on one line: no control characters \(U\+0000-001F, U\+007F-009F\)/);
   });
 
   it("approvals over the webhook: the request arrives through the callback, only the named approver's signed /approve lets the tool run", async () => {
