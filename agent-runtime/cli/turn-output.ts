@@ -72,7 +72,7 @@ export class TurnPrinter {
       if (this.complete === undefined) this.complete = false;
       if (this.complete && !this.out.json) {
         this.clearLine();
-        this.out.stdout(terminalText(String(data.text)));
+        this.out.stdout(terminalText(String(data.text ?? "")));
       }
       this.streamed += data.text;
       this.status = "running";
