@@ -13,7 +13,7 @@ import { PicortexError, type ErrorCategory } from "../errors.js";
  */
 export interface EndpointRecord {
   pid: number;
-  /** The first URL is the one clients use (loopback by default). */
+  /** The runtime's first loopback URL: clients send the API token only to a loopback URL (endpointRecordProblem). */
   url: string;
   urls: string[];
   port: number;
@@ -177,7 +177,7 @@ export function resolveRuntimeClient(flags: ClientFlags, env: NodeJS.ProcessEnv 
     const problem = endpointRecordProblem(dataDir, record);
     if (problem) {
       throw new ClientError(
-        `Refusing the endpoint record ${endpointPath(dataDir)}: ${problem}. A runtime records only its own loopback URL there, in a file only its user can write, so this one was put there by someone else (a checked-out repository's .picortex, for one) and would receive your API token. Delete it, or run in your runtime's folder (or pass --data-dir DIR); pass --url (or PICORTEX_URL) to reach a runtime elsewhere on purpose.`,
+        `Refusing the endpoint record ${endpointPath(dataDir)}: ${problem}. A runtime writes its own loopback URL there, in a file only its user can write; this record was put there by someone else (a checked-out repository's .picortex, for one) or by a runtime that listens on no loopback address, and would receive your API token. Delete it, or run in your runtime's folder (or pass --data-dir DIR); pass --url (or PICORTEX_URL) to reach a runtime elsewhere on purpose.`,
         "config",
         "untrusted_endpoint",
       );
