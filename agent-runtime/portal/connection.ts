@@ -326,10 +326,10 @@ export class PortalConnection {
     for (const c of this.pending) offset += c.copy(out, offset);
     this.pending = [];
     this.pendingBytes = 0;
-    // A completion callback is only needed once the socket is backing up (to notice it
-    // draining); skipping it on the fast path saves a closure per frame.
-    const backingUp = this.o.ws.bufferedAmount > this.o.lowWatermarkBytes;
-    this.o.ws.send(out, { binary: true }, backingUp ? () => this.checkBuffer() : undefined);
+    // Every frame carries a completion callback: the frame itself may be what fills the
+    // buffer (a burst to a slow peer), and once the pty is paused for it nothing else would
+    // look at the buffer again; the tab would freeze. One closure per coalesced frame.
+    this.o.ws.send(out, { binary: true }, () => this.checkBuffer());
     this.checkBuffer();
   }
 
@@ -372,6 +372,7 @@ export class PortalConnection {
   }
 
   private send(data: Uint8Array): void {
-    if (this.o.ws.readyState === this.o.ws.OPEN) this.o.ws.send(data, { binary: true });
+    // A large frame (the history on attach) can fill the buffer too: its drain is noticed the same way.
+    if (this.o.ws.readyState === this.o.ws.OPEN) this.o.ws.send(data, { binary: true }, () => this.checkBuffer());
   }
 }

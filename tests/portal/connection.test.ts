@@ -145,6 +145,27 @@ describe("PortalConnection (scripted socket and pty)", () => {
     expect(pty.paused).toBe(false);
   });
 
+  it("notices the drain of a buffer filled by the frame itself (no stall after a burst on a slow peer)", async () => {
+    // Found in a cold CI run: a frame sent while the buffer was low carried no completion
+    // callback; that very frame filled the buffer, the pty was paused, and nothing ever
+    // looked at the buffer again, so the tab froze (the reconnect browser test, under load).
+    const { ws, pty, conn } = await live("rw", { high: 1_000_000, low: 100_000 });
+    const send = ws.send.bind(ws);
+    ws.send = (data: Uint8Array, opts: unknown, cb?: () => void) => {
+      send(data, opts, cb);
+      ws.bufferedAmount += 1_500_000; // the peer reads slowly: this frame stays queued
+    };
+    pty.emit(1000);
+    await new Promise((r) => setImmediate(r)); // coalesced and sent after this turn
+    expect(conn.stats().pausedForBuffer).toBe(true);
+    expect(pty.paused).toBe(true);
+    expect(ws.callbacks.length).toBeGreaterThan(0);
+    ws.bufferedAmount = 0;
+    for (const cb of ws.callbacks.splice(0)) cb();
+    expect(conn.stats().pausedForBuffer).toBe(false);
+    expect(pty.paused).toBe(false);
+  });
+
   it("forwards input and resize for a writer, and nothing for a viewer", async () => {
     const rw = await live("rw");
     rw.ws.client(frame(ClientType.INPUT, "ls\r"));
