@@ -4,13 +4,13 @@
  * calls picortex's permission-prompt tool; the request goes to the Telegram group (fake Bot
  * API) naming its approver; only that approver's /approve lets the command run.
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BridgesModule } from "../../agent-runtime/bridges/module.js";
-import { REPO, type TestRuntime } from "../turns/helpers.js";
+import type { TestRuntime } from "../turns/helpers.js";
+import { runPicortex } from "../support/run-picortex.js";
 import { startTelegramRuntime, waitChatReady } from "./telegram-runtime.js";
 import { startFakeTelegram, type FakeTelegram } from "./fake-telegram.js";
 
@@ -195,15 +195,7 @@ describe("tool approvals from a Telegram group (fake Bot API, real claude CLI)",
     const before = said(GROUP, /^🔐/).length;
     const ask = await askToRun(GROUP, `touch ${join(scratch, "status")}`);
     const req = await approvalRequest(GROUP, before);
-    const run = (args: string[]) =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "agent-runtime/cli/picortex.ts"), "bridges", "--url", rt.url, "--data-dir", rt.dataDir, ...args], { cwd: REPO, env: { PATH: process.env.PATH } });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c) => (stdout += c));
-        child.stderr.on("data", (c) => (stderr += c));
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-      });
+    const run = (args: string[]) => runPicortex(["bridges", "--url", rt.url, "--data-dir", rt.dataDir, ...args], { env: { PATH: process.env.PATH } });
     const json = await run(["--json"]);
     expect(json.status, json.stderr).toBe(0);
     const s = JSON.parse(json.stdout);

@@ -6,16 +6,14 @@
  * - A checked-out repository's planted `.picortex/endpoint.json`: with PICORTEX_API_TOKEN
  *   exported, `picortex bridges` and `picortex chat list` refuse it, naming the file.
  */
-import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runPicortex } from "../support/run-picortex.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
-const CLI = join(REPO, "agent-runtime/cli/picortex.ts");
-const TSX = join(REPO, "node_modules/tsx/dist/esm/index.mjs");
 const TOKEN = "pct_operator_token_for_tests_0123456789";
 const work = mkdtempSync(join(tmpdir(), "pcx-cli-terminal-"));
 const env = { PATH: process.env.PATH!, HOME: work, PICORTEX_API_TOKEN: TOKEN };
@@ -71,17 +69,7 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function run(args: string[], cwd = REPO) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
-    const child = spawn(process.execPath, ["--import", TSX, CLI, ...args], { cwd, env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    child.on("close", (status) => done({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const run = (args: string[], cwd = REPO) => runPicortex(args, { cwd, env });
 
 describe("other people's text on the operator's terminal", () => {
   it("picortex bridges: every line is clean; --json escapes C1 and direction characters and is the API's document", async () => {
